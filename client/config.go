@@ -1,0 +1,65 @@
+package client
+
+import (
+	"crypto/tls"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/sandmux/sandmux/mux"
+)
+
+// Config configures dialing one server.
+type Config struct {
+	// URL is the ws:// or wss:// URL to dial (already expanded; see
+	// ExpandURL).
+	URL string
+	// Header holds extra handshake headers, e.g. e2b-traffic-access-token.
+	Header http.Header
+	// Token, when set, is sent as "Authorization: Bearer <token>".
+	Token string
+	// TLS configures wss:// connections; nil uses the system roots.
+	TLS *tls.Config
+	// DialTimeout bounds TCP, TLS and the WebSocket handshake together.
+	DialTimeout time.Duration
+	// Mux tunes the yamux session.
+	Mux mux.Config
+	// Logger receives logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// DefaultConfig returns a Config with the tuned mux settings and a 15 s
+// dial timeout; URL must still be set.
+func DefaultConfig() Config {
+	return Config{DialTimeout: 15 * time.Second, Mux: mux.DefaultConfig()}
+}
+
+// Validate reports the first unusable value.
+func (c Config) Validate() error {
+	if err := checkURL(c.URL); err != nil {
+		return err
+	}
+	if c.DialTimeout <= 0 {
+		return fmt.Errorf("%w: dial timeout must be positive", ErrInvalidConfig)
+	}
+	for name := range c.Header {
+		if strings.EqualFold(name, "Authorization") && c.Token != "" {
+			return fmt.Errorf("%w: both --token and an Authorization header are set; use one", ErrInvalidConfig)
+		}
+	}
+	return c.Mux.Validate()
+}
+
+// handshakeHeader is the header sent with the upgrade request.
+func (c Config) handshakeHeader() http.Header {
+	h := c.Header.Clone()
+	if h == nil {
+		h = http.Header{}
+	}
+	if c.Token != "" {
+		h.Set("Authorization", "Bearer "+c.Token)
+	}
+	return h
+}

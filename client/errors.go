@@ -1,0 +1,122 @@
+package client
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"syscall"
+)
+
+// Sentinel errors of the client package.
+var (
+	// ErrInvalidConfig wraps every configuration validation failure.
+	ErrInvalidConfig = errors.New("invalid client config")
+	// ErrBadURL means a URL or URL template cannot be used.
+	ErrBadURL = errors.New("bad url")
+	// ErrBadHeader means a --header value is not "Name: value".
+	ErrBadHeader = errors.New("bad header")
+	// ErrRawTarget means a target was requested from a server that runs
+	// in raw mode, which can only reach its one default target.
+	ErrRawTarget = errors.New("server does not speak sandmux (raw WebSocket bridge); it cannot pick a --target")
+	// ErrRawUsed means a raw-mode session's single connection was taken.
+	ErrRawUsed = errors.New("raw-mode session already carries its one connection")
+)
+
+// DialError is a failure to establish the WebSocket. Its text is the one
+// line a user sees: the URL, what went wrong, and what to try.
+type DialError struct {
+	URL string
+	// StatusCode is the HTTP status when the server answered, else 0.
+	StatusCode int
+	// Detail is the server's one-line explanation, if it sent one.
+	Detail string
+	Err    error
+}
+
+// Error renders the failure for a terminal.
+func (e *DialError) Error() string {
+	if e.StatusCode != 0 {
+		msg := fmt.Sprintf("%s: %d %s", e.URL, e.StatusCode, http.StatusText(e.StatusCode))
+		if e.Detail != "" {
+			msg += ": " + e.Detail
+		}
+		return msg + " (" + statusHint(e.StatusCode) + ")"
+	}
+	return fmt.Sprintf("%s: %s (%s)", e.URL, describe(e.Err), netHint(e.Err))
+}
+
+// Unwrap exposes the cause.
+func (e *DialError) Unwrap() error { return e.Err }
+
+// Temporary reports whether redialing may help: authentication and
+// addressing failures need the user, not a retry loop.
+func (e *DialError) Temporary() bool {
+	switch e.StatusCode {
+	case 0:
+		var dns *net.DNSError
+		if errors.As(e.Err, &dns) && dns.IsNotFound {
+			return false
+		}
+		return !isTLSTrustError(e.Err)
+	case http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound, http.StatusBadRequest, http.StatusUpgradeRequired:
+		return false
+	}
+	return true
+}
+
+func statusHint(code int) string {
+	switch code {
+	case http.StatusUnauthorized, http.StatusForbidden:
+		return "check --token or SANDMUX_TOKEN, and --header values such as e2b-traffic-access-token"
+	case http.StatusNotFound:
+		return "check the URL and that the sandbox exists"
+	case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return "is `sandmux server` running in the sandbox on that port?"
+	case http.StatusUpgradeRequired, http.StatusBadRequest:
+		return "is that a sandmux server, and are both sides up to date?"
+	case http.StatusOK:
+		return "that is a plain HTTP server, not a WebSocket endpoint; check the URL and port"
+	}
+	return "the server or an edge proxy refused the WebSocket upgrade"
+}
+
+func describe(err error) string {
+	var dns *net.DNSError
+	switch {
+	case errors.As(err, &dns):
+		return "cannot resolve " + dns.Name
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused"
+	case isTLSTrustError(err):
+		return "TLS certificate not trusted"
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return "timed out"
+	}
+	return err.Error()
+}
+
+func netHint(err error) string {
+	var dns *net.DNSError
+	switch {
+	case errors.As(err, &dns):
+		return "check the host name, the sandbox id and your network"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "is `sandmux server` listening there?"
+	case isTLSTrustError(err):
+		return "pass the server's CA with --ca FILE, or --insecure to skip verification"
+	}
+	return "check the URL and your network"
+}
+
+func isTLSTrustError(err error) bool {
+	var ua x509.UnknownAuthorityError
+	var hn x509.HostnameError
+	var ci x509.CertificateInvalidError
+	var ve *tls.CertificateVerificationError
+	return errors.As(err, &ua) || errors.As(err, &hn) || errors.As(err, &ci) || errors.As(err, &ve)
+}

@@ -1,0 +1,62 @@
+package client
+
+import (
+	"context"
+	"net"
+	"sync/atomic"
+
+	"github.com/sandmux/sandmux/mux"
+)
+
+// Session is one dialed WebSocket: a sandmux session carrying any number
+// of streams, or, against a server that picked no sandmux subprotocol, a
+// raw connection carrying exactly one.
+type Session struct {
+	url     string
+	mux     *mux.Session
+	raw     net.Conn
+	rawUsed atomic.Bool
+	cancel  func()
+}
+
+// Raw reports whether the server answered in raw mode.
+func (s *Session) Raw() bool { return s.raw != nil }
+
+// Mux returns the sandmux session, or nil in raw mode.
+func (s *Session) Mux() *mux.Session { return s.mux }
+
+// OpenStream asks the server for a stream to target ("" = the server's
+// default target). A refusal is a *mux.StreamError.
+func (s *Session) OpenStream(ctx context.Context, target string) (net.Conn, error) {
+	if s.raw != nil {
+		if target != "" {
+			return nil, ErrRawTarget
+		}
+		if !s.rawUsed.CompareAndSwap(false, true) {
+			return nil, ErrRawUsed
+		}
+		return s.raw, nil
+	}
+	return s.mux.Open(ctx, mux.Request{Target: target})
+}
+
+// Done is closed when the session has ended; in raw mode it is nil (the
+// connection's own errors tell its end).
+func (s *Session) Done() <-chan struct{} {
+	if s.mux == nil {
+		return nil
+	}
+	return s.mux.CloseChan()
+}
+
+// Close ends the session and every stream on it.
+func (s *Session) Close() error {
+	var err error
+	if s.mux != nil {
+		err = s.mux.Close()
+	} else {
+		err = s.raw.Close()
+	}
+	s.cancel()
+	return err
+}

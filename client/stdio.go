@@ -1,0 +1,38 @@
+package client
+
+import (
+	"io"
+	"net"
+
+	"github.com/sandmux/sandmux/mux"
+)
+
+// stdio joins a reader and a writer (a ProxyCommand's stdin and stdout)
+// into one half-closable connection for mux.Splice.
+type stdio struct {
+	in  io.ReadCloser
+	out io.WriteCloser
+}
+
+func (s stdio) Read(p []byte) (int, error)  { return s.in.Read(p) }
+func (s stdio) Write(p []byte) (int, error) { return s.out.Write(p) }
+
+// CloseWrite closes stdout, which is how the process at the other end of
+// the pipe (ssh) learns that the stream ended.
+func (s stdio) CloseWrite() error { return s.out.Close() }
+
+func (s stdio) Close() error {
+	err := s.in.Close()
+	if cerr := s.out.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// Pipe splices conn to in/out until both directions end, carrying EOF from
+// in as a half-close of conn and the end of conn as a close of out. It
+// closes conn, in and out before returning. in must unblock its Read when
+// closed (a pipe in non-blocking mode does; see cmd/sandmux).
+func Pipe(conn net.Conn, in io.ReadCloser, out io.WriteCloser) error {
+	return mux.Splice(conn, stdio{in: in, out: out})
+}

@@ -1,0 +1,78 @@
+package client
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// DefaultURLTemplate reaches port 8081 of an E2B sandbox whose id is the
+// ssh host name.
+const DefaultURLTemplate = "wss://8081-{host}.e2b.app"
+
+// ExpandURL replaces every "{host}" in template with host. A template
+// without "{host}" is used as is. The result must be a ws:// or wss:// URL.
+func ExpandURL(template, host string) (string, error) {
+	if strings.Contains(template, "{host}") {
+		if host == "" {
+			return "", fmt.Errorf("%w: %q needs a host name to fill {host}", ErrBadURL, template)
+		}
+		if strings.ContainsAny(host, "/?#@:[] \t") {
+			return "", fmt.Errorf("%w: host %q is not a plain host name (pass the sandbox id, e.g. `sandmux proxy abc123`)", ErrBadURL, host)
+		}
+		template = strings.ReplaceAll(template, "{host}", host)
+	}
+	if err := checkURL(template); err != nil {
+		return "", err
+	}
+	return template, nil
+}
+
+// checkURL accepts ws:// and wss:// URLs with a host.
+func checkURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil {
+		return fmt.Errorf("%w: %q: %w", ErrBadURL, s, err)
+	}
+	if u.Scheme != "ws" && u.Scheme != "wss" {
+		return fmt.Errorf("%w: %q: scheme must be ws:// or wss:// (for example wss://8081-{host}.e2b.app)", ErrBadURL, s)
+	}
+	if u.Host == "" {
+		return fmt.Errorf("%w: %q has no host", ErrBadURL, s)
+	}
+	if u.User != nil {
+		return fmt.Errorf("%w: %q: credentials in the URL are not supported; use --token or --header", ErrBadURL, RedactURL(s))
+	}
+	return nil
+}
+
+// ParseHeader parses one --header value, "Name: value".
+func ParseHeader(s string) (name, value string, err error) {
+	name, value, ok := strings.Cut(s, ":")
+	name, value = strings.TrimSpace(name), strings.TrimSpace(value)
+	if !ok || name == "" || strings.ContainsAny(name, " \t\r\n") || strings.ContainsAny(value, "\r\n") {
+		return "", "", fmt.Errorf("%w: %q is not \"Name: value\" (e.g. --header 'e2b-traffic-access-token: TOKEN')", ErrBadHeader, s)
+	}
+	return http.CanonicalHeaderKey(name), value, nil
+}
+
+// RedactURL hides credentials and query values, which may carry tokens,
+// so that a URL can be logged or shown in status.
+func RedactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "<unparsable url>"
+	}
+	if u.User != nil {
+		u.User = url.User("xxxxx")
+	}
+	if u.RawQuery != "" {
+		q := u.Query()
+		for k := range q {
+			q.Set(k, "xxxxx")
+		}
+		u.RawQuery = q.Encode()
+	}
+	return u.String()
+}

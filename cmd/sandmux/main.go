@@ -1,0 +1,76 @@
+// Command sandmux carries many SSH, SCP and SFTP connections over one
+// WebSocket. See README.md.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/urfave/cli/v2"
+)
+
+// Stamped by the Makefile with -ldflags -X.
+var (
+	version = "dev"
+	commit  = "unknown"
+)
+
+func main() {
+	app := newApp()
+	if err := app.Run(os.Args); err != nil {
+		var ec cli.ExitCoder
+		code := 1
+		if errors.As(err, &ec) {
+			code = ec.ExitCode()
+		}
+		if msg := err.Error(); msg != "" {
+			fmt.Fprintf(os.Stderr, "sandmux: %s\n", msg)
+		}
+		os.Exit(code)
+	}
+}
+
+func newApp() *cli.App {
+	app := &cli.App{
+		Name:                 "sandmux",
+		Usage:                "many SSH, SCP and SFTP connections over one WebSocket",
+		Version:              version + " (" + commit + ")",
+		HideVersion:          true,
+		EnableBashCompletion: true,
+		// main prints errors itself, once, on one line.
+		ExitErrHandler: func(*cli.Context, error) {},
+		OnUsageError:   usageError,
+		Commands: []*cli.Command{
+			serverCommand(),
+			proxyCommand(),
+			versionCommand(),
+		},
+	}
+	// A flag mistake must not print help to stdout: under ssh, stdout is
+	// the stream.
+	for _, cmd := range app.Commands {
+		cmd.OnUsageError = usageError
+	}
+	return app
+}
+
+// usageError keeps flag mistakes to one line that says where help is.
+func usageError(c *cli.Context, err error, _ bool) error {
+	name := "sandmux"
+	if c.Command != nil && c.Command.Name != "" {
+		name += " " + c.Command.Name
+	}
+	return fmt.Errorf("%w (see `%s --help`)", err, name)
+}
+
+func versionCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "version",
+		Usage: "print the version",
+		Action: func(c *cli.Context) error {
+			_, err := fmt.Fprintf(c.App.Writer, "sandmux %s (%s)\n", version, commit)
+			return err
+		},
+	}
+}

@@ -1,0 +1,133 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/sandmux/sandmux/client"
+)
+
+// dialFlags are shared by every command that dials a server.
+func dialFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "url", Value: client.DefaultURLTemplate, EnvVars: []string{"SANDMUX_URL"}, Usage: "server `URL`; {host} in it becomes HOST"},
+		&cli.StringSliceFlag{Name: "header", Usage: "extra handshake header `\"Name: value\"` (repeatable)"},
+		&cli.StringFlag{Name: "token", EnvVars: []string{"SANDMUX_TOKEN"}, Usage: "bearer token the server requires"},
+		&cli.StringFlag{Name: "ca", Usage: "trust the server certificate's CA from this PEM `FILE`"},
+		&cli.BoolFlag{Name: "insecure", Usage: "skip TLS certificate verification (testing only)"},
+		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "debug logs on stderr"},
+	}
+}
+
+func proxyCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "proxy",
+		Usage:     "OpenSSH ProxyCommand: connect stdin/stdout to HOST's sshd through the tunnel",
+		ArgsUsage: "HOST",
+		Description: "Use in ~/.ssh/config:\n\n   Host *.e2b\n     ProxyCommand sandmux proxy %h\n\n" +
+			"HOST fills {host} in --url (default " + client.DefaultURLTemplate + ").",
+		Flags: append(dialFlags(),
+			&cli.StringFlag{Name: "target", Usage: "ask the server for this allowlisted `HOST:PORT` instead of its default"},
+		),
+		Action: runProxy,
+	}
+}
+
+// clientConfig builds a client.Config from the dial flags for host.
+func clientConfig(c *cli.Context, host string) (client.Config, error) {
+	cfg := client.DefaultConfig()
+	url, err := client.ExpandURL(c.String("url"), host)
+	if err != nil {
+		return cfg, err
+	}
+	cfg.URL = url
+	cfg.Token = c.String("token")
+	cfg.Header = http.Header{}
+	for _, h := range c.StringSlice("header") {
+		name, value, err := client.ParseHeader(h)
+		if err != nil {
+			return cfg, err
+		}
+		cfg.Header.Add(name, value)
+	}
+	cfg.TLS, err = tlsConfig(c.String("ca"), c.Bool("insecure"))
+	if err != nil {
+		return cfg, err
+	}
+	level := "warn"
+	if c.Bool("verbose") {
+		level = "debug"
+	}
+	cfg.Logger, err = newLogger(c.App.ErrWriter, level)
+	return cfg, err
+}
+
+func runProxy(c *cli.Context) error {
+	if c.NArg() != 1 {
+		return errors.New("proxy needs exactly one HOST (the sandbox id), e.g. `sandmux proxy %h` in ProxyCommand")
+	}
+	cfg, err := clientConfig(c, c.Args().First())
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	defer stop()
+	conn, closeFn, err := openDirect(ctx, cfg, c.String("target"))
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	return pipeStdio(ctx, conn)
+}
+
+// openDirect dials a session of its own (the --no-agent path) and opens
+// one stream on it.
+func openDirect(ctx context.Context, cfg client.Config, target string) (net.Conn, func(), error) {
+	sess, err := client.Dial(ctx, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	conn, err := sess.OpenStream(ctx, target)
+	if err != nil {
+		_ = sess.Close()
+		return nil, nil, err
+	}
+	return conn, func() { _ = sess.Close() }, nil
+}
+
+// pipeStdio splices stdin/stdout to conn. A signal ends it with an error.
+func pipeStdio(ctx context.Context, conn net.Conn) error {
+	in, out := stdinFile(), os.Stdout
+	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
+	defer stop()
+	err := client.Pipe(conn, in, out)
+	if ctx.Err() != nil {
+		return fmt.Errorf("interrupted")
+	}
+	if err != nil {
+		return fmt.Errorf("stream ended: %w", err)
+	}
+	return nil
+}
+
+// stdinFile returns stdin in non-blocking mode when it is a pipe or
+// socket (as under ssh), so that closing it unblocks a pending Read when
+// the stream ends first. A terminal is left alone.
+func stdinFile() *os.File {
+	fi, err := os.Stdin.Stat()
+	if err != nil || fi.Mode()&(os.ModeNamedPipe|os.ModeSocket) == 0 {
+		return os.Stdin
+	}
+	if err := syscall.SetNonblock(int(os.Stdin.Fd()), true); err != nil {
+		return os.Stdin
+	}
+	return os.NewFile(os.Stdin.Fd(), "/dev/stdin")
+}

@@ -1,0 +1,116 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/sandmux/sandmux/server"
+)
+
+func serverCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "server",
+		Usage: "run in the sandbox: accept WebSockets and connect their streams to sshd",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "listen", Value: ":8081", EnvVars: []string{"SANDMUX_LISTEN"}, Usage: "address to listen on"},
+			&cli.StringFlag{Name: "target", Value: "127.0.0.1:22", EnvVars: []string{"SANDMUX_TARGET"}, Usage: "default target for streams and raw (websocat) clients"},
+			&cli.StringSliceFlag{Name: "allow", Usage: "another `HOST:PORT` clients may ask for (repeatable)"},
+			&cli.StringFlag{Name: "token", EnvVars: []string{"SANDMUX_TOKEN"}, Usage: "require `Authorization: Bearer TOKEN` on the upgrade"},
+			&cli.StringFlag{Name: "token-file", Usage: "read the token from `FILE`"},
+			&cli.StringFlag{Name: "log-level", Value: "info", EnvVars: []string{"SANDMUX_LOG_LEVEL"}, Usage: "debug, info, warn or error"},
+			&cli.DurationFlag{Name: "shutdown-timeout", Value: 5 * time.Second, Usage: "how long SIGTERM waits for sessions to end"},
+		},
+		Action: runServer,
+	}
+}
+
+func runServer(c *cli.Context) error {
+	if c.NArg() > 0 {
+		return fmt.Errorf("server takes no arguments, got %q (see `sandmux server --help`)", c.Args().First())
+	}
+	log, err := newLogger(c.App.ErrWriter, c.String("log-level"))
+	if err != nil {
+		return err
+	}
+	token, err := readToken(c.String("token"), c.String("token-file"))
+	if err != nil {
+		return err
+	}
+	cfg := server.DefaultConfig()
+	cfg.Target = c.String("target")
+	cfg.Allow = c.StringSlice("allow")
+	cfg.Token = token
+	cfg.Logger = log
+	srv, err := server.New(cfg)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", c.String("listen"))
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w (is another server running there? pick one with --listen)", c.String("listen"), err)
+	}
+	hs := &http.Server{
+		Handler:           srv,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          nil,
+	}
+	log.Info("listening", "addr", ln.Addr().String(), "target", cfg.Target, "allow", cfg.Allow, "auth", token != "", "version", version)
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(ln) }()
+	select {
+	case err := <-served:
+		_ = srv.Close()
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), c.Duration("shutdown-timeout"))
+	defer cancel()
+	// Shutdown stops the listener; upgraded connections are hijacked and
+	// invisible to it, so srv.Close ends them.
+	_ = hs.Shutdown(sctx)
+	done := make(chan struct{})
+	go func() { _ = srv.Close(); close(done) }()
+	select {
+	case <-done:
+	case <-sctx.Done():
+		return errors.New("sessions did not end within --shutdown-timeout")
+	}
+	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// readToken takes the token from exactly one of --token and --token-file.
+func readToken(token, file string) (string, error) {
+	if file == "" {
+		return token, nil
+	}
+	if token != "" {
+		return "", errors.New("both --token (or SANDMUX_TOKEN) and --token-file are set; use one")
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("read --token-file: %w", err)
+	}
+	t := strings.TrimSpace(string(b))
+	if t == "" {
+		return "", fmt.Errorf("--token-file %s is empty", file)
+	}
+	return t, nil
+}

@@ -1,0 +1,104 @@
+package netem
+
+import (
+	"errors"
+	"io"
+	"net"
+	"time"
+)
+
+// direction moves bytes one way through a pair. Reading and writing run in
+// separate goroutines joined by a queue so that the delay is applied per
+// chunk in parallel: many chunks are in flight at once, and throughput is
+// bounded by MaxInFlight/Delay rather than by readSize/Delay.
+type direction struct {
+	src, dst *net.TCPConn
+	delay    time.Duration
+	q        *queue
+	gate     *gate
+	done     <-chan struct{} // closed when the pair is torn down
+	abort    func()          // resets the whole pair
+}
+
+// readLoop stamps each chunk with its release time as soon as it is read.
+// It stops reading while frozen or while the queue is full, so the sender's
+// kernel buffers fill and it feels the stall or backpressure.
+func (d *direction) readLoop() {
+	buf := getBuf(bigClass)
+	defer func() { putBuf(buf) }()
+	for {
+		if !d.q.waitSpace(d.done) || !d.gate.wait(d.done) {
+			return
+		}
+		n, err := d.src.Read(*buf)
+		now := time.Now()
+		if n > 0 {
+			c := chunk{n: n, due: now.Add(d.delay)}
+			if class := classOf(n); class < bigClass {
+				c.buf = getBuf(class)
+				copy(*c.buf, (*buf)[:n])
+			} else {
+				// Hand the full buffer over instead of copying 64 KiB.
+				c.buf, buf = buf, getBuf(bigClass)
+			}
+			d.q.push(c)
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				d.q.push(chunk{eof: true, due: now.Add(d.delay)})
+			} else {
+				// Reset or local teardown: mirror it onto the other side
+				// rather than pretending the stream ended cleanly.
+				d.abort()
+			}
+			return
+		}
+	}
+}
+
+// writeLoop releases chunks in order, each no earlier than its due time, and
+// turns the queued FIN into a half-close so the other direction keeps going.
+func (d *direction) writeLoop() {
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	for {
+		c, ok := d.q.pop(d.done)
+		if !ok {
+			return
+		}
+		if !d.sleepUntil(timer, c.due) || !d.gate.wait(d.done) {
+			d.q.release(c)
+			return
+		}
+		if c.eof {
+			if err := d.dst.CloseWrite(); err != nil {
+				d.abort()
+			}
+			return
+		}
+		_, err := d.dst.Write((*c.buf)[:c.n])
+		d.q.release(c)
+		if err != nil {
+			d.abort()
+			return
+		}
+	}
+}
+
+// sleepUntil reuses one timer per direction so steady-state forwarding does
+// not allocate a timer per chunk.
+func (d *direction) sleepUntil(timer *time.Timer, due time.Time) bool {
+	wait := time.Until(due)
+	if wait <= 0 {
+		return true
+	}
+	timer.Reset(wait)
+	select {
+	case <-timer.C:
+		return true
+	case <-d.done:
+		timer.Stop()
+		return false
+	}
+}

@@ -1,0 +1,13 @@
+// Package netem is a loopback TCP proxy that makes a fast local link behave
+// like a long, fat and unreliable network path, so benchmarks and fault tests
+// of the tunnel see realistic latency and failures without root privileges,
+// tc/netem or a second machine.
+//
+// Latency is modelled as a pipe, not as a sleep per chunk: bytes are released
+// at their read time plus the configured delay, so throughput is limited only
+// by how much may be in flight (bandwidth × delay), as on a real path.
+//
+// Faults are injected on demand: Cut resets every live connection the way a
+// dropped NAT entry or crashed middlebox would, and Freeze/Thaw stall traffic
+// without closing anything, the way a black-holed route does.
+package netem

@@ -1,0 +1,123 @@
+package netem
+
+import (
+	"context"
+	"net"
+	"sync"
+)
+
+// pair is one accepted client connection and its upstream connection to the
+// target. It is registered with the proxy from accept time, before the
+// upstream dial finishes, so that Cut and Close also reach connections that
+// are still being set up.
+type pair struct {
+	proxy  *Proxy
+	down   *net.TCPConn // accepted from the client
+	ctx    context.Context
+	cancel context.CancelFunc // aborts a dial in progress
+
+	mu   sync.Mutex
+	up   *net.TCPConn // nil until the dial succeeds
+	over bool         // torn down, by abort or by a clean finish
+	done chan struct{}
+}
+
+func newPair(p *Proxy, down *net.TCPConn) *pair {
+	ctx, cancel := context.WithCancel(p.ctx)
+	return &pair{proxy: p, down: down, ctx: ctx, cancel: cancel, done: make(chan struct{})}
+}
+
+// run is the pair's owner goroutine: it waits for all four forwarding
+// goroutines before returning, so the proxy only has to wait for run.
+func (pr *pair) run() {
+	defer pr.proxy.forget(pr)
+
+	var d net.Dialer
+	conn, err := d.DialContext(pr.ctx, "tcp", pr.proxy.cfg.Target)
+	if err != nil {
+		// The client sees a reset, much as it would from a refused port.
+		pr.abort()
+		return
+	}
+	up := conn.(*net.TCPConn)
+	if !pr.attach(up) {
+		return
+	}
+
+	dirs := [2]*direction{
+		pr.direction(pr.down, up),
+		pr.direction(up, pr.down),
+	}
+	var wg sync.WaitGroup
+	for _, d := range dirs {
+		wg.Go(d.readLoop)
+		wg.Go(d.writeLoop)
+	}
+	wg.Wait()
+	pr.finish()
+}
+
+func (pr *pair) direction(src, dst *net.TCPConn) *direction {
+	return &direction{
+		src:   src,
+		dst:   dst,
+		delay: pr.proxy.cfg.Delay,
+		q:     newQueue(pr.proxy.cfg.maxInFlight()),
+		gate:  &pr.proxy.gate,
+		done:  pr.done,
+		abort: func() { pr.abort() },
+	}
+}
+
+// attach installs the upstream connection unless the pair was cut while
+// dialing, in which case the new connection is reset too.
+func (pr *pair) attach(up *net.TCPConn) bool {
+	pr.mu.Lock()
+	defer pr.mu.Unlock()
+	if pr.over {
+		resetConn(up)
+		return false
+	}
+	pr.up = up
+	return true
+}
+
+// abort resets both connections so each peer sees RST, not FIN: the point is
+// to emulate a path that dies, not one that closes politely. It reports
+// whether this call did the tearing down, which is what Cut counts.
+func (pr *pair) abort() bool {
+	pr.mu.Lock()
+	defer pr.mu.Unlock()
+	if pr.over {
+		return false
+	}
+	pr.over = true
+	close(pr.done)
+	pr.cancel()
+	resetConn(pr.down)
+	if pr.up != nil {
+		resetConn(pr.up)
+	}
+	return true
+}
+
+// finish closes a pair whose both directions ended by FIN. Both peers have
+// already seen the half-closes, so an ordinary Close is the honest ending.
+func (pr *pair) finish() {
+	pr.mu.Lock()
+	defer pr.mu.Unlock()
+	if pr.over {
+		return
+	}
+	pr.over = true
+	close(pr.done)
+	pr.cancel()
+	pr.down.Close()
+	pr.up.Close()
+}
+
+// resetConn makes the kernel send RST instead of FIN and discard unsent data.
+func resetConn(c *net.TCPConn) {
+	_ = c.SetLinger(0)
+	_ = c.Close()
+}

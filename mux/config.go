@@ -1,0 +1,101 @@
+package mux
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/hashicorp/yamux"
+)
+
+// Config tunes a session. Both ends should use the same values; only the
+// window must be large on both ends for throughput.
+type Config struct {
+	// StreamWindow is yamux's MaxStreamWindowSize. A stream can move at most
+	// one window per round trip, so it must exceed bandwidth×RTT (16 MiB is
+	// 160 MiB/s at 100 ms). Memory grows only with unread data.
+	StreamWindow uint32
+	// MaxFrame caps each stream write so that an interactive keystroke
+	// never queues behind one huge frame of bulk data.
+	MaxFrame int
+	// KeepAliveInterval is how often an idle session is pinged.
+	KeepAliveInterval time.Duration
+	// DeadAfter closes a session that received no byte at all for this
+	// long. Pings keep an idle session busy, so this only fires when the
+	// path is dead. Zero means 1.5×KeepAliveInterval, which detects a
+	// frozen network within 2×KeepAliveInterval.
+	DeadAfter time.Duration
+	// WriteTimeout bounds how long a frame may wait for the transport; a
+	// short one turns a busy slow uplink into a false session death.
+	WriteTimeout time.Duration
+	// StreamOpenTimeout bounds the wait for the peer to acknowledge a new
+	// stream.
+	StreamOpenTimeout time.Duration
+	// StreamCloseTimeout resets a stream that stays half-closed this long
+	// without the peer closing its side, so a peer that never answers a
+	// FIN cannot pin memory.
+	StreamCloseTimeout time.Duration
+	// HeaderTimeout bounds reading a stream header and its reply.
+	HeaderTimeout time.Duration
+	// AcceptBacklog is how many opened streams may wait to be accepted.
+	AcceptBacklog int
+}
+
+// DefaultConfig returns the tuned defaults described in DESIGN.md.
+func DefaultConfig() Config {
+	return Config{
+		StreamWindow:       16 << 20,
+		MaxFrame:           32 << 10,
+		KeepAliveInterval:  15 * time.Second,
+		WriteTimeout:       45 * time.Second,
+		StreamOpenTimeout:  30 * time.Second,
+		StreamCloseTimeout: 5 * time.Minute,
+		HeaderTimeout:      10 * time.Second,
+		AcceptBacklog:      256,
+	}
+}
+
+// Validate reports the first unusable value.
+func (c Config) Validate() error {
+	switch {
+	case c.StreamWindow < 256<<10:
+		return fmt.Errorf("%w: stream window %d is below yamux's minimum of 262144", ErrInvalidConfig, c.StreamWindow)
+	case c.MaxFrame < 1024:
+		return fmt.Errorf("%w: max frame %d is below 1024", ErrInvalidConfig, c.MaxFrame)
+	case c.KeepAliveInterval <= 0:
+		return fmt.Errorf("%w: keepalive interval must be positive", ErrInvalidConfig)
+	case c.DeadAfter < 0:
+		return fmt.Errorf("%w: dead-after must not be negative", ErrInvalidConfig)
+	case c.WriteTimeout <= 0, c.HeaderTimeout <= 0, c.StreamOpenTimeout <= 0:
+		return fmt.Errorf("%w: write, header and stream-open timeouts must be positive", ErrInvalidConfig)
+	case c.StreamCloseTimeout < 0:
+		return fmt.Errorf("%w: stream close timeout must not be negative", ErrInvalidConfig)
+	case c.AcceptBacklog <= 0:
+		return fmt.Errorf("%w: accept backlog must be positive", ErrInvalidConfig)
+	}
+	return nil
+}
+
+// deadAfter resolves the zero default.
+func (c Config) deadAfter() time.Duration {
+	if c.DeadAfter > 0 {
+		return c.DeadAfter
+	}
+	return c.KeepAliveInterval * 3 / 2
+}
+
+// yamuxConfig maps c onto yamux. yamux's own keepalive is off: Session runs
+// its own so that it can record the round-trip time and judge liveness by
+// every byte received rather than by one ping that may queue behind data.
+func (c Config) yamuxConfig(log *slog.Logger) *yamux.Config {
+	return &yamux.Config{
+		AcceptBacklog:          c.AcceptBacklog,
+		EnableKeepAlive:        false,
+		KeepAliveInterval:      c.KeepAliveInterval,
+		ConnectionWriteTimeout: c.WriteTimeout,
+		MaxStreamWindowSize:    c.StreamWindow,
+		StreamOpenTimeout:      c.StreamOpenTimeout,
+		StreamCloseTimeout:     c.StreamCloseTimeout,
+		Logger:                 yamuxLogger{log: log.With("component", "yamux")},
+	}
+}

@@ -1,0 +1,23 @@
+package mux
+
+import "strings"
+
+// Subprotocol is the WebSocket subprotocol a sandmux client offers and a
+// sandmux server picks. Its suffix is the protocol version: a server that
+// picks nothing (a plain websocat server) makes the client fall back to raw
+// mode, where the single WebSocket is one byte stream to the default target.
+const Subprotocol = "sandmux.v1"
+
+// subprotocolPrefix marks every version of the protocol, so that a server can
+// tell an unknown sandmux version (refused with a list of what it speaks)
+// from a foreign subprotocol (served in raw mode).
+const subprotocolPrefix = "sandmux."
+
+// SupportedSubprotocols lists the versions this build speaks, newest first.
+var SupportedSubprotocols = []string{Subprotocol}
+
+// IsSandmuxSubprotocol reports whether p names any sandmux protocol version,
+// known to this build or not.
+func IsSandmuxSubprotocol(p string) bool {
+	return strings.HasPrefix(p, subprotocolPrefix)
+}

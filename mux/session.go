@@ -1,0 +1,242 @@
+package mux
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/yamux"
+)
+
+// Session is a yamux session over one transport (normally a WebSocket),
+// with its own keepalive that records round-trip times and a watchdog that
+// closes the session when the transport goes silent.
+type Session struct {
+	ys   *yamux.Session
+	tr   *transport
+	cfg  Config
+	log  *slog.Logger
+	rtt  atomic.Int64 // last ping round trip in nanoseconds
+	dead atomic.Bool
+
+	done chan struct{} // closed by Close to stop the monitor
+	once sync.Once
+	wg   sync.WaitGroup
+}
+
+// Stats is a snapshot of a session's counters.
+type Stats struct {
+	BytesIn, BytesOut int64
+	Streams           int
+	LastRTT           time.Duration
+}
+
+// Client starts the client end of a session over conn.
+func Client(conn net.Conn, cfg Config, log *slog.Logger) (*Session, error) {
+	return newSession(conn, cfg, log, yamux.Client)
+}
+
+// Server starts the server end of a session over conn.
+func Server(conn net.Conn, cfg Config, log *slog.Logger) (*Session, error) {
+	return newSession(conn, cfg, log, yamux.Server)
+}
+
+func newSession(conn net.Conn, cfg Config, log *slog.Logger, start func(io.ReadWriteCloser, *yamux.Config) (*yamux.Session, error)) (*Session, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = DiscardLogger()
+	}
+	tr := newTransport(conn)
+	ys, err := start(tr, cfg.yamuxConfig(log))
+	if err != nil {
+		return nil, fmt.Errorf("start yamux: %w", err)
+	}
+	s := &Session{ys: ys, tr: tr, cfg: cfg, log: log, done: make(chan struct{})}
+	s.wg.Add(1)
+	go s.monitor()
+	return s, nil
+}
+
+// monitor pings every keepalive interval and closes the session when no
+// byte has arrived for DeadAfter. Pings run one at a time in their own
+// goroutine because a ping blocks until its pong or WriteTimeout.
+func (s *Session) monitor() {
+	defer s.wg.Done()
+	deadAfter := s.cfg.deadAfter()
+	check := min(s.cfg.KeepAliveInterval, deadAfter) / 4
+	ticker := time.NewTicker(check)
+	defer ticker.Stop()
+	var pinging sync.WaitGroup
+	defer pinging.Wait()
+	var busy atomic.Bool
+	lastPing := time.Now()
+	for {
+		select {
+		case <-s.done:
+			return
+		case <-s.ys.CloseChan():
+			return
+		case <-ticker.C:
+		}
+		if silent := s.tr.silence(); silent > deadAfter {
+			s.log.Warn("session silent, closing", "silent", silent.Round(time.Millisecond), "limit", deadAfter)
+			s.dead.Store(true)
+			_ = s.ys.Close()
+			return
+		}
+		if time.Since(lastPing) >= s.cfg.KeepAliveInterval && busy.CompareAndSwap(false, true) {
+			lastPing = time.Now()
+			pinging.Add(1)
+			go func() {
+				defer pinging.Done()
+				defer busy.Store(false)
+				if rtt, err := s.ys.Ping(); err == nil {
+					s.rtt.Store(int64(rtt))
+				}
+			}()
+		}
+	}
+}
+
+// Ping measures one round trip now and records it.
+func (s *Session) Ping() (time.Duration, error) {
+	rtt, err := s.ys.Ping()
+	if err != nil {
+		return 0, fmt.Errorf("ping: %w", err)
+	}
+	s.rtt.Store(int64(rtt))
+	return rtt, nil
+}
+
+// Open opens a stream and sends req as its header, then waits for the
+// server's reply. A refusal is returned as a *StreamError.
+func (s *Session) Open(ctx context.Context, req Request) (*Stream, error) {
+	hdr, err := req.MarshalBinary()
+	if err != nil {
+		return nil, err
+	}
+	ys, err := s.ys.OpenStream()
+	if err != nil {
+		return nil, s.wrapErr("open stream", err)
+	}
+	st := s.wrap(ys)
+	deadline := time.Now().Add(s.cfg.HeaderTimeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	_ = st.SetDeadline(deadline)
+	stop := context.AfterFunc(ctx, func() { _ = st.SetDeadline(time.Now()) })
+	rep, err := s.exchange(st, hdr)
+	stop()
+	if err == nil {
+		err = rep.Err()
+	}
+	if err != nil {
+		_ = st.Close()
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, err
+	}
+	_ = st.SetDeadline(time.Time{})
+	return st, nil
+}
+
+// exchange writes the header and reads the reply.
+func (s *Session) exchange(st *Stream, hdr []byte) (Reply, error) {
+	if _, err := st.Write(hdr); err != nil {
+		return Reply{}, s.wrapErr("send stream header", err)
+	}
+	rep, err := ReadReply(st)
+	if err != nil {
+		return Reply{}, s.wrapErr("read stream reply", err)
+	}
+	return rep, nil
+}
+
+// Accept waits for the peer's next stream. The caller reads its header
+// with ReadRequest (see AcceptRequest).
+func (s *Session) Accept() (*Stream, error) {
+	ys, err := s.ys.AcceptStream()
+	if err != nil {
+		return nil, s.wrapErr("accept stream", err)
+	}
+	return s.wrap(ys), nil
+}
+
+// ReadRequest reads a stream's header within HeaderTimeout, so a peer that
+// opens streams and never sends a header cannot hold them.
+func (s *Session) ReadRequest(st *Stream) (Request, error) {
+	_ = st.SetReadDeadline(time.Now().Add(s.cfg.HeaderTimeout))
+	req, err := ReadRequest(st)
+	_ = st.SetReadDeadline(time.Time{})
+	return req, err
+}
+
+// Reply answers a stream's request, bounded by the write timeout.
+func (s *Session) Reply(st *Stream, rep Reply) error {
+	b, err := rep.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	_ = st.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
+	_, err = st.Write(b)
+	_ = st.SetWriteDeadline(time.Time{})
+	return err
+}
+
+func (s *Session) wrap(ys *yamux.Stream) *Stream {
+	return &Stream{Stream: ys, sess: s, maxFrame: s.cfg.MaxFrame}
+}
+
+// wrapErr marks errors caused by the session ending, so callers can tell a
+// dead session from a refused stream.
+func (s *Session) wrapErr(op string, err error) error {
+	if s.dead.Load() {
+		return fmt.Errorf("%s: %w", op, ErrSessionDead)
+	}
+	if s.ys.IsClosed() && !errors.Is(err, ErrSessionEnded) {
+		return fmt.Errorf("%s: %w (%w)", op, ErrSessionEnded, err)
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
+
+// IsClosed reports whether the session has ended. A stream that read a
+// clean EOF while this is true was cut by the session's end, not finished.
+func (s *Session) IsClosed() bool { return s.ys.IsClosed() }
+
+// Dead reports whether the watchdog closed the session for silence.
+func (s *Session) Dead() bool { return s.dead.Load() }
+
+// CloseChan is closed when the session ends.
+func (s *Session) CloseChan() <-chan struct{} { return s.ys.CloseChan() }
+
+// NumStreams is the number of open streams.
+func (s *Session) NumStreams() int { return s.ys.NumStreams() }
+
+// Stats returns the session's counters.
+func (s *Session) Stats() Stats {
+	return Stats{
+		BytesIn:  s.tr.in.Load(),
+		BytesOut: s.tr.out.Load(),
+		Streams:  s.ys.NumStreams(),
+		LastRTT:  time.Duration(s.rtt.Load()),
+	}
+}
+
+// Close ends the session and its streams and waits for the monitor.
+func (s *Session) Close() error {
+	err := s.ys.Close()
+	s.once.Do(func() { close(s.done) })
+	s.wg.Wait()
+	_ = s.tr.Close()
+	return err
+}

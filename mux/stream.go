@@ -1,0 +1,64 @@
+package mux
+
+import (
+	"io"
+	"net"
+	"time"
+
+	"github.com/hashicorp/yamux"
+)
+
+// Stream is one multiplexed connection. It caps each write at the
+// session's MaxFrame and gives yamux's half-close the CloseWrite name that
+// Splice and net.TCPConn use.
+type Stream struct {
+	*yamux.Stream
+	sess     *Session
+	maxFrame int
+}
+
+// Read implements net.Conn. yamux ends every stream with a clean EOF when
+// the session dies; that is reported as ErrSessionEnded instead, so a cut
+// is never mistaken for the end of the data.
+func (s *Stream) Read(b []byte) (int, error) {
+	n, err := s.Stream.Read(b)
+	if err == io.EOF && s.sess.IsClosed() {
+		return n, s.sess.wrapErr("read stream", ErrSessionEnded)
+	}
+	return n, err
+}
+
+var _ net.Conn = (*Stream)(nil)
+
+// Write splits b into frames of at most MaxFrame bytes, so one large write
+// cannot hold the session's send queue for the length of its transfer.
+func (s *Stream) Write(b []byte) (int, error) {
+	total := 0
+	for len(b) > 0 {
+		chunk := b
+		if len(chunk) > s.maxFrame {
+			chunk = chunk[:s.maxFrame]
+		}
+		n, err := s.Stream.Write(chunk)
+		total += n
+		if err != nil {
+			return total, err
+		}
+		b = b[n:]
+	}
+	return total, nil
+}
+
+// CloseWrite sends FIN: the peer reads EOF, while this side keeps reading
+// until the peer closes too. (yamux's Close is exactly this half-close.)
+func (s *Stream) CloseWrite() error {
+	return s.Stream.Close()
+}
+
+// Close ends both directions: it sends FIN and stops local reads at once,
+// so a splice blocked in Read returns instead of waiting for the peer.
+func (s *Stream) Close() error {
+	err := s.Stream.Close()
+	_ = s.Stream.SetReadDeadline(time.Now())
+	return err
+}

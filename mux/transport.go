@@ -1,0 +1,43 @@
+package mux
+
+import (
+	"net"
+	"sync/atomic"
+	"time"
+)
+
+// transport counts the bytes a session moves and remembers when it last
+// received any, which is how the session judges liveness: under bulk load a
+// ping may queue behind data, but any byte received proves the path works.
+type transport struct {
+	net.Conn
+	epoch    time.Time
+	in, out  atomic.Int64
+	lastRead atomic.Int64 // nanoseconds since epoch
+}
+
+func newTransport(c net.Conn) *transport {
+	return &transport{Conn: c, epoch: time.Now()}
+}
+
+// Read implements net.Conn.
+func (t *transport) Read(p []byte) (int, error) {
+	n, err := t.Conn.Read(p)
+	if n > 0 {
+		t.in.Add(int64(n))
+		t.lastRead.Store(int64(time.Since(t.epoch)))
+	}
+	return n, err
+}
+
+// Write implements net.Conn.
+func (t *transport) Write(p []byte) (int, error) {
+	n, err := t.Conn.Write(p)
+	t.out.Add(int64(n))
+	return n, err
+}
+
+// silence is how long ago the last byte arrived (or the session started).
+func (t *transport) silence() time.Duration {
+	return time.Since(t.epoch) - time.Duration(t.lastRead.Load())
+}

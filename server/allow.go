@@ -1,0 +1,70 @@
+package server
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+)
+
+// canonicalTarget normalises "host:port" so that one target has one
+// spelling: IP literals in their canonical form (so "[::1]:22" and
+// "[0:0::1]:22" match), lower-case names, and decimal ports without leading
+// zeros ("022" is 22). The allowlist compares canonical forms only, and the
+// server dials the canonical form, never the client's spelling.
+func canonicalTarget(s string) (string, error) {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return "", fmt.Errorf("%q is not host:port: %w", s, err)
+	}
+	p, err := strconv.ParseUint(port, 10, 16)
+	if err != nil || p == 0 {
+		return "", fmt.Errorf("%q: port must be a number from 1 to 65535", s)
+	}
+	if host == "" {
+		return "", fmt.Errorf("%q: host is empty", s)
+	}
+	if ip, err := netip.ParseAddr(host); err == nil {
+		host = ip.Unmap().WithZone("").String()
+	} else {
+		host = strings.ToLower(strings.TrimSuffix(host, "."))
+	}
+	return net.JoinHostPort(host, strconv.FormatUint(p, 10)), nil
+}
+
+// allowlist holds the canonical targets a client may reach.
+type allowlist struct {
+	def     string
+	allowed map[string]bool
+}
+
+func newAllowlist(def string, allow []string) (allowlist, error) {
+	d, err := canonicalTarget(def)
+	if err != nil {
+		return allowlist{}, err
+	}
+	a := allowlist{def: d, allowed: map[string]bool{d: true}}
+	for _, t := range allow {
+		c, err := canonicalTarget(t)
+		if err != nil {
+			return allowlist{}, err
+		}
+		a.allowed[c] = true
+	}
+	return a, nil
+}
+
+// resolve maps a requested target to the canonical one to dial. ok is false
+// when the target is malformed or not allowed; canonical is then the best
+// spelling to report back.
+func (a allowlist) resolve(requested string) (canonical string, ok bool) {
+	if requested == "" {
+		return a.def, true
+	}
+	c, err := canonicalTarget(requested)
+	if err != nil {
+		return requested, false
+	}
+	return c, a.allowed[c]
+}

@@ -1,0 +1,60 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/sandmux/sandmux/mux"
+)
+
+// Config configures a Server. Start from DefaultConfig.
+type Config struct {
+	// Target is where streams that name no target (and raw-mode
+	// connections) go.
+	Target string
+	// Allow lists the other "host:port" targets a client may ask for.
+	Allow []string
+	// Token, when set, must arrive as "Authorization: Bearer <token>".
+	Token string
+	// DialTimeout bounds connecting to a target.
+	DialTimeout time.Duration
+	// Mux tunes the yamux sessions.
+	Mux mux.Config
+	// Logger receives the server's logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// DefaultConfig returns a server that forwards to the local sshd.
+func DefaultConfig() Config {
+	return Config{
+		Target:      "127.0.0.1:22",
+		DialTimeout: 10 * time.Second,
+		Mux:         mux.DefaultConfig(),
+	}
+}
+
+// Validate reports the first unusable value.
+func (c Config) Validate() error {
+	if _, err := canonicalTarget(c.Target); err != nil {
+		return fmt.Errorf("%w: target: %w", ErrInvalidConfig, err)
+	}
+	for _, a := range c.Allow {
+		if _, err := canonicalTarget(a); err != nil {
+			return fmt.Errorf("%w: allow: %w", ErrInvalidConfig, err)
+		}
+	}
+	if c.DialTimeout <= 0 {
+		return fmt.Errorf("%w: dial timeout must be positive", ErrInvalidConfig)
+	}
+	return c.Mux.Validate()
+}
+
+// Sentinel errors of the server package.
+var (
+	// ErrInvalidConfig wraps every configuration validation failure.
+	ErrInvalidConfig = errors.New("invalid server config")
+	// ErrServerClosed is returned by ServeHTTP callers' helpers after Close.
+	ErrServerClosed = errors.New("server closed")
+)

@@ -1,0 +1,237 @@
+package server
+
+import (
+	"context"
+	"crypto/subtle"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/coder/websocket"
+
+	"github.com/sandmux/sandmux/mux"
+)
+
+// Server upgrades WebSocket requests and serves sandmux sessions and raw
+// connections. It is an http.Handler; Close ends every session it serves
+// and waits for them.
+type Server struct {
+	cfg   Config
+	log   *slog.Logger
+	allow allowlist
+
+	ctx    context.Context // parent of every connection's lifetime
+	cancel context.CancelFunc
+
+	mu       sync.Mutex
+	closed   bool
+	sessions map[*mux.Session]struct{}
+	wg       sync.WaitGroup // one per live ServeHTTP upgrade
+
+	stats counters
+}
+
+// counters are the server's running totals.
+type counters struct {
+	sessionsTotal atomic.Int64 // WebSockets upgraded, either mode
+	rawTotal      atomic.Int64
+	streamsTotal  atomic.Int64
+	streamsActive atomic.Int64
+}
+
+// Stats is a snapshot of the server's counters.
+type Stats struct {
+	// Sessions is the number of WebSocket connections upgraded so far.
+	Sessions int64
+	// RawSessions is how many of those ran in raw (websocat) mode.
+	RawSessions int64
+	// ActiveSessions is the number of sandmux sessions open now.
+	ActiveSessions int
+	// Streams is the number of streams opened so far; ActiveStreams, now.
+	Streams, ActiveStreams int64
+}
+
+// New validates cfg and returns a Server.
+func New(cfg Config) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	allow, err := newAllowlist(cfg.Target, cfg.Allow)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = mux.DiscardLogger()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Server{
+		cfg: cfg, log: log, allow: allow,
+		ctx: ctx, cancel: cancel,
+		sessions: make(map[*mux.Session]struct{}),
+	}, nil
+}
+
+// Stats returns the server's counters.
+func (s *Server) Stats() Stats {
+	s.mu.Lock()
+	active := len(s.sessions)
+	s.mu.Unlock()
+	return Stats{
+		Sessions:       s.stats.sessionsTotal.Load(),
+		RawSessions:    s.stats.rawTotal.Load(),
+		ActiveSessions: active,
+		Streams:        s.stats.streamsTotal.Load(),
+		ActiveStreams:  s.stats.streamsActive.Load(),
+	}
+}
+
+// ServeHTTP answers health checks and upgrades everything else.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	upgrade := isWebSocketUpgrade(r)
+	if !upgrade && r.URL.Path == "/healthz" {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = fmt.Fprintln(w, "ok")
+		return
+	}
+	if !upgrade {
+		w.Header().Set("Upgrade", "websocket")
+		http.Error(w, "this is a sandmux endpoint: connect with `sandmux proxy` or a WebSocket client (GET /healthz for a health check)", http.StatusUpgradeRequired)
+		return
+	}
+	if !s.authorized(r) {
+		s.log.Info("refused upgrade: missing or wrong token", "remote", r.RemoteAddr)
+		w.Header().Set("WWW-Authenticate", `Bearer realm="sandmux"`)
+		http.Error(w, "sandmux: missing or wrong token (send Authorization: Bearer <token>)", http.StatusUnauthorized)
+		return
+	}
+	offered := offeredSubprotocols(r)
+	mode := pickMode(offered)
+	if mode == modeUnsupported {
+		s.log.Info("refused upgrade: unsupported protocol version", "offered", offered, "remote", r.RemoteAddr)
+		http.Error(w, fmt.Sprintf("sandmux: unsupported protocol %s; this server speaks %s (upgrade the older side)",
+			strings.Join(offered, ", "), strings.Join(mux.SupportedSubprotocols, ", ")), http.StatusBadRequest)
+		return
+	}
+	if !s.track() {
+		http.Error(w, "sandmux: server is shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	defer s.wg.Done()
+
+	opts := &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled}
+	if mode == modeMux {
+		opts.Subprotocols = []string{mux.Subprotocol}
+	}
+	ws, err := websocket.Accept(w, r, opts)
+	if err != nil {
+		s.log.Info("websocket upgrade failed", "remote", r.RemoteAddr, "err", err)
+		return
+	}
+	// The connection outlives the request, so its lifetime hangs off the
+	// server's context, never r.Context(). Raw mode carries arbitrary bytes,
+	// so it must not use mux.NetConn, which recognises yamux frames.
+	s.stats.sessionsTotal.Add(1)
+	log := s.log.With("remote", r.RemoteAddr)
+	if mode == modeRaw {
+		s.stats.rawTotal.Add(1)
+		s.serveRaw(websocket.NetConn(s.ctx, ws, websocket.MessageBinary), log)
+		return
+	}
+	s.serveMux(mux.NetConn(s.ctx, ws), log)
+}
+
+// track registers a live upgrade unless the server is closing.
+func (s *Server) track() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.wg.Add(1)
+	return true
+}
+
+// authorized checks the bearer token in constant time.
+func (s *Server) authorized(r *http.Request) bool {
+	if s.cfg.Token == "" {
+		return true
+	}
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	return ok && subtle.ConstantTimeCompare([]byte(got), []byte(s.cfg.Token)) == 1
+}
+
+// Close stops new upgrades, ends every session and waits for them.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	sessions := make([]*mux.Session, 0, len(s.sessions))
+	for sess := range s.sessions {
+		sessions = append(sessions, sess)
+	}
+	s.mu.Unlock()
+	for _, sess := range sessions {
+		_ = sess.Close()
+	}
+	s.cancel()
+	s.wg.Wait()
+	return nil
+}
+
+// mode is how one upgraded WebSocket is served.
+type mode int
+
+const (
+	modeRaw mode = iota
+	modeMux
+	modeUnsupported
+)
+
+// pickMode chooses sandmux when offered, refuses sandmux versions this
+// build does not speak (so an old server says so instead of silently
+// speaking raw to a new client), and serves raw otherwise.
+func pickMode(offered []string) mode {
+	sawSandmux := false
+	for _, p := range offered {
+		if p == mux.Subprotocol {
+			return modeMux
+		}
+		if mux.IsSandmuxSubprotocol(p) {
+			sawSandmux = true
+		}
+	}
+	if sawSandmux {
+		return modeUnsupported
+	}
+	return modeRaw
+}
+
+func offeredSubprotocols(r *http.Request) []string {
+	var out []string
+	for _, v := range r.Header.Values("Sec-WebSocket-Protocol") {
+		for _, p := range strings.Split(v, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
+func isWebSocketUpgrade(r *http.Request) bool {
+	return headerContainsToken(r.Header, "Connection", "upgrade") && headerContainsToken(r.Header, "Upgrade", "websocket")
+}
+
+func headerContainsToken(h http.Header, name, token string) bool {
+	for _, v := range h.Values(name) {
+		for _, t := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -1,0 +1,126 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/sandmux/sandmux/mux"
+)
+
+// serveMux runs one sandmux session until it ends. Streams are accepted in
+// a tight loop and each is served in its own goroutine: yamux kills the
+// whole session if an opened stream is not acknowledged in time, so a slow
+// target must never hold up the accept loop.
+func (s *Server) serveMux(conn net.Conn, log *slog.Logger) {
+	sess, err := mux.Server(conn, s.cfg.Mux, log)
+	if err != nil {
+		log.Error("cannot start session", "err", err)
+		_ = conn.Close()
+		return
+	}
+	if !s.addSession(sess) {
+		_ = sess.Close()
+		return
+	}
+	defer s.removeSession(sess)
+	start := time.Now()
+	log.Info("session started", "mode", "sandmux")
+
+	var wg sync.WaitGroup
+	for {
+		st, err := sess.Accept()
+		if err != nil {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.serveStream(sess, st, log)
+		}()
+	}
+	dead := sess.Dead()
+	_ = sess.Close()
+	wg.Wait()
+	st := sess.Stats()
+	log.Info("session ended", "duration", time.Since(start).Round(time.Millisecond),
+		"bytes_in", st.BytesIn, "bytes_out", st.BytesOut, "silent_timeout", dead)
+}
+
+func (s *Server) addSession(sess *mux.Session) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.sessions[sess] = struct{}{}
+	return true
+}
+
+func (s *Server) removeSession(sess *mux.Session) {
+	s.mu.Lock()
+	delete(s.sessions, sess)
+	s.mu.Unlock()
+}
+
+// serveStream reads a stream's header, connects its target and splices.
+func (s *Server) serveStream(sess *mux.Session, st *mux.Stream, log *slog.Logger) {
+	s.stats.streamsTotal.Add(1)
+	s.stats.streamsActive.Add(1)
+	defer s.stats.streamsActive.Add(-1)
+	log = log.With("stream", st.StreamID())
+
+	req, err := sess.ReadRequest(st)
+	if err != nil {
+		log.Info("bad stream header", "err", err)
+		_ = sess.Reply(st, mux.Reply{Status: mux.StatusBadRequest, Message: err.Error()})
+		_ = st.Close()
+		return
+	}
+	target, ok := s.allow.resolve(req.Target)
+	if !ok {
+		log.Info("refused target: not allowed", "target", req.Target)
+		_ = sess.Reply(st, mux.Reply{Status: mux.StatusNotAllowed, Target: req.Target})
+		_ = st.Close()
+		return
+	}
+	tc, err := s.dial(target)
+	if err != nil {
+		status := dialStatus(err)
+		log.Info("cannot connect target", "target", target, "status", status, "err", err)
+		_ = sess.Reply(st, mux.Reply{Status: status, Target: target, Message: err.Error()})
+		_ = st.Close()
+		return
+	}
+	if err := sess.Reply(st, mux.Reply{Status: mux.StatusOK, Target: target}); err != nil {
+		_ = tc.Close()
+		_ = st.Close()
+		return
+	}
+	log.Debug("stream open", "target", target)
+	if err := mux.Splice(st, tc); err != nil {
+		log.Debug("stream ended with error", "target", target, "err", err)
+		return
+	}
+	log.Debug("stream closed", "target", target)
+}
+
+// dial connects a target, bounded by DialTimeout and by the server's life.
+func (s *Server) dial(target string) (net.Conn, error) {
+	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.DialTimeout)
+	defer cancel()
+	var d net.Dialer
+	return d.DialContext(ctx, "tcp", target)
+}
+
+// dialStatus classifies a dial failure for the client.
+func dialStatus(err error) mux.Status {
+	if errors.Is(err, syscall.ECONNREFUSED) {
+		return mux.StatusRefused
+	}
+	return mux.StatusUnreachable
+}
