@@ -82,8 +82,8 @@ func dialError(url string, resp *http.Response, err error) error {
 		if resp.Body != nil {
 			line, _ := bufio.NewReader(io.LimitReader(resp.Body, 512)).ReadString('\n')
 			de.Detail = strings.TrimSpace(line)
-			if !strings.HasPrefix(de.Detail, "sandmux: ") {
-				de.Detail = "" // only our own server's words are worth repeating
+			if !strings.HasPrefix(de.Detail, "sandmux: ") || resp.StatusCode == http.StatusUnauthorized {
+				de.Detail = "" // only our own server's words, and only where the hint does not already say it
 			}
 			de.Detail = strings.TrimPrefix(de.Detail, "sandmux: ")
 			_ = resp.Body.Close()

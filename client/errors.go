@@ -69,8 +69,10 @@ func (e *DialError) Temporary() bool {
 
 func statusHint(code int) string {
 	switch code {
-	case http.StatusUnauthorized, http.StatusForbidden:
-		return "check --token or SANDMUX_TOKEN, and --header values such as e2b-traffic-access-token"
+	case http.StatusUnauthorized:
+		return "check --token or SANDMUX_TOKEN"
+	case http.StatusForbidden:
+		return "check --token, SANDMUX_TOKEN and --header values such as e2b-traffic-access-token"
 	case http.StatusNotFound:
 		return "check the URL and that the sandbox exists"
 	case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:

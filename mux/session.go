@@ -77,7 +77,7 @@ func (s *Session) monitor() {
 	var pinging sync.WaitGroup
 	defer pinging.Wait()
 	var busy atomic.Bool
-	lastPing := time.Now()
+	var lastPing time.Time // zero: ping at the first tick, so status has an RTT at once
 	for {
 		select {
 		case <-s.done:

@@ -44,6 +44,8 @@ func newApp() *cli.App {
 		Commands: []*cli.Command{
 			serverCommand(),
 			proxyCommand(),
+			agentCommand(),
+			statusCommand(),
 			versionCommand(),
 		},
 	}

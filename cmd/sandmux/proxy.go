@@ -9,9 +9,11 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/sandmux/sandmux/agent"
 	"github.com/sandmux/sandmux/client"
 )
 
@@ -34,8 +36,10 @@ func proxyCommand() *cli.Command {
 		ArgsUsage: "HOST",
 		Description: "Use in ~/.ssh/config:\n\n   Host *.e2b\n     ProxyCommand sandmux proxy %h\n\n" +
 			"HOST fills {host} in --url (default " + client.DefaultURLTemplate + ").",
-		Flags: append(dialFlags(),
+		Flags: append(append(dialFlags(), agentFlags()...),
 			&cli.StringFlag{Name: "target", Usage: "ask the server for this allowlisted `HOST:PORT` instead of its default"},
+			&cli.BoolFlag{Name: "no-agent", EnvVars: []string{"SANDMUX_NO_AGENT"}, Usage: "dial a WebSocket of this process's own instead of sharing the agent's"},
+			&cli.DurationFlag{Name: "connect-timeout", Value: 30 * time.Second, Usage: "how long to wait for a (re)connecting session"},
 		),
 		Action: runProxy,
 	}
@@ -80,12 +84,43 @@ func runProxy(c *cli.Context) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
-	conn, closeFn, err := openDirect(ctx, cfg, c.String("target"))
+	var conn net.Conn
+	closeFn := func() {}
+	if c.Bool("no-agent") {
+		conn, closeFn, err = openDirect(ctx, cfg, c.String("target"))
+	} else {
+		conn, err = openViaAgent(ctx, c, cfg)
+	}
 	if err != nil {
 		return err
 	}
 	defer closeFn()
-	return pipeStdio(ctx, conn)
+	return pipeStdio(ctx, conn, c.Args().First())
+}
+
+// openViaAgent asks the shared agent (starting it if needed) for a stream.
+func openViaAgent(ctx context.Context, c *cli.Context, cfg client.Config) (net.Conn, error) {
+	dir, err := agentDir(c)
+	if err != nil {
+		return nil, err
+	}
+	req := agent.OpenRequest{
+		URL: cfg.URL, Header: cfg.Header, Token: cfg.Token,
+		Insecure: c.Bool("insecure"), Target: c.String("target"),
+		ConnectTimeout: c.Duration("connect-timeout"), Host: c.Args().First(),
+	}
+	if ca := c.String("ca"); ca != "" {
+		pem, err := os.ReadFile(ca)
+		if err != nil {
+			return nil, fmt.Errorf("read --ca: %w", err)
+		}
+		req.CAPEM = string(pem)
+	}
+	// The wait for the agent is bounded by --connect-timeout too, plus the
+	// agent's own start-up.
+	octx, cancel := context.WithTimeout(ctx, c.Duration("connect-timeout")+15*time.Second)
+	defer cancel()
+	return agent.Open(octx, dir, agentStarter(c, dir), req)
 }
 
 // openDirect dials a session of its own (the --no-agent path) and opens
@@ -104,16 +139,20 @@ func openDirect(ctx context.Context, cfg client.Config, target string) (net.Conn
 }
 
 // pipeStdio splices stdin/stdout to conn. A signal ends it with an error.
-func pipeStdio(ctx context.Context, conn net.Conn) error {
+func pipeStdio(ctx context.Context, conn net.Conn, host string) error {
 	in, out := stdinFile(), os.Stdout
 	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
 	defer stop()
 	err := client.Pipe(conn, in, out)
 	if ctx.Err() != nil {
-		return fmt.Errorf("interrupted")
+		return errors.New("interrupted")
+	}
+	var se *agent.StreamError
+	if errors.As(err, &se) {
+		return se
 	}
 	if err != nil {
-		return fmt.Errorf("stream ended: %w", err)
+		return fmt.Errorf("connection to %s lost: %w", host, err)
 	}
 	return nil
 }

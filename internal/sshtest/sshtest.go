@@ -382,7 +382,9 @@ func (s *Server) logs() string {
 // "sandbox"); ssh expands %h and %p in it and runs it through the shell.
 // Without one, the Port option is set and callers connect to "127.0.0.1".
 // The options are valid for ssh, scp and sftp alike and must precede the
-// destination argument.
+// destination argument. ssh keeps the first value it sees for an option, so
+// a later "-o Port=..." or "-o User=..." does not override these; build a
+// modified copy of the slice instead.
 func (s *Server) ClientOptions(proxyCommand string) []string {
 	opts := []string{
 		"-F", "/dev/null",

@@ -1,0 +1,333 @@
+package agent
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/sandmux/sandmux/client"
+	"github.com/sandmux/sandmux/mux"
+)
+
+// Agent serves proxies on a Unix socket and holds their shared sessions.
+type Agent struct {
+	cfg  Config
+	log  *slog.Logger
+	dial func(context.Context, client.Config) (*client.Session, error)
+
+	started time.Time
+
+	mu      sync.Mutex
+	entries map[string]*entry
+	streams int
+	idle    time.Time // when the last stream closed
+
+	stop     chan struct{} // closed by a stop request
+	stopOnce sync.Once
+}
+
+// New validates cfg and returns an Agent; Serve runs it.
+func New(cfg Config) (*Agent, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = mux.DiscardLogger()
+	}
+	return &Agent{
+		cfg: cfg, log: log, dial: client.Dial,
+		entries: make(map[string]*entry), stop: make(chan struct{}),
+	}, nil
+}
+
+// Serve listens on the socket in cfg.Dir and serves until ctx ends, a stop
+// request arrives, or the agent has been idle for Persist. It then closes
+// every session and waits for every goroutine it started.
+func (a *Agent) Serve(ctx context.Context) error {
+	if err := EnsureDir(a.cfg.Dir); err != nil {
+		return err
+	}
+	path := SocketPath(a.cfg.Dir)
+	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+		_ = c.Close()
+		return fmt.Errorf("%w on %s", ErrAlreadyRunning, path)
+	}
+	_ = os.Remove(path) // a stale socket left by a killed agent
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", path, err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		_ = ln.Close()
+		return fmt.Errorf("chmod %s: %w", path, err)
+	}
+	a.started = time.Now()
+	a.idle = a.started
+	a.log.Info("agent started", "pid", os.Getpid(), "socket", path, "persist", a.cfg.Persist, "version", a.cfg.Version)
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup // every goroutine below, and every maintainer
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		a.reap(ctx, cancel)
+	}()
+	go func() {
+		defer wg.Done()
+		select {
+		case <-ctx.Done():
+		case <-a.stop:
+			cancel()
+		}
+		_ = ln.Close()
+	}()
+
+	var conns sync.WaitGroup
+	for {
+		c, err := ln.AcceptUnix()
+		if err != nil {
+			break
+		}
+		conns.Add(1)
+		go func() {
+			defer conns.Done()
+			a.handle(ctx, &wg, c)
+		}()
+	}
+	cancel()
+	a.closeAll()
+	conns.Wait()
+	wg.Wait()
+	a.log.Info("agent stopped")
+	return nil
+}
+
+// reap stops the agent after Persist without streams and drops sessions
+// that nobody has used for that long.
+func (a *Agent) reap(ctx context.Context, stop context.CancelFunc) {
+	if a.cfg.Persist == 0 {
+		<-ctx.Done()
+		return
+	}
+	tick := time.NewTicker(min(a.cfg.Persist/4, time.Second))
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		a.mu.Lock()
+		idle := a.streams == 0 && time.Since(a.idle) >= a.cfg.Persist
+		var stale []*entry
+		for k, e := range a.entries {
+			if d := e.idleFor(); d >= a.cfg.Persist {
+				stale = append(stale, e)
+				delete(a.entries, k)
+			}
+		}
+		a.mu.Unlock()
+		for _, e := range stale {
+			e.log.Info("session idle for --persist; closing")
+			e.closeSession()
+		}
+		if idle {
+			a.log.Info("no streams for --persist; exiting", "persist", a.cfg.Persist)
+			stop()
+			return
+		}
+	}
+}
+
+func (a *Agent) closeAll() {
+	a.mu.Lock()
+	entries := make([]*entry, 0, len(a.entries))
+	for _, e := range a.entries {
+		entries = append(entries, e)
+	}
+	a.mu.Unlock()
+	for _, e := range entries {
+		e.closeSession()
+	}
+}
+
+// handle serves one connection from a proxy or from `sandmux status`.
+func (a *Agent) handle(ctx context.Context, wg *sync.WaitGroup, c *net.UnixConn) {
+	uid, err := peerUID(c)
+	if err != nil || uid != os.Getuid() {
+		a.log.Warn("refused a socket peer of another user", "peer_uid", uid, "err", err)
+		_ = writeMessage(c, reply{Version: protoVersion, Error: fmt.Sprintf("%v: uid %d may not use the agent of uid %d", ErrPeerRefused, uid, os.Getuid())})
+		_ = c.Close()
+		return
+	}
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	var req request
+	if err := readMessage(c, &req); err != nil {
+		a.log.Info("bad request on agent socket", "err", err)
+		_ = c.Close()
+		return
+	}
+	_ = c.SetReadDeadline(time.Time{})
+	switch req.Op {
+	case opStatus:
+		st := a.status()
+		_ = writeMessage(c, reply{Version: protoVersion, OK: true, Status: &st})
+		_ = c.Close()
+	case opStop:
+		a.log.Info("stop requested")
+		_ = writeMessage(c, reply{Version: protoVersion, OK: true})
+		_ = c.Close()
+		a.stopOnce.Do(func() { close(a.stop) })
+	case opOpen:
+		if req.Open == nil {
+			_ = writeMessage(c, reply{Version: protoVersion, Error: "open request without parameters"})
+			_ = c.Close()
+			return
+		}
+		a.serveOpen(ctx, wg, c, req.Open)
+	default:
+		_ = writeMessage(c, reply{Version: protoVersion, Error: fmt.Sprintf("unknown request %q (is the agent older than this proxy? run `sandmux agent --stop`)", req.Op)})
+		_ = c.Close()
+	}
+}
+
+// serveOpen opens a stream on the shared session and splices it to the
+// proxy until either ends.
+func (a *Agent) serveOpen(ctx context.Context, wg *sync.WaitGroup, c *net.UnixConn, req *OpenRequest) {
+	e, err := a.entryFor(req)
+	if err != nil {
+		_ = writeMessage(c, reply{Version: protoVersion, Error: err.Error()})
+		_ = c.Close()
+		return
+	}
+	timeout := req.ConnectTimeout
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
+	octx, cancel := context.WithTimeout(ctx, timeout)
+	stream, release, err := e.open(octx, ctx, wg, req.Target)
+	cancel()
+	if err != nil {
+		if errors.Is(err, errConnectTimeout) {
+			err = fmt.Errorf("could not connect to %s within %s: %w", client.RedactURL(e.cfg.URL), timeout, errors.Unwrap(err))
+		}
+		_ = writeMessage(c, reply{Version: protoVersion, Error: err.Error()})
+		_ = c.Close()
+		return
+	}
+	defer release()
+	if err := writeMessage(c, reply{Version: protoVersion, OK: true}); err != nil {
+		_ = stream.Close()
+		_ = c.Close()
+		return
+	}
+	a.streamDelta(+1)
+	e.streamStarted()
+	defer func() {
+		e.streamEnded()
+		a.streamDelta(-1)
+	}()
+	fw := &framedWriter{conn: c}
+	err = mux.Splice(stream, fw)
+	if err != nil && ctx.Err() != nil {
+		err = errors.New("the sandmux agent is shutting down")
+	} else if err != nil && (errors.Is(err, mux.ErrSessionEnded) || errors.Is(err, mux.ErrSessionDead)) {
+		err = fmt.Errorf("connection to %s lost: %w", hostOr(req), err)
+	}
+	fw.finish(err)
+}
+
+func hostOr(req *OpenRequest) string {
+	if req.Host != "" {
+		return req.Host
+	}
+	return client.RedactURL(req.URL)
+}
+
+func (a *Agent) streamDelta(d int) {
+	a.mu.Lock()
+	a.streams += d
+	if a.streams == 0 {
+		a.idle = time.Now()
+	}
+	a.mu.Unlock()
+}
+
+// entryFor finds or creates the shared session for the request's URL and
+// credentials. The key is a hash, so credentials are never kept as map
+// keys or logged.
+func (a *Agent) entryFor(req *OpenRequest) (*entry, error) {
+	cfg := client.DefaultConfig()
+	cfg.URL = req.URL
+	cfg.Token = req.Token
+	cfg.Header = http.Header(req.Header)
+	cfg.Mux = a.cfg.Mux
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: req.Insecure} //nolint:gosec // the user's --insecure
+	if req.CAPEM != "" {
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM([]byte(req.CAPEM)) {
+			return nil, errors.New("--ca holds no PEM certificate")
+		}
+		tc.RootCAs = pool
+	}
+	cfg.TLS = tc
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	key := sessionKey(req)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	e, ok := a.entries[key]
+	if !ok {
+		log := a.log.With("url", client.RedactURL(req.URL), "session", key[:8])
+		cfg.Logger = log
+		e = newEntry(cfg, req.Host, log, a.cfg.Backoff, a.dial)
+		a.entries[key] = e
+	}
+	return e, nil
+}
+
+// sessionKey identifies a session by everything that changes what the
+// server sees: URL, headers, token and TLS trust.
+func sessionKey(req *OpenRequest) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%q|%q|%q|%t|", req.URL, req.Token, req.CAPEM, req.Insecure)
+	names := make([]string, 0, len(req.Header))
+	for k := range req.Header {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		fmt.Fprintf(h, "%q=%q|", k, req.Header[k])
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// status snapshots the agent.
+func (a *Agent) status() Status {
+	a.mu.Lock()
+	entries := make([]*entry, 0, len(a.entries))
+	for _, e := range a.entries {
+		entries = append(entries, e)
+	}
+	st := Status{PID: os.Getpid(), Version: a.cfg.Version, Started: a.started, Socket: SocketPath(a.cfg.Dir), Streams: a.streams}
+	a.mu.Unlock()
+	for _, e := range entries {
+		st.Sessions = append(st.Sessions, e.status())
+	}
+	sort.Slice(st.Sessions, func(i, j int) bool { return st.Sessions[i].URL < st.Sessions[j].URL })
+	return st
+}

@@ -1,0 +1,26 @@
+package agent
+
+import (
+	"math/rand/v2"
+	"time"
+)
+
+// Backoff spaces out redials: Min doubling to Max, each delay jittered by
+// ±20% so that many agents behind one outage do not redial in lockstep.
+type Backoff struct {
+	Min, Max time.Duration
+	// StableAfter is how long a session must have lived for the next loss
+	// to start again from Min.
+	StableAfter time.Duration
+}
+
+// delay returns the wait before retry number attempt (0-based).
+func (b Backoff) delay(attempt int) time.Duration {
+	d := b.Min
+	for i := 0; i < attempt && d < b.Max; i++ {
+		d *= 2
+	}
+	d = min(d, b.Max)
+	jitter := time.Duration(rand.Int64N(int64(d)/5*2+1)) - d/5
+	return d + jitter
+}

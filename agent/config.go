@@ -1,0 +1,79 @@
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"time"
+
+	"github.com/sandmux/sandmux/mux"
+)
+
+// SocketName and friends are the files an agent keeps in its directory.
+const (
+	SocketName  = "agent.sock"
+	LockName    = "agent.lock"
+	LogName     = "agent.log"
+	DefaultMode = 0o700
+)
+
+// Config configures an Agent.
+type Config struct {
+	// Dir is the per-user directory holding the socket, lock and log; it
+	// is created 0700 and must not be reachable by other users.
+	Dir string
+	// Persist is how long the agent stays after its last stream closed
+	// (like ControlPersist); 0 keeps it forever.
+	Persist time.Duration
+	// Backoff spaces redials after a session is lost.
+	Backoff Backoff
+	// Mux tunes every session's yamux.
+	Mux mux.Config
+	// Version is reported by status.
+	Version string
+	// Logger receives the agent's logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// DefaultConfig returns an agent that persists 10 minutes and redials
+// from 100 ms doubling to 10 s.
+func DefaultConfig(dir string) Config {
+	return Config{
+		Dir:     dir,
+		Persist: 10 * time.Minute,
+		Backoff: Backoff{Min: 100 * time.Millisecond, Max: 10 * time.Second, StableAfter: 30 * time.Second},
+		Mux:     mux.DefaultConfig(),
+		Version: "dev",
+	}
+}
+
+// Validate reports the first unusable value.
+func (c Config) Validate() error {
+	switch {
+	case c.Dir == "" || !filepath.IsAbs(c.Dir):
+		return fmt.Errorf("%w: directory must be an absolute path, got %q", ErrInvalidConfig, c.Dir)
+	case c.Persist < 0:
+		return fmt.Errorf("%w: --persist must not be negative", ErrInvalidConfig)
+	case c.Backoff.Min <= 0 || c.Backoff.Max < c.Backoff.Min:
+		return fmt.Errorf("%w: backoff needs 0 < min <= max", ErrInvalidConfig)
+	}
+	return c.Mux.Validate()
+}
+
+// SocketPath is the agent's socket in dir.
+func SocketPath(dir string) string { return filepath.Join(dir, SocketName) }
+
+// Sentinel errors of the agent package.
+var (
+	// ErrInvalidConfig wraps every configuration validation failure.
+	ErrInvalidConfig = errors.New("invalid agent config")
+	// ErrNotRunning means no agent answers on the socket.
+	ErrNotRunning = errors.New("no sandmux agent is running")
+	// ErrAlreadyRunning means another agent already serves the socket.
+	ErrAlreadyRunning = errors.New("another sandmux agent is already running")
+	// ErrUnsafeDir means the agent directory is reachable by other users.
+	ErrUnsafeDir = errors.New("unsafe agent directory")
+	// ErrPeerRefused means a socket peer runs as another user.
+	ErrPeerRefused = errors.New("peer is another user")
+)

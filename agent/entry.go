@@ -1,0 +1,328 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/sandmux/sandmux/client"
+	"github.com/sandmux/sandmux/mux"
+)
+
+// entry is one shared session: one server URL with one set of
+// credentials. Its maintainer goroutine dials, watches and redials; proxy
+// requests wait on it for a connected session.
+type entry struct {
+	cfg     client.Config
+	host    string
+	log     *slog.Logger
+	backoff Backoff
+	dial    func(context.Context, client.Config) (*client.Session, error)
+
+	mu       sync.Mutex
+	changed  chan struct{} // closed and replaced on every state change
+	state    string
+	reason   string
+	sess     *client.Session
+	running  bool // a maintainer goroutine is alive
+	failGen  int  // bumped on every permanent failure
+	lastErr  error
+	since    time.Time
+	lastUsed time.Time
+	connects int
+	dialErrs int
+	streams  int
+	total    int64
+	// Bytes moved by sessions that have ended; the live one is added on
+	// demand.
+	bytesIn, bytesOut int64
+}
+
+func newEntry(cfg client.Config, host string, log *slog.Logger, b Backoff, dial func(context.Context, client.Config) (*client.Session, error)) *entry {
+	return &entry{
+		cfg: cfg, host: host, log: log, backoff: b, dial: dial,
+		changed: make(chan struct{}), state: StateConnecting, lastUsed: time.Now(),
+	}
+}
+
+// setLocked changes state and wakes every waiter. e.mu must be held.
+func (e *entry) setLocked(state, reason string) {
+	e.state, e.reason = state, reason
+	close(e.changed)
+	e.changed = make(chan struct{})
+}
+
+// ensureRunningLocked starts the maintainer unless one is alive.
+func (e *entry) ensureRunningLocked(ctx context.Context, wg *sync.WaitGroup) {
+	if e.running || e.state == StateRaw {
+		return
+	}
+	e.running = true
+	if e.state == StateFailed {
+		e.setLocked(StateConnecting, "")
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		e.maintain(ctx)
+	}()
+}
+
+// maintain keeps a session up: dial, wait for its end, redial with
+// backoff. It stops on a permanent failure (bad credentials or URL), which
+// the next request retries once instead of a loop hammering the server.
+func (e *entry) maintain(ctx context.Context) {
+	attempt := 0
+	for {
+		sess, err := e.dial(ctx, e.cfg)
+		if ctx.Err() != nil {
+			if sess != nil {
+				_ = sess.Close()
+			}
+			e.stopped(StateFailed, "agent shutting down", ctx.Err())
+			return
+		}
+		if err != nil {
+			if !temporary(err) {
+				e.log.Warn("dial failed; not retrying", "err", err)
+				e.stopped(StateFailed, err.Error(), err)
+				return
+			}
+			e.mu.Lock()
+			e.dialErrs++
+			e.lastErr = err
+			state := StateReconnecting
+			if e.connects == 0 {
+				state = StateConnecting
+			}
+			wait := e.backoff.delay(attempt)
+			e.setLocked(state, fmt.Sprintf("%v; retry %d in %s", err, attempt+1, wait.Round(time.Millisecond)))
+			e.mu.Unlock()
+			e.log.Info("dial failed; retrying", "err", err, "in", wait.Round(time.Millisecond))
+			attempt++
+			if !sleepCtx(ctx, wait) {
+				e.stopped(StateFailed, "agent shutting down", ctx.Err())
+				return
+			}
+			continue
+		}
+		if sess.Raw() {
+			// A raw server carries one connection per WebSocket, so nothing
+			// can be shared: every request dials its own.
+			_ = sess.Close()
+			e.log.Info("server speaks raw mode only; one WebSocket per stream")
+			e.stopped(StateRaw, "server is a raw WebSocket bridge; no sharing", nil)
+			return
+		}
+		up := time.Now()
+		e.mu.Lock()
+		e.sess, e.since, e.lastErr = sess, up, nil
+		e.connects++
+		e.setLocked(StateConnected, "")
+		e.mu.Unlock()
+		e.log.Info("session connected", "connects", e.connects)
+
+		select {
+		case <-sess.Done():
+		case <-ctx.Done():
+		}
+		reason := "the WebSocket closed"
+		if sess.Mux().Dead() {
+			reason = "no response within the keepalive limit"
+		}
+		st := sess.Mux().Stats()
+		_ = sess.Close()
+		e.mu.Lock()
+		e.sess = nil
+		e.bytesIn += st.BytesIn
+		e.bytesOut += st.BytesOut
+		e.lastErr = errors.New(reason)
+		if ctx.Err() == nil {
+			e.setLocked(StateReconnecting, reason)
+		}
+		e.mu.Unlock()
+		if ctx.Err() != nil {
+			e.stopped(StateFailed, "agent shutting down", ctx.Err())
+			return
+		}
+		e.log.Info("session lost; reconnecting", "reason", reason, "lived", time.Since(up).Round(time.Millisecond))
+		if time.Since(up) >= e.backoff.StableAfter {
+			attempt = 0
+		}
+		// A prompt first retry: most losses are an edge recycling the
+		// WebSocket, and the server is right there.
+		if !sleepCtx(ctx, e.backoff.delay(attempt)) {
+			e.stopped(StateFailed, "agent shutting down", ctx.Err())
+			return
+		}
+		attempt++
+	}
+}
+
+// stopped records that the maintainer exits in state.
+func (e *entry) stopped(state, reason string, err error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.running = false
+	e.lastErr = err
+	if state == StateFailed {
+		e.failGen++
+	}
+	e.setLocked(state, reason)
+}
+
+// errRawServer tells open to dial a session of its own.
+var errRawServer = errors.New("raw server")
+
+// session waits for a connected session, starting the maintainer if
+// needed. It fails at once on a permanent failure that happened after the
+// call began, and with the last dial error when ctx ends first.
+func (e *entry) session(ctx, agentCtx context.Context, wg *sync.WaitGroup) (*client.Session, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.lastUsed = time.Now()
+	startGen := e.failGen
+	e.ensureRunningLocked(agentCtx, wg)
+	for {
+		switch {
+		case e.state == StateConnected && e.sess != nil:
+			return e.sess, nil
+		case e.state == StateRaw:
+			return nil, errRawServer
+		case e.state == StateFailed && e.failGen > startGen:
+			return nil, e.lastErr
+		}
+		ch := e.changed
+		e.mu.Unlock()
+		select {
+		case <-ch:
+			e.mu.Lock()
+		case <-ctx.Done():
+			e.mu.Lock()
+			if e.lastErr != nil {
+				return nil, fmt.Errorf("%w: %w", errConnectTimeout, e.lastErr)
+			}
+			return nil, errConnectTimeout
+		}
+	}
+}
+
+// errConnectTimeout means no session came up within --connect-timeout.
+var errConnectTimeout = errors.New("no connection within the connect timeout")
+
+// open returns a stream to target on the shared session, retrying when a
+// session dies between being handed out and opening the stream.
+func (e *entry) open(ctx, agentCtx context.Context, wg *sync.WaitGroup, target string) (net.Conn, func(), error) {
+	for {
+		sess, err := e.session(ctx, agentCtx, wg)
+		if errors.Is(err, errRawServer) {
+			return e.openRaw(ctx, target)
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		conn, err := sess.OpenStream(ctx, target)
+		if err == nil {
+			return conn, func() {}, nil
+		}
+		if ctx.Err() == nil && (errors.Is(err, mux.ErrSessionEnded) || errors.Is(err, mux.ErrSessionDead) || sess.Mux().IsClosed()) {
+			continue
+		}
+		return nil, nil, err
+	}
+}
+
+// openRaw dials a WebSocket of its own for one stream to a raw server.
+func (e *entry) openRaw(ctx context.Context, target string) (net.Conn, func(), error) {
+	sess, err := e.dial(ctx, e.cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	conn, err := sess.OpenStream(ctx, target)
+	if err != nil {
+		_ = sess.Close()
+		return nil, nil, err
+	}
+	return conn, func() { _ = sess.Close() }, nil
+}
+
+// streamStarted and streamEnded count the streams using the entry.
+func (e *entry) streamStarted() {
+	e.mu.Lock()
+	e.streams++
+	e.total++
+	e.lastUsed = time.Now()
+	e.mu.Unlock()
+}
+
+func (e *entry) streamEnded() {
+	e.mu.Lock()
+	e.streams--
+	e.lastUsed = time.Now()
+	e.mu.Unlock()
+}
+
+// idleFor reports how long the entry has had no stream, or 0 when in use.
+func (e *entry) idleFor() time.Duration {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.streams > 0 {
+		return 0
+	}
+	return time.Since(e.lastUsed)
+}
+
+// closeSession ends the live session, if any; the maintainer then exits
+// because the agent's context is cancelled first.
+func (e *entry) closeSession() {
+	e.mu.Lock()
+	s := e.sess
+	e.mu.Unlock()
+	if s != nil {
+		_ = s.Close()
+	}
+}
+
+// status snapshots the entry.
+func (e *entry) status() SessionStatus {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	st := SessionStatus{
+		URL: client.RedactURL(e.cfg.URL), Host: e.host, State: e.state, Reason: e.reason,
+		Connects: e.connects, Reconnects: max(e.connects-1, 0), DialErrors: e.dialErrs,
+		OpenStreams: e.streams, Streams: e.total, BytesIn: e.bytesIn, BytesOut: e.bytesOut,
+	}
+	if e.sess != nil {
+		ms := e.sess.Mux().Stats()
+		st.ConnectedSince = e.since
+		st.LastRTT = ms.LastRTT
+		st.BytesIn += ms.BytesIn
+		st.BytesOut += ms.BytesOut
+	}
+	return st
+}
+
+// temporary reports whether redialing after err may succeed.
+func temporary(err error) bool {
+	var de *client.DialError
+	if errors.As(err, &de) {
+		return de.Temporary()
+	}
+	return !errors.Is(err, client.ErrBadURL) && !errors.Is(err, client.ErrInvalidConfig) && !errors.Is(err, mux.ErrInvalidConfig)
+}
+
+// sleepCtx waits d or until ctx ends; it reports whether d elapsed.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}

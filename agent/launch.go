@@ -1,0 +1,178 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// startTimeout bounds how long a proxy waits for an agent it started to
+// answer on its socket.
+const startTimeout = 10 * time.Second
+
+// connect dials the agent's socket; ErrNotRunning when nobody answers.
+func connect(ctx context.Context, dir string) (*net.UnixConn, error) {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "unix", SocketPath(dir))
+	if err != nil {
+		return nil, fmt.Errorf("%w (%w)", ErrNotRunning, err)
+	}
+	return c.(*net.UnixConn), nil
+}
+
+// Ensure connects to the agent in dir, starting it with start when none
+// answers. Concurrent callers serialise on a lock file, so exactly one of
+// them starts an agent and the others use it.
+func Ensure(ctx context.Context, dir string, start func() error) (*net.UnixConn, error) {
+	if c, err := connect(ctx, dir); err == nil {
+		return c, nil
+	}
+	if err := EnsureDir(dir); err != nil {
+		return nil, err
+	}
+	unlock, err := lock(ctx, filepath.Join(dir, LockName))
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	// Another caller may have started one while this one waited for the lock.
+	if c, err := connect(ctx, dir); err == nil {
+		return c, nil
+	}
+	if err := start(); err != nil {
+		return nil, fmt.Errorf("start the sandmux agent: %w", err)
+	}
+	deadline := time.Now().Add(startTimeout)
+	for {
+		c, err := connect(ctx, dir)
+		if err == nil {
+			return c, nil
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("the sandmux agent did not come up within %s (see %s)", startTimeout, filepath.Join(dir, LogName))
+		}
+		if !sleepCtx(ctx, 20*time.Millisecond) {
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// lock takes an exclusive flock on path, polling so ctx can end the wait.
+// The kernel drops the lock if this process dies, so it can never go stale.
+func lock(ctx context.Context, path string) (func(), error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open lock: %w", err)
+	}
+	for {
+		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		if err == nil {
+			return func() {
+				_ = unix.Flock(int(f.Fd()), unix.LOCK_UN)
+				_ = f.Close()
+			}, nil
+		}
+		if !errors.Is(err, unix.EWOULDBLOCK) {
+			_ = f.Close()
+			return nil, fmt.Errorf("lock %s: %w", path, err)
+		}
+		if !sleepCtx(ctx, 10*time.Millisecond) {
+			_ = f.Close()
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// StartDetached starts exe with args as a background agent in its own
+// session (setsid), so it outlives the ssh that started the proxy, with
+// stdio on /dev/null so it never holds ssh's pipes open. env is the
+// child's whole environment; pass one without credentials.
+func StartDetached(exe string, args, env []string) error {
+	cmd := exec.Command(exe, args...)
+	cmd.Env = env
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	// Detached on purpose: the agent is re-parented to init when this
+	// process exits, and nothing here waits for it.
+	return cmd.Process.Release()
+}
+
+// Open asks the agent in dir (started with start if absent) for a stream
+// and returns it. Reads end with io.EOF when the server closed the stream
+// and with a *StreamError when it was cut; CloseWrite half-closes.
+func Open(ctx context.Context, dir string, start func() error, req OpenRequest) (net.Conn, error) {
+	c, err := Ensure(ctx, dir, start)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := roundTrip(c, request{Version: protoVersion, Op: opOpen, Open: &req}); err != nil {
+		_ = c.Close()
+		return nil, err
+	}
+	return &framedReader{UnixConn: c}, nil
+}
+
+// roundTrip sends req and reads the agent's reply; a refusal is an error
+// carrying the agent's one-line reason.
+func roundTrip(c *net.UnixConn, req request) (reply, error) {
+	if err := writeMessage(c, req); err != nil {
+		return reply{}, fmt.Errorf("talk to the sandmux agent: %w", err)
+	}
+	var rep reply
+	if err := readMessage(c, &rep); err != nil {
+		return reply{}, fmt.Errorf("the sandmux agent did not answer: %w", err)
+	}
+	if !rep.OK {
+		return rep, errors.New(rep.Error)
+	}
+	return rep, nil
+}
+
+// GetStatus asks a running agent for its status.
+func GetStatus(ctx context.Context, dir string) (Status, error) {
+	c, err := connect(ctx, dir)
+	if err != nil {
+		return Status{}, err
+	}
+	defer c.Close()
+	rep, err := roundTrip(c, request{Version: protoVersion, Op: opStatus})
+	if err != nil {
+		return Status{}, err
+	}
+	if rep.Status == nil {
+		return Status{}, errors.New("the sandmux agent sent no status")
+	}
+	return *rep.Status, nil
+}
+
+// Stop asks a running agent to shut down and waits until its socket is
+// gone or ctx ends.
+func Stop(ctx context.Context, dir string) error {
+	c, err := connect(ctx, dir)
+	if err != nil {
+		return err
+	}
+	_, err = roundTrip(c, request{Version: protoVersion, Op: opStop})
+	_ = c.Close()
+	if err != nil {
+		return err
+	}
+	for {
+		if _, err := os.Stat(SocketPath(dir)); errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		if !sleepCtx(ctx, 20*time.Millisecond) {
+			return fmt.Errorf("the agent did not stop in time: %w", ctx.Err())
+		}
+	}
+}

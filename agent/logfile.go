@@ -1,0 +1,65 @@
+package agent
+
+import (
+	"fmt"
+	"os"
+	"sync"
+)
+
+// LogFile is an append-only log capped at Max bytes: when full it is
+// renamed to NAME.1 (replacing the previous one) and started afresh, so a
+// long-lived agent never fills the disk.
+type LogFile struct {
+	path string
+	max  int64
+
+	mu   sync.Mutex
+	f    *os.File
+	size int64
+}
+
+// OpenLogFile opens (creating 0600) the log at path, capped at max bytes.
+func OpenLogFile(path string, max int64) (*LogFile, error) {
+	l := &LogFile{path: path, max: max}
+	if err := l.open(); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+func (l *LogFile) open() error {
+	f, err := os.OpenFile(l.path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("open log: %w", err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		_ = f.Close()
+		return fmt.Errorf("stat log: %w", err)
+	}
+	l.f, l.size = f, fi.Size()
+	return nil
+}
+
+// Write appends p, rotating first when p would pass the cap.
+func (l *LogFile) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.size+int64(len(p)) > l.max && l.size > 0 {
+		_ = l.f.Close()
+		_ = os.Rename(l.path, l.path+".1")
+		if err := l.open(); err != nil {
+			return 0, err
+		}
+	}
+	n, err := l.f.Write(p)
+	l.size += int64(n)
+	return n, err
+}
+
+// Close closes the file.
+func (l *LogFile) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.f.Close()
+}

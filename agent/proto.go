@@ -1,0 +1,95 @@
+package agent
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+)
+
+// protoVersion is bumped when a request or reply changes incompatibly; a
+// proxy newer than its agent then restarts it.
+const protoVersion = 1
+
+// maxMessage bounds one control message, so a confused peer cannot make
+// the agent allocate without limit.
+const maxMessage = 1 << 20
+
+// Operations a request can ask for.
+const (
+	opOpen   = "open"
+	opStatus = "status"
+	opStop   = "stop"
+)
+
+// request is what a proxy (or `sandmux status`) sends first.
+type request struct {
+	Version int    `json:"v"`
+	Op      string `json:"op"`
+	// Open carries what is needed to reach the server. Credentials travel
+	// only here, never on a command line or into a log.
+	Open *OpenRequest `json:"open,omitempty"`
+}
+
+// OpenRequest asks for a stream to Target on the server at URL.
+type OpenRequest struct {
+	URL    string              `json:"url"`
+	Header map[string][]string `json:"header,omitempty"`
+	Token  string              `json:"token,omitempty"`
+	// CAPEM is the PEM of --ca, sent as content so the agent never reads
+	// files on the proxy's behalf.
+	CAPEM    string `json:"ca_pem,omitempty"`
+	Insecure bool   `json:"insecure,omitempty"`
+	// Target is the allowlisted "host:port" to reach; "" = the default.
+	Target string `json:"target,omitempty"`
+	// ConnectTimeout bounds the wait for a (re)connecting session.
+	ConnectTimeout time.Duration `json:"connect_timeout"`
+	// Host is what the user typed, for messages.
+	Host string `json:"host,omitempty"`
+}
+
+// reply answers a request. For an accepted open, stream bytes follow.
+type reply struct {
+	Version int     `json:"v"`
+	OK      bool    `json:"ok"`
+	Error   string  `json:"error,omitempty"`
+	Status  *Status `json:"status,omitempty"`
+}
+
+// errMessageTooLarge means a control message exceeded maxMessage.
+var errMessageTooLarge = errors.New("agent message too large")
+
+// writeMessage sends v as a 4-byte big-endian length and JSON. The length
+// prefix (rather than a newline) lets the reader take exactly the message
+// and leave the stream bytes behind it unread.
+func writeMessage(w io.Writer, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	if len(b) > maxMessage {
+		return errMessageTooLarge
+	}
+	buf := binary.BigEndian.AppendUint32(make([]byte, 0, 4+len(b)), uint32(len(b)))
+	_, err = w.Write(append(buf, b...))
+	return err
+}
+
+// readMessage reads one message written by writeMessage into v.
+func readMessage(r io.Reader, v any) error {
+	var n [4]byte
+	if _, err := io.ReadFull(r, n[:]); err != nil {
+		return err
+	}
+	size := binary.BigEndian.Uint32(n[:])
+	if size > maxMessage {
+		return fmt.Errorf("%w: %d bytes", errMessageTooLarge, size)
+	}
+	b := make([]byte, size)
+	if _, err := io.ReadFull(r, b); err != nil {
+		return err
+	}
+	return json.Unmarshal(b, v)
+}

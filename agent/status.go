@@ -1,0 +1,42 @@
+package agent
+
+import "time"
+
+// Status is the agent's state as `sandmux status` shows it.
+type Status struct {
+	PID      int             `json:"pid"`
+	Version  string          `json:"version"`
+	Started  time.Time       `json:"started"`
+	Socket   string          `json:"socket"`
+	Streams  int             `json:"open_streams"`
+	Sessions []SessionStatus `json:"sessions"`
+}
+
+// Session states.
+const (
+	StateConnecting   = "connecting"
+	StateConnected    = "connected"
+	StateReconnecting = "reconnecting"
+	StateFailed       = "failed"
+	StateRaw          = "raw"
+)
+
+// SessionStatus describes one shared session.
+type SessionStatus struct {
+	// URL is the server URL with any credentials masked.
+	URL   string `json:"url"`
+	Host  string `json:"host,omitempty"`
+	State string `json:"state"`
+	// Reason is why the session is reconnecting or failed.
+	Reason         string    `json:"reason,omitempty"`
+	ConnectedSince time.Time `json:"connected_since,omitzero"`
+	// Connects counts successful dials; Reconnects those after the first.
+	Connects    int           `json:"connects"`
+	Reconnects  int           `json:"reconnects"`
+	DialErrors  int           `json:"dial_errors"`
+	LastRTT     time.Duration `json:"last_rtt_ns"`
+	OpenStreams int           `json:"open_streams"`
+	Streams     int64         `json:"streams_total"`
+	BytesIn     int64         `json:"bytes_in"`
+	BytesOut    int64         `json:"bytes_out"`
+}

@@ -1,0 +1,151 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/sandmux/sandmux/agent"
+)
+
+// agentFlags locate and tune the agent; proxy passes them on to the agent
+// it starts.
+func agentFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "agent-dir", EnvVars: []string{"SANDMUX_AGENT_DIR"}, Usage: "agent socket and log `DIR` (default $XDG_RUNTIME_DIR/sandmux, else ~/.cache/sandmux)"},
+		&cli.DurationFlag{Name: "persist", Value: 10 * time.Minute, EnvVars: []string{"SANDMUX_PERSIST"}, Usage: "how long the agent stays after its last stream closes (0 = forever)"},
+		&cli.DurationFlag{Name: "keepalive", Value: 15 * time.Second, EnvVars: []string{"SANDMUX_KEEPALIVE"}, Usage: "session keepalive interval; a silent path is dropped within 2x this"},
+	}
+}
+
+func agentCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "agent",
+		Usage: "the background process that shares one WebSocket per sandbox (started by proxy)",
+		Flags: append(agentFlags(),
+			&cli.BoolFlag{Name: "foreground", Usage: "run in this terminal, logging to stderr"},
+			&cli.BoolFlag{Name: "stop", Usage: "stop the running agent gracefully"},
+			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
+			&cli.BoolFlag{Name: "daemon", Hidden: true, Usage: "internal: run detached, logging to the agent's log file"},
+		),
+		Action: runAgent,
+	}
+}
+
+// agentDir resolves --agent-dir or the per-user default.
+func agentDir(c *cli.Context) (string, error) {
+	if d := c.String("agent-dir"); d != "" {
+		return filepath.Abs(d)
+	}
+	home, err := os.UserHomeDir()
+	if err != nil && os.Getenv("XDG_RUNTIME_DIR") == "" {
+		return "", fmt.Errorf("cannot find a directory for the agent: %w (set --agent-dir)", err)
+	}
+	return agent.DefaultDir(os.Getenv("XDG_RUNTIME_DIR"), home), nil
+}
+
+func runAgent(c *cli.Context) error {
+	dir, err := agentDir(c)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	switch {
+	case c.Bool("stop"):
+		sctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		defer cancel()
+		if err := agent.Stop(sctx, dir); err != nil {
+			if errors.Is(err, agent.ErrNotRunning) {
+				fmt.Fprintln(c.App.ErrWriter, "sandmux: no agent was running")
+				return nil
+			}
+			return err
+		}
+		fmt.Fprintln(c.App.ErrWriter, "sandmux: agent stopped")
+		return nil
+	case c.Bool("foreground"), c.Bool("daemon"):
+		return serveAgent(ctx, c, dir)
+	}
+	conn, err := agent.Ensure(ctx, dir, agentStarter(c, dir))
+	if err != nil {
+		return err
+	}
+	_ = conn.Close()
+	st, err := agent.GetStatus(ctx, dir)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.App.ErrWriter, "sandmux: agent running (pid %d, socket %s, log %s)\n", st.PID, st.Socket, filepath.Join(dir, agent.LogName))
+	return nil
+}
+
+// serveAgent runs the agent in this process until it stops.
+func serveAgent(ctx context.Context, c *cli.Context, dir string) error {
+	if err := agent.EnsureDir(dir); err != nil {
+		return err
+	}
+	out := c.App.ErrWriter
+	if c.Bool("daemon") {
+		lf, err := agent.OpenLogFile(filepath.Join(dir, agent.LogName), 4<<20)
+		if err != nil {
+			return err
+		}
+		defer lf.Close()
+		out = lf
+	}
+	log, err := newLogger(out, c.String("log-level"))
+	if err != nil {
+		return err
+	}
+	cfg := agent.DefaultConfig(dir)
+	cfg.Persist = c.Duration("persist")
+	cfg.Mux.KeepAliveInterval = c.Duration("keepalive")
+	cfg.Version = version
+	cfg.Logger = log
+	a, err := agent.New(cfg)
+	if err != nil {
+		return err
+	}
+	if err := a.Serve(ctx); err != nil {
+		log.Error("agent failed", "err", err)
+		return err
+	}
+	return nil
+}
+
+// agentStarter returns the function that starts a detached agent with the
+// same directory and tuning as this process. The agent's command line and
+// environment carry no credentials: those travel over the socket.
+func agentStarter(c *cli.Context, dir string) func() error {
+	return func() error {
+		exe, err := os.Executable()
+		if err != nil {
+			return err
+		}
+		args := []string{"agent", "--daemon", "--agent-dir", dir,
+			"--persist", c.Duration("persist").String(),
+			"--keepalive", c.Duration("keepalive").String()}
+		return agent.StartDetached(exe, args, scrubbedEnv())
+	}
+}
+
+// scrubbedEnv is this process's environment without credentials.
+func scrubbedEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, "SANDMUX_TOKEN=") {
+			continue
+		}
+		env = append(env, kv)
+	}
+	return env
+}

@@ -1,0 +1,85 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/sandmux/sandmux/agent"
+)
+
+func statusCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "status",
+		Usage: "show the agent's shared sessions",
+		Flags: append(agentFlags(), &cli.BoolFlag{Name: "json", Usage: "machine-readable output"}),
+		Action: func(c *cli.Context) error {
+			dir, err := agentDir(c)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			st, err := agent.GetStatus(ctx, dir)
+			if errors.Is(err, agent.ErrNotRunning) {
+				if c.Bool("json") {
+					_, err := fmt.Fprintln(c.App.Writer, `{"running":false,"sessions":[]}`)
+					return err
+				}
+				_, err := fmt.Fprintln(c.App.Writer, "no agent running (the first `sandmux proxy` starts one)")
+				return err
+			}
+			if err != nil {
+				return err
+			}
+			if c.Bool("json") {
+				enc := json.NewEncoder(c.App.Writer)
+				enc.SetIndent("", "  ")
+				return enc.Encode(struct {
+					Running bool `json:"running"`
+					agent.Status
+				}{true, st})
+			}
+			return printStatus(c.App.Writer, st)
+		},
+	}
+}
+
+func printStatus(w io.Writer, st agent.Status) error {
+	fmt.Fprintf(w, "agent pid %d, version %s, up %s, %d open streams\n\n", st.PID, st.Version, time.Since(st.Started).Round(time.Second), st.Streams)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "URL\tSTATE\tSINCE\tRECONNECTS\tRTT\tSTREAMS\tIN\tOUT")
+	for _, s := range st.Sessions {
+		state := s.State
+		if s.Reason != "" && s.State != agent.StateConnected {
+			state += ": " + s.Reason
+		}
+		since := "-"
+		if !s.ConnectedSince.IsZero() {
+			since = time.Since(s.ConnectedSince).Round(time.Second).String()
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%d\t%s\t%s\n", s.URL, state, since, s.Reconnects,
+			s.LastRTT.Round(time.Microsecond), s.OpenStreams, bytesIEC(s.BytesIn), bytesIEC(s.BytesOut))
+	}
+	return tw.Flush()
+}
+
+// bytesIEC renders n as B, KiB, MiB or GiB.
+func bytesIEC(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit && exp < 3; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGT"[exp])
+}
