@@ -26,6 +26,10 @@ type Config struct {
 	DialTimeout time.Duration
 	// Mux tunes the yamux session.
 	Mux mux.Config
+	// Raw offers no subprotocol, so the server runs raw mode: one
+	// WebSocket per connection, as websocat does. For comparison and for
+	// servers that must not see the sandmux protocol.
+	Raw bool
 	// Logger receives logs; nil discards them.
 	Logger *slog.Logger
 }

@@ -29,12 +29,15 @@ func Dial(ctx context.Context, cfg Config) (*Session, error) {
 	dctx, cancel := context.WithTimeout(ctx, cfg.DialTimeout)
 	defer cancel()
 	start := time.Now()
-	ws, resp, err := websocket.Dial(dctx, cfg.URL, &websocket.DialOptions{
+	opts := &websocket.DialOptions{
 		HTTPClient:      httpClient(cfg.TLS),
 		HTTPHeader:      cfg.handshakeHeader(),
-		Subprotocols:    []string{mux.Subprotocol},
 		CompressionMode: websocket.CompressionDisabled,
-	})
+	}
+	if !cfg.Raw {
+		opts.Subprotocols = []string{mux.Subprotocol}
+	}
+	ws, resp, err := websocket.Dial(dctx, cfg.URL, opts)
 	if err != nil {
 		return nil, dialError(cfg.URL, resp, err)
 	}

@@ -39,6 +39,7 @@ func proxyCommand() *cli.Command {
 		Flags: append(append(dialFlags(), agentFlags()...),
 			&cli.StringFlag{Name: "target", Usage: "ask the server for this allowlisted `HOST:PORT` instead of its default"},
 			&cli.BoolFlag{Name: "no-agent", EnvVars: []string{"SANDMUX_NO_AGENT"}, Usage: "dial a WebSocket of this process's own instead of sharing the agent's"},
+			&cli.BoolFlag{Name: "raw", Usage: "offer no sandmux protocol: one plain WebSocket per connection, as websocat (implies --no-agent)"},
 			&cli.DurationFlag{Name: "connect-timeout", Value: 30 * time.Second, Usage: "how long to wait for a (re)connecting session"},
 		),
 		Action: runProxy,
@@ -86,7 +87,8 @@ func runProxy(c *cli.Context) error {
 	defer stop()
 	var conn net.Conn
 	closeFn := func() {}
-	if c.Bool("no-agent") {
+	cfg.Raw = c.Bool("raw")
+	if c.Bool("no-agent") || cfg.Raw {
 		conn, closeFn, err = openDirect(ctx, cfg, c.String("target"))
 	} else {
 		conn, err = openViaAgent(ctx, c, cfg)
