@@ -128,16 +128,21 @@ func (s *Session) Open(ctx context.Context, req Request) (*Stream, error) {
 		return nil, s.wrapErr("open stream", err)
 	}
 	st := s.wrap(ys)
-	deadline := time.Now().Add(s.cfg.HeaderTimeout)
-	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-		deadline = d
-	}
-	_ = st.SetDeadline(deadline)
+	// ctx is enforced only through AfterFunc, which runs once ctx is done,
+	// so an exchange cut by ctx always reports ctx.Err(); copying ctx's
+	// deadline onto the stream would race ctx's own timer and could report
+	// a bare i/o timeout instead.
+	_ = st.SetDeadline(time.Now().Add(s.cfg.HeaderTimeout))
 	stop := context.AfterFunc(ctx, func() { _ = st.SetDeadline(time.Now()) })
 	rep, err := s.exchange(st, hdr)
-	stop()
+	stopped := stop()
 	if err == nil {
 		err = rep.Err()
+	}
+	if err == nil && !stopped {
+		// ctx ended just as the reply arrived: the AfterFunc may set its
+		// deadline after the one cleared below, so the stream is unusable.
+		err = ctx.Err()
 	}
 	if err != nil {
 		_ = st.Close()

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -83,21 +84,24 @@ func runProxy(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
-	defer stop()
+	sig := newSignalWatch()
+	defer sig.stop()
 	var conn net.Conn
 	closeFn := func() {}
 	cfg.Raw = c.Bool("raw")
 	if c.Bool("no-agent") || cfg.Raw {
-		conn, closeFn, err = openDirect(ctx, cfg, c.String("target"))
+		conn, closeFn, err = openDirect(sig.ctx, cfg, c.String("target"))
 	} else {
-		conn, err = openViaAgent(ctx, c, cfg)
+		conn, err = openViaAgent(sig.ctx, c, cfg)
 	}
 	if err != nil {
+		if sig.hangup() {
+			return nil
+		}
 		return err
 	}
 	defer closeFn()
-	return pipeStdio(ctx, conn, c.Args().First())
+	return pipeStdio(sig, conn, c.Args().First())
 }
 
 // openViaAgent asks the shared agent (starting it if needed) for a stream.
@@ -140,13 +144,18 @@ func openDirect(ctx context.Context, cfg client.Config, target string) (net.Conn
 	return conn, func() { _ = sess.Close() }, nil
 }
 
-// pipeStdio splices stdin/stdout to conn. A signal ends it with an error.
-func pipeStdio(ctx context.Context, conn net.Conn, host string) error {
+// pipeStdio splices stdin/stdout to conn until the stream ends or a
+// signal arrives.
+func pipeStdio(sig *signalWatch, conn net.Conn, host string) error {
 	in, out := stdinFile(), os.Stdout
-	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
+	stop := context.AfterFunc(sig.ctx, func() { _ = conn.Close() })
 	defer stop()
 	err := client.Pipe(conn, in, out)
-	if ctx.Err() != nil {
+	switch {
+	case sig.hangup():
+		// ssh hangs up on its ProxyCommand when it exits: the normal end.
+		return nil
+	case sig.ctx.Err() != nil:
 		return errors.New("interrupted")
 	}
 	var se *agent.StreamError
@@ -157,6 +166,40 @@ func pipeStdio(ctx context.Context, conn net.Conn, host string) error {
 		return fmt.Errorf("connection to %s lost: %w", host, err)
 	}
 	return nil
+}
+
+// signalWatch turns SIGINT, SIGTERM and SIGHUP into a cancelled context and
+// remembers whether it was a hangup.
+type signalWatch struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	ch     chan os.Signal
+	hup    atomic.Bool
+	done   chan struct{}
+}
+
+func newSignalWatch() *signalWatch {
+	ctx, cancel := context.WithCancel(context.Background())
+	w := &signalWatch{ctx: ctx, cancel: cancel, ch: make(chan os.Signal, 1), done: make(chan struct{})}
+	signal.Notify(w.ch, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	go func() {
+		defer close(w.done)
+		select {
+		case s := <-w.ch:
+			w.hup.Store(s == syscall.SIGHUP)
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return w
+}
+
+func (w *signalWatch) hangup() bool { return w.hup.Load() }
+
+func (w *signalWatch) stop() {
+	signal.Stop(w.ch)
+	w.cancel()
+	<-w.done
 }
 
 // stdinFile returns stdin in non-blocking mode when it is a pipe or

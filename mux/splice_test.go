@@ -1,0 +1,269 @@
+package mux_test
+
+import (
+	"bytes"
+	"crypto/rand"
+	"errors"
+	"io"
+	"net"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sandmux/sandmux/mux"
+)
+
+// waitTimeout bounds every wait in these tests; nothing should come near it.
+const waitTimeout = 20 * time.Second
+
+// tcpPair returns both ends of one loopback TCP connection.
+func tcpPair(t *testing.T) (*net.TCPConn, *net.TCPConn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	defer ln.Close()
+	type result struct {
+		c   net.Conn
+		err error
+	}
+	accepted := make(chan result, 1)
+	go func() {
+		c, err := ln.Accept()
+		accepted <- result{c, err}
+	}()
+	dialed, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	r := <-accepted
+	if r.err != nil {
+		t.Fatalf("accept: %v", r.err)
+	}
+	t.Cleanup(func() { _ = dialed.Close(); _ = r.c.Close() })
+	return dialed.(*net.TCPConn), r.c.(*net.TCPConn)
+}
+
+// faultConn wraps a TCP conn, counts Close calls, and fails a Read, Write
+// or CloseWrite with an injected error once armed.
+type faultConn struct {
+	*net.TCPConn
+	readErr, writeErr, closeWriteErr atomic.Pointer[error]
+	closes                           atomic.Int32
+}
+
+func (c *faultConn) Read(p []byte) (int, error) {
+	n, err := c.TCPConn.Read(p)
+	if e := c.readErr.Load(); e != nil {
+		return 0, *e
+	}
+	return n, err
+}
+
+func (c *faultConn) Write(p []byte) (int, error) {
+	if e := c.writeErr.Load(); e != nil {
+		return 0, *e
+	}
+	return c.TCPConn.Write(p)
+}
+
+func (c *faultConn) CloseWrite() error {
+	if e := c.closeWriteErr.Load(); e != nil {
+		return *e
+	}
+	return c.TCPConn.CloseWrite()
+}
+
+func (c *faultConn) Close() error {
+	c.closes.Add(1)
+	return c.TCPConn.Close()
+}
+
+// fullCloser hides CloseWrite, like a WebSocket that cannot half-close.
+type fullCloser struct{ c *faultConn }
+
+func (f fullCloser) Read(p []byte) (int, error)  { return f.c.Read(p) }
+func (f fullCloser) Write(p []byte) (int, error) { return f.c.Write(p) }
+func (f fullCloser) Close() error                { return f.c.Close() }
+
+// splicer is x <-> [a Splice b] <-> y: the test drives x and y.
+type splicer struct {
+	x, y *net.TCPConn
+	a, b *faultConn
+	done chan error
+}
+
+func startSplice(t *testing.T, wrapB func(*faultConn) io.ReadWriteCloser) *splicer {
+	t.Helper()
+	x, a := tcpPair(t)
+	b, y := tcpPair(t)
+	s := &splicer{x: x, y: y, a: &faultConn{TCPConn: a}, b: &faultConn{TCPConn: b}, done: make(chan error, 1)}
+	var bb io.ReadWriteCloser = s.b
+	if wrapB != nil {
+		bb = wrapB(s.b)
+	}
+	go func() { s.done <- mux.Splice(s.a, bb) }()
+	return s
+}
+
+// wait returns Splice's result and checks that it closed both sides.
+func (s *splicer) wait(t *testing.T) error {
+	t.Helper()
+	select {
+	case err := <-s.done:
+		if s.a.closes.Load() == 0 || s.b.closes.Load() == 0 {
+			t.Errorf("Splice returned without closing both sides: a closed %d times, b %d", s.a.closes.Load(), s.b.closes.Load())
+		}
+		return err
+	case <-time.After(waitTimeout):
+		t.Fatal("Splice did not return")
+		return nil
+	}
+}
+
+// send writes p on w and checks that r receives exactly p.
+func send(t *testing.T, w io.Writer, r io.Reader, p []byte) {
+	t.Helper()
+	errc := make(chan error, 1)
+	go func() { _, err := w.Write(p); errc <- err }()
+	got := make([]byte, len(p))
+	if _, err := io.ReadFull(r, got); err != nil {
+		t.Fatalf("read %d bytes: %v", len(p), err)
+	}
+	if err := <-errc; err != nil {
+		t.Fatalf("write: %v", err)
+	}
+	if !bytes.Equal(got, p) {
+		t.Fatal("bytes arrived changed")
+	}
+}
+
+func expectEOF(t *testing.T, r io.Reader) {
+	t.Helper()
+	n, err := r.Read(make([]byte, 1))
+	if n != 0 || err != io.EOF {
+		t.Fatalf("Read = %d, %v; want 0, EOF", n, err)
+	}
+}
+
+func randBytes(t *testing.T, n int) []byte {
+	t.Helper()
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return b
+}
+
+// TestSpliceHalfClose: both directions carry data; EOF in one direction
+// half-closes the far side while the other direction keeps flowing.
+func TestSpliceHalfClose(t *testing.T) {
+	tests := []struct {
+		name string
+		// first closes its write half first; second keeps talking.
+		first, second func(*splicer) *net.TCPConn
+	}{
+		{"x closes first", func(s *splicer) *net.TCPConn { return s.x }, func(s *splicer) *net.TCPConn { return s.y }},
+		{"y closes first", func(s *splicer) *net.TCPConn { return s.y }, func(s *splicer) *net.TCPConn { return s.x }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := startSplice(t, nil)
+			first, second := tt.first(s), tt.second(s)
+			send(t, s.x, s.y, randBytes(t, 256<<10))
+			send(t, s.y, s.x, randBytes(t, 256<<10))
+
+			if err := first.CloseWrite(); err != nil {
+				t.Fatalf("CloseWrite: %v", err)
+			}
+			expectEOF(t, second)
+			// The opposite direction still works, for more than a buffer.
+			send(t, second, first, randBytes(t, 1<<20))
+
+			if err := second.CloseWrite(); err != nil {
+				t.Fatalf("CloseWrite: %v", err)
+			}
+			expectEOF(t, first)
+			if err := s.wait(t); err != nil {
+				t.Fatalf("Splice = %v, want nil after both half-closes", err)
+			}
+			if _, err := s.a.TCPConn.Read(make([]byte, 1)); !errors.Is(err, net.ErrClosed) {
+				t.Fatalf("a after Splice: Read error %v, want net.ErrClosed", err)
+			}
+			if _, err := s.b.TCPConn.Write([]byte{1}); !errors.Is(err, net.ErrClosed) {
+				t.Fatalf("b after Splice: Write error %v, want net.ErrClosed", err)
+			}
+		})
+	}
+}
+
+// TestSpliceErrors: the first real error closes both sides at once and is
+// what Splice returns; Splice always closes both.
+func TestSpliceErrors(t *testing.T) {
+	errBoom := errors.New("boom")
+	tests := []struct {
+		name    string
+		wrapB   func(*faultConn) io.ReadWriteCloser
+		arm     func(*splicer)
+		trigger func(*testing.T, *splicer)
+		want    error
+	}{
+		{
+			name:    "read error on a",
+			arm:     func(s *splicer) { s.a.readErr.Store(&errBoom) },
+			trigger: func(t *testing.T, s *splicer) { _, _ = s.x.Write([]byte("x")) },
+			want:    errBoom,
+		},
+		{
+			name:    "read error on b",
+			arm:     func(s *splicer) { s.b.readErr.Store(&errBoom) },
+			trigger: func(t *testing.T, s *splicer) { _, _ = s.y.Write([]byte("y")) },
+			want:    errBoom,
+		},
+		{
+			name:    "write error on b",
+			arm:     func(s *splicer) { s.b.writeErr.Store(&errBoom) },
+			trigger: func(t *testing.T, s *splicer) { _, _ = s.x.Write([]byte("x")) },
+			want:    errBoom,
+		},
+		{
+			name:    "close-write error on b",
+			arm:     func(s *splicer) { s.b.closeWriteErr.Store(&errBoom) },
+			trigger: func(t *testing.T, s *splicer) { _ = s.x.CloseWrite() },
+			want:    errBoom,
+		},
+		{
+			// A side that cannot half-close is closed to pass EOF on,
+			// which ends both directions without an error.
+			name:    "EOF into a side without CloseWrite",
+			wrapB:   func(c *faultConn) io.ReadWriteCloser { return fullCloser{c} },
+			arm:     func(*splicer) {},
+			trigger: func(t *testing.T, s *splicer) { _ = s.x.CloseWrite() },
+			want:    nil,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := startSplice(t, tt.wrapB)
+			send(t, s.x, s.y, []byte("before the fault"))
+			send(t, s.y, s.x, []byte("both ways"))
+			tt.arm(s)
+			tt.trigger(t, s)
+			err := s.wait(t)
+			switch {
+			case tt.want == nil && err != nil:
+				t.Fatalf("Splice = %v, want nil", err)
+			case tt.want != nil && !errors.Is(err, tt.want):
+				t.Fatalf("Splice = %v, want %v", err, tt.want)
+			}
+			// Both far ends see their connection end (a reset is fine: a
+			// side closed with unread input sends one).
+			for name, c := range map[string]*net.TCPConn{"x": s.x, "y": s.y} {
+				_ = c.SetReadDeadline(time.Now().Add(waitTimeout))
+				if _, err := io.Copy(io.Discard, c); err != nil && !errors.Is(err, syscall.ECONNRESET) {
+					t.Fatalf("%s: reading to the end: %v", name, err)
+				}
+			}
+		})
+	}
+}
