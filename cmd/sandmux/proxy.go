@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -22,6 +23,7 @@ import (
 func dialFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "url", Value: client.DefaultURLTemplate, EnvVars: []string{"SANDMUX_URL"}, Usage: "server `URL`; {host} in it becomes HOST"},
+		&cli.StringFlag{Name: "strip-suffix", EnvVars: []string{"SANDMUX_STRIP_SUFFIX"}, Usage: "remove `SUFFIX` (e.g. .e2b, from a `Host *.e2b` pattern) from HOST before filling {host}"},
 		&cli.StringSliceFlag{Name: "header", Usage: "extra handshake header `\"Name: value\"` (repeatable)"},
 		&cli.StringFlag{Name: "token", EnvVars: []string{"SANDMUX_TOKEN"}, Usage: "bearer token the server requires"},
 		&cli.StringFlag{Name: "ca", Usage: "trust the server certificate's CA from this PEM `FILE`"},
@@ -50,7 +52,7 @@ func proxyCommand() *cli.Command {
 // clientConfig builds a client.Config from the dial flags for host.
 func clientConfig(c *cli.Context, host string) (client.Config, error) {
 	cfg := client.DefaultConfig()
-	url, err := client.ExpandURL(c.String("url"), host)
+	url, err := client.ExpandURL(c.String("url"), strings.TrimSuffix(host, c.String("strip-suffix")))
 	if err != nil {
 		return cfg, err
 	}
