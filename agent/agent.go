@@ -241,13 +241,23 @@ func (a *Agent) serveOpen(ctx context.Context, wg *sync.WaitGroup, c *net.UnixCo
 		a.streamDelta(-1)
 	}()
 	fw := &framedWriter{conn: c}
-	err = mux.Splice(stream, fw)
-	if err != nil && ctx.Err() != nil {
-		err = errors.New("the sandmux agent is shutting down")
-	} else if err != nil && (errors.Is(err, mux.ErrSessionEnded) || errors.Is(err, mux.ErrSessionDead)) {
-		err = fmt.Errorf("connection to %s lost: %w", hostOr(req), err)
+	fw.finish(streamEndError(ctx, mux.Splice(stream, fw), hostOr(req)))
+}
+
+// streamEndError words the end of a stream for the proxy's one line.
+func streamEndError(agentCtx context.Context, err error, host string) error {
+	var nr *mux.NotResumedError
+	switch {
+	case err == nil:
+		return nil
+	case agentCtx.Err() != nil:
+		return errors.New("the sandmux agent is shutting down")
+	case errors.As(err, &nr):
+		return fmt.Errorf("session to %s %w", host, nr)
+	case errors.Is(err, mux.ErrSessionEnded), errors.Is(err, mux.ErrSessionDead):
+		return fmt.Errorf("connection to %s lost: %w", host, err)
 	}
-	fw.finish(err)
+	return err
 }
 
 func hostOr(req *OpenRequest) string {
@@ -275,6 +285,9 @@ func (a *Agent) entryFor(req *OpenRequest) (*entry, error) {
 	cfg.Token = req.Token
 	cfg.Header = http.Header(req.Header)
 	cfg.Mux = a.cfg.Mux
+	cfg.NoResume = a.cfg.NoResume
+	cfg.Resume.Grace = a.cfg.ResumeTimeout
+	cfg.Backoff = a.cfg.Backoff
 	tc := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: req.Insecure} //nolint:gosec // the user's --insecure
 	if req.CAPEM != "" {
 		pool := x509.NewCertPool()

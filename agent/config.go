@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/sandmux/sandmux/client"
 	"github.com/sandmux/sandmux/mux"
 )
 
@@ -27,7 +28,12 @@ type Config struct {
 	// (like ControlPersist); 0 keeps it forever.
 	Persist time.Duration
 	// Backoff spaces redials after a session is lost.
-	Backoff Backoff
+	Backoff client.Backoff
+	// NoResume offers servers only the non-resumable protocol.
+	NoResume bool
+	// ResumeTimeout is how long a session whose WebSocket was lost keeps
+	// trying to resume before its streams end.
+	ResumeTimeout time.Duration
 	// Mux tunes every session's yamux.
 	Mux mux.Config
 	// Version is reported by status.
@@ -40,11 +46,12 @@ type Config struct {
 // from 100 ms doubling to 10 s.
 func DefaultConfig(dir string) Config {
 	return Config{
-		Dir:     dir,
-		Persist: 10 * time.Minute,
-		Backoff: Backoff{Min: 100 * time.Millisecond, Max: 10 * time.Second, StableAfter: 30 * time.Second},
-		Mux:     mux.DefaultConfig(),
-		Version: "dev",
+		Dir:           dir,
+		Persist:       10 * time.Minute,
+		Backoff:       client.DefaultBackoff(),
+		ResumeTimeout: 10 * time.Minute,
+		Mux:           mux.DefaultConfig(),
+		Version:       "dev",
 	}
 }
 
@@ -55,6 +62,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: directory must be an absolute path, got %q", ErrInvalidConfig, c.Dir)
 	case c.Persist < 0:
 		return fmt.Errorf("%w: --persist must not be negative", ErrInvalidConfig)
+	case c.ResumeTimeout <= 0:
+		return fmt.Errorf("%w: --resume-timeout must be positive", ErrInvalidConfig)
 	case c.Backoff.Min <= 0 || c.Backoff.Max < c.Backoff.Min:
 		return fmt.Errorf("%w: backoff needs 0 < min <= max", ErrInvalidConfig)
 	}

@@ -20,7 +20,7 @@ type entry struct {
 	cfg     client.Config
 	host    string
 	log     *slog.Logger
-	backoff Backoff
+	backoff client.Backoff
 	dial    func(context.Context, client.Config) (*client.Session, error)
 
 	mu       sync.Mutex
@@ -40,9 +40,10 @@ type entry struct {
 	// Bytes moved by sessions that have ended; the live one is added on
 	// demand.
 	bytesIn, bytesOut int64
+	resumes, replayed int64
 }
 
-func newEntry(cfg client.Config, host string, log *slog.Logger, b Backoff, dial func(context.Context, client.Config) (*client.Session, error)) *entry {
+func newEntry(cfg client.Config, host string, log *slog.Logger, b client.Backoff, dial func(context.Context, client.Config) (*client.Session, error)) *entry {
 	return &entry{
 		cfg: cfg, host: host, log: log, backoff: b, dial: dial,
 		changed: make(chan struct{}), state: StateConnecting, lastUsed: time.Now(),
@@ -99,7 +100,7 @@ func (e *entry) maintain(ctx context.Context) {
 			if e.connects == 0 {
 				state = StateConnecting
 			}
-			wait := e.backoff.delay(attempt)
+			wait := e.backoff.Delay(attempt)
 			e.setLocked(state, fmt.Sprintf("%v; retry %d in %s", err, attempt+1, wait.Round(time.Millisecond)))
 			e.mu.Unlock()
 			e.log.Info("dial failed; retrying", "err", err, "in", wait.Round(time.Millisecond))
@@ -134,12 +135,17 @@ func (e *entry) maintain(ctx context.Context) {
 		if sess.Mux().Dead() {
 			reason = "no response within the keepalive limit"
 		}
+		if rc := sess.Mux().Resumable(); rc != nil && rc.Err() != nil {
+			reason = "session " + rc.Err().Error()
+		}
 		st := sess.Mux().Stats()
 		_ = sess.Close()
 		e.mu.Lock()
 		e.sess = nil
 		e.bytesIn += st.BytesIn
 		e.bytesOut += st.BytesOut
+		e.resumes += st.Resumes
+		e.replayed += st.Replayed
 		e.lastErr = errors.New(reason)
 		if ctx.Err() == nil {
 			e.setLocked(StateReconnecting, reason)
@@ -155,7 +161,7 @@ func (e *entry) maintain(ctx context.Context) {
 		}
 		// A prompt first retry: most losses are an edge recycling the
 		// WebSocket, and the server is right there.
-		if !sleepCtx(ctx, e.backoff.delay(attempt)) {
+		if !sleepCtx(ctx, e.backoff.Delay(attempt)) {
 			e.stopped(StateFailed, "agent shutting down", ctx.Err())
 			return
 		}
@@ -296,12 +302,19 @@ func (e *entry) status() SessionStatus {
 		Connects: e.connects, Reconnects: max(e.connects-1, 0), DialErrors: e.dialErrs,
 		OpenStreams: e.streams, Streams: e.total, BytesIn: e.bytesIn, BytesOut: e.bytesOut,
 	}
+	st.Resumes, st.Replayed = e.resumes, e.replayed
 	if e.sess != nil {
 		ms := e.sess.Mux().Stats()
 		st.ConnectedSince = e.since
 		st.LastRTT = ms.LastRTT
 		st.BytesIn += ms.BytesIn
 		st.BytesOut += ms.BytesOut
+		st.Resumable = e.sess.Resumable()
+		st.Resumes += ms.Resumes
+		st.Replayed += ms.Replayed
+		if e.sess.Resuming() {
+			st.State = StateResuming
+		}
 	}
 	return st
 }

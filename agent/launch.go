@@ -126,6 +126,14 @@ func Open(ctx context.Context, dir string, start func() error, req OpenRequest) 
 // carrying the agent's one-line reason.
 func roundTrip(c *net.UnixConn, req request) (reply, error) {
 	if err := writeMessage(c, req); err != nil {
+		// An agent that refuses this peer (another uid) replies and closes
+		// without reading the request, so the write can fail with EPIPE;
+		// its reason is still buffered and says more than "broken pipe".
+		_ = c.SetReadDeadline(time.Now().Add(time.Second))
+		var rep reply
+		if rerr := readMessage(c, &rep); rerr == nil && !rep.OK && rep.Error != "" {
+			return rep, errors.New(rep.Error)
+		}
 		return reply{}, fmt.Errorf("talk to the sandmux agent: %w", err)
 	}
 	var rep reply

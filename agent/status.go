@@ -16,6 +16,7 @@ type Status struct {
 const (
 	StateConnecting   = "connecting"
 	StateConnected    = "connected"
+	StateResuming     = "resuming"
 	StateReconnecting = "reconnecting"
 	StateFailed       = "failed"
 	StateRaw          = "raw"
@@ -39,4 +40,9 @@ type SessionStatus struct {
 	Streams     int64         `json:"streams_total"`
 	BytesIn     int64         `json:"bytes_in"`
 	BytesOut    int64         `json:"bytes_out"`
+	// Resumable is true when the session survives a lost WebSocket;
+	// Resumes counts how often it did, Replayed the bytes resent.
+	Resumable bool  `json:"resumable"`
+	Resumes   int64 `json:"resumes"`
+	Replayed  int64 `json:"bytes_replayed"`
 }

@@ -30,6 +30,16 @@ type Config struct {
 	// WebSocket per connection, as websocat does. For comparison and for
 	// servers that must not see the sandmux protocol.
 	Raw bool
+	// NoResume offers only sandmux.v1, whose session ends with its
+	// WebSocket. By default sandmux.v2 is offered first: a lost WebSocket
+	// is then redialed and the session resumed, streams intact.
+	NoResume bool
+	// Resume tunes the resumable transport. Its Grace is how long this side
+	// keeps trying to resume (the server keeps its side for its own
+	// --resume-grace; a frozen server may come back after that).
+	Resume mux.ResumeConfig
+	// Backoff spaces resume attempts.
+	Backoff Backoff
 	// Logger receives logs; nil discards them.
 	Logger *slog.Logger
 }
@@ -37,7 +47,12 @@ type Config struct {
 // DefaultConfig returns a Config with the tuned mux settings and a 15 s
 // dial timeout; URL must still be set.
 func DefaultConfig() Config {
-	return Config{DialTimeout: 15 * time.Second, Mux: mux.DefaultConfig()}
+	return Config{
+		DialTimeout: 15 * time.Second,
+		Mux:         mux.DefaultConfig(),
+		Resume:      mux.DefaultResumeConfig(),
+		Backoff:     DefaultBackoff(),
+	}
 }
 
 // Validate reports the first unusable value.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -29,33 +30,75 @@ func Dial(ctx context.Context, cfg Config) (*Session, error) {
 	dctx, cancel := context.WithTimeout(ctx, cfg.DialTimeout)
 	defer cancel()
 	start := time.Now()
-	opts := &websocket.DialOptions{
-		HTTPClient:      httpClient(cfg.TLS),
-		HTTPHeader:      cfg.handshakeHeader(),
-		CompressionMode: websocket.CompressionDisabled,
-	}
-	if !cfg.Raw {
-		opts.Subprotocols = []string{mux.Subprotocol}
-	}
-	ws, resp, err := websocket.Dial(dctx, cfg.URL, opts)
-	if err != nil {
-		return nil, dialError(cfg.URL, resp, err)
-	}
 	// The session's lifetime is its own, never the dial context's.
 	lctx, lcancel := context.WithCancel(context.Background())
-	s := &Session{url: cfg.URL, cancel: lcancel}
-	if ws.Subprotocol() != mux.Subprotocol {
-		log.Debug("server picked no sandmux subprotocol; raw mode", "url", RedactURL(cfg.URL))
-		s.raw = websocket.NetConn(lctx, ws, websocket.MessageBinary)
-		return s, nil
+	s := &Session{url: cfg.URL, cfg: cfg, log: log, ctx: lctx, cancel: lcancel}
+	var protos []string
+	switch {
+	case cfg.Raw:
+	case cfg.NoResume:
+		protos = []string{mux.Subprotocol}
+	default:
+		protos = []string{mux.SubprotocolResumable, mux.Subprotocol}
 	}
-	s.mux, err = mux.Client(mux.NetConn(lctx, ws), cfg.Mux, log)
+	ws, err := s.dialWS(dctx, protos)
 	if err != nil {
 		lcancel()
 		return nil, err
 	}
-	log.Debug("session up", "url", RedactURL(cfg.URL), "handshake", time.Since(start).Round(time.Millisecond))
+	switch ws.Subprotocol() {
+	case mux.SubprotocolResumable:
+		if err := s.startResumable(dctx, ws); err != nil {
+			lcancel()
+			return nil, err
+		}
+		log.Debug("resumable session up", "url", RedactURL(cfg.URL), "handshake", time.Since(start).Round(time.Millisecond), "grace", s.grace)
+		return s, nil
+	case mux.Subprotocol:
+		s.mux, err = mux.Client(mux.NetConn(lctx, ws), cfg.Mux, log)
+		if err != nil {
+			lcancel()
+			return nil, err
+		}
+		log.Debug("session up", "url", RedactURL(cfg.URL), "handshake", time.Since(start).Round(time.Millisecond))
+		return s, nil
+	}
+	log.Debug("server picked no sandmux subprotocol; raw mode", "url", RedactURL(cfg.URL))
+	s.raw = mux.RawNetConn(lctx, ws)
 	return s, nil
+}
+
+// startResumable says hello for a new session and starts yamux on the
+// resumable transport, with the loop that resumes it.
+func (s *Session) startResumable(ctx context.Context, ws *websocket.Conn) error {
+	w, err := mux.ClientHandshake(ctx, ws, mux.Hello{})
+	if err == nil && w.Status != mux.WelcomeNew {
+		err = fmt.Errorf("%w: server answered a new session with status %d", mux.ErrResumeProtocol, w.Status)
+	}
+	if err != nil {
+		_ = ws.CloseNow()
+		return &DialError{URL: RedactURL(s.cfg.URL), Err: err}
+	}
+	s.id, s.secret, s.grace = w.ID, w.Secret, w.Grace
+	rcfg := s.cfg.Resume
+	rcfg.Logger = s.log
+	rc, err := mux.NewResumable(rcfg)
+	if err != nil {
+		_ = ws.CloseNow()
+		return err
+	}
+	if _, err := rc.Attach(ws, 0, nil); err != nil {
+		_ = rc.Close()
+		return err
+	}
+	s.mux, err = mux.Client(rc, s.cfg.Mux, s.log)
+	if err != nil {
+		_ = rc.Close()
+		return err
+	}
+	s.wg.Add(1)
+	go s.resumeLoop()
+	return nil
 }
 
 // httpClient speaks HTTP/1.1 only: a WebSocket upgrade cannot ride HTTP/2.

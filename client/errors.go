@@ -61,7 +61,8 @@ func (e *DialError) Temporary() bool {
 			return false
 		}
 		return !isTLSTrustError(e.Err)
-	case http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound, http.StatusBadRequest, http.StatusUpgradeRequired:
+	case http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound, http.StatusBadRequest, http.StatusUpgradeRequired,
+		http.StatusOK: // a plain HTTP server: the URL or port is wrong
 		return false
 	}
 	return true

@@ -2,8 +2,11 @@ package client
 
 import (
 	"context"
+	"log/slog"
 	"net"
+	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/sandmux/sandmux/mux"
 )
@@ -13,11 +16,32 @@ import (
 // raw connection carrying exactly one.
 type Session struct {
 	url     string
+	cfg     Config
+	log     *slog.Logger
 	mux     *mux.Session
 	raw     net.Conn
 	rawUsed atomic.Bool
+	ctx     context.Context
 	cancel  func()
+
+	// Resumable sessions only: the resume credentials the server issued,
+	// its grace, and the loop that resumes.
+	id     [mux.SessionIDSize]byte
+	secret [mux.SecretSize]byte
+	grace  time.Duration
+	wg     sync.WaitGroup
 }
+
+// Resumable reports whether the session survives a lost WebSocket.
+func (s *Session) Resumable() bool { return s.mux != nil && s.mux.Resumable() != nil }
+
+// Resuming reports whether the session is waiting to be resumed.
+func (s *Session) Resuming() bool {
+	return s.Resumable() && !s.mux.Resumable().Attached()
+}
+
+// Grace is how long the server keeps this session when detached.
+func (s *Session) Grace() time.Duration { return s.grace }
 
 // Raw reports whether the server answered in raw mode.
 func (s *Session) Raw() bool { return s.raw != nil }
@@ -58,5 +82,6 @@ func (s *Session) Close() error {
 		err = s.raw.Close()
 	}
 	s.cancel()
+	s.wg.Wait()
 	return err
 }

@@ -3,6 +3,7 @@ package mux_test
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"io"
 	"strings"
@@ -337,5 +338,33 @@ func TestStatusNumbers(t *testing.T) {
 	}
 	if mux.HeaderVersion != 1 || mux.MaxHeaderSize != 4096 {
 		t.Errorf("HeaderVersion, MaxHeaderSize = %d, %d; want 1, 4096", mux.HeaderVersion, mux.MaxHeaderSize)
+	}
+}
+
+// TestSpecExamples pins the hex examples of spec.md §5.6.
+func TestSpecExamples(t *testing.T) {
+	tests := []struct {
+		name string
+		m    marshaler
+		hex  string
+	}{
+		{"request 127.0.0.1:22", mux.Request{Target: "127.0.0.1:22"}, "01 00 00 0f 01 00 0c 31 32 37 2e 30 2e 30 2e 31 3a 32 32"},
+		{"ok reply", mux.Reply{Status: mux.StatusOK, Target: "127.0.0.1:22"}, "01 00 00 0f 01 00 0c 31 32 37 2e 30 2e 30 2e 31 3a 32 32"},
+		{"default target", mux.Request{}, "01 00 00 00"},
+		{"not allowed", mux.Reply{Status: mux.StatusNotAllowed, Target: "10.0.0.1:5432"}, "01 01 00 10 01 00 0d 31 30 2e 30 2e 30 2e 31 3a 35 34 33 32"},
+		{"refused", mux.Reply{Status: mux.StatusRefused, Target: "127.0.0.1:22", Message: "dial tcp 127.0.0.1:22: connect: connection refused"},
+			"01 02 00 44 01 00 0c 31 32 37 2e 30 2e 30 2e 31 3a 32 32 02 00 32 64 69 61 6c 20 74 63 70 20 31 32 37 " +
+				"2e 30 2e 30 2e 31 3a 32 32 3a 20 63 6f 6e 6e 65 63 74 3a 20 63 6f 6e 6e 65 63 74 69 6f 6e 20 72 65 66 75 73 65 64"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			want, err := hex.DecodeString(strings.ReplaceAll(tt.hex, " ", ""))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := mustMarshal(t, tt.m); !bytes.Equal(got, want) {
+				t.Fatalf("encoding = % x\nspec.md says % x", got, want)
+			}
+		})
 	}
 }

@@ -14,7 +14,7 @@ const Subprotocol = "sandmux.v1"
 const subprotocolPrefix = "sandmux."
 
 // SupportedSubprotocols lists the versions this build speaks, newest first.
-var SupportedSubprotocols = []string{Subprotocol}
+var SupportedSubprotocols = []string{SubprotocolResumable, Subprotocol}
 
 // IsSandmuxSubprotocol reports whether p names any sandmux protocol version,
 // known to this build or not.

@@ -20,6 +20,7 @@ import (
 type Session struct {
 	ys   *yamux.Session
 	tr   *transport
+	rc   *Resumable // nil unless the transport is resumable
 	cfg  Config
 	log  *slog.Logger
 	rtt  atomic.Int64 // last ping round trip in nanoseconds
@@ -35,6 +36,9 @@ type Stats struct {
 	BytesIn, BytesOut int64
 	Streams           int
 	LastRTT           time.Duration
+	// Resumes and Replayed count transport resumptions and the bytes
+	// resent by them (resumable sessions only).
+	Resumes, Replayed int64
 }
 
 // Client starts the client end of a session over conn.
@@ -54,12 +58,20 @@ func newSession(conn net.Conn, cfg Config, log *slog.Logger, start func(io.ReadW
 	if log == nil {
 		log = DiscardLogger()
 	}
+	rc, _ := conn.(*Resumable)
+	if rc != nil {
+		// The transport rides out outages up to the grace period; yamux
+		// must not give up on a queued frame or an unacknowledged open
+		// before that.
+		cfg.WriteTimeout = max(cfg.WriteTimeout, rc.cfg.Grace+time.Minute)
+		cfg.StreamOpenTimeout = max(cfg.StreamOpenTimeout, rc.cfg.Grace+time.Minute)
+	}
 	tr := newTransport(conn)
 	ys, err := start(tr, cfg.yamuxConfig(log))
 	if err != nil {
 		return nil, fmt.Errorf("start yamux: %w", err)
 	}
-	s := &Session{ys: ys, tr: tr, cfg: cfg, log: log, done: make(chan struct{})}
+	s := &Session{ys: ys, tr: tr, rc: rc, cfg: cfg, log: log, done: make(chan struct{})}
 	s.wg.Add(1)
 	go s.monitor()
 	return s, nil
@@ -86,7 +98,16 @@ func (s *Session) monitor() {
 			return
 		case <-ticker.C:
 		}
-		if silent := s.tr.silence(); silent > deadAfter {
+		silent := s.tr.silence()
+		if s.rc != nil {
+			silent = min(silent, s.rc.sinceAttach())
+		}
+		if silent > deadAfter {
+			if s.rc != nil {
+				// Drop only the WebSocket; the session resumes on a new one.
+				s.rc.Drop(fmt.Errorf("%w: nothing received for %s", ErrSessionDead, silent.Round(time.Millisecond)))
+				continue
+			}
 			s.log.Warn("session silent, closing", "silent", silent.Round(time.Millisecond), "limit", deadAfter)
 			s.dead.Store(true)
 			_ = s.ys.Close()
@@ -208,11 +229,19 @@ func (s *Session) wrapErr(op string, err error) error {
 	if s.dead.Load() {
 		return fmt.Errorf("%s: %w", op, ErrSessionDead)
 	}
+	if s.rc != nil {
+		if cause := s.rc.Err(); cause != nil && !errors.Is(cause, net.ErrClosed) {
+			return fmt.Errorf("%s: %w: %w", op, ErrSessionEnded, cause)
+		}
+	}
 	if s.ys.IsClosed() && !errors.Is(err, ErrSessionEnded) {
 		return fmt.Errorf("%s: %w (%w)", op, ErrSessionEnded, err)
 	}
 	return fmt.Errorf("%s: %w", op, err)
 }
+
+// Resumable returns the session's resumable transport, or nil.
+func (s *Session) Resumable() *Resumable { return s.rc }
 
 // IsClosed reports whether the session has ended. A stream that read a
 // clean EOF while this is true was cut by the session's end, not finished.
@@ -229,12 +258,16 @@ func (s *Session) NumStreams() int { return s.ys.NumStreams() }
 
 // Stats returns the session's counters.
 func (s *Session) Stats() Stats {
-	return Stats{
+	st := Stats{
 		BytesIn:  s.tr.in.Load(),
 		BytesOut: s.tr.out.Load(),
 		Streams:  s.ys.NumStreams(),
 		LastRTT:  time.Duration(s.rtt.Load()),
 	}
+	if s.rc != nil {
+		st.Resumes, st.Replayed = s.rc.Resumes(), s.rc.Replayed()
+	}
+	return st
 }
 
 // Close ends the session and its streams and waits for the monitor.

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -366,7 +367,7 @@ func (f *freezeConn) Close() error {
 func TestSilenceWatchdog(t *testing.T) {
 	cfg := fastConfig()
 	cfg.KeepAliveInterval = 100 * time.Millisecond
-	cfg.DeadAfter = 400 * time.Millisecond
+	cfg.DeadAfter = time.Second // 10 missed pings: no false death while setting up
 	var fc *freezeConn
 	cli, srv := newPair(t, pairOptions{client: cfg, wrapClient: func(c net.Conn) net.Conn {
 		fc = newFreezeConn(c)
@@ -429,7 +430,7 @@ func TestSilenceWatchdog(t *testing.T) {
 func TestIdleSessionStaysAlive(t *testing.T) {
 	cfg := fastConfig()
 	cfg.KeepAliveInterval = 50 * time.Millisecond
-	cfg.DeadAfter = time.Second
+	cfg.DeadAfter = 1500 * time.Millisecond
 	cli, srv := newPair(t, pairOptions{client: cfg, server: cfg})
 	serve(t, srv, echo(srv))
 	deadline := time.After(waitTimeout)
@@ -835,8 +836,13 @@ func TestSubprotocol(t *testing.T) {
 	if mux.Subprotocol != "sandmux.v1" {
 		t.Fatalf("Subprotocol = %q", mux.Subprotocol)
 	}
-	if len(mux.SupportedSubprotocols) == 0 || mux.SupportedSubprotocols[0] != mux.Subprotocol {
-		t.Fatalf("SupportedSubprotocols = %q, want %q first", mux.SupportedSubprotocols, mux.Subprotocol)
+	if !slices.Contains(mux.SupportedSubprotocols, mux.Subprotocol) {
+		t.Fatalf("SupportedSubprotocols = %q, want it to include %q", mux.SupportedSubprotocols, mux.Subprotocol)
+	}
+	for _, p := range mux.SupportedSubprotocols {
+		if !mux.IsSandmuxSubprotocol(p) {
+			t.Fatalf("supported subprotocol %q is not a sandmux one", p)
+		}
 	}
 	tests := []struct {
 		p    string

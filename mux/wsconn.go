@@ -3,6 +3,8 @@ package mux
 import (
 	"context"
 	"encoding/binary"
+	"errors"
+	"io"
 	"net"
 
 	"github.com/coder/websocket"
@@ -24,7 +26,28 @@ const (
 // messages (and syscalls) per frame. Byte order is unchanged, so this is
 // invisible to the peer, which reads a byte stream.
 func NetConn(ctx context.Context, c *websocket.Conn) net.Conn {
-	return &coalescingConn{Conn: websocket.NetConn(ctx, c, websocket.MessageBinary)}
+	return &coalescingConn{Conn: RawNetConn(ctx, c)}
+}
+
+// RawNetConn wraps a WebSocket as a plain byte-stream net.Conn (raw mode,
+// where the bytes are not yamux frames). Bytes that arrive together with a
+// read error are dropped: coder/websocket returns a frame cut short by a
+// dead connection still masked, and passing them on would hand the target
+// garbage just before the end.
+func RawNetConn(ctx context.Context, c *websocket.Conn) net.Conn {
+	return trustedReads{websocket.NetConn(ctx, c, websocket.MessageBinary)}
+}
+
+// trustedReads drops the bytes of a Read that also failed.
+type trustedReads struct{ net.Conn }
+
+// Read implements net.Conn.
+func (t trustedReads) Read(p []byte) (int, error) {
+	n, err := t.Conn.Read(p)
+	if err != nil && !errors.Is(err, io.EOF) {
+		n = 0
+	}
+	return n, err
 }
 
 // coalescingConn holds back a yamux data header until its body arrives.

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -207,5 +208,59 @@ func TestNetConnOneMessagePerDataFrame(t *testing.T) {
 	}
 	if err := <-errc; websocket.CloseStatus(err) != websocket.StatusNormalClosure {
 		t.Fatalf("server saw %v, want a normal closure", err)
+	}
+}
+
+// TestNetConnMessageRules: empty binary messages carry nothing, and a text
+// message is a protocol error, never data.
+func TestNetConnMessageRules(t *testing.T) {
+	type msg struct {
+		typ  websocket.MessageType
+		data string
+	}
+	tests := []struct {
+		name    string
+		send    []msg
+		want    string // bytes read before the end
+		wantErr bool   // the end is an error rather than EOF
+	}{
+		{"empty messages skipped", []msg{{websocket.MessageBinary, ""}, {websocket.MessageBinary, "ab"}, {websocket.MessageBinary, ""}, {websocket.MessageBinary, "c"}}, "abc", false},
+		{"boundaries ignored", []msg{{websocket.MessageBinary, "a"}, {websocket.MessageBinary, "bcd"}}, "abcd", false},
+		{"text is an error", []msg{{websocket.MessageBinary, "ok"}, {websocket.MessageText, "hello"}}, "ok", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			done := make(chan struct{})
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				defer close(done)
+				ws, err := websocket.Accept(w, r, nil)
+				if err != nil {
+					return
+				}
+				defer ws.CloseNow()
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				for _, m := range tt.send {
+					if err := ws.Write(ctx, m.typ, []byte(m.data)); err != nil {
+						return
+					}
+				}
+				_ = ws.Close(websocket.StatusNormalClosure, "")
+			}))
+			defer srv.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			ws, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+			if err != nil {
+				t.Fatalf("dial: %v", err)
+			}
+			conn := NetConn(context.Background(), ws)
+			defer conn.Close()
+			got, err := io.ReadAll(conn)
+			if string(got) != tt.want || (err != nil) != tt.wantErr {
+				t.Fatalf("read %q, %v; want %q, error %v", got, err, tt.want, tt.wantErr)
+			}
+			<-done
+		})
 	}
 }

@@ -22,6 +22,13 @@ type Config struct {
 	DialTimeout time.Duration
 	// Mux tunes the yamux sessions.
 	Mux mux.Config
+	// ResumeGrace is how long a session whose WebSocket was lost keeps its
+	// streams and unacknowledged bytes, waiting to be resumed (sandmux.v2).
+	// Zero turns resumption off: only sandmux.v1 is offered.
+	ResumeGrace time.Duration
+	// Resume tunes resumable transports (buffer, ack interval); its Grace
+	// is taken from ResumeGrace.
+	Resume mux.ResumeConfig
 	// Logger receives the server's logs; nil discards them.
 	Logger *slog.Logger
 }
@@ -32,6 +39,8 @@ func DefaultConfig() Config {
 		Target:      "127.0.0.1:22",
 		DialTimeout: 10 * time.Second,
 		Mux:         mux.DefaultConfig(),
+		ResumeGrace: 10 * time.Minute,
+		Resume:      mux.DefaultResumeConfig(),
 	}
 }
 
@@ -44,6 +53,9 @@ func (c Config) Validate() error {
 		if _, err := canonicalTarget(a); err != nil {
 			return fmt.Errorf("%w: allow: %w", ErrInvalidConfig, err)
 		}
+	}
+	if c.ResumeGrace < 0 {
+		return fmt.Errorf("%w: resume grace must not be negative", ErrInvalidConfig)
 	}
 	if c.DialTimeout <= 0 {
 		return fmt.Errorf("%w: dial timeout must be positive", ErrInvalidConfig)

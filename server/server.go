@@ -29,7 +29,10 @@ type Server struct {
 	mu       sync.Mutex
 	closed   bool
 	sessions map[*mux.Session]struct{}
-	wg       sync.WaitGroup // one per live ServeHTTP upgrade
+	// resumables holds every live sandmux.v2 session by id, attached or
+	// not, so a client can resume it.
+	resumables map[[mux.SessionIDSize]byte]*detached
+	wg         sync.WaitGroup // one per live ServeHTTP upgrade
 
 	stats counters
 }
@@ -40,6 +43,7 @@ type counters struct {
 	rawTotal      atomic.Int64
 	streamsTotal  atomic.Int64
 	streamsActive atomic.Int64
+	resumes       atomic.Int64
 }
 
 // Stats is a snapshot of the server's counters.
@@ -52,6 +56,8 @@ type Stats struct {
 	ActiveSessions int
 	// Streams is the number of streams opened so far; ActiveStreams, now.
 	Streams, ActiveStreams int64
+	// Resumes counts sessions resumed on a new WebSocket.
+	Resumes int64
 }
 
 // New validates cfg and returns a Server.
@@ -71,7 +77,8 @@ func New(cfg Config) (*Server, error) {
 	return &Server{
 		cfg: cfg, log: log, allow: allow,
 		ctx: ctx, cancel: cancel,
-		sessions: make(map[*mux.Session]struct{}),
+		sessions:   make(map[*mux.Session]struct{}),
+		resumables: make(map[[mux.SessionIDSize]byte]*detached),
 	}, nil
 }
 
@@ -86,6 +93,7 @@ func (s *Server) Stats() Stats {
 		ActiveSessions: active,
 		Streams:        s.stats.streamsTotal.Load(),
 		ActiveStreams:  s.stats.streamsActive.Load(),
+		Resumes:        s.stats.resumes.Load(),
 	}
 }
 
@@ -109,11 +117,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	offered := offeredSubprotocols(r)
-	mode := pickMode(offered)
+	mode := pickMode(offered, s.cfg.ResumeGrace > 0)
 	if mode == modeUnsupported {
 		s.log.Info("refused upgrade: unsupported protocol version", "offered", offered, "remote", r.RemoteAddr)
 		http.Error(w, fmt.Sprintf("sandmux: unsupported protocol %s; this server speaks %s (upgrade the older side)",
-			strings.Join(offered, ", "), strings.Join(mux.SupportedSubprotocols, ", ")), http.StatusBadRequest)
+			strings.Join(offered, ", "), strings.Join(s.subprotocols(), ", ")), http.StatusBadRequest)
 		return
 	}
 	if !s.track() {
@@ -123,8 +131,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer s.wg.Done()
 
 	opts := &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled}
-	if mode == modeMux {
+	switch mode {
+	case modeMux:
 		opts.Subprotocols = []string{mux.Subprotocol}
+	case modeResumable:
+		opts.Subprotocols = []string{mux.SubprotocolResumable}
 	}
 	ws, err := websocket.Accept(w, r, opts)
 	if err != nil {
@@ -136,12 +147,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// so it must not use mux.NetConn, which recognises yamux frames.
 	s.stats.sessionsTotal.Add(1)
 	log := s.log.With("remote", r.RemoteAddr)
-	if mode == modeRaw {
+	switch mode {
+	case modeRaw:
 		s.stats.rawTotal.Add(1)
-		s.serveRaw(websocket.NetConn(s.ctx, ws, websocket.MessageBinary), log)
-		return
+		s.serveRaw(mux.RawNetConn(s.ctx, ws), log)
+	case modeResumable:
+		s.serveResumable(ws, r, log)
+	default:
+		s.serveMux(mux.NetConn(s.ctx, ws), log)
 	}
-	s.serveMux(mux.NetConn(s.ctx, ws), log)
 }
 
 // track registers a live upgrade unless the server is closing.
@@ -187,26 +201,41 @@ type mode int
 const (
 	modeRaw mode = iota
 	modeMux
+	modeResumable
 	modeUnsupported
 )
 
-// pickMode chooses sandmux when offered, refuses sandmux versions this
-// build does not speak (so an old server says so instead of silently
-// speaking raw to a new client), and serves raw otherwise.
-func pickMode(offered []string) mode {
-	sawSandmux := false
+// pickMode prefers the resumable protocol when resumption is on, then
+// sandmux.v1; it refuses sandmux versions this server does not speak (so
+// an old server says so instead of silently speaking raw to a new client),
+// and serves raw otherwise.
+func pickMode(offered []string, resumable bool) mode {
+	sawSandmux, v1 := false, false
 	for _, p := range offered {
-		if p == mux.Subprotocol {
-			return modeMux
-		}
-		if mux.IsSandmuxSubprotocol(p) {
+		switch {
+		case p == mux.SubprotocolResumable && resumable:
+			return modeResumable
+		case p == mux.Subprotocol:
+			v1 = true
+		case mux.IsSandmuxSubprotocol(p):
 			sawSandmux = true
 		}
 	}
-	if sawSandmux {
+	switch {
+	case v1:
+		return modeMux
+	case sawSandmux:
 		return modeUnsupported
 	}
 	return modeRaw
+}
+
+// subprotocols lists what this server speaks, newest first.
+func (s *Server) subprotocols() []string {
+	if s.cfg.ResumeGrace > 0 {
+		return []string{mux.SubprotocolResumable, mux.Subprotocol}
+	}
+	return []string{mux.Subprotocol}
 }
 
 func offeredSubprotocols(r *http.Request) []string {

@@ -29,7 +29,7 @@ func (s *Server) serveMux(conn net.Conn, log *slog.Logger) {
 	}
 	defer s.removeSession(sess)
 	start := time.Now()
-	log.Info("session started", "mode", "sandmux")
+	log.Info("session started", "mode", "sandmux", "resumable", sess.Resumable() != nil)
 
 	var wg sync.WaitGroup
 	for {

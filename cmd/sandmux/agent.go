@@ -23,6 +23,8 @@ func agentFlags() []cli.Flag {
 		&cli.StringFlag{Name: "agent-dir", EnvVars: []string{"SANDMUX_AGENT_DIR"}, Usage: "agent socket and log `DIR` (default $XDG_RUNTIME_DIR/sandmux, else ~/.cache/sandmux)"},
 		&cli.DurationFlag{Name: "persist", Value: 10 * time.Minute, EnvVars: []string{"SANDMUX_PERSIST"}, Usage: "how long the agent stays after its last stream closes (0 = forever)"},
 		&cli.DurationFlag{Name: "keepalive", Value: 15 * time.Second, EnvVars: []string{"SANDMUX_KEEPALIVE"}, Usage: "session keepalive interval; a silent path is dropped within 2x this"},
+		&cli.DurationFlag{Name: "resume-timeout", Value: 10 * time.Minute, EnvVars: []string{"SANDMUX_RESUME_TIMEOUT"}, Usage: "how long a session whose WebSocket was lost keeps trying to resume"},
+		&cli.BoolFlag{Name: "no-resume", EnvVars: []string{"SANDMUX_NO_RESUME"}, Usage: "do not offer resumable sessions (sandmux.v2)"},
 	}
 }
 
@@ -109,6 +111,8 @@ func serveAgent(ctx context.Context, c *cli.Context, dir string) error {
 	cfg := agent.DefaultConfig(dir)
 	cfg.Persist = c.Duration("persist")
 	cfg.Mux.KeepAliveInterval = c.Duration("keepalive")
+	cfg.ResumeTimeout = c.Duration("resume-timeout")
+	cfg.NoResume = c.Bool("no-resume")
 	cfg.Version = version
 	cfg.Logger = log
 	a, err := agent.New(cfg)
@@ -133,7 +137,11 @@ func agentStarter(c *cli.Context, dir string) func() error {
 		}
 		args := []string{"agent", "--daemon", "--agent-dir", dir,
 			"--persist", c.Duration("persist").String(),
-			"--keepalive", c.Duration("keepalive").String()}
+			"--keepalive", c.Duration("keepalive").String(),
+			"--resume-timeout", c.Duration("resume-timeout").String()}
+		if c.Bool("no-resume") {
+			args = append(args, "--no-resume")
+		}
 		return agent.StartDetached(exe, args, scrubbedEnv())
 	}
 }

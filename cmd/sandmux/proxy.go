@@ -17,6 +17,7 @@ import (
 
 	"github.com/sandmux/sandmux/agent"
 	"github.com/sandmux/sandmux/client"
+	"github.com/sandmux/sandmux/mux"
 )
 
 // dialFlags are shared by every command that dials a server.
@@ -45,7 +46,10 @@ func proxyCommand() *cli.Command {
 			&cli.BoolFlag{Name: "raw", Usage: "offer no sandmux protocol: one plain WebSocket per connection, as websocat (implies --no-agent)"},
 			&cli.DurationFlag{Name: "connect-timeout", Value: 30 * time.Second, Usage: "how long to wait for a (re)connecting session"},
 		),
-		Action: runProxy,
+		// HOST is arbitrary (ssh's %h): "help" or "h" must not print the
+		// help text onto stdout, which is the stream.
+		HideHelpCommand: true,
+		Action:          runProxy,
 	}
 }
 
@@ -91,6 +95,9 @@ func runProxy(c *cli.Context) error {
 	var conn net.Conn
 	closeFn := func() {}
 	cfg.Raw = c.Bool("raw")
+	cfg.NoResume = c.Bool("no-resume")
+	cfg.Resume.Grace = c.Duration("resume-timeout")
+	cfg.Mux.KeepAliveInterval = c.Duration("keepalive")
 	if c.Bool("no-agent") || cfg.Raw {
 		conn, closeFn, err = openDirect(sig.ctx, cfg, c.String("target"))
 	} else {
@@ -153,6 +160,14 @@ func pipeStdio(sig *signalWatch, conn net.Conn, host string) error {
 	stop := context.AfterFunc(sig.ctx, func() { _ = conn.Close() })
 	defer stop()
 	err := client.Pipe(conn, in, out)
+	var se *agent.StreamError
+	var nr *mux.NotResumedError
+	// The tunnel's verdict comes first: when it cuts the stream, Pipe
+	// closes stdout, so ssh exits and hangs up on this process, often
+	// before the checks below run, and the reason would be lost.
+	cut := errors.As(err, &se) || errors.As(err, &nr) ||
+		errors.Is(err, mux.ErrSessionEnded) || errors.Is(err, mux.ErrSessionDead)
+	_ = cut
 	switch {
 	case sig.hangup():
 		// ssh hangs up on its ProxyCommand when it exits: the normal end.
@@ -160,11 +175,12 @@ func pipeStdio(sig *signalWatch, conn net.Conn, host string) error {
 	case sig.ctx.Err() != nil:
 		return errors.New("interrupted")
 	}
-	var se *agent.StreamError
-	if errors.As(err, &se) {
+	switch {
+	case errors.As(err, &se):
 		return se
-	}
-	if err != nil {
+	case errors.As(err, &nr):
+		return fmt.Errorf("session to %s %w", host, nr)
+	case err != nil:
 		return fmt.Errorf("connection to %s lost: %w", host, err)
 	}
 	return nil
@@ -199,6 +215,11 @@ func newSignalWatch() *signalWatch {
 func (w *signalWatch) hangup() bool { return w.hup.Load() }
 
 func (w *signalWatch) stop() {
+	// ssh hangs up on its ProxyCommand as soon as it exits, which can be
+	// after this but before main has printed why the stream ended: with
+	// SIGHUP back at its default action that kills the process silently.
+	// The work is done by now, so a late hangup is ignored.
+	signal.Ignore(syscall.SIGHUP)
 	signal.Stop(w.ch)
 	w.cancel()
 	<-w.done

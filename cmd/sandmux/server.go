@@ -28,6 +28,8 @@ func serverCommand() *cli.Command {
 			&cli.StringFlag{Name: "token", EnvVars: []string{"SANDMUX_TOKEN"}, Usage: "require `Authorization: Bearer TOKEN` on the upgrade"},
 			&cli.StringFlag{Name: "token-file", Usage: "read the token from `FILE`"},
 			&cli.StringFlag{Name: "log-level", Value: "info", EnvVars: []string{"SANDMUX_LOG_LEVEL"}, Usage: "debug, info, warn or error"},
+			&cli.DurationFlag{Name: "resume-grace", Value: 10 * time.Minute, EnvVars: []string{"SANDMUX_RESUME_GRACE"}, Usage: "how long a session whose WebSocket was lost keeps its streams for the client to resume (0 = off)"},
+			&cli.DurationFlag{Name: "keepalive", Value: 15 * time.Second, EnvVars: []string{"SANDMUX_KEEPALIVE"}, Usage: "session keepalive interval; a silent client is dropped within 2x this"},
 			&cli.DurationFlag{Name: "shutdown-timeout", Value: 5 * time.Second, Usage: "how long SIGTERM waits for sessions to end"},
 		},
 		Action: runServer,
@@ -51,6 +53,8 @@ func runServer(c *cli.Context) error {
 	cfg.Allow = c.StringSlice("allow")
 	cfg.Token = token
 	cfg.Logger = log
+	cfg.ResumeGrace = c.Duration("resume-grace")
+	cfg.Mux.KeepAliveInterval = c.Duration("keepalive")
 	srv, err := server.New(cfg)
 	if err != nil {
 		return err

@@ -1,4 +1,4 @@
-package agent
+package client
 
 import (
 	"math/rand/v2"
@@ -13,6 +13,14 @@ type Backoff struct {
 	// to start again from Min.
 	StableAfter time.Duration
 }
+
+// DefaultBackoff is 100 ms doubling to 10 s, reset after 30 s up.
+func DefaultBackoff() Backoff {
+	return Backoff{Min: 100 * time.Millisecond, Max: 10 * time.Second, StableAfter: 30 * time.Second}
+}
+
+// Delay returns the wait before retry number attempt (0-based).
+func (b Backoff) Delay(attempt int) time.Duration { return b.delay(attempt) }
 
 // delay returns the wait before retry number attempt (0-based).
 func (b Backoff) delay(attempt int) time.Duration {

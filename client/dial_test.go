@@ -1,0 +1,523 @@
+package client_test
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/sandmux/sandmux/client"
+	"github.com/sandmux/sandmux/mux"
+	"github.com/sandmux/sandmux/server"
+)
+
+// waitTimeout bounds every wait in these tests; nothing should come near it.
+const waitTimeout = 20 * time.Second
+
+func wsURL(httpURL string) string {
+	if rest, ok := strings.CutPrefix(httpURL, "https"); ok {
+		return "wss" + rest
+	}
+	return "ws" + strings.TrimPrefix(httpURL, "http")
+}
+
+func testConfig(url string) client.Config {
+	c := client.DefaultConfig()
+	c.URL = url
+	c.DialTimeout = 10 * time.Second
+	c.Mux.KeepAliveInterval = time.Second
+	c.Mux.DeadAfter = 5 * time.Second
+	return c
+}
+
+// quietServer is an httptest server whose own error log (TLS handshake
+// failures, for instance) is discarded.
+func quietServer(t *testing.T, h http.Handler, tlsOn bool) *httptest.Server {
+	t.Helper()
+	ts := httptest.NewUnstartedServer(h)
+	ts.Config.ErrorLog = log.New(io.Discard, "", 0)
+	if tlsOn {
+		ts.StartTLS()
+	} else {
+		ts.Start()
+	}
+	t.Cleanup(ts.Close)
+	return ts
+}
+
+func dialErr(t *testing.T, cfg client.Config) (*client.DialError, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	s, err := client.Dial(ctx, cfg)
+	if err == nil {
+		_ = s.Close()
+		t.Fatalf("Dial(%s) succeeded, want an error", cfg.URL)
+	}
+	var de *client.DialError
+	if !errors.As(err, &de) {
+		t.Fatalf("Dial error %v (%T), want a *DialError", err, err)
+	}
+	return de, err
+}
+
+// TestDialHTTPStatus: an answer other than 101 becomes one line naming the
+// URL, the status, the server's own explanation when it is a sandmux
+// server, and what to check.
+func TestDialHTTPStatus(t *testing.T) {
+	tests := []struct {
+		name      string
+		status    int
+		body      string
+		want      string // after "URL: "
+		temporary bool
+	}{
+		{"401", http.StatusUnauthorized, "", "401 Unauthorized (check --token or SANDMUX_TOKEN)", false},
+		{"401 foreign body dropped", http.StatusUnauthorized, "Unauthorized by edge\n", "401 Unauthorized (check --token or SANDMUX_TOKEN)", false},
+		// The hint already says what sandmux's own 401 explanation would.
+		{"401 sandmux detail not repeated", http.StatusUnauthorized, "sandmux: missing or wrong token (send Authorization: Bearer <token>)\n",
+			"401 Unauthorized (check --token or SANDMUX_TOKEN)", false},
+		{"403", http.StatusForbidden, "", "403 Forbidden (check --token, SANDMUX_TOKEN and --header values such as e2b-traffic-access-token)", false},
+		{"403 sandmux detail kept", http.StatusForbidden, "sandmux: origin not allowed\n",
+			"403 Forbidden: origin not allowed (check --token, SANDMUX_TOKEN and --header values such as e2b-traffic-access-token)", false},
+		{"404", http.StatusNotFound, "404 page not found\n", "404 Not Found (check the URL and that the sandbox exists)", false},
+		{"400 version", http.StatusBadRequest, "sandmux: unsupported protocol sandmux.v1; this server speaks sandmux.v2 (upgrade the older side)\n",
+			"400 Bad Request: unsupported protocol sandmux.v1; this server speaks sandmux.v2 (upgrade the older side) (is that a sandmux server, and are both sides up to date?)", false},
+		{"426", http.StatusUpgradeRequired, "", "426 Upgrade Required (is that a sandmux server, and are both sides up to date?)", false},
+		{"502", http.StatusBadGateway, "port not open\n", "502 Bad Gateway (is `sandmux server` running in the sandbox on that port?)", true},
+		{"503 shutting down", http.StatusServiceUnavailable, "sandmux: server is shutting down\n",
+			"503 Service Unavailable: server is shutting down (is `sandmux server` running in the sandbox on that port?)", true},
+		{"504", http.StatusGatewayTimeout, "", "504 Gateway Timeout (is `sandmux server` running in the sandbox on that port?)", true},
+		{"500", http.StatusInternalServerError, "", "500 Internal Server Error (the server or an edge proxy refused the WebSocket upgrade)", true},
+		{"plain http 200", http.StatusOK, "<html>hello</html>\n", "200 OK (that is a plain HTTP server, not a WebSocket endpoint; check the URL and port)", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ts := quietServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+				w.WriteHeader(tt.status)
+				_, _ = io.WriteString(w, tt.body)
+			}), false)
+			url := wsURL(ts.URL)
+			de, err := dialErr(t, testConfig(url))
+			if want := url + ": " + tt.want; err.Error() != want {
+				t.Fatalf("error text\n  %s\nwant\n  %s", err, want)
+			}
+			if de.StatusCode != tt.status {
+				t.Fatalf("StatusCode = %d, want %d", de.StatusCode, tt.status)
+			}
+			if de.Temporary() != tt.temporary {
+				t.Fatalf("Temporary() = %v, want %v", de.Temporary(), tt.temporary)
+			}
+		})
+	}
+}
+
+// TestDialNetworkErrors: failures before any HTTP answer.
+func TestDialNetworkErrors(t *testing.T) {
+	t.Run("connection refused", func(t *testing.T) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		_ = ln.Close()
+		url := "ws://" + addr
+		de, err := dialErr(t, testConfig(url))
+		want := url + ": connection refused (is `sandmux server` listening there?)"
+		if err.Error() != want {
+			t.Fatalf("error text\n  %s\nwant\n  %s", err, want)
+		}
+		if !de.Temporary() {
+			t.Fatal("a refused connection should be worth retrying")
+		}
+	})
+
+	t.Run("untrusted TLS certificate", func(t *testing.T) {
+		ts := quietServer(t, http.NotFoundHandler(), true)
+		url := wsURL(ts.URL)
+		if !strings.HasPrefix(url, "wss://127.0.0.1:") {
+			t.Fatalf("unexpected URL %s", url)
+		}
+		de, err := dialErr(t, testConfig(url))
+		want := url + ": TLS certificate not trusted (pass the server's CA with --ca FILE, or --insecure to skip verification)"
+		if err.Error() != want {
+			t.Fatalf("error text\n  %s\nwant\n  %s", err, want)
+		}
+		if de.Temporary() {
+			t.Fatal("an untrusted certificate is not worth retrying")
+		}
+		var ve *tls.CertificateVerificationError
+		if !errors.As(err, &ve) {
+			t.Fatalf("error %v does not unwrap to *tls.CertificateVerificationError", err)
+		}
+	})
+
+	t.Run("unresolvable host", func(t *testing.T) {
+		// .invalid is reserved (RFC 6761): it never resolves.
+		const url = "ws://nosuch.invalid:8081"
+		cfg := testConfig(url)
+		cfg.DialTimeout = 5 * time.Second
+		de, err := dialErr(t, cfg)
+		switch {
+		case errors.Is(err, context.DeadlineExceeded):
+			// A resolver that never answers: bounded by DialTimeout.
+			if want := url + ": timed out (check the URL and your network)"; err.Error() != want {
+				t.Fatalf("error text\n  %s\nwant\n  %s", err, want)
+			}
+		default:
+			want := url + ": cannot resolve nosuch.invalid (check the host name, the sandbox id and your network)"
+			if err.Error() != want {
+				t.Fatalf("error text\n  %s\nwant\n  %s", err, want)
+			}
+			if de.Temporary() {
+				t.Fatal("a name that does not exist is not worth retrying")
+			}
+		}
+	})
+
+	t.Run("handshake timeout", func(t *testing.T) {
+		// A listener that accepts and never answers.
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var (
+			mu    sync.Mutex
+			conns []net.Conn
+			wg    sync.WaitGroup
+		)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				mu.Lock()
+				conns = append(conns, c)
+				mu.Unlock()
+			}
+		}()
+		defer func() {
+			_ = ln.Close()
+			wg.Wait()
+			for _, c := range conns {
+				_ = c.Close()
+			}
+		}()
+		url := "ws://" + ln.Addr().String()
+		cfg := testConfig(url)
+		cfg.DialTimeout = 200 * time.Millisecond
+		de, err := dialErr(t, cfg)
+		if want := url + ": timed out (check the URL and your network)"; err.Error() != want {
+			t.Fatalf("error text\n  %s\nwant\n  %s", err, want)
+		}
+		if !errors.Is(err, context.DeadlineExceeded) || !de.Temporary() {
+			t.Fatalf("error %v: want context.DeadlineExceeded and Temporary", err)
+		}
+	})
+
+	t.Run("caller cancelled", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		s, err := client.Dial(ctx, testConfig("ws://127.0.0.1:9"))
+		if err == nil {
+			_ = s.Close()
+			t.Fatal("Dial with a cancelled context succeeded")
+		}
+		var de *client.DialError
+		if !errors.Is(err, context.Canceled) || errors.As(err, &de) {
+			t.Fatalf("Dial = %v (%T), want context.Canceled itself", err, err)
+		}
+	})
+
+	t.Run("invalid config", func(t *testing.T) {
+		s, err := client.Dial(context.Background(), testConfig("http://127.0.0.1:9"))
+		if err == nil {
+			_ = s.Close()
+		}
+		if !errors.Is(err, client.ErrBadURL) {
+			t.Fatalf("Dial = %v, want ErrBadURL", err)
+		}
+	})
+}
+
+// TestDialHandshake: what the client sends with the upgrade request.
+func TestDialHandshake(t *testing.T) {
+	got := make(chan http.Header, 1)
+	ts := quietServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- r.Header.Clone()
+		w.WriteHeader(http.StatusForbidden)
+	}), false)
+	cfg := testConfig(wsURL(ts.URL))
+	cfg.Token = "tok123"
+	cfg.Header = http.Header{"E2b-Traffic-Access-Token": {"e2b-secret"}}
+	_, _ = dialErr(t, cfg)
+	h := <-got
+	checks := []struct{ name, want string }{
+		{"Authorization", "Bearer tok123"},
+		{"E2b-Traffic-Access-Token", "e2b-secret"},
+		{"Sec-Websocket-Extensions", ""}, // compression off: nothing offered
+	}
+	for _, c := range checks {
+		if v := h.Get(c.name); v != c.want {
+			t.Errorf("handshake header %s = %q, want %q", c.name, v, c.want)
+		}
+	}
+	if p := h.Get("Sec-Websocket-Protocol"); !offers(p, mux.Subprotocol) {
+		t.Errorf("offered subprotocols %q do not include %s", p, mux.Subprotocol)
+	}
+	if cfg.Header.Get("Authorization") != "" {
+		t.Error("Dial modified the caller's Header")
+	}
+}
+
+// TestDialTLS: a wss:// server is reachable with its CA configured.
+func TestDialTLS(t *testing.T) {
+	echo := echoTarget(t)
+	srv := newServer(t, echo)
+	ts := quietServer(t, srv, true)
+	cfg := testConfig(wsURL(ts.URL))
+	pool := x509.NewCertPool()
+	pool.AddCert(ts.Certificate())
+	cfg.TLS = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	s := dial(t, cfg)
+	if s.Raw() {
+		t.Fatal("a sandmux server answered in raw mode")
+	}
+	roundTrip(t, s, "")
+}
+
+// TestSessionMux: against a sandmux server the session multiplexes and
+// reports its end.
+func TestSessionMux(t *testing.T) {
+	echo := echoTarget(t)
+	srv := newServer(t, echo)
+	ts := quietServer(t, srv, false)
+	s := dial(t, testConfig(wsURL(ts.URL)))
+	if s.Raw() || s.Mux() == nil || s.Done() == nil {
+		t.Fatalf("Raw() = %v, Mux() = %v, Done() = %v; want a sandmux session", s.Raw(), s.Mux(), s.Done())
+	}
+	for range 3 {
+		roundTrip(t, s, "")
+		roundTrip(t, s, echo)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	_, err := s.OpenStream(ctx, "10.0.0.1:5432")
+	var se *mux.StreamError
+	if !errors.As(err, &se) || err.Error() != "server refused target 10.0.0.1:5432: not allowed (server --allow)" {
+		t.Fatalf("OpenStream(not allowed) = %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	select {
+	case <-s.Done():
+	case <-ctx.Done():
+		t.Fatal("Done() not closed after Close")
+	}
+}
+
+// TestRawFallback: a WebSocket server that picks no subprotocol (a plain
+// websocat bridge) gets raw mode: one connection, to its one target.
+func TestRawFallback(t *testing.T) {
+	life, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	offered := make(chan string, 1)
+	ts := quietServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		offered <- r.Header.Get("Sec-WebSocket-Protocol")
+		ws, err := websocket.Accept(w, r, nil) // picks no subprotocol
+		if err != nil {
+			return
+		}
+		wg.Add(1)
+		defer wg.Done()
+		nc := websocket.NetConn(life, ws, websocket.MessageBinary)
+		defer nc.Close()
+		_, _ = io.Copy(nc, nc)
+	}), false)
+
+	s := dial(t, testConfig(wsURL(ts.URL)))
+	if p := <-offered; !offers(p, mux.Subprotocol) {
+		t.Fatalf("client offered %q, want it to include %q", p, mux.Subprotocol)
+	}
+	if !s.Raw() || s.Mux() != nil || s.Done() != nil {
+		t.Fatalf("Raw() = %v, Mux() = %v, Done() = %v; want raw mode", s.Raw(), s.Mux(), s.Done())
+	}
+	ctx, cancelOpen := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancelOpen()
+	if _, err := s.OpenStream(ctx, "x:1"); !errors.Is(err, client.ErrRawTarget) {
+		t.Fatalf("OpenStream(x:1) = %v, want ErrRawTarget", err)
+	}
+	want := "server does not speak sandmux (raw WebSocket bridge); it cannot pick a --target"
+	if client.ErrRawTarget.Error() != want {
+		t.Fatalf("ErrRawTarget text %q, want %q", client.ErrRawTarget, want)
+	}
+	c, err := s.OpenStream(ctx, "")
+	if err != nil {
+		t.Fatalf("OpenStream(\"\") = %v", err)
+	}
+	msg := []byte("SSH-2.0-OpenSSH_9.6\r\n")
+	if _, err := c.Write(msg); err != nil {
+		t.Fatalf("write: %v", err)
+	}
+	back := make([]byte, len(msg))
+	if _, err := io.ReadFull(c, back); err != nil || string(back) != string(msg) {
+		t.Fatalf("echo = %q, %v", back, err)
+	}
+	if _, err := s.OpenStream(ctx, ""); !errors.Is(err, client.ErrRawUsed) {
+		t.Fatalf("second OpenStream = %v, want ErrRawUsed", err)
+	}
+}
+
+// dial dials cfg and closes the session when the test ends.
+func dial(t *testing.T, cfg client.Config) *client.Session {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	s, err := client.Dial(ctx, cfg)
+	if err != nil {
+		t.Fatalf("Dial(%s): %v", cfg.URL, err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// roundTrip opens a stream to target and checks that bytes come back.
+func roundTrip(t *testing.T, s *client.Session, target string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	c, err := s.OpenStream(ctx, target)
+	if err != nil {
+		t.Fatalf("OpenStream(%q): %v", target, err)
+	}
+	defer c.Close()
+	msg := fmt.Sprintf("hello %q", target)
+	if _, err := io.WriteString(c, msg); err != nil {
+		t.Fatalf("write: %v", err)
+	}
+	back := make([]byte, len(msg))
+	if _, err := io.ReadFull(c, back); err != nil || string(back) != msg {
+		t.Fatalf("echo = %q, %v", back, err)
+	}
+}
+
+// echoTarget is a loopback TCP echo service; it returns its address.
+func echoTarget(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				_, _ = io.Copy(c, c)
+			}()
+		}
+	}()
+	t.Cleanup(func() { _ = ln.Close(); wg.Wait() })
+	return ln.Addr().String()
+}
+
+// newServer is a sandmux server forwarding to target; it is closed when
+// the test ends, after the HTTP server registered later.
+func newServer(t *testing.T, target string) *server.Server {
+	t.Helper()
+	cfg := server.DefaultConfig()
+	cfg.Target = target
+	cfg.Mux = testConfig("ws://unused").Mux
+	srv, err := server.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	return srv
+}
+
+// TestDialFailureLeavesNoConnection: a refused upgrade must not leave its
+// keep-alive connection open in a pool nobody uses again, or a retry loop
+// against a 401 or 502 would pile up sockets and goroutines.
+func TestDialFailureLeavesNoConnection(t *testing.T) {
+	const dials = 5
+	var open atomic.Int32
+	ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusBadGateway)
+	}))
+	ts.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		switch s {
+		case http.StateNew:
+			open.Add(1)
+		case http.StateClosed, http.StateHijacked:
+			open.Add(-1)
+		}
+	}
+	ts.Start()
+	t.Cleanup(ts.Close)
+	for range dials {
+		_, _ = dialErr(t, testConfig(wsURL(ts.URL)))
+	}
+	deadline := time.Now().Add(waitTimeout)
+	for open.Load() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d refused handshakes still hold a connection", open.Load(), dials)
+		}
+		<-time.After(5 * time.Millisecond)
+	}
+}
+
+// TestDialRawOption: Config.Raw offers no subprotocol, so even a sandmux
+// server serves the one WebSocket in raw mode.
+func TestDialRawOption(t *testing.T) {
+	echo := echoTarget(t)
+	srv := newServer(t, echo)
+	ts := quietServer(t, srv, false)
+	cfg := testConfig(wsURL(ts.URL))
+	cfg.Raw = true
+	s := dial(t, cfg)
+	if !s.Raw() {
+		t.Fatal("Raw() = false with Config.Raw set")
+	}
+	roundTrip(t, s, "")
+	if st := srv.Stats(); st.RawSessions != 1 {
+		t.Fatalf("server stats %+v, want one raw session", st)
+	}
+}
+
+// offers reports whether a Sec-WebSocket-Protocol value lists proto.
+func offers(header, proto string) bool {
+	for _, p := range strings.Split(header, ",") {
+		if strings.TrimSpace(p) == proto {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,103 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/sandmux/sandmux/mux"
+)
+
+// resumeLoop reattaches the session's transport whenever its WebSocket is
+// lost, redialing with backoff, until the server says the session is gone
+// (restarted, grace expired, refused) or the transport gives up on its own
+// grace clock. It is the only goroutine a Session starts.
+func (s *Session) resumeLoop() {
+	defer s.wg.Done()
+	rc := s.mux.Resumable()
+	for {
+		select {
+		case <-rc.Done():
+			return
+		case <-rc.Lost():
+		}
+		attempt := 0
+		for !s.reattach(rc) {
+			wait := s.cfg.Backoff.Delay(attempt)
+			attempt++
+			t := time.NewTimer(wait)
+			select {
+			case <-rc.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+		}
+	}
+}
+
+// reattach makes one resume attempt; it reports whether the loop is done
+// with this outage (resumed, or failed for good).
+func (s *Session) reattach(rc *mux.Resumable) bool {
+	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.DialTimeout)
+	defer cancel()
+	ws, err := s.dialWS(ctx, []string{mux.SubprotocolResumable})
+	if err != nil {
+		var de *DialError
+		if errors.As(err, &de) && !de.Temporary() {
+			s.notResumed(rc, err)
+			return true
+		}
+		s.log.Info("resume: dial failed; retrying", "err", err)
+		return false
+	}
+	if ws.Subprotocol() != mux.SubprotocolResumable {
+		_ = ws.CloseNow()
+		s.notResumed(rc, errors.New("the server no longer offers resumption"))
+		return true
+	}
+	w, err := mux.ClientHandshake(ctx, ws, mux.Hello{ID: s.id, Secret: s.secret, Received: rc.Received()})
+	if err != nil {
+		_ = ws.CloseNow()
+		s.log.Info("resume: handshake failed; retrying", "err", err)
+		return false
+	}
+	if err := w.Err(); err != nil {
+		_ = ws.CloseNow()
+		s.notResumed(rc, err)
+		return true
+	}
+	if _, err := rc.Attach(ws, w.Received, nil); err != nil {
+		_ = ws.CloseNow()
+		return true
+	}
+	s.log.Info("session resumed", "url", RedactURL(s.url))
+	return true
+}
+
+// notResumed ends the session for good with the reason a user sees.
+func (s *Session) notResumed(rc *mux.Resumable, cause error) {
+	s.log.Warn("session could not be resumed", "err", cause)
+	rc.Fail(&mux.NotResumedError{Within: s.grace, Cause: cause})
+}
+
+// dialWS opens one WebSocket offering protos.
+func (s *Session) dialWS(ctx context.Context, protos []string) (*websocket.Conn, error) {
+	hc := httpClient(s.cfg.TLS)
+	// The client serves this one handshake. A refused upgrade (401, 502,
+	// ...) leaves its keep-alive connection idle in the pool, which nothing
+	// would ever reuse or close: close it here.
+	defer hc.CloseIdleConnections()
+	ws, resp, err := websocket.Dial(ctx, s.cfg.URL, &websocket.DialOptions{
+		HTTPClient:      hc,
+		HTTPHeader:      s.cfg.handshakeHeader(),
+		CompressionMode: websocket.CompressionDisabled,
+		Subprotocols:    protos,
+	})
+	if err != nil {
+		return nil, dialError(s.cfg.URL, resp, err)
+	}
+	return ws, nil
+}

@@ -1,0 +1,553 @@
+package mux
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// ResumeConfig tunes a Resumable.
+type ResumeConfig struct {
+	// Buffer bounds the bytes sent but not yet acknowledged by the peer;
+	// writes block beyond it. It holds only bytes in flight on the wire
+	// (the peer acknowledges on receipt, before its streams read them), so
+	// bandwidth×RTT is enough; it must be at least one yamux window so a
+	// single stream is never limited by it.
+	Buffer int
+	// Grace is how long a detached transport waits to be resumed before it
+	// fails for good. Time this process spends frozen does not count.
+	Grace time.Duration
+	// AckEvery is how many received bytes trigger an acknowledgement.
+	AckEvery int
+	// Logger receives logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// DefaultResumeConfig buffers 16 MiB and keeps a detached session 10 min.
+func DefaultResumeConfig() ResumeConfig {
+	return ResumeConfig{Buffer: 16 << 20, Grace: 10 * time.Minute, AckEvery: 256 << 10}
+}
+
+// maxMessage bounds one message read from the peer, so a hostile peer
+// cannot make this side buffer more than this per message.
+const maxMessage = 1 << 20
+
+// maxReplayMessage caps each message of a replay.
+const maxReplayMessage = 64 << 10
+
+// chunk is one data message kept until the peer acknowledges it.
+type chunk struct {
+	start uint64
+	msg   []byte // msg[0] is msgData; msg[1:] the payload
+}
+
+func (c chunk) end() uint64 { return c.start + uint64(len(c.msg)-1) }
+
+// Resumable is the byte stream a yamux session runs on, carried by a
+// sequence of WebSockets. Bytes written are numbered and kept until the
+// peer acknowledges them; after a WebSocket is lost, Attach on a new one
+// replays exactly what the peer has not received, so the session above
+// never notices beyond a pause. Reads block while detached.
+type Resumable struct {
+	cfg ResumeConfig
+	log *slog.Logger
+
+	ctx    context.Context // ends with the Resumable
+	cancel context.CancelFunc
+
+	sendMu sync.Mutex // orders appends+sends against Attach's replay
+
+	mu      sync.Mutex
+	cond    *sync.Cond // attach, detach, ack (room), close
+	ws      *websocket.Conn
+	gen     uint64        // bumped on every attach and detach
+	lost    chan struct{} // closed when the current attachment ends
+	lostErr error
+	err     error // set once: the permanent failure
+	sent    uint64
+	acked   uint64 // everything below is trimmed
+	replay  []chunk
+	recv    uint64 // bytes handed to the reader so far
+	ackSent uint64
+
+	// owned by the single writer (yamux's send loop)
+	hdr     [yamuxHeaderSize]byte
+	pending bool
+	// owned by the single reader (yamux's receive loop)
+	cur    io.Reader
+	curGen uint64
+
+	ackKick  chan struct{}
+	done     chan struct{}
+	wg       sync.WaitGroup
+	resumes  atomic.Int64
+	replayed atomic.Int64
+	attached atomic.Int64 // UnixNano of the last Attach
+}
+
+var _ net.Conn = (*Resumable)(nil)
+
+// NewResumable returns a detached Resumable; Attach gives it its first
+// WebSocket.
+func NewResumable(cfg ResumeConfig) (*Resumable, error) {
+	if cfg.Buffer < 256<<10 || cfg.Grace <= 0 || cfg.AckEvery <= 0 || cfg.AckEvery > cfg.Buffer/2 {
+		return nil, fmt.Errorf("%w: resume buffer must be >= 256 KiB, grace positive, ack interval positive and <= buffer/2", ErrInvalidConfig)
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = DiscardLogger()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &Resumable{
+		cfg: cfg, log: log, ctx: ctx, cancel: cancel,
+		lost: make(chan struct{}), ackKick: make(chan struct{}, 1), done: make(chan struct{}),
+	}
+	close(r.lost) // detached until the first Attach
+	r.cond = sync.NewCond(&r.mu)
+	r.wg.Add(1)
+	go r.background()
+	return r, nil
+}
+
+// Lost returns a channel closed when the current WebSocket is lost (or
+// at once, if detached).
+func (r *Resumable) Lost() <-chan struct{} {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.lost
+}
+
+// Done is closed when the Resumable has failed for good or was closed.
+func (r *Resumable) Done() <-chan struct{} { return r.done }
+
+// Err is the permanent failure, or nil while the Resumable lives.
+func (r *Resumable) Err() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.err
+}
+
+// Received is how many bytes of the session this side has received.
+func (r *Resumable) Received() uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.recv
+}
+
+// sinceAttach is how long ago the current WebSocket was attached; a fresh
+// one has had no chance to deliver bytes yet, so it is not judged silent.
+func (r *Resumable) sinceAttach() time.Duration {
+	return time.Duration(time.Now().UnixNano() - r.attached.Load())
+}
+
+// Resumes counts attachments after the first; Replayed the bytes resent.
+func (r *Resumable) Resumes() int64  { return r.resumes.Load() }
+func (r *Resumable) Replayed() int64 { return r.replayed.Load() }
+
+// Attach makes ws the carrier, after detaching any current one. peerRecv
+// is how much the peer has received; everything after it is replayed
+// before new bytes. welcome, if not nil, runs first with this side's own
+// received count (which cannot change while detached), so the server can
+// answer the hello before the replay starts.
+func (r *Resumable) Attach(ws *websocket.Conn, peerRecv uint64, welcome func(received uint64) error) (<-chan struct{}, error) {
+	r.Drop(errors.New("replaced by a new connection"))
+	r.sendMu.Lock()
+	defer r.sendMu.Unlock()
+	r.mu.Lock()
+	if r.err != nil {
+		err := r.err
+		r.mu.Unlock()
+		return nil, err
+	}
+	recv := r.recv
+	r.mu.Unlock()
+	if welcome != nil {
+		if err := welcome(recv); err != nil {
+			return nil, err
+		}
+	}
+	ws.SetReadLimit(maxMessage)
+
+	r.mu.Lock()
+	if peerRecv < r.acked || peerRecv > r.sent {
+		err := fmt.Errorf("%w: peer resumes at byte %d, this side holds %d..%d", ErrResumeProtocol, peerRecv, r.acked, r.sent)
+		r.mu.Unlock()
+		r.Fail(err)
+		return nil, err
+	}
+	r.trimLocked(peerRecv)
+	first := r.gen == 0
+	r.ws, r.lostErr = ws, nil
+	r.gen++
+	r.lost = make(chan struct{})
+	lost := r.lost
+	r.attached.Store(time.Now().UnixNano())
+	gen := r.gen
+	todo := append([]chunk(nil), r.replay...)
+	r.cond.Broadcast()
+	r.mu.Unlock()
+	if !first {
+		r.resumes.Add(1)
+	}
+
+	var n int64
+	for _, c := range todo {
+		payload := c.msg[1:]
+		if c.start < peerRecv {
+			payload = payload[peerRecv-c.start:]
+		}
+		for len(payload) > 0 {
+			part := payload[:min(len(payload), maxReplayMessage)]
+			msg := append([]byte{msgData}, part...)
+			if err := ws.Write(r.ctx, websocket.MessageBinary, msg); err != nil {
+				r.detach(gen, err)
+				return lost, nil // the next Attach replays again
+			}
+			n += int64(len(part))
+			payload = payload[len(part):]
+		}
+	}
+	r.replayed.Add(n)
+	if !first {
+		r.log.Info("transport resumed", "replayed", n, "received", recv)
+	}
+	return lost, nil
+}
+
+// Attached reports whether a WebSocket currently carries the session.
+func (r *Resumable) Attached() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.ws != nil
+}
+
+// trimLocked drops what the peer has received.
+func (r *Resumable) trimLocked(upTo uint64) {
+	if upTo > r.acked {
+		r.acked = upTo
+	}
+	i := 0
+	for i < len(r.replay) && r.replay[i].end() <= r.acked {
+		i++
+	}
+	if i > 0 {
+		r.replay = append(r.replay[:0:0], r.replay[i:]...)
+		r.cond.Broadcast()
+	}
+}
+
+// Drop abandons the current WebSocket (a dead path, a silent peer); the
+// owner is told through Lost and attaches a new one.
+func (r *Resumable) Drop(err error) {
+	r.mu.Lock()
+	gen := r.gen
+	r.mu.Unlock()
+	r.detach(gen, err)
+}
+
+// detach ends attachment gen, if it is still the current one.
+func (r *Resumable) detach(gen uint64, err error) {
+	r.mu.Lock()
+	if gen != r.gen || r.ws == nil {
+		r.mu.Unlock()
+		return
+	}
+	ws := r.ws
+	r.ws, r.lostErr = nil, err
+	r.gen++
+	close(r.lost)
+	r.cond.Broadcast()
+	r.mu.Unlock()
+	r.log.Info("transport lost; waiting to resume", "err", err)
+	_ = ws.CloseNow()
+}
+
+// Fail ends the Resumable for good with err; reads and writes return it.
+func (r *Resumable) Fail(err error) {
+	r.mu.Lock()
+	if r.err != nil {
+		r.mu.Unlock()
+		return
+	}
+	r.err = err
+	ws := r.ws
+	r.ws = nil
+	r.gen++
+	select {
+	case <-r.lost:
+	default:
+		close(r.lost)
+	}
+	close(r.done)
+	r.cond.Broadcast()
+	r.mu.Unlock()
+	r.cancel()
+	if ws != nil {
+		_ = ws.CloseNow()
+	}
+}
+
+// Close ends the Resumable and waits for its background goroutine. The
+// peer is told (best effort) that the session ended, so it fails its side
+// at once instead of trying to resume it.
+func (r *Resumable) Close() error {
+	r.mu.Lock()
+	ws := r.ws
+	r.mu.Unlock()
+	if ws != nil {
+		ctx, cancel := context.WithTimeout(r.ctx, time.Second)
+		_ = ws.Write(ctx, websocket.MessageBinary, []byte{msgEnd})
+		cancel()
+	}
+	r.Fail(net.ErrClosed)
+	r.wg.Wait()
+	return nil
+}
+
+// Write numbers p, keeps it for replay and sends it if attached. A yamux
+// data header is held back and sent in one message with its body. Write
+// blocks while the replay buffer is full.
+func (r *Resumable) Write(p []byte) (int, error) {
+	if !r.pending && len(p) == yamuxHeaderSize && p[1] == yamuxTypeData && binary.BigEndian.Uint32(p[8:]) > 0 {
+		copy(r.hdr[:], p)
+		r.pending = true
+		return len(p), nil
+	}
+	payload := p
+	if r.pending {
+		r.pending = false
+		payload = append(append(make([]byte, 0, yamuxHeaderSize+len(p)), r.hdr[:]...), p...)
+	}
+	for len(payload) > 0 {
+		part := payload[:min(len(payload), maxReplayMessage)]
+		if err := r.writePart(part); err != nil {
+			return 0, err
+		}
+		payload = payload[len(part):]
+	}
+	return len(p), nil
+}
+
+func (r *Resumable) writePart(part []byte) error {
+	// Wait for room without holding sendMu: room comes from acks, and
+	// Attach needs sendMu to replay. There is one writer, so the room
+	// found cannot be taken by another.
+	r.mu.Lock()
+	for r.err == nil && r.sent > r.acked && int(r.sent-r.acked)+len(part) > r.cfg.Buffer {
+		r.cond.Wait()
+	}
+	if r.err != nil {
+		err := r.err
+		r.mu.Unlock()
+		return err
+	}
+	r.mu.Unlock()
+
+	msg := make([]byte, 1+len(part))
+	msg[0] = msgData
+	copy(msg[1:], part)
+	r.sendMu.Lock()
+	defer r.sendMu.Unlock()
+	r.mu.Lock()
+	r.replay = append(r.replay, chunk{start: r.sent, msg: msg})
+	r.sent += uint64(len(part))
+	ws, gen := r.ws, r.gen
+	r.mu.Unlock()
+	if ws != nil {
+		if err := ws.Write(r.ctx, websocket.MessageBinary, msg); err != nil {
+			r.detach(gen, err)
+		}
+	}
+	return nil
+}
+
+// Read returns session bytes from the current WebSocket, waiting through
+// detachments. Bytes read from a WebSocket after it was detached are
+// discarded: the peer replays them from the offset this side reports.
+func (r *Resumable) Read(p []byte) (int, error) {
+	for {
+		if r.cur == nil {
+			ws, gen, err := r.waitAttached()
+			if err != nil {
+				return 0, err
+			}
+			if err := r.nextData(ws, gen); err != nil {
+				r.detach(gen, err)
+				continue
+			}
+			if r.cur == nil {
+				continue // a control message
+			}
+		}
+		n, err := r.cur.Read(p)
+		if err != nil && !errors.Is(err, io.EOF) {
+			// Bytes that come with a transport error are not trusted:
+			// coder/websocket returns a cut frame's partial payload still
+			// masked. They are not counted, so the peer replays them.
+			n = 0
+		}
+		r.mu.Lock()
+		stale := r.curGen != r.gen
+		if !stale {
+			r.recv += uint64(n)
+		}
+		kick := r.recv-r.ackSent >= uint64(r.cfg.AckEvery)
+		r.mu.Unlock()
+		if stale {
+			r.cur = nil
+			continue
+		}
+		if kick {
+			r.kickAck()
+		}
+		if err != nil {
+			r.cur = nil
+			if !errors.Is(err, io.EOF) {
+				r.detach(r.curGen, err)
+			}
+			if n == 0 {
+				continue
+			}
+		}
+		return n, nil
+	}
+}
+
+// nextData reads the next message header: data makes it the current
+// reader; acks are applied here.
+func (r *Resumable) nextData(ws *websocket.Conn, gen uint64) error {
+	typ, rd, err := ws.Reader(r.ctx)
+	if err != nil {
+		return err
+	}
+	if typ != websocket.MessageBinary {
+		r.Fail(fmt.Errorf("%w: text message", ErrResumeProtocol))
+		return ErrResumeProtocol
+	}
+	var t [1]byte
+	if _, err := io.ReadFull(rd, t[:]); err != nil {
+		return err
+	}
+	switch t[0] {
+	case msgData:
+		r.cur, r.curGen = rd, gen
+		return nil
+	case msgAck:
+		var b [8]byte
+		if _, err := io.ReadFull(rd, b[:]); err != nil {
+			return err
+		}
+		if err := r.onAck(binary.BigEndian.Uint64(b[:])); err != nil {
+			r.Fail(err)
+			return err
+		}
+		return nil
+	case msgEnd:
+		r.Fail(ErrPeerClosed)
+		return ErrPeerClosed
+	}
+	err = fmt.Errorf("%w: unexpected message type %#x", ErrResumeProtocol, t[0])
+	r.Fail(err)
+	return err
+}
+
+func (r *Resumable) onAck(v uint64) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if v > r.sent {
+		return fmt.Errorf("%w: ack of byte %d, only %d sent", ErrResumeProtocol, v, r.sent)
+	}
+	r.trimLocked(v)
+	return nil
+}
+
+func (r *Resumable) waitAttached() (*websocket.Conn, uint64, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for r.ws == nil && r.err == nil {
+		r.cond.Wait()
+	}
+	if r.err != nil {
+		return nil, 0, r.err
+	}
+	return r.ws, r.gen, nil
+}
+
+func (r *Resumable) kickAck() {
+	select {
+	case r.ackKick <- struct{}{}:
+	default:
+	}
+}
+
+// background sends acknowledgements (never from the reader, which must
+// not block on a write while the peer does the same) and runs the grace
+// clock while detached.
+func (r *Resumable) background() {
+	defer r.wg.Done()
+	step := min(time.Second, r.cfg.Grace/8)
+	tick := time.NewTicker(step)
+	defer tick.Stop()
+	var clock *graceClock
+	for {
+		select {
+		case <-r.done:
+			return
+		case <-r.ackKick:
+		case <-tick.C:
+		}
+		r.mu.Lock()
+		ws, recv, need := r.ws, r.recv, r.recv != r.ackSent
+		detached := r.ws == nil && r.err == nil
+		lostErr := r.lostErr
+		if need && ws != nil {
+			r.ackSent = recv
+		}
+		r.mu.Unlock()
+		if !detached {
+			clock = nil
+		} else if clock == nil {
+			clock = newGraceClock(step)
+		} else if clock.tick() >= r.cfg.Grace {
+			r.Fail(&NotResumedError{Within: r.cfg.Grace, Cause: lostErr})
+			return
+		}
+		if need && ws != nil {
+			msg := binary.BigEndian.AppendUint64([]byte{msgAck}, recv)
+			if err := ws.Write(r.ctx, websocket.MessageBinary, msg); err != nil {
+				r.Drop(err)
+			}
+		}
+	}
+}
+
+// resumableAddr is the address a Resumable reports: it has no single one.
+type resumableAddr struct{}
+
+func (resumableAddr) Network() string { return "websocket" }
+func (resumableAddr) String() string  { return "sandmux-resumable" }
+
+// LocalAddr implements net.Conn.
+func (r *Resumable) LocalAddr() net.Addr { return resumableAddr{} }
+
+// RemoteAddr implements net.Conn.
+func (r *Resumable) RemoteAddr() net.Addr { return resumableAddr{} }
+
+// SetDeadline implements net.Conn; yamux sets none on its transport, and
+// the Resumable's own liveness comes from Drop and the grace clock.
+func (r *Resumable) SetDeadline(time.Time) error { return nil }
+
+// SetReadDeadline implements net.Conn (see SetDeadline).
+func (r *Resumable) SetReadDeadline(time.Time) error { return nil }
+
+// SetWriteDeadline implements net.Conn (see SetDeadline).
+func (r *Resumable) SetWriteDeadline(time.Time) error { return nil }

@@ -1,0 +1,201 @@
+package mux
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// SubprotocolResumable is sandmux.v1's stream layer over a resumable
+// transport: every WebSocket message starts with a type byte, the session's
+// byte stream is numbered, acknowledged and replayed after a reconnect.
+// Clients offer it first and v1 second, so either side can be older.
+const SubprotocolResumable = "sandmux.v2"
+
+// Message types of the resumable transport (the first byte of every
+// WebSocket message on a sandmux.v2 connection).
+const (
+	msgData    = 0x00 // payload: session bytes
+	msgAck     = 0x01 // payload: u64 total session bytes received
+	msgHello   = 0x02 // client's first message
+	msgWelcome = 0x03 // server's answer to hello
+	msgEnd     = 0x04 // the sender closed the session: do not resume
+)
+
+// Sizes of the handshake fields.
+const (
+	SessionIDSize = 16
+	SecretSize    = 32
+	helloSize     = 1 + SessionIDSize + SecretSize + 8
+	welcomeSize   = 1 + 1 + SessionIDSize + SecretSize + 8 + 8
+)
+
+// Hello opens a resumable transport: a new session (zero ID), or the
+// resumption of one, with the bytes the client has received of it.
+type Hello struct {
+	ID       [SessionIDSize]byte
+	Secret   [SecretSize]byte
+	Received uint64
+}
+
+// Resuming reports whether the hello asks to resume.
+func (h Hello) Resuming() bool { return h.ID != [SessionIDSize]byte{} }
+
+// WelcomeStatus is the server's verdict on a Hello.
+type WelcomeStatus uint8
+
+// Welcome statuses. Wire values; never renumber.
+const (
+	WelcomeNew      WelcomeStatus = 0 // a new session was made
+	WelcomeResumed  WelcomeStatus = 1 // the session continues
+	WelcomeUnknown  WelcomeStatus = 2 // no such session (server restarted, or grace expired)
+	WelcomeDenied   WelcomeStatus = 3 // wrong secret or credentials
+	WelcomeDisabled WelcomeStatus = 4 // the server keeps no resume state
+)
+
+// Welcome answers a Hello.
+type Welcome struct {
+	Status   WelcomeStatus
+	ID       [SessionIDSize]byte
+	Secret   [SecretSize]byte
+	Received uint64        // bytes the server has received of the session
+	Grace    time.Duration // how long the server keeps a detached session
+}
+
+// Errors of the resume handshake.
+var (
+	// ErrUnknownSession means the server has no state for the session,
+	// typically because it restarted.
+	ErrUnknownSession = errors.New("the server no longer knows this session (it restarted, or the grace period ran out)")
+	// ErrResumeDenied means the resume secret or credentials did not match.
+	ErrResumeDenied = errors.New("the server refused to resume the session (wrong resume secret or credentials)")
+	// ErrResumeDisabled means the server was started with resumption off.
+	ErrResumeDisabled = errors.New("resumption is disabled on the server (--resume-grace 0)")
+	// ErrNotResumed matches every *NotResumedError.
+	ErrNotResumed = errors.New("could not be resumed")
+	// ErrPeerClosed means the peer closed the session deliberately.
+	ErrPeerClosed = errors.New("the peer closed the session")
+	// ErrResumeProtocol means the peer broke the resumable transport's rules.
+	ErrResumeProtocol = errors.New("resumable transport protocol error")
+)
+
+// Err maps a non-success status to its error.
+func (w Welcome) Err() error {
+	switch w.Status {
+	case WelcomeNew, WelcomeResumed:
+		return nil
+	case WelcomeUnknown:
+		return ErrUnknownSession
+	case WelcomeDenied:
+		return ErrResumeDenied
+	case WelcomeDisabled:
+		return ErrResumeDisabled
+	}
+	return fmt.Errorf("%w: welcome status %d", ErrResumeProtocol, w.Status)
+}
+
+// MarshalBinary encodes h as one WebSocket message.
+func (h Hello) MarshalBinary() ([]byte, error) {
+	b := make([]byte, 0, helloSize)
+	b = append(b, msgHello)
+	b = append(b, h.ID[:]...)
+	b = append(b, h.Secret[:]...)
+	return binary.BigEndian.AppendUint64(b, h.Received), nil
+}
+
+// UnmarshalBinary decodes a hello message.
+func (h *Hello) UnmarshalBinary(b []byte) error {
+	if len(b) != helloSize || b[0] != msgHello {
+		return fmt.Errorf("%w: bad hello (%d bytes)", ErrResumeProtocol, len(b))
+	}
+	copy(h.ID[:], b[1:])
+	copy(h.Secret[:], b[1+SessionIDSize:])
+	h.Received = binary.BigEndian.Uint64(b[1+SessionIDSize+SecretSize:])
+	return nil
+}
+
+// MarshalBinary encodes w as one WebSocket message.
+func (w Welcome) MarshalBinary() ([]byte, error) {
+	b := make([]byte, 0, welcomeSize)
+	b = append(b, msgWelcome, byte(w.Status))
+	b = append(b, w.ID[:]...)
+	b = append(b, w.Secret[:]...)
+	b = binary.BigEndian.AppendUint64(b, w.Received)
+	return binary.BigEndian.AppendUint64(b, uint64(w.Grace/time.Millisecond)), nil
+}
+
+// UnmarshalBinary decodes a welcome message.
+func (w *Welcome) UnmarshalBinary(b []byte) error {
+	if len(b) != welcomeSize || b[0] != msgWelcome {
+		return fmt.Errorf("%w: bad welcome (%d bytes)", ErrResumeProtocol, len(b))
+	}
+	w.Status = WelcomeStatus(b[1])
+	copy(w.ID[:], b[2:])
+	copy(w.Secret[:], b[2+SessionIDSize:])
+	w.Received = binary.BigEndian.Uint64(b[2+SessionIDSize+SecretSize:])
+	w.Grace = time.Duration(binary.BigEndian.Uint64(b[2+SessionIDSize+SecretSize+8:])) * time.Millisecond
+	return nil
+}
+
+// ClientHandshake sends h as the first message on a sandmux.v2 WebSocket
+// and reads the server's welcome.
+func ClientHandshake(ctx context.Context, ws *websocket.Conn, h Hello) (Welcome, error) {
+	b, _ := h.MarshalBinary()
+	if err := ws.Write(ctx, websocket.MessageBinary, b); err != nil {
+		return Welcome{}, fmt.Errorf("send hello: %w", err)
+	}
+	typ, msg, err := ws.Read(ctx)
+	if err != nil {
+		return Welcome{}, fmt.Errorf("read welcome: %w", err)
+	}
+	if typ != websocket.MessageBinary {
+		return Welcome{}, fmt.Errorf("%w: text welcome", ErrResumeProtocol)
+	}
+	var w Welcome
+	if err := w.UnmarshalBinary(msg); err != nil {
+		return Welcome{}, err
+	}
+	return w, nil
+}
+
+// ReadHello reads a client's first message on a sandmux.v2 WebSocket.
+func ReadHello(ctx context.Context, ws *websocket.Conn) (Hello, error) {
+	ws.SetReadLimit(helloSize)
+	typ, msg, err := ws.Read(ctx)
+	if err != nil {
+		return Hello{}, fmt.Errorf("read hello: %w", err)
+	}
+	if typ != websocket.MessageBinary {
+		return Hello{}, fmt.Errorf("%w: text hello", ErrResumeProtocol)
+	}
+	var h Hello
+	return h, h.UnmarshalBinary(msg)
+}
+
+// WriteWelcome answers a hello.
+func WriteWelcome(ctx context.Context, ws *websocket.Conn, w Welcome) error {
+	b, _ := w.MarshalBinary()
+	return ws.Write(ctx, websocket.MessageBinary, b)
+}
+
+// NotResumedError is the permanent end of a resumable session whose
+// WebSocket was lost: nobody could resume it within Within.
+type NotResumedError struct {
+	Within time.Duration
+	Cause  error
+}
+
+// Error reads as the tail of "session to HOST could not be resumed ...".
+func (e *NotResumedError) Error() string {
+	return fmt.Sprintf("could not be resumed within %s: %v", e.Within, e.Cause)
+}
+
+// Unwrap returns the cause.
+func (e *NotResumedError) Unwrap() error { return e.Cause }
+
+// Is makes errors.Is(err, ErrNotResumed) hold.
+func (e *NotResumedError) Is(target error) bool { return target == ErrNotResumed }

@@ -1,0 +1,125 @@
+package server
+
+import "testing"
+
+func TestCanonicalTarget(t *testing.T) {
+	tests := []struct {
+		in, want string
+		ok       bool
+	}{
+		{"127.0.0.1:22", "127.0.0.1:22", true},
+		{"127.0.0.1:022", "127.0.0.1:22", true},
+		{"127.0.0.1:00022", "127.0.0.1:22", true},
+		{"127.0.0.1:65535", "127.0.0.1:65535", true},
+		{"[::1]:22", "[::1]:22", true},
+		{"[0:0::1]:22", "[::1]:22", true},
+		{"[0000:0000:0000:0000:0000:0000:0000:0001]:22", "[::1]:22", true},
+		{"[::FFFF:127.0.0.1]:22", "127.0.0.1:22", true},
+		{"[2001:DB8::1]:443", "[2001:db8::1]:443", true},
+		{"LOCALHOST:22", "localhost:22", true},
+		{"Db.Internal:5432", "db.internal:5432", true},
+		{"example.com.:443", "example.com:443", true},
+		// Rejected: no port, bad ports, no host.
+		{"127.0.0.1", "", false},
+		{"[::1]", "", false},
+		{"::1:22", "", false},
+		{"127.0.0.1:", "", false},
+		{"127.0.0.1:0", "", false},
+		{"127.0.0.1:65536", "", false},
+		{"127.0.0.1:99999999999", "", false},
+		{"127.0.0.1:-1", "", false},
+		{"127.0.0.1:+22", "", false},
+		{"127.0.0.1:0x16", "", false},
+		{"127.0.0.1:ssh", "", false},
+		{"127.0.0.1: 22", "", false},
+		{":22", "", false},
+		{"", "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := canonicalTarget(tt.in)
+			if !tt.ok {
+				if err == nil {
+					t.Fatalf("canonicalTarget(%q) = %q, want an error", tt.in, got)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Fatalf("canonicalTarget(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+			}
+		})
+	}
+}
+
+// TestCanonicalTargetSameTarget: spellings of one target are one target.
+func TestCanonicalTargetSameTarget(t *testing.T) {
+	tests := []struct {
+		a, b string
+		same bool
+	}{
+		{"127.0.0.1:022", "127.0.0.1:22", true},
+		{"[::1]:22", "[0:0::1]:22", true},
+		{"[::1]:22", "[::1]:022", true},
+		{"LOCALHOST:22", "localhost:22", true},
+		{"[::ffff:127.0.0.1]:22", "127.0.0.1:22", true},
+		{"127.0.0.1:22", "127.0.0.2:22", false},
+		{"[::1]:22", "127.0.0.1:22", false},
+		{"localhost:22", "127.0.0.1:22", false}, // names are not resolved
+		{"127.0.0.1:22", "127.0.0.1:2222", false},
+	}
+	for _, tt := range tests {
+		a, erra := canonicalTarget(tt.a)
+		b, errb := canonicalTarget(tt.b)
+		if erra != nil || errb != nil {
+			t.Fatalf("canonicalTarget(%q), (%q): %v, %v", tt.a, tt.b, erra, errb)
+		}
+		if (a == b) != tt.same {
+			t.Errorf("%q -> %q and %q -> %q: same = %v, want %v", tt.a, a, tt.b, b, a == b, tt.same)
+		}
+	}
+}
+
+func TestAllowlistResolve(t *testing.T) {
+	a, err := newAllowlist("127.0.0.1:0022", []string{"[0:0::1]:22", "DB.internal:5432"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		requested, want string
+		ok              bool
+	}{
+		{"", "127.0.0.1:22", true},
+		{"127.0.0.1:22", "127.0.0.1:22", true},
+		{"127.0.0.1:022", "127.0.0.1:22", true},
+		{"[::1]:22", "[::1]:22", true},
+		{"[0::1]:0022", "[::1]:22", true},
+		{"db.INTERNAL:05432", "db.internal:5432", true},
+		{"db.internal.:5432", "db.internal:5432", true},
+		{"10.0.0.1:5432", "10.0.0.1:5432", false},
+		{"[::1]:2222", "[::1]:2222", false},
+		{"127.0.0.1:0", "127.0.0.1:0", false},
+		{"garbage", "garbage", false},
+	}
+	for _, tt := range tests {
+		got, ok := a.resolve(tt.requested)
+		if got != tt.want || ok != tt.ok {
+			t.Errorf("resolve(%q) = %q, %v; want %q, %v", tt.requested, got, ok, tt.want, tt.ok)
+		}
+	}
+}
+
+func TestNewAllowlistRejects(t *testing.T) {
+	tests := []struct {
+		def   string
+		allow []string
+	}{
+		{"127.0.0.1", nil},
+		{"127.0.0.1:22", []string{"127.0.0.1:22", "127.0.0.1:0"}},
+		{"127.0.0.1:22", []string{":5432"}},
+	}
+	for _, tt := range tests {
+		if _, err := newAllowlist(tt.def, tt.allow); err == nil {
+			t.Errorf("newAllowlist(%q, %q) succeeded", tt.def, tt.allow)
+		}
+	}
+}

@@ -1,0 +1,132 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"log/slog"
+	"net/http"
+
+	"github.com/coder/websocket"
+
+	"github.com/sandmux/sandmux/mux"
+)
+
+// detached is the resume state the server keeps for a sandmux.v2 session.
+type detached struct {
+	rc     *mux.Resumable
+	secret [mux.SecretSize]byte
+	// auth is a hash of the upgrade's credentials: a resume must present
+	// the same ones as the original upgrade, not only the secret.
+	auth [sha256.Size]byte
+}
+
+// authHash fingerprints the credentials a request carries.
+func authHash(r *http.Request) [sha256.Size]byte {
+	return sha256.Sum256([]byte(r.Header.Get("Authorization")))
+}
+
+// serveResumable reads the client's hello and either starts a new
+// resumable session (served by this call until it ends) or attaches this
+// WebSocket to the session it resumes (held by this call until the
+// WebSocket is lost again).
+func (s *Server) serveResumable(ws *websocket.Conn, r *http.Request, log *slog.Logger) {
+	hctx, cancel := context.WithTimeout(s.ctx, s.cfg.Mux.HeaderTimeout)
+	defer cancel()
+	hello, err := mux.ReadHello(hctx, ws)
+	if err != nil {
+		log.Info("no valid hello on a sandmux.v2 connection", "err", err)
+		_ = ws.Close(websocket.StatusProtocolError, "expected a sandmux hello")
+		return
+	}
+	if hello.Resuming() {
+		s.resume(ws, hello, authHash(r), log)
+		return
+	}
+
+	d := &detached{auth: authHash(r)}
+	var id [mux.SessionIDSize]byte
+	// Drawn now, per session: a secret drawn at start-up would be cloned
+	// into every sandbox made from a snapshot of this process.
+	_, _ = rand.Read(id[:])
+	_, _ = rand.Read(d.secret[:])
+	rcfg := s.cfg.Resume
+	rcfg.Grace = s.cfg.ResumeGrace
+	rcfg.Logger = log
+	d.rc, err = mux.NewResumable(rcfg)
+	if err != nil {
+		log.Error("cannot start resumable session", "err", err)
+		_ = ws.Close(websocket.StatusInternalError, "server misconfigured")
+		return
+	}
+	welcome := func(uint64) error {
+		return mux.WriteWelcome(hctx, ws, mux.Welcome{Status: mux.WelcomeNew, ID: id, Secret: d.secret, Grace: s.cfg.ResumeGrace})
+	}
+	if _, err := d.rc.Attach(ws, 0, welcome); err != nil {
+		log.Info("resumable session handshake failed", "err", err)
+		_ = d.rc.Close()
+		return
+	}
+	cancel()
+	s.mu.Lock()
+	s.resumables[id] = d
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.resumables, id)
+		s.mu.Unlock()
+	}()
+	s.serveMux(d.rc, log.With("session", shortID(id)))
+}
+
+// resume attaches ws to the session hello names, if the secret and
+// credentials match, and holds ws until it is lost.
+func (s *Server) resume(ws *websocket.Conn, hello mux.Hello, auth [sha256.Size]byte, log *slog.Logger) {
+	log = log.With("session", shortID(hello.ID))
+	hctx, cancel := context.WithTimeout(s.ctx, s.cfg.Mux.HeaderTimeout)
+	defer cancel()
+	s.mu.Lock()
+	d := s.resumables[hello.ID]
+	s.mu.Unlock()
+	refuse := func(st mux.WelcomeStatus) {
+		_ = mux.WriteWelcome(hctx, ws, mux.Welcome{Status: st})
+		_ = ws.Close(websocket.StatusNormalClosure, "")
+	}
+	if d == nil {
+		log.Info("resume refused: unknown session")
+		refuse(mux.WelcomeUnknown)
+		return
+	}
+	if subtle.ConstantTimeCompare(hello.Secret[:], d.secret[:]) != 1 || subtle.ConstantTimeCompare(auth[:], d.auth[:]) != 1 {
+		log.Warn("resume refused: wrong resume secret or credentials")
+		refuse(mux.WelcomeDenied)
+		return
+	}
+	s.stats.resumes.Add(1)
+	welcome := func(received uint64) error {
+		return mux.WriteWelcome(hctx, ws, mux.Welcome{Status: mux.WelcomeResumed, ID: hello.ID, Received: received, Grace: s.cfg.ResumeGrace})
+	}
+	lost, err := d.rc.Attach(ws, hello.Received, welcome)
+	if err != nil {
+		log.Info("resume failed", "err", err)
+		_ = ws.CloseNow()
+		return
+	}
+	cancel()
+	log.Info("session resumed", "client_received", hello.Received)
+	select {
+	case <-lost:
+	case <-d.rc.Done():
+	case <-s.ctx.Done():
+	}
+}
+
+func shortID(id [mux.SessionIDSize]byte) string {
+	const hex = "0123456789abcdef"
+	b := make([]byte, 8)
+	for i := range 4 {
+		b[2*i], b[2*i+1] = hex[id[i]>>4], hex[id[i]&0xf]
+	}
+	return string(b)
+}

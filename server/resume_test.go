@@ -1,0 +1,211 @@
+package server_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sandmux/sandmux/client"
+	"github.com/sandmux/sandmux/internal/netem"
+	"github.com/sandmux/sandmux/server"
+)
+
+// resumeRig is a server with resumption on, behind a fault proxy that the
+// test cuts, and a client session dialed through it.
+type resumeRig struct {
+	srv   *server.Server
+	fault *netem.Proxy
+	sess  *client.Session
+}
+
+func newResumeRig(t *testing.T, target string, grace time.Duration) *resumeRig {
+	t.Helper()
+	scfg := server.DefaultConfig()
+	scfg.Target = target
+	scfg.ResumeGrace = grace
+	scfg.Mux.KeepAliveInterval = 200 * time.Millisecond
+	srv, err := server.New(scfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv)
+	fault, err := netem.Start(netem.Config{Target: hs.Listener.Addr().String()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ccfg := client.DefaultConfig()
+	ccfg.URL = "ws://" + fault.Addr()
+	ccfg.Mux.KeepAliveInterval = 200 * time.Millisecond
+	ccfg.Backoff = client.Backoff{Min: 20 * time.Millisecond, Max: 200 * time.Millisecond, StableAfter: time.Second}
+	sess, err := client.Dial(context.Background(), ccfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sess.Resumable() {
+		t.Fatal("session is not resumable")
+	}
+	t.Cleanup(func() {
+		_ = sess.Close()
+		_ = fault.Close()
+		hs.CloseClientConnections()
+		_ = srv.Close()
+		hs.Close()
+	})
+	return &resumeRig{srv: srv, fault: fault, sess: sess}
+}
+
+// echoServer echoes every connection until the peer half-closes.
+func echoServer(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { _ = ln.Close(); wg.Wait() })
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, _ = io.Copy(c, c)
+				_ = c.(*net.TCPConn).CloseWrite()
+				_ = c.Close()
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+var maxCuts = 4
+
+// TestResumeProperty cuts the WebSocket at random moments while streams
+// move random amounts in random write sizes; every stream must read back
+// exactly what it wrote.
+func TestResumeProperty(t *testing.T) {
+	rig := newResumeRig(t, echoServer(t), 30*time.Second)
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 7))
+
+	const streams = 6
+	var wg sync.WaitGroup
+	errs := make(chan error, streams)
+	for i := range streams {
+		size := 1<<20 + rng.IntN(3<<20)
+		wseed := rng.Uint64()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- echoRoundTrip(rig.sess, size, wseed, i)
+		}()
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+
+	cuts := 0
+	for cuts < maxCuts {
+		select {
+		case <-done:
+		case <-time.After(time.Duration(20+rng.IntN(200)) * time.Millisecond):
+			if rig.fault.Cut() > 0 {
+				cuts++
+			}
+			continue
+		}
+		break
+	}
+	<-done
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	st := rig.sess.Mux().Stats()
+	t.Logf("cuts %d, resumes %d, replayed %d bytes", cuts, st.Resumes, st.Replayed)
+	if cuts > 0 && st.Resumes == 0 {
+		t.Errorf("%d cuts but no resume", cuts)
+	}
+}
+
+// echoRoundTrip writes size random bytes in random-sized writes on a new
+// stream and checks the echo byte for byte.
+func echoRoundTrip(sess *client.Session, size int, seed uint64, id int) error {
+	conn, err := openRetry(sess)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	rng := rand.New(rand.NewPCG(seed, uint64(id)))
+	data := make([]byte, size)
+	for i := range data {
+		data[i] = byte(rng.Uint32())
+	}
+	want := sha256.Sum256(data)
+	werr := make(chan error, 1)
+	go func() {
+		rest := data
+		for len(rest) > 0 {
+			n := min(len(rest), 1+rng.IntN(96<<10))
+			if _, err := conn.Write(rest[:n]); err != nil {
+				werr <- err
+				return
+			}
+			rest = rest[n:]
+		}
+		werr <- conn.(interface{ CloseWrite() error }).CloseWrite()
+	}()
+	got, err := io.ReadAll(conn)
+	if err != nil {
+		return err
+	}
+	if err := <-werr; err != nil {
+		return err
+	}
+	if sha256.Sum256(got) != want {
+		return fmt.Errorf("stream %d: echo differs: %s", id, diffAt(data, got))
+	}
+	return nil
+}
+
+// openRetry opens a stream; an open racing a cut may time out waiting for
+// its header reply on a resuming session, which a caller may retry.
+func openRetry(sess *client.Session) (net.Conn, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	return sess.OpenStream(ctx, "")
+}
+
+// diffAt locates the first difference and, for a shift, by how much: a
+// positive shift means bytes were lost, a negative one duplicated.
+func diffAt(want, got []byte) string {
+	for i := range min(len(want), len(got)) {
+		if want[i] != got[i] {
+			shift := "none found"
+			probe := got[i:min(len(got), i+64)]
+			for d := -(1 << 20); d <= 1<<20; d++ {
+				j := i + d
+				if j >= 0 && j+len(probe) <= len(want) && string(want[j:j+len(probe)]) == string(probe) {
+					shift = fmt.Sprint(d)
+					break
+				}
+			}
+			return fmt.Sprintf("first difference at byte %d of %d (got %d bytes), shift %s", i, len(want), len(got), shift)
+		}
+	}
+	return fmt.Sprintf("lengths %d and %d", len(want), len(got))
+}
