@@ -1,0 +1,303 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/sandmux/sandmux/client"
+	"github.com/sandmux/sandmux/internal/netem"
+	"github.com/sandmux/sandmux/mux"
+	"github.com/sandmux/sandmux/server"
+)
+
+// lockedBuffer collects logs from many goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// swapHandler lets a test replace the server behind a URL, as a restart
+// does: same address, no state.
+type swapHandler struct{ h atomic.Pointer[server.Server] }
+
+func (s *swapHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.h.Load().ServeHTTP(w, r) }
+
+func fastServer(t *testing.T, target string, grace time.Duration, logs io.Writer) *server.Server {
+	t.Helper()
+	cfg := server.DefaultConfig()
+	cfg.Target = target
+	cfg.ResumeGrace = grace
+	cfg.Mux.KeepAliveInterval = 200 * time.Millisecond
+	if logs != nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	srv, err := server.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	return srv
+}
+
+func fastClient(url string) client.Config {
+	cfg := client.DefaultConfig()
+	cfg.URL = url
+	cfg.DialTimeout = 2 * time.Second
+	cfg.Mux.KeepAliveInterval = 200 * time.Millisecond
+	cfg.Backoff = client.Backoff{Min: 20 * time.Millisecond, Max: 200 * time.Millisecond, StableAfter: time.Second}
+	return cfg
+}
+
+// liveStream opens a stream to the echo target and proves it works.
+func liveStream(t *testing.T, sess *client.Session) io.ReadWriteCloser {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := sess.OpenStream(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	echo(t, c, "before")
+	return c
+}
+
+func echo(t *testing.T, c io.ReadWriter, msg string) {
+	t.Helper()
+	if _, err := c.Write([]byte(msg)); err != nil {
+		t.Fatalf("write %q: %v", msg, err)
+	}
+	got := make([]byte, len(msg))
+	if _, err := io.ReadFull(c, got); err != nil {
+		t.Fatalf("read echo of %q: %v", msg, err)
+	}
+	if string(got) != msg {
+		t.Fatalf("echo %q, want %q", got, msg)
+	}
+}
+
+// readErr waits for the stream to end and returns how.
+func readErr(t *testing.T, c io.Reader) error {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() {
+		_, err := io.Copy(io.Discard, c)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(20 * time.Second):
+		t.Fatal("stream did not end")
+		return nil
+	}
+}
+
+func TestResumeAfterFreeze(t *testing.T) {
+	// A path that silently stops (no RST) is detected by the keepalive
+	// watchdog within 2x the interval, and the session resumes.
+	target := echoServer(t)
+	srv := fastServer(t, target, 30*time.Second, nil)
+	hs := httptest.NewServer(srv)
+	defer hs.Close()
+	fault, err := netem.Start(netem.Config{Target: hs.Listener.Addr().String()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fault.Close()
+	sess, err := client.Dial(context.Background(), fastClient("ws://"+fault.Addr()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	c := liveStream(t, sess)
+
+	fault.Freeze()
+	deadline := time.Now().Add(3 * 200 * time.Millisecond * 2)
+	for !sess.Resuming() {
+		if time.Now().After(deadline) {
+			t.Fatal("a frozen path was not detected within 2x the keepalive interval")
+		}
+		time.Sleep(10 * time.Millisecond) // polling a condition, with a deadline
+	}
+	fault.Thaw()
+	echo(t, c, "after the freeze")
+	if st := sess.Mux().Stats(); st.Resumes < 1 {
+		t.Fatalf("resumes = %d, want >= 1", st.Resumes)
+	}
+}
+
+func TestResumeGraceExpiry(t *testing.T) {
+	target := echoServer(t)
+	srv := fastServer(t, target, time.Second, nil)
+	hs := httptest.NewServer(srv)
+	defer hs.Close()
+	fault, err := netem.Start(netem.Config{Target: hs.Listener.Addr().String()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fault.Close()
+	sess, err := client.Dial(context.Background(), fastClient("ws://"+fault.Addr()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	c := liveStream(t, sess)
+
+	fault.Freeze()
+	// Wait until the server has dropped the session after its grace.
+	deadline := time.Now().Add(10 * time.Second)
+	for srv.Stats().ActiveSessions > 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("server kept the detached session past its grace")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	fault.Thaw()
+	err = readErr(t, c)
+	var nr *mux.NotResumedError
+	if !errors.As(err, &nr) || !errors.Is(err, mux.ErrUnknownSession) {
+		t.Fatalf("stream ended with %v, want a NotResumedError for an unknown session", err)
+	}
+	want := "could not be resumed within 1s: the server no longer knows this session (it restarted, or the grace period ran out)"
+	if nr.Error() != want {
+		t.Fatalf("error text %q\nwant %q", nr.Error(), want)
+	}
+}
+
+func TestResumeAfterServerRestart(t *testing.T) {
+	target := echoServer(t)
+	var sw swapHandler
+	sw.h.Store(fastServer(t, target, 30*time.Second, nil))
+	hs := httptest.NewServer(&sw)
+	defer hs.Close()
+	fault, err := netem.Start(netem.Config{Target: hs.Listener.Addr().String()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fault.Close()
+	sess, err := client.Dial(context.Background(), fastClient("ws://"+fault.Addr()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	c := liveStream(t, sess)
+
+	sw.h.Store(fastServer(t, target, 30*time.Second, nil)) // restarted: no state
+	fault.Cut()
+	err = readErr(t, c)
+	if !errors.Is(err, mux.ErrUnknownSession) {
+		t.Fatalf("stream ended with %v, want unknown session", err)
+	}
+	select {
+	case <-sess.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("session still open after the server forgot it")
+	}
+	// A fresh session works at once.
+	fresh, err := client.Dial(context.Background(), fastClient("ws://"+fault.Addr()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fresh.Close()
+	liveStream(t, fresh)
+}
+
+func TestResumeWrongSecretOrCredentials(t *testing.T) {
+	target := echoServer(t)
+	var logs lockedBuffer
+	srv := fastServer(t, target, 30*time.Second, &logs)
+	hs := httptest.NewServer(srv)
+	defer hs.Close()
+	url := "ws://" + hs.Listener.Addr().String()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	dial := func(header http.Header) *websocket.Conn {
+		ws, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{Subprotocols: []string{mux.SubprotocolResumable}, HTTPHeader: header})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = ws.CloseNow() })
+		return ws
+	}
+	w, err := mux.ClientHandshake(ctx, dial(nil), mux.Hello{})
+	if err != nil || w.Status != mux.WelcomeNew {
+		t.Fatalf("new session: %v %v", w.Status, err)
+	}
+	wrong := w.Secret
+	wrong[0] ^= 1
+	got, err := mux.ClientHandshake(ctx, dial(nil), mux.Hello{ID: w.ID, Secret: wrong})
+	if err != nil || !errors.Is(got.Err(), mux.ErrResumeDenied) {
+		t.Fatalf("wrong secret: status %v, err %v; want denied", got.Status, err)
+	}
+	got, err = mux.ClientHandshake(ctx, dial(http.Header{"Authorization": {"Bearer other"}}), mux.Hello{ID: w.ID, Secret: w.Secret})
+	if err != nil || !errors.Is(got.Err(), mux.ErrResumeDenied) {
+		t.Fatalf("other credentials: status %v, err %v; want denied", got.Status, err)
+	}
+	if n := strings.Count(logs.String(), "resume refused: wrong resume secret or credentials"); n != 2 {
+		t.Fatalf("logged %d refusals, want 2:\n%s", n, logs.String())
+	}
+	var unknown [mux.SessionIDSize]byte
+	unknown[0] = 1
+	got, err = mux.ClientHandshake(ctx, dial(nil), mux.Hello{ID: unknown})
+	if err != nil || !errors.Is(got.Err(), mux.ErrUnknownSession) {
+		t.Fatalf("unknown id: status %v, err %v; want unknown", got.Status, err)
+	}
+	if want := "the server refused to resume the session (wrong resume secret or credentials)"; mux.ErrResumeDenied.Error() != want {
+		t.Fatalf("denied text %q", mux.ErrResumeDenied.Error())
+	}
+}
+
+func TestResumeDisabledEitherSide(t *testing.T) {
+	target := echoServer(t)
+	for _, tc := range []struct {
+		name        string
+		serverGrace time.Duration
+		noResume    bool
+	}{
+		{"server off (old server)", 0, false},
+		{"client off (old client)", 30 * time.Second, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := fastServer(t, target, tc.serverGrace, nil)
+			hs := httptest.NewServer(srv)
+			defer hs.Close()
+			cfg := fastClient("ws://" + hs.Listener.Addr().String())
+			cfg.NoResume = tc.noResume
+			sess, err := client.Dial(context.Background(), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sess.Close()
+			if sess.Resumable() {
+				t.Fatal("session is resumable with resumption off on one side")
+			}
+			liveStream(t, sess)
+		})
+	}
+}
