@@ -41,7 +41,7 @@ func Dial(ctx context.Context, cfg Config) (*Session, error) {
 	default:
 		protos = []string{mux.SubprotocolResumable, mux.Subprotocol}
 	}
-	ws, err := s.dialWS(dctx, protos)
+	ws, err := s.dialWS(dctx, protos, false)
 	if err != nil {
 		lcancel()
 		return nil, err

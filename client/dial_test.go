@@ -25,7 +25,7 @@ import (
 )
 
 // waitTimeout bounds every wait in these tests; nothing should come near it.
-const waitTimeout = 20 * time.Second
+const waitTimeout = time.Minute
 
 func wsURL(httpURL string) string {
 	if rest, ok := strings.CutPrefix(httpURL, "https"); ok {
@@ -39,7 +39,7 @@ func testConfig(url string) client.Config {
 	c.URL = url
 	c.DialTimeout = 10 * time.Second
 	c.Mux.KeepAliveInterval = time.Second
-	c.Mux.DeadAfter = 5 * time.Second
+	c.Mux.DeadAfter = 15 * time.Second
 	return c
 }
 
@@ -92,14 +92,14 @@ func TestDialHTTPStatus(t *testing.T) {
 			"401 Unauthorized (check --token or SANDMUX_TOKEN)", false},
 		{"403", http.StatusForbidden, "", "403 Forbidden (check --token, SANDMUX_TOKEN and --header values such as e2b-traffic-access-token)", false},
 		{"403 sandmux detail kept", http.StatusForbidden, "sandmux: origin not allowed\n",
-			"403 Forbidden: origin not allowed (check --token, SANDMUX_TOKEN and --header values such as e2b-traffic-access-token)", false},
+			"403 Forbidden: origin not allowed", false},
 		{"404", http.StatusNotFound, "404 page not found\n", "404 Not Found (check the URL and that the sandbox exists)", false},
 		{"400 version", http.StatusBadRequest, "sandmux: unsupported protocol sandmux.v1; this server speaks sandmux.v2 (upgrade the older side)\n",
-			"400 Bad Request: unsupported protocol sandmux.v1; this server speaks sandmux.v2 (upgrade the older side) (is that a sandmux server, and are both sides up to date?)", false},
+			"400 Bad Request: unsupported protocol sandmux.v1; this server speaks sandmux.v2 (upgrade the older side)", false},
 		{"426", http.StatusUpgradeRequired, "", "426 Upgrade Required (is that a sandmux server, and are both sides up to date?)", false},
 		{"502", http.StatusBadGateway, "port not open\n", "502 Bad Gateway (is `sandmux server` running in the sandbox on that port?)", true},
 		{"503 shutting down", http.StatusServiceUnavailable, "sandmux: server is shutting down\n",
-			"503 Service Unavailable: server is shutting down (is `sandmux server` running in the sandbox on that port?)", true},
+			"503 Service Unavailable: server is shutting down", true},
 		{"504", http.StatusGatewayTimeout, "", "504 Gateway Timeout (is `sandmux server` running in the sandbox on that port?)", true},
 		{"500", http.StatusInternalServerError, "", "500 Internal Server Error (the server or an edge proxy refused the WebSocket upgrade)", true},
 		{"plain http 200", http.StatusOK, "<html>hello</html>\n", "200 OK (that is a plain HTTP server, not a WebSocket endpoint; check the URL and port)", false},

@@ -41,7 +41,8 @@ func (e *DialError) Error() string {
 	if e.StatusCode != 0 {
 		msg := fmt.Sprintf("%s: %d %s", e.URL, e.StatusCode, http.StatusText(e.StatusCode))
 		if e.Detail != "" {
-			msg += ": " + e.Detail
+			// A sandmux server's own explanation already says what to do.
+			return msg + ": " + e.Detail
 		}
 		return msg + " (" + statusHint(e.StatusCode) + ")"
 	}

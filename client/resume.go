@@ -43,7 +43,7 @@ func (s *Session) resumeLoop() {
 func (s *Session) reattach(rc *mux.Resumable) bool {
 	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.DialTimeout)
 	defer cancel()
-	ws, err := s.dialWS(ctx, []string{mux.SubprotocolResumable})
+	ws, err := s.dialWS(ctx, []string{mux.SubprotocolResumable}, true)
 	if err != nil {
 		var de *DialError
 		if errors.As(err, &de) && !de.Temporary() {
@@ -84,7 +84,11 @@ func (s *Session) notResumed(rc *mux.Resumable, cause error) {
 }
 
 // dialWS opens one WebSocket offering protos.
-func (s *Session) dialWS(ctx context.Context, protos []string) (*websocket.Conn, error) {
+func (s *Session) dialWS(ctx context.Context, protos []string, resuming bool) (*websocket.Conn, error) {
+	header := s.cfg.handshakeHeader()
+	if resuming {
+		header.Set(mux.ResumeHeader, "1")
+	}
 	hc := httpClient(s.cfg.TLS)
 	// The client serves this one handshake. A refused upgrade (401, 502,
 	// ...) leaves its keep-alive connection idle in the pool, which nothing
@@ -92,7 +96,7 @@ func (s *Session) dialWS(ctx context.Context, protos []string) (*websocket.Conn,
 	defer hc.CloseIdleConnections()
 	ws, resp, err := websocket.Dial(ctx, s.cfg.URL, &websocket.DialOptions{
 		HTTPClient:      hc,
-		HTTPHeader:      s.cfg.handshakeHeader(),
+		HTTPHeader:      header,
 		CompressionMode: websocket.CompressionDisabled,
 		Subprotocols:    protos,
 	})

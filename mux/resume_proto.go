@@ -16,6 +16,10 @@ import (
 // Clients offer it first and v1 second, so either side can be older.
 const SubprotocolResumable = "sandmux.v2"
 
+// ResumeHeader marks the upgrade request of a resume, so that a server at
+// its session limit still lets existing sessions come back.
+const ResumeHeader = "Sandmux-Resume"
+
 // Message types of the resumable transport (the first byte of every
 // WebSocket message on a sandmux.v2 connection).
 const (

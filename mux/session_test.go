@@ -27,11 +27,11 @@ import (
 func fastConfig() mux.Config {
 	c := mux.DefaultConfig()
 	c.KeepAliveInterval = time.Second
-	c.DeadAfter = 5 * time.Second
-	c.WriteTimeout = 10 * time.Second
-	c.StreamOpenTimeout = 10 * time.Second
+	c.DeadAfter = 15 * time.Second
+	c.WriteTimeout = 30 * time.Second
+	c.StreamOpenTimeout = 30 * time.Second
 	c.StreamCloseTimeout = 5 * time.Second
-	c.HeaderTimeout = 5 * time.Second
+	c.HeaderTimeout = 30 * time.Second
 	return c
 }
 

@@ -20,6 +20,15 @@ type Config struct {
 	Token string
 	// DialTimeout bounds connecting to a target.
 	DialTimeout time.Duration
+	// MaxSessions bounds concurrent WebSockets (sandmux and raw). Resuming
+	// an existing session never counts as a new one.
+	MaxSessions int
+	// MaxStreams bounds concurrent streams per session. Together with the
+	// stream window it bounds what one peer can make the server buffer.
+	MaxStreams int
+	// IdleTimeout closes a session that has had no stream for this long;
+	// zero keeps idle sessions.
+	IdleTimeout time.Duration
 	// Mux tunes the yamux sessions.
 	Mux mux.Config
 	// ResumeGrace is how long a session whose WebSocket was lost keeps its
@@ -38,6 +47,8 @@ func DefaultConfig() Config {
 	return Config{
 		Target:      "127.0.0.1:22",
 		DialTimeout: 10 * time.Second,
+		MaxSessions: 100,
+		MaxStreams:  256,
 		Mux:         mux.DefaultConfig(),
 		ResumeGrace: 10 * time.Minute,
 		Resume:      mux.DefaultResumeConfig(),
@@ -53,6 +64,12 @@ func (c Config) Validate() error {
 		if _, err := canonicalTarget(a); err != nil {
 			return fmt.Errorf("%w: allow: %w", ErrInvalidConfig, err)
 		}
+	}
+	if c.MaxSessions <= 0 || c.MaxStreams <= 0 {
+		return fmt.Errorf("%w: --max-sessions and --max-streams must be positive", ErrInvalidConfig)
+	}
+	if c.IdleTimeout < 0 {
+		return fmt.Errorf("%w: idle timeout must not be negative", ErrInvalidConfig)
 	}
 	if c.ResumeGrace < 0 {
 		return fmt.Errorf("%w: resume grace must not be negative", ErrInvalidConfig)

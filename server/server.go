@@ -29,6 +29,7 @@ type Server struct {
 	mu       sync.Mutex
 	closed   bool
 	sessions map[*mux.Session]struct{}
+	slots    int // WebSockets counted against MaxSessions
 	// resumables holds every live sandmux.v2 session by id, attached or
 	// not, so a client can resume it.
 	resumables map[[mux.SessionIDSize]byte]*detached
@@ -44,6 +45,8 @@ type counters struct {
 	streamsTotal  atomic.Int64
 	streamsActive atomic.Int64
 	resumes       atomic.Int64
+	// Refusals by reason.
+	refusedSessions, refusedStreams atomic.Int64
 }
 
 // Stats is a snapshot of the server's counters.
@@ -58,6 +61,8 @@ type Stats struct {
 	Streams, ActiveStreams int64
 	// Resumes counts sessions resumed on a new WebSocket.
 	Resumes int64
+	// RefusedSessions and RefusedStreams count refusals at the limits.
+	RefusedSessions, RefusedStreams int64
 }
 
 // New validates cfg and returns a Server.
@@ -88,12 +93,14 @@ func (s *Server) Stats() Stats {
 	active := len(s.sessions)
 	s.mu.Unlock()
 	return Stats{
-		Sessions:       s.stats.sessionsTotal.Load(),
-		RawSessions:    s.stats.rawTotal.Load(),
-		ActiveSessions: active,
-		Streams:        s.stats.streamsTotal.Load(),
-		ActiveStreams:  s.stats.streamsActive.Load(),
-		Resumes:        s.stats.resumes.Load(),
+		Sessions:        s.stats.sessionsTotal.Load(),
+		RawSessions:     s.stats.rawTotal.Load(),
+		ActiveSessions:  active,
+		Streams:         s.stats.streamsTotal.Load(),
+		ActiveStreams:   s.stats.streamsActive.Load(),
+		Resumes:         s.stats.resumes.Load(),
+		RefusedSessions: s.stats.refusedSessions.Load(),
+		RefusedStreams:  s.stats.refusedStreams.Load(),
 	}
 }
 
@@ -124,11 +131,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			strings.Join(offered, ", "), strings.Join(s.subprotocols(), ", ")), http.StatusBadRequest)
 		return
 	}
-	if !s.track() {
+	resuming := r.Header.Get(mux.ResumeHeader) != "" && mode == modeResumable
+	switch s.track(resuming) {
+	case trackClosed:
 		http.Error(w, "sandmux: server is shutting down", http.StatusServiceUnavailable)
 		return
+	case trackFull:
+		s.stats.refusedSessions.Add(1)
+		s.log.Warn("refused upgrade: session limit", "limit", s.cfg.MaxSessions, "remote", r.RemoteAddr)
+		http.Error(w, fmt.Sprintf("sandmux: server at its session limit (%d); close some sessions or raise --max-sessions", s.cfg.MaxSessions), http.StatusServiceUnavailable)
+		return
 	}
-	defer s.wg.Done()
+	defer s.untrack(resuming)
 
 	opts := &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled}
 	switch mode {
@@ -158,15 +172,40 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// track registers a live upgrade unless the server is closing.
-func (s *Server) track() bool {
+// trackResult is the verdict on admitting one more WebSocket.
+type trackResult int
+
+const (
+	trackOK trackResult = iota
+	trackClosed
+	trackFull
+)
+
+// track admits a WebSocket unless the server is closing or full. A resume
+// attaches to a session that already holds a slot, so it takes none.
+func (s *Server) track(resuming bool) trackResult {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return false
+		return trackClosed
+	}
+	if !resuming {
+		if s.slots >= s.cfg.MaxSessions {
+			return trackFull
+		}
+		s.slots++
 	}
 	s.wg.Add(1)
-	return true
+	return trackOK
+}
+
+func (s *Server) untrack(resuming bool) {
+	if !resuming {
+		s.mu.Lock()
+		s.slots--
+		s.mu.Unlock()
+	}
+	s.wg.Done()
 }
 
 // authorized checks the bearer token in constant time.

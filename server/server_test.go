@@ -2,12 +2,13 @@ package server_test
 
 import (
 	"context"
-	"crypto/rand"
+	cryptorand "crypto/rand"
 	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
 	"log"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -112,7 +113,7 @@ func startServer(t *testing.T, target string, mod func(*server.Config)) *testSer
 	t.Helper()
 	cfg := server.DefaultConfig()
 	cfg.Target = target
-	cfg.DialTimeout = 5 * time.Second
+	cfg.DialTimeout = 30 * time.Second // a starved test process is slow even on loopback
 	cfg.Mux = fastMux()
 	if mod != nil {
 		mod(&cfg)
@@ -152,11 +153,20 @@ func dial(t *testing.T, cfg client.Config) *client.Session {
 
 type closeWriter interface{ CloseWrite() error }
 
+// randBytes returns n pseudo-random bytes, cheaply: the big tests need
+// hundreds of MiB and no cryptographic quality.
+func randBytes(n int) []byte {
+	var seed [32]byte
+	_, _ = cryptorand.Read(seed[:])
+	b := make([]byte, n)
+	_, _ = rand.NewChaCha8(seed).Read(b)
+	return b
+}
+
 // echoCheck sends size random bytes over c, half-closes, reads the echo
 // back and checks it. It returns the checksum of what was sent.
 func echoCheck(c net.Conn, size int) ([32]byte, error) {
-	data := make([]byte, size)
-	_, _ = rand.Read(data)
+	data := randBytes(size)
 	sum := sha256.Sum256(data)
 	werr := make(chan error, 1)
 	go func() {

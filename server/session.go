@@ -3,9 +3,11 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -32,14 +34,35 @@ func (s *Server) serveMux(conn net.Conn, log *slog.Logger) {
 	log.Info("session started", "mode", "sandmux", "resumable", sess.Resumable() != nil)
 
 	var wg sync.WaitGroup
+	var active atomic.Int64
+	if s.cfg.IdleTimeout > 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.closeWhenIdle(sess, &active, log)
+		}()
+	}
 	for {
 		st, err := sess.Accept()
 		if err != nil {
 			break
 		}
+		if active.Add(1) > int64(s.cfg.MaxStreams) {
+			active.Add(-1)
+			s.stats.refusedStreams.Add(1)
+			log.Warn("refused stream: stream limit", "limit", s.cfg.MaxStreams)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				s.refuseStream(sess, st, mux.StatusLimit,
+					fmt.Sprintf("server at its stream limit (%d); close some sessions or raise --max-streams", s.cfg.MaxStreams))
+			}()
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer active.Add(-1)
 			s.serveStream(sess, st, log)
 		}()
 	}
@@ -49,6 +72,37 @@ func (s *Server) serveMux(conn net.Conn, log *slog.Logger) {
 	st := sess.Stats()
 	log.Info("session ended", "duration", time.Since(start).Round(time.Millisecond),
 		"bytes_in", st.BytesIn, "bytes_out", st.BytesOut, "silent_timeout", dead)
+}
+
+// refuseStream answers a stream with a refusal. The header is read first
+// (bounded by the header timeout) so the reply is not mistaken for data.
+func (s *Server) refuseStream(sess *mux.Session, st *mux.Stream, status mux.Status, msg string) {
+	_, _ = sess.ReadRequest(st)
+	_ = sess.Reply(st, mux.Reply{Status: status, Message: msg})
+	_ = st.Close()
+}
+
+// closeWhenIdle ends a session that has had no stream for IdleTimeout.
+func (s *Server) closeWhenIdle(sess *mux.Session, active *atomic.Int64, log *slog.Logger) {
+	tick := time.NewTicker(max(s.cfg.IdleTimeout/4, 10*time.Millisecond))
+	defer tick.Stop()
+	idleSince := time.Now()
+	for {
+		select {
+		case <-sess.CloseChan():
+			return
+		case <-tick.C:
+		}
+		if active.Load() > 0 {
+			idleSince = time.Now()
+			continue
+		}
+		if time.Since(idleSince) >= s.cfg.IdleTimeout {
+			log.Info("closing idle session", "idle", s.cfg.IdleTimeout)
+			_ = sess.Close()
+			return
+		}
+	}
 }
 
 func (s *Server) addSession(sess *mux.Session) bool {

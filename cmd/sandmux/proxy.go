@@ -167,8 +167,8 @@ func pipeStdio(sig *signalWatch, conn net.Conn, host string) error {
 	// before the checks below run, and the reason would be lost.
 	cut := errors.As(err, &se) || errors.As(err, &nr) ||
 		errors.Is(err, mux.ErrSessionEnded) || errors.Is(err, mux.ErrSessionDead)
-	_ = cut
 	switch {
+	case cut:
 	case sig.hangup():
 		// ssh hangs up on its ProxyCommand when it exits: the normal end.
 		return nil

@@ -119,6 +119,7 @@ type Server struct {
 
 	knownHosts string
 	logPath    string
+	extra      string // Options.ExtraConfig
 	cmd        *exec.Cmd
 	exited     chan struct{} // closed once cmd.Wait has returned
 }
@@ -129,6 +130,23 @@ type Server struct {
 // t.Log because sshd's side of an authentication or protocol failure is
 // usually the only useful diagnostic.
 func Start(t testing.TB) *Server {
+	t.Helper()
+	return StartWith(t, Options{})
+}
+
+// Options adjust a server started with StartWith. The zero value is what
+// Start uses.
+type Options struct {
+	// ExtraConfig is appended to the generated sshd_config, one keyword
+	// per line. sshd keeps the first value it reads for most keywords, so
+	// this can add settings (SetEnv, ForceCommand, Ciphers...) but cannot
+	// override the ones Start already writes.
+	ExtraConfig string
+}
+
+// StartWith is Start with options, for callers such as benchmarks that need
+// a differently configured sshd.
+func StartWith(t testing.TB, o Options) *Server {
 	t.Helper()
 	Require(t, "sshd", "ssh-keygen")
 
@@ -144,6 +162,7 @@ func Start(t testing.TB) *Server {
 	s := &Server{
 		User:       u.Username,
 		Dir:        dir,
+		extra:      o.ExtraConfig,
 		KeyFile:    filepath.Join(dir, "id_ed25519"),
 		knownHosts: filepath.Join(dir, "known_hosts"),
 		logPath:    filepath.Join(dir, "sshd.log"),
@@ -237,6 +256,9 @@ PrintLastLog no
 		// OpenSSH >= 9.8 otherwise penalises 127.0.0.1 for readiness
 		// probes and failed attempts and starts refusing every test.
 		b.WriteString("PerSourcePenalties no\n")
+	}
+	if s.extra != "" {
+		b.WriteString(strings.TrimRight(s.extra, "\n") + "\n")
 	}
 	return b.String()
 }

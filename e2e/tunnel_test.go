@@ -1,0 +1,393 @@
+package e2e
+
+// Issue 2: the core tunnel. Unless a test says otherwise, the proxy runs
+// --no-agent, so each client process has its own WebSocket.
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/sandmux/sandmux/internal/sshtest"
+)
+
+// TestSSHEcho: `ssh sandbox echo hello` through the built server.
+func TestSSHEcho(t *testing.T) {
+	t.Parallel()
+	sshd := startSSHD(t)
+	srv := startServer(t, serverOpts{Target: sshd.Addr})
+	ctx := testContext(t, 2*time.Minute)
+
+	sshEcho(ctx, t, sshd, proxyCommand(srv.URL, ""), nil, "hello")
+	if n := srv.Count(logSessionStarted, logModeSandmux); n != 1 {
+		t.Errorf("server logged %d sandmux sessions, want 1\n%s", n, srv.Log())
+	}
+}
+
+// TestSCP64MiB: a 64 MiB random file up and back with scp, byte-exact.
+func TestSCP64MiB(t *testing.T) {
+	t.Parallel()
+	sshd := startSSHD(t, "scp")
+	srv := startServer(t, serverOpts{Target: sshd.Addr})
+	ctx := testContext(t, 3*time.Minute)
+	proxy := proxyCommand(srv.URL, "")
+
+	local := t.TempDir()
+	src := filepath.Join(local, "up.bin")
+	want := sshtest.RandomFile(t, src, 64<<20)
+	remote := filepath.Join(sshd.Dir, "remote.bin")
+	back := filepath.Join(local, "back.bin")
+
+	for _, step := range []struct{ name, from, to string }{
+		{"upload", src, "sandbox:" + remote},
+		{"download", "sandbox:" + remote, back},
+	} {
+		cmd := sshd.Command(ctx, t, "scp", proxy, "-q", step.from, step.to)
+		cmd.Env = childEnv()
+		if r := run(cmd, ""); r.err != nil {
+			t.Fatalf("scp %s: %s", step.name, r)
+		} else {
+			t.Logf("scp %s of 64 MiB took %v", step.name, r.dur.Round(time.Millisecond))
+		}
+	}
+	if got := sshtest.FileSHA256(t, remote); got != want {
+		t.Fatalf("uploaded file sha256 %s, want %s", got, want)
+	}
+	if got := sshtest.FileSHA256(t, back); got != want {
+		t.Fatalf("downloaded file sha256 %s, want %s", got, want)
+	}
+}
+
+// TestSFTPBatch: an `sftp -b` batch of put, get, ls and rm.
+func TestSFTPBatch(t *testing.T) {
+	t.Parallel()
+	sshd := startSSHD(t, "sftp")
+	srv := startServer(t, serverOpts{Target: sshd.Addr})
+	ctx := testContext(t, 2*time.Minute)
+
+	local := t.TempDir()
+	src := filepath.Join(local, "batch-up.bin")
+	want := sshtest.RandomFile(t, src, 1<<20+123)
+	remoteDir := filepath.Join(sshd.Dir, "sftp-remote")
+	if err := os.Mkdir(remoteDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	remote := filepath.Join(remoteDir, "batch-file.bin")
+	back := filepath.Join(local, "batch-back.bin")
+	batch := filepath.Join(local, "batch.txt")
+	script := fmt.Sprintf("put %s %s\nget %s %s\nls -l %s\nrm %s\nls %s\n", src, remote, remote, back, remoteDir, remote, remoteDir)
+	if err := os.WriteFile(batch, []byte(script), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	cmd := sshd.Command(ctx, t, "sftp", proxyCommand(srv.URL, ""), "-b", batch, "sandbox")
+	cmd.Env = childEnv()
+	r := run(cmd, "")
+	if r.err != nil {
+		t.Fatalf("sftp -b: %s", r)
+	}
+	if got := sshtest.FileSHA256(t, back); got != want {
+		t.Errorf("sftp get: sha256 %s, want %s", got, want)
+	}
+	// The first ls shows the file with its size; rm removes it.
+	if !strings.Contains(r.stdout, "batch-file.bin") || !strings.Contains(r.stdout, fmt.Sprint(1<<20+123)) {
+		t.Errorf("sftp ls -l output lacks the uploaded file and its size:\n%s", r.stdout)
+	}
+	if _, err := os.Stat(remote); !os.IsNotExist(err) {
+		t.Errorf("sftp rm: %s still exists (stat: %v)", remote, err)
+	}
+}
+
+// TestSFTPParallel: 8 sftp sessions at once, each moving its own 8 MiB
+// file up and back.
+func TestSFTPParallel(t *testing.T) {
+	t.Parallel()
+	sshd := startSSHD(t, "sftp")
+	srv := startServer(t, serverOpts{Target: sshd.Addr})
+	ctx := testContext(t, 3*time.Minute)
+	proxy := proxyCommand(srv.URL, "")
+
+	const n = 8
+	local := t.TempDir()
+	type job struct {
+		src, remote, back, batch, sum string
+		res                           result
+	}
+	jobs := make([]*job, n)
+	for i := range jobs {
+		j := &job{
+			src:    filepath.Join(local, fmt.Sprintf("par-%d.bin", i)),
+			remote: filepath.Join(sshd.Dir, fmt.Sprintf("par-remote-%d.bin", i)),
+			back:   filepath.Join(local, fmt.Sprintf("par-back-%d.bin", i)),
+			batch:  filepath.Join(local, fmt.Sprintf("par-%d.batch", i)),
+		}
+		j.sum = sshtest.RandomFile(t, j.src, 8<<20)
+		script := fmt.Sprintf("put %s %s\nget %s %s\n", j.src, j.remote, j.remote, j.back)
+		if err := os.WriteFile(j.batch, []byte(script), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		jobs[i] = j
+	}
+	// Commands are built on the test goroutine (Command calls t.Helper
+	// and may fail the test); only running them is concurrent.
+	cmds := make([]*exec.Cmd, n)
+	for i, j := range jobs {
+		cmds[i] = sshd.Command(ctx, t, "sftp", proxy, "-b", j.batch, "sandbox")
+		cmds[i].Env = childEnv()
+	}
+	var wg sync.WaitGroup
+	for i, j := range jobs {
+		wg.Go(func() { j.res = run(cmds[i], "") })
+	}
+	wg.Wait()
+	for i, j := range jobs {
+		if j.res.err != nil {
+			t.Errorf("sftp %d: %s", i, j.res)
+			continue
+		}
+		if got := sshtest.FileSHA256(t, j.remote); got != j.sum {
+			t.Errorf("sftp %d: uploaded sha256 %s, want %s", i, got, j.sum)
+		}
+		if got := sshtest.FileSHA256(t, j.back); got != j.sum {
+			t.Errorf("sftp %d: downloaded sha256 %s, want %s", i, got, j.sum)
+		}
+	}
+	if got := srv.Count(logSessionStarted, logModeSandmux); got != n {
+		t.Errorf("server logged %d sandmux sessions for %d --no-agent sftp processes, want %d", got, n, n)
+	}
+}
+
+// TestRawClientThroughServer: a plain WebSocket client that offers no
+// subprotocol (websocat) is spliced to the default target.
+func TestRawClientThroughServer(t *testing.T) {
+	t.Parallel()
+	sshd := startSSHD(t)
+	srv := startServer(t, serverOpts{Target: sshd.Addr})
+	ctx := testContext(t, time.Minute)
+
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	ws, _, err := websocket.Dial(dctx, srv.URL, &websocket.DialOptions{HTTPClient: &http.Client{Transport: tr}})
+	if err != nil {
+		t.Fatalf("raw websocket dial: %v", err)
+	}
+	if p := ws.Subprotocol(); p != "" {
+		t.Errorf("server picked subprotocol %q for a client that offered none", p)
+	}
+	// The connection's life is not the dial timeout's.
+	lctx, lcancel := context.WithCancel(context.Background())
+	defer lcancel()
+	nc := websocket.NetConn(lctx, ws, websocket.MessageBinary)
+	defer nc.Close()
+	_ = nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	line, err := bufio.NewReader(nc).ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "SSH-2.0-") {
+		t.Fatalf("reading sshd's banner over a raw WebSocket: line %q, err %v", line, err)
+	}
+	_ = nc.Close()
+	waitFor(t, 10*time.Second, "the server to log a raw session", func() (bool, string) {
+		return srv.Count(logSessionStarted, logModeRaw) == 1, srv.Log()
+	})
+	if n := srv.Count(logSessionStarted, logModeSandmux); n != 0 {
+		t.Errorf("server logged %d sandmux sessions for a raw client", n)
+	}
+}
+
+// TestProxyThroughRawBridgeNoAgent: `sandmux proxy --no-agent` against a
+// plain WebSocket-to-TCP bridge (websocat) falls back to raw mode and ssh
+// works.
+func TestProxyThroughRawBridgeNoAgent(t *testing.T) {
+	t.Parallel()
+	sshd := startSSHD(t)
+	bridge := startRawBridge(t, sshd.Addr)
+	ctx := testContext(t, 2*time.Minute)
+
+	sshEcho(ctx, t, sshd, proxyCommand(bridge.URL, ""), nil, "raw")
+	if n := bridge.Accepted.Load(); n != 1 {
+		t.Errorf("bridge accepted %d WebSockets, want 1", n)
+	}
+}
+
+// TestProxyThroughRawBridgeAgent: the same bridge in agent mode: the
+// agent notices the raw server and gives each stream its own WebSocket.
+func TestProxyThroughRawBridgeAgent(t *testing.T) {
+	t.Parallel()
+	sshd := startSSHD(t)
+	bridge := startRawBridge(t, sshd.Addr)
+	dir := newAgentDir(t)
+	ctx := testContext(t, 2*time.Minute)
+	proxy := proxyCommand(bridge.URL, dir)
+
+	sshEcho(ctx, t, sshd, proxy, nil, "raw")
+	sshEcho(ctx, t, sshd, proxy, nil, "raw2")
+	s := onlySession(t, status(t, dir))
+	if s.State != "raw" {
+		t.Errorf("agent session state %q, want raw: %+v", s.State, s)
+	}
+	if n := bridge.Accepted.Load(); n < 2 {
+		t.Errorf("bridge accepted %d WebSockets for 2 raw-mode streams, want >= 2", n)
+	}
+}
+
+// TestProxyErrorLines pins the one line a user sees on stderr for each
+// failure, the non-zero exit, and that stdout (the stream) stays empty.
+func TestProxyErrorLines(t *testing.T) {
+	t.Parallel()
+	echo := startEcho(t)
+	tokenSrv := startServer(t, serverOpts{Target: echo, Token: "right-token"})
+	closedPort := freePort(t)
+	closedTarget := fmt.Sprintf("127.0.0.1:%d", closedPort)
+	// The closed port is the default target; 10.0.0.1:5432 is never allowed.
+	closedSrv := startServer(t, serverOpts{Target: closedTarget})
+	deadURL := fmt.Sprintf("ws://127.0.0.1:%d", freePort(t))
+
+	cases := []struct {
+		name   string
+		args   []string
+		host   string // "" means sandbox
+		want   string // the exact stderr line, without "\n"
+		substr string // or a part of it, when the rest varies
+	}{
+		{
+			name: "wrong token",
+			args: []string{"--url", tokenSrv.URL, "--token", "wrong-token"},
+			want: fmt.Sprintf("sandmux: %s: 401 Unauthorized (check --token or SANDMUX_TOKEN)", tokenSrv.URL),
+		},
+		{
+			name: "target not allowed",
+			args: []string{"--url", closedSrv.URL, "--target", "10.0.0.1:5432"},
+			want: "sandmux: server refused target 10.0.0.1:5432: not allowed (server --allow)",
+		},
+		{
+			name: "target refused",
+			args: []string{"--url", closedSrv.URL},
+			want: fmt.Sprintf("sandmux: %s refused the connection inside the sandbox (is the service listening?)", closedTarget),
+		},
+		{
+			name:   "nothing listening",
+			args:   []string{"--url", deadURL},
+			substr: "connection refused (is `sandmux server` listening there?)",
+		},
+		{
+			// ssh passes any host name as %h: "help" and "h" are hosts,
+			// not a request for help text on stdout (the stream).
+			name:   "host named help",
+			args:   []string{"--url", deadURL},
+			host:   "help",
+			substr: "connection refused (is `sandmux server` listening there?)",
+		},
+		{
+			name:   "host named h",
+			args:   []string{"--url", deadURL},
+			host:   "h",
+			substr: "connection refused (is `sandmux server` listening there?)",
+		},
+		{
+			name: "bad url scheme",
+			args: []string{"--url", "http://x"},
+			want: `sandmux: bad url: "http://x": scheme must be ws:// or wss:// (for example wss://8081-{host}.e2b.app)`,
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			host := tc.host
+			if host == "" {
+				host = "sandbox"
+			}
+			args := append(append([]string{"proxy", "--no-agent"}, tc.args...), host)
+			r := run(sandmux(ctx, nil, args...), "")
+			if r.exitCode() <= 0 {
+				t.Errorf("proxy exited %d, want non-zero\n%s", r.exitCode(), r)
+			}
+			if r.stdout != "" {
+				t.Errorf("proxy wrote %q to stdout, which carries stream bytes only", r.stdout)
+			}
+			switch {
+			case tc.want != "" && r.stderr != tc.want+"\n":
+				t.Errorf("stderr:\n got %q\nwant %q", r.stderr, tc.want+"\n")
+			case tc.substr != "":
+				if !strings.HasPrefix(r.stderr, "sandmux: ") || !strings.HasSuffix(r.stderr, tc.substr+"\n") || strings.Count(r.stderr, "\n") != 1 {
+					t.Errorf("stderr %q: want one line starting \"sandmux: \" and ending %q", r.stderr, tc.substr)
+				}
+			}
+		})
+	}
+	// The allowlist is checked before any dial: 10.0.0.1 was never tried.
+	if n := closedSrv.Count("refused target: not allowed", "target=10.0.0.1:5432"); n != 1 {
+		t.Errorf("server logged %d allowlist refusals for 10.0.0.1:5432, want 1\n%s", n, closedSrv.Log())
+	}
+	if closedSrv.Count("cannot connect target", "10.0.0.1") != 0 {
+		t.Errorf("server tried to dial a target that is not allowed:\n%s", closedSrv.Log())
+	}
+}
+
+// TestServerSIGTERMWithLiveSession: SIGTERM ends a server that carries a
+// live stream, with exit status 0, within 5 s.
+func TestServerSIGTERMWithLiveSession(t *testing.T) {
+	sshd := startSSHD(t)
+	srv := startServer(t, serverOpts{Target: sshd.Addr})
+	ctx := testContext(t, time.Minute)
+
+	// A proxy whose stdin stays open holds a live stream to sshd; the
+	// banner on its stdout proves the stream is up end to end.
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pw.Close()
+	outPath := filepath.Join(t.TempDir(), "proxy.out")
+	out, err := os.Create(outPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	cmd := sandmux(ctx, nil, "proxy", "--no-agent", "--url", srv.URL, "sandbox")
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = pr, out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	_ = pr.Close()
+	proxyDone := make(chan error, 1)
+	go func() { proxyDone <- cmd.Wait() }()
+	defer func() {
+		_ = cmd.Process.Kill()
+		<-proxyDone
+	}()
+	waitFile(t, outPath, "SSH-2.0-", 15*time.Second)
+	if n := srv.Count(logSessionStarted, logModeSandmux); n != 1 {
+		t.Fatalf("server logged %d sandmux sessions, want 1", n)
+	}
+
+	code, took := srv.Terminate()
+	if code != 0 {
+		t.Errorf("server exited %d on SIGTERM with a live session, want 0\n%s", code, srv.Log())
+	}
+	if took > 5*time.Second {
+		t.Errorf("server took %v to exit on SIGTERM, want <= 5s", took)
+	}
+	t.Logf("server exited %d %v after SIGTERM", code, took.Round(time.Millisecond))
+
+	// The proxy learns its stream is gone.
+	select {
+	case err := <-proxyDone:
+		proxyDone <- err // for the deferred kill
+		b, _ := os.ReadFile(outPath)
+		t.Logf("proxy ended: %v; output %q", err, b)
+	case <-time.After(15 * time.Second):
+		t.Errorf("proxy still running 15s after its server exited")
+	}
+}

@@ -1,0 +1,125 @@
+package server_test
+
+import (
+	"context"
+	"errors"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/sandmux/sandmux/client"
+	"github.com/sandmux/sandmux/internal/netem"
+	"github.com/sandmux/sandmux/mux"
+	"github.com/sandmux/sandmux/server"
+)
+
+func limitedServer(t *testing.T, mod func(*server.Config)) (*server.Server, string) {
+	t.Helper()
+	cfg := server.DefaultConfig()
+	cfg.Target = echoServer(t)
+	cfg.Mux.KeepAliveInterval = 200 * time.Millisecond
+	mod(&cfg)
+	srv, err := server.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv)
+	t.Cleanup(func() {
+		hs.CloseClientConnections()
+		_ = srv.Close()
+		hs.Close()
+	})
+	return srv, "ws://" + hs.Listener.Addr().String()
+}
+
+func TestStreamLimit(t *testing.T) {
+	srv, url := limitedServer(t, func(c *server.Config) { c.MaxStreams = 2 })
+	sess, err := client.Dial(context.Background(), fastClient(url))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	a, b := liveStream(t, sess), liveStream(t, sess)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err = sess.OpenStream(ctx, "")
+	var se *mux.StreamError
+	if !errors.As(err, &se) || se.Status != mux.StatusLimit {
+		t.Fatalf("third stream: %v, want a limit refusal", err)
+	}
+	if want := "server at its stream limit (2); close some sessions or raise --max-streams"; err.Error() != want {
+		t.Fatalf("error %q, want %q", err, want)
+	}
+	echo(t, a, "still here")
+	echo(t, b, "me too")
+	if got := srv.Stats().RefusedStreams; got != 1 {
+		t.Fatalf("refused streams = %d, want 1", got)
+	}
+	_ = a.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		c, err := sess.OpenStream(ctx, "")
+		cancel()
+		if err == nil {
+			echo(t, c, "a freed slot is usable")
+			_ = c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("slot not freed after a stream closed: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestSessionLimitAdmitsResumes(t *testing.T) {
+	srv, url := limitedServer(t, func(c *server.Config) { c.MaxSessions = 1; c.ResumeGrace = 30 * time.Second })
+	fault, err := netem.Start(netem.Config{Target: url[len("ws://"):]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fault.Close()
+	first, err := client.Dial(context.Background(), fastClient("ws://"+fault.Addr()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	c := liveStream(t, first)
+
+	_, err = client.Dial(context.Background(), fastClient(url))
+	want := url + ": 503 Service Unavailable: server at its session limit (1); close some sessions or raise --max-sessions"
+	if err == nil || err.Error() != want {
+		t.Fatalf("second session: %v\nwant %s", err, want)
+	}
+	if got := srv.Stats().RefusedSessions; got != 1 {
+		t.Fatalf("refused sessions = %d, want 1", got)
+	}
+	// The session that holds the slot comes back after a cut.
+	fault.Cut()
+	echo(t, c, "resumed at the limit")
+}
+
+func TestIdleTimeout(t *testing.T) {
+	srv, url := limitedServer(t, func(c *server.Config) { c.IdleTimeout = 300 * time.Millisecond; c.ResumeGrace = 0 })
+	sess, err := client.Dial(context.Background(), fastClient(url))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	c := liveStream(t, sess)
+	_ = c.Close()
+	select {
+	case <-sess.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("idle session was not closed")
+	}
+	// The client sees the close before the server's bookkeeping finishes.
+	deadline := time.Now().Add(5 * time.Second)
+	for srv.Stats().ActiveSessions != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("active sessions = %d after the idle timeout", srv.Stats().ActiveSessions)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
