@@ -44,6 +44,9 @@ const maxMessage = 1 << 20
 // maxReplayMessage caps each message of a replay.
 const maxReplayMessage = 64 << 10
 
+// msgPool recycles data messages once the peer has acknowledged them.
+var msgPool = sync.Pool{New: func() any { b := make([]byte, 0, 1+maxReplayMessage); return &b }}
+
 // chunk is one data message kept until the peer acknowledges it.
 type chunk struct {
 	start uint64
@@ -240,6 +243,12 @@ func (r *Resumable) trimLocked(upTo uint64) {
 		i++
 	}
 	if i > 0 {
+		for _, c := range r.replay[:i] {
+			if cap(c.msg) == 1+maxReplayMessage {
+				b := c.msg[:0]
+				msgPool.Put(&b)
+			}
+		}
 		r.replay = append(r.replay[:0:0], r.replay[i:]...)
 		r.cond.Broadcast()
 	}
@@ -322,27 +331,30 @@ func (r *Resumable) Write(p []byte) (int, error) {
 		r.pending = true
 		return len(p), nil
 	}
-	payload := p
+	var head []byte
 	if r.pending {
 		r.pending = false
-		payload = append(append(make([]byte, 0, yamuxHeaderSize+len(p)), r.hdr[:]...), p...)
+		head = r.hdr[:]
 	}
-	for len(payload) > 0 {
-		part := payload[:min(len(payload), maxReplayMessage)]
-		if err := r.writePart(part); err != nil {
+	rest := p
+	for len(head)+len(rest) > 0 {
+		n := min(len(rest), maxReplayMessage-len(head))
+		if err := r.writePart(head, rest[:n]); err != nil {
 			return 0, err
 		}
-		payload = payload[len(part):]
+		head, rest = nil, rest[n:]
 	}
 	return len(p), nil
 }
 
-func (r *Resumable) writePart(part []byte) error {
+// writePart sends head and part as one data message.
+func (r *Resumable) writePart(head, part []byte) error {
+	size := len(head) + len(part)
 	// Wait for room without holding sendMu: room comes from acks, and
 	// Attach needs sendMu to replay. There is one writer, so the room
 	// found cannot be taken by another.
 	r.mu.Lock()
-	for r.err == nil && r.sent > r.acked && int(r.sent-r.acked)+len(part) > r.cfg.Buffer {
+	for r.err == nil && r.sent > r.acked && int(r.sent-r.acked)+size > r.cfg.Buffer {
 		r.cond.Wait()
 	}
 	if r.err != nil {
@@ -352,14 +364,17 @@ func (r *Resumable) writePart(part []byte) error {
 	}
 	r.mu.Unlock()
 
-	msg := make([]byte, 1+len(part))
-	msg[0] = msgData
-	copy(msg[1:], part)
 	r.sendMu.Lock()
 	defer r.sendMu.Unlock()
+	// Taken under sendMu: a pooled buffer is recycled by an ack, and only
+	// a holder of sendMu sends, so a recycled buffer is never mid-send in
+	// Attach's replay.
+	msg := (*msgPool.Get().(*[]byte))[:1+size]
+	msg[0] = msgData
+	copy(msg[1+copy(msg[1:], head):], part)
 	r.mu.Lock()
 	r.replay = append(r.replay, chunk{start: r.sent, msg: msg})
-	r.sent += uint64(len(part))
+	r.sent += uint64(size)
 	ws, gen := r.ws, r.gen
 	r.mu.Unlock()
 	if ws != nil {
