@@ -67,8 +67,11 @@ echo "sshd on 127.0.0.1:$SSH_PORT"
 
 step "sandmux server in front of it (what runs in the sandbox on :8081)"
 WS_PORT=$(free_port)
+# A short keepalive so the pause below is noticed in a second, not 20.
+export SANDMUX_KEEPALIVE=1s
 "$BIN" server --listen "127.0.0.1:$WS_PORT" --target "127.0.0.1:$SSH_PORT" 2>"$WORK/server.log" &
-pids+=($!)
+SERVER_PID=$!
+pids+=($SERVER_PID)
 wait_for "sandmux server" bash -c "exec 3<>/dev/tcp/127.0.0.1/$WS_PORT"
 echo "sandmux server on ws://127.0.0.1:$WS_PORT -> 127.0.0.1:$SSH_PORT"
 
@@ -105,6 +108,17 @@ fail=0; for p in "${jobs_pids[@]}"; do wait "$p" || fail=1; done
 for i in 1 2 3; do cmp -s "$WORK/big.bin" "$WORK/par$i" && cmp -s "$WORK/big.bin" "$WORK/sftp$i" || { echo "demo: copy $i differs" >&2; exit 1; }; done
 echo "all 6 copies identical"
 echo "WebSockets the server accepted: $(grep -c 'msg="session started"' "$WORK/server.log")"
+
+step "a sandbox pause in the middle of an scp: the server is frozen (SIGSTOP) for 4 s"
+scp -q "${OPTS[@]}" "$WORK/big.bin" "sandbox:$WORK/paused.remote" &
+scp_pid=$!
+sleep 0.3
+kill -STOP "$SERVER_PID"; echo "server frozen"
+sleep 4
+kill -CONT "$SERVER_PID"; echo "server thawed"
+wait "$scp_pid" || { echo "demo: scp across the pause failed" >&2; exit 1; }
+cmp "$WORK/big.bin" "$WORK/paused.remote" && echo "scp finished across the pause; copy identical"
+echo "WebSockets the server accepted: $(grep -c 'msg="session started"' "$WORK/server.log") (the session resumed instead of starting over: $(grep -c 'msg="session resumed"' "$WORK/server.log") resumption)"
 
 step "sandmux status"
 "$BIN" status --agent-dir "$AGENT_DIR"

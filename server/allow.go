@@ -26,7 +26,8 @@ func canonicalTarget(s string) (string, error) {
 		return "", fmt.Errorf("%q: host is empty", s)
 	}
 	if ip, err := netip.ParseAddr(host); err == nil {
-		host = ip.Unmap().WithZone("").String()
+		// The zone stays: a link-local target needs it to be dialled.
+		host = ip.Unmap().String()
 	} else {
 		host = strings.ToLower(strings.TrimSuffix(host, "."))
 	}

@@ -146,7 +146,7 @@ func (s *Server) serveStream(sess *mux.Session, st *mux.Stream, log *slog.Logger
 	if err != nil {
 		status := dialStatus(err)
 		log.Info("cannot connect target", "target", target, "status", status, "err", err)
-		_ = sess.Reply(st, mux.Reply{Status: status, Target: target, Message: err.Error()})
+		_ = sess.Reply(st, mux.Reply{Status: status, Target: target, Message: dialMessage(err)})
 		_ = st.Close()
 		return
 	}
@@ -169,6 +169,24 @@ func (s *Server) dial(target string) (net.Conn, error) {
 	defer cancel()
 	var d net.Dialer
 	return d.DialContext(ctx, "tcp", target)
+}
+
+// dialMessage words a dial failure for the user without details that
+// vary by machine (resolver addresses, source ports).
+func dialMessage(err error) string {
+	var dns *net.DNSError
+	var ne net.Error
+	switch {
+	case errors.As(err, &dns) && dns.IsNotFound:
+		return "no such host " + dns.Name
+	case errors.As(err, &dns):
+		return "cannot resolve " + dns.Name + ": " + dns.Err
+	case errors.As(err, &ne) && ne.Timeout():
+		return "connection timed out"
+	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
+		return "no route to host"
+	}
+	return err.Error()
 }
 
 // dialStatus classifies a dial failure for the client.

@@ -30,6 +30,10 @@ func serverCommand() *cli.Command {
 			&cli.StringFlag{Name: "log-level", Value: "info", EnvVars: []string{"SANDMUX_LOG_LEVEL"}, Usage: "debug, info, warn or error"},
 			&cli.DurationFlag{Name: "resume-grace", Value: 10 * time.Minute, EnvVars: []string{"SANDMUX_RESUME_GRACE"}, Usage: "how long a session whose WebSocket was lost keeps its streams for the client to resume (0 = off)"},
 			&cli.DurationFlag{Name: "keepalive", Value: 15 * time.Second, EnvVars: []string{"SANDMUX_KEEPALIVE"}, Usage: "session keepalive interval; a silent client is dropped within 2x this"},
+			&cli.IntFlag{Name: "max-sessions", Value: 100, Usage: "most concurrent WebSockets; more are refused with 503"},
+			&cli.IntFlag{Name: "max-streams", Value: 256, Usage: "most concurrent streams per session; more are refused"},
+			&cli.DurationFlag{Name: "idle-timeout", Usage: "close a session with no stream for this long (0 = never)"},
+			&cli.DurationFlag{Name: "header-timeout", Value: 10 * time.Second, Usage: "limit for the HTTP upgrade and for each stream header (slow clients)"},
 			&cli.DurationFlag{Name: "shutdown-timeout", Value: 5 * time.Second, Usage: "how long SIGTERM waits for sessions to end"},
 		},
 		Action: runServer,
@@ -55,6 +59,10 @@ func runServer(c *cli.Context) error {
 	cfg.Logger = log
 	cfg.ResumeGrace = c.Duration("resume-grace")
 	cfg.Mux.KeepAliveInterval = c.Duration("keepalive")
+	cfg.MaxSessions = c.Int("max-sessions")
+	cfg.MaxStreams = c.Int("max-streams")
+	cfg.IdleTimeout = c.Duration("idle-timeout")
+	cfg.Mux.HeaderTimeout = c.Duration("header-timeout")
 	srv, err := server.New(cfg)
 	if err != nil {
 		return err
@@ -65,7 +73,7 @@ func runServer(c *cli.Context) error {
 	}
 	hs := &http.Server{
 		Handler:           srv,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: cfg.Mux.HeaderTimeout,
 		ErrorLog:          nil,
 	}
 	log.Info("listening", "addr", ln.Addr().String(), "target", cfg.Target, "allow", cfg.Allow, "auth", token != "", "version", version)

@@ -54,7 +54,7 @@ func statusCommand() *cli.Command {
 func printStatus(w io.Writer, st agent.Status) error {
 	fmt.Fprintf(w, "agent pid %d, version %s, up %s, %d open streams\n\n", st.PID, st.Version, time.Since(st.Started).Round(time.Second), st.Streams)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "URL\tSTATE\tSINCE\tRECONNECTS\tRTT\tSTREAMS\tIN\tOUT")
+	fmt.Fprintln(tw, "URL\tSTATE\tSINCE\tRECONNECTS\tRESUMES\tREPLAYED\tRTT\tSTREAMS\tIN\tOUT")
 	for _, s := range st.Sessions {
 		state := s.State
 		if s.Reason != "" && s.State != agent.StateConnected {
@@ -64,8 +64,12 @@ func printStatus(w io.Writer, st agent.Status) error {
 		if !s.ConnectedSince.IsZero() {
 			since = time.Since(s.ConnectedSince).Round(time.Second).String()
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%d\t%s\t%s\n", s.URL, state, since, s.Reconnects,
-			s.LastRTT.Round(time.Microsecond), s.OpenStreams, bytesIEC(s.BytesIn), bytesIEC(s.BytesOut))
+		resumes := "-"
+		if s.Resumable {
+			resumes = fmt.Sprint(s.Resumes)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%d\t%s\t%s\n", s.URL, state, since, s.Reconnects,
+			resumes, bytesIEC(s.Replayed), s.LastRTT.Round(time.Microsecond), s.OpenStreams, bytesIEC(s.BytesIn), bytesIEC(s.BytesOut))
 	}
 	return tw.Flush()
 }
