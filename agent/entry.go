@@ -226,7 +226,8 @@ func (e *entry) open(ctx, agentCtx context.Context, wg *sync.WaitGroup, target s
 	for {
 		sess, err := e.session(ctx, agentCtx, wg)
 		if errors.Is(err, errRawServer) {
-			return e.openRaw(ctx, target)
+			// A raw server carries one connection per WebSocket.
+			return client.DialStream(ctx, e.cfg, target)
 		}
 		if err != nil {
 			return nil, nil, err
@@ -240,20 +241,6 @@ func (e *entry) open(ctx, agentCtx context.Context, wg *sync.WaitGroup, target s
 		}
 		return nil, nil, err
 	}
-}
-
-// openRaw dials a WebSocket of its own for one stream to a raw server.
-func (e *entry) openRaw(ctx context.Context, target string) (net.Conn, func(), error) {
-	sess, err := e.dial(ctx, e.cfg)
-	if err != nil {
-		return nil, nil, err
-	}
-	conn, err := sess.OpenStream(ctx, target)
-	if err != nil {
-		_ = sess.Close()
-		return nil, nil, err
-	}
-	return conn, func() { _ = sess.Close() }, nil
 }
 
 // streamStarted and streamEnded count the streams using the entry.

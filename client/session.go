@@ -85,3 +85,19 @@ func (s *Session) Close() error {
 	s.wg.Wait()
 	return err
 }
+
+// DialStream dials a session of its own for exactly one stream to target:
+// the --no-agent path, and the only way to reach a raw server. The
+// returned func closes the session; call it when the stream is done.
+func DialStream(ctx context.Context, cfg Config, target string) (net.Conn, func(), error) {
+	sess, err := Dial(ctx, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	conn, err := sess.OpenStream(ctx, target)
+	if err != nil {
+		_ = sess.Close()
+		return nil, nil, err
+	}
+	return conn, func() { _ = sess.Close() }, nil
+}

@@ -72,6 +72,28 @@ func fastClient(url string) client.Config {
 	return cfg
 }
 
+// throughFault serves h over HTTP behind a fault proxy and dials a fast
+// client session through the proxy.
+func throughFault(t *testing.T, h http.Handler) (*netem.Proxy, *client.Session) {
+	t.Helper()
+	hs := httptest.NewServer(h)
+	fault, err := netem.Start(netem.Config{Target: hs.Listener.Addr().String()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess, err := client.Dial(context.Background(), fastClient("ws://"+fault.Addr()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = sess.Close()
+		_ = fault.Close()
+		hs.CloseClientConnections()
+		hs.Close()
+	})
+	return fault, sess
+}
+
 // liveStream opens a stream to the echo target and proves it works.
 func liveStream(t *testing.T, sess *client.Session) io.ReadWriteCloser {
 	t.Helper()
@@ -122,18 +144,7 @@ func TestResumeAfterFreeze(t *testing.T) {
 	// watchdog within 2x the interval, and the session resumes.
 	target := echoServer(t)
 	srv := fastServer(t, target, 30*time.Second, nil)
-	hs := httptest.NewServer(srv)
-	defer hs.Close()
-	fault, err := netem.Start(netem.Config{Target: hs.Listener.Addr().String()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fault.Close()
-	sess, err := client.Dial(context.Background(), fastClient("ws://"+fault.Addr()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.Close()
+	fault, sess := throughFault(t, srv)
 	c := liveStream(t, sess)
 
 	fault.Freeze()
@@ -154,18 +165,7 @@ func TestResumeAfterFreeze(t *testing.T) {
 func TestResumeGraceExpiry(t *testing.T) {
 	target := echoServer(t)
 	srv := fastServer(t, target, time.Second, nil)
-	hs := httptest.NewServer(srv)
-	defer hs.Close()
-	fault, err := netem.Start(netem.Config{Target: hs.Listener.Addr().String()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fault.Close()
-	sess, err := client.Dial(context.Background(), fastClient("ws://"+fault.Addr()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.Close()
+	fault, sess := throughFault(t, srv)
 	c := liveStream(t, sess)
 
 	fault.Freeze()
@@ -178,7 +178,7 @@ func TestResumeGraceExpiry(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	fault.Thaw()
-	err = readErr(t, c)
+	err := readErr(t, c)
 	var nr *mux.NotResumedError
 	if !errors.As(err, &nr) || !errors.Is(err, mux.ErrUnknownSession) {
 		t.Fatalf("stream ended with %v, want a NotResumedError for an unknown session", err)
@@ -193,23 +193,12 @@ func TestResumeAfterServerRestart(t *testing.T) {
 	target := echoServer(t)
 	var sw swapHandler
 	sw.h.Store(fastServer(t, target, 30*time.Second, nil))
-	hs := httptest.NewServer(&sw)
-	defer hs.Close()
-	fault, err := netem.Start(netem.Config{Target: hs.Listener.Addr().String()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fault.Close()
-	sess, err := client.Dial(context.Background(), fastClient("ws://"+fault.Addr()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.Close()
+	fault, sess := throughFault(t, &sw)
 	c := liveStream(t, sess)
 
 	sw.h.Store(fastServer(t, target, 30*time.Second, nil)) // restarted: no state
 	fault.Cut()
-	err = readErr(t, c)
+	err := readErr(t, c)
 	if !errors.Is(err, mux.ErrUnknownSession) {
 		t.Fatalf("stream ended with %v, want unknown session", err)
 	}

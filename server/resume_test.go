@@ -7,7 +7,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
-	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
@@ -27,37 +26,11 @@ type resumeRig struct {
 
 func newResumeRig(t *testing.T, target string, grace time.Duration) *resumeRig {
 	t.Helper()
-	scfg := server.DefaultConfig()
-	scfg.Target = target
-	scfg.ResumeGrace = grace
-	scfg.Mux.KeepAliveInterval = 200 * time.Millisecond
-	srv, err := server.New(scfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(srv)
-	fault, err := netem.Start(netem.Config{Target: hs.Listener.Addr().String()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ccfg := client.DefaultConfig()
-	ccfg.URL = "ws://" + fault.Addr()
-	ccfg.Mux.KeepAliveInterval = 200 * time.Millisecond
-	ccfg.Backoff = client.Backoff{Min: 20 * time.Millisecond, Max: 200 * time.Millisecond, StableAfter: time.Second}
-	sess, err := client.Dial(context.Background(), ccfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := fastServer(t, target, grace, nil)
+	fault, sess := throughFault(t, srv)
 	if !sess.Resumable() {
 		t.Fatal("session is not resumable")
 	}
-	t.Cleanup(func() {
-		_ = sess.Close()
-		_ = fault.Close()
-		hs.CloseClientConnections()
-		_ = srv.Close()
-		hs.Close()
-	})
 	return &resumeRig{srv: srv, fault: fault, sess: sess}
 }
 

@@ -99,7 +99,7 @@ func runProxy(c *cli.Context) error {
 	cfg.Resume.Grace = c.Duration("resume-timeout")
 	cfg.Mux.KeepAliveInterval = c.Duration("keepalive")
 	if c.Bool("no-agent") || cfg.Raw {
-		conn, closeFn, err = openDirect(sig.ctx, cfg, c.String("target"))
+		conn, closeFn, err = client.DialStream(sig.ctx, cfg, c.String("target"))
 	} else {
 		conn, err = openViaAgent(sig.ctx, c, cfg)
 	}
@@ -136,21 +136,6 @@ func openViaAgent(ctx context.Context, c *cli.Context, cfg client.Config) (net.C
 	octx, cancel := context.WithTimeout(ctx, c.Duration("connect-timeout")+15*time.Second)
 	defer cancel()
 	return agent.Open(octx, dir, agentStarter(c, dir), req)
-}
-
-// openDirect dials a session of its own (the --no-agent path) and opens
-// one stream on it.
-func openDirect(ctx context.Context, cfg client.Config, target string) (net.Conn, func(), error) {
-	sess, err := client.Dial(ctx, cfg)
-	if err != nil {
-		return nil, nil, err
-	}
-	conn, err := sess.OpenStream(ctx, target)
-	if err != nil {
-		_ = sess.Close()
-		return nil, nil, err
-	}
-	return conn, func() { _ = sess.Close() }, nil
 }
 
 // pipeStdio splices stdin/stdout to conn until the stream ends or a
