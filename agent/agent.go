@@ -221,8 +221,12 @@ func (a *Agent) serveOpen(ctx context.Context, wg *sync.WaitGroup, c *net.UnixCo
 	stream, release, err := e.open(octx, ctx, wg, req.Target)
 	cancel()
 	if err != nil {
-		if errors.Is(err, errConnectTimeout) {
-			err = fmt.Errorf("could not connect to %s within %s: %w", client.RedactURL(e.cfg.URL), timeout, errors.Unwrap(err))
+		var cte *connectTimeoutError
+		if errors.As(err, &cte) {
+			err = fmt.Errorf("could not connect to %s within %s", client.RedactURL(e.cfg.URL), timeout)
+			if cte.last != nil {
+				err = fmt.Errorf("%w: %w", err, cte.last)
+			}
 		}
 		_ = writeMessage(c, reply{Version: protoVersion, Error: err.Error()})
 		_ = c.Close()

@@ -209,16 +209,23 @@ func (e *entry) session(ctx, agentCtx context.Context, wg *sync.WaitGroup) (*cli
 			e.mu.Lock()
 		case <-ctx.Done():
 			e.mu.Lock()
-			if e.lastErr != nil {
-				return nil, fmt.Errorf("%w: %w", errConnectTimeout, e.lastErr)
-			}
-			return nil, errConnectTimeout
+			return nil, &connectTimeoutError{last: e.lastErr}
 		}
 	}
 }
 
-// errConnectTimeout means no session came up within --connect-timeout.
-var errConnectTimeout = errors.New("no connection within the connect timeout")
+// connectTimeoutError means no session came up within --connect-timeout;
+// last is the most recent dial error, if any.
+type connectTimeoutError struct{ last error }
+
+func (e *connectTimeoutError) Error() string {
+	if e.last == nil {
+		return "no connection within the connect timeout"
+	}
+	return "no connection within the connect timeout: " + e.last.Error()
+}
+
+func (e *connectTimeoutError) Unwrap() error { return e.last }
 
 // open returns a stream to target on the shared session, retrying when a
 // session dies between being handed out and opening the stream.

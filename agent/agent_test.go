@@ -1,0 +1,324 @@
+package agent
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"io"
+	"net"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sandmux/sandmux/server"
+)
+
+// shortDir is a temp dir short enough for a Unix socket path.
+func shortDir(t *testing.T) string {
+	t.Helper()
+	d, err := os.MkdirTemp("", "smxa")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(d) })
+	return d
+}
+
+// echoTarget echoes each connection until the peer half-closes.
+func echoTarget(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { _ = ln.Close(); wg.Wait() })
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, _ = io.Copy(c, c)
+				_ = c.(*net.TCPConn).CloseWrite()
+				_ = c.Close()
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// runAgent serves an in-process agent in dir until the test ends.
+func runAgent(t *testing.T, dir string, mod func(*Config)) {
+	t.Helper()
+	cfg := DefaultConfig(dir)
+	cfg.Persist = 0
+	if mod != nil {
+		mod(&cfg)
+	}
+	a, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Serve(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if c, err := connect(context.Background(), dir); err == nil {
+			_ = c.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("agent did not come up")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func noStart() error { return errors.New("the test starts its agent itself") }
+
+func TestOpenStreamsShareOneSession(t *testing.T) {
+	scfg := server.DefaultConfig()
+	scfg.Target = echoTarget(t)
+	srv, err := server.New(scfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv)
+	defer func() { hs.CloseClientConnections(); _ = srv.Close(); hs.Close() }()
+	dir := shortDir(t)
+	runAgent(t, dir, nil)
+
+	req := OpenRequest{URL: "ws://" + hs.Listener.Addr().String(), Token: "", Host: "box", ConnectTimeout: 5 * time.Second}
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := Open(context.Background(), dir, noStart, req)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer c.Close()
+			data := []byte(strings.Repeat(string(rune('a'+i)), 300<<10))
+			go func() {
+				_, _ = c.Write(data)
+				_ = c.(interface{ CloseWrite() error }).CloseWrite()
+			}()
+			got, err := io.ReadAll(c)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if sha256.Sum256(got) != sha256.Sum256(data) {
+				t.Errorf("stream %d: echo differs", i)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := srv.Stats().Sessions; n != 1 {
+		t.Fatalf("server saw %d WebSockets, want 1", n)
+	}
+	st, err := GetStatus(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Sessions) != 1 || st.Sessions[0].Streams != 8 || st.Sessions[0].State != StateConnected || !st.Sessions[0].Resumable {
+		t.Fatalf("status %+v", st.Sessions)
+	}
+	if err := Stop(context.Background(), dir); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestOpenFailsWithTheServersReason(t *testing.T) {
+	scfg := server.DefaultConfig()
+	scfg.Target = echoTarget(t)
+	scfg.Token = "right"
+	srv, err := server.New(scfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv)
+	defer func() { hs.CloseClientConnections(); _ = srv.Close(); hs.Close() }()
+	dir := shortDir(t)
+	runAgent(t, dir, nil)
+	url := "ws://" + hs.Listener.Addr().String()
+	_, err = Open(context.Background(), dir, noStart, OpenRequest{URL: url, Token: "wrong", ConnectTimeout: 5 * time.Second})
+	if want := url + ": 401 Unauthorized (check --token or SANDMUX_TOKEN)"; err == nil || err.Error() != want {
+		t.Fatalf("open: %v, want %q", err, want)
+	}
+	_, err = Open(context.Background(), dir, noStart, OpenRequest{URL: url, Token: "right", Target: "10.0.0.1:5432", ConnectTimeout: 5 * time.Second})
+	if want := "server refused target 10.0.0.1:5432: not allowed (server --allow)"; err == nil || err.Error() != want {
+		t.Fatalf("open: %v, want %q", err, want)
+	}
+}
+
+func TestConnectTimeoutNamesTheLastError(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "ws://" + ln.Addr().String()
+	_ = ln.Close() // nothing listens: every dial is refused
+	dir := shortDir(t)
+	runAgent(t, dir, nil)
+	_, err = Open(context.Background(), dir, noStart, OpenRequest{URL: url, ConnectTimeout: 500 * time.Millisecond})
+	if err == nil || !strings.HasPrefix(err.Error(), "could not connect to "+url+" within 500ms: ") ||
+		!strings.Contains(err.Error(), "connection refused") {
+		t.Fatalf("open: %v", err)
+	}
+}
+
+func TestFrames(t *testing.T) {
+	a, b, err := unixPair(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fw := &framedWriter{conn: a}
+	fr := &framedReader{UnixConn: b}
+	go func() {
+		_, _ = fw.Write([]byte("hello "))
+		_, _ = fw.Write([]byte("world"))
+		fw.finish(errors.New("connection to box lost: session ended"))
+	}()
+	got, err := io.ReadAll(fr)
+	var se *StreamError
+	if string(got) != "hello world" || !errors.As(err, &se) || se.Reason != "connection to box lost: session ended" {
+		t.Fatalf("read %q, %v", got, err)
+	}
+
+	a, b, err = unixPair(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fw2, fr2 := &framedWriter{conn: a}, &framedReader{UnixConn: b}
+	go func() {
+		_, _ = fw2.Write([]byte("done"))
+		_ = fw2.CloseWrite()
+		fw2.finish(nil)
+	}()
+	if got, err := io.ReadAll(fr2); string(got) != "done" || err != nil {
+		t.Fatalf("clean end: %q, %v", got, err)
+	}
+
+	a, b, err = unixPair(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = a.Close() // the agent died without a word
+	if _, err := io.ReadAll(&framedReader{UnixConn: b}); !errors.As(err, &se) || !strings.Contains(se.Reason, "agent exited") {
+		t.Fatalf("killed agent: %v", err)
+	}
+}
+
+func unixPair(t *testing.T) (*net.UnixConn, *net.UnixConn, error) {
+	t.Helper()
+	path := filepath.Join(shortDir(t), "s")
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		return nil, nil, err
+	}
+	defer ln.Close()
+	a, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		return nil, nil, err
+	}
+	b, err := ln.AcceptUnix()
+	if err != nil {
+		return nil, nil, err
+	}
+	t.Cleanup(func() { _ = a.Close(); _ = b.Close() })
+	return a, b, nil
+}
+
+func TestLogFileRotates(t *testing.T) {
+	path := filepath.Join(shortDir(t), LogName)
+	l, err := OpenLogFile(path, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	line := []byte(strings.Repeat("x", 39) + "\n")
+	for range 5 {
+		if _, err := l.Write(line); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cur, _ := os.Stat(path)
+	old, err := os.Stat(path + ".1")
+	if err != nil || cur.Size() > 100 || old.Size() > 100 {
+		t.Fatalf("sizes after rotation: current %v, rotated %v (%v)", cur.Size(), old, err)
+	}
+	if cur.Mode().Perm() != 0o600 {
+		t.Fatalf("log mode %v, want 0600", cur.Mode().Perm())
+	}
+}
+
+func TestEnsureDir(t *testing.T) {
+	base := shortDir(t)
+	dir := filepath.Join(base, "a", "sandmux")
+	if err := EnsureDir(dir); err != nil {
+		t.Fatal(err)
+	}
+	fi, _ := os.Stat(dir)
+	if fi.Mode().Perm() != 0o700 {
+		t.Fatalf("mode %v, want 0700", fi.Mode().Perm())
+	}
+	_ = os.Chmod(dir, 0o777)
+	if err := EnsureDir(dir); err != nil {
+		t.Fatal(err)
+	}
+	if fi, _ := os.Stat(dir); fi.Mode().Perm() != 0o700 {
+		t.Fatalf("a loosened dir was not tightened: %v", fi.Mode().Perm())
+	}
+	file := filepath.Join(base, "file")
+	_ = os.WriteFile(file, nil, 0o600)
+	if err := EnsureDir(file); !errors.Is(err, ErrUnsafeDir) && err == nil {
+		t.Fatalf("a file accepted as the agent dir: %v", err)
+	}
+	if got := DefaultDir("/run/user/1000", "/home/u"); got != "/run/user/1000/sandmux" {
+		t.Fatal(got)
+	}
+	if got := DefaultDir("", "/home/u"); got != "/home/u/.cache/sandmux" {
+		t.Fatal(got)
+	}
+}
+
+func TestSessionKeySeparatesCredentials(t *testing.T) {
+	base := OpenRequest{URL: "wss://x", Token: "a", Header: map[string][]string{"E2b-Traffic-Access-Token": {"t"}}}
+	same := base
+	same.Host, same.Target = "other", "db:5432" // neither changes what the server sees
+	if sessionKey(&base) != sessionKey(&same) {
+		t.Fatal("host or target split a session")
+	}
+	for _, mod := range []func(*OpenRequest){
+		func(r *OpenRequest) { r.URL = "wss://y" },
+		func(r *OpenRequest) { r.Token = "b" },
+		func(r *OpenRequest) { r.Header = map[string][]string{"E2b-Traffic-Access-Token": {"u"}} },
+		func(r *OpenRequest) { r.Insecure = true },
+	} {
+		r := base
+		mod(&r)
+		if sessionKey(&r) == sessionKey(&base) {
+			t.Fatalf("%+v shares a session with %+v", r, base)
+		}
+	}
+}
