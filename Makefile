@@ -5,7 +5,7 @@ COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 BIN     := bin/sandmux
 
-.PHONY: build test demo bench fuzz vet cross clean
+.PHONY: build test demo demo-sshd bench fuzz vet cross dist clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/sandmux
@@ -14,7 +14,7 @@ vet:
 	$(GO) vet ./...
 
 # Every release target must at least compile and vet, so none breaks unnoticed.
-CROSS := linux/amd64 linux/arm64 darwin/amd64 darwin/arm64
+CROSS := linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64
 cross:
 	@for t in $(CROSS); do \
 		echo "vet $$t"; \
@@ -24,14 +24,34 @@ cross:
 test: vet cross
 	$(GO) test -race -count=1 -timeout 12m ./...
 
+# The sandbox side is the embedded SSH server: needs only the OpenSSH client.
 demo: build
 	BIN=$(CURDIR)/$(BIN) bash scripts/demo.sh
+
+# The same against a throwaway OpenSSH sshd.
+demo-sshd: build
+	BIN=$(CURDIR)/$(BIN) bash scripts/demo-sshd.sh
 
 # Each fuzz target for FUZZTIME; `make test` runs their committed seeds.
 FUZZTIME ?= 30s
 fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzReadRequest$$' -fuzztime=$(FUZZTIME) ./mux/
 	$(GO) test -run='^$$' -fuzz='^FuzzReadReply$$' -fuzztime=$(FUZZTIME) ./mux/
+
+# Release binaries: static (CGO off), stamped with VERSION and COMMIT, one
+# per platform in dist/, and dist/SHA256SUMS. Windows gets --no-agent only.
+DIST      := linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64
+SHA256SUM ?= $(shell command -v sha256sum >/dev/null 2>&1 && echo sha256sum || echo 'shasum -a 256')
+dist:
+	rm -rf dist && mkdir -p dist
+	@for t in $(DIST); do \
+		os=$${t%/*}; arch=$${t#*/}; ext=; [ "$$os" = windows ] && ext=.exe; \
+		echo "build dist/sandmux-$$os-$$arch$$ext"; \
+		GOOS=$$os GOARCH=$$arch CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' \
+			-o dist/sandmux-$$os-$$arch$$ext ./cmd/sandmux || exit 1; \
+	done
+	cd dist && $(SHA256SUM) sandmux-* > SHA256SUMS
+	@cat dist/SHA256SUMS
 
 clean:
 	rm -rf bin dist bench/out

@@ -218,7 +218,13 @@ func (a *Agent) serveOpen(ctx context.Context, wg *sync.WaitGroup, c *net.UnixCo
 		timeout = 30 * time.Second
 	}
 	octx, cancel := context.WithTimeout(ctx, timeout)
-	stream, release, err := e.open(octx, ctx, wg, req.Target)
+	var notify func(Progress)
+	if req.Progress {
+		notify = func(p Progress) {
+			_ = writeMessage(c, reply{Version: protoVersion, Progress: &p})
+		}
+	}
+	stream, release, err := e.open(octx, ctx, wg, req.Target, notify)
 	cancel()
 	if err != nil {
 		var cte *connectTimeoutError

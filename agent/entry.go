@@ -41,6 +41,10 @@ type entry struct {
 	// demand.
 	bytesIn, bytesOut int64
 	resumes, replayed int64
+	// The current outage, for progress reports: dials that failed in it
+	// and when the next one is due.
+	outageFails int
+	retryAt     time.Time
 }
 
 func newEntry(cfg client.Config, host string, log *slog.Logger, b client.Backoff, dial func(context.Context, client.Config) (*client.Session, error)) *entry {
@@ -101,6 +105,8 @@ func (e *entry) maintain(ctx context.Context) {
 				state = StateConnecting
 			}
 			wait := e.backoff.Delay(attempt)
+			e.outageFails++
+			e.retryAt = time.Now().Add(wait)
 			e.setLocked(state, fmt.Sprintf("%v; retry %d in %s", err, attempt+1, wait.Round(time.Millisecond)))
 			e.mu.Unlock()
 			e.log.Info("dial failed; retrying", "err", err, "in", wait.Round(time.Millisecond))
@@ -122,6 +128,7 @@ func (e *entry) maintain(ctx context.Context) {
 		up := time.Now()
 		e.mu.Lock()
 		e.sess, e.since, e.lastErr = sess, up, nil
+		e.outageFails, e.retryAt = 0, time.Time{}
 		e.connects++
 		e.setLocked(StateConnected, "")
 		e.mu.Unlock()
@@ -187,7 +194,8 @@ var errRawServer = errors.New("raw server")
 // session waits for a connected session, starting the maintainer if
 // needed. It fails at once on a permanent failure that happened after the
 // call began, and with the last dial error when ctx ends first.
-func (e *entry) session(ctx, agentCtx context.Context, wg *sync.WaitGroup) (*client.Session, error) {
+// notify, if non-nil, hears of each state change while the wait lasts.
+func (e *entry) session(ctx, agentCtx context.Context, wg *sync.WaitGroup, notify func(Progress)) (*client.Session, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.lastUsed = time.Now()
@@ -203,7 +211,14 @@ func (e *entry) session(ctx, agentCtx context.Context, wg *sync.WaitGroup) (*cli
 			return nil, e.lastErr
 		}
 		ch := e.changed
+		var p *Progress
+		if notify != nil && (e.state == StateConnecting || e.state == StateReconnecting) {
+			p = &Progress{State: e.state, Attempt: e.outageFails + 1, NextIn: max(time.Until(e.retryAt), 0), Reason: e.reason}
+		}
 		e.mu.Unlock()
+		if p != nil {
+			notify(*p)
+		}
 		select {
 		case <-ch:
 			e.mu.Lock()
@@ -229,15 +244,18 @@ func (e *connectTimeoutError) Unwrap() error { return e.last }
 
 // open returns a stream to target on the shared session, retrying when a
 // session dies between being handed out and opening the stream.
-func (e *entry) open(ctx, agentCtx context.Context, wg *sync.WaitGroup, target string) (net.Conn, func(), error) {
+func (e *entry) open(ctx, agentCtx context.Context, wg *sync.WaitGroup, target string, notify func(Progress)) (net.Conn, func(), error) {
 	for {
-		sess, err := e.session(ctx, agentCtx, wg)
+		sess, err := e.session(ctx, agentCtx, wg, notify)
 		if errors.Is(err, errRawServer) {
 			// A raw server carries one connection per WebSocket.
 			return client.DialStream(ctx, e.cfg, target)
 		}
 		if err != nil {
 			return nil, nil, err
+		}
+		if notify != nil && sess.Resuming() {
+			notify(Progress{State: StateResuming})
 		}
 		conn, err := sess.OpenStream(ctx, target)
 		if err == nil {

@@ -6,12 +6,8 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // startTimeout bounds how long a proxy waits for an agent it started to
@@ -65,48 +61,6 @@ func Ensure(ctx context.Context, dir string, start func() error) (*net.UnixConn,
 	}
 }
 
-// lock takes an exclusive flock on path, polling so ctx can end the wait.
-// The kernel drops the lock if this process dies, so it can never go stale.
-func lock(ctx context.Context, path string) (func(), error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("open lock: %w", err)
-	}
-	for {
-		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
-		if err == nil {
-			return func() {
-				_ = unix.Flock(int(f.Fd()), unix.LOCK_UN)
-				_ = f.Close()
-			}, nil
-		}
-		if !errors.Is(err, unix.EWOULDBLOCK) {
-			_ = f.Close()
-			return nil, fmt.Errorf("lock %s: %w", path, err)
-		}
-		if !sleepCtx(ctx, 10*time.Millisecond) {
-			_ = f.Close()
-			return nil, ctx.Err()
-		}
-	}
-}
-
-// StartDetached starts exe with args as a background agent in its own
-// session (setsid), so it outlives the ssh that started the proxy, with
-// stdio on /dev/null so it never holds ssh's pipes open. env is the
-// child's whole environment; pass one without credentials.
-func StartDetached(exe string, args, env []string) error {
-	cmd := exec.Command(exe, args...)
-	cmd.Env = env
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	// Detached on purpose: the agent is re-parented to init when this
-	// process exits, and nothing here waits for it.
-	return cmd.Process.Release()
-}
-
 // Open asks the agent in dir (started with start if absent) for a stream
 // and returns it. Reads end with io.EOF when the server closed the stream
 // and with a *StreamError when it was cut; CloseWrite half-closes.
@@ -115,6 +69,7 @@ func Open(ctx context.Context, dir string, start func() error, req OpenRequest) 
 	if err != nil {
 		return nil, err
 	}
+	req.Progress = req.OnProgress != nil
 	if _, err := roundTrip(c, request{Version: protoVersion, Op: opOpen, Open: &req}); err != nil {
 		_ = c.Close()
 		return nil, err
@@ -137,8 +92,17 @@ func roundTrip(c *net.UnixConn, req request) (reply, error) {
 		return reply{}, fmt.Errorf("talk to the sandmux agent: %w", err)
 	}
 	var rep reply
-	if err := readMessage(c, &rep); err != nil {
-		return reply{}, fmt.Errorf("the sandmux agent did not answer: %w", err)
+	for {
+		rep = reply{}
+		if err := readMessage(c, &rep); err != nil {
+			return reply{}, fmt.Errorf("the sandmux agent did not answer: %w", err)
+		}
+		if rep.Progress == nil || req.Open == nil {
+			break
+		}
+		if req.Open.OnProgress != nil {
+			req.Open.OnProgress(*rep.Progress)
+		}
 	}
 	if !rep.OK {
 		return rep, errors.New(rep.Error)

@@ -48,6 +48,26 @@ type OpenRequest struct {
 	ConnectTimeout time.Duration `json:"connect_timeout"`
 	// Host is what the user typed, for messages.
 	Host string `json:"host,omitempty"`
+	// Progress asks the agent to report, while the open waits for a
+	// (re)connecting session, each change as a reply with Progress set
+	// before the final one. Open sets it when OnProgress is non-nil; an
+	// agent that predates it ignores it and reports nothing.
+	Progress bool `json:"progress,omitempty"`
+	// OnProgress, if set, receives those reports. It runs on the caller's
+	// goroutine inside Open and must not block.
+	OnProgress func(Progress) `json:"-"`
+}
+
+// Progress is an interim report on an open that waits for its session.
+type Progress struct {
+	// State is StateConnecting, StateReconnecting or StateResuming.
+	State string `json:"state"`
+	// Attempt is the number of the next dial in this outage (1 = first).
+	Attempt int `json:"attempt,omitempty"`
+	// NextIn is how long until that dial, as of the report; 0 = now.
+	NextIn time.Duration `json:"next_in,omitempty"`
+	// Reason is the last failure, for messages.
+	Reason string `json:"reason,omitempty"`
 }
 
 // reply answers a request. For an accepted open, stream bytes follow.
@@ -56,6 +76,9 @@ type reply struct {
 	OK      bool    `json:"ok"`
 	Error   string  `json:"error,omitempty"`
 	Status  *Status `json:"status,omitempty"`
+	// Progress marks an interim reply to an open (see OpenRequest.Progress);
+	// the final reply follows.
+	Progress *Progress `json:"progress,omitempty"`
 }
 
 // errMessageTooLarge means a control message exceeded maxMessage.

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/coder/websocket"
@@ -103,21 +104,63 @@ func (s *Session) startResumable(ctx context.Context, ws *websocket.Conn) error 
 
 // httpClient speaks HTTP/1.1 only: a WebSocket upgrade cannot ride HTTP/2.
 // Proxies are not taken from the environment here; libraries read no
-// environment.
-func httpClient(tc *tls.Config) *http.Client {
+// environment. It serves one handshake; conn reports the connection it
+// made, wrapped in a mux.BufConn above TLS, so the caller can switch it to
+// framing once the upgrade is done.
+func httpClient(tc *tls.Config) (hc *http.Client, conn func() *mux.BufConn) {
 	if tc == nil {
 		tc = &tls.Config{MinVersion: tls.VersionTLS12}
 	} else {
 		tc = tc.Clone()
 	}
 	tc.NextProtos = []string{"http/1.1"}
+	var mu sync.Mutex
+	var last *mux.BufConn
+	keep := func(c net.Conn) net.Conn {
+		bc := mux.WrapConn(c)
+		mu.Lock()
+		last = bc
+		mu.Unlock()
+		return bc
+	}
+	d := &net.Dialer{KeepAlive: 30 * time.Second}
 	return &http.Client{Transport: &http.Transport{
-		DialContext:         (&net.Dialer{KeepAlive: 30 * time.Second}).DialContext,
-		TLSClientConfig:     tc,
-		TLSHandshakeTimeout: 15 * time.Second,
-		ForceAttemptHTTP2:   false,
-	}}
+			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+				c, err := d.DialContext(ctx, network, addr)
+				if err != nil {
+					return nil, err
+				}
+				return keep(c), nil
+			},
+			// TLS is done here rather than by the transport so that the
+			// BufConn sits above it, where the bytes are WebSocket frames.
+			DialTLSContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+				raw, err := d.DialContext(ctx, network, addr)
+				if err != nil {
+					return nil, err
+				}
+				cfg := tc.Clone()
+				if cfg.ServerName == "" {
+					cfg.ServerName, _, _ = net.SplitHostPort(addr)
+				}
+				tconn := tls.Client(raw, cfg)
+				hctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+				defer cancel()
+				if err := tconn.HandshakeContext(hctx); err != nil {
+					_ = raw.Close()
+					return nil, err
+				}
+				mux.TuneTCP(raw)
+				return keep(tconn), nil
+			},
+			ForceAttemptHTTP2: false,
+		}}, func() *mux.BufConn {
+			mu.Lock()
+			defer mu.Unlock()
+			return last
+		}
 }
+
 
 // dialError turns a failed handshake into a DialError carrying the HTTP
 // status and the server's first line of explanation.

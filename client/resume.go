@@ -23,6 +23,13 @@ func (s *Session) resumeLoop() {
 			return
 		case <-rc.Lost():
 		}
+		// Fail and Close close Lost as well as Done, and select picks
+		// either at random: an ended transport must not be redialed.
+		select {
+		case <-rc.Done():
+			return
+		default:
+		}
 		attempt := 0
 		for !s.reattach(rc) {
 			wait := s.cfg.Backoff.Delay(attempt)
@@ -89,7 +96,7 @@ func (s *Session) dialWS(ctx context.Context, protos []string, resuming bool) (*
 	if resuming {
 		header.Set(mux.ResumeHeader, "1")
 	}
-	hc := httpClient(s.cfg.TLS)
+	hc, conn := httpClient(s.cfg.TLS)
 	// The client serves this one handshake. A refused upgrade (401, 502,
 	// ...) leaves its keep-alive connection idle in the pool, which nothing
 	// would ever reuse or close: close it here.
@@ -102,6 +109,9 @@ func (s *Session) dialWS(ctx context.Context, protos []string, resuming bool) (*
 	})
 	if err != nil {
 		return nil, dialError(s.cfg.URL, resp, err)
+	}
+	if bc := conn(); bc != nil {
+		bc.Framing()
 	}
 	return ws, nil
 }

@@ -18,7 +18,7 @@ func ExpandURL(template, host string) (string, error) {
 		if host == "" {
 			return "", fmt.Errorf("%w: %q needs a host name to fill {host}", ErrBadURL, template)
 		}
-		if strings.ContainsAny(host, "/?#@:[] \t") {
+		if !plainHost(host) {
 			return "", fmt.Errorf("%w: host %q is not a plain host name (pass the sandbox id, e.g. `sandmux proxy abc123`)", ErrBadURL, host)
 		}
 		template = strings.ReplaceAll(template, "{host}", host)
@@ -27,6 +27,21 @@ func ExpandURL(template, host string) (string, error) {
 		return "", err
 	}
 	return template, nil
+}
+
+// plainHost reports whether host is made only of what host names and
+// IPv4 addresses are made of. Anything else (percent escapes, non-ASCII
+// that IDNA may map to a dot or a colon, braces, control characters) could
+// change which server the URL, and the token sent with it, reaches.
+func plainHost(host string) bool {
+	for _, c := range []byte(host) {
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '-', c == '.', c == '_':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // checkURL accepts ws:// and wss:// URLs with a host.

@@ -1,3 +1,5 @@
+//go:build linux
+
 package e2e
 
 // Issue 3: the shared agent. Every proxy here runs in agent mode, each

@@ -1,3 +1,5 @@
+//go:build linux
+
 package e2e
 
 import (
@@ -176,6 +178,7 @@ type sandmuxServer struct {
 	Addr    string // "127.0.0.1:PORT"
 	URL     string // "ws://127.0.0.1:PORT"
 	args    []string
+	env     []string
 	logPath string
 
 	cmd    *exec.Cmd
@@ -190,6 +193,8 @@ type serverOpts struct {
 	Token    string   // --token
 	Port     int      // 0 picks a free port
 	LogLevel string   // "" means info
+	Args     []string // more flags, e.g. --resume-grace 2s
+	Env      []string // more environment, e.g. SANDMUX_KEEPALIVE=1s
 }
 
 // errPortTaken marks a start that lost the race for a probed free port.
@@ -214,6 +219,8 @@ func startServer(t testing.TB, o serverOpts) *sandmuxServer {
 	if o.Token != "" {
 		s.args = append(s.args, "--token", o.Token)
 	}
+	s.args = append(s.args, o.Args...)
+	s.env = o.Env
 	for attempt := 1; ; attempt++ {
 		port := o.Port
 		if port == 0 {
@@ -256,7 +263,7 @@ func (s *sandmuxServer) launch(port int) error {
 	}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	cmd := exec.Command(sandmuxBin, append([]string{"server", "--listen", addr}, s.args...)...)
-	cmd.Env = childEnv()
+	cmd.Env = childEnv(s.env...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = procAttr()
 	err = cmd.Start()
@@ -522,6 +529,9 @@ type sessionStatus struct {
 	StreamsTotal int64  `json:"streams_total"`
 	BytesIn      int64  `json:"bytes_in"`
 	BytesOut     int64  `json:"bytes_out"`
+	Resumable    bool   `json:"resumable"`
+	Resumes      int64  `json:"resumes"`
+	Replayed     int64  `json:"bytes_replayed"`
 }
 
 // readStatus runs `sandmux status --json` for dir.

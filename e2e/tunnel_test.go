@@ -1,3 +1,5 @@
+//go:build linux
+
 package e2e
 
 // Issue 2: the core tunnel. Unless a test says otherwise, the proxy runs

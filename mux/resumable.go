@@ -79,6 +79,11 @@ type Resumable struct {
 	sent    uint64
 	acked   uint64 // everything below is trimmed
 	replay  []chunk
+	// freed holds acknowledged buffers until a sender recycles them: an
+	// ack can arrive while the message is still inside ws.Write (the peer
+	// got every byte before the call returned), so the buffer may go back
+	// to the shared pool only from under sendMu (see recycle).
+	freed   []*[]byte
 	recv    uint64 // bytes handed to the reader so far
 	ackSent uint64
 
@@ -246,7 +251,7 @@ func (r *Resumable) trimLocked(upTo uint64) {
 		for _, c := range r.replay[:i] {
 			if cap(c.msg) == 1+maxReplayMessage {
 				b := c.msg[:0]
-				msgPool.Put(&b)
+				r.freed = append(r.freed, &b)
 			}
 		}
 		r.replay = append(r.replay[:0:0], r.replay[i:]...)
@@ -382,7 +387,20 @@ func (r *Resumable) writePart(head, part []byte) error {
 			r.detach(gen, err)
 		}
 	}
+	r.recycle()
 	return nil
+}
+
+// recycle returns acknowledged buffers to the pool. The caller holds
+// sendMu, so none of them is being sent.
+func (r *Resumable) recycle() {
+	r.mu.Lock()
+	freed := r.freed
+	r.freed = nil
+	r.mu.Unlock()
+	for _, b := range freed {
+		msgPool.Put(b)
+	}
 }
 
 // Read returns session bytes from the current WebSocket, waiting through

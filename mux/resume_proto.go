@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/coder/websocket"
@@ -137,11 +138,16 @@ func (w *Welcome) UnmarshalBinary(b []byte) error {
 	if len(b) != welcomeSize || b[0] != msgWelcome {
 		return fmt.Errorf("%w: bad welcome (%d bytes)", ErrResumeProtocol, len(b))
 	}
+	graceMS := binary.BigEndian.Uint64(b[2+SessionIDSize+SecretSize+8:])
+	if graceMS > uint64(math.MaxInt64/int64(time.Millisecond)) {
+		// It would overflow time.Duration into a negative grace.
+		return fmt.Errorf("%w: welcome grace of %d ms is out of range", ErrResumeProtocol, graceMS)
+	}
 	w.Status = WelcomeStatus(b[1])
 	copy(w.ID[:], b[2:])
 	copy(w.Secret[:], b[2+SessionIDSize:])
 	w.Received = binary.BigEndian.Uint64(b[2+SessionIDSize+SecretSize:])
-	w.Grace = time.Duration(binary.BigEndian.Uint64(b[2+SessionIDSize+SecretSize+8:])) * time.Millisecond
+	w.Grace = time.Duration(graceMS) * time.Millisecond
 	return nil
 }
 

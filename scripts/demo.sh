@@ -1,18 +1,19 @@
 #!/usr/bin/env bash
-# make demo: the whole job on loopback. A throwaway sshd and `sandmux server`
-# stand in for the sandbox; ssh, scp and sftp run through `sandmux proxy`,
-# several at once, all sharing one WebSocket held by the agent.
-# Needs only the OpenSSH client and server. Cleans up after itself.
+# make demo: the whole job on loopback. `sandmux server --ssh embedded`
+# stands in for the sandbox: it is the SSH server too, so no sshd runs.
+# ssh, scp and sftp run through `sandmux proxy`, several at once, all
+# sharing one WebSocket held by the agent.
+# Needs only the OpenSSH client (ssh, scp, sftp, ssh-keygen). Cleans up after itself.
 set -euo pipefail
 
 BIN=${BIN:-$(pwd)/bin/sandmux}
-SSHD=${SSHD:-/usr/sbin/sshd}
-for prog in "$SSHD" ssh scp sftp ssh-keygen; do
-  command -v "$prog" >/dev/null 2>&1 || { echo "demo: $prog not found; install it with: apt-get install openssh-server openssh-client" >&2; exit 1; }
+for prog in ssh scp sftp ssh-keygen; do
+  command -v "$prog" >/dev/null 2>&1 || { echo "demo: $prog not found; install it with: apt-get install openssh-client" >&2; exit 1; }
 done
 
 WORK=$(mktemp -d /tmp/sandmux-demo.XXXXXX)
 AGENT_DIR="$WORK/agent"
+STATE_DIR="$WORK/state"
 pids=()
 cleanup() {
   "$BIN" agent --stop --agent-dir "$AGENT_DIR" >/dev/null 2>&1 || true
@@ -39,44 +40,25 @@ wait_for() { # wait_for DESCRIPTION COMMAND...
   echo "demo: $what did not come up" >&2; exit 1
 }
 
-step "a throwaway sshd on loopback (the sandbox's sshd)"
-[ "$(id -u)" = 0 ] && mkdir -p /run/sshd
-ssh-keygen -q -t ed25519 -N '' -f "$WORK/host_key"
+step "sandmux server --ssh embedded: the sandbox side, SSH server included (no sshd)"
 ssh-keygen -q -t ed25519 -N '' -f "$WORK/id"
 cp "$WORK/id.pub" "$WORK/authorized_keys"
-SSH_PORT=$(free_port)
-cat > "$WORK/sshd_config" <<CONF
-ListenAddress 127.0.0.1
-Port $SSH_PORT
-HostKey $WORK/host_key
-AuthorizedKeysFile $WORK/authorized_keys
-PidFile none
-StrictModes no
-UsePAM no
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-PermitRootLogin prohibit-password
-Subsystem sftp internal-sftp
-MaxStartups 100:30:200
-MaxSessions 100
-CONF
-"$SSHD" -D -e -f "$WORK/sshd_config" 2>"$WORK/sshd.log" &
-pids+=($!)
-wait_for sshd bash -c "exec 3<>/dev/tcp/127.0.0.1/$SSH_PORT"
-echo "sshd on 127.0.0.1:$SSH_PORT"
-
-step "sandmux server in front of it (what runs in the sandbox on :8081)"
 WS_PORT=$(free_port)
 # A short keepalive so the pause below is noticed in a second, not 20.
 export SANDMUX_KEEPALIVE=1s
-"$BIN" server --listen "127.0.0.1:$WS_PORT" --target "127.0.0.1:$SSH_PORT" 2>"$WORK/server.log" &
+"$BIN" server --listen "127.0.0.1:$WS_PORT" --ssh embedded \
+  --authorized-keys "$WORK/authorized_keys" --state-dir "$STATE_DIR" 2>"$WORK/server.log" &
 SERVER_PID=$!
 pids+=($SERVER_PID)
 wait_for "sandmux server" bash -c "exec 3<>/dev/tcp/127.0.0.1/$WS_PORT"
-echo "sandmux server on ws://127.0.0.1:$WS_PORT -> 127.0.0.1:$SSH_PORT"
+echo "sandmux server on ws://127.0.0.1:$WS_PORT, its own SSH server on $(grep -o 'msg="embedded ssh server" addr=[^ ]*' "$WORK/server.log" | cut -d= -f3)"
+[ -e "$STATE_DIR/ssh_host_ed25519_key" ] && { echo "demo: host key made at start-up" >&2; exit 1; }
+echo "no host key yet: it is made on first use, so every sandbox cloned from a snapshot gets its own"
 
-echo "* ssh-keyscan 127.0.0.1 $(cut -d' ' -f1-2 "$WORK/host_key.pub")" > "$WORK/known_hosts"
-sed -i 's/^\* ssh-keyscan 127.0.0.1 /* /' "$WORK/known_hosts"
+step "the host key, to pin in known_hosts (sandmux server --print-host-key)"
+"$BIN" server --print-host-key --state-dir "$STATE_DIR" 2>/dev/null | tee "$WORK/hostkey"
+echo "* $(head -1 "$WORK/hostkey")" > "$WORK/known_hosts"
+
 PROXY="$BIN proxy --url ws://127.0.0.1:$WS_PORT --agent-dir $AGENT_DIR %h"
 OPTS=(-F /dev/null -i "$WORK/id" -o IdentitiesOnly=yes -o IdentityAgent=none -o BatchMode=yes
       -o UserKnownHostsFile="$WORK/known_hosts" -o GlobalKnownHostsFile=/dev/null -o StrictHostKeyChecking=yes
@@ -84,9 +66,11 @@ OPTS=(-F /dev/null -i "$WORK/id" -o IdentitiesOnly=yes -o IdentityAgent=none -o 
 echo "ProxyCommand: $PROXY"
 
 step "ssh through the tunnel"
-ssh "${OPTS[@]}" sandbox 'echo "hello from $(hostname) via sandmux"'
+ssh "${OPTS[@]}" sandbox 'echo "hello from $(hostname) via sandmux, served by the embedded server"'
+set +e; ssh "${OPTS[@]}" sandbox 'echo to stderr >&2; exit 3' 2>&1; code=$?; set -e
+echo "exit status: $code"
 
-step "scp 32 MiB up and back, checksums compared"
+step "scp 32 MiB up and back, checksums compared (scp speaks SFTP to the embedded server)"
 head -c $((32 << 20)) /dev/urandom > "$WORK/big.bin"
 scp -q "${OPTS[@]}" "$WORK/big.bin" "sandbox:$WORK/big.remote"
 scp -q "${OPTS[@]}" "sandbox:$WORK/big.remote" "$WORK/big.back"
@@ -108,8 +92,9 @@ fail=0; for p in "${jobs_pids[@]}"; do wait "$p" || fail=1; done
 for i in 1 2 3; do cmp -s "$WORK/big.bin" "$WORK/par$i" && cmp -s "$WORK/big.bin" "$WORK/sftp$i" || { echo "demo: copy $i differs" >&2; exit 1; }; done
 echo "all 6 copies identical"
 echo "WebSockets the server accepted: $(grep -c 'msg="session started"' "$WORK/server.log")"
+echo "SSH logins the embedded server accepted: $(grep -c 'msg="ssh login"' "$WORK/server.log")"
 
-step "a sandbox pause in the middle of an scp: the server is frozen (SIGSTOP) for 4 s"
+step "a sandbox pause in the middle of an scp: the server (and its SSH server) is frozen (SIGSTOP) for 4 s"
 scp -q "${OPTS[@]}" "$WORK/big.bin" "sandbox:$WORK/paused.remote" &
 scp_pid=$!
 sleep 0.3

@@ -40,6 +40,12 @@ type Config struct {
 	Resume mux.ResumeConfig
 	// Logger receives the server's logs; nil discards them.
 	Logger *slog.Logger
+	// OnHandshake, if set, is called once per WebSocket that became a
+	// session (or resumed one), with its mode ("raw", "sandmux.v1",
+	// "sandmux.v2", "resume") and the time from the request's arrival to
+	// the session's start (upgrade, plus the hello and welcome for
+	// sandmux.v2). For metrics; it must not block.
+	OnHandshake func(mode string, d time.Duration)
 }
 
 // DefaultConfig returns a server that forwards to the local sshd.

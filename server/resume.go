@@ -7,6 +7,7 @@ import (
 	"crypto/subtle"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/coder/websocket"
 
@@ -31,7 +32,7 @@ func authHash(r *http.Request) [sha256.Size]byte {
 // resumable session (served by this call until it ends) or attaches this
 // WebSocket to the session it resumes (held by this call until the
 // WebSocket is lost again).
-func (s *Server) serveResumable(ws *websocket.Conn, r *http.Request, log *slog.Logger) {
+func (s *Server) serveResumable(ws *websocket.Conn, r *http.Request, log *slog.Logger, start time.Time) {
 	hctx, cancel := context.WithTimeout(s.ctx, s.cfg.Mux.HeaderTimeout)
 	defer cancel()
 	hello, err := mux.ReadHello(hctx, ws)
@@ -41,7 +42,7 @@ func (s *Server) serveResumable(ws *websocket.Conn, r *http.Request, log *slog.L
 		return
 	}
 	if hello.Resuming() {
-		s.resume(ws, hello, authHash(r), log)
+		s.resume(ws, hello, authHash(r), log, start)
 		return
 	}
 
@@ -63,12 +64,8 @@ func (s *Server) serveResumable(ws *websocket.Conn, r *http.Request, log *slog.L
 	welcome := func(uint64) error {
 		return mux.WriteWelcome(hctx, ws, mux.Welcome{Status: mux.WelcomeNew, ID: id, Secret: d.secret, Grace: s.cfg.ResumeGrace})
 	}
-	if _, err := d.rc.Attach(ws, 0, welcome); err != nil {
-		log.Info("resumable session handshake failed", "err", err)
-		_ = d.rc.Close()
-		return
-	}
-	cancel()
+	// Registered before the welcome goes out: a client may resume the
+	// moment it has the id.
 	s.mu.Lock()
 	s.resumables[id] = d
 	s.mu.Unlock()
@@ -77,12 +74,19 @@ func (s *Server) serveResumable(ws *websocket.Conn, r *http.Request, log *slog.L
 		delete(s.resumables, id)
 		s.mu.Unlock()
 	}()
+	if _, err := d.rc.Attach(ws, 0, welcome); err != nil {
+		log.Info("resumable session handshake failed", "err", err)
+		_ = d.rc.Close()
+		return
+	}
+	cancel()
+	s.observeHandshake(mux.SubprotocolResumable, start)
 	s.serveMux(d.rc, log.With("session", shortID(id)))
 }
 
 // resume attaches ws to the session hello names, if the secret and
 // credentials match, and holds ws until it is lost.
-func (s *Server) resume(ws *websocket.Conn, hello mux.Hello, auth [sha256.Size]byte, log *slog.Logger) {
+func (s *Server) resume(ws *websocket.Conn, hello mux.Hello, auth [sha256.Size]byte, log *slog.Logger, start time.Time) {
 	log = log.With("session", shortID(hello.ID))
 	hctx, cancel := context.WithTimeout(s.ctx, s.cfg.Mux.HeaderTimeout)
 	defer cancel()
@@ -114,6 +118,7 @@ func (s *Server) resume(ws *websocket.Conn, hello mux.Hello, auth [sha256.Size]b
 		return
 	}
 	cancel()
+	s.observeHandshake("resume", start)
 	log.Info("session resumed", "client_received", hello.Received)
 	select {
 	case <-lost:

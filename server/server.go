@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/subtle"
 	"fmt"
 	"log/slog"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/coder/websocket"
 
@@ -17,7 +19,8 @@ import (
 
 // Server upgrades WebSocket requests and serves sandmux sessions and raw
 // connections. It is an http.Handler; Close ends every session it serves
-// and waits for them.
+// and waits for them. Serve it on a mux.Listener with mux.ConnContext as
+// the http.Server's ConnContext to cut its syscalls per frame.
 type Server struct {
 	cfg   Config
 	log   *slog.Logger
@@ -47,6 +50,11 @@ type counters struct {
 	resumes       atomic.Int64
 	// Refusals by reason.
 	refusedSessions, refusedStreams atomic.Int64
+	refusedAuth, refusedProtocol    atomic.Int64
+	refusedTargets, targetErrors    atomic.Int64
+	// Bytes of sandmux sessions that have ended; live ones are added by
+	// Stats.
+	bytesIn, bytesOut atomic.Int64
 }
 
 // Stats is a snapshot of the server's counters.
@@ -63,6 +71,15 @@ type Stats struct {
 	Resumes int64
 	// RefusedSessions and RefusedStreams count refusals at the limits.
 	RefusedSessions, RefusedStreams int64
+	// RefusedAuth counts upgrades refused for a missing or wrong token;
+	// RefusedProtocol, those offering only unknown sandmux versions.
+	RefusedAuth, RefusedProtocol int64
+	// RefusedTargets counts streams asking for a target not allowed;
+	// TargetErrors, streams whose target could not be connected.
+	RefusedTargets, TargetErrors int64
+	// BytesIn and BytesOut are what sandmux sessions (not raw ones)
+	// received and sent on their WebSockets, live sessions included.
+	BytesIn, BytesOut int64
 }
 
 // New validates cfg and returns a Server.
@@ -91,8 +108,20 @@ func New(cfg Config) (*Server, error) {
 func (s *Server) Stats() Stats {
 	s.mu.Lock()
 	active := len(s.sessions)
+	in, out := s.stats.bytesIn.Load(), s.stats.bytesOut.Load()
+	for sess := range s.sessions {
+		st := sess.Stats()
+		in += st.BytesIn
+		out += st.BytesOut
+	}
 	s.mu.Unlock()
 	return Stats{
+		RefusedAuth:     s.stats.refusedAuth.Load(),
+		RefusedProtocol: s.stats.refusedProtocol.Load(),
+		RefusedTargets:  s.stats.refusedTargets.Load(),
+		TargetErrors:    s.stats.targetErrors.Load(),
+		BytesIn:         in,
+		BytesOut:        out,
 		Sessions:        s.stats.sessionsTotal.Load(),
 		RawSessions:     s.stats.rawTotal.Load(),
 		ActiveSessions:  active,
@@ -106,6 +135,7 @@ func (s *Server) Stats() Stats {
 
 // ServeHTTP answers health checks and upgrades everything else.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
 	upgrade := isWebSocketUpgrade(r)
 	if !upgrade && r.URL.Path == "/healthz" {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -118,6 +148,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !s.authorized(r) {
+		s.stats.refusedAuth.Add(1)
 		s.log.Info("refused upgrade: missing or wrong token", "remote", r.RemoteAddr)
 		w.Header().Set("WWW-Authenticate", `Bearer realm="sandmux"`)
 		http.Error(w, "sandmux: missing or wrong token (send Authorization: Bearer <token>)", http.StatusUnauthorized)
@@ -126,6 +157,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	offered := offeredSubprotocols(r)
 	mode := pickMode(offered, s.cfg.ResumeGrace > 0)
 	if mode == modeUnsupported {
+		s.stats.refusedProtocol.Add(1)
 		s.log.Info("refused upgrade: unsupported protocol version", "offered", offered, "remote", r.RemoteAddr)
 		http.Error(w, fmt.Sprintf("sandmux: unsupported protocol %s; this server speaks %s (upgrade the older side)",
 			strings.Join(offered, ", "), strings.Join(s.subprotocols(), ", ")), http.StatusBadRequest)
@@ -156,6 +188,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.log.Info("websocket upgrade failed", "remote", r.RemoteAddr, "err", err)
 		return
 	}
+	if bc := mux.BufConnFrom(r.Context()); bc != nil {
+		bc.Framing() // the upgrade is done: only frames follow
+	}
 	// The connection outlives the request, so its lifetime hangs off the
 	// server's context, never r.Context(). Raw mode carries arbitrary bytes,
 	// so it must not use mux.NetConn, which recognises yamux frames.
@@ -164,11 +199,20 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch mode {
 	case modeRaw:
 		s.stats.rawTotal.Add(1)
+		s.observeHandshake("raw", start)
 		s.serveRaw(mux.RawNetConn(s.ctx, ws), log)
 	case modeResumable:
-		s.serveResumable(ws, r, log)
+		s.serveResumable(ws, r, log, start)
 	default:
+		s.observeHandshake(mux.Subprotocol, start)
 		s.serveMux(mux.NetConn(s.ctx, ws), log)
+	}
+}
+
+// observeHandshake reports a handshake that started at start.
+func (s *Server) observeHandshake(mode string, start time.Time) {
+	if s.cfg.OnHandshake != nil {
+		s.cfg.OnHandshake(mode, time.Since(start))
 	}
 }
 
@@ -213,10 +257,12 @@ func (s *Server) authorized(r *http.Request) bool {
 	if s.cfg.Token == "" {
 		return true
 	}
-	// The scheme is case-insensitive (RFC 7235); the token is not.
+	// The scheme is case-insensitive (RFC 7235); the token is not. Both
+	// sides are hashed first: ConstantTimeCompare returns at once on a
+	// length mismatch, which would reveal the token's length by timing.
 	scheme, got, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-	return ok && strings.EqualFold(scheme, "Bearer") &&
-		subtle.ConstantTimeCompare([]byte(strings.TrimLeft(got, " ")), []byte(s.cfg.Token)) == 1
+	h1, h2 := sha256.Sum256([]byte(strings.TrimLeft(got, " "))), sha256.Sum256([]byte(s.cfg.Token))
+	return ok && strings.EqualFold(scheme, "Bearer") && subtle.ConstantTimeCompare(h1[:], h2[:]) == 1
 }
 
 // Close stops new upgrades, ends every session and waits for them.

@@ -115,9 +115,14 @@ func (s *Server) addSession(sess *mux.Session) bool {
 	return true
 }
 
+// removeSession forgets an ended session and keeps its byte counts, under
+// the lock that Stats sums live sessions with, so they count once.
 func (s *Server) removeSession(sess *mux.Session) {
+	st := sess.Stats()
 	s.mu.Lock()
 	delete(s.sessions, sess)
+	s.stats.bytesIn.Add(st.BytesIn)
+	s.stats.bytesOut.Add(st.BytesOut)
 	s.mu.Unlock()
 }
 
@@ -137,6 +142,7 @@ func (s *Server) serveStream(sess *mux.Session, st *mux.Stream, log *slog.Logger
 	}
 	target, ok := s.allow.resolve(req.Target)
 	if !ok {
+		s.stats.refusedTargets.Add(1)
 		log.Info("refused target: not allowed", "target", req.Target)
 		_ = sess.Reply(st, mux.Reply{Status: mux.StatusNotAllowed, Target: req.Target})
 		_ = st.Close()
@@ -144,6 +150,7 @@ func (s *Server) serveStream(sess *mux.Session, st *mux.Stream, log *slog.Logger
 	}
 	tc, err := s.dial(target)
 	if err != nil {
+		s.stats.targetErrors.Add(1)
 		status := dialStatus(err)
 		log.Info("cannot connect target", "target", target, "status", status, "err", err)
 		_ = sess.Reply(st, mux.Reply{Status: status, Target: target, Message: dialMessage(err)})

@@ -55,6 +55,9 @@ func agentDir(c *cli.Context) (string, error) {
 }
 
 func runAgent(c *cli.Context) error {
+	if !agentSupported {
+		return errAgentUnsupported
+	}
 	dir, err := agentDir(c)
 	if err != nil {
 		return err

@@ -47,6 +47,10 @@ func newApp() *cli.App {
 			agentCommand(),
 			statusCommand(),
 			versionCommand(),
+			forwardCommand(),
+			sshConfigCommand(),
+			doctorCommand(),
+			completionCommand(),
 		},
 	}
 	// A flag mistake must not print help to stdout: under ssh, stdout is

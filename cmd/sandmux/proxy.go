@@ -98,7 +98,7 @@ func runProxy(c *cli.Context) error {
 	cfg.NoResume = c.Bool("no-resume")
 	cfg.Resume.Grace = c.Duration("resume-timeout")
 	cfg.Mux.KeepAliveInterval = c.Duration("keepalive")
-	if c.Bool("no-agent") || cfg.Raw {
+	if c.Bool("no-agent") || cfg.Raw || !agentSupported {
 		conn, closeFn, err = client.DialStream(sig.ctx, cfg, c.String("target"))
 	} else {
 		conn, err = openViaAgent(sig.ctx, c, cfg)
@@ -135,6 +135,10 @@ func openViaAgent(ctx context.Context, c *cli.Context, cfg client.Config) (net.C
 	// agent's own start-up.
 	octx, cancel := context.WithTimeout(ctx, c.Duration("connect-timeout")+15*time.Second)
 	defer cancel()
+	if line := newReconnectLine(c.App.ErrWriter, req.Host); line != nil {
+		req.OnProgress = line.update
+		defer line.finish()
+	}
 	return agent.Open(octx, dir, agentStarter(c, dir), req)
 }
 
@@ -218,7 +222,7 @@ func stdinFile() *os.File {
 	if err != nil || fi.Mode()&(os.ModeNamedPipe|os.ModeSocket) == 0 {
 		return os.Stdin
 	}
-	if err := syscall.SetNonblock(int(os.Stdin.Fd()), true); err != nil {
+	if err := setNonblock(os.Stdin.Fd()); err != nil {
 		return os.Stdin
 	}
 	return os.NewFile(os.Stdin.Fd(), "/dev/stdin")

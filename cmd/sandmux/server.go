@@ -14,14 +14,16 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/sandmux/sandmux/mux"
 	"github.com/sandmux/sandmux/server"
+	"github.com/sandmux/sandmux/server/metrics"
 )
 
 func serverCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "server",
 		Usage: "run in the sandbox: accept WebSockets and connect their streams to sshd",
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "listen", Value: ":8081", EnvVars: []string{"SANDMUX_LISTEN"}, Usage: "address to listen on"},
 			&cli.StringFlag{Name: "target", Value: "127.0.0.1:22", EnvVars: []string{"SANDMUX_TARGET"}, Usage: "default target for streams and raw (websocat) clients"},
 			&cli.StringSliceFlag{Name: "allow", Usage: "another `HOST:PORT` clients may ask for (repeatable)"},
@@ -35,7 +37,8 @@ func serverCommand() *cli.Command {
 			&cli.DurationFlag{Name: "idle-timeout", Usage: "close a session with no stream for this long (0 = never)"},
 			&cli.DurationFlag{Name: "header-timeout", Value: 10 * time.Second, Usage: "limit for the HTTP upgrade and for each stream header (slow clients)"},
 			&cli.DurationFlag{Name: "shutdown-timeout", Value: 5 * time.Second, Usage: "how long SIGTERM waits for sessions to end"},
-		},
+			&cli.StringFlag{Name: "metrics-listen", EnvVars: []string{"SANDMUX_METRICS_LISTEN"}, Usage: "serve Prometheus metrics on `ADDR` (e.g. 127.0.0.1:9090), a listener of their own; off by default"},
+		}, embeddedFlags()...),
 		Action: runServer,
 	}
 }
@@ -47,6 +50,9 @@ func runServer(c *cli.Context) error {
 	log, err := newLogger(c.App.ErrWriter, c.String("log-level"))
 	if err != nil {
 		return err
+	}
+	if c.Bool("print-host-key") {
+		return printHostKey(c)
 	}
 	token, err := readToken(c.String("token"), c.String("token-file"))
 	if err != nil {
@@ -63,6 +69,16 @@ func runServer(c *cli.Context) error {
 	cfg.MaxStreams = c.Int("max-streams")
 	cfg.IdleTimeout = c.Duration("idle-timeout")
 	cfg.Mux.HeaderTimeout = c.Duration("header-timeout")
+	emb, err := startEmbedded(c, log, &cfg) // --ssh embedded: cfg.Target becomes its address
+	if err != nil {
+		return err
+	}
+	defer emb.Close()
+	var m *metrics.Metrics
+	if c.String("metrics-listen") != "" {
+		m = metrics.New()
+		cfg.OnHandshake = m.ObserveHandshake
+	}
 	srv, err := server.New(cfg)
 	if err != nil {
 		return err
@@ -71,10 +87,24 @@ func runServer(c *cli.Context) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w (is another server running there? pick one with --listen)", c.String("listen"), err)
 	}
+	if m != nil {
+		m.SetSource(srv.Stats)
+		stopMetrics, err := serveMetrics(c.String("metrics-listen"), ln, m, log)
+		if err != nil {
+			_ = ln.Close()
+			return err
+		}
+		defer stopMetrics()
+	}
+	ln = mux.Listener{Listener: ln}
 	hs := &http.Server{
 		Handler:           srv,
+		ConnContext:       mux.ConnContext,
 		ReadHeaderTimeout: cfg.Mux.HeaderTimeout,
-		ErrorLog:          nil,
+		// Without it a keep-alive connection that goes quiet after a
+		// request (a health check) is held forever, outside --max-sessions.
+		IdleTimeout: cfg.Mux.HeaderTimeout,
+		ErrorLog:    nil,
 	}
 	log.Info("listening", "addr", ln.Addr().String(), "target", cfg.Target, "allow", cfg.Allow, "auth", token != "", "version", version)
 
@@ -95,7 +125,7 @@ func runServer(c *cli.Context) error {
 	// invisible to it, so srv.Close ends them.
 	_ = hs.Shutdown(sctx)
 	done := make(chan struct{})
-	go func() { _ = srv.Close(); close(done) }()
+	go func() { _ = srv.Close(); emb.Close(); close(done) }()
 	select {
 	case <-done:
 	case <-sctx.Done():

@@ -27,13 +27,20 @@ func statusCommand() *cli.Command {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			st, err := agent.GetStatus(ctx, dir)
+			forwards := listForwards(dir)
 			if errors.Is(err, agent.ErrNotRunning) {
 				if c.Bool("json") {
-					_, err := fmt.Fprintln(c.App.Writer, `{"running":false,"sessions":[]}`)
+					enc := json.NewEncoder(c.App.Writer)
+					return enc.Encode(struct {
+						Running  bool           `json:"running"`
+						Sessions []struct{}     `json:"sessions"`
+						Forwards []forwardState `json:"forwards,omitempty"`
+					}{false, []struct{}{}, forwards})
+				}
+				if _, err := fmt.Fprintln(c.App.Writer, "no agent running (the first `sandmux proxy` starts one)"); err != nil {
 					return err
 				}
-				_, err := fmt.Fprintln(c.App.Writer, "no agent running (the first `sandmux proxy` starts one)")
-				return err
+				return printForwards(c.App.Writer, forwards)
 			}
 			if err != nil {
 				return err
@@ -44,9 +51,13 @@ func statusCommand() *cli.Command {
 				return enc.Encode(struct {
 					Running bool `json:"running"`
 					agent.Status
-				}{true, st})
+					Forwards []forwardState `json:"forwards,omitempty"`
+				}{true, st, forwards})
 			}
-			return printStatus(c.App.Writer, st)
+			if err := printStatus(c.App.Writer, st); err != nil {
+				return err
+			}
+			return printForwards(c.App.Writer, forwards)
 		},
 	}
 }

@@ -1,0 +1,21 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+)
+
+// ErrUnsupported is what every agent entry point returns on Windows: the
+// agent relies on flock, SO_PEERCRED and setsid.
+var ErrUnsupported = errors.New("the shared agent is not supported on Windows; use --no-agent")
+
+func lock(context.Context, string) (func(), error) { return nil, ErrUnsupported }
+
+// StartDetached is not supported on Windows.
+func StartDetached(string, []string, []string) error { return ErrUnsupported }
+
+func peerUID(*net.UnixConn) (int, error) { return -1, ErrUnsupported }
+
+func fileOwner(os.FileInfo) (int, bool) { return 0, false }

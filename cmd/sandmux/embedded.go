@@ -1,0 +1,180 @@
+package main
+
+// `sandmux server --ssh embedded`: the sshd package's server on a loopback
+// listener, made the server's default target.
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/sandmux/sandmux/server"
+	"github.com/sandmux/sandmux/sshd"
+)
+
+// envAuthorizedKeys holds public keys (authorized_keys lines) for the
+// embedded server, in addition to --authorized-keys.
+const envAuthorizedKeys = "SANDMUX_AUTHORIZED_KEYS"
+
+// errNeedKeys is the one line a user sees when the embedded server has no
+// key to accept.
+var errNeedKeys = errors.New("--ssh embedded needs authorized keys: set --authorized-keys FILE or " + envAuthorizedKeys)
+
+func embeddedFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "ssh", Value: "external", EnvVars: []string{"SANDMUX_SSH"}, Usage: "`MODE`: external forwards streams to --target (OpenSSH's sshd); embedded runs sandmux's own SSH server, no sshd needed"},
+		&cli.StringFlag{Name: "state-dir", EnvVars: []string{"SANDMUX_STATE_DIR"}, Usage: "`DIR` for the embedded server's host key (default $XDG_STATE_HOME/sandmux, else ~/.local/state/sandmux)"},
+		&cli.StringFlag{Name: "authorized-keys", Usage: "authorized_keys `FILE` for the embedded server, read at every login (default ~/.ssh/authorized_keys); keys in " + envAuthorizedKeys + " are accepted too", TakesFile: true},
+		&cli.BoolFlag{Name: "print-host-key", Usage: "print the embedded server's host public key and fingerprint, generating the key if there is none, and exit"},
+	}
+}
+
+// embedded is a running embedded SSH server; a nil *embedded is none.
+type embedded struct {
+	srv     *sshd.Server
+	served  chan error
+	closing atomic.Bool
+}
+
+// startEmbedded starts the embedded SSH server when --ssh embedded asks
+// for it and points cfg.Target at it. It returns nil for --ssh external.
+func startEmbedded(c *cli.Context, log *slog.Logger, cfg *server.Config) (*embedded, error) {
+	switch mode := c.String("ssh"); mode {
+	case "external":
+		return nil, nil
+	case "embedded":
+	default:
+		return nil, fmt.Errorf("--ssh %q: use external or embedded", mode)
+	}
+	if c.IsSet("target") {
+		return nil, errors.New("--target (or SANDMUX_TARGET) names an external sshd; with --ssh embedded the target is the embedded server (drop --target, or use --ssh external)")
+	}
+	scfg, err := embeddedConfig(c, log)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("embedded ssh server: %w", err)
+	}
+	addr := ln.Addr().String()
+	// direct-tcpip (ssh -L, ssh -W) may reach what a stream may: the
+	// default target (this server) and --allow.
+	allowed, err := server.AllowFunc(addr, cfg.Allow)
+	if err != nil {
+		_ = ln.Close()
+		return nil, err
+	}
+	scfg.AllowTarget = allowed
+	srv, err := sshd.New(scfg)
+	if err != nil {
+		_ = ln.Close()
+		if errors.Is(err, sshd.ErrNoAuthorizedKeys) {
+			return nil, errNeedKeys
+		}
+		return nil, err
+	}
+	cfg.Target = addr
+	e := &embedded{srv: srv, served: make(chan error, 1)}
+	go func() {
+		err := srv.Serve(ln)
+		if !errors.Is(err, sshd.ErrServerClosed) {
+			log.Error("embedded ssh server stopped; ssh to this sandbox fails until sandmux server restarts", "err", err)
+		}
+		e.served <- err
+	}()
+	log.Info("embedded ssh server", "addr", addr, "state_dir", scfg.StateDir, "authorized_keys", scfg.AuthorizedKeysFile, "shell", scfg.Shell)
+	return e, nil
+}
+
+// embeddedConfig is the sshd configuration the flags and environment
+// describe (everything but AllowTarget).
+func embeddedConfig(c *cli.Context, log *slog.Logger) (sshd.Config, error) {
+	cfg := sshd.DefaultConfig()
+	home, herr := os.UserHomeDir()
+	var err error
+	if cfg.StateDir, err = stateDir(c, home, herr); err != nil {
+		return cfg, err
+	}
+	switch file := c.String("authorized-keys"); {
+	case file != "":
+		if _, err := os.Stat(file); err != nil {
+			return cfg, fmt.Errorf("--authorized-keys: %w", err)
+		}
+		cfg.AuthorizedKeysFile = file
+	case herr == nil:
+		cfg.AuthorizedKeysFile = filepath.Join(home, ".ssh", "authorized_keys")
+	}
+	cfg.AuthorizedKeys = os.Getenv(envAuthorizedKeys)
+	if cfg.AuthorizedKeysFile == "" && cfg.AuthorizedKeys == "" {
+		return cfg, errNeedKeys
+	}
+	if sh := os.Getenv("SHELL"); filepath.IsAbs(sh) {
+		cfg.Shell = sh
+	}
+	// Sessions start from this process's environment, less sandmux's own
+	// settings (the token and keys among them).
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "SANDMUX_") {
+			cfg.Env = append(cfg.Env, kv)
+		}
+	}
+	if herr == nil {
+		cfg.Dir = home
+	}
+	cfg.ServerVersion = "SSH-2.0-sandmux_" + strings.ReplaceAll(version, " ", "_")
+	cfg.Logger = log.With("component", "sshd")
+	return cfg, nil
+}
+
+// stateDir is --state-dir, else $XDG_STATE_HOME/sandmux, else
+// ~/.local/state/sandmux.
+func stateDir(c *cli.Context, home string, homeErr error) (string, error) {
+	if d := c.String("state-dir"); d != "" {
+		return d, nil
+	}
+	if x := os.Getenv("XDG_STATE_HOME"); filepath.IsAbs(x) {
+		return filepath.Join(x, "sandmux"), nil
+	}
+	if homeErr != nil {
+		return "", fmt.Errorf("no home directory for the host key (%w); set --state-dir", homeErr)
+	}
+	return filepath.Join(home, ".local", "state", "sandmux"), nil
+}
+
+// Close stops the embedded server: its connections end, programs still
+// running are hung up, and it returns once all of that is done. Only the
+// first call waits; later ones (and a nil e) return at once.
+func (e *embedded) Close() {
+	if e == nil || e.closing.Swap(true) {
+		return
+	}
+	_ = e.srv.Close()
+	<-e.served
+}
+
+// printHostKey prints the host public key (known_hosts format) and its
+// fingerprint, generating the key if there is none yet.
+func printHostKey(c *cli.Context) error {
+	home, herr := os.UserHomeDir()
+	dir, err := stateDir(c, home, herr)
+	if err != nil {
+		return err
+	}
+	k, err := sshd.LoadHostKey(dir)
+	if err != nil {
+		return err
+	}
+	if k.Generated {
+		fmt.Fprintf(c.App.ErrWriter, "sandmux: generated a new host key in %s\n", k.Path)
+	}
+	_, err = fmt.Fprintf(c.App.Writer, "%s\n%s\n", k.PublicKey(), k.Fingerprint())
+	return err
+}

@@ -1,0 +1,296 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sandmux/sandmux/agent"
+)
+
+func TestParseForward(t *testing.T) {
+	tests := []struct {
+		in           string
+		listen, dest string
+		err          string
+	}{
+		{in: "5432:db:5432", listen: "127.0.0.1:5432", dest: "db:5432"},
+		{in: "0:127.0.0.1:7", listen: "127.0.0.1:0", dest: "127.0.0.1:7"},
+		{in: "0.0.0.0:8080:127.0.0.1:80", listen: "0.0.0.0:8080", dest: "127.0.0.1:80"},
+		{in: "*:8080:web:80", listen: ":8080", dest: "web:80"},
+		{in: ":8080:web:80", listen: ":8080", dest: "web:80"},
+		{in: "[::1]:2222:[fd00::5]:22", listen: "[::1]:2222", dest: "[fd00::5]:22"},
+		{in: "localhost:9000:127.0.0.1:9000", listen: "localhost:9000", dest: "127.0.0.1:9000"},
+		{in: "5432:db", err: `-L "5432:db": wrong number of fields; want [BIND:]LPORT:TARGETHOST:TARGETPORT, e.g. -L 5432:127.0.0.1:5432`},
+		{in: "a:b:c:d:e", err: "wrong number of fields"},
+		{in: "x:db:5432", err: `local port "x" is not a number from 0 to 65535`},
+		{in: "70000:db:5432", err: `local port "70000"`},
+		{in: "5432:db:0", err: `target port "0" is not a number from 1 to 65535`},
+		{in: "5432::5432", err: "no target host"},
+		{in: "[::1:5432:db:5432", err: "unbalanced brackets"},
+	}
+	for _, tt := range tests {
+		got, err := parseForward(tt.in)
+		if tt.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("parseForward(%q) = %+v, %v; want error containing %q", tt.in, got, err, tt.err)
+			}
+			continue
+		}
+		if err != nil || got.Listen != tt.listen || got.Target != tt.dest {
+			t.Errorf("parseForward(%q) = %+v, %v; want %s -> %s", tt.in, got, err, tt.listen, tt.dest)
+		}
+	}
+}
+
+func TestForwardUsageErrors(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"forward", "abc"}, "forward needs at least one -L [BIND:]LPORT:TARGETHOST:TARGETPORT"},
+		{[]string{"forward", "-L", "1:h:2"}, "forward needs exactly one HOST (the sandbox id) after its flags"},
+		{[]string{"forward", "-L", "nope", "abc"}, `-L "nope": wrong number of fields`},
+	}
+	for _, tt := range tests {
+		_, _, err := runApp(t, tt.args...)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("sandmux %s: error %v, want %q", strings.Join(tt.args, " "), err, tt.want)
+		}
+	}
+}
+
+func TestBackgroundArgs(t *testing.T) {
+	got := backgroundArgs([]string{"forward", "--background", "-L", "1:h:2", "--url", "ws://x", "abc"})
+	want := []string{"forward", "--background-child", "-L", "1:h:2", "--url", "ws://x", "abc"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("backgroundArgs = %q, want %q", got, want)
+	}
+	got = backgroundArgs([]string{"forward", "--background=true", "-L", "1:h:2", "abc"})
+	if strings.Join(got, " ") != "forward --background-child -L 1:h:2 abc" {
+		t.Fatalf("backgroundArgs(--background=true) = %q", got)
+	}
+}
+
+func TestSSHConfigBlock(t *testing.T) {
+	got, err := sshConfigBlock("/opt/sand mux/sandmux", "*.e2b", "user", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range []string{
+		"Host *.e2b\n",
+		"    User user\n",
+		"    ProxyCommand '/opt/sand mux/sandmux' proxy --strip-suffix .e2b %h\n",
+		"    ServerAliveInterval 30\n",
+		"    ServerAliveCountMax 3\n",
+	} {
+		if !strings.Contains(got, line) {
+			t.Errorf("block lacks %q:\n%s", line, got)
+		}
+	}
+	for _, l := range strings.Split(strings.TrimSpace(got), "\n") {
+		if !strings.HasPrefix(l, "#") && !strings.HasPrefix(l, "Host ") && !strings.HasPrefix(l, "    ") {
+			t.Errorf("stray line %q", l)
+		}
+	}
+
+	got, err = sshConfigBlock("/usr/bin/sandmux", "sb-*", "root", "wss://{host}.example/t?a=1%20")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "    ProxyCommand /usr/bin/sandmux proxy --url 'wss://{host}.example/t?a=1%%20' %h\n"; !strings.Contains(got, want) {
+		t.Errorf("block lacks %q (no suffix to strip, %% doubled):\n%s", want, got)
+	}
+
+	for _, bad := range []struct{ pattern, user, url, want string }{
+		{"a b", "user", "", "--host-pattern"},
+		{"*.e2b", "", "", "--user"},
+		{"*.e2b", "user", "http://{host}", "scheme must be ws:// or wss://"},
+	} {
+		if _, err := sshConfigBlock("/x", bad.pattern, bad.user, bad.url); err == nil || !strings.Contains(err.Error(), bad.want) {
+			t.Errorf("sshConfigBlock(%q, %q, %q) error %v, want %q", bad.pattern, bad.user, bad.url, err, bad.want)
+		}
+	}
+}
+
+func TestSSHConfigCommand(t *testing.T) {
+	out, _, err := runApp(t, "ssh-config", "--host-pattern", "*.test", "--user", "me", "--url", "ws://127.0.0.1:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	exe, _ := os.Executable()
+	if !strings.Contains(out, "proxy --strip-suffix .test --url 'ws://127.0.0.1:1' %h") || !strings.Contains(out, "User me") {
+		t.Fatalf("ssh-config printed:\n%s", out)
+	}
+	if !strings.Contains(out, "ProxyCommand /") {
+		t.Fatalf("ProxyCommand is not an absolute path (binary %s):\n%s", exe, out)
+	}
+}
+
+func TestCompletion(t *testing.T) {
+	for shell, marker := range map[string]string{
+		"bash": "complete -o bashdefault -o default -o nospace -F _sandmux_bash_autocomplete sandmux",
+		"zsh":  "compdef _sandmux_zsh_autocomplete sandmux",
+		"fish": "complete -c sandmux",
+	} {
+		out, _, err := runApp(t, "completion", shell)
+		if err != nil || !strings.Contains(out, marker) {
+			t.Errorf("completion %s: err %v, output lacks %q:\n%.300s", shell, err, marker, out)
+		}
+		if shell == "fish" {
+			for _, cmd := range []string{"forward", "doctor", "ssh-config", "proxy"} {
+				if !strings.Contains(out, "-a '"+cmd+"'") && !strings.Contains(out, "-a "+cmd) {
+					t.Errorf("fish completion does not offer %s:\n%s", cmd, out)
+				}
+			}
+		}
+	}
+	_, _, err := runApp(t, "completion", "tcsh")
+	if err == nil || err.Error() != `no completion for shell "tcsh": use bash, zsh or fish` {
+		t.Errorf("completion tcsh: error %v", err)
+	}
+	if err != nil && strings.Contains(err.Error(), "\n") {
+		t.Errorf("error is not one line: %q", err)
+	}
+	_, _, err = runApp(t, "completion")
+	if err == nil || strings.Contains(err.Error(), "\n") {
+		t.Errorf("completion without a shell: error %v, want one line", err)
+	}
+}
+
+// TestReadmeCommandsHaveHelp runs `sandmux CMD --help` for every command
+// the README names in code (`sandmux CMD` in backticks or code blocks).
+func TestReadmeCommandsHaveHelp(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmds := readmeCommands(string(b))
+	if len(cmds) < 4 {
+		t.Fatalf("found only %q in README.md; the parser is broken", cmds)
+	}
+	for _, cmd := range cmds {
+		out, errOut, err := runApp(t, cmd, "--help")
+		if err != nil || !strings.Contains(out, "sandmux "+cmd) {
+			t.Errorf("sandmux %s --help: err %v\nstdout: %s\nstderr: %s", cmd, err, out, errOut)
+		}
+	}
+}
+
+var sandmuxCmd = regexp.MustCompile(`(?:^|[\s=(` + "`" + `'"])sandmux ([a-z][a-z-]*)`)
+
+// readmeCommands returns the subcommands named in README.md's code: in
+// fenced blocks and in backtick spans.
+func readmeCommands(readme string) []string {
+	var code []string
+	inFence := false
+	for _, line := range strings.Split(readme, "\n") {
+		if strings.HasPrefix(strings.TrimSpace(line), "```") {
+			inFence = !inFence
+			continue
+		}
+		if inFence {
+			code = append(code, line)
+			continue
+		}
+		parts := strings.Split(line, "`")
+		for i := 1; i < len(parts); i += 2 {
+			code = append(code, parts[i])
+		}
+	}
+	seen := map[string]bool{}
+	for _, c := range code {
+		for _, m := range sandmuxCmd.FindAllStringSubmatch(c, -1) {
+			seen[m[1]] = true
+		}
+	}
+	var out []string
+	for c := range seen {
+		out = append(out, c)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func TestReadmeCommandsParser(t *testing.T) {
+	got := readmeCommands("text sandmux carries\n```sh\nsandmux server   # x\nssh -o 'ProxyCommand=sandmux proxy %h'\n```\n" +
+		"Run `sandmux status --json` or `sandmux: error` and `sandmux.v2`.\n")
+	if strings.Join(got, ",") != "proxy,server,status" {
+		t.Fatalf("readmeCommands = %q", got)
+	}
+}
+
+func TestProgressText(t *testing.T) {
+	tests := []struct {
+		p         agent.Progress
+		age, wait time.Duration
+		want      string
+	}{
+		{agent.Progress{State: agent.StateReconnecting, Attempt: 3, NextIn: 2 * time.Second}, 400 * time.Millisecond, 3 * time.Second,
+			"sandmux: reconnecting to abc (attempt 3, next in 1.6s)"},
+		{agent.Progress{State: agent.StateReconnecting, Attempt: 4, NextIn: time.Second}, 2 * time.Second, 5 * time.Second,
+			"sandmux: reconnecting to abc (attempt 4, dialing)"},
+		{agent.Progress{State: agent.StateConnecting, Attempt: 2, NextIn: 500 * time.Millisecond}, 0, 3 * time.Second,
+			"sandmux: connecting to abc (attempt 2, next in 0.5s)"},
+		{agent.Progress{State: agent.StateResuming}, 0, 7 * time.Second,
+			"sandmux: resuming the session to abc (waiting 7s)"},
+	}
+	for _, tt := range tests {
+		if got := progressText("abc", tt.p, tt.age, tt.wait); got != tt.want {
+			t.Errorf("progressText(%+v) = %q, want %q", tt.p, got, tt.want)
+		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the line's goroutine.
+type syncBuffer struct {
+	mu chan struct{}
+	b  bytes.Buffer
+}
+
+func newSyncBuffer() *syncBuffer { return &syncBuffer{mu: make(chan struct{}, 1)} }
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu <- struct{}{}
+	defer func() { <-s.mu }()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu <- struct{}{}
+	defer func() { <-s.mu }()
+	return s.b.String()
+}
+
+func TestReconnectLine(t *testing.T) {
+	// Quiet period not over: nothing is drawn, nothing cleared.
+	w := newSyncBuffer()
+	l := startReconnectLine(w, "abc", time.Hour)
+	l.update(agent.Progress{State: agent.StateReconnecting, Attempt: 2, NextIn: time.Second})
+	time.Sleep(3 * reconnectTick)
+	l.finish()
+	if w.String() != "" {
+		t.Fatalf("a wait shorter than the quiet period drew %q", w.String())
+	}
+
+	// A long wait draws one updating line and clears it at the end.
+	w = newSyncBuffer()
+	l = startReconnectLine(w, "abc", 0)
+	l.update(agent.Progress{State: agent.StateReconnecting, Attempt: 3, NextIn: 5 * time.Second})
+	deadline := time.Now().Add(5 * time.Second)
+	for strings.Count(w.String(), "\r") < 2 && time.Now().Before(deadline) {
+		time.Sleep(reconnectTick)
+	}
+	l.finish()
+	out := w.String()
+	if !strings.Contains(out, "\rsandmux: reconnecting to abc (attempt 3, next in ") || !strings.HasSuffix(out, "\r\033[K") {
+		t.Fatalf("line output %q", out)
+	}
+	if strings.Contains(out, "\n") {
+		t.Fatalf("the line must update in place, without newlines: %q", out)
+	}
+}

@@ -1,0 +1,364 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/sandmux/sandmux/agent"
+	"github.com/sandmux/sandmux/client"
+	"github.com/sandmux/sandmux/mux"
+)
+
+func forwardCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "forward",
+		Usage:     "forward local TCP ports to targets inside the sandbox, like ssh -L",
+		ArgsUsage: "-L [BIND:]LPORT:TARGETHOST:TARGETPORT... HOST",
+		Description: "Each -L listens on BIND:LPORT (BIND defaults to 127.0.0.1; * or an empty BIND listens on\n" +
+			"   every interface; LPORT 0 picks a free port) and carries every connection to TARGETHOST:TARGETPORT\n" +
+			"   in HOST's sandbox, which `sandmux server` must allow (--allow). All connections share the\n" +
+			"   agent's one WebSocket (or, with --no-agent, one of this process's own).\n\n" +
+			"   sandmux forward -L 5432:127.0.0.1:5432 -L 8080:127.0.0.1:80 abc123\n\n" +
+			"   It runs until interrupted; --background detaches it, `sandmux status` lists it.",
+		Flags: append(append(dialFlags(), agentFlags()...),
+			&cli.StringSliceFlag{Name: "L", Aliases: []string{"local"}, Usage: "forward `SPEC`, [BIND:]LPORT:TARGETHOST:TARGETPORT as in ssh -L (repeatable)"},
+			&cli.BoolFlag{Name: "no-agent", EnvVars: []string{"SANDMUX_NO_AGENT"}, Usage: "dial one WebSocket of this process's own instead of sharing the agent's"},
+			&cli.DurationFlag{Name: "connect-timeout", Value: 30 * time.Second, Usage: "how long a connection waits for a (re)connecting session"},
+			&cli.BoolFlag{Name: "background", Usage: "detach: run in the background (logs in the agent directory); prints its pid"},
+			&cli.BoolFlag{Name: "background-child", Hidden: true, Usage: "internal: the detached process of --background"},
+		),
+		Action: runForward,
+	}
+}
+
+// forwardSpec is one parsed -L.
+type forwardSpec struct {
+	Listen string // host:port to listen on
+	Target string // host:port inside the sandbox
+}
+
+// parseForward parses ssh's -L syntax, [BIND:]LPORT:HOST:HOSTPORT, where
+// IPv6 addresses are written in brackets.
+func parseForward(s string) (forwardSpec, error) {
+	bad := func(why string) (forwardSpec, error) {
+		return forwardSpec{}, fmt.Errorf("-L %q: %s; want [BIND:]LPORT:TARGETHOST:TARGETPORT, e.g. -L 5432:127.0.0.1:5432", s, why)
+	}
+	var parts []string
+	depth, from := 0, 0
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '[':
+			depth++
+		case ']':
+			depth--
+		case ':':
+			if depth == 0 {
+				parts = append(parts, s[from:i])
+				from = i + 1
+			}
+		}
+		if depth < 0 || depth > 1 {
+			return bad("unbalanced brackets")
+		}
+	}
+	if depth != 0 {
+		return bad("unbalanced brackets")
+	}
+	parts = append(parts, s[from:])
+	bind := "127.0.0.1"
+	switch len(parts) {
+	case 3:
+	case 4:
+		bind, parts = parts[0], parts[1:]
+		if bind == "*" {
+			bind = ""
+		}
+	default:
+		return bad("wrong number of fields")
+	}
+	unbracket := func(h string) string { return strings.TrimSuffix(strings.TrimPrefix(h, "["), "]") }
+	bind = unbracket(bind)
+	lport, host, hport := parts[0], unbracket(parts[1]), parts[2]
+	if n, err := strconv.Atoi(lport); err != nil || n < 0 || n > 65535 {
+		return bad(fmt.Sprintf("local port %q is not a number from 0 to 65535", lport))
+	}
+	if n, err := strconv.Atoi(hport); err != nil || n < 1 || n > 65535 {
+		return bad(fmt.Sprintf("target port %q is not a number from 1 to 65535", hport))
+	}
+	if host == "" {
+		return bad("no target host")
+	}
+	return forwardSpec{Listen: net.JoinHostPort(bind, lport), Target: net.JoinHostPort(host, hport)}, nil
+}
+
+// streamOpener opens streams to targets in one sandbox.
+type streamOpener interface {
+	open(ctx context.Context, target string) (net.Conn, error)
+	close()
+}
+
+// agentOpener asks the shared agent for each stream.
+type agentOpener struct {
+	dir     string
+	start   func() error
+	req     agent.OpenRequest
+	timeout time.Duration
+}
+
+func (o *agentOpener) open(ctx context.Context, target string) (net.Conn, error) {
+	req := o.req
+	req.Target = target
+	ctx, cancel := context.WithTimeout(ctx, o.timeout+15*time.Second)
+	defer cancel()
+	return agent.Open(ctx, o.dir, o.start, req)
+}
+
+func (o *agentOpener) close() {}
+
+// errRawForward: a raw bridge serves one connection per WebSocket to its
+// single target, so it cannot honour a forward's TARGET.
+var errRawForward = errors.New("the server is a raw WebSocket bridge (websocat?), not `sandmux server`: it cannot reach a chosen target")
+
+// sessionOpener holds one session of this process's own (--no-agent) and
+// opens every stream on it, redialing when it has ended.
+type sessionOpener struct {
+	cfg     client.Config
+	timeout time.Duration
+
+	mu     sync.Mutex
+	sess   *client.Session
+	closed bool
+}
+
+func (o *sessionOpener) open(ctx context.Context, target string) (net.Conn, error) {
+	ctx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+	o.mu.Lock()
+	if o.closed {
+		o.mu.Unlock()
+		return nil, net.ErrClosed
+	}
+	if o.sess != nil {
+		select {
+		case <-o.sess.Done():
+			_ = o.sess.Close()
+			o.sess = nil
+		default:
+		}
+	}
+	if o.sess == nil {
+		// Dialed under the lock: concurrent first connections share it.
+		s, err := client.Dial(ctx, o.cfg)
+		if err != nil {
+			o.mu.Unlock()
+			return nil, err
+		}
+		if s.Raw() {
+			_ = s.Close()
+			o.mu.Unlock()
+			return nil, errRawForward
+		}
+		o.sess = s
+	}
+	s := o.sess
+	o.mu.Unlock()
+	return s.OpenStream(ctx, target)
+}
+
+func (o *sessionOpener) close() {
+	o.mu.Lock()
+	o.closed = true
+	s := o.sess
+	o.sess = nil
+	o.mu.Unlock()
+	if s != nil {
+		_ = s.Close()
+	}
+}
+
+func runForward(c *cli.Context) error {
+	if c.NArg() != 1 {
+		return errors.New("forward needs exactly one HOST (the sandbox id) after its flags, e.g. `sandmux forward -L 5432:127.0.0.1:5432 abc123`")
+	}
+	host := c.Args().First()
+	raw := c.StringSlice("L")
+	if len(raw) == 0 {
+		return errors.New("forward needs at least one -L [BIND:]LPORT:TARGETHOST:TARGETPORT")
+	}
+	specs := make([]forwardSpec, 0, len(raw))
+	for _, r := range raw {
+		s, err := parseForward(r)
+		if err != nil {
+			return err
+		}
+		specs = append(specs, s)
+	}
+	cfg, err := clientConfig(c, host)
+	if err != nil {
+		return err
+	}
+	if c.Bool("background") {
+		return startForwardBackground(c, host)
+	}
+	errw := c.App.ErrWriter
+	var state *forwardStateFile
+	if c.Bool("background-child") {
+		state, errw, err = forwardChildSetup(c)
+		if err != nil {
+			return err
+		}
+	}
+
+	var opener streamOpener
+	if c.Bool("no-agent") || !agentSupported {
+		cfg.NoResume = c.Bool("no-resume")
+		cfg.Resume.Grace = c.Duration("resume-timeout")
+		cfg.Mux.KeepAliveInterval = c.Duration("keepalive")
+		opener = &sessionOpener{cfg: cfg, timeout: c.Duration("connect-timeout")}
+	} else {
+		dir, err := agentDir(c)
+		if err != nil {
+			return err
+		}
+		req := agent.OpenRequest{
+			URL: cfg.URL, Header: cfg.Header, Token: cfg.Token,
+			Insecure: c.Bool("insecure"), ConnectTimeout: c.Duration("connect-timeout"), Host: host,
+		}
+		if ca := c.String("ca"); ca != "" {
+			pem, err := os.ReadFile(ca)
+			if err != nil {
+				return fmt.Errorf("read --ca: %w", err)
+			}
+			req.CAPEM = string(pem)
+		}
+		opener = &agentOpener{dir: dir, start: agentStarter(c, dir), req: req, timeout: c.Duration("connect-timeout")}
+	}
+	defer opener.close()
+
+	f := &forwarder{opener: opener, errw: errw}
+	listeners := make([]net.Listener, 0, len(specs))
+	defer func() {
+		for _, ln := range listeners {
+			_ = ln.Close()
+		}
+	}()
+	for i, s := range specs {
+		ln, err := net.Listen("tcp", s.Listen)
+		if err != nil {
+			return fmt.Errorf("-L %s: %w", raw[i], err)
+		}
+		listeners = append(listeners, ln)
+		specs[i].Listen = ln.Addr().String()
+	}
+	for _, s := range specs {
+		f.printf("forwarding %s -> %s in %s", s.Listen, s.Target, host)
+	}
+	if state != nil {
+		if err := state.write(host, client.RedactURL(cfg.URL), specs, c.Bool("no-agent") || !agentSupported); err != nil {
+			return err
+		}
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), terminateSignals...)
+	defer stop()
+	var wg sync.WaitGroup
+	for i, ln := range listeners {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f.serve(ctx, ln, specs[i])
+		}()
+	}
+	<-ctx.Done()
+	for _, ln := range listeners {
+		_ = ln.Close()
+	}
+	wg.Wait()
+	if state != nil {
+		// Only a clean exit removes the log: after a failure the starting
+		// process reads the reason from it.
+		state.remove()
+	}
+	return nil
+}
+
+// forwarder carries accepted connections to their targets.
+type forwarder struct {
+	opener streamOpener
+	errw   io.Writer
+	mu     sync.Mutex // one line at a time on errw
+}
+
+func (f *forwarder) printf(format string, args ...any) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	fmt.Fprintf(f.errw, "sandmux: "+format+"\n", args...)
+}
+
+// serve accepts on ln until ctx ends, then waits for its connections.
+func (f *forwarder) serve(ctx context.Context, ln net.Listener, s forwardSpec) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	backoff := 5 * time.Millisecond
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Out of file descriptors and the like: wait, do not spin.
+			f.printf("forward %s: accept: %v", s.Listen, err)
+			t := time.NewTimer(backoff)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+			backoff = min(backoff*2, time.Second)
+			continue
+		}
+		backoff = 5 * time.Millisecond
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f.handle(ctx, c, s)
+		}()
+	}
+}
+
+// handle carries one connection, half-closes included.
+func (f *forwarder) handle(ctx context.Context, c net.Conn, s forwardSpec) {
+	stream, err := f.opener.open(ctx, s.Target)
+	if err != nil {
+		_ = c.Close()
+		if ctx.Err() == nil {
+			f.printf("forward %s -> %s: %v", s.Listen, s.Target, err)
+		}
+		return
+	}
+	stop := context.AfterFunc(ctx, func() {
+		_ = stream.Close()
+		_ = c.Close()
+	})
+	defer stop()
+	if err := mux.Splice(c, stream); err != nil && ctx.Err() == nil {
+		var se *agent.StreamError
+		var nr *mux.NotResumedError
+		// The tunnel's verdicts are worth a line; a local client that
+		// reset its connection is not.
+		if errors.As(err, &se) || errors.As(err, &nr) || errors.Is(err, mux.ErrSessionEnded) || errors.Is(err, mux.ErrSessionDead) {
+			f.printf("forward %s -> %s: %v", s.Listen, s.Target, err)
+		}
+	}
+}

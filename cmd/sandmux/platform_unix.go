@@ -1,0 +1,59 @@
+//go:build !windows
+
+package main
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"syscall"
+)
+
+// agentSupported: the shared agent needs flock, SO_PEERCRED and setsid.
+const agentSupported = true
+
+// detach makes cmd a session leader of its own (setsid), so that it
+// outlives the terminal and the process that started it.
+func detach(cmd *exec.Cmd) { cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true} }
+
+// processAlive reports whether pid runs (zombies count as gone where
+// /proc tells).
+func processAlive(pid int) bool {
+	if pid <= 0 {
+		return false
+	}
+	if err := syscall.Kill(pid, 0); err != nil && err != syscall.EPERM {
+		return false
+	}
+	b, err := os.ReadFile("/proc/" + itoa(pid) + "/stat")
+	if err != nil {
+		return true // no /proc (darwin): kill(0) said it exists
+	}
+	s := string(b)
+	for i := len(s) - 1; i >= 0; i-- {
+		if s[i] == ')' {
+			return i+2 >= len(s) || (s[i+2] != 'Z' && s[i+2] != 'X')
+		}
+	}
+	return true
+}
+
+// setNonblock puts fd in non-blocking mode.
+func setNonblock(fd uintptr) error { return syscall.SetNonblock(int(fd), true) }
+
+// terminateSignals are the signals that stop a long-running command.
+var terminateSignals = []os.Signal{os.Interrupt, syscall.SIGTERM}
+
+// forwardAlive reports whether pid is a running background forward (its
+// command line says so where /proc shows it), so a reused pid is not
+// listed.
+func forwardAlive(pid int) bool {
+	if !processAlive(pid) {
+		return false
+	}
+	b, err := os.ReadFile("/proc/" + itoa(pid) + "/cmdline")
+	if err != nil {
+		return true
+	}
+	return bytes.Contains(b, []byte("--background-child"))
+}

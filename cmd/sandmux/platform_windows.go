@@ -1,0 +1,28 @@
+package main
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+)
+
+// agentSupported: the shared agent needs flock, SO_PEERCRED and setsid,
+// which Windows lacks; every command dials its own session there.
+const agentSupported = false
+
+func detach(*exec.Cmd) {}
+
+func processAlive(pid int) bool {
+	p, err := os.FindProcess(pid)
+	if err != nil {
+		return false
+	}
+	_ = p.Release()
+	return true
+}
+
+func setNonblock(uintptr) error { return errors.ErrUnsupported }
+
+var terminateSignals = []os.Signal{os.Interrupt}
+
+func forwardAlive(pid int) bool { return processAlive(pid) }

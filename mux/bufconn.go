@@ -1,0 +1,171 @@
+package mux
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"net"
+	"sync"
+)
+
+// BufConn sits under a WebSocket library to cut syscalls. coder/websocket
+// reads through a 4 KiB buffer and, on the client, masks each frame's
+// payload through a 4 KiB write buffer, so a 32 KiB frame costs about
+// eight read() and eight write() calls. BufConn gives reads a large buffer
+// and, once Framing is on, holds written bytes until a whole WebSocket
+// frame has been written and sends it in one write. It never delays a
+// frame: a frame is flushed the moment its last byte arrives.
+//
+// Framing must be switched on only after the HTTP upgrade (the request
+// and response are not frames), and BufConn must sit above TLS, where the
+// bytes are frames, not records.
+type BufConn struct {
+	net.Conn
+	r *bufio.Reader
+
+	mu      sync.Mutex // the WebSocket library writes from one goroutine at a time, but Close may race
+	framing bool
+	buf     []byte // bytes of the frame being assembled
+	need    int    // bytes still missing from the current frame; -1 = header incomplete
+}
+
+// readBufSize is large enough for several full frames per read().
+const readBufSize = 256 << 10
+
+// maxHold caps how much BufConn holds before writing anyway, for frames
+// larger than any sandmux writes.
+const maxHold = 256 << 10
+
+// NewBufConn wraps c.
+func NewBufConn(c net.Conn) *BufConn {
+	return &BufConn{Conn: c, r: bufio.NewReaderSize(c, readBufSize), need: -1}
+}
+
+// Read implements net.Conn.
+func (b *BufConn) Read(p []byte) (int, error) { return b.r.Read(p) }
+
+// Framing switches write coalescing on. Call it after the upgrade, before
+// the first frame.
+func (b *BufConn) Framing() {
+	b.mu.Lock()
+	b.framing = true
+	b.mu.Unlock()
+}
+
+// Write implements net.Conn.
+func (b *BufConn) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.framing {
+		return b.Conn.Write(p)
+	}
+	n := len(p)
+	for len(p) > 0 {
+		if b.need < 0 {
+			// Take exactly the header's bytes: 2, then the rest it announces.
+			want := 2
+			if len(b.buf) >= 2 {
+				want = frameHeaderLen(b.buf)
+			}
+			take := min(len(p), want-len(b.buf))
+			b.buf = append(b.buf, p[:take]...)
+			p = p[take:]
+			if len(b.buf) < 2 || len(b.buf) < frameHeaderLen(b.buf) {
+				continue
+			}
+			b.need = framePayloadLen(b.buf)
+		}
+		take := min(len(p), b.need)
+		b.buf = append(b.buf, p[:take]...)
+		p = p[take:]
+		b.need -= take
+		if b.need == 0 || len(b.buf) >= maxHold {
+			if err := b.flush(); err != nil {
+				return 0, err
+			}
+		}
+	}
+	return n, nil
+}
+
+// flush writes what is held; a finished frame starts the next header.
+func (b *BufConn) flush() error {
+	_, err := b.Conn.Write(b.buf)
+	b.buf = b.buf[:0]
+	if b.need == 0 {
+		b.need = -1
+	}
+	return err
+}
+
+// maxHeader is the longest WebSocket frame header: 2 + 8 length + 4 mask.
+const maxHeader = 14
+
+// frameHeaderLen is the length of the header whose first two bytes are
+// b[:2]: the base, the extended length, and the mask key.
+func frameHeaderLen(b []byte) int {
+	hl := 2
+	switch b[1] & 0x7f {
+	case 126:
+		hl += 2
+	case 127:
+		hl += 8
+	}
+	if b[1]&0x80 != 0 {
+		hl += 4
+	}
+	return hl
+}
+
+// framePayloadLen is the payload length announced by a complete header.
+func framePayloadLen(b []byte) int {
+	switch pl := int(b[1] & 0x7f); pl {
+	case 126:
+		return int(binary.BigEndian.Uint16(b[2:4]))
+	case 127:
+		return int(binary.BigEndian.Uint64(b[2:10]) & (1<<62 - 1))
+	default:
+		return pl
+	}
+}
+
+// WrapConn prepares a freshly dialed or accepted connection that will
+// carry a WebSocket: it tunes the TCP socket and returns the BufConn to
+// put under the WebSocket library (and to switch to Framing after the
+// upgrade).
+func WrapConn(c net.Conn) *BufConn {
+	TuneTCP(c)
+	return NewBufConn(c)
+}
+
+// Listener wraps every accepted connection with WrapConn. Pair it with
+// an http.Server whose ConnContext is ConnContext, so the handler can
+// switch the connection to Framing after the upgrade.
+type Listener struct{ net.Listener }
+
+// Accept implements net.Listener.
+func (l Listener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return WrapConn(c), nil
+}
+
+type bufConnKey struct{}
+
+// ConnContext stores the connection in the request context, for
+// http.Server.ConnContext; BufConnFrom finds it again.
+func ConnContext(ctx context.Context, c net.Conn) context.Context {
+	if bc, ok := c.(*BufConn); ok {
+		return context.WithValue(ctx, bufConnKey{}, bc)
+	}
+	return ctx
+}
+
+// BufConnFrom returns the request's BufConn, or nil when the server was
+// not set up with Listener and ConnContext.
+func BufConnFrom(ctx context.Context) *BufConn {
+	bc, _ := ctx.Value(bufConnKey{}).(*BufConn)
+	return bc
+}

@@ -1,0 +1,31 @@
+//go:build linux || darwin
+
+package mux
+
+import (
+	"net"
+
+	"golang.org/x/sys/unix"
+)
+
+// notSentLowat bounds the bytes a socket holds that the kernel has not yet
+// sent. Without it, bulk data fills megabytes of send buffer and a
+// keystroke or a pong written after it waits for all of it; with it, the
+// backlog stays in yamux, where every stream gets its turn.
+const notSentLowat = 128 << 10
+
+// TuneTCP applies notSentLowat to c if it is a TCP connection. Failure is
+// harmless (older kernels), so it is ignored.
+func TuneTCP(c net.Conn) {
+	tc, ok := c.(*net.TCPConn)
+	if !ok {
+		return
+	}
+	raw, err := tc.SyscallConn()
+	if err != nil {
+		return
+	}
+	_ = raw.Control(func(fd uintptr) {
+		_ = unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_NOTSENT_LOWAT, notSentLowat)
+	})
+}

@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# make demo: the whole job on loopback. A throwaway sshd and `sandmux server`
+# stand in for the sandbox; ssh, scp and sftp run through `sandmux proxy`,
+# several at once, all sharing one WebSocket held by the agent.
+# Needs only the OpenSSH client and server. Cleans up after itself.
+set -euo pipefail
+
+BIN=${BIN:-$(pwd)/bin/sandmux}
+SSHD=${SSHD:-/usr/sbin/sshd}
+for prog in "$SSHD" ssh scp sftp ssh-keygen; do
+  command -v "$prog" >/dev/null 2>&1 || { echo "demo: $prog not found; install it with: apt-get install openssh-server openssh-client" >&2; exit 1; }
+done
+
+WORK=$(mktemp -d /tmp/sandmux-demo.XXXXXX)
+AGENT_DIR="$WORK/agent"
+pids=()
+cleanup() {
+  "$BIN" agent --stop --agent-dir "$AGENT_DIR" >/dev/null 2>&1 || true
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+free_port() {
+  local p
+  for _ in $(seq 50); do
+    p=$(( (RANDOM % 20000) + 30000 ))
+    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
+  done
+  echo "demo: no free port found" >&2; exit 1
+}
+
+wait_for() { # wait_for DESCRIPTION COMMAND...
+  local what=$1; shift
+  for _ in $(seq 100); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
+  echo "demo: $what did not come up" >&2; exit 1
+}
+
+step "a throwaway sshd on loopback (the sandbox's sshd)"
+[ "$(id -u)" = 0 ] && mkdir -p /run/sshd
+ssh-keygen -q -t ed25519 -N '' -f "$WORK/host_key"
+ssh-keygen -q -t ed25519 -N '' -f "$WORK/id"
+cp "$WORK/id.pub" "$WORK/authorized_keys"
+SSH_PORT=$(free_port)
+cat > "$WORK/sshd_config" <<CONF
+ListenAddress 127.0.0.1
+Port $SSH_PORT
+HostKey $WORK/host_key
+AuthorizedKeysFile $WORK/authorized_keys
+PidFile none
+StrictModes no
+UsePAM no
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin prohibit-password
+Subsystem sftp internal-sftp
+MaxStartups 100:30:200
+MaxSessions 100
+CONF
+"$SSHD" -D -e -f "$WORK/sshd_config" 2>"$WORK/sshd.log" &
+pids+=($!)
+wait_for sshd bash -c "exec 3<>/dev/tcp/127.0.0.1/$SSH_PORT"
+echo "sshd on 127.0.0.1:$SSH_PORT"
+
+step "sandmux server in front of it (what runs in the sandbox on :8081)"
+WS_PORT=$(free_port)
+# A short keepalive so the pause below is noticed in a second, not 20.
+export SANDMUX_KEEPALIVE=1s
+"$BIN" server --listen "127.0.0.1:$WS_PORT" --target "127.0.0.1:$SSH_PORT" 2>"$WORK/server.log" &
+SERVER_PID=$!
+pids+=($SERVER_PID)
+wait_for "sandmux server" bash -c "exec 3<>/dev/tcp/127.0.0.1/$WS_PORT"
+echo "sandmux server on ws://127.0.0.1:$WS_PORT -> 127.0.0.1:$SSH_PORT"
+
+echo "* ssh-keyscan 127.0.0.1 $(cut -d' ' -f1-2 "$WORK/host_key.pub")" > "$WORK/known_hosts"
+sed -i 's/^\* ssh-keyscan 127.0.0.1 /* /' "$WORK/known_hosts"
+PROXY="$BIN proxy --url ws://127.0.0.1:$WS_PORT --agent-dir $AGENT_DIR %h"
+OPTS=(-F /dev/null -i "$WORK/id" -o IdentitiesOnly=yes -o IdentityAgent=none -o BatchMode=yes
+      -o UserKnownHostsFile="$WORK/known_hosts" -o GlobalKnownHostsFile=/dev/null -o StrictHostKeyChecking=yes
+      -o LogLevel=ERROR -o User="$(id -un)" -o ProxyCommand="$PROXY")
+echo "ProxyCommand: $PROXY"
+
+step "ssh through the tunnel"
+ssh "${OPTS[@]}" sandbox 'echo "hello from $(hostname) via sandmux"'
+
+step "scp 32 MiB up and back, checksums compared"
+head -c $((32 << 20)) /dev/urandom > "$WORK/big.bin"
+scp -q "${OPTS[@]}" "$WORK/big.bin" "sandbox:$WORK/big.remote"
+scp -q "${OPTS[@]}" "sandbox:$WORK/big.remote" "$WORK/big.back"
+sha256sum "$WORK/big.bin" "$WORK/big.back" | awk '{print $1}' | uniq | wc -l | grep -qx 1 && echo "sha256 equal: $(sha256sum "$WORK/big.bin" | cut -c1-16)…"
+
+step "sftp batch: put, ls, get, rm"
+printf 'put %s/big.bin %s/sftp.remote\nls -l %s/sftp.remote\nget %s/sftp.remote %s/sftp.back\nrm %s/sftp.remote\n' \
+  "$WORK" "$WORK" "$WORK" "$WORK" "$WORK" "$WORK" > "$WORK/batch"
+sftp -q "${OPTS[@]}" -b "$WORK/batch" sandbox
+cmp "$WORK/big.bin" "$WORK/sftp.back" && echo "sftp round trip identical"
+
+step "6 ssh, 3 scp and 3 sftp at once, all on one WebSocket"
+jobs_pids=()
+for i in 1 2 3 4 5 6; do ssh "${OPTS[@]}" sandbox "echo ssh $i done" & jobs_pids+=($!); done
+for i in 1 2 3; do scp -q "${OPTS[@]}" "$WORK/big.bin" "sandbox:$WORK/par$i" && echo "scp $i done" & jobs_pids+=($!); done
+for i in 1 2 3; do echo "put $WORK/big.bin $WORK/sftp$i" | sftp -q "${OPTS[@]}" -b - sandbox >/dev/null && echo "sftp $i done" & jobs_pids+=($!); done
+fail=0; for p in "${jobs_pids[@]}"; do wait "$p" || fail=1; done
+[ $fail = 0 ] || { echo "demo: a parallel transfer failed" >&2; exit 1; }
+for i in 1 2 3; do cmp -s "$WORK/big.bin" "$WORK/par$i" && cmp -s "$WORK/big.bin" "$WORK/sftp$i" || { echo "demo: copy $i differs" >&2; exit 1; }; done
+echo "all 6 copies identical"
+echo "WebSockets the server accepted: $(grep -c 'msg="session started"' "$WORK/server.log")"
+
+step "a sandbox pause in the middle of an scp: the server is frozen (SIGSTOP) for 4 s"
+scp -q "${OPTS[@]}" "$WORK/big.bin" "sandbox:$WORK/paused.remote" &
+scp_pid=$!
+sleep 0.3
+kill -STOP "$SERVER_PID"; echo "server frozen"
+sleep 4
+kill -CONT "$SERVER_PID"; echo "server thawed"
+wait "$scp_pid" || { echo "demo: scp across the pause failed" >&2; exit 1; }
+cmp "$WORK/big.bin" "$WORK/paused.remote" && echo "scp finished across the pause; copy identical"
+echo "WebSockets the server accepted: $(grep -c 'msg="session started"' "$WORK/server.log") (the session resumed instead of starting over: $(grep -c 'msg="session resumed"' "$WORK/server.log") resumption)"
+
+step "sandmux status"
+"$BIN" status --agent-dir "$AGENT_DIR"
+
+step "done: cleaning up"

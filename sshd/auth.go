@@ -1,0 +1,132 @@
+package sshd
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strings"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// authorizedKey is one usable line of authorized_keys.
+type authorizedKey struct {
+	key         ssh.PublicKey
+	fingerprint string
+	// Restrictions from the line's options.
+	noPTY, noPortForwarding bool
+}
+
+// keySet is the keys of one load, with what was skipped and why.
+type keySet struct {
+	keys    []authorizedKey
+	skipped []string // "FILE line N: reason"
+}
+
+// find returns the entry for key, or nil.
+func (s *keySet) find(key ssh.PublicKey) *authorizedKey {
+	b := key.Marshal()
+	for i := range s.keys {
+		if bytes.Equal(s.keys[i].key.Marshal(), b) {
+			return &s.keys[i]
+		}
+	}
+	return nil
+}
+
+// loadKeys reads the configured keys: the text, then the file. A missing
+// file adds no keys; any other read error is returned.
+func loadKeys(cfg *Config) (*keySet, error) {
+	s := &keySet{}
+	if cfg.AuthorizedKeys != "" {
+		s.parse([]byte(cfg.AuthorizedKeys), "authorized keys text")
+	}
+	if cfg.AuthorizedKeysFile != "" {
+		b, err := os.ReadFile(cfg.AuthorizedKeysFile)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+		case err != nil:
+			return s, fmt.Errorf("read authorized keys: %w", err)
+		default:
+			s.parse(b, cfg.AuthorizedKeysFile)
+		}
+	}
+	return s, nil
+}
+
+// parse adds every usable line of data. Lines that do not parse, and keys
+// with options this server cannot enforce (command=, from=, permitopen=
+// ...), are skipped: honouring such a key without its restriction would
+// grant more than its owner wrote.
+func (s *keySet) parse(data []byte, source string) {
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	for n := 1; sc.Scan(); n++ {
+		line := bytes.TrimSpace(sc.Bytes())
+		if len(line) == 0 || line[0] == '#' {
+			continue
+		}
+		key, _, opts, _, err := ssh.ParseAuthorizedKey(line)
+		if err != nil {
+			s.skipped = append(s.skipped, fmt.Sprintf("%s line %d: %v", source, n, err))
+			continue
+		}
+		k := authorizedKey{key: key, fingerprint: ssh.FingerprintSHA256(key)}
+		if bad := k.applyOptions(opts); bad != "" {
+			s.skipped = append(s.skipped, fmt.Sprintf("%s line %d: key %s has option %q, which the embedded server does not support", source, n, k.fingerprint, bad))
+			continue
+		}
+		s.keys = append(s.keys, k)
+	}
+	if err := sc.Err(); err != nil {
+		s.skipped = append(s.skipped, fmt.Sprintf("%s: %v", source, err))
+	}
+}
+
+// applyOptions sets the restrictions the options ask for and returns the
+// first option it cannot honour, or "".
+func (k *authorizedKey) applyOptions(opts []string) string {
+	for _, o := range opts {
+		name, _, _ := strings.Cut(o, "=")
+		switch strings.ToLower(name) {
+		case "restrict":
+			k.noPTY, k.noPortForwarding = true, true
+		case "no-pty":
+			k.noPTY = true
+		case "pty":
+			k.noPTY = false
+		case "no-port-forwarding":
+			k.noPortForwarding = true
+		case "port-forwarding":
+			k.noPortForwarding = false
+		case "no-agent-forwarding", "no-x11-forwarding", "no-user-rc",
+			"agent-forwarding", "x11-forwarding", "user-rc", "no-touch-required":
+			// Agent and X11 forwarding and ~/.ssh/rc do not exist here;
+			// not requiring a touch is what the server does anyway.
+		default:
+			return o
+		}
+	}
+	return ""
+}
+
+// Permission extensions carried from authentication to the connection.
+const (
+	extFingerprint      = "sandmux-key-fingerprint"
+	extNoPTY            = "sandmux-no-pty"
+	extNoPortForwarding = "sandmux-no-port-forwarding"
+)
+
+func (k *authorizedKey) permissions() *ssh.Permissions {
+	ext := map[string]string{extFingerprint: k.fingerprint}
+	if k.noPTY {
+		ext[extNoPTY] = ""
+	}
+	if k.noPortForwarding {
+		ext[extNoPortForwarding] = ""
+	}
+	return &ssh.Permissions{Extensions: ext}
+}

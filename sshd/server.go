@@ -1,0 +1,303 @@
+package sshd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// Server is an SSH server for the user it runs as. Create it with New,
+// give it listeners with Serve, end it with Close.
+type Server struct {
+	cfg Config
+	log *slog.Logger
+
+	ctx    context.Context // cancelled by Close: bounds dials
+	cancel context.CancelFunc
+
+	keyMu   sync.Mutex
+	hostKey *HostKey // nil until the first connection needs it
+
+	mu        sync.Mutex
+	closed    bool
+	listeners map[net.Listener]struct{}
+	conns     map[net.Conn]struct{}
+	wg        sync.WaitGroup // one per connection
+}
+
+// New validates cfg, checks that it names at least one usable public key,
+// and returns a Server. It neither creates nor reads the host key.
+func New(cfg Config) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg.Env = append([]string(nil), cfg.Env...)
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	keys, err := loadKeys(&cfg)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range keys.skipped {
+		log.Warn("skipped authorized key", "why", s)
+	}
+	if len(keys.keys) == 0 {
+		var where []string
+		if cfg.AuthorizedKeys != "" {
+			where = append(where, "the authorized keys text")
+		}
+		if cfg.AuthorizedKeysFile != "" {
+			where = append(where, cfg.AuthorizedKeysFile)
+		}
+		return nil, fmt.Errorf("%w: no usable public key in %s", ErrNoAuthorizedKeys, strings.Join(where, " or "))
+	}
+	log.Info("authorized keys", "file", cfg.AuthorizedKeysFile, "keys", len(keys.keys))
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Server{
+		cfg: cfg, log: log,
+		ctx: ctx, cancel: cancel,
+		listeners: make(map[net.Listener]struct{}),
+		conns:     make(map[net.Conn]struct{}),
+	}, nil
+}
+
+// Serve accepts connections on ln until Close, then returns
+// ErrServerClosed; any other accept failure is returned as is. Serve
+// closes ln.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		_ = ln.Close()
+		return ErrServerClosed
+	}
+	s.listeners[ln] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, ln)
+		s.mu.Unlock()
+		_ = ln.Close()
+	}()
+	var backoff time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if s.isClosed() {
+				return ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
+				// Out of descriptors or a transient failure: wait, as
+				// net/http does, instead of spinning or giving up.
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				s.log.Warn("accept failed; retrying", "err", err, "in", backoff)
+				select {
+				case <-time.After(backoff):
+				case <-s.ctx.Done():
+				}
+				continue
+			}
+			return fmt.Errorf("sshd accept: %w", err)
+		}
+		backoff = 0
+		if !s.track(nc) {
+			_ = nc.Close()
+			return ErrServerClosed
+		}
+		go func() {
+			defer s.wg.Done()
+			defer s.untrack(nc)
+			s.serveConn(nc)
+		}()
+	}
+}
+
+// Close stops every listener, ends every connection (programs still
+// running get SIGHUP, then SIGKILL after HangupGrace) and waits until
+// every goroutine of the server has returned.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	for ln := range s.listeners {
+		_ = ln.Close()
+	}
+	for c := range s.conns {
+		_ = c.Close()
+	}
+	s.mu.Unlock()
+	s.cancel()
+	s.wg.Wait()
+	return nil
+}
+
+func (s *Server) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+// track registers a connection (and one wg count) unless the server is
+// closed.
+func (s *Server) track(c net.Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.conns[c] = struct{}{}
+	s.wg.Add(1)
+	return true
+}
+
+func (s *Server) untrack(c net.Conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+	_ = c.Close()
+}
+
+// loadHostKey returns the host key, loading or generating it on first
+// use. A failure is not remembered: the next connection tries again.
+func (s *Server) loadHostKey() (*HostKey, error) {
+	s.keyMu.Lock()
+	defer s.keyMu.Unlock()
+	if s.hostKey != nil {
+		return s.hostKey, nil
+	}
+	k, err := LoadHostKey(s.cfg.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	verb := "loaded"
+	if k.Generated {
+		verb = "generated"
+	}
+	s.log.Info("host key "+verb, "fingerprint", k.Fingerprint(), "path", k.Path)
+	s.hostKey = k
+	return k, nil
+}
+
+// conn is one authenticated connection.
+type conn struct {
+	srv   *Server
+	sconn *ssh.ServerConn
+	log   *slog.Logger
+	perms *ssh.Permissions
+
+	noMoreSessions atomic.Bool // no-more-sessions@openssh.com received
+	wg             sync.WaitGroup
+}
+
+func (c *conn) noPTY() bool {
+	_, ok := c.perms.Extensions[extNoPTY]
+	return ok
+}
+
+func (c *conn) noPortForwarding() bool {
+	_, ok := c.perms.Extensions[extNoPortForwarding]
+	return ok
+}
+
+// serveConn runs one connection from handshake to its end.
+func (s *Server) serveConn(nc net.Conn) {
+	log := s.log.With("remote", nc.RemoteAddr().String())
+	hk, err := s.loadHostKey()
+	if err != nil {
+		log.Error("no host key; refusing the connection", "err", err)
+		return
+	}
+	var offered []string // fingerprints of refused keys, for the log
+	var user string
+	var keys *keySet
+	cfg := &ssh.ServerConfig{
+		MaxAuthTries:  s.cfg.MaxAuthTries,
+		ServerVersion: s.cfg.ServerVersion,
+		PublicKeyCallback: func(meta ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissions, error) {
+			if keys == nil {
+				// Once per connection, so that edits to the file apply
+				// to the next login.
+				ks, err := loadKeys(&s.cfg)
+				if err != nil {
+					log.Warn("cannot read authorized keys", "err", err)
+				}
+				for _, why := range ks.skipped {
+					log.Debug("skipped authorized key", "why", why)
+				}
+				keys = ks
+			}
+			if k := keys.find(key); k != nil {
+				return k.permissions(), nil
+			}
+			offered = append(offered, ssh.FingerprintSHA256(key))
+			user = meta.User()
+			return nil, errKeyNotAuthorized
+		},
+	}
+	cfg.AddHostKey(hk.Signer)
+	_ = nc.SetDeadline(time.Now().Add(s.cfg.HandshakeTimeout))
+	sconn, chans, reqs, err := ssh.NewServerConn(nc, cfg)
+	if err != nil {
+		var authErr *ssh.ServerAuthError
+		if errors.As(err, &authErr) {
+			log.Info("ssh login refused", "user", user, "keys_offered", offered, "err", err)
+		} else {
+			log.Debug("ssh handshake failed", "err", err)
+		}
+		return
+	}
+	_ = nc.SetDeadline(time.Time{})
+	c := &conn{srv: s, sconn: sconn, perms: sconn.Permissions}
+	c.log = log.With("user", sconn.User(), "key", c.perms.Extensions[extFingerprint])
+	c.log.Info("ssh login")
+	c.wg.Go(func() { c.globalRequests(reqs) })
+	for nch := range chans {
+		switch nch.ChannelType() {
+		case "session":
+			if c.noMoreSessions.Load() {
+				_ = nch.Reject(ssh.Prohibited, "no more sessions")
+				continue
+			}
+			c.wg.Go(func() { c.session(nch) })
+		case "direct-tcpip":
+			c.wg.Go(func() { c.directTCPIP(nch) })
+		default:
+			_ = nch.Reject(ssh.UnknownChannelType, "channel type "+nch.ChannelType()+" is not supported")
+		}
+	}
+	// The connection is gone: every channel's requests end too.
+	_ = sconn.Close()
+	c.wg.Wait()
+	c.log.Debug("ssh connection closed")
+}
+
+var errKeyNotAuthorized = errors.New("public key not authorized")
+
+// globalRequests answers connection-level requests until the connection
+// ends. Remote forwarding (tcpip-forward) is not offered.
+func (c *conn) globalRequests(reqs <-chan *ssh.Request) {
+	for req := range reqs {
+		switch req.Type {
+		case "no-more-sessions@openssh.com":
+			c.noMoreSessions.Store(true)
+			_ = req.Reply(true, nil)
+		case "keepalive@openssh.com":
+			// Any answer proves liveness; OpenSSH's sshd answers failure.
+			_ = req.Reply(false, nil)
+		default:
+			c.log.Debug("refused global request", "type", req.Type)
+			_ = req.Reply(false, nil)
+		}
+	}
+}
