@@ -5,7 +5,7 @@ COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 BIN     := bin/sandmux
 
-.PHONY: build test demo demo-sshd bench fuzz vet cross dist clean
+.PHONY: build test demo demo-sshd bench fuzz soak vet cross dist clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/sandmux
@@ -37,6 +37,17 @@ FUZZTIME ?= 30s
 fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzReadRequest$$' -fuzztime=$(FUZZTIME) ./mux/
 	$(GO) test -run='^$$' -fuzz='^FuzzReadReply$$' -fuzztime=$(FUZZTIME) ./mux/
+	$(GO) test -run='^$$' -fuzz='^FuzzHello$$' -fuzztime=$(FUZZTIME) ./mux/
+	$(GO) test -run='^$$' -fuzz='^FuzzWelcome$$' -fuzztime=$(FUZZTIME) ./mux/
+	$(GO) test -run='^$$' -fuzz='^FuzzExpandURL$$' -fuzztime=$(FUZZTIME) ./client/
+	$(GO) test -run='^$$' -fuzz='^FuzzClientSession$$' -fuzztime=$(FUZZTIME) ./client/
+	$(GO) test -run='^$$' -fuzz='^FuzzServerSession$$' -fuzztime=$(FUZZTIME) ./server/
+	$(GO) test -run='^$$' -fuzz='^FuzzServerSessionV2$$' -fuzztime=$(FUZZTIME) ./server/
+
+# Opt-in load test: 200 streams x 16 MiB over 1 and 20 sessions, 3 rounds
+# each, server RSS sampled. A short version runs in `make test`.
+soak:
+	SANDMUX_SOAK=1 $(GO) test -run='^TestSoak$$' -count=1 -timeout 30m -v ./e2e/
 
 # Release binaries: static (CGO off), stamped with VERSION and COMMIT, one
 # per platform in dist/, and dist/SHA256SUMS. Windows gets --no-agent only.

@@ -94,6 +94,8 @@ type Resumable struct {
 	cur    io.Reader
 	curGen uint64
 
+	closing bool // under mu: Close has begun; no new data is sent
+
 	ackKick  chan struct{}
 	done     chan struct{}
 	wg       sync.WaitGroup
@@ -311,16 +313,20 @@ func (r *Resumable) Fail(err error) {
 }
 
 // Close ends the Resumable and waits for its background goroutine. The
-// peer is told (best effort) that the session ended, so it fails its side
-// at once instead of trying to resume it.
+// peer is told that the session ended, so it fails its side at once
+// instead of trying to resume it: new data writes stop, the frame in flight
+// (if any) is finished, and then END goes out as the only message, bounded
+// in time in case the peer has stopped reading.
 func (r *Resumable) Close() error {
 	r.mu.Lock()
+	r.closing = true
 	ws := r.ws
 	r.mu.Unlock()
-	if ws != nil {
-		ctx, cancel := context.WithTimeout(r.ctx, time.Second)
+	if ws != nil && r.lockSendWithin(2*time.Second) {
+		ctx, cancel := context.WithTimeout(r.ctx, 2*time.Second)
 		_ = ws.Write(ctx, websocket.MessageBinary, []byte{msgEnd})
 		cancel()
+		r.sendMu.Unlock()
 	}
 	r.Fail(net.ErrClosed)
 	r.wg.Wait()
@@ -352,6 +358,19 @@ func (r *Resumable) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// lockSendWithin takes sendMu unless the write in flight holds it longer
+// than d (a peer that stopped reading).
+func (r *Resumable) lockSendWithin(d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	for !r.sendMu.TryLock() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return true
+}
+
 // writePart sends head and part as one data message.
 func (r *Resumable) writePart(head, part []byte) error {
 	size := len(head) + len(part)
@@ -371,6 +390,12 @@ func (r *Resumable) writePart(head, part []byte) error {
 
 	r.sendMu.Lock()
 	defer r.sendMu.Unlock()
+	r.mu.Lock()
+	closing := r.closing
+	r.mu.Unlock()
+	if closing {
+		return net.ErrClosed
+	}
 	// Taken under sendMu: a pooled buffer is recycled by an ack, and only
 	// a holder of sendMu sends, so a recycled buffer is never mid-send in
 	// Attach's replay.

@@ -122,10 +122,11 @@ func runServer(c *cli.Context) error {
 	sctx, cancel := context.WithTimeout(context.Background(), c.Duration("shutdown-timeout"))
 	defer cancel()
 	// Shutdown stops the listener; upgraded connections are hijacked and
-	// invisible to it, so srv.Close ends them.
-	_ = hs.Shutdown(sctx)
+	// invisible to it, so srv.Close ends them. Both run at once, so a slow
+	// one does not eat the other's share of the deadline.
 	done := make(chan struct{})
 	go func() { _ = srv.Close(); emb.Close(); close(done) }()
+	_ = hs.Shutdown(sctx)
 	select {
 	case <-done:
 	case <-sctx.Done():

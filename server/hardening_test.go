@@ -1,0 +1,919 @@
+package server_test
+
+// Hardening: what a hostile or broken peer can do to a server, and what
+// the server and its log say about it. Every test ends by proving that
+// the server still serves a good client.
+//
+// Already covered elsewhere and not repeated here: 426 for plain HTTP,
+// 401 before the upgrade, 400 for an unknown sandmux.vN (TestHTTPAnswers);
+// the stream header refusal texts (TestBadStreamHeader); not allowed,
+// refused and unresolvable targets (TestStreamRefusals); the session,
+// stream and idle limits (limits_test.go).
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/sandmux/sandmux/client"
+	"github.com/sandmux/sandmux/internal/netem"
+	"github.com/sandmux/sandmux/mux"
+	"github.com/sandmux/sandmux/server"
+)
+
+// hardWait bounds each wait in this file: every reaction tested here is
+// meant to be immediate or bounded by a short configured timeout.
+const hardWait = 20 * time.Second
+
+// logServer is startServer with debug logs captured.
+func logServer(t *testing.T, target string, mod func(*server.Config)) (*testServer, *lockedBuffer) {
+	t.Helper()
+	logs := &lockedBuffer{}
+	s := startServer(t, target, func(c *server.Config) {
+		c.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		if mod != nil {
+			mod(c)
+		}
+	})
+	return s, logs
+}
+
+// waitLog waits until one line of logs contains every one of subs.
+func waitLog(t *testing.T, logs *lockedBuffer, subs ...string) {
+	t.Helper()
+	deadline := time.Now().Add(hardWait)
+	for countLogLines(logs.String(), subs...) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no log line with %q\n--- server log ---\n%s", subs, logs.String())
+		}
+		<-time.After(5 * time.Millisecond)
+	}
+}
+
+func countLogLines(log string, subs ...string) int {
+	n := 0
+	for _, line := range strings.Split(log, "\n") {
+		ok := line != ""
+		for _, s := range subs {
+			ok = ok && strings.Contains(line, s)
+		}
+		if ok {
+			n++
+		}
+	}
+	return n
+}
+
+// stillServes proves that a good client gets a session and an echo.
+func stillServes(t *testing.T, s *testServer) {
+	t.Helper()
+	sess := dial(t, clientConfig(s.url))
+	ctx, cancel := context.WithTimeout(context.Background(), hardWait)
+	defer cancel()
+	c, err := sess.OpenStream(ctx, "")
+	if err != nil {
+		t.Fatalf("a good client after the bad one: OpenStream: %v", err)
+	}
+	defer c.Close()
+	if _, err := echoCheck(c, 64<<10); err != nil {
+		t.Fatalf("a good client after the bad one: %v", err)
+	}
+	_ = sess.Close()
+}
+
+// wsDial opens a WebSocket offering protos (none: raw mode).
+func wsDial(t *testing.T, url string, protos ...string) *websocket.Conn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), hardWait)
+	defer cancel()
+	ws, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{Subprotocols: protos, CompressionMode: websocket.CompressionDisabled})
+	if err != nil {
+		t.Fatalf("dial %v: %v", protos, err)
+	}
+	if len(protos) > 0 && ws.Subprotocol() != protos[0] {
+		t.Fatalf("server picked %q, want %q", ws.Subprotocol(), protos[0])
+	}
+	t.Cleanup(func() { _ = ws.CloseNow() })
+	return ws
+}
+
+// readUntilClosed reads and drops messages (pings, acks) until the server
+// ends the connection, and returns how it ended.
+func readUntilClosed(t *testing.T, ws *websocket.Conn) error {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), hardWait)
+	defer cancel()
+	for {
+		if _, _, err := ws.Read(ctx); err != nil {
+			if ctx.Err() != nil {
+				t.Fatalf("the server did not close the WebSocket within %v", hardWait)
+			}
+			return err
+		}
+	}
+}
+
+// yamuxHeader is one yamux frame header (yamux spec.md).
+func yamuxHeader(typ, flags uint16, stream, length uint32) []byte {
+	b := []byte{0, byte(typ)}
+	b = binary.BigEndian.AppendUint16(b, flags)
+	b = binary.BigEndian.AppendUint32(b, stream)
+	return binary.BigEndian.AppendUint32(b, length)
+}
+
+const (
+	yamuxData   = 0
+	yamuxWindow = 1
+	yamuxSYN    = 1
+)
+
+// TestBadBytesAfterUpgrade: a peer that upgrades and then sends what is
+// not the protocol gets its WebSocket closed (with a close status that
+// says why, where coder/websocket sends one), the reason is logged, and
+// the server goes on serving.
+func TestBadBytesAfterUpgrade(t *testing.T) {
+	echo := newEchoTarget(t)
+	s, logs := logServer(t, echo.addr, func(c *server.Config) { c.Mux.HeaderTimeout = time.Second })
+	httpGarbage := []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	tests := []struct {
+		name  string
+		proto string
+		hello bool     // complete a new-session hello first (sandmux.v2)
+		msgs  [][]byte // binary messages, in order
+		text  bool     // send msgs as text messages
+		// serverCloses: the server ends the WebSocket by itself; else the
+		// test closes it after the log line appears.
+		serverCloses bool
+		status       websocket.StatusCode // -1: any way of closing
+		reason       string               // close reason, when status is set
+		log          []string             // one log line holds all of these
+	}{
+		{
+			name: "v1 HTTP bytes instead of yamux", proto: mux.Subprotocol, msgs: [][]byte{httpGarbage},
+			serverCloses: true, status: -1, log: []string{"yamux: Invalid protocol version: 71"},
+		},
+		{
+			name: "v1 unknown yamux frame type", proto: mux.Subprotocol, msgs: [][]byte{yamuxHeader(9, 0, 1, 0)},
+			serverCloses: true, status: -1, log: []string{`msg="session ended"`},
+		},
+		{
+			name: "v1 data frame of 4 GiB on a new stream", proto: mux.Subprotocol,
+			msgs:         [][]byte{yamuxHeader(yamuxData, yamuxSYN, 1, 0xFFFFFFFF)},
+			serverCloses: true, status: -1,
+			// remain is 256 KiB, or 16 MiB if the accept's window update
+			// ran first.
+			log: []string{"yamux: receive window exceeded (stream: 1, remain: ", "recv: 4294967295)"},
+		},
+		{
+			// For a stream that does not exist yamux drains the frame:
+			// the server reads and drops bytes and buffers none.
+			name: "v1 data frame of 4 GiB for no stream", proto: mux.Subprotocol,
+			msgs: [][]byte{yamuxHeader(yamuxData, 0, 7, 0xFFFFFFFF), make([]byte, 64<<10)},
+			log:  []string{"yamux: Discarding data for stream: 7"},
+		},
+		{
+			name: "v1 window update of 4 GiB for a new stream", proto: mux.Subprotocol,
+			msgs: [][]byte{yamuxHeader(yamuxWindow, yamuxSYN, 1, 0xFFFFFFFF)},
+			log:  []string{`msg="bad stream header"`, "stream=1", "i/o deadline reached"},
+		},
+		{
+			name: "v1 truncated yamux header, then a clean close", proto: mux.Subprotocol,
+			msgs: [][]byte{yamuxHeader(yamuxWindow, yamuxSYN, 1, 0)[:7], nil},
+			// nil: close normally after the half header.
+			serverCloses: true, status: -1, log: []string{"yamux: Failed to read header: unexpected EOF"},
+		},
+		{
+			name: "v1 text message", proto: mux.Subprotocol, msgs: [][]byte{[]byte("hello")}, text: true,
+			serverCloses: true, status: websocket.StatusUnsupportedData,
+			reason: "unexpected frame type read (expected MessageBinary): MessageText",
+			log:    []string{"yamux: Failed to read header", "unexpected frame type read (expected MessageBinary): MessageText"},
+		},
+		{
+			name: "v2 HTTP bytes instead of a hello", proto: mux.SubprotocolResumable, msgs: [][]byte{httpGarbage},
+			serverCloses: true, status: websocket.StatusProtocolError, reason: "expected a sandmux hello",
+			log: []string{`msg="no valid hello on a sandmux.v2 connection"`, "bad hello (27 bytes)"},
+		},
+		{
+			name: "v2 text hello", proto: mux.SubprotocolResumable, msgs: [][]byte{make([]byte, 57)}, text: true,
+			serverCloses: true, status: websocket.StatusProtocolError, reason: "expected a sandmux hello",
+			log: []string{`msg="no valid hello on a sandmux.v2 connection"`, "text hello"},
+		},
+		{
+			name: "v2 hello of 1 MiB", proto: mux.SubprotocolResumable, msgs: [][]byte{append([]byte{2}, make([]byte, 1<<20)...)},
+			serverCloses: true, status: websocket.StatusMessageTooBig, reason: "read limited at 58 bytes",
+			log: []string{`msg="no valid hello on a sandmux.v2 connection"`, "read limited at 58 bytes"},
+		},
+		{
+			name: "v2 unknown message type", proto: mux.SubprotocolResumable, hello: true, msgs: [][]byte{{0x7f, 1, 2, 3}},
+			serverCloses: true, status: -1, log: []string{"unexpected message type 0x7f"},
+		},
+		{
+			name: "v2 text message after the hello", proto: mux.SubprotocolResumable, hello: true, msgs: [][]byte{[]byte("hi")}, text: true,
+			serverCloses: true, status: -1, log: []string{"resumable transport protocol error: text message"},
+		},
+		{
+			name: "v2 ack of bytes never sent", proto: mux.SubprotocolResumable, hello: true,
+			msgs:         [][]byte{{1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}},
+			serverCloses: true, status: -1, log: []string{"ack of byte 18446744073709551615"},
+		},
+		{
+			name: "v2 HTTP bytes as session data", proto: mux.SubprotocolResumable, hello: true,
+			msgs:         [][]byte{append([]byte{0}, httpGarbage...)},
+			serverCloses: true, status: -1, log: []string{"yamux: Invalid protocol version: 71"},
+		},
+		{
+			// Over the message limit the WebSocket is dropped; the session
+			// waits to be resumed, as after any lost connection.
+			name: "v2 data message over 1 MiB", proto: mux.SubprotocolResumable, hello: true,
+			msgs:         [][]byte{append(append([]byte{0}, yamuxHeader(yamuxData, 0, 7, 0xFFFFFFFF)...), make([]byte, 1<<20)...)},
+			serverCloses: true, status: websocket.StatusMessageTooBig, reason: "read limited at 1048577 bytes",
+			log: []string{`msg="transport lost; waiting to resume"`, "read limited at 1048577 bytes"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), hardWait)
+			defer cancel()
+			ws := wsDial(t, s.url, tt.proto)
+			if tt.hello {
+				if w, err := mux.ClientHandshake(ctx, ws, mux.Hello{}); err != nil || w.Status != mux.WelcomeNew {
+					t.Fatalf("hello: %v, %v", w.Status, err)
+				}
+			}
+			typ := websocket.MessageBinary
+			if tt.text {
+				typ = websocket.MessageText
+			}
+			for _, m := range tt.msgs {
+				if m == nil {
+					if err := ws.Close(websocket.StatusNormalClosure, ""); err != nil {
+						t.Logf("close: %v", err)
+					}
+					break
+				}
+				if err := ws.Write(ctx, typ, m); err != nil {
+					t.Fatalf("write: %v", err)
+				}
+			}
+			if tt.serverCloses {
+				err := readUntilClosed(t, ws)
+				if tt.status >= 0 {
+					var ce websocket.CloseError
+					if !errors.As(err, &ce) || ce.Code != tt.status || ce.Reason != tt.reason {
+						t.Fatalf("the server closed with %v, want status %v %q", err, tt.status, tt.reason)
+					}
+				}
+			}
+			waitLog(t, logs, tt.log...)
+			_ = ws.CloseNow()
+			stillServes(t, s)
+		})
+	}
+}
+
+// rawUpgrade opens a TCP connection and upgrades it by hand, so that the
+// test can then write any bytes, including half a WebSocket frame.
+func rawUpgrade(t *testing.T, url, proto string) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", strings.TrimPrefix(url, "ws://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	req := "GET / HTTP/1.1\r\nHost: sandbox\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n" +
+		"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+	if proto != "" {
+		req += "Sec-WebSocket-Protocol: " + proto + "\r\n"
+	}
+	if _, err := io.WriteString(c, req+"\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(hardWait))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("upgrade response: %v", err)
+	}
+	_ = c.SetReadDeadline(time.Time{})
+	if resp.StatusCode != http.StatusSwitchingProtocols || resp.Header.Get("Sec-WebSocket-Protocol") != proto {
+		t.Fatalf("upgrade answered %s, protocol %q", resp.Status, resp.Header.Get("Sec-WebSocket-Protocol"))
+	}
+	return c
+}
+
+// wsFrame encodes one masked client frame (RFC 6455 §5.2).
+func wsFrame(fin bool, opcode byte, payload []byte) []byte {
+	b0 := opcode
+	if fin {
+		b0 |= 0x80
+	}
+	b := []byte{b0}
+	switch n := len(payload); {
+	case n < 126:
+		b = append(b, 0x80|byte(n))
+	case n <= 0xFFFF:
+		b = binary.BigEndian.AppendUint16(append(b, 0x80|126), uint16(n))
+	default:
+		b = binary.BigEndian.AppendUint64(append(b, 0x80|127), uint64(n))
+	}
+	var key [4]byte
+	_, _ = rand.Read(key[:])
+	b = append(b, key[:]...)
+	for i, p := range payload {
+		b = append(b, p^key[i%4])
+	}
+	return b
+}
+
+// recordTarget is a TCP target that records what each connection carried
+// until its end.
+func recordTarget(t *testing.T) (string, <-chan []byte) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan []byte, 16)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				_ = c.SetReadDeadline(time.Now().Add(2 * hardWait))
+				b, _ := io.ReadAll(c)
+				got <- b
+			}()
+		}
+	}()
+	t.Cleanup(func() { _ = ln.Close(); wg.Wait() })
+	return ln.Addr().String(), got
+}
+
+// TestCloseMidFrame: a client whose connection ends in the middle of a
+// WebSocket frame. In raw mode the target gets exactly the complete
+// messages and then EOF, never the masked half frame; in sandmux modes
+// the session ends and is logged.
+func TestCloseMidFrame(t *testing.T) {
+	target, got := recordTarget(t)
+	s, logs := logServer(t, target, nil)
+	half := func(payload []byte, keep int) []byte {
+		f := wsFrame(true, 2, payload)
+		return f[:len(f)-len(payload)+keep]
+	}
+
+	t.Run("raw", func(t *testing.T) {
+		c := rawUpgrade(t, s.url, "")
+		msg := wsFrame(true, 2, []byte("complete message\n"))
+		if _, err := c.Write(append(msg, half([]byte("cut in the middle of this one"), 7)...)); err != nil {
+			t.Fatal(err)
+		}
+		_ = c.Close()
+		select {
+		case b := <-got:
+			if string(b) != "complete message\n" {
+				t.Fatalf("the target received %q, want exactly the complete message", b)
+			}
+		case <-time.After(hardWait):
+			t.Fatal("the target connection was not closed after the client's")
+		}
+		waitLog(t, logs, `msg="session ended"`, "mode=raw")
+	})
+
+	t.Run("v1 inside a yamux header", func(t *testing.T) {
+		before := countLogLines(logs.String(), `msg="session ended"`, "bytes_in=")
+		c := rawUpgrade(t, s.url, mux.Subprotocol)
+		if _, err := c.Write(half(yamuxHeader(yamuxWindow, yamuxSYN, 1, 0), 5)); err != nil {
+			t.Fatal(err)
+		}
+		_ = c.Close()
+		waitFor(t, "the session to end", func() bool {
+			return countLogLines(logs.String(), `msg="session ended"`, "bytes_in=") > before
+		})
+	})
+
+	t.Run("v2 inside the hello", func(t *testing.T) {
+		c := rawUpgrade(t, s.url, mux.SubprotocolResumable)
+		hello, _ := mux.Hello{}.MarshalBinary()
+		if _, err := c.Write(half(hello, 20)); err != nil {
+			t.Fatal(err)
+		}
+		_ = c.Close()
+		waitLog(t, logs, `msg="no valid hello on a sandmux.v2 connection"`, "read hello")
+	})
+
+	// The same server still splices a well-behaved raw client.
+	c := rawUpgrade(t, s.url, "")
+	if _, err := c.Write(append(wsFrame(true, 2, []byte("good")), wsFrame(true, 8, []byte{0x03, 0xe8})...)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case b := <-got:
+		if string(b) != "good" {
+			t.Fatalf("the target received %q from a good raw client, want %q", b, "good")
+		}
+	case <-time.After(hardWait):
+		t.Fatal("a good raw client's connection was not spliced and closed")
+	}
+}
+
+// TestStreamHeaderBounds: a header of exactly MaxHeaderSize is parsed, one
+// byte more is refused unread; a header that never finishes is refused
+// after HeaderTimeout. Each refusal is logged, frees its stream slot, and
+// the session and server go on.
+func TestStreamHeaderBounds(t *testing.T) {
+	const headerTimeout = 300 * time.Millisecond
+	echo := newEchoTarget(t)
+	s, logs := logServer(t, echo.addr, func(c *server.Config) { c.Mux.HeaderTimeout = headerTimeout })
+	ys := rawYamux(t, s.url)
+
+	// header builds a request whose whole encoding is size bytes.
+	header := func(size int) []byte {
+		host := strings.Repeat("a", size-4-3-3) // prefix, field head, ":22"
+		b := []byte{mux.HeaderVersion, 0}
+		b = binary.BigEndian.AppendUint16(b, uint16(size-4))
+		b = append(b, 1)
+		b = binary.BigEndian.AppendUint16(b, uint16(size-4-3))
+		return append(b, host+":22"...)
+	}
+	exchange := func(send []byte) (mux.Reply, time.Duration) {
+		t.Helper()
+		st, err := ys.OpenStream()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		start := time.Now()
+		if _, err := st.Write(send); err != nil {
+			t.Fatal(err)
+		}
+		_ = st.SetReadDeadline(time.Now().Add(hardWait))
+		rep, err := mux.ReadReply(st)
+		if err != nil {
+			t.Fatalf("ReadReply: %v", err)
+		}
+		took := time.Since(start)
+		if n, err := st.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+			t.Fatalf("after the reply: Read = %d, %v; want EOF", n, err)
+		}
+		return rep, took
+	}
+
+	rep, _ := exchange(header(mux.MaxHeaderSize))
+	if rep.Status != mux.StatusNotAllowed || len(rep.Target) != mux.MaxHeaderSize-7 {
+		t.Fatalf("a %d-byte header: %v (target of %d bytes), want it parsed and its target refused", mux.MaxHeaderSize, rep.Status, len(rep.Target))
+	}
+	waitLog(t, logs, `msg="refused target: not allowed"`, "target=aaaa")
+
+	rep, _ = exchange(header(mux.MaxHeaderSize + 1)[:4])
+	want := "server rejected the stream header: stream header too large: 4097 bytes, limit 4096 (are client and server versions compatible?)"
+	if rep.Status != mux.StatusBadRequest || rep.Err().Error() != want {
+		t.Fatalf("a %d-byte header: %v\nwant %s", mux.MaxHeaderSize+1, rep.Err(), want)
+	}
+	waitLog(t, logs, `msg="bad stream header"`, `err="stream header too large: 4097 bytes, limit 4096"`)
+
+	rep, took := exchange(header(64)[:10])
+	want = "server rejected the stream header: read stream header: i/o deadline reached (are client and server versions compatible?)"
+	if rep.Status != mux.StatusBadRequest || rep.Err().Error() != want {
+		t.Fatalf("an unfinished header: %v\nwant %s", rep.Err(), want)
+	}
+	if took < headerTimeout || took > headerTimeout+5*time.Second {
+		t.Fatalf("an unfinished header was refused after %v, want just after the %v header timeout", took, headerTimeout)
+	}
+	waitLog(t, logs, `msg="bad stream header"`, `err="read stream header: i/o deadline reached"`)
+	waitFor(t, "the refused streams to be released", func() bool { return s.srv.Stats().ActiveStreams == 0 })
+
+	// The same yamux session still opens good streams.
+	st, err := ys.OpenStream()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	hdr, _ := mux.Request{}.MarshalBinary()
+	if _, err := st.Write(hdr); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := mux.ReadReply(st); err != nil || rep.Status != mux.StatusOK {
+		t.Fatalf("a good stream on the same session: %+v, %v", rep, err)
+	}
+	stillServes(t, s)
+}
+
+// fragConn carries a session over a WebSocket whose every write is one
+// message split into many small frames (continuation frames), as a proxy
+// that re-frames traffic may deliver it. With v2 set it speaks the
+// resumable transport's data messages, without acknowledging anything.
+type fragConn struct {
+	net.Conn // reads, for v1
+	ws       *websocket.Conn
+	ctx      context.Context
+	frame    int // bytes per frame
+	v2       bool
+	cur      io.Reader // v2: the data message being read
+}
+
+func (f *fragConn) Write(p []byte) (int, error) {
+	w, err := f.ws.Writer(f.ctx, websocket.MessageBinary)
+	if err != nil {
+		return 0, err
+	}
+	if f.v2 {
+		if _, err := w.Write([]byte{0}); err != nil {
+			return 0, err
+		}
+	}
+	for rest := p; len(rest) > 0; {
+		n := min(len(rest), f.frame)
+		if _, err := w.Write(rest[:n]); err != nil {
+			return 0, err
+		}
+		rest = rest[n:]
+	}
+	return len(p), w.Close()
+}
+
+func (f *fragConn) Read(p []byte) (int, error) {
+	if !f.v2 {
+		return f.Conn.Read(p)
+	}
+	for {
+		if f.cur == nil {
+			_, r, err := f.ws.Reader(f.ctx)
+			if err != nil {
+				return 0, err
+			}
+			var typ [1]byte
+			if _, err := io.ReadFull(r, typ[:]); err != nil {
+				return 0, err
+			}
+			if typ[0] != 0 { // acks: nothing here needs them
+				_, _ = io.Copy(io.Discard, r)
+				continue
+			}
+			f.cur = r
+		}
+		n, err := f.cur.Read(p)
+		if err == io.EOF {
+			f.cur, err = nil, nil
+			if n == 0 {
+				continue
+			}
+		}
+		return n, err
+	}
+}
+
+func (f *fragConn) Close() error {
+	if f.v2 { // end the session at once rather than leave it to resume
+		_ = f.ws.Write(f.ctx, websocket.MessageBinary, []byte{4})
+	}
+	return f.Conn.Close()
+}
+
+// TestFragmentedMessages: a message may arrive as many frames; yamux
+// frames split across frames and messages are reassembled, in both
+// protocol versions.
+func TestFragmentedMessages(t *testing.T) {
+	echo := newEchoTarget(t)
+	s, logs := logServer(t, echo.addr, nil)
+	for _, v2 := range []bool{false, true} {
+		for _, frame := range []int{1, 5, 4096} {
+			proto := mux.Subprotocol
+			if v2 {
+				proto = mux.SubprotocolResumable
+			}
+			t.Run(fmt.Sprintf("%s frames of %d bytes", proto, frame), func(t *testing.T) {
+				ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+				defer cancel()
+				ws := wsDial(t, s.url, proto)
+				if v2 {
+					if w, err := mux.ClientHandshake(ctx, ws, mux.Hello{}); err != nil || w.Status != mux.WelcomeNew {
+						t.Fatalf("hello: %v %v", w.Status, err)
+					}
+				}
+				life, stop := context.WithCancel(context.Background())
+				defer stop()
+				fc := &fragConn{Conn: websocket.NetConn(life, ws, websocket.MessageBinary), ws: ws, ctx: life, frame: frame, v2: v2}
+				sess, err := mux.Client(fc, fastMux(), nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer sess.Close()
+				size := map[int]int{1: 4 << 10, 5: 32 << 10}[frame] // tiny frames are slow under -race
+				if size == 0 {
+					size = 256 << 10
+				}
+				for i := range 2 {
+					st, err := sess.Open(ctx, mux.Request{})
+					if err != nil {
+						t.Fatalf("open %d: %v", i, err)
+					}
+					if _, err := echoCheck(st, size); err != nil {
+						t.Fatalf("stream %d: %v", i, err)
+					}
+					_ = st.Close()
+				}
+			})
+		}
+	}
+	if n := countLogLines(logs.String(), "level=WARN") + countLogLines(logs.String(), "level=ERROR"); n != 0 {
+		t.Errorf("fragmented messages caused %d warnings or errors:\n%s", n, logs.String())
+	}
+	stillServes(t, s)
+}
+
+// TestTokenNeverLogged: with debug logging on, no path through the
+// server (good and bad upgrades, resumes, stream opens and refusals) and
+// no path through the client writes the token to a log.
+func TestTokenNeverLogged(t *testing.T) {
+	const token = "s3cr3t-TOKEN"
+	echo := newEchoTarget(t)
+	s, logs := logServer(t, echo.addr, func(c *server.Config) {
+		c.Token = token
+		c.ResumeGrace = 30 * time.Second
+		c.Allow = []string{"nosuch.invalid:22"}
+	})
+	fault, err := netem.Start(netem.Config{Target: strings.TrimPrefix(s.url, "ws://")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fault.Close()
+	clientLogs := &lockedBuffer{}
+	debug := slog.New(slog.NewTextHandler(clientLogs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	cfg := func(url string, mod func(*client.Config)) client.Config {
+		c := clientConfig(url)
+		c.Token, c.Logger = token, debug
+		c.Backoff = client.Backoff{Min: 20 * time.Millisecond, Max: 200 * time.Millisecond, StableAfter: time.Second}
+		if mod != nil {
+			mod(&c)
+		}
+		return c
+	}
+
+	// A resumable session through the fault proxy, resumed once.
+	sess := dial(t, cfg("ws://"+fault.Addr(), nil))
+	c, err := sess.OpenStream(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	echo1 := func(msg string) {
+		t.Helper()
+		if _, err := c.Write([]byte(msg)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(c, make([]byte, len(msg))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	echo1("before the cut")
+	fault.Cut()
+	echo1("after the cut")
+	waitLog(t, logs, `msg="session resumed"`)
+	// Refused streams of every kind on the same session.
+	for _, target := range []string{"10.0.0.1:5432", "nosuch.invalid:22", "not a target"} {
+		if _, err := sess.OpenStream(ctx, target); err == nil {
+			t.Fatalf("OpenStream(%q) succeeded", target)
+		}
+	}
+	_ = c.Close()
+	_ = sess.Close()
+
+	// A sandmux.v1 session, its token in the header rather than the config.
+	v1 := dial(t, cfg(s.url, func(c *client.Config) {
+		c.NoResume, c.Token = true, ""
+		c.Header = http.Header{"Authorization": {"Bearer " + token}}
+	}))
+	if c, err := v1.OpenStream(ctx, ""); err != nil {
+		t.Fatal(err)
+	} else {
+		_, _ = echoCheck(c, 1000)
+		_ = c.Close()
+	}
+	_ = v1.Close()
+
+	// Upgrades that are refused, several carrying the token somewhere.
+	for _, mod := range []func(*client.Config){
+		func(c *client.Config) { c.Token = "" },
+		func(c *client.Config) { c.Token = "wrong-" + token },
+		func(c *client.Config) { c.Token = token + "-wrong" },
+		func(c *client.Config) { c.Token, c.Header = "", http.Header{"Authorization": {"Basic " + token}} },
+		func(c *client.Config) { c.Token, c.Header = "", http.Header{"X-Token": {token}} },
+		func(c *client.Config) { c.Token, c.URL = "", s.url+"/?token="+token },
+	} {
+		if sess, err := client.Dial(ctx, cfg(s.url, mod)); err == nil {
+			_ = sess.Close()
+			t.Fatal("a wrong token was accepted")
+		}
+	}
+
+	// A resume with the right token and a wrong secret, and one with the
+	// right secret and another token, made by hand.
+	hdr := http.Header{"Authorization": {"Bearer " + token}}
+	v2 := func(h http.Header) *websocket.Conn {
+		ws, _, err := websocket.Dial(ctx, s.url, &websocket.DialOptions{Subprotocols: []string{mux.SubprotocolResumable}, HTTPHeader: h})
+		if err != nil {
+			t.Fatalf("dial: %v", err)
+		}
+		t.Cleanup(func() { _ = ws.CloseNow() })
+		return ws
+	}
+	w, err := mux.ClientHandshake(ctx, v2(hdr), mux.Hello{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := w.Secret
+	bad[0] ^= 1
+	if got, err := mux.ClientHandshake(ctx, v2(hdr), mux.Hello{ID: w.ID, Secret: bad}); err != nil || got.Status != mux.WelcomeDenied {
+		t.Fatalf("wrong secret: %v %v", got.Status, err)
+	}
+	if _, _, err := websocket.Dial(ctx, s.url, &websocket.DialOptions{
+		Subprotocols: []string{mux.SubprotocolResumable}, HTTPHeader: http.Header{"Authorization": {"Bearer x" + token}},
+	}); err == nil {
+		t.Fatal("a resume with another token was upgraded")
+	}
+
+	for _, must := range [][]string{
+		{`msg="session resumed"`},
+		{`msg="refused upgrade: missing or wrong token"`},
+		{`msg="refused target: not allowed"`},
+		{`msg="cannot connect target"`},
+		{`msg="resume refused: wrong resume secret or credentials"`},
+	} {
+		if countLogLines(logs.String(), must...) == 0 {
+			t.Errorf("the server never logged %q: the test did not take that path\n%s", must, logs.String())
+		}
+	}
+	if strings.Contains(logs.String(), token) {
+		t.Errorf("the server logged the token:\n%s", logs.String())
+	}
+	if strings.Contains(clientLogs.String(), token) {
+		t.Errorf("the client logged the token:\n%s", clientLogs.String())
+	}
+	t.Logf("%d server and %d client log lines, none with the token",
+		strings.Count(logs.String(), "\n"), strings.Count(clientLogs.String(), "\n"))
+}
+
+// countingTarget counts the connections it accepts, and echoes them.
+type countingTarget struct {
+	addr     string
+	port     string
+	accepted atomic.Int64
+}
+
+func newCountingTarget(t *testing.T) *countingTarget {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ct := &countingTarget{addr: ln.Addr().String()}
+	_, ct.port, _ = net.SplitHostPort(ct.addr)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			ct.accepted.Add(1)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				_, _ = io.Copy(c, c)
+			}()
+		}
+	}()
+	t.Cleanup(func() { _ = ln.Close(); wg.Wait() })
+	return ct
+}
+
+// TestAllowlistSpellings: however a client spells a target, it reaches
+// only what the allowlist names; spellings of an allowed target reach
+// that target (the canonical form is what the server dials), and every
+// other spelling is refused before any dial.
+func TestAllowlistSpellings(t *testing.T) {
+	tgt := newCountingTarget(t)
+	p := tgt.port
+	// ipOnly allows the target by address; a name that resolves to the
+	// same address is a different target. byName allows it by name only.
+	ipOnly, ipLogs := logServer(t, tgt.addr, func(c *server.Config) { c.Allow = []string{"db.invalid:5432"} })
+	byName, nameLogs := logServer(t, tgt.addr, func(c *server.Config) { c.Allow = []string{"LocalHost.:" + p} })
+	tests := []struct {
+		srv     *testServer
+		logs    *lockedBuffer
+		request string
+		status  mux.Status // StatusOK: reaches the target
+	}{
+		{ipOnly, ipLogs, "127.0.0.1:" + p, mux.StatusOK},
+		{ipOnly, ipLogs, "127.0.0.1:0" + p, mux.StatusOK},
+		{ipOnly, ipLogs, "127.0.0.1:0000" + p, mux.StatusOK},
+		{ipOnly, ipLogs, "[::ffff:127.0.0.1]:" + p, mux.StatusOK},
+		{ipOnly, ipLogs, "[::ffff:7f00:1]:" + p, mux.StatusOK},
+		// "127.0.0.1." is a name that spells the same address once its
+		// root dot is dropped; the address is what is dialed.
+		{ipOnly, ipLogs, "127.0.0.1.:" + p, mux.StatusOK},
+		{ipOnly, ipLogs, "localhost:" + p, mux.StatusNotAllowed},
+		{ipOnly, ipLogs, "LOCALHOST:" + p, mux.StatusNotAllowed},
+		{ipOnly, ipLogs, "[::1]:" + p, mux.StatusNotAllowed},
+		{ipOnly, ipLogs, "127.1:" + p, mux.StatusNotAllowed},
+		{ipOnly, ipLogs, "0x7f.0.0.1:" + p, mux.StatusNotAllowed},
+		{ipOnly, ipLogs, "0177.0.0.1:" + p, mux.StatusNotAllowed},
+		{ipOnly, ipLogs, "2130706433:" + p, mux.StatusNotAllowed},
+		{ipOnly, ipLogs, "127.0.0.2:" + p, mux.StatusNotAllowed},
+		{ipOnly, ipLogs, "127.0.0.1%lo:" + p, mux.StatusNotAllowed},
+		{ipOnly, ipLogs, "[::1%lo]:" + p, mux.StatusNotAllowed},
+		{ipOnly, ipLogs, " 127.0.0.1:" + p, mux.StatusNotAllowed},
+		{ipOnly, ipLogs, "127.0.0.1: " + p, mux.StatusNotAllowed},
+		{ipOnly, ipLogs, "127.0.0.1:+" + p, mux.StatusNotAllowed},
+		{ipOnly, ipLogs, "127.0.0.1:" + p + "\x00", mux.StatusNotAllowed},
+		{ipOnly, ipLogs, "127.0.0.1\x00.evil:" + p, mux.StatusNotAllowed},
+		{ipOnly, ipLogs, "127.0.0.1:" + p + "/x", mux.StatusNotAllowed},
+		{ipOnly, ipLogs, "user@127.0.0.1:" + p, mux.StatusNotAllowed},
+		// The allowlist names db.invalid:5432; what it resolves to is
+		// not allowed by address, and the name is dialed as a name.
+		{ipOnly, ipLogs, "127.0.0.1:5432", mux.StatusNotAllowed},
+		{ipOnly, ipLogs, "DB.Invalid.:05432", mux.StatusUnreachable},
+		{byName, nameLogs, "localhost:" + p, mux.StatusOK},
+		{byName, nameLogs, "LOCALHOST:" + p, mux.StatusOK},
+		{byName, nameLogs, "localhost.:0" + p, mux.StatusOK},
+		{byName, nameLogs, "LocalHost.:" + p, mux.StatusOK},
+		{byName, nameLogs, "localhost..:" + p, mux.StatusNotAllowed},
+		{byName, nameLogs, "local%68ost:" + p, mux.StatusNotAllowed},
+		{byName, nameLogs, "xn--localhost:" + p, mux.StatusNotAllowed},
+	}
+	sessions := map[*testServer]*client.Session{ipOnly: dial(t, clientConfig(ipOnly.url)), byName: dial(t, clientConfig(byName.url))}
+	for _, tt := range tests {
+		name := "by address " + tt.request
+		if tt.srv == byName {
+			name = "by name " + tt.request
+		}
+		name = strings.ReplaceAll(strings.ReplaceAll(name, p, "PORT"), "\x00", `\0`)
+		t.Run(name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), hardWait)
+			defer cancel()
+			before := tgt.accepted.Load()
+			refusals := countLogLines(tt.logs.String(), `msg="refused target: not allowed"`)
+			c, err := sessions[tt.srv].OpenStream(ctx, tt.request)
+			if tt.status == mux.StatusOK {
+				if err != nil {
+					t.Fatalf("OpenStream: %v", err)
+				}
+				defer c.Close()
+				if _, err := echoCheck(c, 100); err != nil {
+					t.Fatal(err)
+				}
+				if got := tgt.accepted.Load(); got != before+1 {
+					t.Fatalf("the target accepted %d connections, want 1", got-before)
+				}
+				return
+			}
+			var se *mux.StreamError
+			if !errors.As(err, &se) || se.Status != tt.status {
+				t.Fatalf("OpenStream = %v, want status %q", err, tt.status)
+			}
+			if got := tgt.accepted.Load(); got != before {
+				t.Fatalf("a refused target was dialed: the target accepted %d connections", got-before)
+			}
+			if tt.status == mux.StatusNotAllowed {
+				want := "server refused target " + tt.request + ": not allowed (server --allow)"
+				if err.Error() != want {
+					t.Fatalf("error text\n  %q\nwant\n  %q", err, want)
+				}
+				waitFor(t, "the refusal to be logged", func() bool {
+					return countLogLines(tt.logs.String(), `msg="refused target: not allowed"`) > refusals
+				})
+			}
+			if tt.status == mux.StatusUnreachable && !strings.Contains(err.Error(), "no such host db.invalid") {
+				t.Fatalf("error %q does not name the canonical db.invalid", err)
+			}
+		})
+	}
+	if countLogLines(ipLogs.String(), `msg="cannot connect target"`, "target=127.0.0.1:5432") != 0 {
+		t.Errorf("the server dialed the address behind a name-only allowlist entry:\n%s", ipLogs.String())
+	}
+}
