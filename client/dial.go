@@ -161,7 +161,6 @@ func httpClient(tc *tls.Config) (hc *http.Client, conn func() *mux.BufConn) {
 		}
 }
 
-
 // dialError turns a failed handshake into a DialError carrying the HTTP
 // status and the server's first line of explanation.
 func dialError(url string, resp *http.Response, err error) error {
