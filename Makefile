@@ -32,6 +32,12 @@ demo: build
 demo-sshd: build
 	BIN=$(CURDIR)/$(BIN) bash scripts/demo-sshd.sh
 
+# Benchmarks: sandmux beside raw TCP, direct ssh and one WebSocket per
+# connection, in one run, as a markdown table and bench/out/latest.json.
+# BENCH_QUICK=1 for about a minute; the full run takes under 10 minutes.
+bench:
+	$(GO) run ./bench
+
 # Each fuzz target for FUZZTIME; `make test` runs their committed seeds.
 FUZZTIME ?= 30s
 fuzz:

@@ -1,0 +1,60 @@
+//go:build linux
+
+package main
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/sandmux/sandmux/internal/netem"
+)
+
+// network is the path between the client side and the server side of a
+// scenario: loopback, or loopback through internal/netem's delay line.
+type network struct {
+	Name  string
+	Delay time.Duration // one way; 0 is plain loopback
+}
+
+func (n network) String() string { return n.Name }
+
+func loopback() network { return network{Name: "loopback"} }
+
+func wan(oneWay time.Duration) network {
+	return network{Name: fmt.Sprintf("%v RTT", 2*oneWay), Delay: oneWay}
+}
+
+// via returns the address a client should dial to reach addr over n. For a
+// delayed network it starts a delay line in front of addr, closed by the
+// env at the end of the run (or by closeLinks).
+//
+// netem terminates TCP on both sides and buffers up to 64 MiB per
+// direction while the bytes wait out the delay, so a plain TCP connection
+// through it is not throttled by its own window the way one over a real
+// long path would be: the raw TCP figure is the path's capacity, the upper
+// bound for any tunnel, not what one TCP flow would reach on a real WAN.
+func (e *env) via(n network, addr string) (string, error) {
+	if n.Delay == 0 {
+		return addr, nil
+	}
+	p, err := netem.Start(netem.Config{Target: addr, Delay: n.Delay})
+	if err != nil {
+		return "", fmt.Errorf("start delay line: %w", err)
+	}
+	e.mu.Lock()
+	e.links = append(e.links, p)
+	e.mu.Unlock()
+	return p.Addr(), nil
+}
+
+// closeLinks closes every delay line started so far; scenarios call it so
+// that idle proxies do not pile up over a run.
+func (e *env) closeLinks() {
+	e.mu.Lock()
+	links := e.links
+	e.links = nil
+	e.mu.Unlock()
+	for _, p := range links {
+		_ = p.Close()
+	}
+}
