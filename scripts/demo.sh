@@ -23,6 +23,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
+. "$(dirname "$0")/demo-steps.sh"
+
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 free_port() {
@@ -70,40 +72,10 @@ ssh "${OPTS[@]}" sandbox 'echo "hello from $(hostname) via sandmux, served by th
 set +e; ssh "${OPTS[@]}" sandbox 'echo to stderr >&2; exit 3' 2>&1; code=$?; set -e
 echo "exit status: $code"
 
-step "scp 32 MiB up and back, checksums compared (scp speaks SFTP to the embedded server)"
-head -c $((32 << 20)) /dev/urandom > "$WORK/big.bin"
-scp -q "${OPTS[@]}" "$WORK/big.bin" "sandbox:$WORK/big.remote"
-scp -q "${OPTS[@]}" "sandbox:$WORK/big.remote" "$WORK/big.back"
-sha256sum "$WORK/big.bin" "$WORK/big.back" | awk '{print $1}' | uniq | wc -l | grep -qx 1 && echo "sha256 equal: $(sha256sum "$WORK/big.bin" | cut -c1-16)…"
-
-step "sftp batch: put, ls, get, rm"
-printf 'put %s/big.bin %s/sftp.remote\nls -l %s/sftp.remote\nget %s/sftp.remote %s/sftp.back\nrm %s/sftp.remote\n' \
-  "$WORK" "$WORK" "$WORK" "$WORK" "$WORK" "$WORK" > "$WORK/batch"
-sftp -q "${OPTS[@]}" -b "$WORK/batch" sandbox
-cmp "$WORK/big.bin" "$WORK/sftp.back" && echo "sftp round trip identical"
-
-step "6 ssh, 3 scp and 3 sftp at once, all on one WebSocket"
-jobs_pids=()
-for i in 1 2 3 4 5 6; do ssh "${OPTS[@]}" sandbox "echo ssh $i done" & jobs_pids+=($!); done
-for i in 1 2 3; do scp -q "${OPTS[@]}" "$WORK/big.bin" "sandbox:$WORK/par$i" && echo "scp $i done" & jobs_pids+=($!); done
-for i in 1 2 3; do echo "put $WORK/big.bin $WORK/sftp$i" | sftp -q "${OPTS[@]}" -b - sandbox >/dev/null && echo "sftp $i done" & jobs_pids+=($!); done
-fail=0; for p in "${jobs_pids[@]}"; do wait "$p" || fail=1; done
-[ $fail = 0 ] || { echo "demo: a parallel transfer failed" >&2; exit 1; }
-for i in 1 2 3; do cmp -s "$WORK/big.bin" "$WORK/par$i" && cmp -s "$WORK/big.bin" "$WORK/sftp$i" || { echo "demo: copy $i differs" >&2; exit 1; }; done
-echo "all 6 copies identical"
-echo "WebSockets the server accepted: $(grep -c 'msg="session started"' "$WORK/server.log")"
+demo_transfers "scp 32 MiB up and back, checksums compared (scp speaks SFTP to the embedded server)"
 echo "SSH logins the embedded server accepted: $(grep -c 'msg="ssh login"' "$WORK/server.log")"
 
-step "a sandbox pause in the middle of an scp: the server (and its SSH server) is frozen (SIGSTOP) for 4 s"
-scp -q "${OPTS[@]}" "$WORK/big.bin" "sandbox:$WORK/paused.remote" &
-scp_pid=$!
-sleep 0.3
-kill -STOP "$SERVER_PID"; echo "server frozen"
-sleep 4
-kill -CONT "$SERVER_PID"; echo "server thawed"
-wait "$scp_pid" || { echo "demo: scp across the pause failed" >&2; exit 1; }
-cmp "$WORK/big.bin" "$WORK/paused.remote" && echo "scp finished across the pause; copy identical"
-echo "WebSockets the server accepted: $(grep -c 'msg="session started"' "$WORK/server.log") (the session resumed instead of starting over: $(grep -c 'msg="session resumed"' "$WORK/server.log") resumption)"
+demo_pause
 
 step "sandmux status"
 "$BIN" status --agent-dir "$AGENT_DIR"
