@@ -1,5 +1,31 @@
 # Steps both demos share. Sourced by demo.sh and demo-sshd.sh once BIN,
-# WORK, AGENT_DIR, SERVER_PID and the ssh options OPTS are set.
+# WORK, AGENT_DIR and pids are set; the demo_* steps also need SERVER_PID
+# and the ssh options OPTS.
+
+# cleanup stops the agent and every process in pids and removes WORK.
+cleanup() {
+  "$BIN" agent --stop --agent-dir "$AGENT_DIR" >/dev/null 2>&1 || true
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$WORK"
+}
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+free_port() {
+  local p
+  for _ in $(seq 50); do
+    p=$(( (RANDOM % 20000) + 30000 ))
+    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
+  done
+  echo "demo: no free port found" >&2; exit 1
+}
+
+wait_for() { # wait_for DESCRIPTION COMMAND...
+  local what=$1; shift
+  for _ in $(seq 100); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
+  echo "demo: $what did not come up" >&2; exit 1
+}
+
 
 # demo_transfers TITLE: scp up and back, an sftp batch, then 6 ssh, 3 scp
 # and 3 sftp at once on the one shared WebSocket; every copy is compared.

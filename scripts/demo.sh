@@ -15,32 +15,8 @@ WORK=$(mktemp -d /tmp/sandmux-demo.XXXXXX)
 AGENT_DIR="$WORK/agent"
 STATE_DIR="$WORK/state"
 pids=()
-cleanup() {
-  "$BIN" agent --stop --agent-dir "$AGENT_DIR" >/dev/null 2>&1 || true
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-
 . "$(dirname "$0")/demo-steps.sh"
-
-step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-
-free_port() {
-  local p
-  for _ in $(seq 50); do
-    p=$(( (RANDOM % 20000) + 30000 ))
-    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
-  done
-  echo "demo: no free port found" >&2; exit 1
-}
-
-wait_for() { # wait_for DESCRIPTION COMMAND...
-  local what=$1; shift
-  for _ in $(seq 100); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
-  echo "demo: $what did not come up" >&2; exit 1
-}
+trap cleanup EXIT
 
 step "sandmux server --ssh embedded: the sandbox side, SSH server included (no sshd)"
 ssh-keygen -q -t ed25519 -N '' -f "$WORK/id"
