@@ -256,18 +256,10 @@ func (a *Agent) serveOpen(ctx context.Context, wg *sync.WaitGroup, c *net.UnixCo
 
 // streamEndError words the end of a stream for the proxy's one line.
 func streamEndError(agentCtx context.Context, err error, host string) error {
-	var nr *mux.NotResumedError
-	switch {
-	case err == nil:
-		return nil
-	case agentCtx.Err() != nil:
+	if err != nil && agentCtx.Err() != nil {
 		return errors.New("the sandmux agent is shutting down")
-	case errors.As(err, &nr):
-		return fmt.Errorf("session to %s %w", host, nr)
-	case errors.Is(err, mux.ErrSessionEnded), errors.Is(err, mux.ErrSessionDead):
-		return fmt.Errorf("connection to %s lost: %w", host, err)
 	}
-	return err
+	return client.StreamEndError(err, host)
 }
 
 func hostOr(req *OpenRequest) string {

@@ -1,6 +1,8 @@
 package client
 
 import (
+	"errors"
+	"fmt"
 	"io"
 	"net"
 
@@ -35,4 +37,20 @@ func (s stdio) Close() error {
 // closed (a pipe in non-blocking mode does; see cmd/sandmux).
 func Pipe(conn net.Conn, in io.ReadCloser, out io.WriteCloser) error {
 	return mux.Splice(conn, stdio{in: in, out: out})
+}
+
+// StreamEndError words, for the user's one line, why a stream ended with
+// its session: a session that could not be resumed, or one that ended
+// under the stream. Other errors (and nil) are returned as they are.
+func StreamEndError(err error, host string) error {
+	var nr *mux.NotResumedError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &nr):
+		return fmt.Errorf("session to %s %w", host, nr)
+	case errors.Is(err, mux.ErrSessionEnded), errors.Is(err, mux.ErrSessionDead):
+		return fmt.Errorf("connection to %s lost: %w", host, err)
+	}
+	return err
 }

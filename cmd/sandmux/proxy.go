@@ -167,8 +167,8 @@ func pipeStdio(sig *signalWatch, conn net.Conn, host string) error {
 	switch {
 	case errors.As(err, &se):
 		return se
-	case errors.As(err, &nr):
-		return fmt.Errorf("session to %s %w", host, nr)
+	case cut:
+		return client.StreamEndError(err, host)
 	case err != nil:
 		return fmt.Errorf("connection to %s lost: %w", host, err)
 	}
