@@ -239,7 +239,7 @@ func (a *Agent) serveOpen(ctx context.Context, wg *sync.WaitGroup, c *net.UnixCo
 		return
 	}
 	defer release()
-	if err := writeMessage(c, reply{Version: protoVersion, OK: true}); err != nil {
+	if err := writeMessage(c, reply{Version: protoVersion, OK: true, Handoff: req.Handoff}); err != nil {
 		_ = stream.Close()
 		_ = c.Close()
 		return
@@ -250,8 +250,13 @@ func (a *Agent) serveOpen(ctx context.Context, wg *sync.WaitGroup, c *net.UnixCo
 		e.streamEnded()
 		a.streamDelta(-1)
 	}()
+	verdict := func(err error) error { return streamEndError(ctx, err, hostOr(req)) }
+	if req.Handoff {
+		serveHandoff(c, stream, client.Pipe, verdict)
+		return
+	}
 	fw := &framedWriter{conn: c}
-	fw.finish(streamEndError(ctx, mux.Splice(stream, fw), hostOr(req)))
+	fw.finish(verdict(mux.Splice(stream, fw)))
 }
 
 // streamEndError words the end of a stream for the proxy's one line.

@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"os"
 )
@@ -19,3 +20,9 @@ func StartDetached(string, []string, []string) error { return ErrUnsupported }
 func peerUID(*net.UnixConn) (int, error) { return -1, ErrUnsupported }
 
 func fileOwner(os.FileInfo) (int, bool) { return 0, false }
+
+func sendFiles(*net.UnixConn, ...*os.File) error { return ErrUnsupported }
+
+func recvStdio(*net.UnixConn) (io.ReadCloser, io.WriteCloser, error) {
+	return nil, nil, ErrUnsupported
+}

@@ -6,6 +6,9 @@
 //
 // Proxies talk to the agent over a Unix socket in a directory only the
 // user can enter; the agent also checks each peer's uid. A request is one
-// length-prefixed JSON message; an accepted "open" request is followed by
-// the stream's raw bytes in both directions.
+// length-prefixed JSON message. An accepted "open" request is followed
+// either by the stream's bytes (framed towards the proxy, see frame.go) or,
+// when the proxy's stdin and stdout are pipes or sockets, by the hand-off
+// of those descriptors, so that the agent reads and writes ssh's pipes
+// itself and the proxy only waits for the verdict (see handoff.go).
 package agent

@@ -53,6 +53,9 @@ type OpenRequest struct {
 	// before the final one. Open sets it when OnProgress is non-nil; an
 	// agent that predates it ignores it and reports nothing.
 	Progress bool `json:"progress,omitempty"`
+	// Handoff offers the proxy's stdin and stdout to the agent (see
+	// handoff.go). OpenStdio sets it.
+	Handoff bool `json:"handoff,omitempty"`
 	// OnProgress, if set, receives those reports. It runs on the caller's
 	// goroutine inside Open and must not block.
 	OnProgress func(Progress) `json:"-"`
@@ -79,6 +82,9 @@ type reply struct {
 	// Progress marks an interim reply to an open (see OpenRequest.Progress);
 	// the final reply follows.
 	Progress *Progress `json:"progress,omitempty"`
+	// Handoff accepts an open request's Handoff: the proxy sends its
+	// descriptors next.
+	Handoff bool `json:"handoff,omitempty"`
 }
 
 // errMessageTooLarge means a control message exceeded maxMessage.

@@ -90,9 +90,11 @@ func runProxy(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	oneProc()
 	sig := newSignalWatch()
 	defer sig.stop()
 	var conn net.Conn
+	var handoff *agent.Handoff
 	closeFn := func() {}
 	cfg.Raw = c.Bool("raw")
 	cfg.NoResume = c.Bool("no-resume")
@@ -101,7 +103,7 @@ func runProxy(c *cli.Context) error {
 	if c.Bool("no-agent") || cfg.Raw || !agentSupported {
 		conn, closeFn, err = client.DialStream(sig.ctx, cfg, c.String("target"))
 	} else {
-		conn, err = openViaAgent(sig.ctx, c, cfg)
+		conn, handoff, err = openViaAgent(sig.ctx, c, cfg)
 	}
 	if err != nil {
 		if sig.hangup() {
@@ -110,14 +112,49 @@ func runProxy(c *cli.Context) error {
 		return err
 	}
 	defer closeFn()
+	if handoff != nil {
+		return waitHandoff(sig, handoff)
+	}
 	return pipeStdio(sig, conn, c.Args().First())
 }
 
+// hangupGrace is how long a proxy whose ssh has exited waits for the
+// agent's verdict: the agent sees the pipes close at the same moment and
+// needs only to finish the stream.
+const hangupGrace = 3 * time.Second
+
+// waitHandoff waits until the agent, which serves the stream on this
+// process's stdin and stdout, says how it ended.
+func waitHandoff(sig *signalWatch, h *agent.Handoff) error {
+	select {
+	case <-h.Done():
+	case <-sig.ctx.Done():
+		if !sig.hangup() {
+			h.Abort()
+			return errors.New("interrupted")
+		}
+		select {
+		case <-h.Done():
+		case <-time.After(hangupGrace):
+			h.Abort()
+			return nil
+		}
+	}
+	var se *agent.StreamError
+	if errors.As(h.Err(), &se) {
+		return se
+	}
+	return nil
+}
+
 // openViaAgent asks the shared agent (starting it if needed) for a stream.
-func openViaAgent(ctx context.Context, c *cli.Context, cfg client.Config) (net.Conn, error) {
+// When stdin and stdout are pipes or sockets, as under ssh, the agent
+// takes them over and the result is a Handoff; otherwise the stream's
+// bytes come through this process as conn.
+func openViaAgent(ctx context.Context, c *cli.Context, cfg client.Config) (net.Conn, *agent.Handoff, error) {
 	dir, err := agentDir(c)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	req := agent.OpenRequest{
 		URL: cfg.URL, Header: cfg.Header, Token: cfg.Token,
@@ -127,7 +164,7 @@ func openViaAgent(ctx context.Context, c *cli.Context, cfg client.Config) (net.C
 	if ca := c.String("ca"); ca != "" {
 		pem, err := os.ReadFile(ca)
 		if err != nil {
-			return nil, fmt.Errorf("read --ca: %w", err)
+			return nil, nil, fmt.Errorf("read --ca: %w", err)
 		}
 		req.CAPEM = string(pem)
 	}
@@ -139,7 +176,11 @@ func openViaAgent(ctx context.Context, c *cli.Context, cfg client.Config) (net.C
 		req.OnProgress = line.update
 		defer line.finish()
 	}
-	return agent.Open(octx, dir, agentStarter(c, dir), req)
+	if agent.Handoffable(os.Stdin) && agent.Handoffable(os.Stdout) {
+		return agent.OpenStdio(octx, dir, agentStarter(c, dir), req, os.Stdin, os.Stdout)
+	}
+	conn, err := agent.Open(octx, dir, agentStarter(c, dir), req)
+	return conn, nil, err
 }
 
 // pipeStdio splices stdin/stdout to conn until the stream ends or a

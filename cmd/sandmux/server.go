@@ -74,6 +74,9 @@ func runServer(c *cli.Context) error {
 		return err
 	}
 	defer emb.Close()
+	if emb == nil {
+		oneProc()
+	}
 	var m *metrics.Metrics
 	if c.String("metrics-listen") != "" {
 		m = metrics.New()

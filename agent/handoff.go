@@ -1,0 +1,150 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"time"
+)
+
+// Hand-off: a proxy whose stdin and stdout are pipes or sockets (as under
+// ssh's ProxyCommand) passes both descriptors to the agent, which splices
+// the stream to them itself. The proxy stays ssh's child only to report
+// how the stream ended. Without it every byte crossed one more process:
+// two more copies, two more syscalls and the wake-ups between them, which
+// on a small machine cost as much CPU as the rest of the tunnel.
+//
+// On the wire: the open request sets "handoff"; an agent that can take the
+// descriptors answers OK with "handoff" set, and the proxy sends one byte
+// carrying both descriptors (SCM_RIGHTS, stdin first). From then on the
+// control connection carries one more reply, the verdict, when the stream
+// has ended; the proxy closing the connection first aborts the stream. An
+// agent that predates hand-off ignores the field and serves the framed
+// stream, which the proxy then uses instead.
+
+// handoffTimeout bounds the wait for the descriptors after the agent said
+// it takes them.
+const handoffTimeout = 10 * time.Second
+
+// Handoff is a stream that the agent serves on the proxy's stdin and
+// stdout. Done is closed when the agent has reported how it ended.
+type Handoff struct {
+	c    *net.UnixConn
+	done chan struct{}
+	err  error
+}
+
+// Done is closed when the stream has ended; Err then tells how.
+func (h *Handoff) Done() <-chan struct{} { return h.done }
+
+// Err is nil for a stream that ended cleanly and a *StreamError for one
+// that was cut (or whose agent died). Valid after Done is closed.
+func (h *Handoff) Err() error { return h.err }
+
+// Abort ends the stream at once (the agent closes it and both
+// descriptors) and waits for the verdict reader to finish.
+func (h *Handoff) Abort() {
+	_ = h.c.Close()
+	<-h.done
+}
+
+func (h *Handoff) readVerdict() {
+	defer close(h.done)
+	var rep reply
+	if err := readMessage(h.c, &rep); err != nil {
+		if errors.Is(err, net.ErrClosed) {
+			h.err = err
+			return
+		}
+		h.err = &StreamError{Reason: "the sandmux agent exited while the stream was open"}
+		return
+	}
+	if !rep.OK {
+		h.err = &StreamError{Reason: rep.Error}
+	}
+	_ = h.c.Close()
+}
+
+// OpenStdio is Open for a process whose in and out are pipes or sockets:
+// it hands both to the agent, closes them here and returns a Handoff. An
+// agent too old for hand-off serves a framed stream instead, returned as
+// conn (as Open returns it) with a nil Handoff; in and out are then left
+// open for the caller to splice.
+func OpenStdio(ctx context.Context, dir string, start func() error, req OpenRequest, in, out *os.File) (net.Conn, *Handoff, error) {
+	c, err := Ensure(ctx, dir, start)
+	if err != nil {
+		return nil, nil, err
+	}
+	req.Progress = req.OnProgress != nil
+	req.Handoff = true
+	rep, err := roundTrip(c, request{Version: protoVersion, Op: opOpen, Open: &req})
+	if err != nil {
+		_ = c.Close()
+		return nil, nil, err
+	}
+	if !rep.Handoff {
+		return &framedReader{UnixConn: c}, nil, nil
+	}
+	if err := sendFiles(c, in, out); err != nil {
+		_ = c.Close()
+		return nil, nil, err
+	}
+	// The agent holds its own copies now; ours must go, or ssh would not
+	// see EOF when the agent closes the stream's end.
+	_ = in.Close()
+	_ = out.Close()
+	h := &Handoff{c: c, done: make(chan struct{})}
+	go h.readVerdict()
+	return nil, h, nil
+}
+
+// Handoffable reports whether f is a pipe or a socket, which the agent can
+// poll; a terminal or a regular file is not handed off.
+func Handoffable(f *os.File) bool {
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&(os.ModeNamedPipe|os.ModeSocket) != 0
+}
+
+// serveHandoff takes the proxy's descriptors and splices stream to them
+// until either ends, then sends the verdict. It owns c and stream.
+func serveHandoff(c *net.UnixConn, stream net.Conn, splice func(net.Conn, io.ReadCloser, io.WriteCloser) error, verdict func(error) error) {
+	_ = c.SetReadDeadline(time.Now().Add(handoffTimeout))
+	in, out, err := recvStdio(c)
+	if err != nil {
+		_ = stream.Close()
+		_ = writeMessage(c, reply{Version: protoVersion, Error: "hand-off failed: " + err.Error()})
+		_ = c.Close()
+		return
+	}
+	_ = c.SetReadDeadline(time.Time{})
+
+	// The proxy going away (killed, or interrupted by the user) ends the
+	// stream, as it did when the bytes crossed the proxy.
+	spliced := make(chan struct{})
+	var watch sync.WaitGroup
+	watch.Add(1)
+	go func() {
+		defer watch.Done()
+		var b [1]byte
+		_, _ = c.Read(b[:])
+		select {
+		case <-spliced:
+		default:
+			_ = stream.Close()
+			_ = in.Close()
+			_ = out.Close()
+		}
+	}()
+	err = verdict(splice(stream, in, out))
+	close(spliced)
+	rep := reply{Version: protoVersion, OK: err == nil}
+	if err != nil {
+		rep.Error = err.Error()
+	}
+	_ = writeMessage(c, rep)
+	_ = c.Close()
+	watch.Wait()
+}

@@ -1,0 +1,266 @@
+//go:build !windows
+
+package agent
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http/httptest"
+	"os"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sandmux/sandmux/server"
+)
+
+// handoffRig is a server in front of an echo target and an agent.
+type handoffRig struct {
+	dir string
+	req OpenRequest
+	srv *server.Server
+}
+
+func newHandoffRig(t *testing.T) *handoffRig {
+	t.Helper()
+	scfg := server.DefaultConfig()
+	scfg.Target = echoTarget(t)
+	scfg.ResumeGrace = 0 // a cut ends the streams at once
+	srv, err := server.New(scfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv)
+	t.Cleanup(func() { hs.CloseClientConnections(); _ = srv.Close(); hs.Close() })
+	dir := shortDir(t)
+	runAgent(t, dir, nil)
+	return &handoffRig{dir: dir, srv: srv, req: OpenRequest{
+		URL: "ws://" + hs.Listener.Addr().String(), Host: "box", ConnectTimeout: 5 * time.Second,
+	}}
+}
+
+// stdioPipes are a proxy's stdin and stdout as ssh makes them: two pipes,
+// the test holding ssh's ends.
+type stdioPipes struct {
+	in, out       *os.File // the proxy's ends, handed to the agent
+	toIn, fromOut *os.File // ssh's ends
+}
+
+func newStdioPipes(t *testing.T) *stdioPipes {
+	t.Helper()
+	inR, inW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &stdioPipes{in: inR, out: outW, toIn: inW, fromOut: outR}
+	t.Cleanup(func() {
+		for _, f := range []*os.File{inR, inW, outR, outW} {
+			_ = f.Close()
+		}
+	})
+	return p
+}
+
+func waitDone(t *testing.T, h *Handoff) {
+	t.Helper()
+	select {
+	case <-h.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("no verdict from the agent within 10s")
+	}
+}
+
+func openFDs(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skip("no /proc/self/fd to count descriptors")
+	}
+	return len(ents)
+}
+
+func TestHandoffPipesEchoAndHalfClose(t *testing.T) {
+	r := newHandoffRig(t)
+	// Warm the session up so its descriptors are not counted as a leak.
+	warm, err := Open(context.Background(), r.dir, noStart, r.req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = warm.Close()
+	before := openFDs(t)
+
+	p := newStdioPipes(t)
+	conn, h, err := OpenStdio(context.Background(), r.dir, noStart, r.req, p.in, p.out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if conn != nil || h == nil {
+		t.Fatalf("OpenStdio = %v, %v: want a hand-off", conn, h)
+	}
+	data := bytes.Repeat([]byte("0123456789abcdef"), 1<<16) // 1 MiB
+	go func() {
+		_, _ = p.toIn.Write(data)
+		_ = p.toIn.Close() // ssh's EOF: the agent half-closes the stream
+	}()
+	got, err := io.ReadAll(p.fromOut)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, data) {
+		t.Fatalf("echoed %d bytes, want the %d sent", len(got), len(data))
+	}
+	waitDone(t, h)
+	if err := h.Err(); err != nil {
+		t.Fatalf("verdict %v, want a clean end", err)
+	}
+	_ = p.fromOut.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for openFDs(t) > before {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d descriptors open after the stream, %d before", openFDs(t), before)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestHandoffSocketHalfClose(t *testing.T) {
+	r := newHandoffRig(t)
+	// stdin and stdout are one socket, as some callers arrange: closing
+	// the stdout descriptor alone would not reach the far end.
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxyEnd := os.NewFile(uintptr(fds[0]), "proxy")
+	dup, err := syscall.Dup(fds[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxyOut := os.NewFile(uintptr(dup), "proxy-out")
+	sshEnd, err := net.FileConn(os.NewFile(uintptr(fds[1]), "ssh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sshEnd.Close()
+	_, h, err := OpenStdio(context.Background(), r.dir, noStart, r.req, proxyEnd, proxyOut)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sshEnd.Write([]byte("ping")); err != nil {
+		t.Fatal(err)
+	}
+	_ = sshEnd.(*net.UnixConn).CloseWrite()
+	_ = sshEnd.SetReadDeadline(time.Now().Add(10 * time.Second))
+	got, err := io.ReadAll(sshEnd)
+	if err != nil || string(got) != "ping" {
+		t.Fatalf("read %q, %v: want \"ping\" then EOF", got, err)
+	}
+	waitDone(t, h)
+	if err := h.Err(); err != nil {
+		t.Fatalf("verdict %v, want a clean end", err)
+	}
+}
+
+func TestHandoffCutGivesReasonThenEOF(t *testing.T) {
+	r := newHandoffRig(t)
+	p := newStdioPipes(t)
+	_, h, err := OpenStdio(context.Background(), r.dir, noStart, r.req, p.in, p.out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.toIn.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	var b [1]byte
+	if _, err := io.ReadFull(p.fromOut, b[:]); err != nil {
+		t.Fatal(err)
+	}
+	_ = r.srv.Close() // ends its sessions; resumption is off
+	waitDone(t, h)
+	var se *StreamError
+	if !errors.As(h.Err(), &se) || se.Reason == "" {
+		t.Fatalf("verdict %v, want a *StreamError with the reason", h.Err())
+	}
+	t.Logf("verdict: %v", se)
+	_ = p.fromOut.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.ReadAll(p.fromOut); err != nil {
+		t.Fatalf("stdout after the cut: %v, want EOF", err)
+	}
+}
+
+func TestHandoffAbortEndsStream(t *testing.T) {
+	r := newHandoffRig(t)
+	p := newStdioPipes(t)
+	_, h, err := OpenStdio(context.Background(), r.dir, noStart, r.req, p.in, p.out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Abort() // the proxy was interrupted: the agent drops the stream
+	_ = p.fromOut.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.ReadAll(p.fromOut); err != nil {
+		t.Fatalf("stdout after abort: %v, want EOF", err)
+	}
+	// The agent no longer reads ssh's side: a write fails once the agent
+	// closed its copy of the pipe.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := p.toIn.Write([]byte("x")); errors.Is(err, syscall.EPIPE) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("stdin pipe still read by the agent 10s after abort")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// An agent that predates hand-off ignores the field; the proxy then gets
+// the framed stream, and its stdin and stdout stay its own.
+func TestHandoffFallsBackOnOldAgent(t *testing.T) {
+	dir := shortDir(t)
+	if err := EnsureDir(dir); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: SocketPath(dir), Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		c, err := ln.AcceptUnix()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		var req request
+		if err := readMessage(c, &req); err != nil {
+			return
+		}
+		_ = writeMessage(c, reply{Version: protoVersion, OK: true}) // no Handoff
+		_, _ = c.Write(frameHeader(frameEOF, 0))
+	}()
+	defer func() { _ = ln.Close(); <-served }()
+	p := newStdioPipes(t)
+	conn, h, err := OpenStdio(context.Background(), dir, noStart, OpenRequest{URL: "ws://127.0.0.1:1"}, p.in, p.out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h != nil || conn == nil {
+		t.Fatalf("OpenStdio = %v, %v: want the framed stream", conn, h)
+	}
+	defer conn.Close()
+	if _, err := io.ReadAll(conn); err != nil {
+		t.Fatalf("framed stream: %v, want EOF", err)
+	}
+	if _, err := p.in.Stat(); err != nil {
+		t.Fatalf("stdin closed by a failed hand-off: %v", err)
+	}
+}

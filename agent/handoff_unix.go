@@ -1,0 +1,116 @@
+//go:build !windows
+
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"syscall"
+)
+
+// sendFiles passes the descriptors of files over c in one message.
+func sendFiles(c *net.UnixConn, files ...*os.File) error {
+	fds := make([]int, 0, len(files))
+	for _, f := range files {
+		raw, err := f.SyscallConn()
+		if err != nil {
+			return fmt.Errorf("hand %s to the agent: %w", f.Name(), err)
+		}
+		if err := raw.Control(func(fd uintptr) { fds = append(fds, int(fd)) }); err != nil {
+			return fmt.Errorf("hand %s to the agent: %w", f.Name(), err)
+		}
+	}
+	// Control's fds stay valid because files stay open until after the send.
+	if _, _, err := c.WriteMsgUnix([]byte{0}, syscall.UnixRights(fds...), nil); err != nil {
+		return fmt.Errorf("hand stdin and stdout to the sandmux agent: %w", err)
+	}
+	return nil
+}
+
+// recvStdio receives the proxy's stdin and stdout and wraps them for
+// polling: the stream's reads and writes must not tie up a thread each.
+func recvStdio(c *net.UnixConn) (io.ReadCloser, io.WriteCloser, error) {
+	var b [1]byte
+	oob := make([]byte, syscall.CmsgSpace(2*4))
+	_, oobn, flags, _, err := c.ReadMsgUnix(b[:], oob)
+	if err != nil {
+		return nil, nil, err
+	}
+	msgs, err := syscall.ParseSocketControlMessage(oob[:oobn])
+	if err != nil {
+		return nil, nil, err
+	}
+	var fds []int
+	for _, m := range msgs {
+		got, err := syscall.ParseUnixRights(&m)
+		if err == nil {
+			fds = append(fds, got...)
+		}
+	}
+	if flags&syscall.MSG_CTRUNC != 0 || len(fds) != 2 {
+		closeFDs(fds)
+		return nil, nil, fmt.Errorf("expected stdin and stdout, got %d descriptors", len(fds))
+	}
+	in, err := pollable(fds[0], "stdin")
+	if err != nil {
+		closeFDs(fds)
+		return nil, nil, err
+	}
+	out, err := pollable(fds[1], "stdout")
+	if err != nil {
+		_ = in.Close()
+		closeFDs(fds[1:])
+		return nil, nil, err
+	}
+	return in, halfCloser{out}, nil
+}
+
+func closeFDs(fds []int) {
+	for _, fd := range fds {
+		_ = syscall.Close(fd)
+	}
+}
+
+// errNotPollable means a handed descriptor is neither a pipe nor a socket.
+var errNotPollable = errors.New("is neither a pipe nor a socket")
+
+// pollable turns fd into a non-blocking net.Conn (socket) or *os.File
+// (pipe), so that Close unblocks a pending Read.
+func pollable(fd int, name string) (io.ReadWriteCloser, error) {
+	syscall.CloseOnExec(fd)
+	var st syscall.Stat_t
+	if err := syscall.Fstat(fd, &st); err != nil {
+		return nil, fmt.Errorf("proxy's %s: %w", name, err)
+	}
+	switch st.Mode & syscall.S_IFMT {
+	case syscall.S_IFSOCK:
+		f := os.NewFile(uintptr(fd), name)
+		nc, err := net.FileConn(f) // a dup: f's own descriptor goes
+		_ = f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("proxy's %s: %w", name, err)
+		}
+		return nc, nil
+	case syscall.S_IFIFO:
+		if err := syscall.SetNonblock(fd, true); err != nil {
+			return nil, fmt.Errorf("proxy's %s: %w", name, err)
+		}
+		return os.NewFile(uintptr(fd), name), nil
+	}
+	return nil, fmt.Errorf("proxy's %s %w", name, errNotPollable)
+}
+
+// halfCloser is the proxy's stdout. Closing it must reach the reader even
+// when stdin is the same socket (another descriptor of it stays open), so
+// a socket is shut down for writing before its descriptor is closed.
+type halfCloser struct{ io.ReadWriteCloser }
+
+func (h halfCloser) Close() error {
+	if cw, ok := h.ReadWriteCloser.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+	}
+	return h.ReadWriteCloser.Close()
+}
