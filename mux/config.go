@@ -45,7 +45,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		StreamWindow:       16 << 20,
-		MaxFrame:           32 << 10,
+		MaxFrame:           64 << 10,
 		KeepAliveInterval:  15 * time.Second,
 		WriteTimeout:       45 * time.Second,
 		StreamOpenTimeout:  30 * time.Second,
