@@ -33,11 +33,20 @@ func wan(oneWay time.Duration) network {
 // through it is not throttled by its own window the way one over a real
 // long path would be: the raw TCP figure is the path's capacity, the upper
 // bound for any tunnel, not what one TCP flow would reach on a real WAN.
+//
+// Terminating TCP locally would also make a new connection free: the
+// client's connect returns at once, skipping the SYN/SYN-ACK round trip.
+// That would flatter every peer that opens a connection per ssh (direct
+// ssh, a WebSocket per connection) against the agent, which reuses one, so
+// the line emulates the handshake (netem.Config.Handshake): a new
+// connection's first bytes reach the server 3 one-way delays after
+// connect and the server's first bytes reach the client after 4, as on a
+// real path.
 func (e *env) via(n network, addr string) (string, error) {
 	if n.Delay == 0 {
 		return addr, nil
 	}
-	p, err := netem.Start(netem.Config{Target: addr, Delay: n.Delay})
+	p, err := netem.Start(netem.Config{Target: addr, Delay: n.Delay, Handshake: true})
 	if err != nil {
 		return "", fmt.Errorf("start delay line: %w", err)
 	}

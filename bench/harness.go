@@ -37,6 +37,11 @@ type Settings struct {
 	ProxyStreams int           `json:"proxy_streams"` // 6: proxies through the agent
 	IdleSessions int           `json:"idle_sessions"` // 6
 	OneWayDelay  time.Duration `json:"one_way_delay_ns"`
+	// CutEvery is how often scenario 3's cut rows reset the agent's
+	// WebSocket: 5 s in the full run, less where the copies are short.
+	CutEvery time.Duration `json:"cut_every_ns"`
+	CostSize int64         `json:"cost_bytes"` // 8: per transfer
+	CostReps int           `json:"cost_reps"`  // 8: per mode
 	// Only restricts the run to these scenario numbers (empty: all).
 	Only []int `json:"only,omitempty"`
 }
@@ -361,4 +366,5 @@ var scenarios = []scenario{
 	{5, "latency under load", scenarioLatency},
 	{6, "memory", scenarioMemory},
 	{7, "CPU per GiB", scenarioCPU},
+	{8, "resume cost", scenarioResumeCost},
 }

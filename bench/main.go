@@ -12,7 +12,8 @@
 //
 //	BENCH_QUICK=1      quick sizes
 //	BENCH_ONLY=1,3     run only these scenarios (1 bulk, 2 parallel, 3 scp,
-//	                   4 setup, 5 latency under load, 6 memory, 7 CPU/GiB)
+//	                   4 setup, 5 latency under load, 6 memory, 7 CPU/GiB,
+//	                   8 resume cost)
 //	BENCH_OUT=FILE     JSON output (default bench/out/latest.json)
 //	BENCH_BIN=FILE     use this sandmux binary instead of building one
 //	BENCH_PROFILE=DIR  also CPU-profile an in-process equivalent of scenario
@@ -40,6 +41,8 @@ func fullSettings() Settings {
 		EchoSamples: 1000, EchoGap: 5 * time.Millisecond, LoadStreams: 4,
 		IdleStreams: 1000, ProxyStreams: 100, IdleSessions: 200,
 		OneWayDelay: 25 * time.Millisecond,
+		CutEvery:    5 * time.Second,
+		CostSize:    256 * mib, CostReps: 3,
 	}
 }
 
@@ -52,6 +55,8 @@ func quickSettings() Settings {
 		EchoSamples: 200, EchoGap: 5 * time.Millisecond, LoadStreams: 4,
 		IdleStreams: 200, ProxyStreams: 20, IdleSessions: 50,
 		OneWayDelay: 25 * time.Millisecond,
+		CutEvery:    300 * time.Millisecond,
+		CostSize:    64 * mib, CostReps: 2,
 	}
 }
 
@@ -65,6 +70,8 @@ func tinySettings() Settings {
 		EchoSamples: 40, EchoGap: time.Millisecond, LoadStreams: 2,
 		IdleStreams: 20, ProxyStreams: 4, IdleSessions: 3,
 		OneWayDelay: 5 * time.Millisecond,
+		CutEvery:    100 * time.Millisecond,
+		CostSize:    4 * mib, CostReps: 2,
 	}
 }
 

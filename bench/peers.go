@@ -284,7 +284,8 @@ type serverProc struct {
 }
 
 // startServer runs `sandmux server` forwarding to target, with extra
-// flags, and waits until /healthz answers.
+// flags, and waits until /healthz answers. An empty target passes no
+// --target, which `--ssh embedded` requires.
 func (e *env) startServer(target string, flags ...string) (*serverProc, error) {
 	var lastErr error
 	for attempt := range 5 {
@@ -293,7 +294,11 @@ func (e *env) startServer(target string, flags ...string) (*serverProc, error) {
 			return nil, err
 		}
 		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-		args := append([]string{"server", "--listen", addr, "--target", target, "--log-level", "warn"}, flags...)
+		args := []string{"server", "--listen", addr, "--log-level", "warn"}
+		if target != "" {
+			args = append(args, "--target", target)
+		}
+		args = append(args, flags...)
 		logPath := filepath.Join(e.work, fmt.Sprintf("server-%d-%d.log", port, attempt))
 		lf, err := os.Create(logPath)
 		if err != nil {
@@ -421,6 +426,9 @@ type agentDir struct {
 	e   *env
 	dir string
 	pid int // learnt from status once the agent runs
+	// flags are extra `sandmux proxy` flags for the agent peer; the first
+	// proxy passes the agent-wide ones (--no-resume) to the agent it starts.
+	flags []string
 }
 
 func (e *env) newAgentDir() (*agentDir, error) {
@@ -435,14 +443,33 @@ func (e *env) newAgentDir() (*agentDir, error) {
 
 // agentStatus is what `sandmux status --json` prints.
 type agentStatus struct {
-	Running  bool `json:"running"`
-	PID      int  `json:"pid"`
-	Streams  int  `json:"open_streams"`
-	Sessions []struct {
-		URL         string `json:"url"`
-		State       string `json:"state"`
-		OpenStreams int    `json:"open_streams"`
-	} `json:"sessions"`
+	Running  bool            `json:"running"`
+	PID      int             `json:"pid"`
+	Streams  int             `json:"open_streams"`
+	Sessions []sessionStatus `json:"sessions"`
+}
+
+// sessionStatus is one session of `sandmux status --json`.
+type sessionStatus struct {
+	URL         string `json:"url"`
+	State       string `json:"state"`
+	OpenStreams int    `json:"open_streams"`
+	Reconnects  int    `json:"reconnects"`
+	Resumable   bool   `json:"resumable"`
+	Resumes     int64  `json:"resumes"`
+	Replayed    int64  `json:"bytes_replayed"`
+}
+
+// session is the agent's only session.
+func (a *agentDir) session() (sessionStatus, error) {
+	st, err := a.status()
+	if err != nil {
+		return sessionStatus{}, err
+	}
+	if len(st.Sessions) != 1 {
+		return sessionStatus{}, fmt.Errorf("the agent in %s holds %d sessions, want 1", a.dir, len(st.Sessions))
+	}
+	return st.Sessions[0], nil
 }
 
 func (a *agentDir) status() (agentStatus, error) {
@@ -530,6 +557,7 @@ func (e *env) proxyArgs(p peer, url string, a *agentDir) []string {
 		// --persist bounds how long an agent left behind by a killed
 		// bench would linger.
 		args = append(args, "--agent-dir", a.dir, "--persist", "3m")
+		args = append(args, a.flags...)
 	}
 	return append(args, "sandbox")
 }

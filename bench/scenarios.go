@@ -52,6 +52,16 @@ func (t *table) failAll(err error, cases []string, peers []peer) {
 	}
 }
 
+// failCases marks every row of the given cases as failed with err, peers
+// and named rows alike.
+func (t *table) failCases(err error, cases ...string) {
+	for _, r := range t.rows {
+		if r.Error == "" && slices.Contains(cases, r.Case) {
+			r.fail(err)
+		}
+	}
+}
+
 // record adds one sample to r unless r already failed.
 func record(r *Row, v float64, err error) {
 	if r.Error != "" {

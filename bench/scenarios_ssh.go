@@ -17,20 +17,24 @@ import (
 	"time"
 )
 
-// sshRig is sshd behind a sandmux server, over one network.
+// sshRig is sshd (or the embedded SSH server) behind a sandmux server,
+// over one network.
 type sshRig struct {
 	e       *env
-	sshd    *sshd
+	sshd    *sshd // its client key logs in to the embedded server too
 	tun     *tunnel
 	sshPort int // the port direct ssh dials: sshd's, or its delay line's
+	// knownHosts, when set, replaces sshd's pinned host key: the embedded
+	// server has a key of its own.
+	knownHosts string
 }
 
-func (e *env) openSSHRig(n network) (*sshRig, error) {
+func (e *env) openSSHRig(n network, serverFlags ...string) (*sshRig, error) {
 	s, err := e.getSSHD()
 	if err != nil {
 		return nil, err
 	}
-	tun, directAddr, err := e.openTunnel(n, s.Addr)
+	tun, directAddr, err := e.openTunnel(n, s.Addr, serverFlags...)
 	if err != nil {
 		return nil, err
 	}
@@ -67,7 +71,16 @@ func (r *sshRig) dest(p peer) ([]string, string, error) {
 	if p == peerWebsocat || p == peerChisel {
 		pc = strings.Join(append([]string{name}, args...), " ")
 	}
-	return r.sshd.ClientOptions(pc), "sandbox", nil
+	opts := r.sshd.ClientOptions(pc)
+	if r.knownHosts != "" {
+		// ssh keeps an option's first value, so replace it in place.
+		for i, o := range opts {
+			if strings.HasPrefix(o, "UserKnownHostsFile=") {
+				opts[i] = "UserKnownHostsFile=" + r.knownHosts
+			}
+		}
+	}
+	return opts, "sandbox", nil
 }
 
 // command runs program (ssh or scp) for peer p with args after the options;
@@ -145,22 +158,26 @@ func scenarioSCP(e *env) []*Row {
 			for _, p := range peers {
 				t.row(c, p)
 			}
+			t.named(c, embeddedPeer)
+			if n.Delay == 0 {
+				t.named(c, cutPeer(e))
+			}
 		}
 	}
 	if _, err := e.getSSHD(); err != nil {
-		t.failAll(err, cases, peers)
+		t.failCases(err, cases...)
 		return t.rows
 	}
 	dir := filepath.Join(e.work, "scp")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.failAll(err, cases, peers)
+		t.failCases(err, cases...)
 		return t.rows
 	}
 	defer os.RemoveAll(dir)
-	src := filepath.Join(dir, "src.bin")
-	sum, err := randomFile(src, e.s.ScpSize)
-	if err != nil {
-		t.failAll(err, cases, peers)
+	f := scpFiles{src: filepath.Join(dir, "src.bin"), dst: filepath.Join(dir, "dst.bin"), size: e.s.ScpSize}
+	var err error
+	if f.sum, err = randomFile(f.src, f.size); err != nil {
+		t.failCases(err, cases...)
 		return t.rows
 	}
 	for ni, n := range nets {
@@ -182,7 +199,7 @@ func scenarioSCP(e *env) []*Row {
 						if r.Error != "" || e.ctx.Err() != nil {
 							continue
 						}
-						dur, err := rig.scpOnce(p, d, src, filepath.Join(dir, "dst.bin"), sum, e.s.ScpSize)
+						dur, err := rig.scpOnce(p, d, f)
 						v := mibps(e.s.ScpSize, dur)
 						record(r, v, err)
 						e.progress("   %-28s %-20s rep %d/%d: %s", c, p, rep+1, e.s.ScpReps, fmtResult(v, "MiB/s", err))
@@ -191,15 +208,29 @@ func scenarioSCP(e *env) []*Row {
 			}
 		}()
 	}
+	for ni, n := range nets {
+		scpEmbedded(e, t, n, cases[2*ni:2*ni+2], f)
+	}
+	scpCuts(e, t, cases[:2], f)
 	for _, r := range t.rows {
 		if r.Error == "" {
 			r.setValue(median(r.Samples), "MiB/s")
 			r.Figure = fmt.Sprintf("%.0f MiB/s", r.value())
 		}
 	}
+	e.note("scp (scenario 3), %q: scp through the agent to `sandmux server --ssh embedded`, whose in-process SSH server "+
+		"answers scp's SFTP itself, no sshd; its ratios are to direct ssh to OpenSSH's sshd and to the agent in front of sshd, "+
+		"with the same file, size and network.", embeddedPeer)
+	cutFigures(e, t, cases[:2])
 	for ci, c := range cases {
 		loop := ci < 2
 		b := t.get(c, peerDirect)
+		emb := t.named(c, embeddedPeer)
+		emb.ratioTo(b)
+		emb.ratioTo(t.get(c, peerAgent))
+		if loop {
+			t.named(c, cutPeer(e)).ratioTo(t.get(c, peerAgent))
+		}
 		for _, p := range peers[1:] {
 			r := t.get(c, p)
 			x := r.ratioTo(b)
@@ -221,34 +252,51 @@ func scenarioSCP(e *env) []*Row {
 	return t.rows
 }
 
-// scpOnce copies src to dst (upload: local to "remote"; download: the
-// reverse; both are on this machine) and checks the copy's checksum
-// outside the timed part.
-func (r *sshRig) scpOnce(p peer, dir, src, dst string, sum uint32, size int64) (time.Duration, error) {
-	_ = os.Remove(dst)
-	defer os.Remove(dst)
-	ctx, cancel := context.WithTimeout(r.e.ctx, time.Minute+time.Duration(size/mib)*time.Second)
+// scpFiles is scenario 3's source file and where its copies go; both are
+// on this machine, the "remote" side too.
+type scpFiles struct {
+	src, dst string
+	sum      uint32 // CRC-32C of src
+	size     int64
+}
+
+// scpOnce copies f.src to f.dst (upload: local to "remote"; download: the
+// reverse) and checks the copy's checksum outside the timed part.
+func (r *sshRig) scpOnce(p peer, dir string, f scpFiles) (time.Duration, error) {
+	_ = os.Remove(f.dst)
+	defer os.Remove(f.dst)
+	d, err := r.scpCopy(p, dir, f)
+	if err != nil {
+		return 0, err
+	}
+	return d, f.verify()
+}
+
+// scpCopy runs one timed scp of f for peer p.
+func (r *sshRig) scpCopy(p peer, dir string, f scpFiles) (time.Duration, error) {
+	ctx, cancel := context.WithTimeout(r.e.ctx, time.Minute+time.Duration(f.size/mib)*time.Second)
 	defer cancel()
-	from, to := src, "{host}:"+dst
+	from, to := f.src, "{host}:"+f.dst
 	if dir == dirDown {
-		from, to = "{host}:"+src, dst
+		from, to = "{host}:"+f.src, f.dst
 	}
 	cmd, err := r.command(ctx, "scp", p, []string{"-o", "Compression=no", "-q"}, from, to)
 	if err != nil {
 		return 0, err
 	}
-	d, err := runTimed(cmd)
+	return runTimed(cmd)
+}
+
+// verify checks that the copy is byte-exact.
+func (f scpFiles) verify() error {
+	got, n, err := fileCRC(f.dst)
 	if err != nil {
-		return 0, err
+		return err
 	}
-	got, n, err := fileCRC(dst)
-	if err != nil {
-		return 0, err
+	if n != f.size || got != f.sum {
+		return fmt.Errorf("copy is corrupt: %d bytes, crc32c %08x, want %d bytes, %08x", n, got, f.size, f.sum)
 	}
-	if n != size || got != sum {
-		return 0, fmt.Errorf("copy is corrupt: %d bytes, crc32c %08x, want %d bytes, %08x", n, got, size, sum)
-	}
-	return d, nil
+	return nil
 }
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -301,10 +349,10 @@ func scenarioSetup(e *env) []*Row {
 	for _, p := range peers {
 		t.row(c, p)
 	}
-	e.note("setup (scenario 4): internal/netem accepts TCP locally and dials its target at once, so a new TCP connection " +
-		"through it costs no handshake: direct ssh, and the new WebSocket of --raw and --no-agent, each skip the ~1.5 RTT " +
-		"a real path adds before the server's first byte reaches the client, while the agent's already-open session gains nothing. " +
-		"The figures are as measured; on a real path the agent compares better by about that much.")
+	e.note("setup (scenario 4): the delay line emulates TCP's handshake (netem.Config.Handshake), so the new TCP connection " +
+		"of direct ssh, and the new WebSocket of --raw and --no-agent, pay the round trip a real path charges before the " +
+		"server's first byte (2 RTT after connect instead of 0.5), while the agent's already-open session pays none. " +
+		"There is no TLS here: a real wss:// path adds TLS's round trip to every new WebSocket too.")
 	rig, err := e.openSSHRig(n)
 	if err == nil {
 		defer rig.close()

@@ -23,6 +23,17 @@ type Config struct {
 	// feels backpressure instead of the proxy growing without bound.
 	// 0 means DefaultMaxInFlight.
 	MaxInFlight int
+	// Handshake charges each new connection the TCP handshake a real path
+	// would: the proxy accepts locally, so without it a connection is
+	// ready at once and skips the SYN/SYN-ACK round trip. With it, no byte
+	// reaches the target before 3×Delay after accept (SYN, SYN-ACK, then
+	// the client's ACK and first data) and none from the target reaches
+	// the client before 4×Delay (a real target accepts at 3×Delay and its
+	// reply takes Delay more). A client that speaks first thus waits one RTT
+	// more for its first answer, and one that waits for the server's
+	// greeting (SSH) 1.5 RTT more, as over a real path; later bytes are
+	// unaffected.
+	Handshake bool
 }
 
 func (c Config) validate() error {

@@ -14,10 +14,13 @@ import (
 type direction struct {
 	src, dst *net.TCPConn
 	delay    time.Duration
-	q        *queue
-	gate     *gate
-	done     <-chan struct{} // closed when the pair is torn down
-	abort    func()          // resets the whole pair
+	// notBefore is the earliest release time of any chunk: the end of the
+	// emulated handshake (Config.Handshake), or zero.
+	notBefore time.Time
+	q         *queue
+	gate      *gate
+	done      <-chan struct{} // closed when the pair is torn down
+	abort     func()          // resets the whole pair
 }
 
 // readLoop stamps each chunk with its release time as soon as it is read.
@@ -31,9 +34,9 @@ func (d *direction) readLoop() {
 			return
 		}
 		n, err := d.src.Read(*buf)
-		now := time.Now()
+		due := d.due(time.Now())
 		if n > 0 {
-			c := chunk{n: n, due: now.Add(d.delay)}
+			c := chunk{n: n, due: due}
 			if class := classOf(n); class < bigClass {
 				c.buf = getBuf(class)
 				copy(*c.buf, (*buf)[:n])
@@ -45,7 +48,7 @@ func (d *direction) readLoop() {
 		}
 		if err != nil {
 			if errors.Is(err, io.EOF) {
-				d.q.push(chunk{eof: true, due: now.Add(d.delay)})
+				d.q.push(chunk{eof: true, due: due})
 			} else {
 				// Reset or local teardown: mirror it onto the other side
 				// rather than pretending the stream ended cleanly.
@@ -54,6 +57,16 @@ func (d *direction) readLoop() {
 			return
 		}
 	}
+}
+
+// due is when a chunk read at now may be written. The floor only holds
+// back the first bytes, and since both terms only grow, chunks stay in order.
+func (d *direction) due(now time.Time) time.Time {
+	t := now.Add(d.delay)
+	if t.Before(d.notBefore) {
+		return d.notBefore
+	}
+	return t
 }
 
 // writeLoop releases chunks in order, each no earlier than its due time, and

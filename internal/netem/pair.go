@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"sync"
+	"time"
 )
 
 // pair is one accepted client connection and its upstream connection to the
@@ -11,10 +12,11 @@ import (
 // upstream dial finishes, so that Cut and Close also reach connections that
 // are still being set up.
 type pair struct {
-	proxy  *Proxy
-	down   *net.TCPConn // accepted from the client
-	ctx    context.Context
-	cancel context.CancelFunc // aborts a dial in progress
+	proxy    *Proxy
+	down     *net.TCPConn // accepted from the client
+	accepted time.Time    // where an emulated handshake starts
+	ctx      context.Context
+	cancel   context.CancelFunc // aborts a dial in progress
 
 	mu   sync.Mutex
 	up   *net.TCPConn // nil until the dial succeeds
@@ -24,7 +26,7 @@ type pair struct {
 
 func newPair(p *Proxy, down *net.TCPConn) *pair {
 	ctx, cancel := context.WithCancel(p.ctx)
-	return &pair{proxy: p, down: down, ctx: ctx, cancel: cancel, done: make(chan struct{})}
+	return &pair{proxy: p, down: down, accepted: time.Now(), ctx: ctx, cancel: cancel, done: make(chan struct{})}
 }
 
 // run is the pair's owner goroutine: it waits for all four forwarding
@@ -44,9 +46,17 @@ func (pr *pair) run() {
 		return
 	}
 
+	// The target is dialled at once, not after the emulated handshake, so
+	// a refused dial still resets the client promptly; the floors hold its
+	// bytes instead.
+	var toTarget, toClient time.Time
+	if cfg := pr.proxy.cfg; cfg.Handshake {
+		toTarget = pr.accepted.Add(3 * cfg.Delay)
+		toClient = pr.accepted.Add(4 * cfg.Delay)
+	}
 	dirs := [2]*direction{
-		pr.direction(pr.down, up),
-		pr.direction(up, pr.down),
+		pr.direction(pr.down, up, toTarget),
+		pr.direction(up, pr.down, toClient),
 	}
 	var wg sync.WaitGroup
 	for _, d := range dirs {
@@ -57,15 +67,16 @@ func (pr *pair) run() {
 	pr.finish()
 }
 
-func (pr *pair) direction(src, dst *net.TCPConn) *direction {
+func (pr *pair) direction(src, dst *net.TCPConn, notBefore time.Time) *direction {
 	return &direction{
-		src:   src,
-		dst:   dst,
-		delay: pr.proxy.cfg.Delay,
-		q:     newQueue(pr.proxy.cfg.maxInFlight()),
-		gate:  &pr.proxy.gate,
-		done:  pr.done,
-		abort: func() { pr.abort() },
+		src:       src,
+		dst:       dst,
+		delay:     pr.proxy.cfg.Delay,
+		notBefore: notBefore,
+		q:         newQueue(pr.proxy.cfg.maxInFlight()),
+		gate:      &pr.proxy.gate,
+		done:      pr.done,
+		abort:     func() { pr.abort() },
 	}
 }
 
