@@ -257,7 +257,7 @@ func (e *entry) open(ctx, agentCtx context.Context, wg *sync.WaitGroup, target s
 		if notify != nil && sess.Resuming() {
 			notify(Progress{State: StateResuming})
 		}
-		conn, err := sess.OpenStream(ctx, target)
+		conn, err := sess.OpenStreamEarly(ctx, target)
 		if err == nil {
 			return conn, func() {}, nil
 		}

@@ -64,6 +64,18 @@ func (s *Session) OpenStream(ctx context.Context, target string) (net.Conn, erro
 	return s.mux.Open(ctx, mux.Request{Target: target})
 }
 
+// OpenStreamEarly is OpenStream without waiting for the server's reply:
+// the stream is returned as soon as its request is sent, and a refusal is
+// the *mux.StreamError of its first Read (see mux.Session.OpenEarly). A
+// ProxyCommand uses it, as ssh's first bytes need no answer and sshd's
+// banner can come back with the reply, one round trip sooner.
+func (s *Session) OpenStreamEarly(ctx context.Context, target string) (net.Conn, error) {
+	if s.raw != nil {
+		return s.OpenStream(ctx, target)
+	}
+	return s.mux.OpenEarly(ctx, mux.Request{Target: target})
+}
+
 // Done is closed when the session has ended; in raw mode it is nil (the
 // connection's own errors tell its end).
 func (s *Session) Done() <-chan struct{} {
@@ -87,14 +99,15 @@ func (s *Session) Close() error {
 }
 
 // DialStream dials a session of its own for exactly one stream to target:
-// the --no-agent path, and the only way to reach a raw server. The
-// returned func closes the session; call it when the stream is done.
+// the --no-agent path, and the only way to reach a raw server. The stream
+// is opened early (OpenStreamEarly): a refusal comes from its first Read.
+// The returned func closes the session; call it when the stream is done.
 func DialStream(ctx context.Context, cfg Config, target string) (net.Conn, func(), error) {
 	sess, err := Dial(ctx, cfg)
 	if err != nil {
 		return nil, nil, err
 	}
-	conn, err := sess.OpenStream(ctx, target)
+	conn, err := sess.OpenStreamEarly(ctx, target)
 	if err != nil {
 		_ = sess.Close()
 		return nil, nil, err

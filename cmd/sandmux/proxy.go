@@ -191,11 +191,12 @@ func pipeStdio(sig *signalWatch, conn net.Conn, host string) error {
 	defer stop()
 	err := client.Pipe(conn, in, out)
 	var se *agent.StreamError
+	var refused *mux.StreamError // the stream is opened early: a refusal comes from its first read
 	var nr *mux.NotResumedError
 	// The tunnel's verdict comes first: when it cuts the stream, Pipe
 	// closes stdout, so ssh exits and hangs up on this process, often
 	// before the checks below run, and the reason would be lost.
-	cut := errors.As(err, &se) || errors.As(err, &nr) ||
+	cut := errors.As(err, &se) || errors.As(err, &refused) || errors.As(err, &nr) ||
 		errors.Is(err, mux.ErrSessionEnded) || errors.Is(err, mux.ErrSessionDead)
 	switch {
 	case cut:
@@ -208,6 +209,8 @@ func pipeStdio(sig *signalWatch, conn net.Conn, host string) error {
 	switch {
 	case errors.As(err, &se):
 		return se
+	case errors.As(err, &refused):
+		return refused
 	case cut:
 		return client.StreamEndError(err, host)
 	case err != nil:

@@ -1,0 +1,70 @@
+package mux
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// OpenEarly opens a stream and sends req as its header without waiting
+// for the reply: the stream is returned at once, writes go out behind the
+// header (spec §5.4 lets a client send data right after its request), and
+// the first Read consumes the reply. A refusal surfaces there, as a
+// *StreamError from Read. Saving the reply's round trip matters because
+// SSH's server speaks first: sshd's banner can then travel with the reply.
+//
+// The reply is awaited for at most the header timeout; ctx bounds only the
+// opening itself.
+func (s *Session) OpenEarly(ctx context.Context, req Request) (*EarlyStream, error) {
+	hdr, err := req.MarshalBinary()
+	if err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	ys, err := s.ys.OpenStream()
+	if err != nil {
+		return nil, s.wrapErr("open stream", err)
+	}
+	st := s.wrap(ys)
+	_ = st.SetWriteDeadline(time.Now().Add(s.cfg.HeaderTimeout))
+	if _, err := st.Write(hdr); err != nil {
+		_ = st.Close()
+		return nil, s.wrapErr("send stream header", err)
+	}
+	_ = st.SetWriteDeadline(time.Time{})
+	return &EarlyStream{Stream: st, sess: s}, nil
+}
+
+// EarlyStream is a stream whose reply has not been read yet; see OpenEarly.
+type EarlyStream struct {
+	*Stream
+	sess *Session
+
+	once     sync.Once
+	replyErr error
+}
+
+// Read reads the server's reply first, then stream bytes.
+func (e *EarlyStream) Read(p []byte) (int, error) {
+	e.once.Do(e.readReply)
+	if e.replyErr != nil {
+		return 0, e.replyErr
+	}
+	return e.Stream.Read(p)
+}
+
+func (e *EarlyStream) readReply() {
+	_ = e.Stream.SetReadDeadline(time.Now().Add(e.sess.cfg.HeaderTimeout))
+	rep, err := ReadReply(e.Stream)
+	_ = e.Stream.SetReadDeadline(time.Time{})
+	if err != nil {
+		e.replyErr = e.sess.wrapErr("read stream reply", err)
+	} else {
+		e.replyErr = rep.Err()
+	}
+	if e.replyErr != nil {
+		_ = e.Stream.Close()
+	}
+}
