@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sandmux/sandmux/internal/testutil"
 	"github.com/sandmux/sandmux/server"
 )
 
@@ -26,35 +27,6 @@ func shortDir(t *testing.T) string {
 	}
 	t.Cleanup(func() { _ = os.RemoveAll(d) })
 	return d
-}
-
-// echoTarget echoes each connection until the peer half-closes.
-func echoTarget(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { _ = ln.Close(); wg.Wait() })
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				_, _ = io.Copy(c, c)
-				_ = c.(*net.TCPConn).CloseWrite()
-				_ = c.Close()
-			}()
-		}
-	}()
-	return ln.Addr().String()
 }
 
 // runAgent serves an in-process agent in dir until the test ends.
@@ -78,16 +50,15 @@ func runAgent(t *testing.T, dir string, mod func(*Config)) {
 			t.Errorf("serve: %v", err)
 		}
 	})
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if c, err := connect(context.Background(), dir); err == nil {
+	up := testutil.Poll(5*time.Second, func() bool {
+		c, err := connect(context.Background(), dir)
+		if err == nil {
 			_ = c.Close()
-			return
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("agent did not come up")
-		}
-		time.Sleep(5 * time.Millisecond)
+		return err == nil
+	})
+	if !up {
+		t.Fatal("agent did not come up")
 	}
 }
 
@@ -95,7 +66,7 @@ func noStart() error { return errors.New("the test starts its agent itself") }
 
 func TestOpenStreamsShareOneSession(t *testing.T) {
 	scfg := server.DefaultConfig()
-	scfg.Target = echoTarget(t)
+	scfg.Target = testutil.EchoServer(t).Addr
 	srv, err := server.New(scfg)
 	if err != nil {
 		t.Fatal(err)
@@ -150,7 +121,7 @@ func TestOpenStreamsShareOneSession(t *testing.T) {
 
 func TestOpenFailsWithTheServersReason(t *testing.T) {
 	scfg := server.DefaultConfig()
-	scfg.Target = echoTarget(t)
+	scfg.Target = testutil.EchoServer(t).Addr
 	scfg.Token = "right"
 	srv, err := server.New(scfg)
 	if err != nil {
@@ -165,22 +136,25 @@ func TestOpenFailsWithTheServersReason(t *testing.T) {
 	if want := url + ": 401 Unauthorized (check --token or SANDMUX_TOKEN)"; err == nil || err.Error() != want {
 		t.Fatalf("open: %v, want %q", err, want)
 	}
-	_, err = Open(context.Background(), dir, noStart, OpenRequest{URL: url, Token: "right", Target: "10.0.0.1:5432", ConnectTimeout: 5 * time.Second})
-	if want := "server refused target 10.0.0.1:5432: not allowed (server --allow)"; err == nil || err.Error() != want {
-		t.Fatalf("open: %v, want %q", err, want)
+	// The stream is opened early (its reply is not awaited), so a refused
+	// target is the stream's first read error, worded the same.
+	c, err := Open(context.Background(), dir, noStart, OpenRequest{URL: url, Token: "right", Target: "10.0.0.1:5432", ConnectTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	defer c.Close()
+	_, err = io.ReadAll(c)
+	var se *StreamError
+	if want := "server refused target 10.0.0.1:5432: not allowed (server --allow)"; !errors.As(err, &se) || se.Reason != want {
+		t.Fatalf("read: %v, want %q", err, want)
 	}
 }
 
 func TestConnectTimeoutNamesTheLastError(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	url := "ws://" + ln.Addr().String()
-	_ = ln.Close() // nothing listens: every dial is refused
+	url := "ws://" + testutil.FreeAddr(t) // nothing listens: every dial is refused
 	dir := shortDir(t)
 	runAgent(t, dir, nil)
-	_, err = Open(context.Background(), dir, noStart, OpenRequest{URL: url, ConnectTimeout: 500 * time.Millisecond})
+	_, err := Open(context.Background(), dir, noStart, OpenRequest{URL: url, ConnectTimeout: 500 * time.Millisecond})
 	if err == nil || !strings.HasPrefix(err.Error(), "could not connect to "+url+" within 500ms: ") ||
 		!strings.Contains(err.Error(), "connection refused") {
 		t.Fatalf("open: %v", err)

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sandmux/sandmux/internal/testutil"
 	"github.com/sandmux/sandmux/server"
 )
 
@@ -27,7 +28,7 @@ type handoffRig struct {
 func newHandoffRig(t *testing.T) *handoffRig {
 	t.Helper()
 	scfg := server.DefaultConfig()
-	scfg.Target = echoTarget(t)
+	scfg.Target = testutil.EchoServer(t).Addr
 	scfg.ResumeGrace = 0 // a cut ends the streams at once
 	srv, err := server.New(scfg)
 	if err != nil {
@@ -77,15 +78,6 @@ func waitDone(t *testing.T, h *Handoff) {
 	}
 }
 
-func openFDs(t *testing.T) int {
-	t.Helper()
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Skip("no /proc/self/fd to count descriptors")
-	}
-	return len(ents)
-}
-
 func TestHandoffPipesEchoAndHalfClose(t *testing.T) {
 	r := newHandoffRig(t)
 	// Warm the session up so its descriptors are not counted as a leak.
@@ -94,7 +86,7 @@ func TestHandoffPipesEchoAndHalfClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = warm.Close()
-	before := openFDs(t)
+	before := testutil.OpenFDs(t)
 
 	p := newStdioPipes(t)
 	conn, h, err := OpenStdio(context.Background(), r.dir, noStart, r.req, p.in, p.out)
@@ -121,12 +113,8 @@ func TestHandoffPipesEchoAndHalfClose(t *testing.T) {
 		t.Fatalf("verdict %v, want a clean end", err)
 	}
 	_ = p.fromOut.Close()
-	deadline := time.Now().Add(5 * time.Second)
-	for openFDs(t) > before {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d descriptors open after the stream, %d before", openFDs(t), before)
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !testutil.Poll(5*time.Second, func() bool { return testutil.OpenFDs(t) <= before }) {
+		t.Fatalf("%d descriptors open after the stream, %d before", testutil.OpenFDs(t), before)
 	}
 }
 
@@ -209,15 +197,11 @@ func TestHandoffAbortEndsStream(t *testing.T) {
 	}
 	// The agent no longer reads ssh's side: a write fails once the agent
 	// closed its copy of the pipe.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if _, err := p.toIn.Write([]byte("x")); errors.Is(err, syscall.EPIPE) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("stdin pipe still read by the agent 10s after abort")
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !testutil.Poll(10*time.Second, func() bool {
+		_, err := p.toIn.Write([]byte("x"))
+		return errors.Is(err, syscall.EPIPE)
+	}) {
+		t.Fatal("stdin pipe still read by the agent 10s after abort")
 	}
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/sandmux/sandmux/client"
+	"github.com/sandmux/sandmux/internal/testutil"
 	"github.com/sandmux/sandmux/mux"
 	"github.com/sandmux/sandmux/server"
 )
@@ -129,13 +130,7 @@ func TestDialHTTPStatus(t *testing.T) {
 // TestDialNetworkErrors: failures before any HTTP answer.
 func TestDialNetworkErrors(t *testing.T) {
 	t.Run("connection refused", func(t *testing.T) {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := ln.Addr().String()
-		_ = ln.Close()
-		url := "ws://" + addr
+		url := "ws://" + testutil.FreeAddr(t)
 		de, err := dialErr(t, testConfig(url))
 		want := url + ": connection refused (is `sandmux server` listening there?)"
 		if err.Error() != want {
@@ -191,36 +186,8 @@ func TestDialNetworkErrors(t *testing.T) {
 
 	t.Run("handshake timeout", func(t *testing.T) {
 		// A listener that accepts and never answers.
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		var (
-			mu    sync.Mutex
-			conns []net.Conn
-			wg    sync.WaitGroup
-		)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				c, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				mu.Lock()
-				conns = append(conns, c)
-				mu.Unlock()
-			}
-		}()
-		defer func() {
-			_ = ln.Close()
-			wg.Wait()
-			for _, c := range conns {
-				_ = c.Close()
-			}
-		}()
-		url := "ws://" + ln.Addr().String()
+		silent := testutil.Serve(t, func(c net.Conn) { _, _ = io.Copy(io.Discard, c) })
+		url := "ws://" + silent.Addr
 		cfg := testConfig(url)
 		cfg.DialTimeout = 200 * time.Millisecond
 		de, err := dialErr(t, cfg)
@@ -289,7 +256,7 @@ func TestDialHandshake(t *testing.T) {
 
 // TestDialTLS: a wss:// server is reachable with its CA configured.
 func TestDialTLS(t *testing.T) {
-	echo := echoTarget(t)
+	echo := testutil.EchoServer(t).Addr
 	srv := newServer(t, echo)
 	ts := quietServer(t, srv, true)
 	cfg := testConfig(wsURL(ts.URL))
@@ -306,7 +273,7 @@ func TestDialTLS(t *testing.T) {
 // TestSessionMux: against a sandmux server the session multiplexes and
 // reports its end.
 func TestSessionMux(t *testing.T) {
-	echo := echoTarget(t)
+	echo := testutil.EchoServer(t).Addr
 	srv := newServer(t, echo)
 	ts := quietServer(t, srv, false)
 	s := dial(t, testConfig(wsURL(ts.URL)))
@@ -420,34 +387,6 @@ func roundTrip(t *testing.T, s *client.Session, target string) {
 	}
 }
 
-// echoTarget is a loopback TCP echo service; it returns its address.
-func echoTarget(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				_, _ = io.Copy(c, c)
-			}()
-		}
-	}()
-	t.Cleanup(func() { _ = ln.Close(); wg.Wait() })
-	return ln.Addr().String()
-}
-
 // newServer is a sandmux server forwarding to target; it is closed when
 // the test ends, after the HTTP server registered later.
 func newServer(t *testing.T, target string) *server.Server {
@@ -485,19 +424,15 @@ func TestDialFailureLeavesNoConnection(t *testing.T) {
 	for range dials {
 		_, _ = dialErr(t, testConfig(wsURL(ts.URL)))
 	}
-	deadline := time.Now().Add(waitTimeout)
-	for open.Load() != 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d refused handshakes still hold a connection", open.Load(), dials)
-		}
-		<-time.After(5 * time.Millisecond)
+	if !testutil.Poll(waitTimeout, func() bool { return open.Load() == 0 }) {
+		t.Fatalf("%d of %d refused handshakes still hold a connection", open.Load(), dials)
 	}
 }
 
 // TestDialRawOption: Config.Raw offers no subprotocol, so even a sandmux
 // server serves the one WebSocket in raw mode.
 func TestDialRawOption(t *testing.T) {
-	echo := echoTarget(t)
+	echo := testutil.EchoServer(t).Addr
 	srv := newServer(t, echo)
 	ts := quietServer(t, srv, false)
 	cfg := testConfig(wsURL(ts.URL))

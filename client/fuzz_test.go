@@ -16,6 +16,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/sandmux/sandmux/client"
+	"github.com/sandmux/sandmux/internal/testutil"
 	"github.com/sandmux/sandmux/mux"
 )
 
@@ -128,7 +129,7 @@ func FuzzClientSession(f *testing.F) {
 
 	f.Fuzz(func(t *testing.T, data []byte, parts uint8, resumable bool) {
 		mu.Lock()
-		msgs, v2 = splitMessages(data, parts), resumable
+		msgs, v2 = testutil.Split(data, parts), resumable
 		mu.Unlock()
 		cfg := testConfig(url)
 		cfg.DialTimeout = 2 * time.Second
@@ -157,20 +158,4 @@ func FuzzClientSession(f *testing.F) {
 			t.Fatal("Session.Close did not return within 10s")
 		}
 	})
-}
-
-// splitMessages cuts data into parts%4+1 messages of about equal size.
-func splitMessages(data []byte, parts uint8) [][]byte {
-	n := int(parts%4) + 1
-	if len(data) < n {
-		return [][]byte{data}
-	}
-	var out [][]byte
-	size := (len(data) + n - 1) / n
-	for len(data) > 0 {
-		k := min(size, len(data))
-		out = append(out, data[:k])
-		data = data[k:]
-	}
-	return out
 }

@@ -27,6 +27,7 @@ import (
 
 	"github.com/sandmux/sandmux/agent"
 	"github.com/sandmux/sandmux/internal/netem"
+	"github.com/sandmux/sandmux/internal/testutil"
 )
 
 // TestAgentSharesOneWebSocket: 20 concurrent real ssh processes, all
@@ -62,7 +63,7 @@ func TestAgentSharesOneWebSocket(t *testing.T) {
 	if got := srv.Count(logSessionStarted); got != 1 {
 		t.Errorf("server saw %d WebSocket sessions of any mode, want 1", got)
 	}
-	if got := countLines(agentLog(dir), logAgentStarted); got != 1 {
+	if got := testutil.CountLines(agentLog(dir), logAgentStarted); got != 1 {
 		t.Errorf("agent.log has %d %s lines, want 1", got, logAgentStarted)
 	}
 	waitFor(t, 10*time.Second, "every stream to be closed", func() (bool, string) {
@@ -79,7 +80,7 @@ func TestAgentSharesOneWebSocket(t *testing.T) {
 // with no agent running start exactly one agent between them.
 func TestAgentConcurrentFirstProxiesStartOne(t *testing.T) {
 	t.Parallel()
-	echo := startEcho(t)
+	echo := testutil.EchoServer(t).Addr
 	srv := startServer(t, serverOpts{Target: echo})
 	ctx := testContext(t, time.Minute)
 
@@ -103,7 +104,7 @@ func TestAgentConcurrentFirstProxiesStartOne(t *testing.T) {
 				t.Errorf("round %d proxy %d: want %q echoed\n%s", round, i, want, r)
 			}
 		}
-		if got := countLines(agentLog(dir), logAgentStarted); got != 1 {
+		if got := testutil.CountLines(agentLog(dir), logAgentStarted); got != 1 {
 			t.Errorf("round %d: agent.log has %d %s lines, want 1\n%s", round, got, logAgentStarted, agentLog(dir))
 		}
 		st := status(t, dir)
@@ -158,7 +159,7 @@ func TestAgentWaitsForServer(t *testing.T) {
 	sshd := startSSHD(t)
 	dir := newAgentDir(t)
 	ctx := testContext(t, 2*time.Minute)
-	port := freePort(t)
+	port := testutil.FreePort(t)
 	proxy := proxyCommand(fmt.Sprintf("ws://127.0.0.1:%d", port), dir)
 
 	const n = 3
@@ -204,7 +205,7 @@ func TestAgentWaitsForServer(t *testing.T) {
 // TestAgentWrongTokenDoesNotHammer: a wrong token fails fast with the 401
 // line, each time, and the agent does not retry it in a loop.
 func TestAgentWrongTokenDoesNotHammer(t *testing.T) {
-	echo := startEcho(t)
+	echo := testutil.EchoServer(t).Addr
 	srv := startServer(t, serverOpts{Target: echo, Token: "right-token", LogLevel: "info"})
 	dir := newAgentDir(t)
 	ctx := testContext(t, time.Minute)
@@ -248,7 +249,7 @@ func TestAgentSocketRefusesOtherUser(t *testing.T) {
 		}
 		t.Skip("needs root to run a command as another uid")
 	}
-	echo := startEcho(t)
+	echo := testutil.EchoServer(t).Addr
 	srv := startServer(t, serverOpts{Target: echo})
 	dir := newAgentDir(t)
 	ctx := testContext(t, time.Minute)
@@ -320,7 +321,7 @@ func TestAgentRestartsAfterSIGKILL(t *testing.T) {
 	if st.PID == old || st.PID == 0 {
 		t.Errorf("agent pid %d after killing %d, want a new one", st.PID, old)
 	}
-	if got := countLines(agentLog(dir), logAgentStarted); got != 2 {
+	if got := testutil.CountLines(agentLog(dir), logAgentStarted); got != 2 {
 		t.Errorf("agent.log has %d %s lines, want 2", got, logAgentStarted)
 	}
 	if pids := agentPIDs(dir); len(pids) != 1 || pids[0] != st.PID {
@@ -369,7 +370,7 @@ func TestStatusJSONCountsStreams(t *testing.T) {
 // processes.
 func TestAgentNoFDGrowth(t *testing.T) {
 	t.Parallel()
-	echo := startEcho(t)
+	echo := testutil.EchoServer(t).Addr
 	srv := startServer(t, serverOpts{Target: echo})
 	dir := newAgentDir(t)
 	ctx := testContext(t, 3*time.Minute)

@@ -6,7 +6,6 @@ package e2e
 // OpenSSH clients through `sandmux proxy`, and no sshd at all.
 
 import (
-	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -19,7 +18,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -28,6 +26,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sandmux/sandmux/internal/sshtest"
+	"github.com/sandmux/sandmux/internal/testutil"
 )
 
 // Log lines of the embedded server the tests look for.
@@ -480,8 +479,8 @@ func TestEmbeddedHostKey(t *testing.T) {
 // only.
 func TestEmbeddedForwardW(t *testing.T) {
 	t.Parallel()
-	echo := startEcho(t)
-	other := startEcho(t)
+	echo := testutil.EchoServer(t).Addr
+	other := testutil.EchoServer(t).Addr
 	e := startEmbedded(t, embeddedOpts{Allow: []string{echo}})
 	ctx := testContext(t, time.Minute)
 	r := run(e.Command(ctx, t, "ssh", e.proxy(), "-W", echo, "sandbox"), "through -W\n")
@@ -499,24 +498,6 @@ func TestEmbeddedForwardW(t *testing.T) {
 	if n := e.Srv.Count(`msg="refused direct-tcpip: not allowed"`, "target="+other); n != 1 {
 		t.Errorf("server logged %d refusals of %s, want 1", n, other)
 	}
-}
-
-// lockedBuffer collects a terminal's output for polling.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 // TestEmbeddedInteractivePTY drives an interactive login shell from a
@@ -550,7 +531,7 @@ func TestEmbeddedInteractivePTY(t *testing.T) {
 	_ = tty.Close()
 	waited := make(chan error, 1)
 	go func() { waited <- cmd.Wait() }()
-	var out lockedBuffer
+	var out testutil.Buffer
 	read := make(chan struct{})
 	go func() { defer close(read); _, _ = io.Copy(&out, term) }()
 	defer func() {

@@ -34,6 +34,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sandmux/sandmux/client"
+	"github.com/sandmux/sandmux/internal/testutil"
 	"github.com/sandmux/sandmux/server"
 )
 
@@ -181,7 +182,7 @@ func edEchoOnce(addr string, size, i int) error {
 // (half-close carried) on exactly one WebSocket.
 func TestForwardSharesOneWebSocket(t *testing.T) {
 	t.Parallel()
-	echo := startEcho(t)
+	echo := testutil.EchoServer(t).Addr
 	srv := startServer(t, serverOpts{Allow: []string{echo}})
 	dir := newAgentDir(t)
 	ctx := testContext(t, 3*time.Minute)
@@ -208,8 +209,8 @@ func TestForwardSharesOneWebSocket(t *testing.T) {
 // connection, and a target the server does not allow costs one line.
 func TestForwardNoAgent(t *testing.T) {
 	t.Parallel()
-	echo := startEcho(t)
-	other := startEcho(t)
+	echo := testutil.EchoServer(t).Addr
+	other := testutil.EchoServer(t).Addr
 	srv := startServer(t, serverOpts{Allow: []string{echo}})
 	ctx := testContext(t, 3*time.Minute)
 
@@ -246,7 +247,7 @@ func TestForwardNoAgent(t *testing.T) {
 // after SIGTERM.
 func TestForwardBackground(t *testing.T) {
 	t.Parallel()
-	echo := startEcho(t)
+	echo := testutil.EchoServer(t).Addr
 	srv := startServer(t, serverOpts{Allow: []string{echo}})
 	dir := newAgentDir(t)
 	ctx := testContext(t, 2*time.Minute)
@@ -383,7 +384,7 @@ func TestDoctor(t *testing.T) {
 
 	t.Run("healthy", func(t *testing.T) {
 		t.Parallel()
-		echo := startEcho(t)
+		echo := testutil.EchoServer(t).Addr
 		srv := startServer(t, serverOpts{Target: sshd.Addr, Allow: []string{echo}})
 		r := edDoctor(ctx, "--url", srv.URL, "box")
 		v, _ := edVerdict(r)
@@ -435,7 +436,7 @@ func TestDoctor(t *testing.T) {
 
 	t.Run("refused target", func(t *testing.T) {
 		t.Parallel()
-		closed := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+		closed := fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
 		srv := startServer(t, serverOpts{Target: closed})
 		r := edDoctor(ctx, "--url", srv.URL, "box")
 		v, fix := edVerdict(r)
@@ -476,7 +477,7 @@ func TestDoctor(t *testing.T) {
 
 	t.Run("nothing listening", func(t *testing.T) {
 		t.Parallel()
-		port := freePort(t)
+		port := testutil.FreePort(t)
 		r := edDoctor(ctx, "--url", fmt.Sprintf("ws://127.0.0.1:%d", port), "box")
 		if v, _ := edVerdict(r); r.exitCode() != 1 || v != fmt.Sprintf("FAIL at tcp: 127.0.0.1:%d refused the connection", port) {
 			t.Errorf("doctor with nothing listening: verdict %q\n%s", v, r)
@@ -529,27 +530,10 @@ func TestDoctorTLS(t *testing.T) {
 // for the peer to close.
 func edBannerTarget(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Go(func() {
-				defer c.Close()
-				_, _ = io.WriteString(c, "SSH-2.0-fake\r\n")
-				_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
-				_, _ = io.Copy(io.Discard, c)
-			})
-		}
-	})
-	t.Cleanup(func() { _ = ln.Close(); wg.Wait() })
-	return ln.Addr().String()
+	return testutil.Serve(t, func(c net.Conn) {
+		_, _ = io.WriteString(c, "SSH-2.0-fake\r\n")
+		_, _ = io.Copy(io.Discard, c)
+	}).Addr
 }
 
 // edOpenPTY returns a pseudo-terminal's master and slave.
@@ -580,7 +564,7 @@ func edOpenPTY(t *testing.T) (*os.File, *os.File) {
 // to reconnect draws one updating line on its terminal and clears it; with
 // stderr not a terminal it prints nothing.
 func TestProxyReconnectLine(t *testing.T) {
-	echo := startEcho(t)
+	echo := testutil.EchoServer(t).Addr
 	srv := startServer(t, serverOpts{Target: echo})
 	dir := newAgentDir(t)
 	ctx := testContext(t, 3*time.Minute)
@@ -657,8 +641,8 @@ COMP_WORDS=(sandmux forward --no-a); COMP_CWORD=2; _sandmux_bash_autocomplete; e
 // shows matching counters; the public listener serves no metrics.
 func TestServerMetrics(t *testing.T) {
 	t.Parallel()
-	echo := startEcho(t)
-	metricsAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	echo := testutil.EchoServer(t).Addr
+	metricsAddr := fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
 	srv := startServer(t, serverOpts{Target: echo, Allow: []string{echo}, Token: "tok", Args: []string{"--metrics-listen", metricsAddr}})
 	ctx := testContext(t, 2*time.Minute)
 

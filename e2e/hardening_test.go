@@ -20,7 +20,6 @@ import (
 	"net"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
@@ -35,34 +34,17 @@ import (
 	"github.com/sandmux/sandmux/agent"
 	"github.com/sandmux/sandmux/client"
 	"github.com/sandmux/sandmux/internal/netem"
+	"github.com/sandmux/sandmux/internal/testutil"
 	"github.com/sandmux/sandmux/mux"
 	"github.com/sandmux/sandmux/server"
 )
-
-// hardBuffer collects logs from many goroutines.
-type hardBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *hardBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *hardBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // inProcessServer runs a sandmux server in this process on a loopback
 // httptest server and returns its ws:// URL.
 func inProcessServer(t *testing.T, mod func(*server.Config)) (*server.Server, string) {
 	t.Helper()
 	cfg := server.DefaultConfig()
-	cfg.Target = startEcho(t)
+	cfg.Target = testutil.EchoServer(t).Addr
 	cfg.Mux.KeepAliveInterval = time.Second
 	cfg.Mux.DeadAfter = 15 * time.Second
 	if mod != nil {
@@ -88,20 +70,6 @@ func hardClient(url string) client.Config {
 	cfg.Mux.KeepAliveInterval = time.Second
 	cfg.Mux.DeadAfter = 15 * time.Second
 	return cfg
-}
-
-// openFDs counts this process's descriptors after two garbage
-// collections: the net package caches the pipes it splices TCP to TCP with
-// (the echo target's io.Copy) in a sync.Pool, which only a GC empties.
-func openFDs(t *testing.T) int {
-	t.Helper()
-	runtime.GC()
-	runtime.GC()
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Skipf("no /proc/self/fd: %v", err)
-	}
-	return len(ents)
 }
 
 // echoOnce sends msg on a new stream, half-closes, and reads the echo to
@@ -168,7 +136,7 @@ func TestStreamChurnNoLeak(t *testing.T) {
 	settle := func() (int, int) {
 		var g, f int
 		pollUntil(10*time.Second, func() (bool, string) {
-			g1, f1 := runtime.NumGoroutine(), openFDs(t)
+			g1, f1 := runtime.NumGoroutine(), testutil.OpenFDs(t)
 			stable := g1 == g && f1 == f && srv.Stats().ActiveStreams == 0
 			g, f = g1, f1
 			return stable, ""
@@ -207,7 +175,7 @@ func TestStreamChurnNoLeak(t *testing.T) {
 
 	var g, f int
 	waitFor(t, 30*time.Second, "goroutines and fds back to their baseline", func() (bool, string) {
-		g, f = runtime.NumGoroutine(), openFDs(t)
+		g, f = runtime.NumGoroutine(), testutil.OpenFDs(t)
 		why := fmt.Sprintf("goroutines %d (baseline %d), fds %d (baseline %d), server streams %d; %s",
 			g, baseG, f, baseFD, srv.Stats().ActiveStreams, fdReport())
 		return g <= baseG+5 && f <= baseFD+3 && srv.Stats().ActiveStreams == 0, why
@@ -226,24 +194,12 @@ type sink struct {
 
 func startSink(t *testing.T) *sink {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &sink{addr: ln.Addr().String(), ended: make(chan struct{})}
-	var wg sync.WaitGroup
-	var conns []net.Conn
-	var mu sync.Mutex
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		c, err := ln.Accept()
-		if err != nil {
-			return
+	s := &sink{ended: make(chan struct{})}
+	var first atomic.Bool
+	s.addr = testutil.Serve(t, func(c net.Conn) {
+		if !first.CompareAndSwap(false, true) {
+			return // the sink's connection is the first; the test makes no other
 		}
-		mu.Lock()
-		conns = append(conns, c)
-		mu.Unlock()
 		buf := make([]byte, 256<<10)
 		for {
 			n, err := c.Read(buf)
@@ -254,16 +210,7 @@ func startSink(t *testing.T) *sink {
 				return
 			}
 		}
-	}()
-	t.Cleanup(func() {
-		_ = ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			_ = c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
+	}).Addr
 	return s
 }
 
@@ -290,7 +237,7 @@ func streamingProxy(t *testing.T, url string, s *sink, extra ...string) (kill fu
 		t.Skipf("no /dev/zero: %v", err)
 	}
 	defer zero.Close()
-	var stderr hardBuffer
+	var stderr testutil.Buffer
 	args := append([]string{"proxy", "--no-agent", "--keepalive", "1s", "--url", url}, extra...)
 	cmd := sandmux(context.Background(), nil, append(args, "sandbox")...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = zero, io.Discard, &stderr
@@ -452,18 +399,6 @@ func killDescendants(pid int) int {
 	return n
 }
 
-// runBackground runs cmd (see run) in the background; done closes when it
-// has ended and its result is ready.
-func runBackground(cmd *exec.Cmd) (<-chan result, <-chan struct{}) {
-	res := make(chan result, 1)
-	done := make(chan struct{})
-	go func() {
-		res <- run(cmd, "")
-		close(done)
-	}()
-	return res, done
-}
-
 // fileSize is path's size, 0 while it does not exist.
 func fileSize(path string) int64 {
 	fi, err := os.Stat(path)
@@ -493,7 +428,7 @@ func TestTargetKilledMidTransfer(t *testing.T) {
 	idle := sshd2.Command(ctx, t, "ssh", proxy2, "sandbox",
 		fmt.Sprintf("touch %s; while [ ! -e %s ]; do sleep 0.1; done; echo survived", started, release))
 	idle.Env = childEnv()
-	idleRes, _ := runBackground(idle)
+	idleRes, _ := runAsync(idle)
 	waitFor(t, 30*time.Second, "the idle ssh to start", func() (bool, string) {
 		_, err := os.Stat(started)
 		return err == nil, fmt.Sprint(err)
@@ -511,7 +446,7 @@ func TestTargetKilledMidTransfer(t *testing.T) {
 	remote := filepath.Join(sshd1.Dir, "big.bin")
 	scp := sshd1.Command(ctx, t, "scp", proxy1, "-q", src, "sandbox:"+remote)
 	scp.Env = childEnv()
-	scpRes, scpDone := runBackground(scp)
+	scpRes, scpDone := runAsync(scp)
 	waitFor(t, 60*time.Second, "the scp to move 16 MiB", func() (bool, string) {
 		select {
 		case <-scpDone:
@@ -571,7 +506,7 @@ func TestTargetKilledMidTransfer(t *testing.T) {
 // stream ends with an error that says its session ended.
 func TestServerSIGTERMDrains50Streams(t *testing.T) {
 	const streams = 50
-	srv := startServer(t, serverOpts{Target: startEcho(t), Args: []string{"--shutdown-timeout", "5s", "--keepalive", "1s"}})
+	srv := startServer(t, serverOpts{Target: testutil.EchoServer(t).Addr, Args: []string{"--shutdown-timeout", "5s", "--keepalive", "1s"}})
 	ctx := testContext(t, 2*time.Minute)
 	sess, err := client.Dial(ctx, hardClient(srv.URL))
 	if err != nil {
@@ -657,7 +592,7 @@ func TestAgentNeverLogsToken(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = os.RemoveAll(parent) })
 	dir := filepath.Join(parent, "a")
-	var logs hardBuffer
+	var logs testutil.Buffer
 	cfg := agent.DefaultConfig(dir)
 	cfg.Persist = 0
 	cfg.Mux.KeepAliveInterval = time.Second
@@ -718,8 +653,14 @@ func TestAgentNeverLogsToken(t *testing.T) {
 		{URL: url, Token: token, Target: "10.0.0.1:5432"},
 		{URL: url + "/?token=" + token},
 	} {
-		if c, err := open(req); err == nil {
+		c, err := open(req)
+		if err == nil {
+			// Streams are opened early: a refused target is the first
+			// read's error.
+			_, err = io.ReadAll(c)
 			_ = c.Close()
+		}
+		if err == nil {
 			t.Fatalf("open %+v succeeded", req)
 		} else if strings.Contains(err.Error(), token) {
 			t.Errorf("the error a proxy prints holds the token: %v", err)
@@ -782,7 +723,7 @@ func fdReport() string {
 // within about --header-timeout, so idle sockets cannot pile up outside
 // the session limit.
 func TestIdleHTTPConnectionsClosed(t *testing.T) {
-	srv := startServer(t, serverOpts{Target: startEcho(t), Args: []string{"--header-timeout", "1s"}})
+	srv := startServer(t, serverOpts{Target: testutil.EchoServer(t).Addr, Args: []string{"--header-timeout", "1s"}})
 	for _, tc := range []struct{ name, send string }{
 		{"idle after a health check", "GET /healthz HTTP/1.1\r\nHost: sandbox\r\n\r\n"},
 		{"health check then three bytes", "GET /healthz HTTP/1.1\r\nHost: sandbox\r\n\r\nGET"},

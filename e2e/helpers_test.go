@@ -26,11 +26,10 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/sandmux/sandmux/internal/sshtest"
+	"github.com/sandmux/sandmux/internal/testutil"
 )
 
 const (
-	// pollEvery paces every wait-for-condition loop.
-	pollEvery = 25 * time.Millisecond
 	// startTimeout bounds a server coming up; generous for loaded CI.
 	startTimeout = 20 * time.Second
 )
@@ -47,32 +46,16 @@ func waitFor(t testing.TB, timeout time.Duration, desc string, cond func() (bool
 	}
 }
 
-// pollUntil polls cond until it is true or timeout passes.
+// pollUntil polls cond until it is true or timeout passes, and returns
+// cond's last explanation with the verdict.
 func pollUntil(timeout time.Duration, cond func() (bool, string)) (bool, string) {
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(pollEvery)
-	defer tick.Stop()
-	for {
-		ok, why := cond()
-		if ok {
-			return true, why
-		}
-		if time.Now().After(deadline) {
-			return false, why
-		}
-		<-tick.C
-	}
-}
-
-// freePort finds a loopback port nobody listens on right now.
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("finding a free port: %v", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	var why string
+	ok := testutil.Poll(timeout, func() bool {
+		var ok bool
+		ok, why = cond()
+		return ok
+	})
+	return ok, why
 }
 
 // childEnv is the environment for the processes under test: the test's own
@@ -116,6 +99,18 @@ func (r result) exitCode() int {
 		return -1
 	}
 	return 0
+}
+
+// runAsync runs cmd (see run) in the background; done closes when it has
+// ended and its result is ready.
+func runAsync(cmd *exec.Cmd) (<-chan result, <-chan struct{}) {
+	res := make(chan result, 1)
+	done := make(chan struct{})
+	go func() {
+		res <- run(cmd, "")
+		close(done)
+	}()
+	return res, done
 }
 
 // run runs cmd with stdin and captures both outputs.
@@ -224,7 +219,7 @@ func startServer(t testing.TB, o serverOpts) *sandmuxServer {
 	for attempt := 1; ; attempt++ {
 		port := o.Port
 		if port == 0 {
-			port = freePort(t)
+			port = testutil.FreePort(t)
 		}
 		err := s.launch(port)
 		if err == nil {
@@ -305,7 +300,7 @@ func (s *sandmuxServer) launch(port int) error {
 		}
 		select {
 		case <-exited:
-		case <-time.After(pollEvery):
+		case <-time.After(testutil.PollEvery):
 		}
 	}
 }
@@ -365,24 +360,7 @@ func (s *sandmuxServer) Log() string {
 
 // Count counts log lines containing every one of subs.
 func (s *sandmuxServer) Count(subs ...string) int {
-	return countLines(s.Log(), subs...)
-}
-
-func countLines(log string, subs ...string) int {
-	n := 0
-	for _, line := range strings.Split(log, "\n") {
-		all := true
-		for _, sub := range subs {
-			if !strings.Contains(line, sub) {
-				all = false
-				break
-			}
-		}
-		if all && line != "" {
-			n++
-		}
-	}
-	return n
+	return testutil.CountLines(s.Log(), subs...)
 }
 
 // Log lines the tests count.
@@ -572,58 +550,6 @@ func onlySession(t testing.TB, st agentStatus) sessionStatus {
 func agentLog(dir string) string {
 	b, _ := os.ReadFile(filepath.Join(dir, "agent.log"))
 	return string(b)
-}
-
-// startEcho runs a loopback TCP echo server: it returns every byte and
-// half-closes after the client's EOF. It returns the "127.0.0.1:PORT".
-func startEcho(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("echo server: %v", err)
-	}
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		conns = map[net.Conn]struct{}{}
-	)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns[c] = struct{}{}
-			mu.Unlock()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				_, _ = io.Copy(c, c)
-				_ = c.(*net.TCPConn).CloseWrite()
-				// Wait for the peer to close before closing, so its last
-				// read sees our FIN rather than a reset.
-				_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
-				_, _ = io.Copy(io.Discard, c)
-				_ = c.Close()
-				mu.Lock()
-				delete(conns, c)
-				mu.Unlock()
-			}()
-		}
-	}()
-	t.Cleanup(func() {
-		_ = ln.Close()
-		mu.Lock()
-		for c := range conns {
-			_ = c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	return ln.Addr().String()
 }
 
 // rawBridge is a plain WebSocket-to-TCP bridge like `websocat -b

@@ -191,17 +191,6 @@ func totalSize(files []string) int64 {
 	return n
 }
 
-// runAsync runs cmd in the background; the channel yields its result.
-func runAsync(cmd *exec.Cmd) (<-chan result, <-chan struct{}) {
-	res := make(chan result, 1)
-	done := make(chan struct{})
-	go func() {
-		res <- run(cmd, "")
-		close(done)
-	}()
-	return res, done
-}
-
 // Signal sends sig to the running server (SIGSTOP, SIGCONT).
 func (s *sandmuxServer) Signal(t testing.TB, sig syscall.Signal) {
 	t.Helper()

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/sandmux/sandmux/client"
+	"github.com/sandmux/sandmux/internal/testutil"
 )
 
 // soakLoad is one round: streams spread evenly over sessions, each
@@ -223,7 +224,7 @@ func runLoad(t *testing.T, url string, l soakLoad) {
 // soak runs each load for rounds rounds against one `sandmux server`
 // process, sampling its RSS every interval.
 func soak(t *testing.T, every time.Duration, rounds int, loads ...soakLoad) {
-	srv := startServer(t, serverOpts{Target: startEcho(t), Args: []string{"--keepalive", "1s"}})
+	srv := startServer(t, serverOpts{Target: testutil.EchoServer(t).Addr, Args: []string{"--keepalive", "1s"}})
 	for _, l := range loads {
 		var peaks []int64
 		for r := range rounds {

@@ -21,6 +21,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/sandmux/sandmux/internal/sshtest"
+	"github.com/sandmux/sandmux/internal/testutil"
 )
 
 // TestSSHEcho: `ssh sandbox echo hello` through the built server.
@@ -247,13 +248,13 @@ func TestProxyThroughRawBridgeAgent(t *testing.T) {
 // failure, the non-zero exit, and that stdout (the stream) stays empty.
 func TestProxyErrorLines(t *testing.T) {
 	t.Parallel()
-	echo := startEcho(t)
+	echo := testutil.EchoServer(t).Addr
 	tokenSrv := startServer(t, serverOpts{Target: echo, Token: "right-token"})
-	closedPort := freePort(t)
+	closedPort := testutil.FreePort(t)
 	closedTarget := fmt.Sprintf("127.0.0.1:%d", closedPort)
 	// The closed port is the default target; 10.0.0.1:5432 is never allowed.
 	closedSrv := startServer(t, serverOpts{Target: closedTarget})
-	deadURL := fmt.Sprintf("ws://127.0.0.1:%d", freePort(t))
+	deadURL := fmt.Sprintf("ws://127.0.0.1:%d", testutil.FreePort(t))
 
 	cases := []struct {
 		name   string

@@ -19,6 +19,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/sandmux/sandmux/internal/testutil"
 	"github.com/sandmux/sandmux/mux"
 )
 
@@ -433,17 +434,18 @@ func TestIdleSessionStaysAlive(t *testing.T) {
 	cfg.DeadAfter = 1500 * time.Millisecond
 	cli, srv := newPair(t, pairOptions{client: cfg, server: cfg})
 	serve(t, srv, echo(srv))
-	deadline := time.After(waitTimeout)
-	for cli.Stats().LastRTT == 0 || srv.Stats().LastRTT == 0 {
+	rtts := testutil.Poll(waitTimeout, func() bool {
 		select {
 		case <-cli.CloseChan():
 			t.Fatal("idle client session closed")
 		case <-srv.CloseChan():
 			t.Fatal("idle server session closed")
-		case <-deadline:
-			t.Fatalf("keepalive recorded no round trip: client %v, server %v", cli.Stats().LastRTT, srv.Stats().LastRTT)
-		case <-time.After(10 * time.Millisecond):
+		default:
 		}
+		return cli.Stats().LastRTT != 0 && srv.Stats().LastRTT != 0
+	})
+	if !rtts {
+		t.Fatalf("keepalive recorded no round trip: client %v, server %v", cli.Stats().LastRTT, srv.Stats().LastRTT)
 	}
 	// Stay idle for twice DeadAfter: a session kept up only by its pings
 	// must not be declared dead.
@@ -756,16 +758,16 @@ func TestSessionStats(t *testing.T) {
 		t.Fatalf("LastRTT = %v after Ping returned %v", got, rtt)
 	}
 	// Both ends closed their halves: the stream leaves the count.
-	deadline := time.Now().Add(waitTimeout)
-	for cli.Stats().Streams != 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("Stats().Streams = %d after the stream closed", cli.Stats().Streams)
-		}
+	gone := testutil.Poll(waitTimeout, func() bool {
 		select {
-		case <-time.After(5 * time.Millisecond):
 		case <-cli.CloseChan():
 			t.Fatal("session closed")
+		default:
 		}
+		return cli.Stats().Streams == 0
+	})
+	if !gone {
+		t.Fatalf("Stats().Streams = %d after the stream closed", cli.Stats().Streams)
 	}
 }
 

@@ -12,29 +12,14 @@ import (
 	"time"
 
 	"github.com/sandmux/sandmux/client"
+	"github.com/sandmux/sandmux/internal/testutil"
 	"github.com/sandmux/sandmux/mux"
 	"github.com/sandmux/sandmux/server"
 )
 
 // sinkServer accepts connections and discards what they send.
 func sinkServer(b *testing.B) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	done := make(chan struct{})
-	b.Cleanup(func() { _ = ln.Close(); <-done })
-	go func() {
-		defer close(done)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { _, _ = io.Copy(io.Discard, c); _ = c.Close() }()
-		}
-	}()
-	return ln.Addr().String()
+	return testutil.Serve(b, func(c net.Conn) { _, _ = io.Copy(io.Discard, c) }).Addr
 }
 
 // benchUpload measures one stream's upload through the whole tunnel.

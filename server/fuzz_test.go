@@ -4,16 +4,15 @@ import (
 	"context"
 	"io"
 	"log"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
 
+	"github.com/sandmux/sandmux/internal/testutil"
 	"github.com/sandmux/sandmux/mux"
 	"github.com/sandmux/sandmux/server"
 )
@@ -33,29 +32,8 @@ type fuzzRig struct {
 
 func newFuzzRig(f *testing.F, grace time.Duration) *fuzzRig {
 	f.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		f.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { // the default target: an echo service
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				_, _ = io.Copy(c, c)
-			}()
-		}
-	}()
 	cfg := server.DefaultConfig()
-	cfg.Target = ln.Addr().String()
+	cfg.Target = testutil.EchoServer(f).Addr // the default target
 	cfg.Allow = []string{"nosuch.invalid:22"}
 	cfg.DialTimeout = 5 * time.Second
 	cfg.Mux = fastMux()
@@ -76,26 +54,8 @@ func newFuzzRig(f *testing.F, grace time.Duration) *fuzzRig {
 	f.Cleanup(func() {
 		_ = srv.Close()
 		ts.Close()
-		_ = ln.Close()
-		wg.Wait()
 	})
 	return r
-}
-
-// split cuts data into parts%4+1 messages of about equal size.
-func split(data []byte, parts uint8) [][]byte {
-	n := int(parts%4) + 1
-	if len(data) < n {
-		return [][]byte{data}
-	}
-	var out [][]byte
-	size := (len(data) + n - 1) / n
-	for len(data) > 0 {
-		k := min(size, len(data))
-		out = append(out, data[:k])
-		data = data[k:]
-	}
-	return out
 }
 
 // session upgrades with proto, optionally says a new-session hello, writes
@@ -127,7 +87,7 @@ func (r *fuzzRig) session(t *testing.T, proto string, hello bool, data []byte, p
 			}
 		}
 	}()
-	for _, m := range split(data, parts) {
+	for _, m := range testutil.Split(data, parts) {
 		if err := ws.Write(ctx, websocket.MessageBinary, m); err != nil {
 			break // the server may close first
 		}

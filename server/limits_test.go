@@ -3,12 +3,14 @@ package server_test
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http/httptest"
 	"testing"
 	"time"
 
 	"github.com/sandmux/sandmux/client"
 	"github.com/sandmux/sandmux/internal/netem"
+	"github.com/sandmux/sandmux/internal/testutil"
 	"github.com/sandmux/sandmux/mux"
 	"github.com/sandmux/sandmux/server"
 )
@@ -16,7 +18,7 @@ import (
 func limitedServer(t *testing.T, mod func(*server.Config)) (*server.Server, string) {
 	t.Helper()
 	cfg := server.DefaultConfig()
-	cfg.Target = echoServer(t)
+	cfg.Target = testutil.EchoServer(t).Addr
 	cfg.Mux.KeepAliveInterval = 200 * time.Millisecond
 	mod(&cfg)
 	srv, err := server.New(cfg)
@@ -56,21 +58,17 @@ func TestStreamLimit(t *testing.T) {
 		t.Fatalf("refused streams = %d, want 1", got)
 	}
 	_ = a.Close()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	var c net.Conn
+	if !testutil.Poll(5*time.Second, func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		c, err := sess.OpenStream(ctx, "")
-		cancel()
-		if err == nil {
-			echo(t, c, "a freed slot is usable")
-			_ = c.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("slot not freed after a stream closed: %v", err)
-		}
-		time.Sleep(20 * time.Millisecond)
+		defer cancel()
+		c, err = sess.OpenStream(ctx, "")
+		return err == nil
+	}) {
+		t.Fatalf("slot not freed after a stream closed: %v", err)
 	}
+	echo(t, c, "a freed slot is usable")
+	_ = c.Close()
 }
 
 func TestSessionLimitAdmitsResumes(t *testing.T) {
@@ -115,11 +113,7 @@ func TestIdleTimeout(t *testing.T) {
 		t.Fatal("idle session was not closed")
 	}
 	// The client sees the close before the server's bookkeeping finishes.
-	deadline := time.Now().Add(5 * time.Second)
-	for srv.Stats().ActiveSessions != 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("active sessions = %d after the idle timeout", srv.Stats().ActiveSessions)
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !testutil.Poll(5*time.Second, func() bool { return srv.Stats().ActiveSessions == 0 }) {
+		t.Fatalf("active sessions = %d after the idle timeout", srv.Stats().ActiveSessions)
 	}
 }

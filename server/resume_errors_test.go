@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -9,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -18,27 +16,10 @@ import (
 
 	"github.com/sandmux/sandmux/client"
 	"github.com/sandmux/sandmux/internal/netem"
+	"github.com/sandmux/sandmux/internal/testutil"
 	"github.com/sandmux/sandmux/mux"
 	"github.com/sandmux/sandmux/server"
 )
-
-// lockedBuffer collects logs from many goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // swapHandler lets a test replace the server behind a URL, as a restart
 // does: same address, no state.
@@ -142,18 +123,14 @@ func readErr(t *testing.T, c io.Reader) error {
 func TestResumeAfterFreeze(t *testing.T) {
 	// A path that silently stops (no RST) is detected by the keepalive
 	// watchdog within 2x the interval, and the session resumes.
-	target := echoServer(t)
+	target := testutil.EchoServer(t).Addr
 	srv := fastServer(t, target, 30*time.Second, nil)
 	fault, sess := throughFault(t, srv)
 	c := liveStream(t, sess)
 
 	fault.Freeze()
-	deadline := time.Now().Add(3 * 200 * time.Millisecond * 2)
-	for !sess.Resuming() {
-		if time.Now().After(deadline) {
-			t.Fatal("a frozen path was not detected within 2x the keepalive interval")
-		}
-		time.Sleep(10 * time.Millisecond) // polling a condition, with a deadline
+	if !testutil.Poll(3*200*time.Millisecond*2, sess.Resuming) {
+		t.Fatal("a frozen path was not detected within 2x the keepalive interval")
 	}
 	fault.Thaw()
 	echo(t, c, "after the freeze")
@@ -163,19 +140,15 @@ func TestResumeAfterFreeze(t *testing.T) {
 }
 
 func TestResumeGraceExpiry(t *testing.T) {
-	target := echoServer(t)
+	target := testutil.EchoServer(t).Addr
 	srv := fastServer(t, target, time.Second, nil)
 	fault, sess := throughFault(t, srv)
 	c := liveStream(t, sess)
 
 	fault.Freeze()
 	// Wait until the server has dropped the session after its grace.
-	deadline := time.Now().Add(10 * time.Second)
-	for srv.Stats().ActiveSessions > 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("server kept the detached session past its grace")
-		}
-		time.Sleep(20 * time.Millisecond)
+	if !testutil.Poll(10*time.Second, func() bool { return srv.Stats().ActiveSessions == 0 }) {
+		t.Fatal("server kept the detached session past its grace")
 	}
 	fault.Thaw()
 	err := readErr(t, c)
@@ -190,7 +163,7 @@ func TestResumeGraceExpiry(t *testing.T) {
 }
 
 func TestResumeAfterServerRestart(t *testing.T) {
-	target := echoServer(t)
+	target := testutil.EchoServer(t).Addr
 	var sw swapHandler
 	sw.h.Store(fastServer(t, target, 30*time.Second, nil))
 	fault, sess := throughFault(t, &sw)
@@ -217,8 +190,8 @@ func TestResumeAfterServerRestart(t *testing.T) {
 }
 
 func TestResumeWrongSecretOrCredentials(t *testing.T) {
-	target := echoServer(t)
-	var logs lockedBuffer
+	target := testutil.EchoServer(t).Addr
+	var logs testutil.Buffer
 	srv := fastServer(t, target, 30*time.Second, &logs)
 	hs := httptest.NewServer(srv)
 	defer hs.Close()
@@ -263,7 +236,7 @@ func TestResumeWrongSecretOrCredentials(t *testing.T) {
 }
 
 func TestResumeDisabledEitherSide(t *testing.T) {
-	target := echoServer(t)
+	target := testutil.EchoServer(t).Addr
 	for _, tc := range []struct {
 		name        string
 		serverGrace time.Duration

@@ -13,6 +13,7 @@ import (
 
 	"github.com/sandmux/sandmux/client"
 	"github.com/sandmux/sandmux/internal/netem"
+	"github.com/sandmux/sandmux/internal/testutil"
 	"github.com/sandmux/sandmux/server"
 )
 
@@ -34,42 +35,13 @@ func newResumeRig(t *testing.T, target string, grace time.Duration) *resumeRig {
 	return &resumeRig{srv: srv, fault: fault, sess: sess}
 }
 
-// echoServer echoes every connection until the peer half-closes.
-func echoServer(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { _ = ln.Close(); wg.Wait() })
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				_, _ = io.Copy(c, c)
-				_ = c.(*net.TCPConn).CloseWrite()
-				_ = c.Close()
-			}()
-		}
-	}()
-	return ln.Addr().String()
-}
-
 var maxCuts = 4
 
 // TestResumeProperty cuts the WebSocket at random moments while streams
 // move random amounts in random write sizes; every stream must read back
 // exactly what it wrote.
 func TestResumeProperty(t *testing.T) {
-	rig := newResumeRig(t, echoServer(t), 30*time.Second)
+	rig := newResumeRig(t, testutil.EchoServer(t).Addr, 30*time.Second)
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, 7))

@@ -22,6 +22,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/sandmux/sandmux/client"
+	"github.com/sandmux/sandmux/internal/testutil"
 	"github.com/sandmux/sandmux/mux"
 	"github.com/sandmux/sandmux/server"
 )
@@ -46,54 +47,32 @@ func fastMux() mux.Config {
 // records the checksum of everything it received on it.
 type echoTarget struct {
 	addr string
-	ln   net.Listener
-	wg   sync.WaitGroup
+	srv  *testutil.Server
 	mu   sync.Mutex
 	sums map[[32]byte]int
-	once sync.Once
 }
 
 func newEchoTarget(t *testing.T) *echoTarget {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &echoTarget{addr: ln.Addr().String(), ln: ln, sums: map[[32]byte]int{}}
-	e.wg.Add(1)
-	go func() {
-		defer e.wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			e.wg.Add(1)
-			go func() {
-				defer e.wg.Done()
-				defer c.Close()
-				h := sha256.New()
-				if _, err := io.Copy(c, io.TeeReader(c, h)); err != nil {
-					return
-				}
-				_ = c.(*net.TCPConn).CloseWrite()
-				var sum [32]byte
-				h.Sum(sum[:0])
-				e.mu.Lock()
-				e.sums[sum]++
-				e.mu.Unlock()
-			}()
+	e := &echoTarget{sums: map[[32]byte]int{}}
+	e.srv = testutil.Serve(t, func(c net.Conn) {
+		h := sha256.New()
+		if _, err := io.Copy(c, io.TeeReader(c, h)); err != nil {
+			return
 		}
-	}()
-	t.Cleanup(e.close)
+		_ = c.(*net.TCPConn).CloseWrite()
+		var sum [32]byte
+		h.Sum(sum[:0])
+		e.mu.Lock()
+		e.sums[sum]++
+		e.mu.Unlock()
+	})
+	e.addr = e.srv.Addr
 	return e
 }
 
 // close stops the listener and waits for every connection to end.
-func (e *echoTarget) close() {
-	e.once.Do(func() { _ = e.ln.Close() })
-	e.wg.Wait()
-}
+func (e *echoTarget) close() { e.srv.Close() }
 
 func (e *echoTarget) received(sum [32]byte) int {
 	e.mu.Lock()
@@ -192,17 +171,6 @@ func echoCheck(c net.Conn, size int) ([32]byte, error) {
 	return sum, nil
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		<-time.After(5 * time.Millisecond)
-	}
-}
-
 // TestManyStreams: 100 concurrent streams on one session, each carrying
 // 4 MiB to a TCP echo target and back, checked at the target and at the
 // client; then everything shuts down without leaking a goroutine.
@@ -240,7 +208,7 @@ func TestManyStreams(t *testing.T) {
 	}
 	// The target received each stream's bytes intact. Its handler records
 	// the checksum after half-closing, so wait for the last ones.
-	waitFor(t, "the target to record every stream", func() bool {
+	testutil.WaitFor(t, waitTimeout, "the target to record every stream", func() bool {
 		for _, sum := range sums {
 			if echo.received(sum) != 1 {
 				return false
@@ -252,12 +220,12 @@ func TestManyStreams(t *testing.T) {
 	if st.Sessions != 1 || st.RawSessions != 0 || st.ActiveSessions != 1 || st.Streams != streams {
 		t.Fatalf("Stats() = %+v, want 1 session, 0 raw, 1 active, %d streams", st, streams)
 	}
-	waitFor(t, "streams to close on the server", func() bool { return s.srv.Stats().ActiveStreams == 0 })
+	testutil.WaitFor(t, waitTimeout, "streams to close on the server", func() bool { return s.srv.Stats().ActiveStreams == 0 })
 
 	if err := sess.Close(); err != nil {
 		t.Fatalf("client Close: %v", err)
 	}
-	waitFor(t, "the server to drop the session", func() bool { return s.srv.Stats().ActiveSessions == 0 })
+	testutil.WaitFor(t, waitTimeout, "the server to drop the session", func() bool { return s.srv.Stats().ActiveSessions == 0 })
 	if err := s.srv.Close(); err != nil {
 		t.Fatalf("server Close: %v", err)
 	}
@@ -463,7 +431,7 @@ func TestVersionNegotiation(t *testing.T) {
 // survives every one of them.
 func TestStreamRefusals(t *testing.T) {
 	echo := newEchoTarget(t)
-	closed := closedPort(t)
+	closed := testutil.FreeAddr(t)
 	_, echoPort, _ := net.SplitHostPort(echo.addr)
 	s := startServer(t, echo.addr, func(c *server.Config) {
 		c.Allow = []string{closed, "nosuch.invalid:22", "LocalHost:" + echoPort}
@@ -519,18 +487,6 @@ func TestStreamRefusals(t *testing.T) {
 	if st := s.srv.Stats(); st.Sessions != 1 {
 		t.Fatalf("Stats() = %+v: refusals must not cost the session", st)
 	}
-}
-
-// closedPort returns a loopback address nothing listens on.
-func closedPort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
-	return addr
 }
 
 // rawYamux dials the server with the sandmux subprotocol but speaks bare
@@ -631,7 +587,7 @@ func TestRawMode(t *testing.T) {
 		t.Fatalf("close: %v", err)
 	}
 
-	down := startServer(t, closedPort(t), nil)
+	down := startServer(t, testutil.FreeAddr(t), nil)
 	ws, _, err = websocket.Dial(ctx, down.url, nil)
 	if err != nil {
 		t.Fatalf("dial: %v", err)

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/pkg/sftp"
+	"github.com/sandmux/sandmux/internal/testutil"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -264,7 +265,7 @@ func TestEmbeddedHostKeyLazyAndStable(t *testing.T) {
 
 func TestEmbeddedDirectTCPIP(t *testing.T) {
 	t.Parallel()
-	echo := startEcho(t)
+	echo := testutil.EchoServer(t).Addr
 	f := start(t, func(c *Config) {
 		c.AllowTarget = func(hp string) bool { return hp == echo }
 	})
@@ -299,14 +300,9 @@ func TestEmbeddedDirectTCPIP(t *testing.T) {
 
 func TestEmbeddedDirectTCPIPConnectFailure(t *testing.T) {
 	t.Parallel()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed := l.Addr().String()
-	l.Close()
+	closed := testutil.FreeAddr(t)
 	f := start(t, func(c *Config) { c.AllowTarget = func(string) bool { return true } })
-	_, err = f.client(t).Dial("tcp", closed)
+	_, err := f.client(t).Dial("tcp", closed)
 	if err == nil || !strings.Contains(err.Error(), "cannot connect to "+closed+" inside the sandbox") {
 		t.Errorf("direct-tcpip to a closed port: %v", err)
 	}
@@ -333,39 +329,23 @@ func TestEmbeddedSignalForwarded(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for one writer and polling readers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 // waitOutput waits until out contains want, typing retype (if any) again
 // every half second.
-func waitOutput(t *testing.T, out *syncBuffer, want string, in io.Writer, retype string) {
+func waitOutput(t *testing.T, out *testutil.Buffer, want string, in io.Writer, retype string) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
 	next := time.Now().Add(500 * time.Millisecond)
-	for !strings.Contains(out.String(), want) {
-		if time.Now().After(deadline) {
-			t.Fatalf("terminal output never showed %q:\n%s", want, out.String())
+	shown := testutil.Poll(15*time.Second, func() bool {
+		if strings.Contains(out.String(), want) {
+			return true
 		}
 		if retype != "" && time.Now().After(next) {
 			_, _ = io.WriteString(in, retype)
 			next = time.Now().Add(500 * time.Millisecond)
 		}
-		time.Sleep(10 * time.Millisecond)
+		return false
+	})
+	if !shown {
+		t.Fatalf("terminal output never showed %q:\n%s", want, out.String())
 	}
 }
 
@@ -384,7 +364,7 @@ func TestEmbeddedShellOnPTY(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out syncBuffer
+	var out testutil.Buffer
 	s.Stdout = &out
 	if err := s.Shell(); err != nil {
 		t.Fatalf("shell: %v", err)
@@ -533,7 +513,7 @@ func TestEmbeddedAuthorizedKeysFileReadPerConnection(t *testing.T) {
 
 func TestEmbeddedKeyOptions(t *testing.T) {
 	t.Parallel()
-	echo := startEcho(t)
+	echo := testutil.EchoServer(t).Addr
 	restricted, forced := newKey(t), newKey(t)
 	f := start(t, func(c *Config) {
 		c.AuthorizedKeys += "restrict " + authorizedLine(restricted) + `command="/bin/true" ` + authorizedLine(forced)
@@ -575,7 +555,7 @@ func TestEmbeddedClientGoneHangsUpProgram(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out syncBuffer
+	var out testutil.Buffer
 	s.Stdout = &out
 	// The shell ignores SIGHUP, so only SIGKILL after the grace ends it.
 	if err := s.Start(`trap "" HUP; echo pid=$$; sleep 1000; echo survived`); err != nil {
@@ -587,12 +567,8 @@ func TestEmbeddedClientGoneHangsUpProgram(t *testing.T) {
 		t.Fatalf("pid line %q", out.String())
 	}
 	c.Close()
-	deadline := time.Now().Add(10 * time.Second)
-	for syscall.Kill(pid, 0) == nil {
-		if time.Now().After(deadline) {
-			t.Fatalf("pid %d still runs 10s after its client went away", pid)
-		}
-		time.Sleep(20 * time.Millisecond)
+	if !testutil.Poll(10*time.Second, func() bool { return syscall.Kill(pid, 0) != nil }) {
+		t.Fatalf("pid %d still runs 10s after its client went away", pid)
 	}
 }
 
@@ -643,31 +619,6 @@ func TestEmbeddedBackgroundOutputDrained(t *testing.T) {
 	if exitStatus(err) != 2 || string(out) != "late\n" {
 		t.Errorf("got %q, exit %d; want \"late\\n\", exit 2", out, exitStatus(err))
 	}
-}
-
-// startEcho is a TCP echo server on loopback.
-func startEcho(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Go(func() {
-				defer c.Close()
-				_ = c.SetDeadline(time.Now().Add(30 * time.Second))
-				_, _ = io.Copy(c, c)
-			})
-		}
-	})
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	return ln.Addr().String()
 }
 
 // stallingWriter counts what it is given and, once it has 1 MiB, stops

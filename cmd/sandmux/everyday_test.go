@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"os"
 	"regexp"
 	"sort"
@@ -10,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sandmux/sandmux/agent"
+	"github.com/sandmux/sandmux/internal/testutil"
 )
 
 func TestParseForward(t *testing.T) {
@@ -246,29 +246,9 @@ func TestProgressText(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for the line's goroutine.
-type syncBuffer struct {
-	mu chan struct{}
-	b  bytes.Buffer
-}
-
-func newSyncBuffer() *syncBuffer { return &syncBuffer{mu: make(chan struct{}, 1)} }
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu <- struct{}{}
-	defer func() { <-s.mu }()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu <- struct{}{}
-	defer func() { <-s.mu }()
-	return s.b.String()
-}
-
 func TestReconnectLine(t *testing.T) {
 	// Quiet period not over: nothing is drawn, nothing cleared.
-	w := newSyncBuffer()
+	w := &testutil.Buffer{}
 	l := startReconnectLine(w, "abc", time.Hour)
 	l.update(agent.Progress{State: agent.StateReconnecting, Attempt: 2, NextIn: time.Second})
 	time.Sleep(3 * reconnectTick)
@@ -278,13 +258,10 @@ func TestReconnectLine(t *testing.T) {
 	}
 
 	// A long wait draws one updating line and clears it at the end.
-	w = newSyncBuffer()
+	w = &testutil.Buffer{}
 	l = startReconnectLine(w, "abc", 0)
 	l.update(agent.Progress{State: agent.StateReconnecting, Attempt: 3, NextIn: 5 * time.Second})
-	deadline := time.Now().Add(5 * time.Second)
-	for strings.Count(w.String(), "\r") < 2 && time.Now().Before(deadline) {
-		time.Sleep(reconnectTick)
-	}
+	testutil.Poll(5*time.Second, func() bool { return strings.Count(w.String(), "\r") >= 2 })
 	l.finish()
 	out := w.String()
 	if !strings.Contains(out, "\rsandmux: reconnecting to abc (attempt 3, next in ") || !strings.HasSuffix(out, "\r\033[K") {

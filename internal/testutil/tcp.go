@@ -1,0 +1,110 @@
+package testutil
+
+import (
+	"io"
+	"net"
+	"sync"
+	"testing"
+)
+
+// Server is a loopback TCP server that serves each connection in its own
+// goroutine. It tracks the connections it holds so that Close never waits
+// on a peer that stays open.
+type Server struct {
+	// Addr is the "127.0.0.1:PORT" the server listens on.
+	Addr string
+
+	ln     net.Listener
+	wg     sync.WaitGroup // the accept loop and every handler
+	once   sync.Once
+	mu     sync.Mutex
+	closed bool
+	conns  map[net.Conn]struct{}
+}
+
+// Serve listens on a loopback port and runs handle for every connection,
+// closing the connection when handle returns. The server is closed when
+// the test ends.
+func Serve(t testing.TB, handle func(net.Conn)) *Server {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("testutil: listen on loopback: %v", err)
+	}
+	s := &Server{Addr: ln.Addr().String(), ln: ln, conns: map[net.Conn]struct{}{}}
+	s.wg.Add(1)
+	go s.accept(handle)
+	t.Cleanup(s.Close)
+	return s
+}
+
+// EchoServer is Serve with Echo as the handler.
+func EchoServer(t testing.TB) *Server {
+	t.Helper()
+	return Serve(t, Echo)
+}
+
+// Echo writes back everything c sends. After c's EOF it half-closes and
+// waits for the peer to close too, so the peer's last read sees our FIN
+// and never a reset.
+func Echo(c net.Conn) {
+	_, _ = io.Copy(c, c)
+	if cw, ok := c.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+	}
+	_, _ = io.Copy(io.Discard, c)
+}
+
+func (s *Server) accept(handle func(net.Conn)) {
+	defer s.wg.Done()
+	for {
+		c, err := s.ln.Accept()
+		if err != nil {
+			return
+		}
+		if !s.track(c) {
+			_ = c.Close()
+			return
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			defer s.untrack(c)
+			handle(c)
+		}()
+	}
+}
+
+// track registers c, unless Close has begun: Close would miss it.
+func (s *Server) track(c net.Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.conns[c] = struct{}{}
+	return true
+}
+
+func (s *Server) untrack(c net.Conn) {
+	_ = c.Close()
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+}
+
+// Close stops accepting, closes the connections still open (which ends
+// handlers blocked on them) and waits for every handler to return. It may
+// be called more than once.
+func (s *Server) Close() {
+	s.once.Do(func() {
+		_ = s.ln.Close()
+		s.mu.Lock()
+		s.closed = true
+		for c := range s.conns {
+			_ = c.Close()
+		}
+		s.mu.Unlock()
+	})
+	s.wg.Wait()
+}
