@@ -254,10 +254,18 @@ func (e *entry) open(ctx, agentCtx context.Context, wg *sync.WaitGroup, target s
 		if err != nil {
 			return nil, nil, err
 		}
-		if notify != nil && sess.Resuming() {
+		resuming := sess.Resuming()
+		if notify != nil && resuming {
 			notify(Progress{State: StateResuming})
 		}
-		conn, err := sess.OpenStreamEarly(ctx, target)
+		// A stream opened early on a session that is still resuming would
+		// die with it if the server refuses the resume (it restarted);
+		// waiting for the reply lets this loop retry on a fresh session.
+		open := sess.OpenStreamEarly
+		if resuming {
+			open = sess.OpenStream
+		}
+		conn, err := open(ctx, target)
 		if err == nil {
 			return conn, func() {}, nil
 		}

@@ -98,7 +98,7 @@ func cutFigures(e *env, t *table, cases []string) {
 		r.Figure += fmt.Sprintf("; %.0f cuts, %.0f resumes, agent replayed %s; byte-exact", x["cuts"], x["resumes"], bytesName(int64(x["replayed_bytes"])))
 	}
 	e.note("scp (scenario 3), %q: scp through the agent while a fault proxy between the agent and `sandmux server` resets "+
-		"the WebSocket (RST both ways) every %v from the start of each scp; the copy must resume on the same session "+
+		"the WebSocket (RST both ways) every %v, the first half that into each scp; the copy must resume on the same session "+
 		"and arrive byte-exact (CRC-32C). The figure includes the stalls; its ratio is to the uncut agent. "+
 		"Cuts count resets that hit a live connection; resumes and bytes replayed are the agent's own counts "+
 		"(the server's replays, most of a download's, are not among them).", cutPeer(e), e.s.CutEvery)
@@ -153,17 +153,20 @@ type cutter struct {
 	cuts int
 }
 
+// startCutter cuts p every interval, the first time half an interval in:
+// a copy shorter than the interval (a fast loopback scp) is still cut.
 func startCutter(p *netem.Proxy, every time.Duration) *cutter {
 	c := &cutter{quit: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(c.done)
-		tick := time.NewTicker(every)
-		defer tick.Stop()
+		next := time.NewTimer(every / 2)
+		defer next.Stop()
 		for {
 			select {
 			case <-c.quit:
 				return
-			case <-tick.C:
+			case <-next.C:
+				next.Reset(every)
 				// A tick that finds the agent between WebSockets cuts
 				// nothing and is not counted.
 				if p.Cut() > 0 {

@@ -37,6 +37,13 @@ func DefaultResumeConfig() ResumeConfig {
 	return ResumeConfig{Buffer: 16 << 20, Grace: 10 * time.Minute, AckEvery: 256 << 10}
 }
 
+// noDeadline is the context of every data read and write on a WebSocket.
+// coder/websocket arms a context.AfterFunc for each message whose context
+// can end, which cost a measurable share of the transport's CPU; none is
+// needed, because every WebSocket that stops being the current one (detach,
+// Fail) is closed, which ends its reads and writes.
+var noDeadline = context.Background()
+
 // maxMessage bounds one message read from the peer, so a hostile peer
 // cannot make this side buffer more than this per message.
 const maxMessage = 1 << 20
@@ -218,8 +225,8 @@ func (r *Resumable) Attach(ws *websocket.Conn, peerRecv uint64, welcome func(rec
 		for len(payload) > 0 {
 			part := payload[:min(len(payload), maxReplayMessage)]
 			msg := append([]byte{msgData}, part...)
-			if err := ws.Write(r.ctx, websocket.MessageBinary, msg); err != nil {
-				r.detach(gen, err)
+			if err := ws.Write(noDeadline, websocket.MessageBinary, msg); err != nil {
+				r.writeFailed(gen, ws, err)
 				return lost, nil // the next Attach replays again
 			}
 			n += int64(len(part))
@@ -285,6 +292,20 @@ func (r *Resumable) detach(gen uint64, err error) {
 	r.mu.Unlock()
 	r.log.Info("transport lost; waiting to resume", "err", err)
 	_ = ws.CloseNow()
+}
+
+// writeFailed handles a failed write on attachment gen. A write that
+// finds the connection closed cannot say why: the reader closed it on a
+// bad message (coder/websocket sends the close frame before the read
+// returns), or the peer did. The reader, always pending on an attached
+// WebSocket, reports the loss with its reason; closing the connection
+// makes it fail now if it has not yet.
+func (r *Resumable) writeFailed(gen uint64, ws *websocket.Conn, err error) {
+	if errors.Is(err, net.ErrClosed) {
+		_ = ws.CloseNow()
+		return
+	}
+	r.detach(gen, err)
 }
 
 // Fail ends the Resumable for good with err; reads and writes return it.
@@ -408,8 +429,8 @@ func (r *Resumable) writePart(head, part []byte) error {
 	ws, gen := r.ws, r.gen
 	r.mu.Unlock()
 	if ws != nil {
-		if err := ws.Write(r.ctx, websocket.MessageBinary, msg); err != nil {
-			r.detach(gen, err)
+		if err := ws.Write(noDeadline, websocket.MessageBinary, msg); err != nil {
+			r.writeFailed(gen, ws, err)
 		}
 	}
 	r.recycle()
@@ -483,7 +504,7 @@ func (r *Resumable) Read(p []byte) (int, error) {
 // nextData reads the next message header: data makes it the current
 // reader; acks are applied here.
 func (r *Resumable) nextData(ws *websocket.Conn, gen uint64) error {
-	typ, rd, err := ws.Reader(r.ctx)
+	typ, rd, err := ws.Reader(noDeadline)
 	if err != nil {
 		return err
 	}
@@ -564,7 +585,7 @@ func (r *Resumable) background() {
 		case <-tick.C:
 		}
 		r.mu.Lock()
-		ws, recv, need := r.ws, r.recv, r.recv != r.ackSent
+		ws, gen, recv, need := r.ws, r.gen, r.recv, r.recv != r.ackSent
 		detached := r.ws == nil && r.err == nil
 		lostErr := r.lostErr
 		if need && ws != nil {
@@ -581,8 +602,8 @@ func (r *Resumable) background() {
 		}
 		if need && ws != nil {
 			msg := binary.BigEndian.AppendUint64([]byte{msgAck}, recv)
-			if err := ws.Write(r.ctx, websocket.MessageBinary, msg); err != nil {
-				r.Drop(err)
+			if err := ws.Write(noDeadline, websocket.MessageBinary, msg); err != nil {
+				r.writeFailed(gen, ws, err)
 			}
 		}
 	}
