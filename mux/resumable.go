@@ -343,11 +343,26 @@ func (r *Resumable) Close() error {
 	r.closing = true
 	ws := r.ws
 	r.mu.Unlock()
+	ended := false
 	if ws != nil && r.lockSendWithin(2*time.Second) {
 		ctx, cancel := context.WithTimeout(r.ctx, 2*time.Second)
-		_ = ws.Write(ctx, websocket.MessageBinary, []byte{msgEnd})
+		ended = ws.Write(ctx, websocket.MessageBinary, []byte{msgEnd}) == nil
 		cancel()
 		r.sendMu.Unlock()
+	}
+	if ended {
+		// Close the WebSocket with its handshake, which reads (and drops)
+		// what the peer still sends until its close arrives. Closing the
+		// socket at once while the peer's data is unread makes the kernel
+		// send RST, and an RST can destroy END in the peer's receive queue
+		// before it is read: the peer would then wait to resume a session
+		// that is gone.
+		r.mu.Lock()
+		if r.ws == ws {
+			r.ws = nil
+		}
+		r.mu.Unlock()
+		defer func() { _ = ws.Close(websocket.StatusNormalClosure, "session ended") }()
 	}
 	r.Fail(net.ErrClosed)
 	r.wg.Wait()
