@@ -7,7 +7,10 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/sandmux/sandmux/mux"
 )
 
 // Hand-off: a proxy whose stdin and stdout are pipes or sockets (as under
@@ -138,13 +141,61 @@ func serveHandoff(c *net.UnixConn, stream net.Conn, splice func(net.Conn, io.Rea
 			_ = out.Close()
 		}
 	}()
-	err = verdict(splice(stream, in, out))
+	// A stream cut by its session is told to the proxy before the splice
+	// closes ssh's pipes: ssh exits as soon as they close and hangs up on
+	// the proxy, which must have its line by then.
+	early := &verdictFirst{Conn: stream, send: func(err error) {
+		_ = writeMessage(c, verdictReply(verdict(err)))
+	}}
+	err = verdict(splice(early, in, out))
 	close(spliced)
+	if !early.sent.Load() {
+		_ = writeMessage(c, verdictReply(err))
+	}
+	_ = c.Close()
+	watch.Wait()
+}
+
+func verdictReply(err error) reply {
 	rep := reply{Version: protoVersion, OK: err == nil}
 	if err != nil {
 		rep.Error = err.Error()
 	}
-	_ = writeMessage(c, rep)
-	_ = c.Close()
-	watch.Wait()
+	return rep
+}
+
+// verdictFirst is a stream whose first read error that cut it (not EOF,
+// and not the deadline or close the splice itself sets when the other
+// direction failed first) is sent as the verdict at once, before the
+// splice reacts to it.
+type verdictFirst struct {
+	net.Conn
+	send func(error)
+	sent atomic.Bool
+}
+
+func (v *verdictFirst) Read(p []byte) (int, error) {
+	n, err := v.Conn.Read(p)
+	if err != nil && cutBy(err) && v.sent.CompareAndSwap(false, true) {
+		v.send(err)
+	}
+	return n, err
+}
+
+func cutBy(err error) bool {
+	var nr *mux.NotResumedError
+	var se *mux.StreamError
+	if errors.As(err, &nr) || errors.As(err, &se) || errors.Is(err, mux.ErrSessionEnded) || errors.Is(err, mux.ErrSessionDead) {
+		return true
+	}
+	var ne net.Error
+	return !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !(errors.As(err, &ne) && ne.Timeout())
+}
+
+// CloseWrite passes the half-close on (net.Conn does not name it).
+func (v *verdictFirst) CloseWrite() error {
+	if cw, ok := v.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return v.Conn.Close()
 }

@@ -119,9 +119,11 @@ func runProxy(c *cli.Context) error {
 }
 
 // hangupGrace is how long a proxy whose ssh has exited waits for the
-// agent's verdict: the agent sees the pipes close at the same moment and
-// needs only to finish the stream.
-const hangupGrace = 3 * time.Second
+// agent's verdict. A cut stream's verdict is sent before ssh's pipes
+// close; a clean end's comes when the server has closed its side too,
+// which a busy machine can take seconds to get through. Nothing waits on
+// the proxy by then, so waiting long costs nothing.
+const hangupGrace = 10 * time.Second
 
 // waitHandoff waits until the agent, which serves the stream on this
 // process's stdin and stdout, says how it ended.
