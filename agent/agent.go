@@ -252,7 +252,7 @@ func (a *Agent) serveOpen(ctx context.Context, wg *sync.WaitGroup, c *net.UnixCo
 	}()
 	verdict := func(err error) error { return streamEndError(ctx, err, hostOr(req)) }
 	if req.Handoff {
-		serveHandoff(c, stream, client.Pipe, verdict)
+		serveHandoff(c, stream, verdict)
 		return
 	}
 	fw := &framedWriter{conn: c}

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sandmux/sandmux/client"
 	"github.com/sandmux/sandmux/mux"
 )
 
@@ -77,15 +78,9 @@ func (h *Handoff) readVerdict() {
 // conn (as Open returns it) with a nil Handoff; in and out are then left
 // open for the caller to splice.
 func OpenStdio(ctx context.Context, dir string, start func() error, req OpenRequest, in, out *os.File) (net.Conn, *Handoff, error) {
-	c, err := Ensure(ctx, dir, start)
-	if err != nil {
-		return nil, nil, err
-	}
-	req.Progress = req.OnProgress != nil
 	req.Handoff = true
-	rep, err := roundTrip(c, request{Version: protoVersion, Op: opOpen, Open: &req})
+	c, rep, err := open(ctx, dir, start, req)
 	if err != nil {
-		_ = c.Close()
 		return nil, nil, err
 	}
 	if !rep.Handoff {
@@ -104,8 +99,10 @@ func OpenStdio(ctx context.Context, dir string, start func() error, req OpenRequ
 	return nil, h, nil
 }
 
-// Handoffable reports whether f is a pipe or a socket, which the agent can
-// poll; a terminal or a regular file is not handed off.
+// Handoffable reports whether f is a pipe or a socket: such a descriptor
+// can be polled (by the agent, or by the proxy in non-blocking mode)
+// without touching a terminal the shell shares. A terminal or a regular
+// file is not handed off.
 func Handoffable(f *os.File) bool {
 	fi, err := f.Stat()
 	return err == nil && fi.Mode()&(os.ModeNamedPipe|os.ModeSocket) != 0
@@ -113,7 +110,7 @@ func Handoffable(f *os.File) bool {
 
 // serveHandoff takes the proxy's descriptors and splices stream to them
 // until either ends, then sends the verdict. It owns c and stream.
-func serveHandoff(c *net.UnixConn, stream net.Conn, splice func(net.Conn, io.ReadCloser, io.WriteCloser) error, verdict func(error) error) {
+func serveHandoff(c *net.UnixConn, stream net.Conn, verdict func(error) error) {
 	_ = c.SetReadDeadline(time.Now().Add(handoffTimeout))
 	in, out, err := recvStdio(c)
 	if err != nil {
@@ -147,7 +144,7 @@ func serveHandoff(c *net.UnixConn, stream net.Conn, splice func(net.Conn, io.Rea
 	early := &verdictFirst{Conn: stream, send: func(err error) {
 		_ = writeMessage(c, verdictReply(verdict(err)))
 	}}
-	err = verdict(splice(early, in, out))
+	err = verdict(client.Pipe(early, in, out))
 	close(spliced)
 	if !early.sent.Load() {
 		_ = writeMessage(c, verdictReply(err))

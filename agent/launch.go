@@ -65,16 +65,28 @@ func Ensure(ctx context.Context, dir string, start func() error) (*net.UnixConn,
 // and returns it. Reads end with io.EOF when the server closed the stream
 // and with a *StreamError when it was cut; CloseWrite half-closes.
 func Open(ctx context.Context, dir string, start func() error, req OpenRequest) (net.Conn, error) {
-	c, err := Ensure(ctx, dir, start)
+	c, _, err := open(ctx, dir, start, req)
 	if err != nil {
 		return nil, err
 	}
-	req.Progress = req.OnProgress != nil
-	if _, err := roundTrip(c, request{Version: protoVersion, Op: opOpen, Open: &req}); err != nil {
-		_ = c.Close()
-		return nil, err
-	}
 	return &framedReader{UnixConn: c}, nil
+}
+
+// open sends an open request to the agent (started if absent) and returns
+// the connection and the agent's acceptance; on a refusal the connection
+// is closed.
+func open(ctx context.Context, dir string, start func() error, req OpenRequest) (*net.UnixConn, reply, error) {
+	c, err := Ensure(ctx, dir, start)
+	if err != nil {
+		return nil, reply{}, err
+	}
+	req.Progress = req.OnProgress != nil
+	rep, err := roundTrip(c, request{Version: protoVersion, Op: opOpen, Open: &req})
+	if err != nil {
+		_ = c.Close()
+		return nil, reply{}, err
+	}
+	return c, rep, nil
 }
 
 // roundTrip sends req and reads the agent's reply; a refusal is an error

@@ -16,22 +16,17 @@ import (
 // The reply is awaited for at most the header timeout; ctx bounds only the
 // opening itself.
 func (s *Session) OpenEarly(ctx context.Context, req Request) (*EarlyStream, error) {
-	hdr, err := req.MarshalBinary()
-	if err != nil {
-		return nil, err
-	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	ys, err := s.ys.OpenStream()
+	st, hdr, err := s.newStream(req)
 	if err != nil {
-		return nil, s.wrapErr("open stream", err)
+		return nil, err
 	}
-	st := s.wrap(ys)
 	_ = st.SetWriteDeadline(time.Now().Add(s.cfg.HeaderTimeout))
-	if _, err := st.Write(hdr); err != nil {
+	if err := s.sendHeader(st, hdr); err != nil {
 		_ = st.Close()
-		return nil, s.wrapErr("send stream header", err)
+		return nil, err
 	}
 	_ = st.SetWriteDeadline(time.Time{})
 	return &EarlyStream{Stream: st, sess: s}, nil
@@ -57,13 +52,12 @@ func (e *EarlyStream) Read(p []byte) (int, error) {
 
 func (e *EarlyStream) readReply() {
 	_ = e.Stream.SetReadDeadline(time.Now().Add(e.sess.cfg.HeaderTimeout))
-	rep, err := ReadReply(e.Stream)
+	rep, err := e.sess.readReply(e.Stream)
 	_ = e.Stream.SetReadDeadline(time.Time{})
-	if err != nil {
-		e.replyErr = e.sess.wrapErr("read stream reply", err)
-	} else {
-		e.replyErr = rep.Err()
+	if err == nil {
+		err = rep.Err()
 	}
+	e.replyErr = err
 	if e.replyErr != nil {
 		_ = e.Stream.Close()
 	}

@@ -140,15 +140,10 @@ func (s *Session) Ping() (time.Duration, error) {
 // Open opens a stream and sends req as its header, then waits for the
 // server's reply. A refusal is returned as a *StreamError.
 func (s *Session) Open(ctx context.Context, req Request) (*Stream, error) {
-	hdr, err := req.MarshalBinary()
+	st, hdr, err := s.newStream(req)
 	if err != nil {
 		return nil, err
 	}
-	ys, err := s.ys.OpenStream()
-	if err != nil {
-		return nil, s.wrapErr("open stream", err)
-	}
-	st := s.wrap(ys)
 	// ctx is enforced only through AfterFunc, which runs once ctx is done,
 	// so an exchange cut by ctx always reports ctx.Err(); copying ctx's
 	// deadline onto the stream would race ctx's own timer and could report
@@ -176,11 +171,36 @@ func (s *Session) Open(ctx context.Context, req Request) (*Stream, error) {
 	return st, nil
 }
 
+// newStream opens a yamux stream for req and returns it with the encoded
+// header, not yet sent.
+func (s *Session) newStream(req Request) (*Stream, []byte, error) {
+	hdr, err := req.MarshalBinary()
+	if err != nil {
+		return nil, nil, err
+	}
+	ys, err := s.ys.OpenStream()
+	if err != nil {
+		return nil, nil, s.wrapErr("open stream", err)
+	}
+	return s.wrap(ys), hdr, nil
+}
+
 // exchange writes the header and reads the reply.
 func (s *Session) exchange(st *Stream, hdr []byte) (Reply, error) {
-	if _, err := st.Write(hdr); err != nil {
-		return Reply{}, s.wrapErr("send stream header", err)
+	if err := s.sendHeader(st, hdr); err != nil {
+		return Reply{}, err
 	}
+	return s.readReply(st)
+}
+
+func (s *Session) sendHeader(st *Stream, hdr []byte) error {
+	if _, err := st.Write(hdr); err != nil {
+		return s.wrapErr("send stream header", err)
+	}
+	return nil
+}
+
+func (s *Session) readReply(st *Stream) (Reply, error) {
 	rep, err := ReadReply(st)
 	if err != nil {
 		return Reply{}, s.wrapErr("read stream reply", err)

@@ -264,8 +264,7 @@ func (w *signalWatch) stop() {
 // socket (as under ssh), so that closing it unblocks a pending Read when
 // the stream ends first. A terminal is left alone.
 func stdinFile() *os.File {
-	fi, err := os.Stdin.Stat()
-	if err != nil || fi.Mode()&(os.ModeNamedPipe|os.ModeSocket) == 0 {
+	if !agent.Handoffable(os.Stdin) {
 		return os.Stdin
 	}
 	if err := setNonblock(os.Stdin.Fd()); err != nil {

@@ -106,7 +106,7 @@ func (q *recvQueue) release(c *[]byte) {
 func (q *recvQueue) readChunks(r io.Reader, length int) error {
 	for length > 0 {
 		c := chunkPool.Get().(*[]byte)
-		n, err := io.ReadFull(r, (*c)[:min32(length, chunkSize)])
+		n, err := io.ReadFull(r, (*c)[:minInt(length, chunkSize)])
 		*c = (*c)[:n]
 		q.appendChunk(c)
 		length -= n
@@ -117,7 +117,8 @@ func (q *recvQueue) readChunks(r io.Reader, length int) error {
 	return nil
 }
 
-func min32(a, b int) int {
+// minInt is the builtin min, which this package's own min(uint32) hides.
+func minInt(a, b int) int {
 	if a < b {
 		return a
 	}
