@@ -339,6 +339,7 @@ func (r *Resumable) Fail(err error) {
 // (if any) is finished, and then END goes out as the only message, bounded
 // in time in case the peer has stopped reading.
 func (r *Resumable) Close() error {
+	deadline := time.Now().Add(closeBudget)
 	r.mu.Lock()
 	r.closing = true
 	ws := r.ws
@@ -351,22 +352,45 @@ func (r *Resumable) Close() error {
 		r.sendMu.Unlock()
 	}
 	if ended {
-		// Close the WebSocket with its handshake, which reads (and drops)
-		// what the peer still sends until its close arrives. Closing the
-		// socket at once while the peer's data is unread makes the kernel
-		// send RST, and an RST can destroy END in the peer's receive queue
-		// before it is read: the peer would then wait to resume a session
-		// that is gone.
+		// Keep the WebSocket (Fail would close it at once) for a close
+		// handshake below.
 		r.mu.Lock()
 		if r.ws == ws {
 			r.ws = nil
 		}
 		r.mu.Unlock()
-		defer func() { _ = ws.Close(websocket.StatusNormalClosure, "session ended") }()
 	}
 	r.Fail(net.ErrClosed)
 	r.wg.Wait()
+	if ended {
+		linger(ws, time.Until(deadline))
+	}
 	return nil
+}
+
+// closeBudget bounds all of Close (the wait to send END, END itself and
+// the close handshake after it): a server's whole shutdown has to fit in
+// --shutdown-timeout (5 s in the tests).
+const closeBudget = 4 * time.Second
+
+// linger closes ws with its handshake, which reads (and drops) what the
+// peer still sends until its close arrives, the peer closing on END.
+// Closing the socket at once while the peer's data is unread makes the
+// kernel send RST, and an RST can destroy END in the peer's receive queue
+// before it is read: the peer would then wait to resume a session that is
+// gone. A peer that has not answered within d is cut off.
+func linger(ws *websocket.Conn, d time.Duration) {
+	closed := make(chan struct{})
+	go func() {
+		defer close(closed)
+		_ = ws.Close(websocket.StatusNormalClosure, "session ended")
+	}()
+	select {
+	case <-closed:
+	case <-time.After(max(d, 0)):
+		_ = ws.CloseNow()
+		<-closed
+	}
 }
 
 // Write numbers p, keeps it for replay and sends it if attached. A yamux
