@@ -23,6 +23,10 @@ type ResumeConfig struct {
 	// bandwidth×RTT is enough; it must be at least one yamux window so a
 	// single stream is never limited by it.
 	Buffer int
+	// MinInFlight is the floor of the in-flight limit, which otherwise
+	// follows the path's bandwidth × RTT (see inflight): enough to keep a
+	// fast local path busy between acknowledgements.
+	MinInFlight int
 	// Grace is how long a detached transport waits to be resumed before it
 	// fails for good. Time this process spends frozen does not count.
 	Grace time.Duration
@@ -32,9 +36,13 @@ type ResumeConfig struct {
 	Logger *slog.Logger
 }
 
-// DefaultResumeConfig buffers 16 MiB and keeps a detached session 10 min.
+// DefaultResumeConfig allows up to 32 MiB in flight (two full yamux
+// stream windows), at least 1 MiB, and keeps a detached session 10 min.
 func DefaultResumeConfig() ResumeConfig {
-	return ResumeConfig{Buffer: 16 << 20, Grace: 10 * time.Minute, AckEvery: 256 << 10}
+	return ResumeConfig{
+		Buffer: 32 << 20, MinInFlight: 1 << 20,
+		Grace: 10 * time.Minute, AckEvery: 256 << 10,
+	}
 }
 
 // noDeadline is the context of every data read and write on a WebSocket.
@@ -48,16 +56,27 @@ var noDeadline = context.Background()
 // cannot make this side buffer more than this per message.
 const maxMessage = 1 << 20
 
-// maxReplayMessage caps each message of a replay.
-const maxReplayMessage = 64 << 10
+// maxReplayMessage caps each data message, new or replayed: the largest
+// frame (Config.MaxFrame) with its header fits one.
+const maxReplayMessage = 256<<10 + yamuxHeaderSize
 
-// msgPool recycles data messages once the peer has acknowledged them.
+// pooledMessage is the smallest message kept in a pooled buffer; smaller
+// ones (window updates, keystrokes) get one of their own size, so a replay
+// buffer of many small messages does not pin a large buffer for each.
+const pooledMessage = 16 << 10
+
+// msgPool recycles large data messages once the peer has acknowledged them.
 var msgPool = sync.Pool{New: func() any { b := make([]byte, 0, 1+maxReplayMessage); return &b }}
 
 // chunk is one data message kept until the peer acknowledges it.
 type chunk struct {
 	start uint64
 	msg   []byte // msg[0] is msgData; msg[1:] the payload
+	// For the delivery rate and round trip of its acknowledgement
+	// (inflight.sample): when it was sent, and the latest acknowledgement then.
+	sentAt      time.Time
+	ackedAtSend uint64
+	ackAtSend   time.Time
 }
 
 func (c chunk) end() uint64 { return c.start + uint64(len(c.msg)-1) }
@@ -86,6 +105,8 @@ type Resumable struct {
 	sent    uint64
 	acked   uint64 // everything below is trimmed
 	replay  []chunk
+	win     inflight  // how much of the replay may be unacknowledged
+	ackAt   time.Time // when the latest acknowledgement arrived
 	// freed holds acknowledged buffers until a sender recycles them: an
 	// ack can arrive while the message is still inside ws.Write (the peer
 	// got every byte before the call returned), so the buffer may go back
@@ -108,7 +129,8 @@ type Resumable struct {
 	wg       sync.WaitGroup
 	resumes  atomic.Int64
 	replayed atomic.Int64
-	attached atomic.Int64 // UnixNano of the last Attach
+	rate     atomic.Uint64 // the in-flight limit's delivery rate, bytes/s, for frame sizing
+	attached atomic.Int64  // UnixNano of the last Attach
 }
 
 var _ net.Conn = (*Resumable)(nil)
@@ -116,8 +138,9 @@ var _ net.Conn = (*Resumable)(nil)
 // NewResumable returns a detached Resumable; Attach gives it its first
 // WebSocket.
 func NewResumable(cfg ResumeConfig) (*Resumable, error) {
-	if cfg.Buffer < 256<<10 || cfg.Grace <= 0 || cfg.AckEvery <= 0 || cfg.AckEvery > cfg.Buffer/2 {
-		return nil, fmt.Errorf("%w: resume buffer must be >= 256 KiB, grace positive, ack interval positive and <= buffer/2", ErrInvalidConfig)
+	if cfg.Buffer < 256<<10 || cfg.Grace <= 0 || cfg.AckEvery <= 0 || cfg.MinInFlight > cfg.Buffer || cfg.AckEvery > cfg.MinInFlight/2 {
+		return nil, fmt.Errorf("%w: resume buffer must be >= 256 KiB, grace positive, minimum in flight <= buffer, "+
+			"ack interval positive and <= half the minimum in flight", ErrInvalidConfig)
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -126,6 +149,7 @@ func NewResumable(cfg ResumeConfig) (*Resumable, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &Resumable{
 		cfg: cfg, log: log, ctx: ctx, cancel: cancel,
+		win:  newInflight(cfg.MinInFlight, cfg.Buffer),
 		lost: make(chan struct{}), ackKick: make(chan struct{}, 1), done: make(chan struct{}),
 	}
 	close(r.lost) // detached until the first Attach
@@ -166,6 +190,10 @@ func (r *Resumable) sinceAttach() time.Duration {
 	return time.Duration(time.Now().UnixNano() - r.attached.Load())
 }
 
+// DeliveryRate is the recent maximum rate, in bytes per second, at which
+// the peer acknowledged this side's bytes; 0 before any was measured.
+func (r *Resumable) DeliveryRate() float64 { return float64(r.rate.Load()) }
+
 // Resumes counts attachments after the first; Replayed the bytes resent.
 func (r *Resumable) Resumes() int64  { return r.resumes.Load() }
 func (r *Resumable) Replayed() int64 { return r.replayed.Load() }
@@ -202,6 +230,13 @@ func (r *Resumable) Attach(ws *websocket.Conn, peerRecv uint64, welcome func(rec
 		return nil, err
 	}
 	r.trimLocked(peerRecv)
+	r.win.reset()
+	now := time.Now()
+	r.ackAt = now
+	for i := range r.replay {
+		// Replayed now: its round trip must not include the outage.
+		r.replay[i].sentAt, r.replay[i].ackedAtSend, r.replay[i].ackAtSend = now, r.acked, now
+	}
 	first := r.gen == 0
 	r.ws, r.lostErr = ws, nil
 	r.gen++
@@ -438,7 +473,7 @@ func (r *Resumable) writePart(head, part []byte) error {
 	// Attach needs sendMu to replay. There is one writer, so the room
 	// found cannot be taken by another.
 	r.mu.Lock()
-	for r.err == nil && r.sent > r.acked && int(r.sent-r.acked)+size > r.cfg.Buffer {
+	for r.err == nil && r.sent > r.acked && int(r.sent-r.acked)+size > r.win.limit() {
 		r.cond.Wait()
 	}
 	if r.err != nil {
@@ -459,11 +494,22 @@ func (r *Resumable) writePart(head, part []byte) error {
 	// Taken under sendMu: a pooled buffer is recycled by an ack, and only
 	// a holder of sendMu sends, so a recycled buffer is never mid-send in
 	// Attach's replay.
-	msg := (*msgPool.Get().(*[]byte))[:1+size]
+	var msg []byte
+	if size >= pooledMessage {
+		msg = (*msgPool.Get().(*[]byte))[:1+size]
+	} else {
+		msg = make([]byte, 1+size)
+	}
 	msg[0] = msgData
 	copy(msg[1+copy(msg[1:], head):], part)
 	r.mu.Lock()
-	r.replay = append(r.replay, chunk{start: r.sent, msg: msg})
+	now := time.Now()
+	if r.sent == r.acked {
+		// A flight starting from idle: its delivery rate is timed from now,
+		// not from an acknowledgement of long ago.
+		r.ackAt = now
+	}
+	r.replay = append(r.replay, chunk{start: r.sent, msg: msg, sentAt: now, ackedAtSend: r.acked, ackAtSend: r.ackAt})
 	r.sent += uint64(size)
 	ws, gen := r.ws, r.gen
 	r.mu.Unlock()
@@ -583,6 +629,18 @@ func (r *Resumable) onAck(v uint64) error {
 	defer r.mu.Unlock()
 	if v > r.sent {
 		return fmt.Errorf("%w: ack of byte %d, only %d sent", ErrResumeProtocol, v, r.sent)
+	}
+	if v > r.acked {
+		// The chunk holding byte v-1, whose arrival the peer acknowledges.
+		now := time.Now()
+		for i := range r.replay {
+			if c := &r.replay[i]; c.end() >= v {
+				r.win.sample(now, now.Sub(c.sentAt), v-c.ackedAtSend, now.Sub(c.ackAtSend), int(r.sent-v))
+				r.rate.Store(uint64(r.win.deliveryRate()))
+				break
+			}
+		}
+		r.ackAt = now
 	}
 	r.trimLocked(v)
 	return nil

@@ -240,7 +240,7 @@ func (s *Session) Reply(st *Stream, rep Reply) error {
 }
 
 func (s *Session) wrap(ys *yamux.Stream) *Stream {
-	return &Stream{Stream: ys, sess: s, maxFrame: s.cfg.MaxFrame}
+	return &Stream{Stream: ys, sess: s}
 }
 
 // wrapErr marks errors caused by the session ending, so callers can tell a

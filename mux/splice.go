@@ -8,12 +8,20 @@ import (
 	"sync"
 )
 
-// copyBufSize is large enough that one read from a fast TCP socket fills
-// several frames, yet small enough to keep idle memory per stream low
-// (buffers are pooled, not held per stream).
-const copyBufSize = 64 << 10
+// A copy reads into a small buffer, and into a large one while reads fill
+// the small one: a bulk transfer then moves in reads (and frames) of up to
+// 256 KiB, each costing a syscall and a wake-up whatever its size, while an
+// idle or interactive stream, whose last read was short, holds only the
+// small one as it waits. Both are pooled.
+const (
+	smallCopyBuf = 32 << 10
+	largeCopyBuf = 256 << 10
+)
 
-var bufPool = sync.Pool{New: func() any { b := make([]byte, copyBufSize); return &b }}
+var (
+	smallBufPool = sync.Pool{New: func() any { b := make([]byte, smallCopyBuf); return &b }}
+	largeBufPool = sync.Pool{New: func() any { b := make([]byte, largeCopyBuf); return &b }}
+)
 
 // closeWriter is a connection that can half-close: TCP, Unix sockets and
 // Stream.
@@ -66,19 +74,26 @@ func Splice(a, b io.ReadWriteCloser) error {
 	return firstErr
 }
 
-// copyStream copies until EOF with a pooled buffer. It deliberately avoids
-// io.Copy's ReaderFrom/WriterTo shortcuts, whose buffer sizes and write
-// patterns it cannot control.
+// copyStream copies until EOF with pooled buffers (see smallCopyBuf). It
+// deliberately avoids io.Copy's ReaderFrom/WriterTo shortcuts, whose
+// buffer sizes and write patterns it cannot control.
 func copyStream(dst io.Writer, src io.Reader) error {
-	bp := bufPool.Get().(*[]byte)
-	defer bufPool.Put(bp)
-	buf := *bp
+	bp, pool := smallBufPool.Get().(*[]byte), &smallBufPool
+	defer func() { pool.Put(bp) }()
 	for {
-		n, rerr := src.Read(buf)
+		n, rerr := src.Read(*bp)
 		if n > 0 {
-			if _, werr := dst.Write(buf[:n]); werr != nil {
+			if _, werr := dst.Write((*bp)[:n]); werr != nil {
 				return werr
 			}
+		}
+		switch {
+		case n == smallCopyBuf && pool == &smallBufPool:
+			pool.Put(bp)
+			bp, pool = largeBufPool.Get().(*[]byte), &largeBufPool
+		case n < smallCopyBuf && pool == &largeBufPool:
+			pool.Put(bp)
+			bp, pool = smallBufPool.Get().(*[]byte), &smallBufPool
 		}
 		if rerr == io.EOF {
 			return nil

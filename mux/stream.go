@@ -8,13 +8,12 @@ import (
 	"github.com/hashicorp/yamux"
 )
 
-// Stream is one multiplexed connection. It caps each write at the
-// session's MaxFrame and gives yamux's half-close the CloseWrite name that
+// Stream is one multiplexed connection. It splits writes into frames
+// sized to the path and gives yamux's half-close the CloseWrite name that
 // Splice and net.TCPConn use.
 type Stream struct {
 	*yamux.Stream
-	sess     *Session
-	maxFrame int
+	sess *Session
 }
 
 // Read implements net.Conn. yamux ends every stream with a clean EOF when
@@ -30,14 +29,14 @@ func (s *Stream) Read(b []byte) (int, error) {
 
 var _ net.Conn = (*Stream)(nil)
 
-// Write splits b into frames of at most MaxFrame bytes, so one large write
+// Write splits b into frames (Session.frameSize), so one large write
 // cannot hold the session's send queue for the length of its transfer.
 func (s *Stream) Write(b []byte) (int, error) {
 	total := 0
 	for len(b) > 0 {
 		chunk := b
-		if len(chunk) > s.maxFrame {
-			chunk = chunk[:s.maxFrame]
+		if max := s.sess.frameSize(); len(chunk) > max {
+			chunk = chunk[:max]
 		}
 		n, err := s.Stream.Write(chunk)
 		total += n

@@ -4,6 +4,7 @@ package mux
 
 import (
 	"net"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -17,15 +18,24 @@ const notSentLowat = 128 << 10
 // TuneTCP applies notSentLowat to c if it is a TCP connection. Failure is
 // harmless (older kernels), so it is ignored.
 func TuneTCP(c net.Conn) {
-	tc, ok := c.(*net.TCPConn)
+	if _, ok := c.(*net.TCPConn); !ok {
+		return
+	}
+	withFD(c, func(fd uintptr) {
+		_ = unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_NOTSENT_LOWAT, notSentLowat)
+	})
+}
+
+// withFD runs f on v's descriptor, if v has one (SyscallConn); tuning is
+// best effort, so having none is not an error.
+func withFD(v any, f func(fd uintptr)) {
+	sc, ok := v.(interface {
+		SyscallConn() (syscall.RawConn, error)
+	})
 	if !ok {
 		return
 	}
-	raw, err := tc.SyscallConn()
-	if err != nil {
-		return
+	if raw, err := sc.SyscallConn(); err == nil {
+		_ = raw.Control(f)
 	}
-	_ = raw.Control(func(fd uintptr) {
-		_ = unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_NOTSENT_LOWAT, notSentLowat)
-	})
 }
