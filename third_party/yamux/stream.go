@@ -276,8 +276,11 @@ func (s *Stream) sendWindowUpdate() error {
 	// Determine the flags if any
 	flags := s.sendFlags()
 
-	// Check if we can omit the update
-	if delta < (max/2) && flags == 0 {
+	// Check if we can omit the update. sandmux: at an eighth of the window,
+	// not half, so a sender is never more than an eighth short of a full
+	// window in flight (with half, it averaged three quarters: a quarter
+	// less throughput wherever the window is the limit, as over a WAN).
+	if delta < (max/8) && flags == 0 {
 		s.recvLock.Unlock()
 		return nil
 	}
