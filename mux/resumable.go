@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -633,12 +634,10 @@ func (r *Resumable) onAck(v uint64) error {
 	if v > r.acked {
 		// The chunk holding byte v-1, whose arrival the peer acknowledges.
 		now := time.Now()
-		for i := range r.replay {
-			if c := &r.replay[i]; c.end() >= v {
-				r.win.sample(now, now.Sub(c.sentAt), v-c.ackedAtSend, now.Sub(c.ackAtSend), int(r.sent-v))
-				r.rate.Store(uint64(r.win.deliveryRate()))
-				break
-			}
+		if i := sort.Search(len(r.replay), func(i int) bool { return r.replay[i].end() >= v }); i < len(r.replay) {
+			c := &r.replay[i]
+			r.win.sample(now, now.Sub(c.sentAt), v-c.ackedAtSend, now.Sub(c.ackAtSend), int(r.sent-v))
+			r.rate.Store(uint64(r.win.deliveryRate()))
 		}
 		r.ackAt = now
 	}
