@@ -38,10 +38,12 @@ func wan(oneWay time.Duration) network {
 // client's connect returns at once, skipping the SYN/SYN-ACK round trip.
 // That would flatter every peer that opens a connection per ssh (direct
 // ssh, a WebSocket per connection) against the agent, which reuses one, so
-// the line emulates the handshake (netem.Config.Handshake): a new
-// connection's first bytes reach the server 3 one-way delays after
-// connect and the server's first bytes reach the client after 4, as on a
-// real path.
+// the line emulates the handshake (netem.Config.Handshake): the server
+// accepts a new connection 3 one-way delays after connect, when its
+// first bytes arrive, and the server's first bytes reach the client a
+// delay after they leave, 4 delays at the earliest, as on a real path.
+// Work a server does per connection (sshd forks and re-executes itself)
+// thus follows the handshake, as it would, instead of hiding inside it.
 func (e *env) via(n network, addr string) (string, error) {
 	if n.Delay == 0 {
 		return addr, nil

@@ -352,6 +352,8 @@ func scenarioSetup(e *env) []*Row {
 	e.note("setup (scenario 4): the delay line emulates TCP's handshake (netem.Config.Handshake), so the new TCP connection " +
 		"of direct ssh, and the new WebSocket of --raw and --no-agent, pay the round trip a real path charges before the " +
 		"server's first byte (2 RTT after connect instead of 0.5), while the agent's already-open session pays none. " +
+		"The server accepts at the handshake's end, so sshd's start (fork and re-exec, ~20 ms) follows it on every path, " +
+		"as on a real one. Each run ends when ssh's output pipe closes, which waits for its ProxyCommand too. " +
 		"There is no TLS here: a real wss:// path adds TLS's round trip to every new WebSocket too.")
 	rig, err := e.openSSHRig(n)
 	if err == nil {

@@ -25,14 +25,18 @@ type Config struct {
 	MaxInFlight int
 	// Handshake charges each new connection the TCP handshake a real path
 	// would: the proxy accepts locally, so without it a connection is
-	// ready at once and skips the SYN/SYN-ACK round trip. With it, no byte
-	// reaches the target before 3×Delay after accept (SYN, SYN-ACK, then
-	// the client's ACK and first data) and none from the target reaches
-	// the client before 4×Delay (a real target accepts at 3×Delay and its
-	// reply takes Delay more). A client that speaks first thus waits one RTT
-	// more for its first answer, and one that waits for the server's
-	// greeting (SSH) 1.5 RTT more, as over a real path; later bytes are
-	// unaffected.
+	// ready at once and skips the SYN/SYN-ACK round trip. With it, the
+	// proxy dials the target only 3×Delay after accept, when a real
+	// server's accept would return (SYN, SYN-ACK, then the client's ACK
+	// and first data), so work a target does per connection (sshd forks
+	// and re-executes itself) follows the handshake instead of overlapping
+	// it. No byte reaches the target before then, and none from the target
+	// reaches the client before 4×Delay (the target's reply takes Delay
+	// more). A client that speaks first thus waits one RTT more for its
+	// first answer, and one that waits for the server's greeting (SSH) 1.5
+	// RTT more plus the target's start-up, as over a real path; later
+	// bytes are unaffected. A target that refuses the dial resets the
+	// client at 3×Delay.
 	Handshake bool
 }
 

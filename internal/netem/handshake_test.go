@@ -1,16 +1,21 @@
 package netem
 
 import (
+	"errors"
 	"io"
 	"net"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sandmux/sandmux/internal/testutil"
 )
 
 // TestHandshake checks Config.Handshake with lower bounds, as TestDelay
 // does: a client that speaks first waits 4×Delay for its first answer
 // (one RTT more than without the handshake), a client that waits for the
-// server's greeting waits 4×Delay too, and only the first bytes are held.
+// server's greeting waits 4×Delay too, only the first bytes are held, and
+// the target is dialled only when a real server's accept would return.
 func TestHandshake(t *testing.T) {
 	const delay = 100 * time.Millisecond
 
@@ -64,6 +69,59 @@ func TestHandshake(t *testing.T) {
 			if wait < want {
 				t.Fatalf("Handshake %v: greeting after %v, want ≥ %v", hs, wait, want)
 			}
+		}
+	})
+	t.Run("target dialled after the handshake", func(t *testing.T) {
+		// A target that works before it speaks, as sshd forks and
+		// re-executes itself per connection: on a real path that work
+		// starts at accept, 3×Delay after the client's SYN, so it adds to
+		// the 4×Delay wait for the greeting instead of hiding inside it.
+		const work = delay
+		greeting := []byte("SSH-2.0-greeting\r\n")
+		accepted := make(chan time.Time, 1)
+		srv := startServer(t, func(c *net.TCPConn) {
+			accepted <- time.Now()
+			select {
+			case <-time.After(work):
+			case <-t.Context().Done():
+				return
+			}
+			_, _ = c.Write(greeting)
+		})
+		p := startProxy(t, Config{Target: srv.addr(), Delay: delay, Handshake: true})
+		start := time.Now()
+		c := dial(t, p.Addr())
+		c.SetDeadline(time.Now().Add(ioTimeout))
+		got := make([]byte, len(greeting))
+		if _, err := io.ReadFull(c, got); err != nil {
+			t.Fatalf("read greeting: %v", err)
+		}
+		wait := time.Since(start)
+		at := (<-accepted).Sub(start)
+		t.Logf("target accepted after %v, greeting after %v", at, wait)
+		if at < 3*delay {
+			t.Fatalf("target accepted after %v, want ≥ %v (the client's ACK arrives at 3×Delay)", at, 3*delay)
+		}
+		if wait < 4*delay+work {
+			t.Fatalf("greeting after %v, want ≥ %v (handshake, the target's work, then Delay)", wait, 4*delay+work)
+		}
+	})
+
+	t.Run("refused dial resets the client", func(t *testing.T) {
+		p := startProxy(t, Config{Target: testutil.FreeAddr(t), Delay: delay, Handshake: true})
+		start := time.Now()
+		c := dial(t, p.Addr())
+		c.SetDeadline(time.Now().Add(ioTimeout))
+		_, err := c.Read(make([]byte, 1))
+		wait := time.Since(start)
+		t.Logf("read after %v: %v", wait, err)
+		// A reset, not the deadline: the proxy gives up as soon as its
+		// dial is refused.
+		if !errors.Is(err, syscall.ECONNRESET) {
+			t.Fatalf("read: %v, want a connection reset", err)
+		}
+		if wait < 3*delay {
+			t.Fatalf("reset after %v, want ≥ %v: the dial must wait for the handshake", wait, 3*delay)
 		}
 	})
 }

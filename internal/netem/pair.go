@@ -16,7 +16,7 @@ type pair struct {
 	down     *net.TCPConn // accepted from the client
 	accepted time.Time    // where an emulated handshake starts
 	ctx      context.Context
-	cancel   context.CancelFunc // aborts a dial in progress
+	cancel   context.CancelFunc // aborts a dial in progress or awaited
 
 	mu   sync.Mutex
 	up   *net.TCPConn // nil until the dial succeeds
@@ -34,37 +34,60 @@ func newPair(p *Proxy, down *net.TCPConn) *pair {
 func (pr *pair) run() {
 	defer pr.proxy.forget(pr)
 
-	var d net.Dialer
-	conn, err := d.DialContext(pr.ctx, "tcp", pr.proxy.cfg.Target)
-	if err != nil {
-		// The client sees a reset, much as it would from a refused port.
-		pr.abort()
-		return
-	}
-	up := conn.(*net.TCPConn)
-	if !pr.attach(up) {
-		return
-	}
-
-	// The target is dialled at once, not after the emulated handshake, so
-	// a refused dial still resets the client promptly; the floors hold its
-	// bytes instead.
+	// With the dial at toTarget, the target's bytes cannot leave before
+	// toClient anyway; the floor says so rather than leaving it implied.
 	var toTarget, toClient time.Time
 	if cfg := pr.proxy.cfg; cfg.Handshake {
 		toTarget = pr.accepted.Add(3 * cfg.Delay)
 		toClient = pr.accepted.Add(4 * cfg.Delay)
 	}
-	dirs := [2]*direction{
-		pr.direction(pr.down, up, toTarget),
-		pr.direction(up, pr.down, toClient),
-	}
 	var wg sync.WaitGroup
-	for _, d := range dirs {
-		wg.Go(d.readLoop)
-		wg.Go(d.writeLoop)
+	defer wg.Wait() // the client's reader, also when the dial fails
+	// The client's bytes are read and stamped from accept on, while the
+	// dial waits: a byte sent with the handshake's ACK is due when it
+	// would reach the server, not a Delay after the dial.
+	out := pr.direction(pr.down, nil, toTarget)
+	wg.Go(out.readLoop)
+	up, ok := pr.dial(toTarget)
+	if !ok {
+		return
 	}
+	out.dst = up // before writeLoop starts; readLoop never touches dst
+	back := pr.direction(up, pr.down, toClient)
+	wg.Go(out.writeLoop)
+	wg.Go(back.readLoop)
+	wg.Go(back.writeLoop)
 	wg.Wait()
 	pr.finish()
+}
+
+// dial connects to the target no earlier than at: a real server's accept
+// returns only when the client's ACK arrives, so a target that does work
+// per connection (sshd forks and re-executes itself) must do it after the
+// emulated handshake, not hidden inside it. A refused dial resets the
+// client at once, so a closed port still fails promptly after the
+// handshake. It reports false when the pair is over.
+func (pr *pair) dial(at time.Time) (*net.TCPConn, bool) {
+	if wait := time.Until(at); wait > 0 {
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-pr.ctx.Done():
+			// Cut or Close; abort is idempotent and resets the client.
+			t.Stop()
+			pr.abort()
+			return nil, false
+		}
+	}
+	var d net.Dialer
+	conn, err := d.DialContext(pr.ctx, "tcp", pr.proxy.cfg.Target)
+	if err != nil {
+		// The client sees a reset, much as it would from a refused port.
+		pr.abort()
+		return nil, false
+	}
+	up := conn.(*net.TCPConn)
+	return up, pr.attach(up)
 }
 
 func (pr *pair) direction(src, dst *net.TCPConn, notBefore time.Time) *direction {
