@@ -239,7 +239,7 @@ func (a *Agent) serveOpen(ctx context.Context, wg *sync.WaitGroup, c *net.UnixCo
 		return
 	}
 	defer release()
-	if err := writeMessage(c, reply{Version: protoVersion, OK: true, Handoff: req.Handoff}); err != nil {
+	if err := writeMessage(c, reply{Version: protoVersion, OK: true, Handoff: req.Handoff, Detach: req.Handoff}); err != nil {
 		_ = stream.Close()
 		_ = c.Close()
 		return

@@ -7,7 +7,6 @@ import (
 	"net"
 	"os"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/sandmux/sandmux/client"
@@ -28,17 +27,35 @@ import (
 // has ended; the proxy closing the connection first aborts the stream. An
 // agent that predates hand-off ignores the field and serves the framed
 // stream, which the proxy then uses instead.
+//
+// Detach: an agent that also answers with "detach" set accepts one more
+// byte from the proxy, detachByte, once ssh has exited and hung up on it.
+// The agent then answers at once, with the verdict if it had already sent
+// one (a cut is told before ssh's pipes close, so before ssh can exit) and
+// a clean one otherwise, and finishes the stream by itself. Without it the
+// proxy waited for the server to close its side, a round trip after ssh
+// had exited, all the while holding the stderr that ssh's caller reads to
+// its end.
 
 // handoffTimeout bounds the wait for the descriptors after the agent said
 // it takes them.
 const handoffTimeout = 10 * time.Second
 
+// detachByte is what a proxy sends on the control connection to detach.
+const detachByte = 'D'
+
+// detachGrace bounds how long a detached stream may take to end by itself
+// (normally a round trip: the server closes its side after ssh's last
+// bytes) before the agent cuts it, as a proxy waiting for it did before.
+const detachGrace = 10 * time.Second
+
 // Handoff is a stream that the agent serves on the proxy's stdin and
 // stdout. Done is closed when the agent has reported how it ended.
 type Handoff struct {
-	c    *net.UnixConn
-	done chan struct{}
-	err  error
+	c         *net.UnixConn
+	canDetach bool // the agent accepts detachByte
+	done      chan struct{}
+	err       error
 }
 
 // Done is closed when the stream has ended; Err then tells how.
@@ -53,6 +70,22 @@ func (h *Handoff) Err() error { return h.err }
 func (h *Handoff) Abort() {
 	_ = h.c.Close()
 	<-h.done
+}
+
+// Detach is for a proxy whose ssh has exited: the agent finishes the
+// stream without it and answers at once, so Done follows within a local
+// round trip instead of when the server has closed its side. Err then
+// still holds a cut the agent told before ssh could exit. It reports
+// false, and sends nothing, when the agent predates it: Done then comes
+// with the stream's end, as before.
+func (h *Handoff) Detach() bool {
+	if !h.canDetach {
+		return false
+	}
+	// A failed write means the agent is gone, which the verdict reader
+	// sees too.
+	_, _ = h.c.Write([]byte{detachByte})
+	return true
 }
 
 func (h *Handoff) readVerdict() {
@@ -94,7 +127,7 @@ func OpenStdio(ctx context.Context, dir string, start func() error, req OpenRequ
 	// see EOF when the agent closes the stream's end.
 	_ = in.Close()
 	_ = out.Close()
-	h := &Handoff{c: c, done: make(chan struct{})}
+	h := &Handoff{c: c, canDetach: rep.Detach, done: make(chan struct{})}
 	go h.readVerdict()
 	return nil, h, nil
 }
@@ -121,15 +154,27 @@ func serveHandoff(c *net.UnixConn, stream net.Conn, verdict func(error) error) {
 	}
 	_ = c.SetReadDeadline(time.Time{})
 
+	v := &verdictOnce{c: c}
 	// The proxy going away (killed, or interrupted by the user) ends the
-	// stream, as it did when the bytes crossed the proxy.
+	// stream, as it did when the bytes crossed the proxy. A proxy that
+	// detaches instead (its ssh has exited) gets its answer now and leaves
+	// the stream to end by itself.
 	spliced := make(chan struct{})
 	var watch sync.WaitGroup
 	watch.Add(1)
 	go func() {
 		defer watch.Done()
 		var b [1]byte
-		_, _ = c.Read(b[:])
+		if n, _ := c.Read(b[:]); n == 1 && b[0] == detachByte {
+			v.send(nil)
+			t := time.NewTimer(detachGrace)
+			defer t.Stop()
+			select {
+			case <-spliced:
+				return
+			case <-t.C:
+			}
+		}
 		select {
 		case <-spliced:
 		default:
@@ -141,16 +186,30 @@ func serveHandoff(c *net.UnixConn, stream net.Conn, verdict func(error) error) {
 	// A stream cut by its session is told to the proxy before the splice
 	// closes ssh's pipes: ssh exits as soon as they close and hangs up on
 	// the proxy, which must have its line by then.
-	early := &verdictFirst{Conn: stream, send: func(err error) {
-		_ = writeMessage(c, verdictReply(verdict(err)))
-	}}
+	early := &verdictFirst{Conn: stream, send: func(err error) { v.send(verdict(err)) }}
 	err = verdict(client.Pipe(early, in, out))
 	close(spliced)
-	if !early.sent.Load() {
-		_ = writeMessage(c, verdictReply(err))
-	}
+	v.send(err)
 	_ = c.Close()
 	watch.Wait()
+}
+
+// verdictOnce sends a proxy its one verdict: the first of a cut told
+// early, the stream's end, and the answer to a detach.
+type verdictOnce struct {
+	c    *net.UnixConn
+	mu   sync.Mutex
+	sent bool
+}
+
+func (v *verdictOnce) send(err error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.sent {
+		return
+	}
+	v.sent = true
+	_ = writeMessage(v.c, verdictReply(err))
 }
 
 func verdictReply(err error) reply {
@@ -161,19 +220,18 @@ func verdictReply(err error) reply {
 	return rep
 }
 
-// verdictFirst is a stream whose first read error that cut it (not EOF,
-// and not the deadline or close the splice itself sets when the other
-// direction failed first) is sent as the verdict at once, before the
-// splice reacts to it.
+// verdictFirst is a stream whose read error that cut it (not EOF, and not
+// the deadline or close the splice itself sets when the other direction
+// failed first) is sent as the verdict at once, before the splice reacts
+// to it. Only the first verdict sent reaches the proxy.
 type verdictFirst struct {
 	net.Conn
 	send func(error)
-	sent atomic.Bool
 }
 
 func (v *verdictFirst) Read(p []byte) (int, error) {
 	n, err := v.Conn.Read(p)
-	if err != nil && cutBy(err) && v.sent.CompareAndSwap(false, true) {
+	if err != nil && cutBy(err) {
 		v.send(err)
 	}
 	return n, err

@@ -248,3 +248,131 @@ func TestHandoffFallsBackOnOldAgent(t *testing.T) {
 		t.Fatalf("stdin closed by a failed hand-off: %v", err)
 	}
 }
+
+// echoOnce writes msg as ssh would and reads it back from the echo target.
+func (p *stdioPipes) echoOnce(t *testing.T, msg string) {
+	t.Helper()
+	if _, err := p.toIn.Write([]byte(msg)); err != nil {
+		t.Fatal(err)
+	}
+	_ = p.fromOut.SetReadDeadline(time.Now().Add(10 * time.Second))
+	got := make([]byte, len(msg))
+	if _, err := io.ReadFull(p.fromOut, got); err != nil || string(got) != msg {
+		t.Fatalf("echo of %q: %q, %v", msg, got, err)
+	}
+}
+
+// A proxy whose ssh has exited detaches: the agent answers at once, not
+// when the stream ends, and finishes the stream by itself instead of
+// cutting it.
+func TestHandoffDetach(t *testing.T) {
+	r := newHandoffRig(t)
+	p := newStdioPipes(t)
+	_, h, err := OpenStdio(context.Background(), r.dir, noStart, r.req, p.in, p.out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.echoOnce(t, "before")
+	if !h.Detach() {
+		t.Fatal("Detach = false: the agent did not offer it")
+	}
+	// ssh's stdin is still open, so the stream cannot have ended: the
+	// verdict is the answer to the detach.
+	waitDone(t, h)
+	if err := h.Err(); err != nil {
+		t.Fatalf("verdict %v, want a clean one", err)
+	}
+	p.echoOnce(t, "after")
+	_ = p.toIn.Close()
+	if _, err := io.ReadAll(p.fromOut); err != nil {
+		t.Fatalf("stdout after ssh's EOF: %v, want EOF", err)
+	}
+	if !testutil.Poll(10*time.Second, func() bool {
+		st, err := GetStatus(context.Background(), r.dir)
+		return err == nil && st.Streams == 0
+	}) {
+		t.Fatal("the detached stream is still open 10s after it ended")
+	}
+}
+
+// A cut is told before ssh's stdout closes, so before ssh can exit and
+// its proxy detach: the detach must not turn it into a clean end.
+func TestHandoffDetachKeepsCut(t *testing.T) {
+	r := newHandoffRig(t)
+	p := newStdioPipes(t)
+	_, h, err := OpenStdio(context.Background(), r.dir, noStart, r.req, p.in, p.out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.echoOnce(t, "x")
+	_ = r.srv.Close() // ends its sessions; resumption is off
+	if _, err := io.ReadAll(p.fromOut); err != nil {
+		t.Fatalf("stdout after the cut: %v, want EOF", err)
+	}
+	h.Detach()
+	waitDone(t, h)
+	var se *StreamError
+	if !errors.As(h.Err(), &se) || se.Reason == "" {
+		t.Fatalf("verdict %v, want the cut's *StreamError", h.Err())
+	}
+}
+
+// An agent that takes the descriptors but predates detach would read the
+// byte as the proxy going away, so none is sent to it.
+func TestHandoffNoDetachForOldAgent(t *testing.T) {
+	dir := shortDir(t)
+	if err := EnsureDir(dir); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: SocketPath(dir), Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan int, 1) // bytes the old agent read after the hand-off
+	go func() {
+		defer close(got)
+		c, err := ln.AcceptUnix()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		var req request
+		if err := readMessage(c, &req); err != nil {
+			return
+		}
+		_ = writeMessage(c, reply{Version: protoVersion, OK: true, Handoff: true}) // no Detach
+		in, out, err := recvStdio(c)
+		if err != nil {
+			return
+		}
+		defer in.Close()
+		defer out.Close()
+		var b [1]byte
+		n, _ := c.Read(b[:])
+		got <- n
+	}()
+	defer ln.Close()
+	p := newStdioPipes(t)
+	_, h, err := OpenStdio(context.Background(), dir, noStart, OpenRequest{URL: "ws://127.0.0.1:1"}, p.in, p.out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h == nil {
+		t.Fatal("OpenStdio: no hand-off")
+	}
+	if h.Detach() {
+		t.Fatal("Detach = true for an agent that did not offer it")
+	}
+	h.Abort()
+	select {
+	case n, ok := <-got:
+		if !ok {
+			t.Fatal("the old agent failed before it could read")
+		}
+		if n != 0 {
+			t.Fatalf("the old agent read %d byte(s) before EOF, want none", n)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the old agent saw no EOF within 10s of Abort")
+	}
+}

@@ -85,6 +85,10 @@ type reply struct {
 	// Handoff accepts an open request's Handoff: the proxy sends its
 	// descriptors next.
 	Handoff bool `json:"handoff,omitempty"`
+	// Detach, with Handoff, says the agent accepts a detach after the
+	// hand-off (see handoff.go); a proxy sends one only then, since an
+	// older agent would take the byte for the proxy going away.
+	Detach bool `json:"detach,omitempty"`
 }
 
 // errMessageTooLarge means a control message exceeded maxMessage.

@@ -90,7 +90,6 @@ func runProxy(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	oneProc()
 	sig := newSignalWatch()
 	defer sig.stop()
 	var conn net.Conn
@@ -101,6 +100,7 @@ func runProxy(c *cli.Context) error {
 	cfg.Resume.Grace = c.Duration("resume-timeout")
 	cfg.Mux.KeepAliveInterval = c.Duration("keepalive")
 	if c.Bool("no-agent") || cfg.Raw || !agentSupported {
+		oneProc()
 		conn, closeFn, err = client.DialStream(sig.ctx, cfg, c.String("target"))
 	} else {
 		conn, handoff, err = openViaAgent(sig.ctx, c, cfg)
@@ -113,16 +113,17 @@ func runProxy(c *cli.Context) error {
 	}
 	defer closeFn()
 	if handoff != nil {
+		// The agent moves the bytes; this process only waits.
 		return waitHandoff(sig, handoff)
 	}
+	oneProc()
 	return pipeStdio(sig, conn, c.Args().First())
 }
 
-// hangupGrace is how long a proxy whose ssh has exited waits for the
-// agent's verdict. A cut stream's verdict is sent before ssh's pipes
-// close; a clean end's comes when the server has closed its side too,
-// which a busy machine can take seconds to get through. Nothing waits on
-// the proxy by then, so waiting long costs nothing.
+// hangupGrace bounds how long a proxy whose ssh has exited waits for the
+// agent's verdict. An agent that takes a detach answers at once; an older
+// one sends a clean end's verdict only when the server has closed its side
+// too, which a busy machine can take seconds to get through.
 const hangupGrace = 10 * time.Second
 
 // waitHandoff waits until the agent, which serves the stream on this
@@ -135,6 +136,13 @@ func waitHandoff(sig *signalWatch, h *agent.Handoff) error {
 			h.Abort()
 			return errors.New("interrupted")
 		}
+		// ssh has exited. Its caller may be reading the stderr this
+		// process shares until every holder is gone (a pipe, as in
+		// $(ssh ... 2>&1) or a subprocess capturing it), so leave the
+		// stream's end to the agent rather than wait a round trip for
+		// the server. A cut the agent told before ssh exited still
+		// comes first.
+		h.Detach()
 		select {
 		case <-h.Done():
 		case <-time.After(hangupGrace):

@@ -1,0 +1,92 @@
+//go:build !windows
+
+package main
+
+import (
+	"context"
+	"errors"
+	"net/http/httptest"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/sandmux/sandmux/agent"
+	"github.com/sandmux/sandmux/internal/testutil"
+	"github.com/sandmux/sandmux/server"
+)
+
+// A proxy whose ssh has exited and hung up returns as soon as the agent
+// answers its detach, not when the server closes its side: until it
+// exits it holds the stderr that ssh's caller may be reading to its end.
+func TestWaitHandoffDetachesOnHangup(t *testing.T) {
+	scfg := server.DefaultConfig()
+	scfg.Target = testutil.EchoServer(t).Addr
+	srv, err := server.New(scfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv)
+	defer func() { hs.CloseClientConnections(); _ = srv.Close(); hs.Close() }()
+
+	dir, err := os.MkdirTemp("", "smxp") // short enough for a socket path
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	acfg := agent.DefaultConfig(dir)
+	acfg.Persist = 0
+	a, err := agent.New(acfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- a.Serve(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-served; err != nil {
+			t.Errorf("agent: %v", err)
+		}
+	}()
+	testutil.WaitFor(t, 5*time.Second, "the agent to come up", func() bool {
+		_, err := agent.GetStatus(context.Background(), dir)
+		return err == nil
+	})
+
+	inR, inW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// ssh's ends stay open: the echo target never closes its side while
+	// the proxy waits, so only the detach can end the wait early.
+	defer outR.Close()
+	defer inW.Close()
+	noStart := func() error { return errors.New("the test runs its agent itself") }
+	req := agent.OpenRequest{URL: "ws://" + hs.Listener.Addr().String(), Host: "box", ConnectTimeout: 5 * time.Second}
+	conn, h, err := agent.OpenStdio(context.Background(), dir, noStart, req, inR, outW)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if conn != nil || h == nil {
+		t.Fatalf("OpenStdio = %v, %v: want a hand-off", conn, h)
+	}
+
+	sigCtx, sigCancel := context.WithCancel(context.Background())
+	sig := &signalWatch{ctx: sigCtx, cancel: sigCancel, done: make(chan struct{})}
+	sig.hup.Store(true)
+	sigCancel()
+	start := time.Now()
+	err = waitHandoff(sig, h)
+	waited := time.Since(start)
+	t.Logf("waitHandoff returned %v after %v", err, waited)
+	if err != nil {
+		t.Fatalf("waitHandoff: %v, want nil after a hangup", err)
+	}
+	if waited >= hangupGrace {
+		t.Fatalf("waitHandoff took %v: it waited out hangupGrace instead of detaching", waited)
+	}
+}
