@@ -3,12 +3,17 @@ GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
+# urfave_cli_no_docs leaves out urfave/cli's man page and markdown
+# generators (unused), whose package initialisation (a markdown parser's
+# tables) every run paid, `sandmux proxy` under each ssh included. The
+# bench builds with the same tags (bench/harness.go).
+TAGS    := urfave_cli_no_docs
 BIN     := bin/sandmux
 
 .PHONY: build test demo demo-sshd bench fuzz soak vet cross dist clean
 
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/sandmux
+	CGO_ENABLED=0 $(GO) build -trimpath -tags '$(TAGS)' -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/sandmux
 
 vet:
 	$(GO) vet ./...
@@ -68,7 +73,7 @@ dist:
 	@for t in $(DIST); do \
 		os=$${t%/*}; arch=$${t#*/}; ext=; [ "$$os" = windows ] && ext=.exe; \
 		echo "build dist/sandmux-$$os-$$arch$$ext"; \
-		GOOS=$$os GOARCH=$$arch CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' \
+		GOOS=$$os GOARCH=$$arch CGO_ENABLED=0 $(GO) build -trimpath -tags '$(TAGS)' -ldflags '$(LDFLAGS)' \
 			-o dist/sandmux-$$os-$$arch$$ext ./cmd/sandmux || exit 1; \
 	done
 	cd dist && $(SHA256SUM) sandmux-* > SHA256SUMS
