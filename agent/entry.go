@@ -332,6 +332,7 @@ func (e *entry) status() SessionStatus {
 		st.Resumable = e.sess.Resumable()
 		st.Resumes += ms.Resumes
 		st.Replayed += ms.Replayed
+		st.Unacked = ms.Unacked
 		if e.sess.Resuming() {
 			st.State = StateResuming
 		}

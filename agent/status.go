@@ -45,4 +45,7 @@ type SessionStatus struct {
 	Resumable bool  `json:"resumable"`
 	Resumes   int64 `json:"resumes"`
 	Replayed  int64 `json:"bytes_replayed"`
+	// Unacked is what the server has not acknowledged yet: bytes on the
+	// path, which a resume would replay.
+	Unacked int64 `json:"bytes_unacked"`
 }

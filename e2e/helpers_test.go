@@ -510,6 +510,7 @@ type sessionStatus struct {
 	Resumable    bool   `json:"resumable"`
 	Resumes      int64  `json:"resumes"`
 	Replayed     int64  `json:"bytes_replayed"`
+	Unacked      int64  `json:"bytes_unacked"`
 }
 
 // readStatus runs `sandmux status --json` for dir.

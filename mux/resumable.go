@@ -195,6 +195,13 @@ func (r *Resumable) sinceAttach() time.Duration {
 // the peer acknowledged this side's bytes; 0 before any was measured.
 func (r *Resumable) DeliveryRate() float64 { return float64(r.rate.Load()) }
 
+// Unacked is how many sent bytes the peer has not acknowledged yet.
+func (r *Resumable) Unacked() int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return int64(r.sent - r.acked)
+}
+
 // Resumes counts attachments after the first; Replayed the bytes resent.
 func (r *Resumable) Resumes() int64  { return r.resumes.Load() }
 func (r *Resumable) Replayed() int64 { return r.replayed.Load() }

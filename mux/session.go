@@ -37,8 +37,10 @@ type Stats struct {
 	Streams           int
 	LastRTT           time.Duration
 	// Resumes and Replayed count transport resumptions and the bytes
-	// resent by them (resumable sessions only).
-	Resumes, Replayed int64
+	// resent by them; Unacked is how many sent bytes the peer has not yet
+	// acknowledged, what a resume would replay now (resumable sessions
+	// only).
+	Resumes, Replayed, Unacked int64
 }
 
 // Client starts the client end of a session over conn.
@@ -285,7 +287,7 @@ func (s *Session) Stats() Stats {
 		LastRTT:  time.Duration(s.rtt.Load()),
 	}
 	if s.rc != nil {
-		st.Resumes, st.Replayed = s.rc.Resumes(), s.rc.Replayed()
+		st.Resumes, st.Replayed, st.Unacked = s.rc.Resumes(), s.rc.Replayed(), s.rc.Unacked()
 	}
 	return st
 }
