@@ -33,6 +33,14 @@ import "time"
 // falls by at most half per round trip, and only while more than the
 // product is in flight. On loopback a round trip is a fraction of a
 // millisecond, so the floor is reached as soon as a queue forms.
+//
+// The smallest round trip is kept for the WebSocket's life, not expired
+// after ten seconds as BBR does: BBR can re-measure it because it drains
+// its queue for a moment (ProbeRTT), and a minimum re-measured under load
+// without that would include the queue it is meant to exclude and let the
+// limit creep up. The cost is a path that grows slower without its TCP
+// connection breaking: its limit stays too small, down to the floor. A
+// changed route usually breaks the connection, and a resume starts over.
 type inflight struct {
 	floor, ceil int
 	cur         int           // the limit now
