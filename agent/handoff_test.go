@@ -209,29 +209,9 @@ func TestHandoffAbortEndsStream(t *testing.T) {
 // the framed stream, and its stdin and stdout stay its own.
 func TestHandoffFallsBackOnOldAgent(t *testing.T) {
 	dir := shortDir(t)
-	if err := EnsureDir(dir); err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: SocketPath(dir), Net: "unix"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan struct{})
-	go func() {
-		defer close(served)
-		c, err := ln.AcceptUnix()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		var req request
-		if err := readMessage(c, &req); err != nil {
-			return
-		}
-		_ = writeMessage(c, reply{Version: protoVersion, OK: true}) // no Handoff
+	oldAgent(t, dir, reply{Version: protoVersion, OK: true}, func(c *net.UnixConn) { // no Handoff
 		_, _ = c.Write(frameHeader(frameEOF, 0))
-	}()
-	defer func() { _ = ln.Close(); <-served }()
+	})
 	p := newStdioPipes(t)
 	conn, h, err := OpenStdio(context.Background(), dir, noStart, OpenRequest{URL: "ws://127.0.0.1:1"}, p.in, p.out)
 	if err != nil {
@@ -321,26 +301,9 @@ func TestHandoffDetachKeepsCut(t *testing.T) {
 // byte as the proxy going away, so none is sent to it.
 func TestHandoffNoDetachForOldAgent(t *testing.T) {
 	dir := shortDir(t)
-	if err := EnsureDir(dir); err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: SocketPath(dir), Net: "unix"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := make(chan int, 1) // bytes the old agent read after the hand-off
-	go func() {
+	got := make(chan int, 1)                                                                        // bytes the old agent read after the hand-off
+	oldAgent(t, dir, reply{Version: protoVersion, OK: true, Handoff: true}, func(c *net.UnixConn) { // no Detach
 		defer close(got)
-		c, err := ln.AcceptUnix()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		var req request
-		if err := readMessage(c, &req); err != nil {
-			return
-		}
-		_ = writeMessage(c, reply{Version: protoVersion, OK: true, Handoff: true}) // no Detach
 		in, out, err := recvStdio(c)
 		if err != nil {
 			return
@@ -350,8 +313,7 @@ func TestHandoffNoDetachForOldAgent(t *testing.T) {
 		var b [1]byte
 		n, _ := c.Read(b[:])
 		got <- n
-	}()
-	defer ln.Close()
+	})
 	p := newStdioPipes(t)
 	_, h, err := OpenStdio(context.Background(), dir, noStart, OpenRequest{URL: "ws://127.0.0.1:1"}, p.in, p.out)
 	if err != nil {
@@ -375,4 +337,44 @@ func TestHandoffNoDetachForOldAgent(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the old agent saw no EOF within 10s of Abort")
 	}
+}
+
+// oldAgent plays an agent of an earlier release on dir's socket for one
+// open request: it answers rep, then hands the connection to serve. The
+// test's cleanup stops it and waits for it.
+func oldAgent(t *testing.T, dir string, rep reply, serve func(c *net.UnixConn)) {
+	t.Helper()
+	if err := EnsureDir(dir); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: SocketPath(dir), Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	accepted := make(chan *net.UnixConn, 1)
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		c, err := ln.AcceptUnix()
+		if err != nil {
+			return
+		}
+		accepted <- c
+		defer c.Close()
+		var req request
+		if err := readMessage(c, &req); err != nil {
+			return
+		}
+		_ = writeMessage(c, rep)
+		serve(c)
+	}()
+	t.Cleanup(func() {
+		_ = ln.Close()
+		select {
+		case c := <-accepted:
+			_ = c.Close() // unblocks serve, should the test have failed first
+		default:
+		}
+		<-served
+	})
 }
