@@ -294,6 +294,9 @@ func (r *Resumable) Attached() bool {
 func (r *Resumable) trimLocked(upTo uint64) {
 	if upTo > r.acked {
 		r.acked = upTo
+		// Room for the writer (writePart), even when no whole message
+		// was acknowledged: an acknowledgement often ends inside one.
+		r.cond.Broadcast()
 	}
 	i := 0
 	for i < len(r.replay) && r.replay[i].end() <= r.acked {
@@ -307,7 +310,6 @@ func (r *Resumable) trimLocked(upTo uint64) {
 			}
 		}
 		r.replay = append(r.replay[:0:0], r.replay[i:]...)
-		r.cond.Broadcast()
 	}
 }
 
