@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"net"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -65,18 +64,11 @@ func runAgent(t *testing.T, dir string, mod func(*Config)) {
 func noStart() error { return errors.New("the test starts its agent itself") }
 
 func TestOpenStreamsShareOneSession(t *testing.T) {
-	scfg := server.DefaultConfig()
-	scfg.Target = testutil.EchoServer(t).Addr
-	srv, err := server.New(scfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(srv)
-	defer func() { hs.CloseClientConnections(); _ = srv.Close(); hs.Close() }()
+	srv, url := testutil.SandmuxServer(t, nil)
 	dir := shortDir(t)
 	runAgent(t, dir, nil)
 
-	req := OpenRequest{URL: "ws://" + hs.Listener.Addr().String(), Token: "", Host: "box", ConnectTimeout: 5 * time.Second}
+	req := OpenRequest{URL: url, Token: "", Host: "box", ConnectTimeout: 5 * time.Second}
 	var wg sync.WaitGroup
 	for i := range 8 {
 		wg.Add(1)
@@ -120,19 +112,10 @@ func TestOpenStreamsShareOneSession(t *testing.T) {
 }
 
 func TestOpenFailsWithTheServersReason(t *testing.T) {
-	scfg := server.DefaultConfig()
-	scfg.Target = testutil.EchoServer(t).Addr
-	scfg.Token = "right"
-	srv, err := server.New(scfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(srv)
-	defer func() { hs.CloseClientConnections(); _ = srv.Close(); hs.Close() }()
+	_, url := testutil.SandmuxServer(t, func(c *server.Config) { c.Token = "right" })
 	dir := shortDir(t)
 	runAgent(t, dir, nil)
-	url := "ws://" + hs.Listener.Addr().String()
-	_, err = Open(context.Background(), dir, noStart, OpenRequest{URL: url, Token: "wrong", ConnectTimeout: 5 * time.Second})
+	_, err := Open(context.Background(), dir, noStart, OpenRequest{URL: url, Token: "wrong", ConnectTimeout: 5 * time.Second})
 	if want := url + ": 401 Unauthorized (check --token or SANDMUX_TOKEN)"; err == nil || err.Error() != want {
 		t.Fatalf("open: %v, want %q", err, want)
 	}

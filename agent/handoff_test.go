@@ -8,7 +8,6 @@ import (
 	"errors"
 	"io"
 	"net"
-	"net/http/httptest"
 	"os"
 	"syscall"
 	"testing"
@@ -27,46 +26,12 @@ type handoffRig struct {
 
 func newHandoffRig(t *testing.T) *handoffRig {
 	t.Helper()
-	scfg := server.DefaultConfig()
-	scfg.Target = testutil.EchoServer(t).Addr
-	scfg.ResumeGrace = 0 // a cut ends the streams at once
-	srv, err := server.New(scfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(srv)
-	t.Cleanup(func() { hs.CloseClientConnections(); _ = srv.Close(); hs.Close() })
+	srv, url := testutil.SandmuxServer(t, func(c *server.Config) {
+		c.ResumeGrace = 0 // a cut ends the streams at once
+	})
 	dir := shortDir(t)
 	runAgent(t, dir, nil)
-	return &handoffRig{dir: dir, srv: srv, req: OpenRequest{
-		URL: "ws://" + hs.Listener.Addr().String(), Host: "box", ConnectTimeout: 5 * time.Second,
-	}}
-}
-
-// stdioPipes are a proxy's stdin and stdout as ssh makes them: two pipes,
-// the test holding ssh's ends.
-type stdioPipes struct {
-	in, out       *os.File // the proxy's ends, handed to the agent
-	toIn, fromOut *os.File // ssh's ends
-}
-
-func newStdioPipes(t *testing.T) *stdioPipes {
-	t.Helper()
-	inR, inW, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	outR, outW, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &stdioPipes{in: inR, out: outW, toIn: inW, fromOut: outR}
-	t.Cleanup(func() {
-		for _, f := range []*os.File{inR, inW, outR, outW} {
-			_ = f.Close()
-		}
-	})
-	return p
+	return &handoffRig{dir: dir, srv: srv, req: OpenRequest{URL: url, Host: "box", ConnectTimeout: 5 * time.Second}}
 }
 
 func waitDone(t *testing.T, h *Handoff) {
@@ -88,8 +53,8 @@ func TestHandoffPipesEchoAndHalfClose(t *testing.T) {
 	_ = warm.Close()
 	before := testutil.OpenFDs(t)
 
-	p := newStdioPipes(t)
-	conn, h, err := OpenStdio(context.Background(), r.dir, noStart, r.req, p.in, p.out)
+	p := testutil.NewStdioPipes(t)
+	conn, h, err := OpenStdio(context.Background(), r.dir, noStart, r.req, p.In, p.Out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,10 +63,10 @@ func TestHandoffPipesEchoAndHalfClose(t *testing.T) {
 	}
 	data := bytes.Repeat([]byte("0123456789abcdef"), 1<<16) // 1 MiB
 	go func() {
-		_, _ = p.toIn.Write(data)
-		_ = p.toIn.Close() // ssh's EOF: the agent half-closes the stream
+		_, _ = p.ToIn.Write(data)
+		_ = p.ToIn.Close() // ssh's EOF: the agent half-closes the stream
 	}()
-	got, err := io.ReadAll(p.fromOut)
+	got, err := io.ReadAll(p.FromOut)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +77,7 @@ func TestHandoffPipesEchoAndHalfClose(t *testing.T) {
 	if err := h.Err(); err != nil {
 		t.Fatalf("verdict %v, want a clean end", err)
 	}
-	_ = p.fromOut.Close()
+	_ = p.FromOut.Close()
 	if !testutil.Poll(5*time.Second, func() bool { return testutil.OpenFDs(t) <= before }) {
 		t.Fatalf("%d descriptors open after the stream, %d before", testutil.OpenFDs(t), before)
 	}
@@ -158,16 +123,16 @@ func TestHandoffSocketHalfClose(t *testing.T) {
 
 func TestHandoffCutGivesReasonThenEOF(t *testing.T) {
 	r := newHandoffRig(t)
-	p := newStdioPipes(t)
-	_, h, err := OpenStdio(context.Background(), r.dir, noStart, r.req, p.in, p.out)
+	p := testutil.NewStdioPipes(t)
+	_, h, err := OpenStdio(context.Background(), r.dir, noStart, r.req, p.In, p.Out)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.toIn.Write([]byte("x")); err != nil {
+	if _, err := p.ToIn.Write([]byte("x")); err != nil {
 		t.Fatal(err)
 	}
 	var b [1]byte
-	if _, err := io.ReadFull(p.fromOut, b[:]); err != nil {
+	if _, err := io.ReadFull(p.FromOut, b[:]); err != nil {
 		t.Fatal(err)
 	}
 	_ = r.srv.Close() // ends its sessions; resumption is off
@@ -177,28 +142,28 @@ func TestHandoffCutGivesReasonThenEOF(t *testing.T) {
 		t.Fatalf("verdict %v, want a *StreamError with the reason", h.Err())
 	}
 	t.Logf("verdict: %v", se)
-	_ = p.fromOut.SetReadDeadline(time.Now().Add(10 * time.Second))
-	if _, err := io.ReadAll(p.fromOut); err != nil {
+	_ = p.FromOut.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.ReadAll(p.FromOut); err != nil {
 		t.Fatalf("stdout after the cut: %v, want EOF", err)
 	}
 }
 
 func TestHandoffAbortEndsStream(t *testing.T) {
 	r := newHandoffRig(t)
-	p := newStdioPipes(t)
-	_, h, err := OpenStdio(context.Background(), r.dir, noStart, r.req, p.in, p.out)
+	p := testutil.NewStdioPipes(t)
+	_, h, err := OpenStdio(context.Background(), r.dir, noStart, r.req, p.In, p.Out)
 	if err != nil {
 		t.Fatal(err)
 	}
 	h.Abort() // the proxy was interrupted: the agent drops the stream
-	_ = p.fromOut.SetReadDeadline(time.Now().Add(10 * time.Second))
-	if _, err := io.ReadAll(p.fromOut); err != nil {
+	_ = p.FromOut.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.ReadAll(p.FromOut); err != nil {
 		t.Fatalf("stdout after abort: %v, want EOF", err)
 	}
 	// The agent no longer reads ssh's side: a write fails once the agent
 	// closed its copy of the pipe.
 	if !testutil.Poll(10*time.Second, func() bool {
-		_, err := p.toIn.Write([]byte("x"))
+		_, err := p.ToIn.Write([]byte("x"))
 		return errors.Is(err, syscall.EPIPE)
 	}) {
 		t.Fatal("stdin pipe still read by the agent 10s after abort")
@@ -212,8 +177,8 @@ func TestHandoffFallsBackOnOldAgent(t *testing.T) {
 	oldAgent(t, dir, reply{Version: protoVersion, OK: true}, func(c *net.UnixConn) { // no Handoff
 		_, _ = c.Write(frameHeader(frameEOF, 0))
 	})
-	p := newStdioPipes(t)
-	conn, h, err := OpenStdio(context.Background(), dir, noStart, OpenRequest{URL: "ws://127.0.0.1:1"}, p.in, p.out)
+	p := testutil.NewStdioPipes(t)
+	conn, h, err := OpenStdio(context.Background(), dir, noStart, OpenRequest{URL: "ws://127.0.0.1:1"}, p.In, p.Out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,21 +189,8 @@ func TestHandoffFallsBackOnOldAgent(t *testing.T) {
 	if _, err := io.ReadAll(conn); err != nil {
 		t.Fatalf("framed stream: %v, want EOF", err)
 	}
-	if _, err := p.in.Stat(); err != nil {
+	if _, err := p.In.Stat(); err != nil {
 		t.Fatalf("stdin closed by a failed hand-off: %v", err)
-	}
-}
-
-// echoOnce writes msg as ssh would and reads it back from the echo target.
-func (p *stdioPipes) echoOnce(t *testing.T, msg string) {
-	t.Helper()
-	if _, err := p.toIn.Write([]byte(msg)); err != nil {
-		t.Fatal(err)
-	}
-	_ = p.fromOut.SetReadDeadline(time.Now().Add(10 * time.Second))
-	got := make([]byte, len(msg))
-	if _, err := io.ReadFull(p.fromOut, got); err != nil || string(got) != msg {
-		t.Fatalf("echo of %q: %q, %v", msg, got, err)
 	}
 }
 
@@ -247,12 +199,12 @@ func (p *stdioPipes) echoOnce(t *testing.T, msg string) {
 // cutting it.
 func TestHandoffDetach(t *testing.T) {
 	r := newHandoffRig(t)
-	p := newStdioPipes(t)
-	_, h, err := OpenStdio(context.Background(), r.dir, noStart, r.req, p.in, p.out)
+	p := testutil.NewStdioPipes(t)
+	_, h, err := OpenStdio(context.Background(), r.dir, noStart, r.req, p.In, p.Out)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.echoOnce(t, "before")
+	p.EchoOnce(t, "before")
 	if !h.Detach() {
 		t.Fatal("Detach = false: the agent did not offer it")
 	}
@@ -262,9 +214,9 @@ func TestHandoffDetach(t *testing.T) {
 	if err := h.Err(); err != nil {
 		t.Fatalf("verdict %v, want a clean one", err)
 	}
-	p.echoOnce(t, "after")
-	_ = p.toIn.Close()
-	if _, err := io.ReadAll(p.fromOut); err != nil {
+	p.EchoOnce(t, "after")
+	_ = p.ToIn.Close()
+	if _, err := io.ReadAll(p.FromOut); err != nil {
 		t.Fatalf("stdout after ssh's EOF: %v, want EOF", err)
 	}
 	if !testutil.Poll(10*time.Second, func() bool {
@@ -279,14 +231,14 @@ func TestHandoffDetach(t *testing.T) {
 // its proxy detach: the detach must not turn it into a clean end.
 func TestHandoffDetachKeepsCut(t *testing.T) {
 	r := newHandoffRig(t)
-	p := newStdioPipes(t)
-	_, h, err := OpenStdio(context.Background(), r.dir, noStart, r.req, p.in, p.out)
+	p := testutil.NewStdioPipes(t)
+	_, h, err := OpenStdio(context.Background(), r.dir, noStart, r.req, p.In, p.Out)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.echoOnce(t, "x")
+	p.EchoOnce(t, "x")
 	_ = r.srv.Close() // ends its sessions; resumption is off
-	if _, err := io.ReadAll(p.fromOut); err != nil {
+	if _, err := io.ReadAll(p.FromOut); err != nil {
 		t.Fatalf("stdout after the cut: %v, want EOF", err)
 	}
 	h.Detach()
@@ -314,8 +266,8 @@ func TestHandoffNoDetachForOldAgent(t *testing.T) {
 		n, _ := c.Read(b[:])
 		got <- n
 	})
-	p := newStdioPipes(t)
-	_, h, err := OpenStdio(context.Background(), dir, noStart, OpenRequest{URL: "ws://127.0.0.1:1"}, p.in, p.out)
+	p := testutil.NewStdioPipes(t)
+	_, h, err := OpenStdio(context.Background(), dir, noStart, OpenRequest{URL: "ws://127.0.0.1:1"}, p.In, p.Out)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,7 +18,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -43,23 +42,13 @@ import (
 // httptest server and returns its ws:// URL.
 func inProcessServer(t *testing.T, mod func(*server.Config)) (*server.Server, string) {
 	t.Helper()
-	cfg := server.DefaultConfig()
-	cfg.Target = testutil.EchoServer(t).Addr
-	cfg.Mux.KeepAliveInterval = time.Second
-	cfg.Mux.DeadAfter = 15 * time.Second
-	if mod != nil {
-		mod(&cfg)
-	}
-	srv, err := server.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(srv)
-	t.Cleanup(func() {
-		_ = srv.Close()
-		hs.Close()
+	return testutil.SandmuxServer(t, func(c *server.Config) {
+		c.Mux.KeepAliveInterval = time.Second
+		c.Mux.DeadAfter = 15 * time.Second
+		if mod != nil {
+			mod(c)
+		}
 	})
-	return srv, "ws://" + hs.Listener.Addr().String()
 }
 
 // hardClient is a client config with the test's keepalive.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net"
-	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -17,21 +16,10 @@ import (
 
 func limitedServer(t *testing.T, mod func(*server.Config)) (*server.Server, string) {
 	t.Helper()
-	cfg := server.DefaultConfig()
-	cfg.Target = testutil.EchoServer(t).Addr
-	cfg.Mux.KeepAliveInterval = 200 * time.Millisecond
-	mod(&cfg)
-	srv, err := server.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(srv)
-	t.Cleanup(func() {
-		hs.CloseClientConnections()
-		_ = srv.Close()
-		hs.Close()
+	return testutil.SandmuxServer(t, func(c *server.Config) {
+		c.Mux.KeepAliveInterval = 200 * time.Millisecond
+		mod(c)
 	})
-	return srv, "ws://" + hs.Listener.Addr().String()
 }
 
 func TestStreamLimit(t *testing.T) {

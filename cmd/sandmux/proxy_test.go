@@ -5,28 +5,19 @@ package main
 import (
 	"context"
 	"errors"
-	"net/http/httptest"
 	"os"
 	"testing"
 	"time"
 
 	"github.com/sandmux/sandmux/agent"
 	"github.com/sandmux/sandmux/internal/testutil"
-	"github.com/sandmux/sandmux/server"
 )
 
 // A proxy whose ssh has exited and hung up returns as soon as the agent
 // answers its detach, not when the server closes its side: until it
 // exits it holds the stderr that ssh's caller may be reading to its end.
 func TestWaitHandoffDetachesOnHangup(t *testing.T) {
-	scfg := server.DefaultConfig()
-	scfg.Target = testutil.EchoServer(t).Addr
-	srv, err := server.New(scfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(srv)
-	defer func() { hs.CloseClientConnections(); _ = srv.Close(); hs.Close() }()
+	_, url := testutil.SandmuxServer(t, nil)
 
 	dir, err := os.MkdirTemp("", "smxp") // short enough for a socket path
 	if err != nil {
@@ -53,21 +44,13 @@ func TestWaitHandoffDetachesOnHangup(t *testing.T) {
 		return err == nil
 	})
 
-	inR, inW, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	outR, outW, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	// ssh's ends stay open: the echo target never closes its side while
-	// the proxy waits, so only the detach can end the wait early.
-	defer outR.Close()
-	defer inW.Close()
+	// ssh's ends stay open until the cleanup: the echo target never closes
+	// its side while the proxy waits, so only the detach can end the wait
+	// early.
+	p := testutil.NewStdioPipes(t)
 	noStart := func() error { return errors.New("the test runs its agent itself") }
-	req := agent.OpenRequest{URL: "ws://" + hs.Listener.Addr().String(), Host: "box", ConnectTimeout: 5 * time.Second}
-	conn, h, err := agent.OpenStdio(context.Background(), dir, noStart, req, inR, outW)
+	req := agent.OpenRequest{URL: url, Host: "box", ConnectTimeout: 5 * time.Second}
+	conn, h, err := agent.OpenStdio(context.Background(), dir, noStart, req, p.In, p.Out)
 	if err != nil {
 		t.Fatal(err)
 	}
