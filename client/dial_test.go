@@ -456,3 +456,39 @@ func offers(header, proto string) bool {
 	}
 	return false
 }
+
+// A session closed by its owner is never redialed to resume it, even when
+// the server, closing on END, drops the WebSocket before Close is done:
+// every Close costs the server exactly one upgrade. (The e2e metrics test
+// once counted a second, refused as an unknown session.)
+func TestCloseNeverResumes(t *testing.T) {
+	srv, url := testutil.SandmuxServer(t, nil)
+	const rounds = 30
+	for i := range rounds {
+		cfg := client.DefaultConfig()
+		cfg.URL = url
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		sess, err := client.Dial(ctx, cfg)
+		if err != nil {
+			cancel()
+			t.Fatal(err)
+		}
+		st, err := sess.OpenStream(ctx, "")
+		if err != nil {
+			cancel()
+			t.Fatal(err)
+		}
+		if _, err := st.Write([]byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		var b [1]byte
+		if _, err := io.ReadFull(st, b[:]); err != nil {
+			t.Fatal(err)
+		}
+		_ = sess.Close()
+		cancel()
+		if n := srv.Stats().Sessions; n != int64(i+1) {
+			t.Fatalf("after %d sessions closed, the server saw %d upgrades: a closed session was redialed", i+1, n)
+		}
+	}
+}

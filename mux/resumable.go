@@ -329,6 +329,14 @@ func (r *Resumable) detach(gen uint64, err error) {
 		r.mu.Unlock()
 		return
 	}
+	if r.closing {
+		// Close has begun (the peer closing on END, say): the loss is
+		// final. Lost and Done close together in Fail, so an owner woken
+		// by Lost never redials a session this side is ending.
+		r.mu.Unlock()
+		r.Fail(net.ErrClosed)
+		return
+	}
 	ws := r.ws
 	r.ws, r.lostErr = nil, err
 	r.gen++
