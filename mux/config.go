@@ -11,10 +11,22 @@ import (
 // Config tunes a session. Both ends should use the same values; only the
 // window must be large on both ends for throughput.
 type Config struct {
-	// StreamWindow is yamux's MaxStreamWindowSize. A stream can move at most
-	// one window per round trip, so it must exceed bandwidth×RTT (16 MiB is
-	// 160 MiB/s at 100 ms). Memory grows only with unread data.
+	// StreamWindow is the receive window a stream starts with. A stream
+	// can move at most one window per round trip (16 MiB is 160 MiB/s at
+	// 100 ms). Memory grows only with unread data, up to the window.
 	StreamWindow uint32
+	// MaxStreamWindow is how far a stream's window may grow while the
+	// window, not its reader, holds it back: it doubles whenever the
+	// reader drained more than half of it within two round trips (the
+	// smallest recent ping), that is, read faster than a quarter of what
+	// the window allows (patched yamux, third_party/yamux/autotune.go).
+	// Windows do not shrink while a stream is open.
+	MaxStreamWindow uint32
+	// WindowGrowth caps how far all of a session's streams together may
+	// grow beyond StreamWindow; a stream gives its growth back once it is
+	// closed and drained. A session so buffers at most streams ×
+	// StreamWindow + WindowGrowth of unread data. Zero turns growth off.
+	WindowGrowth uint64
 	// MaxFrame caps each data frame. Frames are sized to the path (see
 	// Session.frameSize) so that an interactive keystroke never queues
 	// behind more than about a millisecond of one frame of bulk data;
@@ -48,6 +60,8 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		StreamWindow:       16 << 20,
+		MaxStreamWindow:    64 << 20,
+		WindowGrowth:       96 << 20,
 		MaxFrame:           256 << 10,
 		KeepAliveInterval:  15 * time.Second,
 		WriteTimeout:       45 * time.Second,
@@ -63,6 +77,8 @@ func (c Config) Validate() error {
 	switch {
 	case c.StreamWindow < 256<<10:
 		return fmt.Errorf("%w: stream window %d is below yamux's minimum of 262144", ErrInvalidConfig, c.StreamWindow)
+	case c.MaxStreamWindow < c.StreamWindow:
+		return fmt.Errorf("%w: max stream window %d is below the stream window %d; raise it or lower the stream window", ErrInvalidConfig, c.MaxStreamWindow, c.StreamWindow)
 	case c.MaxFrame < 1024:
 		return fmt.Errorf("%w: max frame %d is below 1024", ErrInvalidConfig, c.MaxFrame)
 	case c.KeepAliveInterval <= 0:
@@ -91,12 +107,18 @@ func (c Config) deadAfter() time.Duration {
 // its own so that it can record the round-trip time and judge liveness by
 // every byte received rather than by one ping that may queue behind data.
 func (c Config) yamuxConfig(log *slog.Logger) *yamux.Config {
+	maxWindow := c.MaxStreamWindow
+	if c.WindowGrowth == 0 {
+		maxWindow = c.StreamWindow // yamux reads a zero cap as no cap
+	}
 	return &yamux.Config{
 		AcceptBacklog:          c.AcceptBacklog,
 		EnableKeepAlive:        false,
 		KeepAliveInterval:      c.KeepAliveInterval,
 		ConnectionWriteTimeout: c.WriteTimeout,
-		MaxStreamWindowSize:    c.StreamWindow,
+		MaxStreamWindowSize:    maxWindow,
+		StartStreamWindowSize:  c.StreamWindow,
+		MaxSessionWindowGrowth: c.WindowGrowth,
 		StreamOpenTimeout:      c.StreamOpenTimeout,
 		StreamCloseTimeout:     c.StreamCloseTimeout,
 		Logger:                 yamuxLogger{log: log.With("component", "yamux")},

@@ -21,8 +21,9 @@ type ResumeConfig struct {
 	// Buffer bounds the bytes sent but not yet acknowledged by the peer;
 	// writes block beyond it. It holds only bytes in flight on the wire
 	// (the peer acknowledges on receipt, before its streams read them), so
-	// bandwidth×RTT is enough; it must be at least one yamux window so a
-	// single stream is never limited by it.
+	// bandwidth×RTT is enough; it must be at least one fully grown yamux
+	// window (mux.Config.MaxStreamWindow) so a single stream is never
+	// limited by it.
 	Buffer int
 	// MinInFlight is the floor of the in-flight limit, which otherwise
 	// follows the path's bandwidth × RTT (see inflight): enough to keep a
@@ -37,11 +38,11 @@ type ResumeConfig struct {
 	Logger *slog.Logger
 }
 
-// DefaultResumeConfig allows up to 32 MiB in flight (two full yamux
-// stream windows), at least 1 MiB, and keeps a detached session 10 min.
+// DefaultResumeConfig allows up to 64 MiB in flight (one fully grown yamux
+// stream window), at least 1 MiB, and keeps a detached session 10 min.
 func DefaultResumeConfig() ResumeConfig {
 	return ResumeConfig{
-		Buffer: 32 << 20, MinInFlight: 1 << 20,
+		Buffer: 64 << 20, MinInFlight: 1 << 20,
 		Grace: 10 * time.Minute, AckEvery: 256 << 10,
 	}
 }

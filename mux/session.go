@@ -91,7 +91,24 @@ func (s *Session) monitor() {
 	var pinging sync.WaitGroup
 	defer pinging.Wait()
 	var busy atomic.Bool
-	var lastPing time.Time // zero: ping at the first tick, so status has an RTT at once
+	var lastPing time.Time
+	ping := func() {
+		if !busy.CompareAndSwap(false, true) {
+			return
+		}
+		lastPing = time.Now()
+		pinging.Add(1)
+		go func() {
+			defer pinging.Done()
+			defer busy.Store(false)
+			if rtt, err := s.ys.Ping(); err == nil {
+				s.rtt.Store(int64(rtt))
+			}
+		}()
+	}
+	// At once: receive windows grow only once a round trip is known, and
+	// status shows an RTT from the start.
+	ping()
 	for {
 		select {
 		case <-s.done:
@@ -115,16 +132,8 @@ func (s *Session) monitor() {
 			_ = s.ys.Close()
 			return
 		}
-		if time.Since(lastPing) >= s.cfg.KeepAliveInterval && busy.CompareAndSwap(false, true) {
-			lastPing = time.Now()
-			pinging.Add(1)
-			go func() {
-				defer pinging.Done()
-				defer busy.Store(false)
-				if rtt, err := s.ys.Ping(); err == nil {
-					s.rtt.Store(int64(rtt))
-				}
-			}()
+		if time.Since(lastPing) >= s.cfg.KeepAliveInterval {
+			ping()
 		}
 	}
 }

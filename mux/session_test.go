@@ -428,6 +428,16 @@ func TestSilenceWatchdog(t *testing.T) {
 
 // TestIdleSessionStaysAlive: pings keep an idle session above the
 // watchdog, and their round trips are recorded.
+func TestPingAtStart(t *testing.T) {
+	// With the default 15 s keepalive: only the ping at start (which
+	// windows need to grow) can give an RTT within a few seconds.
+	cli, srv := newPair(t, pairOptions{client: mux.DefaultConfig(), server: mux.DefaultConfig()})
+	serve(t, srv, echo(srv))
+	if !testutil.Poll(3*time.Second, func() bool { return cli.Stats().LastRTT != 0 && srv.Stats().LastRTT != 0 }) {
+		t.Fatalf("no round trip within 3s of the start: client %v, server %v", cli.Stats().LastRTT, srv.Stats().LastRTT)
+	}
+}
+
 func TestIdleSessionStaysAlive(t *testing.T) {
 	cfg := fastConfig()
 	cfg.KeepAliveInterval = 50 * time.Millisecond
@@ -777,6 +787,7 @@ func TestConfigValidate(t *testing.T) {
 		mod  func(*mux.Config)
 	}{
 		{"window below yamux minimum", func(c *mux.Config) { c.StreamWindow = 256<<10 - 1 }},
+		{"max window below the start", func(c *mux.Config) { c.MaxStreamWindow = c.StreamWindow - 1 }},
 		{"tiny max frame", func(c *mux.Config) { c.MaxFrame = 1023 }},
 		{"zero max frame", func(c *mux.Config) { c.MaxFrame = 0 }},
 		{"zero keepalive", func(c *mux.Config) { c.KeepAliveInterval = 0 }},

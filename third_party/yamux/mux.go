@@ -30,6 +30,17 @@ type Config struct {
 	// window size that we allow for a stream.
 	MaxStreamWindowSize uint32
 
+	// StartStreamWindowSize (sandmux patch, autotune.go) is the receive
+	// window a stream grants at first; it grows towards MaxStreamWindowSize
+	// while the window, not the reader, limits the stream. Zero means
+	// MaxStreamWindowSize from the start, as upstream.
+	StartStreamWindowSize uint32
+
+	// MaxSessionWindowGrowth (sandmux patch) caps how far all of a
+	// session's streams together may grow their windows beyond the start.
+	// Zero means no cap.
+	MaxSessionWindowGrowth uint64
+
 	// StreamOpenTimeout is the maximum amount of time that a stream will
 	// be allowed to remain in pending state while waiting for an ack from the peer.
 	// Once the timeout is reached the session will be gracefully closed.

@@ -47,6 +47,11 @@ type Session struct {
 	// (sandmux patch, see recvbuf.go); only the receive loop uses it.
 	recvScratch []byte
 
+	// rtt and windowGrowth serve receive-window auto-tuning (sandmux
+	// patch, autotune.go).
+	rtt          rttHolder
+	windowGrowth atomic.Uint64
+
 	// pings is used to track inflight pings
 	pings    map[uint32]chan struct{}
 	pingID   uint32
@@ -361,7 +366,9 @@ func (s *Session) Ping() (time.Duration, error) {
 	}
 
 	// Compute the RTT
-	return time.Since(start), nil
+	rtt := time.Since(start)
+	s.rtt.store(rtt)
+	return rtt, nil
 }
 
 // keepalive is a long running goroutine that periodically does
@@ -732,8 +739,12 @@ func (s *Session) closeStream(id uint32) {
 			s.logger.Printf("[ERR] yamux: SYN tracking out of sync")
 		}
 	}
+	stream := s.streams[id]
 	delete(s.streams, id)
 	s.streamLock.Unlock()
+	if stream != nil {
+		stream.closedForGrowth()
+	}
 }
 
 // establishStream is used to mark a stream that was in the

@@ -33,7 +33,8 @@ type Stream struct {
 	state     streamState
 	stateLock sync.Mutex
 
-	recvBuf  recvQueue // sandmux patch: was *bytes.Buffer
+	recvBuf  recvQueue   // sandmux patch: was *bytes.Buffer
+	tuner    windowTuner // sandmux patch: receive-window auto-tuning
 	recvLock sync.Mutex
 
 	controlHdr     header
@@ -75,6 +76,8 @@ func newStream(session *Session, id uint32, state streamState) *Stream {
 		sendNotifyCh: make(chan struct{}, 1),
 		establishCh:  make(chan struct{}, 1),
 	}
+	s.tuner.max = session.config.startWindow()
+	s.tuner.epochStart = time.Now()
 	s.readDeadline.Store(time.Time{})
 	s.writeDeadline.Store(time.Time{})
 	return s
@@ -125,6 +128,8 @@ START:
 
 	// Read any bytes
 	n = s.recvBuf.Read(b)
+	s.tuner.read += uint64(n)
+	s.noteUnread()
 	s.recvLock.Unlock()
 
 	// Send a window update potentially
@@ -267,9 +272,11 @@ func (s *Stream) sendWindowUpdate() error {
 	s.controlHdrLock.Lock()
 	defer s.controlHdrLock.Unlock()
 
-	// Determine the delta update
-	max := s.session.config.MaxStreamWindowSize
+	// Determine the delta update. sandmux patch: against the stream's
+	// auto-tuned window (autotune.go), not the configured maximum.
 	s.recvLock.Lock()
+	s.tune()
+	max := s.tuner.max
 	bufLen := uint32(s.recvBuf.Len())
 	delta := (max - bufLen) - s.recvWindow
 
@@ -513,6 +520,7 @@ func (s *Stream) readData(hdr header, flags uint16, conn io.Reader) error {
 
 	// Decrement the receive window
 	s.recvWindow -= length
+	s.noteUnread()
 	s.recvLock.Unlock()
 
 	// Unblock any readers
