@@ -20,7 +20,7 @@ func (s *Session) frameSize() int {
 	if s.rc == nil {
 		return min(v1Frame, s.cfg.MaxFrame)
 	}
-	return frameFor(s.rc.DeliveryRate(), s.cfg.MaxFrame)
+	return frameFor(s.rc.FrameRate(), s.cfg.MaxFrame)
 }
 
 // frameFor is the frame that takes frameTime at rate bytes per second,

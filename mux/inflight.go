@@ -83,6 +83,24 @@ func (w *inflight) reset() {
 // deliveryRate is the recent maximum delivery rate, in bytes per second.
 func (w *inflight) deliveryRate() float64 { return max(w.rateCur, w.ratePrev) }
 
+// frameRate is the rate frames are sized by (frameFor): the delivery
+// rate, but during start-up at least the rate of v1's 64 KiB frames. The
+// first acknowledgements cover bytes that yamux's initial 256 KiB window
+// held back and say nothing of the path yet; sized by them, a transfer
+// over a long fast path sent its first hundreds of milliseconds in 16 KiB
+// frames, each costing a WebSocket message, at a fraction of its speed. A
+// slow path leaves start-up within a few round trips, and frames shrink.
+func (w *inflight) frameRate() float64 {
+	r := w.deliveryRate()
+	if !w.full {
+		r = max(r, startFrameRate)
+	}
+	return r
+}
+
+// startFrameRate gives v1Frame-sized frames (frameFor).
+const startFrameRate = float64(v1Frame) / float64(frameTime) * float64(time.Second)
+
 // limit is how many bytes may be unacknowledged now.
 func (w *inflight) limit() int { return w.cur }
 

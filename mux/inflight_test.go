@@ -82,6 +82,32 @@ func TestInflightResetForgetsThePath(t *testing.T) {
 	}
 }
 
+// Until the path is judged full, frames are at least v1's 64 KiB: the
+// first acknowledgements say nothing of the path. After it, they follow
+// the delivery rate, down to minFrame on a slow path.
+func TestFrameRateStartUp(t *testing.T) {
+	w := newInflight(1<<20, 64<<20)
+	if got := frameFor(w.frameRate(), 256<<10); got != v1Frame {
+		t.Fatalf("frame before any acknowledgement: %d, want %d", got, v1Frame)
+	}
+	now := time.Unix(1000, 0)
+	const rate = 1e6 // a slow path: 1 MB/s at 50 ms
+	for i := 0; i < 20 && !w.full; i++ {
+		now = drive(&w, now, 50*time.Millisecond, 50*time.Millisecond, 50*time.Millisecond, rate, 1<<20)
+		if !w.full {
+			if got := frameFor(w.frameRate(), 256<<10); got != v1Frame {
+				t.Fatalf("frame in start-up: %d, want %d", got, v1Frame)
+			}
+		}
+	}
+	if !w.full {
+		t.Fatal("a flat 1 MB/s path never left start-up")
+	}
+	if got := frameFor(w.frameRate(), 256<<10); got != minFrame {
+		t.Fatalf("frame after start-up on a 1 MB/s path: %d, want %d", got, minFrame)
+	}
+}
+
 func TestFrameFor(t *testing.T) {
 	for _, c := range []struct {
 		rate float64

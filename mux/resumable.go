@@ -131,7 +131,7 @@ type Resumable struct {
 	wg       sync.WaitGroup
 	resumes  atomic.Int64
 	replayed atomic.Int64
-	rate     atomic.Uint64 // the in-flight limit's delivery rate, bytes/s, for frame sizing
+	rate     atomic.Uint64 // the in-flight limit's frameRate, bytes/s
 	attached atomic.Int64  // UnixNano of the last Attach
 }
 
@@ -155,6 +155,7 @@ func NewResumable(cfg ResumeConfig) (*Resumable, error) {
 		lost: make(chan struct{}), ackKick: make(chan struct{}, 1), done: make(chan struct{}),
 	}
 	close(r.lost) // detached until the first Attach
+	r.rate.Store(uint64(r.win.frameRate()))
 	r.cond = sync.NewCond(&r.mu)
 	r.wg.Add(1)
 	go r.background()
@@ -192,9 +193,10 @@ func (r *Resumable) sinceAttach() time.Duration {
 	return time.Duration(time.Now().UnixNano() - r.attached.Load())
 }
 
-// DeliveryRate is the recent maximum rate, in bytes per second, at which
-// the peer acknowledged this side's bytes; 0 before any was measured.
-func (r *Resumable) DeliveryRate() float64 { return float64(r.rate.Load()) }
+// FrameRate is the rate, in bytes per second, that frames are sized by:
+// the recent maximum rate at which the peer acknowledged this side's
+// bytes, but not below v1's frame rate while the path is in start-up.
+func (r *Resumable) FrameRate() float64 { return float64(r.rate.Load()) }
 
 // Unacked is how many sent bytes the peer has not acknowledged yet.
 func (r *Resumable) Unacked() int64 {
@@ -655,7 +657,7 @@ func (r *Resumable) onAck(v uint64) error {
 		if i := sort.Search(len(r.replay), func(i int) bool { return r.replay[i].end() >= v }); i < len(r.replay) {
 			c := &r.replay[i]
 			r.win.sample(now, now.Sub(c.sentAt), v-c.ackedAtSend, now.Sub(c.ackAtSend), int(r.sent-v))
-			r.rate.Store(uint64(r.win.deliveryRate()))
+			r.rate.Store(uint64(r.win.frameRate()))
 		}
 		r.ackAt = now
 	}
