@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"context"
 	"os"
 	"testing"
 
@@ -24,10 +23,7 @@ func TestHandoffTunesPipes(t *testing.T) {
 	if in, out := size(p.In), size(p.Out); in >= 256<<10 || out >= 256<<10 {
 		t.Fatalf("pipes already hold %d and %d bytes: the test proves nothing", in, out)
 	}
-	conn, h, err := OpenStdio(context.Background(), r.dir, noStart, r.req, p.In, p.Out)
-	if err != nil || conn != nil || h == nil {
-		t.Fatalf("OpenStdio = %v, %v, %v: want a hand-off", conn, h, err)
-	}
+	h := r.open(t, p)
 	p.EchoOnce(t, "hello") // the agent has set the pipes up by now
 	if in, out := size(p.ToIn), size(p.FromOut); in < 256<<10 || out < 256<<10 {
 		t.Fatalf("pipes hold %d and %d bytes after the hand-off, want at least %d", in, out, 256<<10)

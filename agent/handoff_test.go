@@ -34,6 +34,17 @@ func newHandoffRig(t *testing.T) *handoffRig {
 	return &handoffRig{dir: dir, srv: srv, req: OpenRequest{URL: url, Host: "box", ConnectTimeout: 5 * time.Second}}
 }
 
+// open hands p to the agent as a proxy would, and fails unless the agent
+// took the pipes over.
+func (r *handoffRig) open(t *testing.T, p *testutil.StdioPipes) *Handoff {
+	t.Helper()
+	conn, h, err := OpenStdio(context.Background(), r.dir, noStart, r.req, p.In, p.Out)
+	if err != nil || conn != nil || h == nil {
+		t.Fatalf("OpenStdio = %v, %v, %v: want a hand-off", conn, h, err)
+	}
+	return h
+}
+
 func waitDone(t *testing.T, h *Handoff) {
 	t.Helper()
 	select {
@@ -54,13 +65,7 @@ func TestHandoffPipesEchoAndHalfClose(t *testing.T) {
 	before := testutil.OpenFDs(t)
 
 	p := testutil.NewStdioPipes(t)
-	conn, h, err := OpenStdio(context.Background(), r.dir, noStart, r.req, p.In, p.Out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if conn != nil || h == nil {
-		t.Fatalf("OpenStdio = %v, %v: want a hand-off", conn, h)
-	}
+	h := r.open(t, p)
 	data := bytes.Repeat([]byte("0123456789abcdef"), 1<<16) // 1 MiB
 	go func() {
 		_, _ = p.ToIn.Write(data)
@@ -124,10 +129,7 @@ func TestHandoffSocketHalfClose(t *testing.T) {
 func TestHandoffCutGivesReasonThenEOF(t *testing.T) {
 	r := newHandoffRig(t)
 	p := testutil.NewStdioPipes(t)
-	_, h, err := OpenStdio(context.Background(), r.dir, noStart, r.req, p.In, p.Out)
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := r.open(t, p)
 	if _, err := p.ToIn.Write([]byte("x")); err != nil {
 		t.Fatal(err)
 	}
@@ -151,10 +153,7 @@ func TestHandoffCutGivesReasonThenEOF(t *testing.T) {
 func TestHandoffAbortEndsStream(t *testing.T) {
 	r := newHandoffRig(t)
 	p := testutil.NewStdioPipes(t)
-	_, h, err := OpenStdio(context.Background(), r.dir, noStart, r.req, p.In, p.Out)
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := r.open(t, p)
 	h.Abort() // the proxy was interrupted: the agent drops the stream
 	_ = p.FromOut.SetReadDeadline(time.Now().Add(10 * time.Second))
 	if _, err := io.ReadAll(p.FromOut); err != nil {
@@ -200,10 +199,7 @@ func TestHandoffFallsBackOnOldAgent(t *testing.T) {
 func TestHandoffDetach(t *testing.T) {
 	r := newHandoffRig(t)
 	p := testutil.NewStdioPipes(t)
-	_, h, err := OpenStdio(context.Background(), r.dir, noStart, r.req, p.In, p.Out)
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := r.open(t, p)
 	p.EchoOnce(t, "before")
 	if !h.Detach() {
 		t.Fatal("Detach = false: the agent did not offer it")
@@ -232,10 +228,7 @@ func TestHandoffDetach(t *testing.T) {
 func TestHandoffDetachKeepsCut(t *testing.T) {
 	r := newHandoffRig(t)
 	p := testutil.NewStdioPipes(t)
-	_, h, err := OpenStdio(context.Background(), r.dir, noStart, r.req, p.In, p.Out)
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := r.open(t, p)
 	p.EchoOnce(t, "x")
 	_ = r.srv.Close() // ends its sessions; resumption is off
 	if _, err := io.ReadAll(p.FromOut); err != nil {
