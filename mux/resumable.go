@@ -375,12 +375,15 @@ func (r *Resumable) Fail(err error) {
 	ws := r.ws
 	r.ws = nil
 	r.gen++
+	// Done before Lost: an owner woken by Lost checks Done next (see
+	// client.resumeLoop), and must find it closed, or it redials a
+	// transport that is ending.
+	close(r.done)
 	select {
 	case <-r.lost:
 	default:
 		close(r.lost)
 	}
-	close(r.done)
 	r.cond.Broadcast()
 	r.mu.Unlock()
 	r.cancel()
