@@ -452,12 +452,15 @@ func TestStreamHeaderBounds(t *testing.T) {
 	}
 	exchange := func(send []byte) (mux.Reply, time.Duration) {
 		t.Helper()
+		// Before the open: OpenStream sends the SYN at once, and the
+		// server's header timeout runs from its accept, which can come
+		// before a clock started after OpenStream returns.
+		start := time.Now()
 		st, err := ys.OpenStream()
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer st.Close()
-		start := time.Now()
 		if _, err := st.Write(send); err != nil {
 			t.Fatal(err)
 		}
