@@ -1,23 +1,38 @@
 // Package metrics exports a sandmux server's counters to Prometheus. It
-// is a separate package so that the server itself does not depend on the
-// Prometheus client: everything here reads server.Stats when scraped, plus
-// a handshake histogram fed through server.Config.OnHandshake.
+// is a separate package so that the server itself knows nothing of
+// metrics: everything here reads server.Stats when scraped, plus a
+// handshake histogram fed through server.Config.OnHandshake.
 //
 //	m := metrics.New()
 //	cfg.OnHandshake = m.ObserveHandshake
 //	srv, _ := server.New(cfg)
 //	m.SetSource(srv.Stats)
 //	http.Handle("/metrics", m.Handler()) // on a private listener
+//
+// It writes the Prometheus text format itself, with the standard library
+// only, rather than use the Prometheus client library: the sandmux binary
+// links this package, and every ssh connection starts that binary as a
+// `sandmux proxy`, which paid the client library's package init and page
+// faults (milliseconds, where page faults are dear) on every start while
+// only `sandmux server --metrics-listen` ever uses it. Everything is computed at scrape time;
+// the package starts no goroutines and does no work at init.
+//
+// Besides the sandmux_ families, a scrape carries the Go runtime and
+// process metrics of client_golang's Go and process collectors, under
+// their names and help texts, so that existing dashboards keep working:
+// go_goroutines, go_threads, go_info, go_gc_duration_seconds (the pause
+// summary, from runtime/debug.ReadGCStats), go_gc_gogc_percent,
+// go_gc_gomemlimit_bytes, go_sched_gomaxprocs_threads, the go_memstats_
+// gauges and counters (from runtime/metrics, which unlike
+// runtime.ReadMemStats does not stop the world), and, on Linux only, the
+// process_ metrics read from /proc/self (see process_linux.go).
 package metrics
 
 import (
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/sandmux/sandmux/server"
 )
@@ -33,42 +48,30 @@ const (
 	ReasonTargetFailed     = "target_failed"      // the target refused or was unreachable
 )
 
-// Metrics is a prometheus.Collector over a server's Stats, with its own
-// registry.
+// handshakeBuckets are the upper bounds of
+// sandmux_handshake_duration_seconds: from half a millisecond (a loopback
+// upgrade) to ten seconds (a client on the far side of a bad link).
+var handshakeBuckets = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
+
+// Metrics exposes a server's Stats, a histogram of its handshakes, and
+// the Go runtime's and the process's metrics, in the Prometheus text
+// format. Its methods are safe for concurrent use.
 type Metrics struct {
 	mu     sync.Mutex
 	source func() server.Stats
 
-	handshake *prometheus.HistogramVec
-	reg       *prometheus.Registry
-
-	sessionsActive, sessionsTotal, streamsActive, streamsTotal *prometheus.Desc
-	bytes, refusals, resumptions                               *prometheus.Desc
+	handshake *histogram
 }
 
-// New returns Metrics registered, with the Go runtime and process
-// collectors, in a registry of their own.
+// New returns Metrics with no source yet: until SetSource, scrapes carry
+// only the handshake histogram and the runtime and process metrics.
 func New() *Metrics {
-	m := &Metrics{
-		handshake: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "sandmux_handshake_duration_seconds",
-			Help:    "Time from a WebSocket request's arrival to its session's start (upgrade, and the sandmux.v2 hello), by mode.",
-			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
-		}, []string{"mode"}),
-		sessionsActive: prometheus.NewDesc("sandmux_sessions_active", "Sandmux sessions open now.", nil, nil),
-		sessionsTotal:  prometheus.NewDesc("sandmux_sessions_total", "WebSockets upgraded, by mode (sandmux or raw).", []string{"mode"}, nil),
-		streamsActive:  prometheus.NewDesc("sandmux_streams_active", "Streams open now.", nil, nil),
-		streamsTotal:   prometheus.NewDesc("sandmux_streams_total", "Streams opened, refused ones included.", nil, nil),
-		bytes:          prometheus.NewDesc("sandmux_bytes_total", "Bytes sandmux sessions received (in) and sent (out) on their WebSockets.", []string{"direction"}, nil),
-		refusals:       prometheus.NewDesc("sandmux_refusals_total", "Refused upgrades and streams, by reason.", []string{"reason"}, nil),
-		resumptions:    prometheus.NewDesc("sandmux_resumptions_total", "Sessions resumed on a new WebSocket.", nil, nil),
-	}
-	m.reg = prometheus.NewRegistry()
-	m.reg.MustRegister(m, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	return m
+	return &Metrics{handshake: newHistogram(handshakeBuckets)}
 }
 
 // SetSource names the function scrapes read, normally a server's Stats.
+// It is separate from New because the server is built after its Config,
+// whose OnHandshake already needs the Metrics.
 func (m *Metrics) SetSource(f func() server.Stats) {
 	m.mu.Lock()
 	m.source = f
@@ -77,49 +80,60 @@ func (m *Metrics) SetSource(f func() server.Stats) {
 
 // ObserveHandshake records one handshake; it fits server.Config.OnHandshake.
 func (m *Metrics) ObserveHandshake(mode string, d time.Duration) {
-	m.handshake.WithLabelValues(mode).Observe(d.Seconds())
+	m.handshake.observe(mode, d.Seconds())
 }
 
-// Handler serves the registry in the Prometheus exposition formats.
+// Handler serves a scrape in the Prometheus text format, version 0.0.4.
+// It ignores the request's Accept header: every scraper accepts that
+// format, so there is nothing to negotiate.
 func (m *Metrics) Handler() http.Handler {
-	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body := m.collect().render()
+		w.Header().Set("Content-Type", contentType)
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		_, _ = w.Write(body) // a scraper gone away is nobody's to hear about
+	})
 }
 
-// Describe implements prometheus.Collector.
-func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{m.sessionsActive, m.sessionsTotal, m.streamsActive, m.streamsTotal, m.bytes, m.refusals, m.resumptions} {
-		ch <- d
-	}
-	m.handshake.Describe(ch)
-}
-
-// Collect implements prometheus.Collector.
-func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
+// collect gathers one scrape.
+func (m *Metrics) collect() *exposition {
+	e := &exposition{}
 	m.mu.Lock()
 	src := m.source
 	m.mu.Unlock()
 	if src != nil {
-		st := src()
-		gauge := func(d *prometheus.Desc, v float64, labels ...string) {
-			ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
-		}
-		counter := func(d *prometheus.Desc, v int64, labels ...string) {
-			ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
-		}
-		gauge(m.sessionsActive, float64(st.ActiveSessions))
-		counter(m.sessionsTotal, st.Sessions-st.RawSessions, "sandmux")
-		counter(m.sessionsTotal, st.RawSessions, "raw")
-		gauge(m.streamsActive, float64(st.ActiveStreams))
-		counter(m.streamsTotal, st.Streams)
-		counter(m.bytes, st.BytesIn, "in")
-		counter(m.bytes, st.BytesOut, "out")
-		counter(m.refusals, st.RefusedAuth, ReasonAuth)
-		counter(m.refusals, st.RefusedProtocol, ReasonProtocol)
-		counter(m.refusals, st.RefusedSessions, ReasonSessionLimit)
-		counter(m.refusals, st.RefusedStreams, ReasonStreamLimit)
-		counter(m.refusals, st.RefusedTargets, ReasonTargetNotAllowed)
-		counter(m.refusals, st.TargetErrors, ReasonTargetFailed)
-		counter(m.resumptions, st.Resumes)
+		writeStats(e, src())
 	}
-	m.handshake.Collect(ch)
+	m.handshake.write(e.family("sandmux_handshake_duration_seconds",
+		"Time from a WebSocket request's arrival to its session's start (upgrade, and the sandmux.v2 hello), by mode.",
+		typeHistogram), "mode")
+	writeGoRuntime(e)
+	writeProcess(e)
+	return e
+}
+
+// writeStats adds the sandmux_ families read from st.
+func writeStats(e *exposition, st server.Stats) {
+	e.family("sandmux_sessions_active", "Sandmux sessions open now.", typeGauge).
+		add("", float64(st.ActiveSessions))
+	f := e.family("sandmux_sessions_total", "WebSockets upgraded, by mode (sandmux or raw).", typeCounter)
+	f.add("", float64(st.RawSessions), "mode", "raw")
+	f.add("", float64(st.Sessions-st.RawSessions), "mode", "sandmux")
+	e.family("sandmux_streams_active", "Streams open now.", typeGauge).
+		add("", float64(st.ActiveStreams))
+	e.family("sandmux_streams_total", "Streams opened, refused ones included.", typeCounter).
+		add("", float64(st.Streams))
+	f = e.family("sandmux_bytes_total", "Bytes sandmux sessions received (in) and sent (out) on their WebSockets.", typeCounter)
+	f.add("", float64(st.BytesIn), "direction", "in")
+	f.add("", float64(st.BytesOut), "direction", "out")
+	// In the order of the reasons' names, as client_golang sorted them.
+	f = e.family("sandmux_refusals_total", "Refused upgrades and streams, by reason.", typeCounter)
+	f.add("", float64(st.RefusedAuth), "reason", ReasonAuth)
+	f.add("", float64(st.RefusedProtocol), "reason", ReasonProtocol)
+	f.add("", float64(st.RefusedSessions), "reason", ReasonSessionLimit)
+	f.add("", float64(st.RefusedStreams), "reason", ReasonStreamLimit)
+	f.add("", float64(st.TargetErrors), "reason", ReasonTargetFailed)
+	f.add("", float64(st.RefusedTargets), "reason", ReasonTargetNotAllowed)
+	e.family("sandmux_resumptions_total", "Sessions resumed on a new WebSocket.", typeCounter).
+		add("", float64(st.Resumes))
 }
