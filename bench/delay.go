@@ -14,6 +14,9 @@ import (
 type network struct {
 	Name  string
 	Delay time.Duration // one way; 0 is plain loopback
+	// TLS puts a TLS front (tlsFront) before the sandmux server, so
+	// tunnels use wss:// as they do through E2B's edge.
+	TLS bool
 }
 
 func (n network) String() string { return n.Name }

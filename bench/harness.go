@@ -17,8 +17,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/sandmux/sandmux/internal/netem"
 )
 
 // Settings are a run's sizes and counts; presets live in main.go.
@@ -88,7 +86,7 @@ type env struct {
 	chisel     string
 
 	mu     sync.Mutex
-	links  []*netem.Proxy
+	links  []io.Closer // delay lines and TLS fronts
 	agents []*agentDir
 	notes  []string
 	sshd   *sshd

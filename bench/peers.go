@@ -545,9 +545,13 @@ func processAlive(pid int) bool {
 	return true
 }
 
-// proxyArgs builds `sandmux proxy` arguments for peer p against url.
-func (e *env) proxyArgs(p peer, url string, a *agentDir) []string {
+// proxyArgs builds `sandmux proxy` arguments for peer p against url; ca,
+// when set, is the CA file a wss:// url needs.
+func (e *env) proxyArgs(p peer, url, ca string, a *agentDir) []string {
 	args := []string{"proxy", "--url", url}
+	if ca != "" {
+		args = append(args, "--ca", ca)
+	}
 	switch p {
 	case peerRawWS:
 		args = append(args, "--raw")
@@ -568,13 +572,17 @@ func (e *env) proxyArgs(p peer, url string, a *agentDir) []string {
 func (e *env) clientCommand(p peer, t *tunnel) (string, []string, error) {
 	switch p {
 	case peerRawWS, peerNoAgent, peerAgent:
-		return e.bin, e.proxyArgs(p, t.url, t.agent), nil
+		return e.bin, e.proxyArgs(p, t.url, t.ca, t.agent), nil
 	case peerWebsocat:
 		if e.websocat == "" {
 			return "", nil, fmt.Errorf("%w: websocat not on PATH", errSkipped)
 		}
 		// -b binary messages, -E exit on EOF: the model sandmux replaces.
-		return e.websocat, []string{"-b", "-E", t.url}, nil
+		args := []string{"-b", "-E", t.url}
+		if t.ca != "" {
+			args = append([]string{"-k"}, args...) // the TLS front's throwaway CA
+		}
+		return e.websocat, args, nil
 	case peerChisel:
 		if t.chiselURL == "" {
 			return "", nil, fmt.Errorf("%w: chisel not on PATH", errSkipped)
@@ -619,6 +627,7 @@ type tunnel struct {
 	e      *env
 	srv    *serverProc
 	url    string
+	ca     string // the TLS front's CA file, for wss:// URLs
 	agent  *agentDir
 	target string // the server's default target
 	// chisel, when on PATH, is a chisel server beside sandmux's, reached

@@ -207,12 +207,24 @@ func (e *env) openTunnel(n network, target string, serverFlags ...string) (*tunn
 		return nil, "", err
 	}
 	tun := &tunnel{e: e, srv: srv, target: target, baseCPU: map[peer]cpuSample{}}
-	wsAddr, err := e.via(n, srv.Addr)
+	front, scheme := srv.Addr, "ws://"
+	if n.TLS {
+		f, err := startTLSFront(e.work, srv.Addr)
+		if err != nil {
+			tun.close()
+			return nil, "", err
+		}
+		e.mu.Lock()
+		e.links = append(e.links, f)
+		e.mu.Unlock()
+		front, scheme, tun.ca = f.Addr(), "wss://", f.caFile
+	}
+	wsAddr, err := e.via(n, front)
 	if err != nil {
 		tun.close()
 		return nil, "", err
 	}
-	tun.url = "ws://" + wsAddr
+	tun.url = scheme + wsAddr
 	if e.chisel != "" {
 		var addr string
 		if tun.chisel, addr, err = e.startChisel(); err == nil {

@@ -283,7 +283,7 @@ func (e *env) memSessions(t *table) {
 			if err := e.ctx.Err(); err != nil {
 				return err
 			}
-			args := e.proxyArgs(peerAgent, fmt.Sprintf("%s/s%d", base, i), tun.agent)
+			args := e.proxyArgs(peerAgent, fmt.Sprintf("%s/s%d", base, i), tun.ca, tun.agent)
 			pr, err := startProc(e.bin, args, e.childEnv())
 			if err != nil {
 				return err

@@ -345,7 +345,8 @@ func scenarioSetup(e *env) []*Row {
 	t := newTable()
 	peers := []peer{peerDirect, peerRawWS, peerNoAgent, peerAgent}
 	n := wan(e.s.OneWayDelay)
-	c := fmt.Sprintf("ssh host true ×%d, %s", e.s.SetupRuns, n.Name)
+	n.TLS = true
+	c := fmt.Sprintf("ssh host true ×%d, %s, wss", e.s.SetupRuns, n.Name)
 	for _, p := range peers {
 		t.row(c, p)
 	}
@@ -354,7 +355,8 @@ func scenarioSetup(e *env) []*Row {
 		"server's first byte (2 RTT after connect instead of 0.5), while the agent's already-open session pays none. " +
 		"The server accepts at the handshake's end, so sshd's start (fork and re-exec, ~20 ms) follows it on every path, " +
 		"as on a real one. Each run ends when ssh's output pipe closes, which waits for its ProxyCommand too. " +
-		"There is no TLS here: a real wss:// path adds TLS's round trip to every new WebSocket too.")
+		"The tunnels use wss:// through a TLS front before the server (as E2B's edge terminates TLS for a sandbox port), " +
+		"so each new WebSocket also pays a TLS 1.3 handshake (1 RTT, and its CPU); direct ssh has no TLS.")
 	rig, err := e.openSSHRig(n)
 	if err == nil {
 		defer rig.close()

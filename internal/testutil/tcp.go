@@ -31,10 +31,17 @@ func Serve(t testing.TB, handle func(net.Conn)) *Server {
 	if err != nil {
 		t.Fatalf("testutil: listen on loopback: %v", err)
 	}
+	s := ServeListener(ln, handle)
+	t.Cleanup(s.Close)
+	return s
+}
+
+// ServeListener is Serve on a listener of the caller's (a TLS one, say),
+// for programs without a testing.TB; the caller must Close the server.
+func ServeListener(ln net.Listener, handle func(net.Conn)) *Server {
 	s := &Server{Addr: ln.Addr().String(), ln: ln, conns: map[net.Conn]struct{}{}}
 	s.wg.Add(1)
 	go s.accept(handle)
-	t.Cleanup(s.Close)
 	return s
 }
 
