@@ -21,11 +21,12 @@
 // process metrics of client_golang's Go and process collectors, under
 // their names and help texts, so that existing dashboards keep working:
 // go_goroutines, go_threads, go_info, go_gc_duration_seconds (the pause
-// summary, from runtime/debug.ReadGCStats), go_gc_gogc_percent,
-// go_gc_gomemlimit_bytes, go_sched_gomaxprocs_threads, the go_memstats_
-// gauges and counters (from runtime/metrics, which unlike
-// runtime.ReadMemStats does not stop the world), and, on Linux only, the
-// process_ metrics read from /proc/self (see process_linux.go).
+// summary, from runtime/debug.ReadGCStats), go_gc_gomemlimit_bytes,
+// go_sched_gomaxprocs_threads, the go_memstats_ gauges and counters (from
+// runtime.ReadMemStats; see memstat for why not runtime/metrics), and, on
+// Linux only, the process_ metrics read from /proc/self (see
+// process_linux.go). go_gc_gogc_percent is left out: only runtime/metrics
+// reads it.
 package metrics
 
 import (
