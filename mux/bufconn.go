@@ -27,7 +27,16 @@ type BufConn struct {
 	framing bool
 	buf     []byte // bytes of the frame being assembled
 	need    int    // bytes still missing from the current frame; -1 = header incomplete
+	// vec: the connection takes net.Buffers in one writev, so the write
+	// that completes a frame is sent from the caller's slice instead of
+	// being copied behind what is held. An unmasked frame's payload
+	// (the server's) mostly arrives that way, in one large write after
+	// the library's first 4 KiB.
+	vec bool
 }
+
+// vecMin is the smallest tail worth a writev instead of a copy.
+const vecMin = 16 << 10
 
 // readBufSize is large enough for several full frames per read().
 const readBufSize = 256 << 10
@@ -38,7 +47,8 @@ const maxHold = 256 << 10
 
 // NewBufConn wraps c.
 func NewBufConn(c net.Conn) *BufConn {
-	return &BufConn{Conn: c, r: bufio.NewReaderSize(c, readBufSize), need: -1}
+	_, vec := c.(*net.TCPConn)
+	return &BufConn{Conn: c, r: bufio.NewReaderSize(c, readBufSize), need: -1, vec: vec}
 }
 
 // Read implements net.Conn.
@@ -76,6 +86,15 @@ func (b *BufConn) Write(p []byte) (int, error) {
 			b.need = framePayloadLen(b.buf)
 		}
 		take := min(len(p), b.need)
+		if b.vec && take == b.need && take >= vecMin {
+			bufs := net.Buffers{b.buf, p[:take]}
+			_, err := bufs.WriteTo(b.Conn)
+			b.buf, b.need, p = b.buf[:0], -1, p[take:]
+			if err != nil {
+				return 0, err
+			}
+			continue
+		}
 		b.buf = append(b.buf, p[:take]...)
 		p = p[take:]
 		b.need -= take

@@ -102,3 +102,60 @@ func TestBufConnHoldsAtMostMaxHold(t *testing.T) {
 		t.Fatal("bytes differ")
 	}
 }
+
+// TestBufConnWritevKeepsBytes runs the writev path (a real TCP socket):
+// pieces the size a 4 KiB bufio and a direct large write produce, and
+// random ones, must arrive as the same byte stream.
+func TestBufConnWritevKeepsBytes(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	got := make(chan []byte, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			got <- nil
+			return
+		}
+		defer c.Close()
+		var b bytes.Buffer
+		_, _ = b.ReadFrom(c)
+		got <- b.Bytes()
+	}()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	bc := NewBufConn(c)
+	if !bc.vec {
+		t.Fatal("a TCP connection should take the writev path")
+	}
+	bc.Framing()
+	rng := rand.New(rand.NewPCG(3, 4))
+	var stream []byte
+	for i, n := range []int{70000, 1, 262144, 16 << 10, 65536, 3 * maxHold, 125, 200000} {
+		f := frame(n, i%2 == 1)
+		stream = append(stream, f...)
+		// As coder/websocket writes: up to 4 KiB through its buffer,
+		// then the rest at once, or random pieces for every other frame.
+		for rest := f; len(rest) > 0; {
+			k := min(len(rest), 4096)
+			if i%3 == 2 {
+				k = min(len(rest), 1+rng.IntN(100<<10))
+			} else if len(rest) < len(f) {
+				k = len(rest)
+			}
+			if _, err := bc.Write(rest[:k]); err != nil {
+				t.Fatal(err)
+			}
+			rest = rest[k:]
+		}
+	}
+	_ = c.(*net.TCPConn).CloseWrite()
+	if b := <-got; !bytes.Equal(b, stream) {
+		t.Fatalf("received %d bytes, sent %d, or they differ", len(b), len(stream))
+	}
+	c.Close()
+}
