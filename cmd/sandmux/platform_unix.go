@@ -7,6 +7,8 @@ import (
 	"os"
 	"os/exec"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // agentSupported: the shared agent needs flock, SO_PEERCRED and setsid.
@@ -56,4 +58,19 @@ func forwardAlive(pid int) bool {
 		return true
 	}
 	return bytes.Contains(b, []byte("--background-child"))
+}
+
+// releaseStdio points stdin, stdout and stderr at /dev/null. A proxy whose
+// ssh has exited calls it before its close handshake: a caller capturing
+// ssh's output (out=$(ssh ...)) reads until every holder of those pipes
+// is gone, and the handshake takes a round trip to the server.
+func releaseStdio() {
+	null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		return
+	}
+	defer null.Close()
+	for fd := range 3 {
+		_ = unix.Dup2(int(null.Fd()), fd)
+	}
 }

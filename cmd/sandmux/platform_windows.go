@@ -26,3 +26,7 @@ func setNonblock(uintptr) error { return errors.ErrUnsupported }
 var terminateSignals = []os.Signal{os.Interrupt}
 
 func forwardAlive(pid int) bool { return processAlive(pid) }
+
+// releaseStdio does nothing on Windows, where a process's standard
+// handles cannot be swapped under the runtime this way.
+func releaseStdio() {}

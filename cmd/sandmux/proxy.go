@@ -117,7 +117,14 @@ func runProxy(c *cli.Context) error {
 		return waitHandoff(sig, handoff)
 	}
 	oneProc()
-	return pipeStdio(sig, conn, c.Args().First())
+	err = pipeStdio(sig, conn, c.Args().First())
+	if err == nil && sig.hangup() {
+		// ssh has exited: hand its pipes back before closeFn's close
+		// handshake, a round trip to the server (releaseStdio). A verdict
+		// (err) still needs stderr.
+		releaseStdio()
+	}
+	return err
 }
 
 // hangupGrace bounds how long a proxy whose ssh has exited waits for the

@@ -1,0 +1,101 @@
+//go:build linux
+
+package e2e
+
+import (
+	"io"
+	"os"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sandmux/sandmux/internal/netem"
+	"github.com/sandmux/sandmux/internal/testutil"
+)
+
+// TestNoAgentHangupReleasesStdio: when ssh exits it hangs up on its
+// ProxyCommand, whose stderr it shared. A caller capturing that output
+// ($(ssh ... 2>&1)) reads until every holder is gone, so a --no-agent
+// proxy must let go of its stdio before it closes its session, a round
+// trip to the server, here one that never comes (the path is frozen).
+func TestNoAgentHangupReleasesStdio(t *testing.T) {
+	t.Parallel()
+	echo := testutil.EchoServer(t)
+	srv := startServer(t, serverOpts{Target: echo.Addr})
+	path, err := netem.Start(netem.Config{Target: srv.Addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = path.Close() })
+	ctx := testContext(t, time.Minute)
+
+	cmd := sandmux(ctx, nil, "proxy", "--no-agent", "--url", "ws://"+path.Addr(), "sandbox")
+	inR, inW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = inR, outW, errW
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Only the proxy holds the far ends now, as when ssh has exited.
+	inR.Close()
+	outW.Close()
+	errW.Close()
+	defer inW.Close()
+	defer outR.Close()
+	defer errR.Close()
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+
+	if _, err := inW.Write([]byte("hello\n")); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, 6)
+	if _, err := io.ReadFull(outR, got); err != nil || string(got) != "hello\n" {
+		t.Fatalf("echo through the proxy: %q, %v", got, err)
+	}
+
+	path.Freeze()
+	defer path.Thaw()
+	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	inW.Close()
+	stderrClosed := make(chan []byte, 1)
+	go func() {
+		b, _ := io.ReadAll(errR)
+		stderrClosed <- b
+	}()
+	select {
+	case b := <-stderrClosed:
+		// The frozen path holds the close for its whole budget (seconds),
+		// so a proxy that let go first is still there.
+		if processGone(cmd.Process.Pid) {
+			t.Fatalf("stderr closed only when the proxy exited: it held ssh's pipes through its close; stderr %q", b)
+		}
+		if len(b) != 0 {
+			t.Errorf("stderr after a normal hangup: %q, want nothing", b)
+		}
+	case err := <-exited:
+		t.Fatalf("the proxy exited (%v) before a frozen path let its close finish", err)
+	case <-ctx.Done():
+		t.Fatal("stderr never closed")
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Errorf("proxy after a hangup: %v, want exit 0", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("the proxy never exited")
+	}
+}
