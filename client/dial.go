@@ -53,7 +53,7 @@ func Dial(ctx context.Context, cfg Config) (*Session, error) {
 			lcancel()
 			return nil, err
 		}
-		log.Debug("resumable session up", "url", RedactURL(cfg.URL), "handshake", time.Since(start).Round(time.Millisecond), "grace", s.grace)
+		log.Debug("resumable session up", "url", RedactURL(cfg.URL), "handshake", time.Since(start).Round(time.Millisecond))
 		return s, nil
 	case mux.Subprotocol:
 		s.mux, err = mux.Client(mux.NetConn(lctx, ws), cfg.Mux, log)
@@ -70,17 +70,15 @@ func Dial(ctx context.Context, cfg Config) (*Session, error) {
 }
 
 // startResumable says hello for a new session and starts yamux on the
-// resumable transport, with the loop that resumes it.
+// resumable transport, with the loop that resumes it. It does not wait
+// for the server's WELCOME (spec §9.2): the session's first stream is
+// under way a round trip sooner, and the WELCOME, the first message the
+// transport reads, brings the credentials a resume needs.
 func (s *Session) startResumable(ctx context.Context, ws *websocket.Conn) error {
-	w, err := mux.ClientHandshake(ctx, ws, mux.Hello{})
-	if err == nil && w.Status != mux.WelcomeNew {
-		err = fmt.Errorf("%w: server answered a new session with status %d", mux.ErrResumeProtocol, w.Status)
-	}
-	if err != nil {
+	if err := mux.SendHello(ctx, ws, mux.Hello{}); err != nil {
 		_ = ws.CloseNow()
 		return &DialError{URL: RedactURL(s.cfg.URL), Err: err}
 	}
-	s.id, s.secret, s.grace = w.ID, w.Secret, w.Grace
 	rcfg := s.cfg.Resume
 	rcfg.Logger = s.log
 	rc, err := mux.NewResumable(rcfg)
@@ -88,6 +86,16 @@ func (s *Session) startResumable(ctx context.Context, ws *websocket.Conn) error 
 		_ = ws.CloseNow()
 		return err
 	}
+	rc.AwaitWelcome(func(w mux.Welcome) error {
+		if w.Status != mux.WelcomeNew {
+			return fmt.Errorf("%w: server answered a new session with status %d", mux.ErrResumeProtocol, w.Status)
+		}
+		s.idMu.Lock()
+		s.id, s.secret, s.grace = w.ID, w.Secret, w.Grace
+		s.idMu.Unlock()
+		s.log.Debug("resumable session welcomed", "grace", w.Grace)
+		return nil
+	})
 	if _, err := rc.Attach(ws, 0, nil); err != nil {
 		_ = rc.Close()
 		return err

@@ -48,6 +48,13 @@ func (s *Session) resumeLoop() {
 // reattach makes one resume attempt; it reports whether the loop is done
 // with this outage (resumed, or failed for good).
 func (s *Session) reattach(rc *mux.Resumable) bool {
+	id, secret, ok := s.identity()
+	if !ok {
+		// Lost before the server's WELCOME arrived: no id to resume
+		// with, and a HELLO without one would make a new session.
+		s.notResumed(rc, errNoWelcome)
+		return true
+	}
 	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.DialTimeout)
 	defer cancel()
 	ws, err := s.dialWS(ctx, []string{mux.SubprotocolResumable}, true)
@@ -65,7 +72,7 @@ func (s *Session) reattach(rc *mux.Resumable) bool {
 		s.notResumed(rc, errors.New("the server no longer offers resumption"))
 		return true
 	}
-	w, err := mux.ClientHandshake(ctx, ws, mux.Hello{ID: s.id, Secret: s.secret, Received: rc.Received()})
+	w, err := mux.ClientHandshake(ctx, ws, mux.Hello{ID: id, Secret: secret, Received: rc.Received()})
 	if err != nil {
 		_ = ws.CloseNow()
 		s.log.Info("resume: handshake failed; retrying", "err", err)
@@ -87,7 +94,7 @@ func (s *Session) reattach(rc *mux.Resumable) bool {
 // notResumed ends the session for good with the reason a user sees.
 func (s *Session) notResumed(rc *mux.Resumable, cause error) {
 	s.log.Warn("session could not be resumed", "err", cause)
-	rc.Fail(&mux.NotResumedError{Within: s.grace, Cause: cause})
+	rc.Fail(&mux.NotResumedError{Within: s.Grace(), Cause: cause})
 }
 
 // dialWS opens one WebSocket offering protos.

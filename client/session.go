@@ -24,12 +24,23 @@ type Session struct {
 	ctx     context.Context
 	cancel  func()
 
-	// Resumable sessions only: the resume credentials the server issued,
-	// its grace, and the loop that resumes.
+	// Resumable sessions only: the resume credentials the server issued
+	// and its grace, under idMu (the WELCOME that carries them is read
+	// by the transport after Dial has returned), and the loop that
+	// resumes.
+	idMu   sync.Mutex
 	id     [mux.SessionIDSize]byte
 	secret [mux.SecretSize]byte
 	grace  time.Duration
 	wg     sync.WaitGroup
+}
+
+// identity returns the resume credentials, and false while the server's
+// WELCOME has not arrived.
+func (s *Session) identity() (id [mux.SessionIDSize]byte, secret [mux.SecretSize]byte, ok bool) {
+	s.idMu.Lock()
+	defer s.idMu.Unlock()
+	return s.id, s.secret, s.id != [mux.SessionIDSize]byte{}
 }
 
 // Resumable reports whether the session survives a lost WebSocket.
@@ -41,7 +52,12 @@ func (s *Session) Resuming() bool {
 }
 
 // Grace is how long the server keeps this session when detached.
-func (s *Session) Grace() time.Duration { return s.grace }
+// It is 0 until the server's WELCOME has arrived.
+func (s *Session) Grace() time.Duration {
+	s.idMu.Lock()
+	defer s.idMu.Unlock()
+	return s.grace
+}
 
 // Raw reports whether the server answered in raw mode.
 func (s *Session) Raw() bool { return s.raw != nil }

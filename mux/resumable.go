@@ -125,6 +125,9 @@ type Resumable struct {
 	curGen uint64
 
 	closing bool // under mu: Close has begun; no new data is sent
+	// welcome, under mu, takes the WELCOME a client that did not wait for
+	// it expects as the first message (AwaitWelcome).
+	welcome func(Welcome) error
 
 	ackKick  chan struct{}
 	done     chan struct{}
@@ -610,8 +613,28 @@ func (r *Resumable) Read(p []byte) (int, error) {
 	}
 }
 
+// AwaitWelcome is for a client that sends a new session's HELLO and goes
+// on without waiting for the answer (spec §9.2): the first message read
+// after the next Attach must be the WELCOME, which f takes; an error from
+// f, or any other message first, ends the Resumable. Call it before that
+// Attach.
+func (r *Resumable) AwaitWelcome(f func(Welcome) error) {
+	r.mu.Lock()
+	r.welcome = f
+	r.mu.Unlock()
+}
+
+// takeWelcome returns the pending AwaitWelcome handler, once.
+func (r *Resumable) takeWelcome() func(Welcome) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	f := r.welcome
+	r.welcome = nil
+	return f
+}
+
 // nextData reads the next message header: data makes it the current
-// reader; acks are applied here.
+// reader; acks and an awaited welcome are applied here.
 func (r *Resumable) nextData(ws *websocket.Conn, gen uint64) error {
 	typ, rd, err := ws.Reader(noDeadline)
 	if err != nil {
@@ -624,6 +647,9 @@ func (r *Resumable) nextData(ws *websocket.Conn, gen uint64) error {
 	var t [1]byte
 	if _, err := io.ReadFull(rd, t[:]); err != nil {
 		return err
+	}
+	if f := r.takeWelcome(); f != nil {
+		return r.applyWelcome(t[0], rd, f)
 	}
 	switch t[0] {
 	case msgData:
@@ -645,6 +671,32 @@ func (r *Resumable) nextData(ws *websocket.Conn, gen uint64) error {
 	}
 	err = fmt.Errorf("%w: unexpected message type %#x", ErrResumeProtocol, t[0])
 	r.Fail(err)
+	return err
+}
+
+// applyWelcome reads the awaited WELCOME, whose type byte t is read, and
+// hands it to f.
+func (r *Resumable) applyWelcome(t byte, rd io.Reader, f func(Welcome) error) error {
+	if t != msgWelcome {
+		err := fmt.Errorf("%w: message type %#x before the welcome", ErrResumeProtocol, t)
+		r.Fail(err)
+		return err
+	}
+	b := make([]byte, welcomeSize)
+	b[0] = t
+	if _, err := io.ReadFull(rd, b[1:]); err != nil {
+		// Cut short: a session that never learned its id cannot be
+		// resumed, which the resume loop reports.
+		return err
+	}
+	var w Welcome
+	err := w.UnmarshalBinary(b)
+	if err == nil {
+		err = f(w)
+	}
+	if err != nil {
+		r.Fail(err)
+	}
 	return err
 }
 

@@ -151,12 +151,21 @@ func (w *Welcome) UnmarshalBinary(b []byte) error {
 	return nil
 }
 
+// SendHello sends h as the first message on a sandmux.v2 WebSocket. A
+// new session's client may go on at once (Resumable.AwaitWelcome).
+func SendHello(ctx context.Context, ws *websocket.Conn, h Hello) error {
+	b, _ := h.MarshalBinary()
+	if err := ws.Write(ctx, websocket.MessageBinary, b); err != nil {
+		return fmt.Errorf("send hello: %w", err)
+	}
+	return nil
+}
+
 // ClientHandshake sends h as the first message on a sandmux.v2 WebSocket
 // and reads the server's welcome.
 func ClientHandshake(ctx context.Context, ws *websocket.Conn, h Hello) (Welcome, error) {
-	b, _ := h.MarshalBinary()
-	if err := ws.Write(ctx, websocket.MessageBinary, b); err != nil {
-		return Welcome{}, fmt.Errorf("send hello: %w", err)
+	if err := SendHello(ctx, ws, h); err != nil {
+		return Welcome{}, err
 	}
 	typ, msg, err := ws.Read(ctx)
 	if err != nil {
