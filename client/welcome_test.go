@@ -97,19 +97,33 @@ func TestNewSessionDoesNotWaitForWelcome(t *testing.T) {
 	}
 }
 
+// transportEnd dials url and returns the error its transport ends with.
+func transportEnd(t *testing.T, url string) error {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	sess, err := client.Dial(ctx, testConfig(url))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	rc := sess.Mux().Resumable()
+	select {
+	case <-rc.Done():
+	case <-ctx.Done():
+		t.Fatal("the session never ended")
+	}
+	return rc.Err()
+}
+
 // TestLostBeforeWelcome: a new session whose WebSocket dies before the
 // WELCOME has no id to resume with; it ends with a reason, and is not
 // redialed as a fresh session behind its streams' backs.
 func TestLostBeforeWelcome(t *testing.T) {
-	url, upgrades := fakeResumableServer(t, func(ctx context.Context, ws *websocket.Conn) {
-		readData(ctx, ws)
-	})
-	sess, st := dialStream(t, url)
-	_, _ = st.Write([]byte("x"))
-	_, err := st.Read(make([]byte, 1))
+	url, upgrades := fakeResumableServer(t, func(context.Context, *websocket.Conn) {})
 	var nr *mux.NotResumedError
-	if !errors.As(sess.Mux().Resumable().Err(), &nr) {
-		t.Fatalf("stream read: %v; transport: %v, want a NotResumedError", err, sess.Mux().Resumable().Err())
+	if err := transportEnd(t, url); !errors.As(err, &nr) {
+		t.Fatalf("transport error %v, want a NotResumedError", err)
 	}
 	if n := upgrades.Load(); n != 1 {
 		t.Fatalf("%d upgrades, want 1: the session was redialed without an id", n)
@@ -124,19 +138,7 @@ func TestDataBeforeWelcome(t *testing.T) {
 		for readData(ctx, ws) { // until the client closes
 		}
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-	defer cancel()
-	sess, err := client.Dial(ctx, testConfig(url))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.Close()
-	select {
-	case <-sess.Mux().Resumable().Done():
-	case <-ctx.Done():
-		t.Fatal("the session outlived a DATA message before the WELCOME")
-	}
-	if err := sess.Mux().Resumable().Err(); !errors.Is(err, mux.ErrResumeProtocol) {
+	if err := transportEnd(t, url); !errors.Is(err, mux.ErrResumeProtocol) {
 		t.Fatalf("transport error %v, want ErrResumeProtocol", err)
 	}
 }
