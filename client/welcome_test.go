@@ -45,11 +45,7 @@ func dialStream(t *testing.T, url string) (*client.Session, net.Conn) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
-	sess, err := client.Dial(ctx, testConfig(url))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = sess.Close() })
+	sess := dial(t, testConfig(url))
 	st, err := sess.OpenStreamEarly(ctx, "")
 	if err != nil {
 		t.Fatal(err)
@@ -102,12 +98,7 @@ func transportEnd(t *testing.T, url string) error {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
-	sess, err := client.Dial(ctx, testConfig(url))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.Close()
-	rc := sess.Mux().Resumable()
+	rc := dial(t, testConfig(url)).Mux().Resumable()
 	select {
 	case <-rc.Done():
 	case <-ctx.Done():
