@@ -259,10 +259,12 @@ func (e *entry) open(ctx, agentCtx context.Context, wg *sync.WaitGroup, target s
 			notify(Progress{State: StateResuming})
 		}
 		// A stream opened early on a session that is still resuming would
-		// die with it if the server refuses the resume (it restarted);
-		// waiting for the reply lets this loop retry on a fresh session.
+		// die with it if the server refuses the resume (it restarted), and
+		// so would one on a new session whose WebSocket is lost before the
+		// server's welcome; waiting for the reply (which follows the
+		// welcome) lets this loop retry on a fresh session.
 		open := sess.OpenStreamEarly
-		if resuming {
+		if resuming || !sess.Welcomed() {
 			open = sess.OpenStream
 		}
 		conn, err := open(ctx, target)

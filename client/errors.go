@@ -23,9 +23,9 @@ var (
 	ErrRawTarget = errors.New("server does not speak sandmux (raw WebSocket bridge); it cannot pick a --target")
 	// ErrRawUsed means a raw-mode session's single connection was taken.
 	ErrRawUsed = errors.New("raw-mode session already carries its one connection")
-	// errNoWelcome: a new session's WebSocket was lost before the server
-	// answered its hello, so there is nothing to resume.
-	errNoWelcome = errors.New("the connection was lost before the server accepted the session; run the command again")
+	// ErrNoWelcome ends a new session whose WebSocket was lost before the
+	// server answered its hello: there is no id to resume it with.
+	ErrNoWelcome = errors.New("the connection was lost before the server accepted the session; run the command again")
 )
 
 // DialError is a failure to establish the WebSocket. Its text is the one

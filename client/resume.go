@@ -52,7 +52,8 @@ func (s *Session) reattach(rc *mux.Resumable) bool {
 	if !ok {
 		// Lost before the server's WELCOME arrived: no id to resume
 		// with, and a HELLO without one would make a new session.
-		s.notResumed(rc, errNoWelcome)
+		s.log.Warn("session lost before the server accepted it")
+		rc.Fail(ErrNoWelcome)
 		return true
 	}
 	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.DialTimeout)

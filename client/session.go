@@ -59,6 +59,18 @@ func (s *Session) Grace() time.Duration {
 	return s.grace
 }
 
+// Welcomed reports whether the server has accepted the session: always
+// for one that does not resume, and for a resumable one once its WELCOME
+// has arrived (Dial does not wait for it, spec §9.2). Until then a lost
+// WebSocket ends the session, with ErrNoWelcome.
+func (s *Session) Welcomed() bool {
+	if !s.Resumable() {
+		return true
+	}
+	_, _, ok := s.identity()
+	return ok
+}
+
 // Raw reports whether the server answered in raw mode.
 func (s *Session) Raw() bool { return s.raw != nil }
 

@@ -3,7 +3,6 @@ package client_test
 import (
 	"context"
 	"errors"
-	"net"
 	"net/http"
 	"sync/atomic"
 	"testing"
@@ -39,55 +38,56 @@ func fakeResumableServer(t *testing.T, serve func(ctx context.Context, ws *webso
 	return wsURL(quietServer(t, h, false).URL), upgrades
 }
 
-// dialStream dials url and opens a stream early, as the proxy does; both
-// are closed when the test ends.
-func dialStream(t *testing.T, url string) (*client.Session, net.Conn) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-	defer cancel()
-	sess := dial(t, testConfig(url))
-	st, err := sess.OpenStreamEarly(ctx, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
-	return sess, st
-}
-
-// readData reads messages until a DATA one, which it reports.
-func readData(ctx context.Context, ws *websocket.Conn) bool {
+// readData reads messages until a DATA one longer than minLen bytes,
+// which it reports.
+func readData(ctx context.Context, ws *websocket.Conn, minLen int) bool {
 	for {
 		_, b, err := ws.Read(ctx)
 		if err != nil {
 			return false
 		}
-		if len(b) > 0 && b[0] == 0x00 {
+		if len(b) > minLen && b[0] == 0x00 {
 			return true
 		}
 	}
 }
 
+// yamuxControl is the size of a DATA message carrying one bare yamux
+// frame (a ping, a window update): the type byte and a 12-byte header.
+const yamuxControl = 13
+
 // TestNewSessionDoesNotWaitForWelcome: a new session's first stream
 // leaves with its HELLO, a round trip before the WELCOME comes back
-// (spec §9.2). This server answers only once it has the stream's data.
+// (spec §9.2). This server answers only once it has the stream's header,
+// the first DATA longer than a bare yamux frame.
 func TestNewSessionDoesNotWaitForWelcome(t *testing.T) {
 	const grace = 42 * time.Second
 	url, _ := fakeResumableServer(t, func(ctx context.Context, ws *websocket.Conn) {
-		if !readData(ctx, ws) {
-			t.Error("no DATA before the WELCOME: the client waited for it")
+		if !readData(ctx, ws, yamuxControl) {
+			t.Error("no stream data before the WELCOME: the client waited for it")
 			return
 		}
 		_ = mux.WriteWelcome(ctx, ws, mux.Welcome{Status: mux.WelcomeNew, ID: [mux.SessionIDSize]byte{1}, Grace: grace})
-		for readData(ctx, ws) { // until the client closes
+		for readData(ctx, ws, 0) { // until the client closes
 		}
 	})
-	sess, st := dialStream(t, url)
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	sess := dial(t, testConfig(url))
+	if sess.Welcomed() {
+		t.Fatal("Welcomed before the server answered")
+	}
+	st, err := sess.OpenStreamEarly(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
 	if _, err := st.Write([]byte("ssh version line")); err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(waitTimeout); sess.Grace() != grace; {
+	for deadline := time.Now().Add(waitTimeout); sess.Grace() != grace || !sess.Welcomed(); {
 		if time.Now().After(deadline) {
-			t.Fatalf("the WELCOME's grace never reached the session: %v", sess.Grace())
+			t.Fatalf("the WELCOME never reached the session: grace %v, welcomed %v", sess.Grace(), sess.Welcomed())
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -112,9 +112,8 @@ func transportEnd(t *testing.T, url string) error {
 // redialed as a fresh session behind its streams' backs.
 func TestLostBeforeWelcome(t *testing.T) {
 	url, upgrades := fakeResumableServer(t, func(context.Context, *websocket.Conn) {})
-	var nr *mux.NotResumedError
-	if err := transportEnd(t, url); !errors.As(err, &nr) {
-		t.Fatalf("transport error %v, want a NotResumedError", err)
+	if err := transportEnd(t, url); !errors.Is(err, client.ErrNoWelcome) {
+		t.Fatalf("transport error %v, want ErrNoWelcome", err)
 	}
 	if n := upgrades.Load(); n != 1 {
 		t.Fatalf("%d upgrades, want 1: the session was redialed without an id", n)
@@ -126,10 +125,28 @@ func TestLostBeforeWelcome(t *testing.T) {
 func TestDataBeforeWelcome(t *testing.T) {
 	url, _ := fakeResumableServer(t, func(ctx context.Context, ws *websocket.Conn) {
 		_ = ws.Write(ctx, websocket.MessageBinary, []byte{0x00, 'x'})
-		for readData(ctx, ws) { // until the client closes
+		for readData(ctx, ws, 0) { // until the client closes
 		}
 	})
 	if err := transportEnd(t, url); !errors.Is(err, mux.ErrResumeProtocol) {
 		t.Fatalf("transport error %v, want ErrResumeProtocol", err)
+	}
+}
+
+// TestMisSizedWelcome: a WELCOME shorter or longer than the protocol's
+// is a protocol error, never a header read from inside its payload.
+func TestMisSizedWelcome(t *testing.T) {
+	good, _ := mux.Welcome{Status: mux.WelcomeNew, ID: [mux.SessionIDSize]byte{1}}.MarshalBinary()
+	for name, msg := range map[string][]byte{"long": append(good, 0), "short": good[:10], "type only": good[:1]} {
+		t.Run(name, func(t *testing.T) {
+			url, _ := fakeResumableServer(t, func(ctx context.Context, ws *websocket.Conn) {
+				_ = ws.Write(ctx, websocket.MessageBinary, msg)
+				for readData(ctx, ws, 0) { // until the client closes
+				}
+			})
+			if err := transportEnd(t, url); !errors.Is(err, mux.ErrResumeProtocol) {
+				t.Fatalf("transport error %v, want ErrResumeProtocol", err)
+			}
+		})
 	}
 }

@@ -682,15 +682,24 @@ func (r *Resumable) applyWelcome(t byte, rd io.Reader, f func(Welcome) error) er
 		r.Fail(err)
 		return err
 	}
-	b := make([]byte, welcomeSize)
+	// One byte more than a WELCOME, to tell a longer message from one.
+	b := make([]byte, welcomeSize+1)
 	b[0] = t
-	if _, err := io.ReadFull(rd, b[1:]); err != nil {
+	n, err := io.ReadFull(rd, b[1:])
+	switch {
+	case err == io.EOF || err == io.ErrUnexpectedEOF: //nolint:errorlint // ReadFull's own, unwrapped: the message ended, the WebSocket did not
+		b, err = b[:1+n], nil // UnmarshalBinary rejects the size
+	case err == nil:
+		err = fmt.Errorf("%w: welcome longer than %d bytes", ErrResumeProtocol, welcomeSize)
+		r.Fail(err)
+		return err
+	default:
 		// Cut short: a session that never learned its id cannot be
 		// resumed, which the resume loop reports.
 		return err
 	}
 	var w Welcome
-	err := w.UnmarshalBinary(b)
+	err = w.UnmarshalBinary(b)
 	if err == nil {
 		err = f(w)
 	}

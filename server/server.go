@@ -122,8 +122,10 @@ func (s *Server) Stats() Stats {
 		TargetErrors:    s.stats.targetErrors.Load(),
 		BytesIn:         in,
 		BytesOut:        out,
-		Sessions:        s.stats.sessionsTotal.Load(),
+		// Raw first: both count up in the order sessions, raw, so this
+		// never reports more raw sessions than sessions.
 		RawSessions:     s.stats.rawTotal.Load(),
+		Sessions:        s.stats.sessionsTotal.Load(),
 		ActiveSessions:  active,
 		Streams:         s.stats.streamsTotal.Load(),
 		ActiveStreams:   s.stats.streamsActive.Load(),

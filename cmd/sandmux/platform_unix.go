@@ -60,17 +60,17 @@ func forwardAlive(pid int) bool {
 	return bytes.Contains(b, []byte("--background-child"))
 }
 
-// releaseStdio points stdin, stdout and stderr at /dev/null. A proxy whose
-// ssh has exited calls it before its close handshake: a caller capturing
-// ssh's output (out=$(ssh ...)) reads until every holder of those pipes
-// is gone, and the handshake takes a round trip to the server.
+// releaseStdio points stderr at /dev/null. A proxy whose ssh has exited
+// calls it before its close handshake: a caller capturing ssh's output
+// (out=$(ssh ... 2>&1)) reads until every holder of the pipe is gone, and
+// the handshake takes a round trip to the server. Stdin and stdout are
+// closed already (client.Pipe closes them as the stream ends), so their
+// numbers may belong to a new socket by now and are left alone.
 func releaseStdio() {
-	null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	null, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
 	if err != nil {
 		return
 	}
 	defer null.Close()
-	for fd := range 3 {
-		_ = unix.Dup2(int(null.Fd()), fd)
-	}
+	_ = unix.Dup2(int(null.Fd()), 2)
 }

@@ -119,7 +119,9 @@ func writeStats(e *exposition, st server.Stats) {
 		add("", float64(st.ActiveSessions))
 	f := e.family("sandmux_sessions_total", "WebSockets upgraded, by mode (sandmux or raw).", typeCounter)
 	f.add("", float64(st.RawSessions), "mode", "raw")
-	f.add("", float64(st.Sessions-st.RawSessions), "mode", "sandmux")
+	// Stats reads the two totals one after the other: a raw upgrade in
+	// between must not show as a counter going back.
+	f.add("", float64(max(st.Sessions-st.RawSessions, 0)), "mode", "sandmux")
 	e.family("sandmux_streams_active", "Streams open now.", typeGauge).
 		add("", float64(st.ActiveStreams))
 	e.family("sandmux_streams_total", "Streams opened, refused ones included.", typeCounter).
