@@ -125,9 +125,10 @@ type Resumable struct {
 	curGen uint64
 
 	closing bool // under mu: Close has begun; no new data is sent
-	// welcome, under mu, takes the WELCOME a client that did not wait for
-	// it expects as the first message (AwaitWelcome).
-	welcome func(Welcome) error
+	// welcome takes the WELCOME a client that did not wait for it expects
+	// as the first message (AwaitWelcome). Atomic: every message read
+	// checks it, and it is nil on all but the first.
+	welcome atomic.Pointer[func(Welcome) error]
 
 	ackKick  chan struct{}
 	done     chan struct{}
@@ -618,19 +619,17 @@ func (r *Resumable) Read(p []byte) (int, error) {
 // after the next Attach must be the WELCOME, which f takes; an error from
 // f, or any other message first, ends the Resumable. Call it before that
 // Attach.
-func (r *Resumable) AwaitWelcome(f func(Welcome) error) {
-	r.mu.Lock()
-	r.welcome = f
-	r.mu.Unlock()
-}
+func (r *Resumable) AwaitWelcome(f func(Welcome) error) { r.welcome.Store(&f) }
 
 // takeWelcome returns the pending AwaitWelcome handler, once.
 func (r *Resumable) takeWelcome() func(Welcome) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	f := r.welcome
-	r.welcome = nil
-	return f
+	if r.welcome.Load() == nil {
+		return nil
+	}
+	if f := r.welcome.Swap(nil); f != nil {
+		return *f
+	}
+	return nil
 }
 
 // nextData reads the next message header: data makes it the current
