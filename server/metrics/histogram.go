@@ -2,7 +2,6 @@ package metrics
 
 import (
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 )
@@ -16,6 +15,7 @@ import (
 // could show a _count that disagrees with the +Inf bucket.
 type histogram struct {
 	bounds []float64 // upper bounds, ascending, without +Inf
+	les    []string  // their le label values, then "+Inf"
 
 	mu     sync.Mutex
 	series map[string]*histSeries
@@ -33,7 +33,11 @@ type histSeries struct {
 // newHistogram returns a histogram with the given upper bounds, which
 // must ascend; +Inf is implied.
 func newHistogram(bounds []float64) *histogram {
-	return &histogram{bounds: bounds, series: map[string]*histSeries{}}
+	les := make([]string, 0, len(bounds)+1)
+	for _, b := range bounds {
+		les = append(les, string(appendFloat(nil, b)))
+	}
+	return &histogram{bounds: bounds, les: append(les, "+Inf"), series: map[string]*histSeries{}}
 }
 
 // observe records v under label value lv.
@@ -78,11 +82,7 @@ func (h *histogram) write(f *family, label string) {
 		var cum uint64
 		for i, c := range s.counts {
 			cum += c
-			le := "+Inf"
-			if i < len(h.bounds) {
-				le = strconv.FormatFloat(h.bounds[i], 'g', -1, 64)
-			}
-			f.add("_bucket", float64(cum), label, s.lv, "le", le)
+			f.add("_bucket", float64(cum), label, s.lv, "le", h.les[i])
 		}
 		f.add("_sum", s.sum, label, s.lv)
 		f.add("_count", float64(cum), label, s.lv)

@@ -14,8 +14,9 @@
 // links this package, and every ssh connection starts that binary as a
 // `sandmux proxy`, which paid the client library's package init and page
 // faults (milliseconds, where page faults are dear) on every start while
-// only `sandmux server --metrics-listen` ever uses it. Everything is computed at scrape time;
-// the package starts no goroutines and does no work at init.
+// only `sandmux server --metrics-listen` ever uses it. Everything is
+// computed at scrape time; the package starts no goroutines and does no
+// work at init.
 //
 // Besides the sandmux_ families, a scrape carries the Go runtime and
 // process metrics of client_golang's Go and process collectors, under
