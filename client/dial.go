@@ -13,8 +13,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/coder/websocket"
-
 	"github.com/sandmux/sandmux/mux"
 )
 
@@ -42,14 +40,15 @@ func Dial(ctx context.Context, cfg Config) (*Session, error) {
 	default:
 		protos = []string{mux.SubprotocolResumable, mux.Subprotocol}
 	}
-	ws, err := s.dialWS(dctx, protos, false)
+	link, err := s.dialWS(dctx, protos, false)
 	if err != nil {
 		lcancel()
 		return nil, err
 	}
+	ws := link.WS
 	switch ws.Subprotocol() {
 	case mux.SubprotocolResumable:
-		if err := s.startResumable(dctx, ws); err != nil {
+		if err := s.startResumable(dctx, link); err != nil {
 			lcancel()
 			return nil, err
 		}
@@ -74,7 +73,8 @@ func Dial(ctx context.Context, cfg Config) (*Session, error) {
 // for the server's WELCOME (spec §9.2): the session's first stream is
 // under way a round trip sooner, and the WELCOME, the first message the
 // transport reads, brings the credentials a resume needs.
-func (s *Session) startResumable(ctx context.Context, ws *websocket.Conn) error {
+func (s *Session) startResumable(ctx context.Context, link mux.Link) error {
+	ws := link.WS
 	if err := mux.SendHello(ctx, ws, mux.Hello{}); err != nil {
 		_ = ws.CloseNow()
 		return &DialError{URL: RedactURL(s.cfg.URL), Err: err}
@@ -96,7 +96,7 @@ func (s *Session) startResumable(ctx context.Context, ws *websocket.Conn) error 
 		s.log.Debug("resumable session welcomed", "grace", w.Grace)
 		return nil
 	})
-	if _, err := rc.Attach(ws, 0, nil); err != nil {
+	if _, err := rc.Attach(link, 0, nil); err != nil {
 		_ = rc.Close()
 		return err
 	}

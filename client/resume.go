@@ -58,7 +58,7 @@ func (s *Session) reattach(rc *mux.Resumable) bool {
 	}
 	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.DialTimeout)
 	defer cancel()
-	ws, err := s.dialWS(ctx, []string{mux.SubprotocolResumable}, true)
+	link, err := s.dialWS(ctx, []string{mux.SubprotocolResumable}, true)
 	if err != nil {
 		var de *DialError
 		if errors.As(err, &de) && !de.Temporary() {
@@ -68,6 +68,7 @@ func (s *Session) reattach(rc *mux.Resumable) bool {
 		s.log.Info("resume: dial failed; retrying", "err", err)
 		return false
 	}
+	ws := link.WS
 	if ws.Subprotocol() != mux.SubprotocolResumable {
 		_ = ws.CloseNow()
 		s.notResumed(rc, errors.New("the server no longer offers resumption"))
@@ -84,7 +85,7 @@ func (s *Session) reattach(rc *mux.Resumable) bool {
 		s.notResumed(rc, err)
 		return true
 	}
-	if _, err := rc.Attach(ws, w.Received, nil); err != nil {
+	if _, err := rc.Attach(link, w.Received, nil); err != nil {
 		_ = ws.CloseNow()
 		return true
 	}
@@ -98,8 +99,10 @@ func (s *Session) notResumed(rc *mux.Resumable, cause error) {
 	rc.Fail(&mux.NotResumedError{Within: s.Grace(), Cause: cause})
 }
 
-// dialWS opens one WebSocket offering protos.
-func (s *Session) dialWS(ctx context.Context, protos []string, resuming bool) (*websocket.Conn, error) {
+// dialWS opens one WebSocket offering protos. The Link carries the
+// connection under it, so that a resumable transport writes its data
+// frames itself (mux.Link).
+func (s *Session) dialWS(ctx context.Context, protos []string, resuming bool) (mux.Link, error) {
 	header := s.cfg.handshakeHeader()
 	if resuming {
 		header.Set(mux.ResumeHeader, "1")
@@ -116,10 +119,12 @@ func (s *Session) dialWS(ctx context.Context, protos []string, resuming bool) (*
 		Subprotocols:    protos,
 	})
 	if err != nil {
-		return nil, dialError(s.cfg.URL, resp, err)
+		return mux.Link{}, dialError(s.cfg.URL, resp, err)
 	}
+	link := mux.Link{WS: ws, Client: true}
 	if bc := conn(); bc != nil {
 		bc.Framing()
+		link.Frames = bc
 	}
-	return ws, nil
+	return link, nil
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/binary"
+	"errors"
 	"net"
 	"sync"
 )
@@ -24,6 +25,7 @@ type BufConn struct {
 	r *bufio.Reader
 
 	mu      sync.Mutex // the WebSocket library writes from one goroutine at a time, but Close may race
+	between *sync.Cond // signalled when a frame is finished (or writing stops): WriteFrame waits for it
 	framing bool
 	buf     []byte // bytes of the frame being assembled
 	need    int    // bytes still missing from the current frame; -1 = header incomplete
@@ -33,6 +35,10 @@ type BufConn struct {
 	// (the server's) mostly arrives that way, in one large write after
 	// the library's first 4 KiB.
 	vec bool
+	// stop ends WriteFrame's writes: a failed write (a frame may be cut
+	// off mid-way, so nothing may follow it), the library's close frame
+	// (RFC 6455: no data after it), or Close.
+	stop error
 }
 
 // vecMin is the smallest tail worth a writev instead of a copy.
@@ -48,7 +54,9 @@ const maxHold = 256 << 10
 // NewBufConn wraps c.
 func NewBufConn(c net.Conn) *BufConn {
 	_, vec := c.(*net.TCPConn)
-	return &BufConn{Conn: c, r: bufio.NewReaderSize(c, readBufSize), need: -1, vec: vec}
+	b := &BufConn{Conn: c, r: bufio.NewReaderSize(c, readBufSize), need: -1, vec: vec}
+	b.between = sync.NewCond(&b.mu)
+	return b
 }
 
 // Read implements net.Conn.
@@ -84,6 +92,9 @@ func (b *BufConn) Write(p []byte) (int, error) {
 				continue
 			}
 			b.need = framePayloadLen(b.buf)
+			if b.buf[0]&0x0f == opClose && b.stop == nil {
+				b.stop = net.ErrClosed
+			}
 		}
 		take := min(len(p), b.need)
 		if b.vec && take == b.need && take >= vecMin {
@@ -91,8 +102,9 @@ func (b *BufConn) Write(p []byte) (int, error) {
 			_, err := bufs.WriteTo(b.Conn)
 			b.buf, b.need, p = b.buf[:0], -1, p[take:]
 			if err != nil {
-				return 0, err
+				return 0, b.failed(err)
 			}
+			b.between.Broadcast()
 			continue
 		}
 		b.buf = append(b.buf, p[:take]...)
@@ -100,7 +112,7 @@ func (b *BufConn) Write(p []byte) (int, error) {
 		b.need -= take
 		if b.need == 0 || len(b.buf) >= maxHold {
 			if err := b.flush(); err != nil {
-				return 0, err
+				return 0, b.failed(err)
 			}
 		}
 	}
@@ -113,7 +125,61 @@ func (b *BufConn) flush() error {
 	b.buf = b.buf[:0]
 	if b.need == 0 {
 		b.need = -1
+		b.between.Broadcast()
 	}
+	return err
+}
+
+// failed records a write error, after which no frame may follow, and
+// returns it.
+func (b *BufConn) failed(err error) error {
+	if b.stop == nil {
+		b.stop = err
+	}
+	b.between.Broadcast()
+	return err
+}
+
+// atBoundary reports whether no frame of the library's is part-written.
+func (b *BufConn) atBoundary() bool { return b.need < 0 && len(b.buf) == 0 }
+
+// WriteFrame writes frame, one whole WebSocket frame built by the caller
+// (see wsframe.go), between the library's own frames: if the library is
+// part-way through one (a pong, say), it waits for its end. It fails once
+// the library has sent its close frame, after a failed write and after
+// Close, and before Framing.
+func (b *BufConn) WriteFrame(frame []byte) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for b.stop == nil && b.framing && !b.atBoundary() {
+		b.between.Wait()
+	}
+	if b.stop != nil {
+		return b.stop
+	}
+	if !b.framing {
+		return errNotFraming
+	}
+	if _, err := b.Conn.Write(frame); err != nil {
+		return b.failed(err)
+	}
+	return nil
+}
+
+// errNotFraming: WriteFrame before the upgrade finished (Framing).
+var errNotFraming = errors.New("websocket frame written before the upgrade finished")
+
+// Close implements net.Conn; it also ends WriteFrame's wait. The socket
+// is closed before mu is taken: a write blocked on a peer that stopped
+// reading holds mu, and only the close ends it.
+func (b *BufConn) Close() error {
+	err := b.Conn.Close()
+	b.mu.Lock()
+	if b.stop == nil {
+		b.stop = net.ErrClosed
+	}
+	b.between.Broadcast()
+	b.mu.Unlock()
 	return err
 }
 

@@ -23,6 +23,8 @@ func (w *writeRecorder) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+func (w *writeRecorder) Close() error { return nil }
+
 // frame builds a WebSocket frame with an n-byte payload, masked or not.
 func frame(n int, masked bool) []byte {
 	b := []byte{0x82, 0}

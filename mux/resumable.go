@@ -67,13 +67,23 @@ const maxReplayMessage = 256<<10 + yamuxHeaderSize
 // buffer of many small messages does not pin a large buffer for each.
 const pooledMessage = 16 << 10
 
+// pooledCap is the capacity of a pooled message buffer: the largest
+// message and room for its frame header before it.
+const pooledCap = frameRoom + 1 + maxReplayMessage
+
 // msgPool recycles large data messages once the peer has acknowledged them.
-var msgPool = sync.Pool{New: func() any { b := make([]byte, 0, 1+maxReplayMessage); return &b }}
+var msgPool = sync.Pool{New: func() any { b := make([]byte, 0, pooledCap); return &b }}
 
 // chunk is one data message kept until the peer acknowledges it.
 type chunk struct {
 	start uint64
-	msg   []byte // msg[0] is msgData; msg[1:] the payload
+	buf   []byte // the whole allocation, for msgPool
+	msg   []byte // msg[0] is msgData; msg[1:] the payload; masked with key if masked
+	// frame, when the message was built for a Link with Frames, is the
+	// whole WebSocket frame: its header, then msg.
+	frame  []byte
+	key    [4]byte
+	masked bool
 	// For the delivery rate and round trip of its acknowledgement
 	// (inflight.sample): when it was sent, and the latest acknowledgement then.
 	sentAt      time.Time
@@ -82,6 +92,28 @@ type chunk struct {
 }
 
 func (c chunk) end() uint64 { return c.start + uint64(len(c.msg)-1) }
+
+// plain returns msg[from:] unmasked: a copy if msg is masked.
+func (c chunk) plain(from int) []byte {
+	if !c.masked {
+		return c.msg[from:]
+	}
+	b := make([]byte, len(c.msg)-from)
+	maskCopy(b, c.msg[from:], c.key, from)
+	return b
+}
+
+// Link is one WebSocket a Resumable runs on.
+type Link struct {
+	WS *websocket.Conn
+	// Frames, if not nil, is the BufConn under WS (above TLS). Data
+	// messages are then written as frames built in place (wsframe.go)
+	// instead of through WS, which still writes everything else.
+	Frames *BufConn
+	// Client is set on the side that dialed: RFC 6455 has a client mask
+	// every frame it sends.
+	Client bool
+}
 
 // Resumable is the byte stream a yamux session runs on, carried by a
 // sequence of WebSockets. Bytes written are numbered and kept until the
@@ -100,6 +132,7 @@ type Resumable struct {
 	mu      sync.Mutex
 	cond    *sync.Cond // attach, detach, ack (room), close
 	ws      *websocket.Conn
+	link    Link          // ws's Link; zero while detached
 	gen     uint64        // bumped on every attach and detach
 	lost    chan struct{} // closed when the current attachment ends
 	lostErr error
@@ -213,12 +246,13 @@ func (r *Resumable) Unacked() int64 {
 func (r *Resumable) Resumes() int64  { return r.resumes.Load() }
 func (r *Resumable) Replayed() int64 { return r.replayed.Load() }
 
-// Attach makes ws the carrier, after detaching any current one. peerRecv
-// is how much the peer has received; everything after it is replayed
-// before new bytes. welcome, if not nil, runs first with this side's own
-// received count (which cannot change while detached), so the server can
-// answer the hello before the replay starts.
-func (r *Resumable) Attach(ws *websocket.Conn, peerRecv uint64, welcome func(received uint64) error) (<-chan struct{}, error) {
+// Attach makes l.WS the carrier, after detaching any current one.
+// peerRecv is how much the peer has received; everything after it is
+// replayed before new bytes. welcome, if not nil, runs first with this
+// side's own received count (which cannot change while detached), so the
+// server can answer the hello before the replay starts.
+func (r *Resumable) Attach(l Link, peerRecv uint64, welcome func(received uint64) error) (<-chan struct{}, error) {
+	ws := l.WS
 	r.Drop(errors.New("replaced by a new connection"))
 	r.sendMu.Lock()
 	defer r.sendMu.Unlock()
@@ -253,7 +287,7 @@ func (r *Resumable) Attach(ws *websocket.Conn, peerRecv uint64, welcome func(rec
 		r.replay[i].sentAt, r.replay[i].ackedAtSend, r.replay[i].ackAtSend = now, r.acked, now
 	}
 	first := r.gen == 0
-	r.ws, r.lostErr = ws, nil
+	r.ws, r.link, r.lostErr = ws, l, nil
 	r.gen++
 	r.lost = make(chan struct{})
 	lost := r.lost
@@ -268,10 +302,11 @@ func (r *Resumable) Attach(ws *websocket.Conn, peerRecv uint64, welcome func(rec
 
 	var n int64
 	for _, c := range todo {
-		payload := c.msg[1:]
+		from := 1
 		if c.start < peerRecv {
-			payload = payload[peerRecv-c.start:]
+			from += int(peerRecv - c.start)
 		}
+		payload := c.plain(from)
 		for len(payload) > 0 {
 			part := payload[:min(len(payload), maxReplayMessage)]
 			msg := append([]byte{msgData}, part...)
@@ -311,8 +346,8 @@ func (r *Resumable) trimLocked(upTo uint64) {
 	}
 	if i > 0 {
 		for _, c := range r.replay[:i] {
-			if cap(c.msg) == 1+maxReplayMessage {
-				b := c.msg[:0]
+			if cap(c.buf) == pooledCap {
+				b := c.buf[:0]
 				r.freed = append(r.freed, &b)
 			}
 		}
@@ -345,7 +380,7 @@ func (r *Resumable) detach(gen uint64, err error) {
 		return
 	}
 	ws := r.ws
-	r.ws, r.lostErr = nil, err
+	r.ws, r.link, r.lostErr = nil, Link{}, err
 	r.gen++
 	close(r.lost)
 	r.cond.Broadcast()
@@ -377,7 +412,7 @@ func (r *Resumable) Fail(err error) {
 	}
 	r.err = err
 	ws := r.ws
-	r.ws = nil
+	r.ws, r.link = nil, Link{}
 	r.gen++
 	// Done before Lost: an owner woken by Lost checks Done next (see
 	// client.resumeLoop), and must find it closed, or it redials a
@@ -419,7 +454,7 @@ func (r *Resumable) Close() error {
 		// handshake below.
 		r.mu.Lock()
 		if r.ws == ws {
-			r.ws = nil
+			r.ws, r.link = nil, Link{}
 		}
 		r.mu.Unlock()
 	}
@@ -513,23 +548,15 @@ func (r *Resumable) writePart(head, part []byte) error {
 
 	r.sendMu.Lock()
 	defer r.sendMu.Unlock()
+	// Under sendMu the link can only be lost, not replaced (Attach holds
+	// sendMu), so a frame built for this one is never sent on another.
 	r.mu.Lock()
-	closing := r.closing
+	closing, link := r.closing, r.link
 	r.mu.Unlock()
 	if closing {
 		return net.ErrClosed
 	}
-	// Taken under sendMu: a pooled buffer is recycled by an ack, and only
-	// a holder of sendMu sends, so a recycled buffer is never mid-send in
-	// Attach's replay.
-	var msg []byte
-	if size >= pooledMessage {
-		msg = (*msgPool.Get().(*[]byte))[:1+size]
-	} else {
-		msg = make([]byte, 1+size)
-	}
-	msg[0] = msgData
-	copy(msg[1+copy(msg[1:], head):], part)
+	c := buildChunk(head, part, size, link)
 	r.mu.Lock()
 	now := time.Now()
 	if r.sent == r.acked {
@@ -537,17 +564,55 @@ func (r *Resumable) writePart(head, part []byte) error {
 		// not from an acknowledgement of long ago.
 		r.ackAt = now
 	}
-	r.replay = append(r.replay, chunk{start: r.sent, msg: msg, sentAt: now, ackedAtSend: r.acked, ackAtSend: r.ackAt})
+	c.start, c.sentAt, c.ackedAtSend, c.ackAtSend = r.sent, now, r.acked, r.ackAt
+	r.replay = append(r.replay, c)
 	r.sent += uint64(size)
-	ws, gen := r.ws, r.gen
+	ws, gen, fw := r.ws, r.gen, r.link.Frames
 	r.mu.Unlock()
 	if ws != nil {
-		if err := ws.Write(noDeadline, websocket.MessageBinary, msg); err != nil {
+		var err error
+		if c.frame != nil && fw != nil {
+			err = fw.WriteFrame(c.frame)
+		} else {
+			err = ws.Write(noDeadline, websocket.MessageBinary, c.plain(0))
+		}
+		if err != nil {
 			r.writeFailed(gen, ws, err)
 		}
 	}
 	r.recycle()
 	return nil
+}
+
+// buildChunk copies head and part into a new data message, built as a
+// whole frame (masked on a client) when l writes frames itself. Taken
+// under sendMu: a pooled buffer is recycled by an ack, and only a holder
+// of sendMu sends, so a recycled buffer is never mid-send in Attach's
+// replay.
+func buildChunk(head, part []byte, size int, l Link) chunk {
+	var buf []byte
+	if size >= pooledMessage {
+		buf = (*msgPool.Get().(*[]byte))[:frameRoom+1+size]
+	} else {
+		buf = make([]byte, frameRoom+1+size)
+	}
+	c := chunk{buf: buf, msg: buf[frameRoom:]}
+	if l.Frames == nil {
+		c.msg[0] = msgData
+		copy(c.msg[1+copy(c.msg[1:], head):], part)
+		return c
+	}
+	if l.Client {
+		c.masked, c.key = true, newMaskKey()
+		c.msg[0] = msgData ^ c.key[0]
+		maskCopy(c.msg[1:], head, c.key, 1)
+		maskCopy(c.msg[1+len(head):], part, c.key, 1+len(head))
+	} else {
+		c.msg[0] = msgData
+		copy(c.msg[1+copy(c.msg[1:], head):], part)
+	}
+	c.frame = buf[putFrameHeader(buf[:frameRoom], 1+size, c.masked, c.key):]
+	return c
 }
 
 // recycle returns acknowledged buffers to the pool. The caller holds

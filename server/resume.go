@@ -41,8 +41,10 @@ func (s *Server) serveResumable(ws *websocket.Conn, r *http.Request, log *slog.L
 		_ = ws.Close(websocket.StatusProtocolError, "expected a sandmux hello")
 		return
 	}
+	// Data messages go out as frames built in place (mux.Link).
+	link := mux.Link{WS: ws, Frames: mux.BufConnFrom(r.Context())}
 	if hello.Resuming() {
-		s.resume(ws, hello, authHash(r), log, start)
+		s.resume(link, hello, authHash(r), log, start)
 		return
 	}
 
@@ -74,7 +76,7 @@ func (s *Server) serveResumable(ws *websocket.Conn, r *http.Request, log *slog.L
 		delete(s.resumables, id)
 		s.mu.Unlock()
 	}()
-	if _, err := d.rc.Attach(ws, 0, welcome); err != nil {
+	if _, err := d.rc.Attach(link, 0, welcome); err != nil {
 		log.Info("resumable session handshake failed", "err", err)
 		_ = d.rc.Close()
 		return
@@ -84,9 +86,10 @@ func (s *Server) serveResumable(ws *websocket.Conn, r *http.Request, log *slog.L
 	s.serveMux(d.rc, log.With("session", shortID(id)))
 }
 
-// resume attaches ws to the session hello names, if the secret and
-// credentials match, and holds ws until it is lost.
-func (s *Server) resume(ws *websocket.Conn, hello mux.Hello, auth [sha256.Size]byte, log *slog.Logger, start time.Time) {
+// resume attaches link to the session hello names, if the secret and
+// credentials match, and holds it until it is lost.
+func (s *Server) resume(link mux.Link, hello mux.Hello, auth [sha256.Size]byte, log *slog.Logger, start time.Time) {
+	ws := link.WS
 	log = log.With("session", shortID(hello.ID))
 	hctx, cancel := context.WithTimeout(s.ctx, s.cfg.Mux.HeaderTimeout)
 	defer cancel()
@@ -111,7 +114,7 @@ func (s *Server) resume(ws *websocket.Conn, hello mux.Hello, auth [sha256.Size]b
 	welcome := func(received uint64) error {
 		return mux.WriteWelcome(hctx, ws, mux.Welcome{Status: mux.WelcomeResumed, ID: hello.ID, Received: received, Grace: s.cfg.ResumeGrace})
 	}
-	lost, err := d.rc.Attach(ws, hello.Received, welcome)
+	lost, err := d.rc.Attach(link, hello.Received, welcome)
 	if err != nil {
 		log.Info("resume failed", "err", err)
 		_ = ws.CloseNow()
