@@ -387,9 +387,12 @@ func TestEmbeddedUnknownKeyRefused(t *testing.T) {
 	if r.exitCode() != 255 || r.stdout != "" || !strings.Contains(r.stderr, "Permission denied (publickey)") {
 		t.Fatalf("ssh with an unknown key: want exit 255 and \"Permission denied (publickey)\"\n%s", r)
 	}
-	if n := e.Srv.Count(logEmbeddedRefused); n != 1 {
-		t.Errorf("server logged %d refused logins, want 1\n%s", n, e.Srv.Log())
-	}
+	// The server logs the refusal when the connection ends, which can be
+	// just after ssh has exited.
+	waitFor(t, 10*time.Second, "the server to log one refused login", func() (bool, string) {
+		n := e.Srv.Count(logEmbeddedRefused)
+		return n == 1, fmt.Sprintf("%d refused logins logged\n%s", n, e.Srv.Log())
+	})
 	if n := e.Srv.Count(logEmbeddedLogin); n != 0 {
 		t.Errorf("server logged %d logins for an unknown key", n)
 	}
