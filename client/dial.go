@@ -55,7 +55,7 @@ func Dial(ctx context.Context, cfg Config) (*Session, error) {
 		log.Debug("resumable session up", "url", RedactURL(cfg.URL), "handshake", time.Since(start).Round(time.Millisecond))
 		return s, nil
 	case mux.Subprotocol:
-		s.mux, err = mux.Client(mux.NetConn(lctx, ws), cfg.Mux, log)
+		s.mux, err = mux.Client(link.NetConn(lctx), cfg.Mux, log)
 		if err != nil {
 			lcancel()
 			return nil, err
@@ -64,7 +64,7 @@ func Dial(ctx context.Context, cfg Config) (*Session, error) {
 		return s, nil
 	}
 	log.Debug("server picked no sandmux subprotocol; raw mode", "url", RedactURL(cfg.URL))
-	s.raw = mux.RawNetConn(lctx, ws)
+	s.raw = link.RawNetConn(lctx)
 	return s, nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"sync"
 
 	"github.com/coder/websocket"
 )
@@ -25,9 +26,7 @@ const (
 // the returned conn joins them into one WebSocket message, halving the
 // messages (and syscalls) per frame. Byte order is unchanged, so this is
 // invisible to the peer, which reads a byte stream.
-func NetConn(ctx context.Context, c *websocket.Conn) net.Conn {
-	return &coalescingConn{Conn: RawNetConn(ctx, c)}
-}
+func NetConn(ctx context.Context, c *websocket.Conn) net.Conn { return Link{WS: c}.NetConn(ctx) }
 
 // RawNetConn wraps a WebSocket as a plain byte-stream net.Conn (raw mode,
 // where the bytes are not yamux frames). Bytes that arrive together with a
@@ -35,7 +34,80 @@ func NetConn(ctx context.Context, c *websocket.Conn) net.Conn {
 // dead connection still masked, and passing them on would hand the target
 // garbage just before the end.
 func RawNetConn(ctx context.Context, c *websocket.Conn) net.Conn {
-	return trustedReads{websocket.NetConn(ctx, c, websocket.MessageBinary)}
+	return Link{WS: c}.RawNetConn(ctx)
+}
+
+// NetConn is the package's NetConn on l: with Frames, every message is a
+// frame built in place (wsframe.go), header and body in one. That saves a
+// client two copies and a masking pass per message; a server gains
+// nothing (the library writes an unmasked payload without copying it),
+// so it passes no Frames.
+func (l Link) NetConn(ctx context.Context) net.Conn {
+	return &coalescingConn{Conn: l.RawNetConn(ctx)}
+}
+
+// RawNetConn is the package's RawNetConn on l: with Frames, every Write
+// is a frame built in place (wsframe.go).
+func (l Link) RawNetConn(ctx context.Context) net.Conn {
+	nc := trustedReads{websocket.NetConn(ctx, l.WS, websocket.MessageBinary)}
+	if l.Frames == nil {
+		return nc
+	}
+	return &framedConn{Conn: nc, frames: l.Frames, client: l.Client}
+}
+
+// framedConn writes each message as one frame it builds itself, masked as
+// it is copied on a client, and sends through BufConn.WriteFrame; reads,
+// Close and everything else are the library's.
+type framedConn struct {
+	net.Conn
+	frames *BufConn
+	client bool
+	mu     sync.Mutex // Write may be called from more than one goroutine
+	small  [4 << 10]byte
+}
+
+// Write implements net.Conn: p is one message.
+func (c *framedConn) Write(p []byte) (int, error) {
+	if err := c.writeMessage(p); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// writeMessage sends parts, joined, as one binary message.
+func (c *framedConn) writeMessage(parts ...[]byte) error {
+	n := 0
+	for _, p := range parts {
+		n += len(p)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var buf []byte
+	switch {
+	case frameRoom+n <= len(c.small):
+		buf = c.small[:frameRoom+n]
+	case frameRoom+n <= pooledCap:
+		bp := msgPool.Get().(*[]byte)
+		defer msgPool.Put(bp)
+		buf = (*bp)[:frameRoom+n]
+	default:
+		buf = make([]byte, frameRoom+n)
+	}
+	var key [4]byte
+	if c.client {
+		key = newMaskKey()
+	}
+	pos := frameRoom
+	for _, p := range parts {
+		if c.client {
+			maskCopy(buf[pos:], p, key, pos-frameRoom)
+		} else {
+			copy(buf[pos:], p)
+		}
+		pos += len(p)
+	}
+	return c.frames.WriteFrame(buf[putFrameHeader(buf[:frameRoom], n, c.client, key):])
 }
 
 // trustedReads drops the bytes of a Read that also failed.
@@ -63,6 +135,12 @@ type coalescingConn struct {
 func (c *coalescingConn) Write(p []byte) (int, error) {
 	if c.pending {
 		c.pending = false
+		if fc, ok := c.Conn.(*framedConn); ok {
+			if err := fc.writeMessage(c.hdr[:], p); err != nil {
+				return 0, err
+			}
+			return len(p), nil
+		}
 		c.buf = append(append(c.buf[:0], c.hdr[:]...), p...)
 		if _, err := c.Conn.Write(c.buf); err != nil {
 			return 0, err

@@ -152,8 +152,15 @@ func head(b []byte) []byte { return b[:min(len(b), 16)] }
 
 // TestNetConnOneMessagePerDataFrame: over a real WebSocket, a data frame
 // written as header then body arrives as one binary message, and a window
-// update as its own message.
+// update as its own message, through the library and through frames built
+// in place (Link.Frames), as a raw conn's writes do.
 func TestNetConnOneMessagePerDataFrame(t *testing.T) {
+	for _, framed := range []bool{false, true} {
+		t.Run(fmt.Sprintf("framed=%v", framed), func(t *testing.T) { testNetConnOneMessagePerDataFrame(t, framed) })
+	}
+}
+
+func testNetConnOneMessagePerDataFrame(t *testing.T, framed bool) {
 	msgs := make(chan []byte, 8)
 	errc := make(chan error, 1)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -163,6 +170,7 @@ func TestNetConnOneMessagePerDataFrame(t *testing.T) {
 			return
 		}
 		defer ws.CloseNow()
+		ws.SetReadLimit(1 << 20)
 		for {
 			typ, b, err := ws.Read(context.Background())
 			if err != nil {
@@ -180,18 +188,31 @@ func TestNetConnOneMessagePerDataFrame(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	ws, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), nil)
-	if err != nil {
-		t.Fatalf("dial: %v", err)
+	var conn, raw net.Conn
+	if framed {
+		l := dialFramed(ctx, t, srv.URL)
+		conn, raw = l.NetConn(context.Background()), l.RawNetConn(context.Background())
+		if _, ok := raw.(*framedConn); !ok {
+			t.Fatalf("a Link with Frames gave a raw conn of type %T", raw)
+		}
+	} else {
+		ws, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+		if err != nil {
+			t.Fatalf("dial: %v", err)
+		}
+		conn, raw = NetConn(context.Background(), ws), RawNetConn(context.Background(), ws)
 	}
-	conn := NetConn(context.Background(), ws)
 	hdr, payload, upd := yamuxHeader(0, 0, 1, 4), []byte("ping"), yamuxHeader(1, 0, 1, 1024)
 	for _, w := range [][]byte{hdr, payload, upd} {
 		if _, err := conn.Write(w); err != nil {
 			t.Fatalf("write: %v", err)
 		}
 	}
-	for i, want := range [][]byte{joined(hdr, payload), upd} {
+	big := body(300<<10, 7) // larger than any pooled buffer
+	if _, err := raw.Write(big); err != nil {
+		t.Fatalf("raw write: %v", err)
+	}
+	for i, want := range [][]byte{joined(hdr, payload), upd, big} {
 		select {
 		case got := <-msgs:
 			if !bytes.Equal(got, want) {

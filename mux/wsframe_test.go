@@ -163,6 +163,20 @@ func TestBuiltFramesBesideTheLibrarys(t *testing.T) {
 	srv.Start()
 	defer srv.Close()
 
+	l := dialFramed(ctx, t, srv.URL)
+	defer l.WS.CloseNow()
+	if err := exchange(ctx, l, each); err != nil {
+		t.Fatalf("client: %v", err)
+	}
+	if err := <-srvErr; err != nil {
+		t.Fatalf("server: %v", err)
+	}
+}
+
+// dialFramed dials a WebSocket to the httptest server at url through a
+// BufConn, as the client package does, and returns it as a client Link.
+func dialFramed(ctx context.Context, t *testing.T, url string) Link {
+	t.Helper()
 	var bc *BufConn
 	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
@@ -172,19 +186,13 @@ func TestBuiltFramesBesideTheLibrarys(t *testing.T) {
 		bc = WrapConn(c)
 		return bc, nil
 	}}}
-	ws, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), &websocket.DialOptions{HTTPClient: hc})
+	defer hc.CloseIdleConnections()
+	ws, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(url, "http"), &websocket.DialOptions{HTTPClient: hc})
 	if err != nil {
 		t.Fatalf("dial: %v", err)
 	}
-	defer ws.CloseNow()
 	bc.Framing()
-	if err := exchange(ctx, Link{WS: ws, Frames: bc, Client: true}, each); err != nil {
-		t.Fatalf("client: %v", err)
-	}
-	if err := <-srvErr; err != nil {
-		t.Fatalf("server: %v", err)
-	}
-	hc.CloseIdleConnections()
+	return Link{WS: ws, Frames: bc, Client: true}
 }
 
 // exchange sends each built and each library message from two goroutines
