@@ -20,6 +20,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/sandmux/sandmux/internal/procstat"
 )
 
 // peer is one way of reaching the far end that a scenario compares.
@@ -533,16 +535,9 @@ func (a *agentDir) stop() error {
 }
 
 func processAlive(pid int) bool {
-	// A zombie still answers signal 0, so also read its state.
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	s := string(b)
-	if i := strings.LastIndexByte(s, ')'); i >= 0 && i+2 < len(s) {
-		return s[i+2] != 'Z'
-	}
-	return true
+	// A zombie still answers signal 0, so read its state.
+	st, err := procstat.Read(pid)
+	return err == nil && !st.Exited()
 }
 
 // proxyArgs builds `sandmux proxy` arguments for peer p against url; ca,

@@ -3,7 +3,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -12,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/sandmux/sandmux/internal/procstat"
 )
 
 const (
@@ -19,11 +20,6 @@ const (
 	mib = 1 << 20
 	gib = 1 << 30
 )
-
-// userHZ is the unit of utime and stime in /proc/PID/stat. The kernel
-// reports them in USER_HZ, which is 100 on every Linux architecture Go
-// supports; sysconf(_SC_CLK_TCK) would need cgo to ask.
-const userHZ = 100
 
 // median of xs (NaN when empty). xs is not modified.
 func median(xs []float64) float64 { return quantile(xs, 0.5) }
@@ -64,28 +60,11 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 // procCPU is a process's user+system CPU time so far, from /proc/PID/stat,
 // which counts every thread of the process.
 func procCPU(pid int) (time.Duration, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	st, err := procstat.Read(pid)
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("pid %d: %w", pid, err)
 	}
-	// The command name (field 2) is in parentheses and may contain spaces,
-	// so split after its closing parenthesis.
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0, fmt.Errorf("/proc/%d/stat: malformed", pid)
-	}
-	f := strings.Fields(s[i+1:])
-	// f[0] is field 3 (state); utime and stime are fields 14 and 15.
-	if len(f) < 13 {
-		return 0, fmt.Errorf("/proc/%d/stat: too few fields", pid)
-	}
-	ut, err1 := strconv.ParseInt(f[11], 10, 64)
-	st, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err := errors.Join(err1, err2); err != nil {
-		return 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
-	}
-	return time.Duration(ut+st) * time.Second / userHZ, nil
+	return st.CPU(), nil
 }
 
 // selfCPU is this process's user+system CPU time so far.

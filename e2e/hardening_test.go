@@ -33,6 +33,7 @@ import (
 	"github.com/sandmux/sandmux/agent"
 	"github.com/sandmux/sandmux/client"
 	"github.com/sandmux/sandmux/internal/netem"
+	"github.com/sandmux/sandmux/internal/procstat"
 	"github.com/sandmux/sandmux/internal/testutil"
 	"github.com/sandmux/sandmux/mux"
 	"github.com/sandmux/sandmux/server"
@@ -345,21 +346,11 @@ func sshdPID(t *testing.T, dir string) int {
 
 // parentOf is pid's parent, or 0.
 func parentOf(pid int) int {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	st, err := procstat.Read(pid)
 	if err != nil {
 		return 0
 	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 2 {
-		return 0
-	}
-	ppid, _ := strconv.Atoi(f[1])
-	return ppid
+	return st.PPID
 }
 
 // killDescendants SIGKILLs every descendant of pid (not pid itself) and

@@ -25,6 +25,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/sandmux/sandmux/internal/procstat"
 	"github.com/sandmux/sandmux/internal/sshtest"
 	"github.com/sandmux/sandmux/internal/testutil"
 )
@@ -464,16 +465,8 @@ func processGone(pid int) bool {
 	if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
 		return true
 	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return true
-	}
-	// The state follows the parenthesised command name.
-	s := string(b)
-	if i := strings.LastIndexByte(s, ')'); i >= 0 && i+2 < len(s) {
-		return s[i+2] == 'Z' || s[i+2] == 'X'
-	}
-	return false
+	st, err := procstat.Read(pid)
+	return err != nil || st.Exited()
 }
 
 // fdCount counts pid's open file descriptors.

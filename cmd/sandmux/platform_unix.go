@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"syscall"
 
+	"github.com/sandmux/sandmux/internal/procstat"
 	"golang.org/x/sys/unix"
 )
 
@@ -27,17 +28,11 @@ func processAlive(pid int) bool {
 	if err := syscall.Kill(pid, 0); err != nil && err != syscall.EPERM {
 		return false
 	}
-	b, err := os.ReadFile("/proc/" + itoa(pid) + "/stat")
+	st, err := procstat.Read(pid)
 	if err != nil {
 		return true // no /proc (darwin): kill(0) said it exists
 	}
-	s := string(b)
-	for i := len(s) - 1; i >= 0; i-- {
-		if s[i] == ')' {
-			return i+2 >= len(s) || (s[i+2] != 'Z' && s[i+2] != 'X')
-		}
-	}
-	return true
+	return !st.Exited()
 }
 
 // setNonblock puts fd in non-blocking mode.

@@ -2,24 +2,16 @@ package metrics
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"math"
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/sandmux/sandmux/internal/procstat"
 )
 
-// userHZ is the unit of the clock-tick fields of /proc/self/stat. The
-// kernel fixes it at 100 for user space on every architecture Go runs on
-// Linux (and Go cannot ask sysconf without cgo); procfs, which
-// client_golang reads these through, assumes the same.
-const userHZ = 100
-
-var (
-	errBadStat = errors.New("malformed /proc/self/stat")
-	errNoBtime = errors.New("no btime in /proc/stat")
-)
+var errNoBtime = errors.New("no btime in /proc/stat")
 
 // writeProcess adds the process_ families of client_golang's process
 // collector, read from /proc/self, each left out if its file cannot be
@@ -27,16 +19,16 @@ var (
 // network ones are left out: /proc/self/net/netstat counts the whole
 // network namespace, not this process.
 func writeProcess(e *exposition) {
-	if st, err := readStat(); err == nil {
+	if st, err := procstat.Read(0); err == nil {
 		e.family("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.", typeCounter).
-			add("", float64(st.utime+st.stime)/userHZ)
+			add("", st.CPU().Seconds())
 		e.family("process_virtual_memory_bytes", "Virtual memory size in bytes.", typeGauge).
-			add("", float64(st.vsize))
+			add("", float64(st.VSize))
 		e.family("process_resident_memory_bytes", "Resident memory size in bytes.", typeGauge).
-			add("", float64(st.rss*uint64(os.Getpagesize())))
+			add("", float64(st.RSS*uint64(os.Getpagesize())))
 		if boot, err := bootTime(); err == nil {
 			e.family("process_start_time_seconds", "Start time of the process since unix epoch in seconds.", typeGauge).
-				add("", float64(boot)+float64(st.starttime)/userHZ)
+				add("", float64(boot)+float64(st.StartTime)/procstat.UserHZ)
 		}
 	}
 	if n, err := openFDs(); err == nil {
@@ -53,48 +45,6 @@ func writeProcess(e *exposition) {
 				add("", v)
 		}
 	}
-}
-
-// procStat holds the fields of /proc/self/stat the metrics need.
-type procStat struct {
-	utime, stime, starttime uint64 // clock ticks (userHZ)
-	vsize                   uint64 // bytes
-	rss                     uint64 // pages
-}
-
-// readStat reads /proc/self/stat (proc(5)).
-func readStat() (procStat, error) {
-	b, err := os.ReadFile("/proc/self/stat")
-	if err != nil {
-		return procStat{}, err
-	}
-	return parseStat(b)
-}
-
-// parseStat parses the contents of a /proc/[pid]/stat. The command name,
-// field 2, is in parentheses and may hold spaces and parentheses itself,
-// so the fields are counted from its last ')': field 3, the state, is
-// the first after it.
-func parseStat(b []byte) (procStat, error) {
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return procStat{}, errBadStat
-	}
-	f := strings.Fields(string(b[i+1:]))
-	var err error
-	field := func(n int) uint64 { // n as numbered in proc(5)
-		if n-3 >= len(f) {
-			err = errBadStat
-			return 0
-		}
-		v, perr := strconv.ParseUint(f[n-3], 10, 64)
-		if perr != nil {
-			err = errBadStat
-		}
-		return v
-	}
-	st := procStat{utime: field(14), stime: field(15), starttime: field(22), vsize: field(23), rss: field(24)}
-	return st, err
 }
 
 // bootTime returns the system's boot time in seconds since the epoch,
