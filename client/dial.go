@@ -64,7 +64,7 @@ func Dial(ctx context.Context, cfg Config) (*Session, error) {
 		return s, nil
 	}
 	log.Debug("server picked no sandmux subprotocol; raw mode", "url", RedactURL(cfg.URL))
-	s.raw = link.RawNetConn(lctx)
+	s.raw = mux.RawNetConn(lctx, ws)
 	return s, nil
 }
 

@@ -39,6 +39,9 @@ type BufConn struct {
 	// off mid-way, so nothing may follow it), the library's close frame
 	// (RFC 6455: no data after it), or Close.
 	stop error
+	// werr is the failed write, after which the library's writes are
+	// refused too.
+	werr error
 }
 
 // vecMin is the smallest tail worth a writev instead of a copy.
@@ -76,6 +79,9 @@ func (b *BufConn) Write(p []byte) (int, error) {
 	defer b.mu.Unlock()
 	if !b.framing {
 		return b.Conn.Write(p)
+	}
+	if b.werr != nil {
+		return 0, b.werr
 	}
 	n := len(p)
 	for len(p) > 0 {
@@ -135,6 +141,9 @@ func (b *BufConn) flush() error {
 func (b *BufConn) failed(err error) error {
 	if b.stop == nil {
 		b.stop = err
+	}
+	if b.werr == nil {
+		b.werr = err
 	}
 	b.between.Broadcast()
 	return err

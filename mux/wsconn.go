@@ -34,31 +34,28 @@ func NetConn(ctx context.Context, c *websocket.Conn) net.Conn { return Link{WS: 
 // dead connection still masked, and passing them on would hand the target
 // garbage just before the end.
 func RawNetConn(ctx context.Context, c *websocket.Conn) net.Conn {
-	return Link{WS: c}.RawNetConn(ctx)
+	return trustedReads{websocket.NetConn(ctx, c, websocket.MessageBinary)}
 }
 
-// NetConn is the package's NetConn on l: with Frames, every message is a
-// frame built in place (wsframe.go), header and body in one. That saves a
-// client two copies and a masking pass per message; a server gains
-// nothing (the library writes an unmasked payload without copying it),
-// so it passes no Frames.
+// NetConn is the package's NetConn on l, for yamux alone: with Frames,
+// every message is a frame built in place (wsframe.go), header and body
+// in one. That saves a client two copies and a masking pass per message.
+// A server's v1 sessions pass no Frames: the library writes an unmasked
+// payload without copying it, so they would gain nothing.
 func (l Link) NetConn(ctx context.Context) net.Conn {
-	return &coalescingConn{Conn: l.RawNetConn(ctx)}
-}
-
-// RawNetConn is the package's RawNetConn on l: with Frames, every Write
-// is a frame built in place (wsframe.go).
-func (l Link) RawNetConn(ctx context.Context) net.Conn {
-	nc := trustedReads{websocket.NetConn(ctx, l.WS, websocket.MessageBinary)}
-	if l.Frames == nil {
-		return nc
+	nc := RawNetConn(ctx, l.WS)
+	if l.Frames != nil {
+		nc = &framedConn{Conn: nc, frames: l.Frames, client: l.Client}
 	}
-	return &framedConn{Conn: nc, frames: l.Frames, client: l.Client}
+	return &coalescingConn{Conn: nc}
 }
 
 // framedConn writes each message as one frame it builds itself, masked as
 // it is copied on a client, and sends through BufConn.WriteFrame; reads,
-// Close and everything else are the library's.
+// Close and everything else are the library's. Its writes bypass the
+// library's write deadline and context, so it serves only yamux, which
+// sets neither on its connection (raw mode's connection is handed to
+// callers that may, and keeps the library's writes).
 type framedConn struct {
 	net.Conn
 	frames *BufConn

@@ -153,7 +153,7 @@ func head(b []byte) []byte { return b[:min(len(b), 16)] }
 // TestNetConnOneMessagePerDataFrame: over a real WebSocket, a data frame
 // written as header then body arrives as one binary message, and a window
 // update as its own message, through the library and through frames built
-// in place (Link.Frames), as a raw conn's writes do.
+// in place (Link.Frames).
 func TestNetConnOneMessagePerDataFrame(t *testing.T) {
 	for _, framed := range []bool{false, true} {
 		t.Run(fmt.Sprintf("framed=%v", framed), func(t *testing.T) { testNetConnOneMessagePerDataFrame(t, framed) })
@@ -188,31 +188,29 @@ func testNetConnOneMessagePerDataFrame(t *testing.T, framed bool) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	var conn, raw net.Conn
+	var conn net.Conn
 	if framed {
 		l := dialFramed(ctx, t, srv.URL)
-		conn, raw = l.NetConn(context.Background()), l.RawNetConn(context.Background())
-		if _, ok := raw.(*framedConn); !ok {
-			t.Fatalf("a Link with Frames gave a raw conn of type %T", raw)
+		conn = l.NetConn(context.Background())
+		if _, ok := conn.(*coalescingConn).Conn.(*framedConn); !ok {
+			t.Fatalf("a Link with Frames wrote through %T", conn.(*coalescingConn).Conn)
 		}
 	} else {
 		ws, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), nil)
 		if err != nil {
 			t.Fatalf("dial: %v", err)
 		}
-		conn, raw = NetConn(context.Background(), ws), RawNetConn(context.Background(), ws)
+		conn = NetConn(context.Background(), ws)
 	}
 	hdr, payload, upd := yamuxHeader(0, 0, 1, 4), []byte("ping"), yamuxHeader(1, 0, 1, 1024)
-	for _, w := range [][]byte{hdr, payload, upd} {
+	// Past framedConn's own 4 KiB buffer, and past the pooled buffers.
+	hdr2, mid, big := yamuxHeader(0, 0, 1, 100<<10), body(100<<10, 5), body(300<<10, 7)
+	for _, w := range [][]byte{hdr, payload, upd, hdr2, mid, big} {
 		if _, err := conn.Write(w); err != nil {
 			t.Fatalf("write: %v", err)
 		}
 	}
-	big := body(300<<10, 7) // larger than any pooled buffer
-	if _, err := raw.Write(big); err != nil {
-		t.Fatalf("raw write: %v", err)
-	}
-	for i, want := range [][]byte{joined(hdr, payload), upd, big} {
+	for i, want := range [][]byte{joined(hdr, payload), upd, joined(hdr2, mid), big} {
 		select {
 		case got := <-msgs:
 			if !bytes.Equal(got, want) {

@@ -136,6 +136,37 @@ func TestWriteFrameWaitsForTheLibrarysFrame(t *testing.T) {
 	if len(rec.writes) != 1 {
 		t.Fatalf("%d writes, want only the close frame", len(rec.writes))
 	}
+
+	// A failed write may have cut its frame short: nothing follows it,
+	// the library's frames included.
+	fc := &failingConn{}
+	bc = NewBufConn(fc)
+	bc.Framing()
+	if err := bc.WriteFrame(frame(5, true)); !errors.Is(err, errBroken) {
+		t.Fatalf("WriteFrame on a broken connection: %v, want errBroken", err)
+	}
+	if err := bc.WriteFrame(frame(5, true)); !errors.Is(err, errBroken) {
+		t.Fatalf("WriteFrame after a failed write: %v, want errBroken", err)
+	}
+	if _, err := bc.Write(frame(5, true)); !errors.Is(err, errBroken) {
+		t.Fatalf("the library's write after a failed write: %v, want errBroken", err)
+	}
+	if fc.attempts != 1 {
+		t.Fatalf("%d writes attempted, want 1: none after the failure", fc.attempts)
+	}
+}
+
+var errBroken = errors.New("broken pipe, for the test")
+
+// failingConn fails every write.
+type failingConn struct {
+	net.Conn
+	attempts int
+}
+
+func (f *failingConn) Write([]byte) (int, error) {
+	f.attempts++
+	return 0, errBroken
 }
 
 // TestBuiltFramesBesideTheLibrarys: frames built in place, masked by the

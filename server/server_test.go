@@ -103,6 +103,10 @@ func startServer(t *testing.T, target string, mod func(*server.Config)) *testSer
 	}
 	ts := httptest.NewUnstartedServer(srv)
 	ts.Config.ErrorLog = log.New(io.Discard, "", 0)
+	// As cmd/sandmux serves: the resumable transport then writes the
+	// frames it builds itself (mux.Link.Frames).
+	ts.Listener = mux.Listener{Listener: ts.Listener}
+	ts.Config.ConnContext = mux.ConnContext
 	ts.Start()
 	// Server.Close ends the hijacked WebSocket connections, which
 	// httptest.Server.Close does not wait for.
