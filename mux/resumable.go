@@ -103,18 +103,6 @@ func (c chunk) plain(from int) []byte {
 	return b
 }
 
-// Link is one WebSocket a Resumable runs on.
-type Link struct {
-	WS *websocket.Conn
-	// Frames, if not nil, is the BufConn under WS (above TLS). Data
-	// messages are then written as frames built in place (wsframe.go)
-	// instead of through WS, which still writes everything else.
-	Frames *BufConn
-	// Client is set on the side that dialed: RFC 6455 has a client mask
-	// every frame it sends.
-	Client bool
-}
-
 // Resumable is the byte stream a yamux session runs on, carried by a
 // sequence of WebSockets. Bytes written are numbered and kept until the
 // peer acknowledges them; after a WebSocket is lost, Attach on a new one

@@ -3,6 +3,8 @@ package mux
 import (
 	"crypto/rand"
 	"encoding/binary"
+
+	"github.com/coder/websocket"
 )
 
 // A Resumable builds each data message's WebSocket frame itself, in the
@@ -13,6 +15,21 @@ import (
 // syscall; built here it is copied once, masked as it is copied, and
 // written from where it lies. On the client the copies and the masking
 // pass had been some 40 % of the agent's CPU on an upload.
+
+// Link is one WebSocket a Resumable (or a v1 session, Link.NetConn)
+// runs on.
+type Link struct {
+	// WS is the WebSocket: it reads everything, and writes everything but
+	// the data messages when Frames is set.
+	WS *websocket.Conn
+	// Frames, if not nil, is the BufConn under WS (above TLS). Data
+	// messages are then written as frames built in place instead of
+	// through WS, which still writes everything else.
+	Frames *BufConn
+	// Client is set on the side that dialed: RFC 6455 has a client mask
+	// every frame it sends.
+	Client bool
+}
 
 // frameRoom is the space kept before a message for its frame header:
 // 2 bytes, an 8-byte extended length and a 4-byte mask key (maxHeader).
