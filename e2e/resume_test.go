@@ -505,11 +505,20 @@ func TestResumeAfterFreeze(t *testing.T) {
 	})
 	rg.path.Freeze()
 	frozen := time.Now()
-	var detected time.Duration
-	waitFor(t, 5*time.Second, "the agent to notice the frozen path", func() (bool, string) {
+	before := rg.session(t).BytesIn // what arrived by now counts as before
+	// Silence starts with the last byte the agent reads, which can come
+	// after Freeze (a write netem had under way still completes; once,
+	// under load, bytes arrived for 1.5 s). So detection is timed from
+	// the last change of bytes_in seen (or the freeze, if none).
+	var detected, afterFreeze time.Duration
+	lastIn, lastChange := before, frozen
+	waitFor(t, 8*time.Second, "the agent to notice the frozen path", func() (bool, string) {
 		s := rg.session(t)
+		if s.BytesIn != lastIn {
+			lastIn, lastChange = s.BytesIn, time.Now()
+		}
 		if s.State == "resuming" {
-			detected = time.Since(frozen)
+			detected, afterFreeze = time.Since(lastChange), time.Since(frozen)
 		}
 		return detected > 0, fmt.Sprintf("%+v", s)
 	})
@@ -517,9 +526,10 @@ func TestResumeAfterFreeze(t *testing.T) {
 		time.Sleep(remain) // the fault lasts 3× the keepalive
 	}
 	rg.path.Thaw()
-	t.Logf("frozen path detected after %v, thawed after %v", detected.Round(time.Millisecond), time.Since(frozen).Round(time.Millisecond))
+	t.Logf("frozen path detected %v after the agent's last byte (%v after the freeze; %d bytes arrived after it), thawed after %v",
+		detected.Round(time.Millisecond), afterFreeze.Round(time.Millisecond), lastIn-before, time.Since(frozen).Round(time.Millisecond))
 	if detected > 2500*time.Millisecond {
-		t.Errorf("frozen path detected after %v, want within 2.5s of a 1s keepalive", detected)
+		t.Errorf("frozen path detected %v after the agent's last byte, want within 2.5s of a 1s keepalive", detected)
 	}
 
 	if r := <-res; r.err != nil {
