@@ -584,22 +584,11 @@ func buildChunk(head, part []byte, size int, l Link) chunk {
 	} else {
 		buf = make([]byte, frameRoom+1+size)
 	}
-	c := chunk{buf: buf, msg: buf[frameRoom:]}
-	if l.Frames == nil {
-		c.msg[0] = msgData
-		copy(c.msg[1+copy(c.msg[1:], head):], part)
-		return c
+	c := chunk{buf: buf, msg: buf[frameRoom:], masked: l.Frames != nil && l.Client}
+	start, key := fillFrame(buf, c.masked, []byte{msgData}, head, part)
+	if l.Frames != nil {
+		c.frame, c.key = buf[start:], key
 	}
-	if l.Client {
-		c.masked, c.key = true, newMaskKey()
-		c.msg[0] = msgData ^ c.key[0]
-		maskCopy(c.msg[1:], head, c.key, 1)
-		maskCopy(c.msg[1+len(head):], part, c.key, 1+len(head))
-	} else {
-		c.msg[0] = msgData
-		copy(c.msg[1+copy(c.msg[1:], head):], part)
-	}
-	c.frame = buf[putFrameHeader(buf[:frameRoom], 1+size, c.masked, c.key):]
 	return c
 }
 

@@ -91,20 +91,8 @@ func (c *framedConn) writeMessage(parts ...[]byte) error {
 	default:
 		buf = make([]byte, frameRoom+n)
 	}
-	var key [4]byte
-	if c.client {
-		key = newMaskKey()
-	}
-	pos := frameRoom
-	for _, p := range parts {
-		if c.client {
-			maskCopy(buf[pos:], p, key, pos-frameRoom)
-		} else {
-			copy(buf[pos:], p)
-		}
-		pos += len(p)
-	}
-	return c.frames.WriteFrame(buf[putFrameHeader(buf[:frameRoom], n, c.client, key):])
+	start, _ := fillFrame(buf, c.client, parts...)
+	return c.frames.WriteFrame(buf[start:])
 }
 
 // trustedReads drops the bytes of a Read that also failed.

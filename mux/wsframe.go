@@ -69,6 +69,25 @@ func putFrameHeader(room []byte, n int, masked bool, key [4]byte) int {
 	return start
 }
 
+// fillFrame copies parts, one after another, into buf[frameRoom:],
+// masked with a fresh key if masked, and writes the frame's header in the
+// room before them. It returns where the frame starts in buf, and the key.
+func fillFrame(buf []byte, masked bool, parts ...[]byte) (start int, key [4]byte) {
+	if masked {
+		key = newMaskKey()
+	}
+	pos := frameRoom
+	for _, p := range parts {
+		if masked {
+			maskCopy(buf[pos:], p, key, pos-frameRoom)
+		} else {
+			copy(buf[pos:], p)
+		}
+		pos += len(p)
+	}
+	return putFrameHeader(buf[:frameRoom], pos-frameRoom, masked, key), key
+}
+
 // newMaskKey returns a fresh masking key. RFC 6455 §5.3 asks for one from
 // a strong source of entropy for every frame, so that a client's payload
 // cannot steer the bytes an intermediary sees.

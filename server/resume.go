@@ -32,7 +32,8 @@ func authHash(r *http.Request) [sha256.Size]byte {
 // resumable session (served by this call until it ends) or attaches this
 // WebSocket to the session it resumes (held by this call until the
 // WebSocket is lost again).
-func (s *Server) serveResumable(ws *websocket.Conn, r *http.Request, log *slog.Logger, start time.Time) {
+func (s *Server) serveResumable(link mux.Link, r *http.Request, log *slog.Logger, start time.Time) {
+	ws := link.WS
 	hctx, cancel := context.WithTimeout(s.ctx, s.cfg.Mux.HeaderTimeout)
 	defer cancel()
 	hello, err := mux.ReadHello(hctx, ws)
@@ -41,8 +42,6 @@ func (s *Server) serveResumable(ws *websocket.Conn, r *http.Request, log *slog.L
 		_ = ws.Close(websocket.StatusProtocolError, "expected a sandmux hello")
 		return
 	}
-	// Data messages go out as frames built in place (mux.Link).
-	link := mux.Link{WS: ws, Frames: mux.BufConnFrom(r.Context())}
 	if hello.Resuming() {
 		s.resume(link, hello, authHash(r), log, start)
 		return

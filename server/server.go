@@ -190,7 +190,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.log.Info("websocket upgrade failed", "remote", r.RemoteAddr, "err", err)
 		return
 	}
-	if bc := mux.BufConnFrom(r.Context()); bc != nil {
+	bc := mux.BufConnFrom(r.Context())
+	if bc != nil {
 		bc.Framing() // the upgrade is done: only frames follow
 	}
 	// The connection outlives the request, so its lifetime hangs off the
@@ -204,7 +205,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.observeHandshake("raw", start)
 		s.serveRaw(mux.RawNetConn(s.ctx, ws), log)
 	case modeResumable:
-		s.serveResumable(ws, r, log, start)
+		// Its data messages go out as frames built in place (mux.Link).
+		s.serveResumable(mux.Link{WS: ws, Frames: bc}, r, log, start)
 	default:
 		s.observeHandshake(mux.Subprotocol, start)
 		s.serveMux(mux.NetConn(s.ctx, ws), log)
