@@ -546,6 +546,24 @@ func agentLog(dir string) string {
 	return string(b)
 }
 
+// firstLogTime returns the time= of the first line of log (slog's text
+// format) that contains sub and was logged at or after since.
+func firstLogTime(log, sub string, since time.Time) (time.Time, bool) {
+	for _, line := range strings.Split(log, "\n") {
+		if !strings.Contains(line, sub) {
+			continue
+		}
+		f, _, _ := strings.Cut(strings.TrimPrefix(line, "time="), " ")
+		at, err := time.Parse(time.RFC3339Nano, f)
+		// slog writes milliseconds: a line from since's own millisecond
+		// may read up to 1 ms earlier.
+		if err == nil && !at.Before(since.Truncate(time.Millisecond)) {
+			return at, true
+		}
+	}
+	return time.Time{}, false
+}
+
 // rawBridge is a plain WebSocket-to-TCP bridge like `websocat -b
 // ws-l:... tcp:...`: it picks no subprotocol and splices each WebSocket's
 // binary messages to target.
