@@ -186,7 +186,10 @@ func serveHandoff(c *net.UnixConn, stream net.Conn, verdict func(error) error) {
 	// A stream cut by its session is told to the proxy before the splice
 	// closes ssh's pipes: ssh exits as soon as they close and hangs up on
 	// the proxy, which must have its line by then.
-	early := &verdictFirst{Conn: stream, send: func(err error) { v.send(verdict(err)) }}
+	var early net.Conn = &verdictFirst{Conn: stream, send: func(err error) { v.send(verdict(err)) }}
+	if cr, ok := stream.(mux.ChunkReader); ok {
+		early = verdictFirstChunks{early.(*verdictFirst), cr}
+	}
 	err = verdict(client.Pipe(early, in, out))
 	close(spliced)
 	v.send(err)
@@ -236,6 +239,25 @@ func (v *verdictFirst) Read(p []byte) (int, error) {
 	}
 	return n, err
 }
+
+// verdictFirstChunks is verdictFirst over a stream that lends its
+// chunks (mux.ChunkReader), so the splice still copies nothing.
+type verdictFirstChunks struct {
+	*verdictFirst
+	cr mux.ChunkReader
+}
+
+// ReadChunk tells a cut as Read does.
+func (v verdictFirstChunks) ReadChunk() ([]byte, *[]byte, error) {
+	b, token, err := v.cr.ReadChunk()
+	if err != nil && cutBy(err) {
+		v.send(err)
+	}
+	return b, token, err
+}
+
+// ReleaseChunk gives back what ReadChunk lent.
+func (v verdictFirstChunks) ReleaseChunk(token *[]byte) { v.cr.ReleaseChunk(token) }
 
 func cutBy(err error) bool {
 	var nr *mux.NotResumedError

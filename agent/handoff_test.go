@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sandmux/sandmux/internal/testutil"
+	"github.com/sandmux/sandmux/mux"
 	"github.com/sandmux/sandmux/server"
 )
 
@@ -322,4 +323,54 @@ func oldAgent(t *testing.T, dir string, rep reply, serve func(c *net.UnixConn)) 
 		}
 		<-served
 	})
+}
+
+// fakeChunks lends its bytes, then ends with err.
+type fakeChunks struct {
+	net.Conn
+	data     []byte
+	err      error
+	released int
+}
+
+func (f *fakeChunks) ReadChunk() ([]byte, *[]byte, error) {
+	if len(f.data) > 0 {
+		b := f.data
+		f.data = nil
+		return b, &b, nil
+	}
+	return nil, nil, f.err
+}
+
+func (f *fakeChunks) ReleaseChunk(token *[]byte) {
+	if token != nil {
+		f.released++
+	}
+}
+
+// A cut read through ReadChunk is told at once, as through Read; the end
+// of the data is not, and every chunk lent is given back.
+func TestVerdictFirstChunks(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		told bool
+	}{{mux.ErrSessionEnded, true}, {io.EOF, false}} {
+		var told []error
+		f := &fakeChunks{data: []byte("abc"), err: tc.err}
+		v := verdictFirstChunks{&verdictFirst{Conn: f, send: func(err error) { told = append(told, err) }}, f}
+		b, token, err := v.ReadChunk()
+		if string(b) != "abc" || err != nil {
+			t.Fatalf("ReadChunk = %q, %v; want \"abc\"", b, err)
+		}
+		v.ReleaseChunk(token)
+		if _, _, err := v.ReadChunk(); !errors.Is(err, tc.err) {
+			t.Fatalf("ReadChunk = %v, want %v", err, tc.err)
+		}
+		if got := len(told) == 1 && errors.Is(told[0], tc.err); got != tc.told || len(told) > 1 {
+			t.Errorf("after %v: told %v, want told: %v", tc.err, told, tc.told)
+		}
+		if f.released != 1 {
+			t.Errorf("%d chunks given back, want 1", f.released)
+		}
+	}
 }

@@ -1,7 +1,6 @@
 package mux
 
 import (
-	"bufio"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -10,19 +9,23 @@ import (
 )
 
 // BufConn sits under a WebSocket library to cut syscalls. coder/websocket
-// reads through a 4 KiB buffer and, on the client, masks each frame's
-// payload through a 4 KiB write buffer, so a 32 KiB frame costs about
-// eight read() and eight write() calls. BufConn gives reads a large buffer
-// and, once Framing is on, holds written bytes until a whole WebSocket
-// frame has been written and sends it in one write. It never delays a
-// frame: a frame is flushed the moment its last byte arrives.
+// masks each frame's payload on the client through a 4 KiB write buffer,
+// so a 32 KiB frame costs about eight write() calls. Once Framing is on,
+// BufConn holds written bytes until a whole WebSocket frame has been
+// written and sends it in one write. It never delays a frame: a frame is
+// flushed the moment its last byte arrives.
+//
+// Reads pass straight through. The library reads frame headers through
+// its own 4 KiB buffer and a payload straight into its reader's slice,
+// which for a yamux data frame is the stream's receive chunk, so the
+// kernel copies a payload where it stays; a read buffer here copied
+// every payload byte once more.
 //
 // Framing must be switched on only after the HTTP upgrade (the request
 // and response are not frames), and BufConn must sit above TLS, where the
 // bytes are frames, not records.
 type BufConn struct {
 	net.Conn
-	r *bufio.Reader
 
 	mu      sync.Mutex // the WebSocket library writes from one goroutine at a time, but Close may race
 	between *sync.Cond // signalled when a frame is finished (or writing stops): WriteFrame waits for it
@@ -47,9 +50,6 @@ type BufConn struct {
 // vecMin is the smallest tail worth a writev instead of a copy.
 const vecMin = 16 << 10
 
-// readBufSize is large enough for several full frames per read().
-const readBufSize = 256 << 10
-
 // maxHold caps how much BufConn holds before writing anyway, for frames
 // larger than any sandmux writes.
 const maxHold = 256 << 10
@@ -57,13 +57,10 @@ const maxHold = 256 << 10
 // NewBufConn wraps c.
 func NewBufConn(c net.Conn) *BufConn {
 	_, vec := c.(*net.TCPConn)
-	b := &BufConn{Conn: c, r: bufio.NewReaderSize(c, readBufSize), need: -1, vec: vec}
+	b := &BufConn{Conn: c, need: -1, vec: vec}
 	b.between = sync.NewCond(&b.mu)
 	return b
 }
-
-// Read implements net.Conn.
-func (b *BufConn) Read(p []byte) (int, error) { return b.r.Read(p) }
 
 // Framing switches write coalescing on. Call it after the upgrade, before
 // the first frame.

@@ -50,6 +50,16 @@ func (e *EarlyStream) Read(p []byte) (int, error) {
 	return e.Stream.Read(p)
 }
 
+// ReadChunk reads the server's reply first, then lends stream bytes (see
+// ChunkReader).
+func (e *EarlyStream) ReadChunk() ([]byte, *[]byte, error) {
+	e.once.Do(e.readReply)
+	if e.replyErr != nil {
+		return nil, nil, e.replyErr
+	}
+	return e.Stream.ReadChunk()
+}
+
 func (e *EarlyStream) readReply() {
 	_ = e.Stream.SetReadDeadline(time.Now().Add(e.sess.cfg.HeaderTimeout))
 	rep, err := e.sess.readReply(e.Stream)

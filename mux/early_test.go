@@ -85,3 +85,54 @@ func TestOpenEarlyReplyTimeout(t *testing.T) {
 		t.Fatalf("read waited %v for a reply, want about the header timeout", d)
 	}
 }
+
+// ReadChunk, which Splice prefers to Read, also consumes the reply first
+// and reports a refusal.
+func TestOpenEarlyReadChunk(t *testing.T) {
+	cli, srv := newPair(t, pairOptions{})
+	serve(t, srv, func(st *mux.Stream) {
+		req, err := srv.ReadRequest(st)
+		if err != nil {
+			return
+		}
+		if req.Target != "" {
+			_ = srv.Reply(st, mux.Reply{Status: mux.StatusRefused, Target: req.Target, Message: "connection refused"})
+			return
+		}
+		if srv.Reply(st, mux.Reply{Status: mux.StatusOK}) == nil {
+			_, _ = st.Write([]byte("banner"))
+		}
+		_ = st.Close()
+	})
+
+	st, err := cli.OpenEarly(context.Background(), mux.Request{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var got []byte
+	for {
+		b, token, err := st.ReadChunk()
+		got = append(got, b...)
+		st.ReleaseChunk(token)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if string(got) != "banner" {
+		t.Fatalf("ReadChunk read %q, want only the stream's bytes %q", got, "banner")
+	}
+
+	refused, err := cli.OpenEarly(context.Background(), mux.Request{Target: "127.0.0.1:1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer refused.Close()
+	var se *mux.StreamError
+	if _, _, err := refused.ReadChunk(); !errors.As(err, &se) || se.Status != mux.StatusRefused {
+		t.Fatalf("ReadChunk of a refused stream: %v, want a *StreamError with status refused", err)
+	}
+}

@@ -23,6 +23,20 @@ var (
 	largeBufPool = sync.Pool{New: func() any { b := make([]byte, largeCopyBuf); return &b }}
 )
 
+// ChunkReader is a source that lends out the buffers its bytes were
+// received into, so that a copy writes them on without first copying them
+// into a buffer of its own. Stream is one; a wrapper of a Stream that
+// changes how its reads end must wrap ReadChunk the same way, because
+// Splice prefers ReadChunk to Read.
+type ChunkReader interface {
+	// ReadChunk returns the next received bytes, which stay the
+	// caller's until ReleaseChunk(token). Errors are those of Read, and
+	// bytes may come with one, as from Read.
+	ReadChunk() (b []byte, token *[]byte, err error)
+	// ReleaseChunk gives a chunk back; nil is ignored.
+	ReleaseChunk(token *[]byte)
+}
+
 // closeWriter is a connection that can half-close: TCP, Unix sockets and
 // Stream.
 type closeWriter interface {
@@ -78,6 +92,9 @@ func Splice(a, b io.ReadWriteCloser) error {
 // deliberately avoids io.Copy's ReaderFrom/WriterTo shortcuts, whose
 // buffer sizes and write patterns it cannot control.
 func copyStream(dst io.Writer, src io.Reader) error {
+	if cr, ok := src.(ChunkReader); ok {
+		return copyChunks(dst, cr)
+	}
 	bp, pool := smallBufPool.Get().(*[]byte), &smallBufPool
 	defer func() { pool.Put(bp) }()
 	for {
@@ -99,6 +116,27 @@ func copyStream(dst io.Writer, src io.Reader) error {
 			return nil
 		}
 		if rerr != nil {
+			return rerr
+		}
+	}
+}
+
+// copyChunks copies until EOF, writing each chunk src lends where it was
+// received: one write per received frame, and no copy.
+func copyChunks(dst io.Writer, src ChunkReader) error {
+	for {
+		b, token, rerr := src.ReadChunk()
+		var werr error
+		if len(b) > 0 {
+			_, werr = dst.Write(b)
+		}
+		src.ReleaseChunk(token)
+		switch {
+		case werr != nil:
+			return werr
+		case rerr == io.EOF:
+			return nil
+		case rerr != nil:
 			return rerr
 		}
 	}

@@ -27,7 +27,20 @@ func (s *Stream) Read(b []byte) (int, error) {
 	return n, err
 }
 
-var _ net.Conn = (*Stream)(nil)
+// ReadChunk is Read without the copy (see ChunkReader), ending the same
+// way.
+func (s *Stream) ReadChunk() ([]byte, *[]byte, error) {
+	b, token, err := s.Stream.ReadChunk()
+	if err == io.EOF && s.sess.IsClosed() {
+		return b, token, s.sess.wrapErr("read stream", ErrSessionEnded)
+	}
+	return b, token, err
+}
+
+var (
+	_ net.Conn    = (*Stream)(nil)
+	_ ChunkReader = (*Stream)(nil)
+)
 
 // Write splits b into frames (Session.frameSize), so one large write
 // cannot hold the session's send queue for the length of its transfer.

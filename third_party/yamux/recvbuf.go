@@ -12,13 +12,33 @@ import (
 	"sync"
 )
 
-// chunkSize is the size of a pooled chunk. Frames of at least half of it
-// are read straight into chunks of their own; smaller ones are copied into
-// the tail chunk, so at most one chunk per frame is under half full and
+// chunkSize is the size of the smallest pooled chunk. Frames of at least
+// half of it are read straight into chunks of their own, of the smallest
+// class that holds them (up to maxChunk); smaller frames are copied into
+// the tail chunk. So at most one chunk per frame is under half full and
 // the memory held stays under about twice the unread bytes.
 const chunkSize = 64 << 10
 
-var chunkPool = sync.Pool{New: func() any { b := make([]byte, 0, chunkSize); return &b }}
+// maxChunk is the largest class. A frame up to it is read into one chunk
+// with one read, and a stream's WriteTo writes it on with one write: the
+// chunk is the buffer the bytes cross the process in.
+const maxChunk = 4 * chunkSize
+
+// chunkPools hold chunks of chunkSize << i.
+var chunkPools = [3]sync.Pool{
+	{New: func() any { b := make([]byte, 0, chunkSize); return &b }},
+	{New: func() any { b := make([]byte, 0, 2*chunkSize); return &b }},
+	{New: func() any { b := make([]byte, 0, 4*chunkSize); return &b }},
+}
+
+// getChunk returns an empty pooled chunk of at least n bytes (n <= maxChunk).
+func getChunk(n int) *[]byte {
+	i := 0
+	for chunkSize<<i < n {
+		i++
+	}
+	return chunkPools[i].Get().(*[]byte)
+}
 
 // recvQueue is the unread data of a stream, in order. Guarded by the
 // stream's recvLock.
@@ -54,6 +74,21 @@ func (q *recvQueue) Read(p []byte) int {
 	return total
 }
 
+// take removes the oldest chunk and returns it, with its unread bytes.
+// The queue is not empty.
+func (q *recvQueue) take() (*[]byte, []byte) {
+	c := q.chunks[0]
+	b := (*c)[q.off:]
+	q.chunks[0] = nil
+	q.chunks = q.chunks[1:]
+	if len(q.chunks) == 0 {
+		q.chunks = nil
+	}
+	q.off = 0
+	q.n -= len(b)
+	return c, b
+}
+
 // appendSmall copies b after the unread data, into the tail chunk while
 // it has room.
 func (q *recvQueue) appendSmall(b []byte) {
@@ -71,7 +106,7 @@ func (q *recvQueue) appendSmall(b []byte) {
 				continue
 			}
 		}
-		q.chunks = append(q.chunks, chunkPool.Get().(*[]byte))
+		q.chunks = append(q.chunks, getChunk(chunkSize))
 	}
 }
 
@@ -93,10 +128,16 @@ func (q *recvQueue) reset() {
 	*q = recvQueue{}
 }
 
-func (q *recvQueue) release(c *[]byte) {
-	if cap(*c) == chunkSize {
-		*c = (*c)[:0]
-		chunkPool.Put(c)
+func (q *recvQueue) release(c *[]byte) { releaseChunk(c) }
+
+// releaseChunk returns a chunk to its pool.
+func releaseChunk(c *[]byte) {
+	for i := range chunkPools {
+		if cap(*c) == chunkSize<<i {
+			*c = (*c)[:0]
+			chunkPools[i].Put(c)
+			return
+		}
 	}
 }
 
@@ -105,8 +146,9 @@ func (q *recvQueue) release(c *[]byte) {
 // holds what was read before it.
 func (q *recvQueue) readChunks(r io.Reader, length int) error {
 	for length > 0 {
-		c := chunkPool.Get().(*[]byte)
-		n, err := io.ReadFull(r, (*c)[:minInt(length, chunkSize)])
+		want := minInt(length, maxChunk)
+		c := getChunk(want)
+		n, err := io.ReadFull(r, (*c)[:want])
 		*c = (*c)[:n]
 		q.appendChunk(c)
 		length -= n

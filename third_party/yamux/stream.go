@@ -95,6 +95,35 @@ func (s *Stream) StreamID() uint32 {
 
 // Read is used to read from the stream
 func (s *Stream) Read(b []byte) (n int, err error) {
+	return s.recv(func(q *recvQueue) int { return q.Read(b) })
+}
+
+// ReadChunk is Read without the copy (sandmux patch): it returns the
+// oldest received bytes in the buffer they were received into, at most
+// one frame's worth, and a token to give back with ReleaseChunk once they
+// are used. The bytes belong to the caller until then; the receive window
+// counts them as read. Errors are Read's, and as from Read, bytes may come
+// with one (a failed window update): use them first.
+func (s *Stream) ReadChunk() (b []byte, token *[]byte, err error) {
+	_, err = s.recv(func(q *recvQueue) int {
+		token, b = q.take()
+		return len(b)
+	})
+	return b, token, err
+}
+
+// ReleaseChunk gives back what ReadChunk returned, for reuse. The bytes
+// must not be used after it. A nil token is ignored.
+func (s *Stream) ReleaseChunk(token *[]byte) {
+	if token != nil {
+		releaseChunk(token)
+	}
+}
+
+// recv waits, as Read does, until the stream has data, an end or an error,
+// and runs take under recvLock to consume data; take returns the bytes it
+// consumed, which are counted as read and may be granted back to the peer.
+func (s *Stream) recv(take func(*recvQueue) int) (n int, err error) {
 	defer asyncNotify(s.recvNotifyCh)
 START:
 
@@ -127,7 +156,7 @@ START:
 	}
 
 	// Read any bytes
-	n = s.recvBuf.Read(b)
+	n = take(&s.recvBuf)
 	s.tuner.read += uint64(n)
 	s.noteUnread()
 	s.recvLock.Unlock()
