@@ -234,18 +234,17 @@ func scenarioSCP(e *env) []*Row {
 		for _, p := range peers[1:] {
 			r := t.get(c, p)
 			x := r.ratioTo(b)
+			// The targets: 0.90× direct on loopback, 0.95× at 50 ms.
+			want, wantName := 0.9, "≥ 0.90× ssh direct"
+			if !loop {
+				want, wantName = 0.95, "≥ 0.95× ssh direct"
+			}
 			switch p {
 			case peerNoAgent:
-				if loop {
-					r.judge("≥ 0.90× ssh direct", x >= 0.9, x)
-				}
+				r.judge(wantName, x >= want, x)
 			case peerAgent:
 				y := r.ratioTo(t.get(c, peerNoAgent))
-				if loop {
-					r.judge("≥ 0.90× ssh direct; ≥ 0.95× --no-agent", x >= 0.9 && y >= 0.95, x, y)
-				} else {
-					r.judge("≥ 0.95× --no-agent", y >= 0.95, y)
-				}
+				r.judge(wantName+"; ≥ 0.95× --no-agent", x >= want && y >= 0.95, x, y)
 			}
 		}
 	}
