@@ -186,9 +186,10 @@ func serveHandoff(c *net.UnixConn, stream net.Conn, verdict func(error) error) {
 	// A stream cut by its session is told to the proxy before the splice
 	// closes ssh's pipes: ssh exits as soon as they close and hangs up on
 	// the proxy, which must have its line by then.
-	var early net.Conn = &verdictFirst{Conn: stream, send: func(err error) { v.send(verdict(err)) }}
+	vf := &verdictFirst{Conn: stream, send: func(err error) { v.send(verdict(err)) }}
+	var early net.Conn = vf
 	if cr, ok := stream.(mux.ChunkReader); ok {
-		early = verdictFirstChunks{early.(*verdictFirst), cr}
+		early = verdictFirstChunks{vf, cr}
 	}
 	err = verdict(client.Pipe(early, in, out))
 	close(spliced)

@@ -20,8 +20,8 @@ import (
 const chunkSize = 64 << 10
 
 // maxChunk is the largest class. A frame up to it is read into one chunk
-// with one read, and a stream's WriteTo writes it on with one write: the
-// chunk is the buffer the bytes cross the process in.
+// with one read, and lent by Stream.ReadChunk to be written on with one
+// write: the chunk is the buffer the bytes cross the process in.
 const maxChunk = 4 * chunkSize
 
 // chunkPools hold chunks of chunkSize << i.
@@ -61,7 +61,7 @@ func (q *recvQueue) Read(p []byte) int {
 		q.off += n
 		total += n
 		if q.off == len(c) {
-			q.release(q.chunks[0])
+			releaseChunk(q.chunks[0])
 			q.chunks[0] = nil
 			q.chunks = q.chunks[1:]
 			q.off = 0
@@ -113,7 +113,7 @@ func (q *recvQueue) appendSmall(b []byte) {
 // appendChunk adds c, a filled pooled chunk, after the unread data.
 func (q *recvQueue) appendChunk(c *[]byte) {
 	if len(*c) == 0 {
-		q.release(c)
+		releaseChunk(c)
 		return
 	}
 	q.n += len(*c)
@@ -123,12 +123,10 @@ func (q *recvQueue) appendChunk(c *[]byte) {
 // reset drops the unread data.
 func (q *recvQueue) reset() {
 	for _, c := range q.chunks {
-		q.release(c)
+		releaseChunk(c)
 	}
 	*q = recvQueue{}
 }
-
-func (q *recvQueue) release(c *[]byte) { releaseChunk(c) }
 
 // releaseChunk returns a chunk to its pool.
 func releaseChunk(c *[]byte) {
