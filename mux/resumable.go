@@ -62,22 +62,10 @@ const maxMessage = 1 << 20
 // frame (Config.MaxFrame) with its header fits one.
 const maxReplayMessage = 256<<10 + yamuxHeaderSize
 
-// pooledMessage is the smallest message kept in a pooled buffer; smaller
-// ones (window updates, keystrokes) get one of their own size, so a replay
-// buffer of many small messages does not pin a large buffer for each.
-const pooledMessage = 16 << 10
-
-// pooledCap is the capacity of a pooled message buffer: the largest
-// message and room for its frame header before it.
-const pooledCap = frameRoom + 1 + maxReplayMessage
-
-// msgPool recycles large data messages once the peer has acknowledged them.
-var msgPool = sync.Pool{New: func() any { b := make([]byte, 0, pooledCap); return &b }}
-
 // chunk is one data message kept until the peer acknowledges it.
 type chunk struct {
 	start uint64
-	buf   []byte // the whole allocation, for msgPool
+	buf   []byte // the whole allocation, for putMsg
 	msg   []byte // msg[0] is msgData; msg[1:] the payload; masked with key if masked
 	// frame, when the message was built for a Link with Frames, is the
 	// whole WebSocket frame: its header, then msg.
@@ -134,7 +122,7 @@ type Resumable struct {
 	// ack can arrive while the message is still inside ws.Write (the peer
 	// got every byte before the call returned), so the buffer may go back
 	// to the shared pool only from under sendMu (see recycle).
-	freed   []*[]byte
+	freed   [][]byte
 	recv    uint64 // bytes handed to the reader so far
 	ackSent uint64
 
@@ -334,10 +322,7 @@ func (r *Resumable) trimLocked(upTo uint64) {
 	}
 	if i > 0 {
 		for _, c := range r.replay[:i] {
-			if cap(c.buf) == pooledCap {
-				b := c.buf[:0]
-				r.freed = append(r.freed, &b)
-			}
+			r.freed = append(r.freed, c.buf)
 		}
 		r.replay = append(r.replay[:0:0], r.replay[i:]...)
 	}
@@ -580,7 +565,7 @@ func (r *Resumable) writePart(head, part []byte) error {
 func buildChunk(head, part []byte, size int, l Link) chunk {
 	var buf []byte
 	if size >= pooledMessage {
-		buf = (*msgPool.Get().(*[]byte))[:frameRoom+1+size]
+		buf = getMsg(frameRoom + 1 + size)
 	} else {
 		buf = make([]byte, frameRoom+1+size)
 	}
@@ -600,7 +585,7 @@ func (r *Resumable) recycle() {
 	r.freed = nil
 	r.mu.Unlock()
 	for _, b := range freed {
-		msgPool.Put(b)
+		putMsg(b)
 	}
 }
 

@@ -84,12 +84,9 @@ func (c *framedConn) writeMessage(parts ...[]byte) error {
 	switch {
 	case frameRoom+n <= len(c.small):
 		buf = c.small[:frameRoom+n]
-	case frameRoom+n <= pooledCap:
-		bp := msgPool.Get().(*[]byte)
-		defer msgPool.Put(bp)
-		buf = (*bp)[:frameRoom+n]
 	default:
-		buf = make([]byte, frameRoom+n)
+		buf = getMsg(frameRoom + n)
+		defer putMsg(buf)
 	}
 	start, _ := fillFrame(buf, c.client, parts...)
 	return c.frames.WriteFrame(buf[start:])
