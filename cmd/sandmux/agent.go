@@ -95,7 +95,7 @@ func runAgent(c *cli.Context) error {
 
 // serveAgent runs the agent in this process until it stops.
 func serveAgent(ctx context.Context, c *cli.Context, dir string) error {
-	oneProc()
+	moverRuntime()
 	if err := agent.EnsureDir(dir); err != nil {
 		return err
 	}

@@ -191,7 +191,7 @@ func runForward(c *cli.Context) error {
 	if c.NArg() != 1 {
 		return errors.New("forward needs exactly one HOST (the sandbox id) after its flags, e.g. `sandmux forward -L 5432:127.0.0.1:5432 abc123`")
 	}
-	oneProc()
+	moverRuntime()
 	host := c.Args().First()
 	raw := c.StringSlice("L")
 	if len(raw) == 0 {

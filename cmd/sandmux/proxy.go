@@ -100,7 +100,7 @@ func runProxy(c *cli.Context) error {
 	cfg.Resume.Grace = c.Duration("resume-timeout")
 	cfg.Mux.KeepAliveInterval = c.Duration("keepalive")
 	if c.Bool("no-agent") || cfg.Raw || !agentSupported {
-		oneProc()
+		moverRuntime()
 		conn, closeFn, err = client.DialStream(sig.ctx, cfg, c.String("target"))
 	} else {
 		conn, handoff, err = openViaAgent(sig.ctx, c, cfg)
@@ -116,7 +116,7 @@ func runProxy(c *cli.Context) error {
 		// The agent moves the bytes; this process only waits.
 		return waitHandoff(sig, handoff)
 	}
-	oneProc()
+	moverRuntime()
 	err = pipeStdio(sig, conn, c.Args().First())
 	if err == nil && sig.hangup() {
 		// ssh has exited: hand its pipes back before closeFn's close

@@ -75,7 +75,7 @@ func runServer(c *cli.Context) error {
 	}
 	defer emb.Close()
 	if emb == nil {
-		oneProc()
+		moverRuntime()
 	}
 	var m *metrics.Metrics
 	if c.String("metrics-listen") != "" {
