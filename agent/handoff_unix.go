@@ -95,7 +95,7 @@ func pollable(fd int, name string) (io.ReadWriteCloser, error) {
 		if err != nil {
 			return nil, fmt.Errorf("proxy's %s: %w", name, err)
 		}
-		return nc, nil
+		return mux.Direct(nc), nil
 	case syscall.S_IFIFO:
 		if err := syscall.SetNonblock(fd, true); err != nil {
 			return nil, fmt.Errorf("proxy's %s: %w", name, err)
@@ -105,7 +105,7 @@ func pollable(fd int, name string) (io.ReadWriteCloser, error) {
 		// halfCloser, which hides the descriptor, and an untuned stdout
 		// moved 64 KiB per syscall, costing downloads a fifth.
 		mux.TunePipe(f)
-		return f, nil
+		return mux.Direct(f), nil
 	}
 	return nil, fmt.Errorf("proxy's %s %w", name, errNotPollable)
 }

@@ -45,6 +45,10 @@ type BufConn struct {
 	// werr is the failed write, after which the library's writes are
 	// refused too.
 	werr error
+
+	// raw, for a TCP connection on Linux, reads and writes with raw
+	// system calls (see Direct).
+	raw *rawIO
 }
 
 // vecMin is the smallest tail worth a writev instead of a copy.
@@ -58,6 +62,9 @@ const maxHold = 256 << 10
 func NewBufConn(c net.Conn) *BufConn {
 	_, vec := c.(*net.TCPConn)
 	b := &BufConn{Conn: c, need: -1, vec: vec}
+	if vec {
+		b.raw = newRawIO(c)
+	}
 	b.between = sync.NewCond(&b.mu)
 	return b
 }
@@ -102,7 +109,7 @@ func (b *BufConn) Write(p []byte) (int, error) {
 		take := min(len(p), b.need)
 		if b.vec && take == b.need && take >= vecMin {
 			bufs := net.Buffers{b.buf, p[:take]}
-			_, err := bufs.WriteTo(b.Conn)
+			_, err := b.write(bufs...)
 			b.buf, b.need, p = b.buf[:0], -1, p[take:]
 			if err != nil {
 				return 0, b.failed(err)
@@ -124,7 +131,7 @@ func (b *BufConn) Write(p []byte) (int, error) {
 
 // flush writes what is held; a finished frame starts the next header.
 func (b *BufConn) flush() error {
-	_, err := b.Conn.Write(b.buf)
+	_, err := b.write(b.buf)
 	b.buf = b.buf[:0]
 	if b.need == 0 {
 		b.need = -1
@@ -166,7 +173,7 @@ func (b *BufConn) WriteFrame(frame []byte) error {
 	if !b.framing {
 		return errNotFraming
 	}
-	if _, err := b.Conn.Write(frame); err != nil {
+	if _, err := b.write(frame); err != nil {
 		return b.failed(err)
 	}
 	return nil
@@ -259,4 +266,22 @@ func ConnContext(ctx context.Context, c net.Conn) context.Context {
 func BufConnFrom(ctx context.Context) *BufConn {
 	bc, _ := ctx.Value(bufConnKey{}).(*BufConn)
 	return bc
+}
+
+// write sends bufs in one writev where it can.
+func (b *BufConn) write(bufs ...[]byte) (int, error) {
+	if b.raw != nil {
+		return b.raw.writev(bufs...)
+	}
+	nb := net.Buffers(bufs)
+	n, err := nb.WriteTo(b.Conn)
+	return int(n), err
+}
+
+// Read implements net.Conn.
+func (b *BufConn) Read(p []byte) (int, error) {
+	if b.raw != nil {
+		return b.raw.read(p)
+	}
+	return b.Conn.Read(p)
 }

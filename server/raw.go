@@ -20,6 +20,6 @@ func (s *Server) serveRaw(conn net.Conn, log *slog.Logger) {
 		return
 	}
 	log.Info("session started")
-	err = mux.Splice(conn, tc)
+	err = mux.Splice(conn, mux.Direct(tc))
 	log.Info("session ended", "err", err)
 }

@@ -163,7 +163,7 @@ func (s *Server) serveStream(sess *mux.Session, st *mux.Stream, log *slog.Logger
 		return
 	}
 	log.Debug("stream open", "target", target)
-	if err := mux.Splice(st, tc); err != nil {
+	if err := mux.Splice(st, mux.Direct(tc)); err != nil {
 		log.Debug("stream ended with error", "target", target, "err", err)
 		return
 	}

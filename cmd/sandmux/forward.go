@@ -353,7 +353,7 @@ func (f *forwarder) handle(ctx context.Context, c net.Conn, s forwardSpec) {
 		_ = c.Close()
 	})
 	defer stop()
-	if err := mux.Splice(c, stream); err != nil && ctx.Err() == nil {
+	if err := mux.Splice(mux.Direct(c), stream); err != nil && ctx.Err() == nil {
 		var se *agent.StreamError
 		var nr *mux.NotResumedError
 		// The tunnel's verdicts are worth a line; a local client that

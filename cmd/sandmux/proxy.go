@@ -203,7 +203,7 @@ func openViaAgent(ctx context.Context, c *cli.Context, cfg client.Config) (net.C
 // pipeStdio splices stdin/stdout to conn until the stream ends or a
 // signal arrives.
 func pipeStdio(sig *signalWatch, conn net.Conn, host string) error {
-	in, out := stdinFile(), os.Stdout
+	in, out := mux.Direct(pollable(os.Stdin, "/dev/stdin")), mux.Direct(pollable(os.Stdout, "/dev/stdout"))
 	stop := context.AfterFunc(sig.ctx, func() { _ = conn.Close() })
 	defer stop()
 	err := client.Pipe(conn, in, out)
@@ -277,15 +277,18 @@ func (w *signalWatch) stop() {
 	<-w.done
 }
 
-// stdinFile returns stdin in non-blocking mode when it is a pipe or
-// socket (as under ssh), so that closing it unblocks a pending Read when
-// the stream ends first. A terminal is left alone.
-func stdinFile() *os.File {
-	if !agent.Handoffable(os.Stdin) {
-		return os.Stdin
+// pollable returns f (stdin or stdout) in non-blocking mode when it is a
+// pipe or socket (as under ssh), so that Go's poller waits on it: closing
+// stdin then unblocks a pending Read when the stream ends first, and
+// mux.Direct can read and write it with raw system calls. ssh makes these
+// pipes for this process alone, so the mode changes nothing for anyone
+// else. A terminal is left alone.
+func pollable(f *os.File, name string) *os.File {
+	if !agent.Handoffable(f) {
+		return f
 	}
-	if err := setNonblock(os.Stdin.Fd()); err != nil {
-		return os.Stdin
+	if err := setNonblock(f.Fd()); err != nil {
+		return f
 	}
-	return os.NewFile(os.Stdin.Fd(), "/dev/stdin")
+	return os.NewFile(f.Fd(), name)
 }
