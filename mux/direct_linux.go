@@ -3,8 +3,10 @@ package mux
 import (
 	"errors"
 	"io"
+	"net"
 	"os"
 	"syscall"
+	"time"
 	"unsafe"
 )
 
@@ -13,13 +15,22 @@ import (
 // block.
 type rawIO struct {
 	rc syscall.RawConn
-	// file: the descriptor is an *os.File, whose RawConn reports a close
-	// with an unexported error where its Read says os.ErrClosed.
-	file bool
+	// file, for an *os.File: its RawConn reports a close with an
+	// unexported error where its Read says os.ErrClosed.
+	file *os.File
+	// conn, for a socket: errors are wrapped as its own Read's are.
+	conn interface {
+		LocalAddr() net.Addr
+		RemoteAddr() net.Addr
+	}
 }
 
-// newRawIO returns a rawIO for v's descriptor, or nil when v has none or
-// it is in blocking mode (a raw call on it would stall the only thread).
+// newRawIO returns a rawIO for v's descriptor, or nil unless it is a pipe
+// or a socket in non-blocking mode that Go's poller watches. A raw call
+// on a blocking descriptor would stall the only thread; an unwatched one
+// (a descriptor already registered through another *os.File) could not
+// be waited on; anything else (a terminal, shared with other processes
+// that may change its mode) is not worth the risk.
 func newRawIO(v any) *rawIO {
 	sc, ok := v.(syscall.Conn)
 	if !ok {
@@ -29,25 +40,58 @@ func newRawIO(v any) *rawIO {
 	if err != nil {
 		return nil
 	}
-	nonblock := false
+	usable := false
 	if err := rc.Control(func(fd uintptr) {
+		var st syscall.Stat_t
+		if syscall.Fstat(int(fd), &st) != nil {
+			return
+		}
+		if t := st.Mode & syscall.S_IFMT; t != syscall.S_IFIFO && t != syscall.S_IFSOCK {
+			return
+		}
 		fl, _, e := syscall.RawSyscall(syscall.SYS_FCNTL, fd, syscall.F_GETFL, 0)
-		nonblock = e == 0 && fl&syscall.O_NONBLOCK != 0
-	}); err != nil || !nonblock {
+		usable = e == 0 && fl&syscall.O_NONBLOCK != 0
+	}); err != nil || !usable {
 		return nil
 	}
-	_, file := v.(*os.File)
-	return &rawIO{rc: rc, file: file}
+	r := &rawIO{rc: rc}
+	switch c := v.(type) {
+	case *os.File:
+		if errors.Is(c.SetReadDeadline(time.Time{}), os.ErrNoDeadline) {
+			return nil // not watched by the poller
+		}
+		r.file = c
+	case net.Conn:
+		r.conn = c
+	}
+	return r
 }
 
 // pollErr is err from the poller as the descriptor's own Read or Write
-// would report it. A pollable file's RawConn fails only on a deadline or
+// would report it. A watched file's RawConn fails only on a deadline or
 // because the file was closed.
 func (r *rawIO) pollErr(op string, err error) error {
-	if r.file && !errors.Is(err, os.ErrDeadlineExceeded) {
-		return &os.PathError{Op: op, Path: "pipe", Err: os.ErrClosed}
+	var oe *net.OpError
+	switch {
+	case r.file != nil && !errors.Is(err, os.ErrDeadlineExceeded):
+		return &os.PathError{Op: op, Path: r.file.Name(), Err: os.ErrClosed}
+	case errors.As(err, &oe):
+		oe.Op = op // "raw-read" otherwise
 	}
 	return err
+}
+
+// sysErr is a failed system call as the descriptor's own Read or Write
+// would report it: a *net.OpError for a socket (a net.Error, so a
+// keepalive's ETIMEDOUT is a timeout), an *os.PathError for a file.
+func (r *rawIO) sysErr(op string, errno syscall.Errno) error {
+	switch {
+	case r.conn != nil:
+		return &net.OpError{Op: op, Net: r.conn.LocalAddr().Network(), Source: r.conn.LocalAddr(), Addr: r.conn.RemoteAddr(), Err: os.NewSyscallError(op, errno)}
+	case r.file != nil:
+		return &os.PathError{Op: op, Path: r.file.Name(), Err: errno}
+	}
+	return os.NewSyscallError(op, errno)
 }
 
 // read is one read(2), as net.Conn's Read: io.EOF at the end.
@@ -71,7 +115,7 @@ func (r *rawIO) read(p []byte) (int, error) {
 	case err != nil:
 		return 0, r.pollErr("read", err)
 	case errno != 0:
-		return 0, os.NewSyscallError("read", errno)
+		return 0, r.sysErr("read", errno)
 	case n == 0:
 		return 0, io.EOF
 	}
@@ -120,7 +164,7 @@ func (r *rawIO) writev(bufs ...[]byte) (int, error) {
 	case err != nil:
 		return done, r.pollErr("write", err)
 	case errno != 0:
-		return done, os.NewSyscallError("writev", errno)
+		return done, r.sysErr("write", errno)
 	}
 	return done, nil
 }

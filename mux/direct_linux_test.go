@@ -28,6 +28,8 @@ func tcpPair(t *testing.T) (*net.TCPConn, *net.TCPConn) {
 	}()
 	a, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
+		ln.Close() // ends the Accept
+		<-acc
 		t.Fatal(err)
 	}
 	b := <-acc
@@ -49,6 +51,7 @@ func pump(t *testing.T, w io.WriteCloser, r io.Reader, src []byte) []byte {
 			n := min(len(p), 1+int(p[0])*1200)
 			if _, err := w.Write(p[:n]); err != nil {
 				werr = err
+				_ = w.Close() // ends the reader's ReadAll
 				return
 			}
 			p = p[n:]
@@ -116,6 +119,16 @@ func TestDirectTCP(t *testing.T) {
 	if _, err := Direct(d).Write([]byte("x")); err != nil {
 		t.Fatalf("write to a peer that closed just now: %v", err)
 	}
+
+	// A reset comes back as the connection's own Read reports it: a
+	// *net.OpError (a net.Error) around the errno.
+	e, f := tcpPair(t)
+	_ = f.SetLinger(0)
+	_ = f.Close()
+	var oe *net.OpError
+	if _, err := Direct(e).Read(make([]byte, 10)); !errors.Is(err, syscall.ECONNRESET) || !errors.As(err, &oe) || oe.Op != "read" {
+		t.Fatalf("read after a reset: %#v, want a *net.OpError for read around ECONNRESET", err)
+	}
 }
 
 // TestDirectPipe: a non-blocking pipe carries every byte through raw
@@ -134,7 +147,26 @@ func TestDirectPipe(t *testing.T) {
 	if Direct(br) != io.ReadWriteCloser(br) {
 		t.Fatal("Direct wrapped a blocking pipe")
 	}
-	r, w, err := os.Pipe() // non-blocking
+	// Non-blocking but not watched by the poller (a second *os.File for
+	// a descriptor registered through the first): a raw call could not
+	// wait on it.
+	if err := syscall.SetNonblock(fds[1], true); err != nil {
+		t.Fatal(err)
+	}
+	if Direct(bw) != io.ReadWriteCloser(bw) {
+		t.Fatal("Direct wrapped a pipe the poller does not watch")
+	}
+	// Nor is anything but a pipe or a socket wrapped (a terminal is
+	// shared with processes that may change its mode).
+	null, err := os.OpenFile(os.DevNull, os.O_RDWR|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer null.Close()
+	if Direct(null) != io.ReadWriteCloser(null) {
+		t.Fatal("Direct wrapped a character device")
+	}
+	r, w, err := os.Pipe() // non-blocking, watched
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +201,7 @@ func TestRawWritev(t *testing.T) {
 	for _, p := range parts {
 		want = append(want, p...)
 	}
-	done := make(chan []byte)
+	done := make(chan []byte, 1)
 	go func() {
 		got, _ := io.ReadAll(b)
 		done <- got

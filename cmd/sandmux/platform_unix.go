@@ -38,6 +38,24 @@ func processAlive(pid int) bool {
 // setNonblock puts fd in non-blocking mode.
 func setNonblock(fd uintptr) error { return syscall.SetNonblock(int(fd), true) }
 
+// setBlock puts fd back in blocking mode.
+func setBlock(fd uintptr) error { return syscall.SetNonblock(int(fd), false) }
+
+// isNonblock reports whether f is in non-blocking mode, without f.Fd(),
+// which would put it in blocking mode.
+func isNonblock(f *os.File) bool {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return false
+	}
+	nb := false
+	_ = rc.Control(func(fd uintptr) {
+		fl, err := unix.FcntlInt(fd, unix.F_GETFL, 0)
+		nb = err == nil && fl&unix.O_NONBLOCK != 0
+	})
+	return nb
+}
+
 // terminateSignals are the signals that stop a long-running command.
 var terminateSignals = []os.Signal{os.Interrupt, syscall.SIGTERM}
 

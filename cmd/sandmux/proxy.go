@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -203,10 +204,22 @@ func openViaAgent(ctx context.Context, c *cli.Context, cfg client.Config) (net.C
 // pipeStdio splices stdin/stdout to conn until the stream ends or a
 // signal arrives.
 func pipeStdio(sig *signalWatch, conn net.Conn, host string) error {
-	in, out := mux.Direct(pollable(os.Stdin, "/dev/stdin")), mux.Direct(pollable(os.Stdout, "/dev/stdout"))
+	in := mux.Direct(pollable(os.Stdin, "/dev/stdin"))
+	outFile := pollable(os.Stdout, "/dev/stdout")
+	var out io.WriteCloser = mux.Direct(outFile)
+	if outFile != os.Stdout {
+		out = blockingOnClose{out}
+	}
 	stop := context.AfterFunc(sig.ctx, func() { _ = conn.Close() })
 	defer stop()
 	err := client.Pipe(conn, in, out)
+	if errors.Is(err, syscall.EPIPE) {
+		// stdout's reader is gone: before stdout's writes were raw
+		// system calls, Go raised SIGPIPE for this and the process ended
+		// without a word, which is right for a ProxyCommand whose ssh
+		// exited.
+		return nil
+	}
 	var se *agent.StreamError
 	var refused *mux.StreamError // the stream is opened early: a refusal comes from its first read
 	var nr *mux.NotResumedError
@@ -283,12 +296,37 @@ func (w *signalWatch) stop() {
 // mux.Direct can read and write it with raw system calls. ssh makes these
 // pipes for this process alone, so the mode changes nothing for anyone
 // else. A terminal is left alone.
+//
+// A descriptor already non-blocking when the process started is returned
+// as it is: the runtime registered it with the poller then, and a second
+// *os.File for it could not be.
 func pollable(f *os.File, name string) *os.File {
-	if !agent.Handoffable(f) {
+	if !agent.Handoffable(f) || isNonblock(f) {
 		return f
 	}
-	if err := setNonblock(f.Fd()); err != nil {
+	fd := f.Fd() // f is blocking, so Fd changes nothing
+	if err := setNonblock(fd); err != nil {
 		return f
 	}
-	return os.NewFile(f.Fd(), name)
+	return os.NewFile(fd, name)
+}
+
+// blockingOnClose puts stdout back in blocking mode before closing it, so
+// that whoever writes to the same pipe after this process (a script's
+// next command) does not get EAGAIN. By then nothing here writes to it.
+type blockingOnClose struct{ io.WriteCloser }
+
+func (b blockingOnClose) Close() error {
+	if rc, err := b.SyscallConn(); err == nil {
+		_ = rc.Control(func(fd uintptr) { _ = setBlock(fd) })
+	}
+	return b.WriteCloser.Close()
+}
+
+// SyscallConn is stdout's, for mux.TunePipe.
+func (b blockingOnClose) SyscallConn() (syscall.RawConn, error) {
+	if sc, ok := b.WriteCloser.(syscall.Conn); ok {
+		return sc.SyscallConn()
+	}
+	return nil, errors.ErrUnsupported
 }
