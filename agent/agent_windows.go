@@ -23,6 +23,6 @@ func fileOwner(os.FileInfo) (int, bool) { return 0, false }
 
 func sendFiles(*net.UnixConn, ...*os.File) error { return ErrUnsupported }
 
-func recvStdio(*net.UnixConn) (io.ReadCloser, io.WriteCloser, error) {
-	return nil, nil, ErrUnsupported
+func recvStdio(*net.UnixConn) (io.ReadCloser, io.WriteCloser, func(), error) {
+	return nil, nil, nil, ErrUnsupported
 }

@@ -145,7 +145,7 @@ func Handoffable(f *os.File) bool {
 // until either ends, then sends the verdict. It owns c and stream.
 func serveHandoff(c *net.UnixConn, stream net.Conn, verdict func(error) error) {
 	_ = c.SetReadDeadline(time.Now().Add(handoffTimeout))
-	in, out, err := recvStdio(c)
+	in, out, restore, err := recvStdio(c)
 	if err != nil {
 		_ = stream.Close()
 		_ = writeMessage(c, reply{Version: protoVersion, Error: "hand-off failed: " + err.Error()})
@@ -191,7 +191,8 @@ func serveHandoff(c *net.UnixConn, stream net.Conn, verdict func(error) error) {
 	if cr, ok := stream.(mux.ChunkReader); ok {
 		early = verdictFirstChunks{vf, cr}
 	}
-	err = verdict(client.Pipe(early, in, out))
+	err = verdict(client.Pipe(early, in, out)) // closes in and out
+	restore()
 	close(spliced)
 	v.send(err)
 	_ = c.Close()

@@ -16,6 +16,7 @@ import (
 	"github.com/sandmux/sandmux/internal/testutil"
 	"github.com/sandmux/sandmux/mux"
 	"github.com/sandmux/sandmux/server"
+	"golang.org/x/sys/unix"
 )
 
 // handoffRig is a server in front of an echo target and an agent.
@@ -103,6 +104,11 @@ func TestHandoffSocketHalfClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	proxyOut := os.NewFile(uintptr(dup), "proxy-out")
+	shared, err := syscall.Dup(fds[0]) // the caller's own, which must stay blocking
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Close(shared)
 	sshEnd, err := net.FileConn(os.NewFile(uintptr(fds[1]), "ssh"))
 	if err != nil {
 		t.Fatal(err)
@@ -124,6 +130,9 @@ func TestHandoffSocketHalfClose(t *testing.T) {
 	waitDone(t, h)
 	if err := h.Err(); err != nil {
 		t.Fatalf("verdict %v, want a clean end", err)
+	}
+	if isNonblock(t, shared) {
+		t.Fatal("the socket is non-blocking after the verdict, want it blocking as it was")
 	}
 }
 
@@ -250,10 +259,11 @@ func TestHandoffNoDetachForOldAgent(t *testing.T) {
 	got := make(chan int, 1)                                                                        // bytes the old agent read after the hand-off
 	oldAgent(t, dir, reply{Version: protoVersion, OK: true, Handoff: true}, func(c *net.UnixConn) { // no Detach
 		defer close(got)
-		in, out, err := recvStdio(c)
+		in, out, restore, err := recvStdio(c)
 		if err != nil {
 			return
 		}
+		defer restore()
 		defer in.Close()
 		defer out.Close()
 		var b [1]byte
@@ -373,4 +383,14 @@ func TestVerdictFirstChunks(t *testing.T) {
 			t.Errorf("%d chunks given back, want 1", f.released)
 		}
 	}
+}
+
+// isNonblock reports whether fd's open file is in non-blocking mode.
+func isNonblock(t *testing.T, fd int) bool {
+	t.Helper()
+	fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fl&unix.O_NONBLOCK != 0
 }

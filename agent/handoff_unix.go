@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/sandmux/sandmux/mux"
+	"golang.org/x/sys/unix"
 )
 
 // sendFiles passes the descriptors of files over c in one message.
@@ -34,16 +35,18 @@ func sendFiles(c *net.UnixConn, files ...*os.File) error {
 
 // recvStdio receives the proxy's stdin and stdout and wraps them for
 // polling: the stream's reads and writes must not tie up a thread each.
-func recvStdio(c *net.UnixConn) (io.ReadCloser, io.WriteCloser, error) {
+// restore puts back the blocking mode this changed, and must be called
+// once both are closed.
+func recvStdio(c *net.UnixConn) (in io.ReadCloser, out io.WriteCloser, restore func(), err error) {
 	var b [1]byte
 	oob := make([]byte, syscall.CmsgSpace(2*4))
 	_, oobn, flags, _, err := c.ReadMsgUnix(b[:], oob)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	msgs, err := syscall.ParseSocketControlMessage(oob[:oobn])
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	var fds []int
 	for _, m := range msgs {
@@ -54,20 +57,20 @@ func recvStdio(c *net.UnixConn) (io.ReadCloser, io.WriteCloser, error) {
 	}
 	if flags&syscall.MSG_CTRUNC != 0 || len(fds) != 2 {
 		closeFDs(fds)
-		return nil, nil, fmt.Errorf("expected stdin and stdout, got %d descriptors", len(fds))
+		return nil, nil, nil, fmt.Errorf("expected stdin and stdout, got %d descriptors", len(fds))
 	}
-	in, err := pollable(fds[0], "stdin")
+	pin, restoreIn, err := pollable(fds[0], "stdin")
 	if err != nil {
-		closeFDs(fds)
-		return nil, nil, err
-	}
-	out, err := pollable(fds[1], "stdout")
-	if err != nil {
-		_ = in.Close()
 		closeFDs(fds[1:])
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return in, halfCloser{out}, nil
+	pout, restoreOut, err := pollable(fds[1], "stdout")
+	if err != nil {
+		_ = pin.Close()
+		restoreIn()
+		return nil, nil, nil, err
+	}
+	return pin, halfCloser{pout}, func() { restoreIn(); restoreOut() }, nil
 }
 
 func closeFDs(fds []int) {
@@ -80,34 +83,52 @@ func closeFDs(fds []int) {
 var errNotPollable = errors.New("is neither a pipe nor a socket")
 
 // pollable turns fd into a non-blocking net.Conn (socket) or *os.File
-// (pipe), so that Close unblocks a pending Read.
-func pollable(fd int, name string) (io.ReadWriteCloser, error) {
+// (pipe), so that Close unblocks a pending Read. It owns fd, which it
+// closes on failure. The mode is shared with
+// ssh's descriptor and anyone else's: restore, called once the stream is
+// done with fd, puts it back as it was (mux.RestoreBlocking).
+func pollable(fd int, name string) (rwc io.ReadWriteCloser, restore func(), err error) {
 	syscall.CloseOnExec(fd)
 	var st syscall.Stat_t
 	if err := syscall.Fstat(fd, &st); err != nil {
-		return nil, fmt.Errorf("proxy's %s: %w", name, err)
+		_ = syscall.Close(fd)
+		return nil, nil, fmt.Errorf("proxy's %s: %w", name, err)
+	}
+	fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
+	if err != nil {
+		_ = syscall.Close(fd)
+		return nil, nil, fmt.Errorf("proxy's %s: %w", name, err)
+	}
+	restore = func() {}
+	if fl&unix.O_NONBLOCK == 0 {
+		restore = mux.RestoreBlocking(uintptr(fd))
 	}
 	switch st.Mode & syscall.S_IFMT {
 	case syscall.S_IFSOCK:
 		f := os.NewFile(uintptr(fd), name)
-		nc, err := net.FileConn(f) // a dup: f's own descriptor goes
+		nc, err := net.FileConn(f) // a dup, made non-blocking: f's own descriptor goes
 		_ = f.Close()
 		if err != nil {
-			return nil, fmt.Errorf("proxy's %s: %w", name, err)
+			restore()
+			return nil, nil, fmt.Errorf("proxy's %s: %w", name, err)
 		}
-		return mux.Direct(nc), nil
+		return mux.Direct(nc), restore, nil
 	case syscall.S_IFIFO:
 		if err := syscall.SetNonblock(fd, true); err != nil {
-			return nil, fmt.Errorf("proxy's %s: %w", name, err)
+			_ = syscall.Close(fd)
+			restore()
+			return nil, nil, fmt.Errorf("proxy's %s: %w", name, err)
 		}
 		f := os.NewFile(uintptr(fd), name)
 		// Here, not in client.Pipe: stdout reaches it wrapped in
 		// halfCloser, which hides the descriptor, and an untuned stdout
 		// moved 64 KiB per syscall, costing downloads a fifth.
 		mux.TunePipe(f)
-		return mux.Direct(f), nil
+		return mux.Direct(f), restore, nil
 	}
-	return nil, fmt.Errorf("proxy's %s %w", name, errNotPollable)
+	_ = syscall.Close(fd)
+	restore()
+	return nil, nil, fmt.Errorf("proxy's %s %w", name, errNotPollable)
 }
 
 // halfCloser is the proxy's stdout. Closing it must reach the reader even

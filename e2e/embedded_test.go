@@ -595,7 +595,7 @@ func nonblocking(t *testing.T, f *os.File) *os.File {
 	if err := unix.SetNonblock(fd, true); err != nil {
 		t.Fatal(err)
 	}
-	return os.NewFile(uintptr(fd), "/dev/ptmx")
+	return os.NewFile(uintptr(fd), f.Name())
 }
 
 // setSize resizes the terminal whose master is f (not via f.Fd, which

@@ -38,9 +38,6 @@ func processAlive(pid int) bool {
 // setNonblock puts fd in non-blocking mode.
 func setNonblock(fd uintptr) error { return syscall.SetNonblock(int(fd), true) }
 
-// setBlock puts fd back in blocking mode.
-func setBlock(fd uintptr) error { return syscall.SetNonblock(int(fd), false) }
-
 // isNonblock reports whether f is in non-blocking mode, without f.Fd(),
 // which would put it in blocking mode.
 func isNonblock(f *os.File) bool {

@@ -23,8 +23,6 @@ func processAlive(pid int) bool {
 
 func setNonblock(uintptr) error { return errors.ErrUnsupported }
 
-func setBlock(uintptr) error { return errors.ErrUnsupported }
-
 func isNonblock(*os.File) bool { return false }
 
 var terminateSignals = []os.Signal{os.Interrupt}

@@ -204,15 +204,13 @@ func openViaAgent(ctx context.Context, c *cli.Context, cfg client.Config) (net.C
 // pipeStdio splices stdin/stdout to conn until the stream ends or a
 // signal arrives.
 func pipeStdio(sig *signalWatch, conn net.Conn, host string) error {
-	in := mux.Direct(pollable(os.Stdin, "/dev/stdin"))
-	outFile := pollable(os.Stdout, "/dev/stdout")
-	var out io.WriteCloser = mux.Direct(outFile)
-	if outFile != os.Stdout {
-		out = blockingOnClose{out}
-	}
+	in, restoreIn := pollable(os.Stdin, "/dev/stdin")
+	out, restoreOut := pollable(os.Stdout, "/dev/stdout")
 	stop := context.AfterFunc(sig.ctx, func() { _ = conn.Close() })
 	defer stop()
-	err := client.Pipe(conn, in, out)
+	err := client.Pipe(conn, in, out) // closes in and out
+	restoreIn()
+	restoreOut()
 	if errors.Is(err, syscall.EPIPE) {
 		// stdout's reader is gone: before stdout's writes were raw
 		// system calls, Go raised SIGPIPE for this and the process ended
@@ -293,40 +291,21 @@ func (w *signalWatch) stop() {
 // pollable returns f (stdin or stdout) in non-blocking mode when it is a
 // pipe or socket (as under ssh), so that Go's poller waits on it: closing
 // stdin then unblocks a pending Read when the stream ends first, and
-// mux.Direct can read and write it with raw system calls. ssh makes these
-// pipes for this process alone, so the mode changes nothing for anyone
-// else. A terminal is left alone.
+// mux.Direct can read and write it with raw system calls. restore puts
+// the blocking mode back once f is closed (mux.RestoreBlocking): the mode
+// is shared with whoever else reads or writes the same pipe. A terminal
+// is left alone.
 //
 // A descriptor already non-blocking when the process started is returned
 // as it is: the runtime registered it with the poller then, and a second
 // *os.File for it could not be.
-func pollable(f *os.File, name string) *os.File {
+func pollable(f *os.File, name string) (rwc io.ReadWriteCloser, restore func()) {
 	if !agent.Handoffable(f) || isNonblock(f) {
-		return f
+		return mux.Direct(f), func() {}
 	}
 	fd := f.Fd() // f is blocking, so Fd changes nothing
 	if err := setNonblock(fd); err != nil {
-		return f
+		return f, func() {}
 	}
-	return os.NewFile(fd, name)
-}
-
-// blockingOnClose puts stdout back in blocking mode before closing it, so
-// that whoever writes to the same pipe after this process (a script's
-// next command) does not get EAGAIN. By then nothing here writes to it.
-type blockingOnClose struct{ io.WriteCloser }
-
-func (b blockingOnClose) Close() error {
-	if rc, err := b.SyscallConn(); err == nil {
-		_ = rc.Control(func(fd uintptr) { _ = setBlock(fd) })
-	}
-	return b.WriteCloser.Close()
-}
-
-// SyscallConn is stdout's, for mux.TunePipe.
-func (b blockingOnClose) SyscallConn() (syscall.RawConn, error) {
-	if sc, ok := b.WriteCloser.(syscall.Conn); ok {
-		return sc.SyscallConn()
-	}
-	return nil, errors.ErrUnsupported
+	return mux.Direct(os.NewFile(fd, name)), mux.RestoreBlocking(fd)
 }
