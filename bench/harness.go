@@ -38,8 +38,11 @@ type Settings struct {
 	// CutEvery is how often scenario 3's cut rows reset the agent's
 	// WebSocket: 5 s in the full run, less where the copies are short.
 	CutEvery time.Duration `json:"cut_every_ns"`
-	CostSize int64         `json:"cost_bytes"` // 8: per transfer
-	CostReps int           `json:"cost_reps"`  // 8: per mode
+	// SCPExtras adds scenario 3's rows beyond the issue's peers: scp to
+	// the embedded SSH server, and through the agent with cuts.
+	SCPExtras bool  `json:"scp_extras"`
+	CostSize  int64 `json:"cost_bytes"` // 8: per transfer
+	CostReps  int   `json:"cost_reps"`  // 8: per mode
 	// Only restricts the run to these scenario numbers (empty: all).
 	Only []int `json:"only,omitempty"`
 }

@@ -41,26 +41,29 @@ func fullSettings() Settings {
 		EchoSamples: 1000, EchoGap: 5 * time.Millisecond, LoadStreams: 4,
 		IdleStreams: 1000, ProxyStreams: 100, IdleSessions: 200,
 		OneWayDelay: 25 * time.Millisecond,
-		CutEvery:    5 * time.Second,
-		CostSize:    256 * mib, CostReps: 3,
+		CutEvery:    5 * time.Second, SCPExtras: true,
+		CostSize: 256 * mib, CostReps: 3,
 	}
 }
 
-// quickSettings aim at about a minute (the figure). scp through
-// sshd is most of it whatever the size: each run pays ssh's login, at
-// 50 ms its window's growth, and an upload OpenSSH's own start-up (an
-// 8 MiB upload takes over a second here even on loopback, direct or not).
+// quickSettings aim at about a minute (the figure): one sample
+// of each figure, and scp with the peers only. scp through sshd
+// is most of it whatever the size: each run pays ssh's login, at 50 ms
+// its window's growth, and an upload OpenSSH's own start-up (an upload
+// of 8 MiB takes 1.5 to 2 s here even on loopback, direct or not, and
+// one of 128 MiB hardly longer: ssh waits on sshd's channel window while
+// sshd re-allocates its pending data; see README, Performance).
 func quickSettings() Settings {
 	return Settings{
 		BulkSize: 64 * mib, Reps: 1,
 		ParStreams: 8, ParSize: 8 * mib,
 		ScpSize: 8 * mib, ScpReps: 1,
-		SetupRuns:   3,
+		SetupRuns:   2,
 		EchoSamples: 100, EchoGap: 5 * time.Millisecond, LoadStreams: 4,
-		IdleStreams: 200, ProxyStreams: 20, IdleSessions: 50,
+		IdleStreams: 200, ProxyStreams: 20, IdleSessions: 25,
 		OneWayDelay: 25 * time.Millisecond,
 		CutEvery:    150 * time.Millisecond,
-		CostSize:    16 * mib, CostReps: 2,
+		CostSize:    16 * mib, CostReps: 1,
 	}
 }
 
@@ -74,8 +77,8 @@ func tinySettings() Settings {
 		EchoSamples: 40, EchoGap: time.Millisecond, LoadStreams: 2,
 		IdleStreams: 20, ProxyStreams: 4, IdleSessions: 3,
 		OneWayDelay: 5 * time.Millisecond,
-		CutEvery:    100 * time.Millisecond,
-		CostSize:    4 * mib, CostReps: 2,
+		CutEvery:    100 * time.Millisecond, SCPExtras: true,
+		CostSize: 4 * mib, CostReps: 2,
 	}
 }
 

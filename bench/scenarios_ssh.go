@@ -158,9 +158,11 @@ func scenarioSCP(e *env) []*Row {
 			for _, p := range peers {
 				t.row(c, p)
 			}
-			t.named(c, embeddedPeer)
-			if n.Delay == 0 {
-				t.named(c, cutPeer(e))
+			if e.s.SCPExtras {
+				t.named(c, embeddedPeer)
+				if n.Delay == 0 {
+					t.named(c, cutPeer(e))
+				}
 			}
 		}
 	}
@@ -208,28 +210,34 @@ func scenarioSCP(e *env) []*Row {
 			}
 		}()
 	}
-	for ni, n := range nets {
-		scpEmbedded(e, t, n, cases[2*ni:2*ni+2], f)
+	if e.s.SCPExtras {
+		for ni, n := range nets {
+			scpEmbedded(e, t, n, cases[2*ni:2*ni+2], f)
+		}
+		scpCuts(e, t, cases[:2], f)
 	}
-	scpCuts(e, t, cases[:2], f)
 	for _, r := range t.rows {
 		if r.Error == "" {
 			r.setValue(median(r.Samples), "MiB/s")
 			r.Figure = fmt.Sprintf("%.0f MiB/s", r.value())
 		}
 	}
-	e.note("scp (scenario 3), %q: scp through the agent to `sandmux server --ssh embedded`, whose in-process SSH server "+
-		"answers scp's SFTP itself, no sshd; its ratios are to direct ssh to OpenSSH's sshd and to the agent in front of sshd, "+
-		"with the same file, size and network.", embeddedPeer)
-	cutFigures(e, t, cases[:2])
+	if e.s.SCPExtras {
+		e.note("scp (scenario 3), %q: scp through the agent to `sandmux server --ssh embedded`, whose in-process SSH server "+
+			"answers scp's SFTP itself, no sshd; its ratios are to direct ssh to OpenSSH's sshd and to the agent in front of sshd, "+
+			"with the same file, size and network.", embeddedPeer)
+		cutFigures(e, t, cases[:2])
+	}
 	for ci, c := range cases {
 		loop := ci < 2
 		b := t.get(c, peerDirect)
-		emb := t.named(c, embeddedPeer)
-		emb.ratioTo(b)
-		emb.ratioTo(t.get(c, peerAgent))
-		if loop {
-			t.named(c, cutPeer(e)).ratioTo(t.get(c, peerAgent))
+		if e.s.SCPExtras {
+			emb := t.named(c, embeddedPeer)
+			emb.ratioTo(b)
+			emb.ratioTo(t.get(c, peerAgent))
+			if loop {
+				t.named(c, cutPeer(e)).ratioTo(t.get(c, peerAgent))
+			}
 		}
 		for _, p := range peers[1:] {
 			r := t.get(c, p)
