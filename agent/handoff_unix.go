@@ -36,7 +36,8 @@ func sendFiles(c *net.UnixConn, files ...*os.File) error {
 // recvStdio receives the proxy's stdin and stdout and wraps them for
 // polling: the stream's reads and writes must not tie up a thread each.
 // restore puts back the blocking mode this changed, and must be called
-// once both are closed.
+// once both are closed (each already does so as it closes unless stdin and
+// stdout are one file).
 func recvStdio(c *net.UnixConn) (in io.ReadCloser, out io.WriteCloser, restore func(), err error) {
 	var b [1]byte
 	oob := make([]byte, syscall.CmsgSpace(2*4))
@@ -59,6 +60,7 @@ func recvStdio(c *net.UnixConn) (in io.ReadCloser, out io.WriteCloser, restore f
 		closeFDs(fds)
 		return nil, nil, nil, fmt.Errorf("expected stdin and stdout, got %d descriptors", len(fds))
 	}
+	apart := !sameFile(fds[0], fds[1])
 	pin, restoreIn, err := pollable(fds[0], "stdin")
 	if err != nil {
 		closeFDs(fds[1:])
@@ -70,7 +72,21 @@ func recvStdio(c *net.UnixConn) (in io.ReadCloser, out io.WriteCloser, restore f
 		restoreIn()
 		return nil, nil, nil, err
 	}
+	if apart {
+		// Each is restored as it closes: ssh must see stdout's EOF then.
+		pin, pout = mux.RestoreOnClose(pin, restoreIn), mux.RestoreOnClose(pout, restoreOut)
+	}
 	return pin, halfCloser{pout}, func() { restoreIn(); restoreOut() }, nil
+}
+
+// sameFile reports whether descriptors a and b are the same file (one
+// socket passed as both stdin and stdout), or cannot be told apart.
+func sameFile(a, b int) bool {
+	var sa, sb syscall.Stat_t
+	if syscall.Fstat(a, &sa) != nil || syscall.Fstat(b, &sb) != nil {
+		return true
+	}
+	return sa.Dev == sb.Dev && sa.Ino == sb.Ino
 }
 
 func closeFDs(fds []int) {

@@ -3,8 +3,12 @@
 package e2e
 
 import (
+	"context"
 	"io"
+	"net"
 	"os"
+	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
@@ -20,58 +24,161 @@ func TestProxyRestoresBlocking(t *testing.T) {
 	t.Parallel()
 	echo := testutil.EchoServer(t)
 	srv := startServer(t, serverOpts{Target: echo.Addr})
+	eachProxyMode(t, srv.URL, func(t *testing.T, ctx context.Context, cmd *exec.Cmd) {
+		// The test keeps its own descriptors of the proxy's ends, as
+		// the shell running a script does.
+		inR, outW, toIn, fromOut := startOnPipes(t, cmd)
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
+
+		if _, err := toIn.Write([]byte("hello\n")); err != nil {
+			t.Fatal(err)
+		}
+		_ = fromOut.SetReadDeadline(time.Now().Add(30 * time.Second))
+		got := make([]byte, 6)
+		if _, err := io.ReadFull(fromOut, got); err != nil || string(got) != "hello\n" {
+			t.Fatalf("echo through the proxy: %q, %v", got, err)
+		}
+		if !isNonblocking(t, inR) || !isNonblocking(t, outW) {
+			t.Fatal("stdin and stdout are blocking while the stream is open: the test proves nothing")
+		}
+		_ = toIn.Close() // EOF: the stream ends
+		select {
+		case err := <-exited:
+			if err != nil {
+				t.Fatalf("proxy: %v", err)
+			}
+		case <-ctx.Done():
+			t.Fatal("the proxy did not exit after its stdin's EOF")
+		}
+		if isNonblocking(t, inR) || isNonblocking(t, outW) {
+			t.Errorf("after the proxy exited, stdin non-blocking %v, stdout %v: want both blocking again",
+				isNonblocking(t, inR), isNonblocking(t, outW))
+		}
+	})
+}
+
+// TestProxyPassesEOFWithStdinOpen: a target that closes first (sshd
+// killed or restarted) must end the proxy's stdout at once, though ssh
+// still holds stdin open: ssh only learns that the connection is gone from
+// that EOF. A descriptor kept to restore stdout's mode must not hold its
+// write end open.
+func TestProxyPassesEOFWithStdinOpen(t *testing.T) {
+	t.Parallel()
+	bye := testutil.Serve(t, func(c net.Conn) {
+		_, _ = c.Write([]byte("bye\n"))
+		_ = c.Close()
+	})
+	srv := startServer(t, serverOpts{Target: bye.Addr})
+	eachProxyMode(t, srv.URL, func(t *testing.T, ctx context.Context, cmd *exec.Cmd) {
+		inR, outW, toIn, fromOut := startOnPipes(t, cmd)
+		// Only the proxy holds its ends now, as under ssh.
+		_ = inR.Close()
+		_ = outW.Close()
+		defer func() {
+			_ = toIn.Close()
+			_ = cmd.Wait()
+		}()
+		_ = fromOut.SetReadDeadline(time.Now().Add(10 * time.Second))
+		got, err := io.ReadAll(fromOut)
+		if err != nil || string(got) != "bye\n" {
+			t.Fatalf("stdout: %q, %v; want \"bye\\n\" then EOF while stdin is still open", got, err)
+		}
+	})
+}
+
+// TestProxySameSocketStdio: stdin and stdout one socket, as socat's EXEC
+// and inetd give them. A download larger than the socket's buffer, read
+// only once the buffer is full, arrives whole on both paths (--no-agent
+// used to fail its first write to a full socket with EAGAIN).
+func TestProxySameSocketStdio(t *testing.T) {
+	t.Parallel()
+	const size = 8 << 20
+	src := testutil.Serve(t, func(c net.Conn) {
+		_, _ = c.Write(make([]byte, size))
+	})
+	srv := startServer(t, serverOpts{Target: src.Addr})
+	eachProxyMode(t, srv.URL, func(t *testing.T, ctx context.Context, cmd *exec.Cmd) {
+		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		theirs := os.NewFile(uintptr(fds[1]), "theirs")
+		var stderr strings.Builder
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = theirs, theirs, &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		_ = theirs.Close()
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
+		// Read nothing until the socket's buffer is full (or the
+		// proxy has given up).
+		testutil.Poll(30*time.Second, func() bool {
+			n, err := unix.IoctlGetInt(fds[0], unix.SIOCINQ)
+			return (err == nil && n >= 128<<10) || len(exited) > 0
+		})
+		mine, err := net.FileConn(os.NewFile(uintptr(fds[0]), "mine"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer mine.Close()
+		_ = mine.SetReadDeadline(time.Now().Add(30 * time.Second))
+		n, err := io.Copy(io.Discard, mine)
+		_ = mine.(*net.UnixConn).CloseWrite()
+		var werr error
+		select {
+		case werr = <-exited:
+		case <-ctx.Done():
+			werr = ctx.Err()
+		}
+		if n != size || err != nil || werr != nil {
+			t.Fatalf("got %d of %d bytes (%v); proxy: %v %s", n, size, err, werr, stderr.String())
+		}
+	})
+}
+
+// eachProxyMode runs f as a parallel subtest for `sandmux proxy` to url
+// with --no-agent and through an agent of the test's own; cmd is the
+// proxy, not started.
+func eachProxyMode(t *testing.T, url string, f func(t *testing.T, ctx context.Context, cmd *exec.Cmd)) {
 	for _, mode := range []string{"no-agent", "agent"} {
 		t.Run(mode, func(t *testing.T) {
 			t.Parallel()
-			args := []string{"proxy", "--url", srv.URL, "--no-agent"}
-			if mode == "agent" {
-				args = []string{"proxy", "--url", srv.URL, "--agent-dir", newAgentDir(t)}
-			}
 			ctx := testContext(t, time.Minute)
-			cmd := sandmux(ctx, nil, append(args, "sandbox")...)
-			// The proxy's ends are blocking, as ssh or a shell makes
-			// them, and the test keeps its own descriptors of them, as
-			// the shell running a script does.
-			inR, inW := blockingPipe(t)
-			outR, outW := blockingPipe(t)
-			// The test's own ends are polled, for deadlines: each is an
-			// open file of its own, whose mode does not touch the proxy's.
-			toIn, fromOut := nonblocking(t, inW), nonblocking(t, outR)
-			defer toIn.Close()
-			defer fromOut.Close()
-			cmd.Stdin, cmd.Stdout = inR, outW
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			exited := make(chan error, 1)
-			go func() { exited <- cmd.Wait() }()
-
-			if _, err := toIn.Write([]byte("hello\n")); err != nil {
-				t.Fatal(err)
-			}
-			_ = fromOut.SetReadDeadline(time.Now().Add(30 * time.Second))
-			got := make([]byte, 6)
-			if _, err := io.ReadFull(fromOut, got); err != nil || string(got) != "hello\n" {
-				t.Fatalf("echo through the proxy: %q, %v", got, err)
-			}
-			if !isNonblocking(t, inR) || !isNonblocking(t, outW) {
-				t.Fatal("stdin and stdout are blocking while the stream is open: the test proves nothing")
-			}
-			_ = toIn.Close() // EOF: the stream ends
-			select {
-			case err := <-exited:
-				if err != nil {
-					t.Fatalf("proxy: %v", err)
-				}
-			case <-ctx.Done():
-				t.Fatal("the proxy did not exit after its stdin's EOF")
-			}
-			if isNonblocking(t, inR) || isNonblocking(t, outW) {
-				t.Errorf("after the proxy exited, stdin non-blocking %v, stdout %v: want both blocking again",
-					isNonblocking(t, inR), isNonblocking(t, outW))
-			}
+			f(t, ctx, sandmux(ctx, nil, proxyArgs(t, url, mode)...))
 		})
 	}
+}
+
+// proxyArgs are the arguments of `sandmux proxy` to url in mode
+// ("no-agent" or "agent", with an agent of the test's own).
+func proxyArgs(t *testing.T, url, mode string) []string {
+	if mode == "agent" {
+		return []string{"proxy", "--url", url, "--agent-dir", newAgentDir(t), "sandbox"}
+	}
+	return []string{"proxy", "--url", url, "--no-agent", "sandbox"}
+}
+
+// startOnPipes starts cmd with two pipes as stdin and stdout whose ends
+// are blocking, as ssh or a shell makes them, and returns those ends (the
+// test's to close, or keep) and the test's own: toIn and fromOut, polled
+// for deadlines, each an open file of its own whose mode does not touch
+// the proxy's. All four are closed when the test ends.
+func startOnPipes(t *testing.T, cmd *exec.Cmd) (inR, outW, toIn, fromOut *os.File) {
+	t.Helper()
+	inR, inW := blockingPipe(t)
+	outR, outW := blockingPipe(t)
+	toIn, fromOut = nonblocking(t, inW), nonblocking(t, outR)
+	t.Cleanup(func() {
+		_ = toIn.Close()
+		_ = fromOut.Close()
+	})
+	cmd.Stdin, cmd.Stdout = inR, outW
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return inR, outW, toIn, fromOut
 }
 
 // blockingPipe is pipe(2) as ssh and shells call it: both ends blocking.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -204,13 +203,11 @@ func openViaAgent(ctx context.Context, c *cli.Context, cfg client.Config) (net.C
 // pipeStdio splices stdin/stdout to conn until the stream ends or a
 // signal arrives.
 func pipeStdio(sig *signalWatch, conn net.Conn, host string) error {
-	in, restoreIn := pollable(os.Stdin, "/dev/stdin")
-	out, restoreOut := pollable(os.Stdout, "/dev/stdout")
+	in, out, restore := proxyStdio()
 	stop := context.AfterFunc(sig.ctx, func() { _ = conn.Close() })
 	defer stop()
 	err := client.Pipe(conn, in, out) // closes in and out
-	restoreIn()
-	restoreOut()
+	restore()
 	if errors.Is(err, syscall.EPIPE) {
 		// stdout's reader is gone: before stdout's writes were raw
 		// system calls, Go raised SIGPIPE for this and the process ended
@@ -286,26 +283,4 @@ func (w *signalWatch) stop() {
 	// e2e runs under load.
 	w.cancel()
 	<-w.done
-}
-
-// pollable returns f (stdin or stdout) in non-blocking mode when it is a
-// pipe or socket (as under ssh), so that Go's poller waits on it: closing
-// stdin then unblocks a pending Read when the stream ends first, and
-// mux.Direct can read and write it with raw system calls. restore puts
-// the blocking mode back once f is closed (mux.RestoreBlocking): the mode
-// is shared with whoever else reads or writes the same pipe. A terminal
-// is left alone.
-//
-// A descriptor already non-blocking when the process started is returned
-// as it is: the runtime registered it with the poller then, and a second
-// *os.File for it could not be.
-func pollable(f *os.File, name string) (rwc io.ReadWriteCloser, restore func()) {
-	if !agent.Handoffable(f) || isNonblock(f) {
-		return mux.Direct(f), func() {}
-	}
-	fd := f.Fd() // f is blocking, so Fd changes nothing
-	if err := setNonblock(fd); err != nil {
-		return f, func() {}
-	}
-	return mux.Direct(os.NewFile(fd, name)), mux.RestoreBlocking(fd)
 }

@@ -1,0 +1,96 @@
+package main
+
+import (
+	"io"
+	"net"
+	"os"
+
+	"github.com/sandmux/sandmux/agent"
+	"github.com/sandmux/sandmux/mux"
+)
+
+// proxyStdio returns stdin and stdout for a proxy that copies the stream
+// itself, and restore, which puts back the blocking mode they had and is
+// to be called once both are closed.
+func proxyStdio() (in, out io.ReadWriteCloser, restore func()) {
+	if sameFile(os.Stdin, os.Stdout) {
+		if c, restore, ok := socketStdio(); ok {
+			return c, writeHalf{c}, restore
+		}
+		in, restoreIn := pollable(os.Stdin, "/dev/stdin")
+		out, restoreOut := pollable(os.Stdout, "/dev/stdout")
+		return in, out, func() { restoreIn(); restoreOut() }
+	}
+	in, restoreIn := pollable(os.Stdin, "/dev/stdin")
+	out, restoreOut := pollable(os.Stdout, "/dev/stdout")
+	// Each is restored as it closes: ssh must see stdout's EOF then.
+	return mux.RestoreOnClose(in, restoreIn), mux.RestoreOnClose(out, restoreOut),
+		func() { restoreIn(); restoreOut() }
+}
+
+// socketStdio is stdin and stdout when they are one socket (socat's EXEC,
+// inetd): one connection of its own, made non-blocking for the poller,
+// read for stdin and written, then shut down for writing, for stdout.
+// Made from os.Stdin and os.Stdout each, as for two pipes, the second
+// would find the socket non-blocking already but unknown to the poller,
+// and a write to a full socket failed with EAGAIN.
+func socketStdio() (c io.ReadWriteCloser, restore func(), ok bool) {
+	fi, err := os.Stdin.Stat()
+	if err != nil || fi.Mode()&os.ModeSocket == 0 {
+		return nil, nil, false
+	}
+	restore = func() {}
+	if !isNonblock(os.Stdin) {
+		restore = mux.RestoreBlocking(os.Stdin.Fd()) // blocking, so Fd changes nothing
+	}
+	nc, err := net.FileConn(os.Stdin) // a non-blocking duplicate
+	if err != nil {
+		restore()
+		return nil, nil, false
+	}
+	if _, ok := nc.(interface{ CloseWrite() error }); !ok {
+		_ = nc.Close()
+		restore()
+		return nil, nil, false
+	}
+	return mux.Direct(nc), restore, true
+}
+
+// writeHalf is the stdout side of socketStdio's connection: its Close
+// shuts the socket down for writing, which is how the reader learns that
+// the stream ended, and leaves reading to the stdin side.
+type writeHalf struct{ io.ReadWriteCloser }
+
+func (w writeHalf) Close() error {
+	return w.ReadWriteCloser.(interface{ CloseWrite() error }).CloseWrite()
+}
+
+// pollable returns f (stdin or stdout) in non-blocking mode when it is a
+// pipe or socket (as under ssh), so that Go's poller waits on it: closing
+// stdin then unblocks a pending Read when the stream ends first, and
+// mux.Direct can read and write it with raw system calls. restore puts
+// the blocking mode back once f is closed (mux.RestoreBlocking): the mode
+// is shared with whoever else reads or writes the same pipe. A terminal
+// is left alone.
+//
+// A descriptor already non-blocking when the process started is returned
+// as it is: the runtime registered it with the poller then, and a second
+// *os.File for it could not be.
+func pollable(f *os.File, name string) (rwc io.ReadWriteCloser, restore func()) {
+	if !agent.Handoffable(f) || isNonblock(f) {
+		return mux.Direct(f), func() {}
+	}
+	fd := f.Fd() // f is blocking, so Fd changes nothing
+	if err := setNonblock(fd); err != nil {
+		return f, func() {}
+	}
+	return mux.Direct(os.NewFile(fd, name)), mux.RestoreBlocking(fd)
+}
+
+// sameFile reports whether a and b are one file (a socket passed as both
+// stdin and stdout), or cannot be told apart.
+func sameFile(a, b *os.File) bool {
+	sa, errA := a.Stat()
+	sb, errB := b.Stat()
+	return errA != nil || errB != nil || os.SameFile(sa, sb)
+}
