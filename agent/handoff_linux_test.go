@@ -91,3 +91,33 @@ func blockingStdioPipes(t *testing.T) (*testutil.StdioPipes, [2]int) {
 	})
 	return p, shared
 }
+
+// Descriptors that were non-blocking when handed over (os.Pipe's are)
+// are left so: the agent puts back only what it changed.
+func TestHandoffLeavesNonblockingAlone(t *testing.T) {
+	r := newHandoffRig(t)
+	p := testutil.NewStdioPipes(t)
+	var shared [2]int
+	for i, f := range []*os.File{p.In, p.Out} {
+		rc, err := f.SyscallConn()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var derr error
+		if err := rc.Control(func(fd uintptr) { shared[i], derr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0) }); err != nil || derr != nil {
+			t.Fatal(err, derr)
+		}
+		defer unix.Close(shared[i])
+	}
+	if !isNonblock(t, shared[0]) || !isNonblock(t, shared[1]) {
+		t.Fatal("os.Pipe's ends are blocking: the test proves nothing")
+	}
+	h := r.open(t, p)
+	p.EchoOnce(t, "hello")
+	_ = p.ToIn.Close()
+	waitDone(t, h)
+	if !isNonblock(t, shared[0]) || !isNonblock(t, shared[1]) {
+		t.Fatalf("after the verdict: stdin non-blocking %v, stdout %v; want both as they were",
+			isNonblock(t, shared[0]), isNonblock(t, shared[1]))
+	}
+}
