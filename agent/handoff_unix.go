@@ -100,9 +100,9 @@ var errNotPollable = errors.New("is neither a pipe nor a socket")
 
 // pollable turns fd into a non-blocking net.Conn (socket) or *os.File
 // (pipe), so that Close unblocks a pending Read. It owns fd, which it
-// closes on failure. The mode is shared with
-// ssh's descriptor and anyone else's: restore, called once the stream is
-// done with fd, puts it back as it was (mux.RestoreBlocking).
+// closes on failure. The mode is shared with ssh's descriptor and anyone
+// else's: restore, called once the stream is done with fd, puts it back
+// as it was (mux.RestoreBlocking).
 func pollable(fd int, name string) (rwc io.ReadWriteCloser, restore func(), err error) {
 	syscall.CloseOnExec(fd)
 	var st syscall.Stat_t
