@@ -14,12 +14,13 @@ import (
 // to be called once both are closed.
 func proxyStdio() (in, out io.ReadWriteCloser, restore func()) {
 	if sameFile(os.Stdin, os.Stdout) {
-		if c, restore, ok := socketStdio(); ok {
-			return c, writeHalf{c}, restore
+		c, restore, ok := socketStdio()
+		if !ok {
+			// Not a socket Go can wrap (a vsock, a FIFO opened for
+			// both): one descriptor for both ways all the same.
+			c, restore = pollable(os.Stdin, "/dev/stdin")
 		}
-		in, restoreIn := pollable(os.Stdin, "/dev/stdin")
-		out, restoreOut := pollable(os.Stdout, "/dev/stdout")
-		return in, out, func() { restoreIn(); restoreOut() }
+		return readHalf{c}, writeHalf{c}, restore
 	}
 	in, restoreIn := pollable(os.Stdin, "/dev/stdin")
 	out, restoreOut := pollable(os.Stdout, "/dev/stdout")
@@ -32,8 +33,8 @@ func proxyStdio() (in, out io.ReadWriteCloser, restore func()) {
 // inetd): one connection of its own, made non-blocking for the poller,
 // read for stdin and written, then shut down for writing, for stdout.
 // Made from os.Stdin and os.Stdout each, as for two pipes, the second
-// would find the socket non-blocking already but unknown to the poller,
-// and a write to a full socket failed with EAGAIN.
+// would find the file non-blocking already but unknown to the poller, and
+// a write to a full socket failed with EAGAIN.
 func socketStdio() (c io.ReadWriteCloser, restore func(), ok bool) {
 	fi, err := os.Stdin.Stat()
 	if err != nil || fi.Mode()&os.ModeSocket == 0 {
@@ -56,13 +57,29 @@ func socketStdio() (c io.ReadWriteCloser, restore func(), ok bool) {
 	return mux.Direct(nc), restore, true
 }
 
-// writeHalf is the stdout side of socketStdio's connection: its Close
-// shuts the socket down for writing, which is how the reader learns that
-// the stream ended, and leaves reading to the stdin side.
+// writeHalf is the stdout side of one file that is stdin and stdout: its
+// Close shuts a socket down for writing, which is how the reader learns
+// that the stream ended, and leaves closing to the stdin side.
 type writeHalf struct{ io.ReadWriteCloser }
 
-func (w writeHalf) Close() error {
-	return w.ReadWriteCloser.(interface{ CloseWrite() error }).CloseWrite()
+func (w writeHalf) Close() error { return shutWrite(w.ReadWriteCloser) }
+
+// readHalf is the stdin side: its Close shuts a socket down for writing
+// first, so that a stream cut with an error still ends the reader's side
+// at once, not when this process exits with descriptors 0 and 1.
+type readHalf struct{ io.ReadWriteCloser }
+
+func (r readHalf) Close() error {
+	_ = shutWrite(r.ReadWriteCloser)
+	return r.ReadWriteCloser.Close()
+}
+
+// shutWrite half-closes c if it can; a pipe cannot.
+func shutWrite(c io.ReadWriteCloser) error {
+	if cw, ok := c.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
 }
 
 // pollable returns f (stdin or stdout) in non-blocking mode when it is a
