@@ -20,7 +20,10 @@ func proxyStdio() (in, out io.ReadWriteCloser, restore func()) {
 			// both): one descriptor for both ways all the same.
 			c, restore = pollable(os.Stdin, "/dev/stdin")
 		}
-		return readHalf{c}, writeHalf{c}, restore
+		// The stdin side's Close shuts a socket down first, so that a
+		// stream cut with an error ends the reader's side at once, not
+		// when this process exits with descriptors 0 and 1.
+		return mux.CloseWriteFirst(c), writeHalf{c}, restore
 	}
 	in, restoreIn := pollable(os.Stdin, "/dev/stdin")
 	out, restoreOut := pollable(os.Stdout, "/dev/stdout")
@@ -62,24 +65,11 @@ func socketStdio() (c io.ReadWriteCloser, restore func(), ok bool) {
 // that the stream ended, and leaves closing to the stdin side.
 type writeHalf struct{ io.ReadWriteCloser }
 
-func (w writeHalf) Close() error { return shutWrite(w.ReadWriteCloser) }
-
-// readHalf is the stdin side: its Close shuts a socket down for writing
-// first, so that a stream cut with an error still ends the reader's side
-// at once, not when this process exits with descriptors 0 and 1.
-type readHalf struct{ io.ReadWriteCloser }
-
-func (r readHalf) Close() error {
-	_ = shutWrite(r.ReadWriteCloser)
-	return r.ReadWriteCloser.Close()
-}
-
-// shutWrite half-closes c if it can; a pipe cannot.
-func shutWrite(c io.ReadWriteCloser) error {
-	if cw, ok := c.(interface{ CloseWrite() error }); ok {
+func (w writeHalf) Close() error {
+	if cw, ok := w.ReadWriteCloser.(interface{ CloseWrite() error }); ok {
 		return cw.CloseWrite()
 	}
-	return nil
+	return nil // a pipe cannot half-close
 }
 
 // pollable returns f (stdin or stdout) in non-blocking mode when it is a

@@ -1,0 +1,19 @@
+package mux
+
+import "io"
+
+// CloseWriteFirst returns rwc with a Close that first shuts it down for
+// writing, when it can half-close (a socket). Closing a descriptor does
+// not end the peer's reading while another descriptor of the same socket
+// stays open (stdin and stdout as one socket, or the process's own 0 and
+// 1); a shutdown does.
+func CloseWriteFirst(rwc io.ReadWriteCloser) io.ReadWriteCloser { return closeWriteFirst{rwc} }
+
+type closeWriteFirst struct{ io.ReadWriteCloser }
+
+func (c closeWriteFirst) Close() error {
+	if cw, ok := c.ReadWriteCloser.(closeWriter); ok {
+		_ = cw.CloseWrite()
+	}
+	return c.ReadWriteCloser.Close()
+}
