@@ -124,10 +124,12 @@ func (rg *resumeRig) awaitResumed(t *testing.T, n int, timeout time.Duration) {
 }
 
 // cutPoint is where cutAt cuts the path: once the watched files hold at
-// bytes in all. With inFlight (agent mode), the path is frozen first and a
-// new ssh is started through the agent, and the cut waits until the agent
-// has sent bytes into the frozen path: those are surely lost with the cut
-// and must be replayed, whatever the transfer's own flow control allowed.
+// bytes in all. With inFlight (agent mode), the way to the server is
+// frozen first, with the server's acknowledgements still coming back, and a
+// new ssh is started through the agent; the cut waits until the path holds
+// bytes the agent sent into the frozen way. Those never reach the server,
+// so the resume must replay them, whatever the transfer's own flow control
+// allowed.
 type cutPoint struct {
 	at       int64
 	inFlight bool
@@ -159,16 +161,18 @@ func (rg *resumeRig) cutAt(t *testing.T, done <-chan struct{}, files []string, p
 		resumed := rg.srv.Count(logSessionResumed)
 		var opened <-chan result
 		if p.inFlight {
-			rg.path.Freeze()
+			held := rg.path.HeldToTarget()
+			rg.path.FreezeToTarget()
 			opened, _ = runAsync(rg.command(testContext(t, time.Minute), t, "ssh", "sandbox", "echo", "opened-in-flight"))
-			// The agent keeps at most its in-flight limit unacknowledged,
-			// so it may already be full at the freeze: what must hold is
-			// that bytes are unacknowledged, which the resume replays. The
-			// ssh opened now waits in the agent, or went into the dying
-			// path; either way it must complete after the resume.
-			waitFor(t, 10*time.Second, "unacknowledged bytes on the frozen path", func() (bool, string) {
-				s := rg.session(t)
-				return s.Unacked > 0, fmt.Sprintf("bytes_unacked %d", s.Unacked)
+			// Unacknowledged bytes are not enough: at its in-flight limit
+			// the agent may have nothing on the path but acknowledgements
+			// on their way back. With those still arriving, it keeps
+			// sending, and what it sends now is held. The ssh opened now
+			// waits in the agent, or went into the dying path; either way
+			// it must complete after the resume.
+			waitFor(t, 10*time.Second, "bytes held on the way to the server", func() (bool, string) {
+				n := rg.path.HeldToTarget() - held
+				return n > 0, fmt.Sprintf("%d bytes held", n)
 			})
 		}
 		rg.cut(t)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"sync/atomic"
 	"time"
 )
 
@@ -18,14 +19,20 @@ type direction struct {
 	// emulated handshake (Config.Handshake), or zero.
 	notBefore time.Time
 	q         *queue
-	gate      *gate
-	done      <-chan struct{} // closed when the pair is torn down
-	abort     func()          // resets the whole pair
+	gate      *gate // Freeze: stops reading and writing
+	// hold (FreezeToTarget), if set, stops writing only: bytes are still
+	// read, up to the queue's bound, as a path takes them from the sender
+	// before losing them, and held counts them.
+	hold  *gate
+	held  *atomic.Int64
+	done  <-chan struct{} // closed when the pair is torn down
+	abort func()          // resets the whole pair
 }
 
 // readLoop stamps each chunk with its release time as soon as it is read.
-// It stops reading while frozen or while the queue is full, so the sender's
-// kernel buffers fill and it feels the stall or backpressure.
+// It stops reading while frozen (Freeze, not FreezeToTarget) or while the
+// queue is full, so the sender's kernel buffers fill and it feels the
+// stall or backpressure.
 func (d *direction) readLoop() {
 	buf := getBuf(bigClass)
 	defer func() { putBuf(buf) }()
@@ -35,6 +42,9 @@ func (d *direction) readLoop() {
 		}
 		n, err := d.src.Read(*buf)
 		due := d.due(time.Now())
+		if n > 0 && d.hold != nil && d.hold.frozen() {
+			d.held.Add(int64(n))
+		}
 		if n > 0 {
 			c := chunk{n: n, due: due}
 			if class := classOf(n); class < bigClass {
@@ -55,6 +65,26 @@ func (d *direction) readLoop() {
 				d.abort()
 			}
 			return
+		}
+	}
+}
+
+// open waits until both gates are open. It reports false if the pair is
+// torn down first.
+func (d *direction) open() bool {
+	for {
+		if !d.gate.wait(d.done) {
+			return false
+		}
+		if d.hold == nil {
+			return true
+		}
+		if !d.hold.wait(d.done) {
+			return false
+		}
+		// Freeze may have come while hold was waited for.
+		if !d.gate.frozen() {
+			return true
 		}
 	}
 }
@@ -80,7 +110,7 @@ func (d *direction) writeLoop() {
 		if !ok {
 			return
 		}
-		if !d.sleepUntil(timer, c.due) || !d.gate.wait(d.done) {
+		if !d.sleepUntil(timer, c.due) || !d.open() {
 			d.q.release(c)
 			return
 		}

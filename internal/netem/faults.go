@@ -24,6 +24,24 @@ func (p *Proxy) Cut() int {
 // must detect. Bytes already read stay queued.
 func (p *Proxy) Freeze() { p.gate.freeze() }
 
-// Thaw resumes forwarding after Freeze. Nothing buffered is lost; chunks whose
-// delay expired while frozen are released at once, in order.
-func (p *Proxy) Thaw() { p.gate.thaw() }
+// FreezeToTarget stops delivering bytes from clients to the target while
+// the target's bytes still reach the clients: a path that lost one way
+// only. The clients' bytes are still read, up to MaxInFlight per
+// connection, as a path takes bytes from the sender before losing them; a
+// sender acknowledged over the open way keeps sending into the frozen one,
+// and HeldToTarget counts what it sent.
+func (p *Proxy) FreezeToTarget() { p.toTarget.freeze() }
+
+// Thaw resumes forwarding after Freeze or FreezeToTarget. Nothing buffered
+// is lost; chunks whose delay expired while frozen are released at once,
+// in order.
+func (p *Proxy) Thaw() {
+	p.gate.thaw()
+	p.toTarget.thaw()
+}
+
+// HeldToTarget counts the bytes read from clients, since the proxy
+// started, while the way to the target was frozen by FreezeToTarget. None
+// of them had reached the target when read, so those still held when a Cut
+// comes never do: a resuming sender must send them again.
+func (p *Proxy) HeldToTarget() int64 { return p.held.Load() }

@@ -26,6 +26,13 @@ func (g *gate) thaw() {
 	}
 }
 
+// frozen reports whether the gate is closed now.
+func (g *gate) frozen() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.thawed != nil
+}
+
 // wait blocks while the gate is frozen. It reports false if done closed
 // first, so a frozen pair can still be cut or closed.
 func (g *gate) wait(done <-chan struct{}) bool {

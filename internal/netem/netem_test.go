@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -365,6 +367,61 @@ func TestFreezeThaw(t *testing.T) {
 		if err := <-sent[i]; err != nil {
 			t.Fatalf("conn %d write: %v", i, err)
 		}
+	}
+}
+
+// TestFreezeToTarget: while only the way to the target is frozen, the
+// target's bytes still reach the client, the client's are held and
+// counted, and a thaw delivers them in order.
+func TestFreezeToTarget(t *testing.T) {
+	speak := make(chan struct{})
+	letSpeak := sync.OnceFunc(func() { close(speak) })
+	greeting := []byte("from the target while frozen")
+	srv := startServer(t, func(c *net.TCPConn) {
+		<-speak
+		if _, err := c.Write(greeting); err == nil {
+			echo(c)
+		}
+	})
+	t.Cleanup(letSpeak) // before the server's cleanup waits for its handler
+	p := startProxy(t, Config{Target: srv.addr(), Delay: time.Millisecond})
+	c := dial(t, p.Addr())
+
+	p.FreezeToTarget()
+	msg := randomBytes(6, 200<<10)
+	c.SetDeadline(time.Now().Add(ioTimeout))
+	sent := async(func() error {
+		_, err := c.Write(msg)
+		return err
+	})
+	deadline := time.Now().Add(ioTimeout)
+	for p.HeldToTarget() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no bytes held while frozen to the target")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	letSpeak()
+	got := make([]byte, len(greeting))
+	if _, err := io.ReadFull(c, got); err != nil || !bytes.Equal(got, greeting) {
+		t.Fatalf("the target's bytes while frozen to it: %q, %v; want %q", got, err, greeting)
+	}
+	c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+	if n, err := c.Read(make([]byte, 1)); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("while frozen to the target: read %d bytes, err %v; want nothing until the deadline (no echo)", n, err)
+	}
+	if held := p.HeldToTarget(); held <= 0 || held > int64(len(msg)) {
+		t.Fatalf("HeldToTarget() = %d, want 1..%d", held, len(msg))
+	}
+
+	p.Thaw()
+	c.SetReadDeadline(time.Now().Add(ioTimeout))
+	echoed := make([]byte, len(msg))
+	if _, err := io.ReadFull(c, echoed); err != nil || !bytes.Equal(echoed, msg) {
+		t.Fatalf("echo after thaw: err %v, equal %v", err, bytes.Equal(echoed, msg))
+	}
+	if err := <-sent; err != nil {
+		t.Fatalf("write: %v", err)
 	}
 }
 

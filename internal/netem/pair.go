@@ -47,6 +47,7 @@ func (pr *pair) run() {
 	// dial waits: a byte sent with the handshake's ACK is due when it
 	// would reach the server, not a Delay after the dial.
 	out := pr.direction(pr.down, nil, toTarget)
+	out.hold, out.held = &pr.proxy.toTarget, &pr.proxy.held
 	wg.Go(out.readLoop)
 	up, ok := pr.dial(toTarget)
 	if !ok {

@@ -16,7 +16,9 @@ type Proxy struct {
 	ln       *net.TCPListener
 	ctx      context.Context // cancelled by Close to abort dials in progress
 	cancel   context.CancelFunc
-	gate     gate
+	gate     gate         // Freeze: both ways
+	toTarget gate         // FreezeToTarget: clients to the target only
+	held     atomic.Int64 // HeldToTarget
 	accepted atomic.Int64
 
 	mu     sync.Mutex
