@@ -45,6 +45,8 @@ func recvStdio(c *net.UnixConn) (in io.ReadCloser, out io.WriteCloser, restore f
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	// The kernel writes the control buffer, so it parses; descriptors that
+	// did not fit (MSG_CTRUNC) were closed by the kernel, not passed.
 	msgs, err := syscall.ParseSocketControlMessage(oob[:oobn])
 	if err != nil {
 		return nil, nil, nil, err

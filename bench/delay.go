@@ -14,6 +14,9 @@ import (
 type network struct {
 	Name  string
 	Delay time.Duration // one way; 0 is plain loopback
+	// Rate, if set, is the bandwidth of each direction in bytes per
+	// second (netem.Config.Rate): a link of that speed at the delay.
+	Rate int64
 	// TLS puts a TLS front (tlsFront) before the sandmux server, so
 	// tunnels use wss:// as they do through E2B's edge.
 	TLS bool
@@ -25,6 +28,23 @@ func loopback() network { return network{Name: "loopback"} }
 
 func wan(oneWay time.Duration) network {
 	return network{Name: fmt.Sprintf("%v RTT", 2*oneWay), Delay: oneWay}
+}
+
+// wanLink is wan with a link of rate bytes per second each way.
+func wanLink(oneWay time.Duration, rate int64) network {
+	n := wan(oneWay)
+	n.Name += ", " + rateName(rate)
+	n.Rate = rate
+	return n
+}
+
+// rateName writes rate, in bytes per second, in bits as links are sold.
+func rateName(rate int64) string {
+	bits := float64(rate) * 8
+	if bits >= 1e9 {
+		return fmt.Sprintf("%g Gbit/s", bits/1e9)
+	}
+	return fmt.Sprintf("%g Mbit/s", bits/1e6)
 }
 
 // via returns the address a client should dial to reach addr over n. For a
@@ -51,7 +71,7 @@ func (e *env) via(n network, addr string) (string, error) {
 	if n.Delay == 0 {
 		return addr, nil
 	}
-	p, err := netem.Start(netem.Config{Target: addr, Delay: n.Delay, Handshake: true})
+	p, err := netem.Start(netem.Config{Target: addr, Delay: n.Delay, Rate: n.Rate, Handshake: true})
 	if err != nil {
 		return "", fmt.Errorf("start delay line: %w", err)
 	}

@@ -35,6 +35,11 @@ type Settings struct {
 	ProxyStreams int           `json:"proxy_streams"` // 6: proxies through the agent
 	IdleSessions int           `json:"idle_sessions"` // 6
 	OneWayDelay  time.Duration `json:"one_way_delay_ns"`
+	// LinkRate adds scenario 1 rows over a link of this many bytes per
+	// second each way at OneWayDelay, LinkBulkSize per transfer; 0 leaves
+	// them out.
+	LinkRate     int64 `json:"link_rate_bytes_per_s"`
+	LinkBulkSize int64 `json:"link_bulk_bytes"`
 	// CutEvery is how often scenario 3's cut rows reset the agent's
 	// WebSocket: 5 s in the full run, less where the copies are short.
 	CutEvery time.Duration `json:"cut_every_ns"`

@@ -32,6 +32,10 @@ import (
 	"time"
 )
 
+// gigabit is the link of scenario 1's rate-limited rows, in bytes per
+// second: a fast office or home line to a cloud region.
+const gigabit = 125_000_000
+
 func fullSettings() Settings {
 	return Settings{
 		BulkSize: 1 * gib, Reps: 2, // interleaved, median: one run on a shared machine swings 10-30 %
@@ -41,7 +45,8 @@ func fullSettings() Settings {
 		EchoSamples: 1000, EchoGap: 5 * time.Millisecond, LoadStreams: 4,
 		IdleStreams: 1000, ProxyStreams: 100, IdleSessions: 200,
 		OneWayDelay: 25 * time.Millisecond,
-		CutEvery:    5 * time.Second, SCPExtras: true,
+		LinkRate:    gigabit, LinkBulkSize: 256 * mib,
+		CutEvery: 5 * time.Second, SCPExtras: true,
 		CostSize: 256 * mib, CostReps: 3,
 	}
 }
@@ -62,8 +67,9 @@ func quickSettings() Settings {
 		EchoSamples: 100, EchoGap: 5 * time.Millisecond, LoadStreams: 4,
 		IdleStreams: 200, ProxyStreams: 20, IdleSessions: 25,
 		OneWayDelay: 25 * time.Millisecond,
-		CutEvery:    150 * time.Millisecond,
-		CostSize:    16 * mib, CostReps: 1,
+		LinkRate:    gigabit, LinkBulkSize: 32 * mib,
+		CutEvery: 150 * time.Millisecond,
+		CostSize: 16 * mib, CostReps: 1,
 	}
 }
 
@@ -77,7 +83,8 @@ func tinySettings() Settings {
 		EchoSamples: 40, EchoGap: time.Millisecond, LoadStreams: 2,
 		IdleStreams: 20, ProxyStreams: 4, IdleSessions: 3,
 		OneWayDelay: 5 * time.Millisecond,
-		CutEvery:    100 * time.Millisecond, SCPExtras: true,
+		LinkRate:    gigabit, LinkBulkSize: 2 * mib,
+		CutEvery: 100 * time.Millisecond, SCPExtras: true,
 		CostSize: 4 * mib, CostReps: 2,
 	}
 }

@@ -106,19 +106,30 @@ func bulkPeers(e *env) []peer {
 func scenarioBulk(e *env) []*Row {
 	t := newTable()
 	peers := bulkPeers(e)
-	for _, n := range []network{loopback(), wan(e.s.OneWayDelay)} {
+	nets := []network{loopback(), wan(e.s.OneWayDelay)}
+	if e.s.LinkRate > 0 {
+		nets = append(nets, wanLink(e.s.OneWayDelay, e.s.LinkRate))
+	}
+	for _, n := range nets {
 		bulkNet(e, t, n, peers)
 	}
 	e.note("WAN rows: internal/netem adds %v each way and terminates TCP on both sides with up to 64 MiB buffered per direction, "+
 		"so raw TCP through it is not limited by its own window as one flow over a real %v path would be: "+
 		"its figure is the path's capacity, the upper bound for any tunnel.", e.s.OneWayDelay, 2*e.s.OneWayDelay)
+	if e.s.LinkRate > 0 {
+		e.note("Rows at %v RTT, %s: the delay line also sends each direction through one link of that rate (bytes queue before it, as at a router), "+
+			"%d MiB per transfer. Without it, the only limit at %v RTT is how fast each process moves bytes, "+
+			"and a tunnel, which does more per byte than raw TCP, is CPU-bound on a small machine; "+
+			"with it, the path is the limit, and a tunnel falls short of raw TCP only where its window or in-flight limit holds it back.",
+			2*e.s.OneWayDelay, rateName(e.s.LinkRate), e.s.LinkBulkSize>>20, 2*e.s.OneWayDelay)
+	}
 	for _, r := range t.rows {
 		if r.Error == "" {
 			r.setValue(median(r.Samples), "MiB/s")
 			r.Figure = fmt.Sprintf("%.0f MiB/s", r.value())
 		}
 	}
-	for _, n := range []network{loopback(), wan(e.s.OneWayDelay)} {
+	for _, n := range nets {
 		for _, d := range []string{dirUp, dirDown} {
 			c := d + ", " + n.Name
 			judgeThroughput(t, c, peerRawTCP, n.Delay > 0, "raw TCP")
@@ -172,6 +183,9 @@ func bulkNet(e *env, t *table, n network, peers []peer) {
 		return
 	}
 	size := e.s.BulkSize
+	if n.Rate > 0 {
+		size = e.s.LinkBulkSize
+	}
 	for rep := range e.s.Reps {
 		for i, dir := range []string{dirUp, dirDown} {
 			for _, p := range peers {

@@ -23,6 +23,11 @@ type Config struct {
 	// feels backpressure instead of the proxy growing without bound.
 	// 0 means DefaultMaxInFlight.
 	MaxInFlight int
+	// Rate is the bandwidth of each direction in bytes per second, shared
+	// by all connections as on one link; 0 is unlimited. Bytes queue
+	// before the link (up to MaxInFlight per connection), as at a
+	// router, and cross it one after another before the delay.
+	Rate int64
 	// Handshake charges each new connection the TCP handshake a real path
 	// would: the proxy accepts locally, so without it a connection is
 	// ready at once and skips the SYN/SYN-ACK round trip. With it, the
@@ -48,6 +53,8 @@ func (c Config) validate() error {
 		return errors.New("netem: Config.Delay is negative")
 	case c.MaxInFlight < 0:
 		return errors.New("netem: Config.MaxInFlight is negative")
+	case c.Rate < 0:
+		return errors.New("netem: Config.Rate is negative")
 	}
 	return nil
 }

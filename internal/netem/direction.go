@@ -25,6 +25,7 @@ type direction struct {
 	// before losing them, and held counts them.
 	hold  *gate
 	held  *atomic.Int64
+	link  *link           // Config.Rate; nil is unlimited
 	done  <-chan struct{} // closed when the pair is torn down
 	abort func()          // resets the whole pair
 }
@@ -41,7 +42,7 @@ func (d *direction) readLoop() {
 			return
 		}
 		n, err := d.src.Read(*buf)
-		due := d.due(time.Now())
+		due := d.due(time.Now(), n)
 		if n > 0 && d.hold != nil && d.hold.frozen() {
 			d.held.Add(int64(n))
 		}
@@ -89,10 +90,12 @@ func (d *direction) open() bool {
 	}
 }
 
-// due is when a chunk read at now may be written. The floor only holds
-// back the first bytes, and since both terms only grow, chunks stay in order.
-func (d *direction) due(now time.Time) time.Time {
-	t := now.Add(d.delay)
+// due is when a chunk of n bytes read at now may be written: once it has
+// crossed the link (Config.Rate) and waited out the delay. The floor only
+// holds back the first bytes, and since every term only grows, chunks stay
+// in order.
+func (d *direction) due(now time.Time, n int) time.Time {
+	t := d.link.depart(now, n).Add(d.delay)
 	if t.Before(d.notBefore) {
 		return d.notBefore
 	}

@@ -294,6 +294,58 @@ func TestThroughput(t *testing.T) {
 	t.Logf("64 MiB through 25 ms one-way delay in %v: %.0f MiB/s", elapsed, float64(size>>20)/elapsed.Seconds())
 }
 
+// TestRate checks the lower bound only, as TestDelay does: connections
+// share one link of Config.Rate each way, so two at once take at least as
+// long as their bytes together need to cross it.
+func TestRate(t *testing.T) {
+	const (
+		rate = 16 << 20 // bytes per second
+		each = 2 << 20
+	)
+	srv := startServer(t, func(c *net.TCPConn) {
+		c.SetDeadline(time.Now().Add(ioTimeout))
+		n, err := io.Copy(io.Discard, c)
+		if err == nil {
+			binary.Write(c, binary.BigEndian, n)
+		}
+	})
+	p := startProxy(t, Config{Target: srv.addr(), Rate: rate})
+	conns := []*net.TCPConn{dial(t, p.Addr()), dial(t, p.Addr())}
+	start := time.Now()
+	var results []<-chan error
+	for i, c := range conns {
+		c.SetDeadline(time.Now().Add(ioTimeout))
+		results = append(results, async(func() error {
+			if _, err := c.Write(randomBytes(uint64(10+i), each)); err != nil {
+				return err
+			}
+			if err := c.CloseWrite(); err != nil {
+				return err
+			}
+			var n int64
+			if err := binary.Read(c, binary.BigEndian, &n); err != nil {
+				return fmt.Errorf("read count: %w", err)
+			}
+			if n != each {
+				return fmt.Errorf("server received %d bytes, want %d", n, each)
+			}
+			return nil
+		}))
+	}
+	for i, r := range results {
+		if err := <-r; err != nil {
+			t.Fatalf("conn %d: %v", i, err)
+		}
+	}
+	elapsed := time.Since(start)
+	// The last chunk read may be up to 64 KiB, taken as one.
+	floor := time.Duration(float64(2*each-64<<10) / rate * float64(time.Second))
+	t.Logf("2 × %d MiB over a %d MiB/s link in %v", each>>20, rate>>20, elapsed)
+	if elapsed < floor {
+		t.Fatalf("2 × %d bytes crossed a %d B/s link in %v, want ≥ %v", each, rate, elapsed, floor)
+	}
+}
+
 func TestCut(t *testing.T) {
 	srv := startServer(t, echo)
 	p := startProxy(t, Config{Target: srv.addr(), Delay: time.Millisecond})

@@ -47,7 +47,7 @@ func (pr *pair) run() {
 	// dial waits: a byte sent with the handshake's ACK is due when it
 	// would reach the server, not a Delay after the dial.
 	out := pr.direction(pr.down, nil, toTarget)
-	out.hold, out.held = &pr.proxy.toTarget, &pr.proxy.held
+	out.hold, out.held, out.link = &pr.proxy.toTarget, &pr.proxy.held, pr.proxy.upLink
 	wg.Go(out.readLoop)
 	up, ok := pr.dial(toTarget)
 	if !ok {
@@ -55,6 +55,7 @@ func (pr *pair) run() {
 	}
 	out.dst = up // before writeLoop starts; readLoop never touches dst
 	back := pr.direction(up, pr.down, toClient)
+	back.link = pr.proxy.downLink
 	wg.Go(out.writeLoop)
 	wg.Go(back.readLoop)
 	wg.Go(back.writeLoop)

@@ -19,7 +19,9 @@ type Proxy struct {
 	gate     gate         // Freeze: both ways
 	toTarget gate         // FreezeToTarget: clients to the target only
 	held     atomic.Int64 // HeldToTarget
-	accepted atomic.Int64
+	// Config.Rate: the links to the target and back to the clients.
+	upLink, downLink *link
+	accepted         atomic.Int64
 
 	mu     sync.Mutex
 	pairs  map[*pair]struct{}
@@ -45,11 +47,13 @@ func Start(cfg Config) (*Proxy, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &Proxy{
-		cfg:    cfg,
-		ln:     ln,
-		ctx:    ctx,
-		cancel: cancel,
-		pairs:  make(map[*pair]struct{}),
+		cfg:      cfg,
+		ln:       ln,
+		ctx:      ctx,
+		cancel:   cancel,
+		pairs:    make(map[*pair]struct{}),
+		upLink:   newLink(cfg.Rate),
+		downLink: newLink(cfg.Rate),
 	}
 	p.wg.Go(p.acceptLoop)
 	return p, nil
