@@ -18,8 +18,10 @@ build:
 vet:
 	$(GO) vet ./...
 
-# Every release target must at least compile and vet, so none breaks unnoticed.
-CROSS := linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64
+# Every release target must at least compile and vet, so none breaks
+# unnoticed; so must FreeBSD, which `go install` users may build for,
+# though nothing here can run it.
+CROSS := linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64 freebsd/amd64
 cross:
 	@for t in $(CROSS); do \
 		echo "vet $$t"; \
