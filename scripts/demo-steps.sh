@@ -67,7 +67,4 @@ step "a sandbox pause in the middle of an scp: the server is frozen (SIGSTOP) fo
   wait "$scp_pid" || { echo "demo: scp across the pause failed" >&2; exit 1; }
   cmp "$WORK/big.bin" "$WORK/paused.remote" && echo "scp finished across the pause; copy identical"
   echo "WebSockets the server accepted: $(grep -c 'msg="session started"' "$WORK/server.log") (the session resumed instead of starting over: $(grep -c 'msg="session resumed"' "$WORK/server.log") resumption)"
-  
-  step "sandmux status"
-  "$BIN" status --agent-dir "$AGENT_DIR"
 }
