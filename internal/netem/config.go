@@ -26,7 +26,9 @@ type Config struct {
 	// Rate is the bandwidth of each direction in bytes per second, shared
 	// by all connections as on one link; 0 is unlimited. Bytes queue
 	// before the link (up to MaxInFlight per connection), as at a
-	// router, and cross it one after another before the delay.
+	// router, and cross it one after another before the delay. Bytes take
+	// their turn on the link when read, so those a Cut drops or a freeze
+	// holds have still used it; no fault test needs a rate.
 	Rate int64
 	// Handshake charges each new connection the TCP handshake a real path
 	// would: the proxy accepts locally, so without it a connection is

@@ -6,10 +6,13 @@
 // Latency is modelled as a pipe, not as a sleep per chunk: bytes are released
 // at their read time plus the configured delay, so throughput is limited only
 // by how much may be in flight (bandwidth × delay), as on a real path.
+// Config.Rate adds a link of that bandwidth each way, shared by every
+// connection, so a path can be slow as well as long.
 // Since the proxy accepts connections locally, a new connection would skip
 // the round trip of TCP's handshake; Config.Handshake charges it.
 //
 // Faults are injected on demand: Cut resets every live connection the way a
 // dropped NAT entry or crashed middlebox would, and Freeze/Thaw stall traffic
-// without closing anything, the way a black-holed route does.
+// without closing anything, the way a black-holed route does (FreezeToTarget:
+// one way only, counting what the clients send into it).
 package netem
