@@ -85,4 +85,7 @@ var (
 	ErrUnsafeDir = errors.New("unsafe agent directory")
 	// ErrPeerRefused means a socket peer runs as another user.
 	ErrPeerRefused = errors.New("peer is another user")
+	// ErrNoAnswer means the agent took the connection but did not answer
+	// in time: it is stuck or stopped (SIGSTOP).
+	ErrNoAnswer = errors.New("the sandmux agent did not answer in time; if it is stuck, kill the `sandmux agent` process (a new one starts with the next proxy) or use --no-agent")
 )

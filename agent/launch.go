@@ -81,7 +81,7 @@ func open(ctx context.Context, dir string, start func() error, req OpenRequest) 
 		return nil, reply{}, err
 	}
 	req.Progress = req.OnProgress != nil
-	rep, err := roundTrip(c, request{Version: protoVersion, Op: opOpen, Open: &req})
+	rep, err := roundTrip(ctx, c, request{Version: protoVersion, Op: opOpen, Open: &req})
 	if err != nil {
 		_ = c.Close()
 		return nil, reply{}, err
@@ -90,20 +90,32 @@ func open(ctx context.Context, dir string, start func() error, req OpenRequest) 
 }
 
 // roundTrip sends req and reads the agent's reply; a refusal is an error
-// carrying the agent's one-line reason.
-func roundTrip(c *net.UnixConn, req request) (reply, error) {
+// carrying the agent's one-line reason. It gives up when ctx ends: an
+// agent that accepts but never answers (stopped, or stuck) must not hang
+// every ssh, `sandmux status` and `sandmux agent --stop` with it.
+func roundTrip(ctx context.Context, c *net.UnixConn, req request) (rep reply, err error) {
+	stop := context.AfterFunc(ctx, func() { _ = c.SetDeadline(time.Now()) })
+	defer func() {
+		if stop() {
+			return
+		}
+		// ctx ended during the exchange, so c may have a deadline in the
+		// past whatever was read: it is of no more use.
+		rep, err = reply{}, ctx.Err()
+		if errors.Is(err, context.DeadlineExceeded) {
+			err = ErrNoAnswer
+		}
+	}()
 	if err := writeMessage(c, req); err != nil {
 		// An agent that refuses this peer (another uid) replies and closes
 		// without reading the request, so the write can fail with EPIPE;
 		// its reason is still buffered and says more than "broken pipe".
 		_ = c.SetReadDeadline(time.Now().Add(time.Second))
-		var rep reply
 		if rerr := readMessage(c, &rep); rerr == nil && !rep.OK && rep.Error != "" {
 			return rep, errors.New(rep.Error)
 		}
 		return reply{}, fmt.Errorf("talk to the sandmux agent: %w", err)
 	}
-	var rep reply
 	for {
 		rep = reply{}
 		if err := readMessage(c, &rep); err != nil {
@@ -129,7 +141,7 @@ func GetStatus(ctx context.Context, dir string) (Status, error) {
 		return Status{}, err
 	}
 	defer c.Close()
-	rep, err := roundTrip(c, request{Version: protoVersion, Op: opStatus})
+	rep, err := roundTrip(ctx, c, request{Version: protoVersion, Op: opStatus})
 	if err != nil {
 		return Status{}, err
 	}
@@ -146,7 +158,7 @@ func Stop(ctx context.Context, dir string) error {
 	if err != nil {
 		return err
 	}
-	_, err = roundTrip(c, request{Version: protoVersion, Op: opStop})
+	_, err = roundTrip(ctx, c, request{Version: protoVersion, Op: opStop})
 	_ = c.Close()
 	if err != nil {
 		return err

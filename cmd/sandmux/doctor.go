@@ -39,9 +39,9 @@ func doctorCommand() *cli.Command {
 			"   It ends with a verdict and, after a failure, the likely fix; it exits 1 when a check failed.",
 		Flags: append(dialFlags(),
 			&cli.StringFlag{Name: "target", Usage: "check this allowlisted `HOST:PORT` instead of the server's default"},
-			&cli.DurationFlag{Name: "probe", Value: 5 * time.Second, Usage: "how long to probe the session (0 = skip)"},
+			&cli.DurationFlag{Name: "probe", Value: 5 * time.Second, Usage: "how long to probe the session (0 = skip)", Action: nonNegative("probe", "skip")},
 			&cli.StringFlag{Name: "probe-target", Usage: "allowlisted echo service `HOST:PORT` to measure throughput through (default: measure latency only)"},
-			&cli.DurationFlag{Name: "timeout", Value: 10 * time.Second, Usage: "limit for each step"},
+			&cli.DurationFlag{Name: "timeout", Value: 10 * time.Second, Usage: "limit for each step", Action: positive("timeout", "10s")},
 			&cli.BoolFlag{Name: "json", Usage: "machine-readable report on stdout"},
 		),
 		Action: runDoctor,
@@ -84,6 +84,9 @@ type doctor struct {
 }
 
 func runDoctor(c *cli.Context) error {
+	if err := flagsFirst(c); err != nil {
+		return err
+	}
 	if c.NArg() > 1 {
 		return errors.New("doctor takes one HOST (the sandbox id), e.g. `sandmux doctor abc123`")
 	}

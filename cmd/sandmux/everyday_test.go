@@ -53,7 +53,14 @@ func TestForwardUsageErrors(t *testing.T) {
 		want string
 	}{
 		{[]string{"forward", "abc"}, "forward needs at least one -L [BIND:]LPORT:TARGETHOST:TARGETPORT"},
-		{[]string{"forward", "-L", "1:h:2"}, "forward needs exactly one HOST (the sandbox id) after its flags"},
+		{[]string{"forward", "-L", "1:h:2"}, "forward needs exactly one HOST (the sandbox id), got 0"},
+		{[]string{"forward", "-L", "1:h:2", "abc", "--no-agent"}, "forward: flag --no-agent comes after \"abc\", and flags must come first"},
+		{[]string{"proxy", "abc", "--no-agent"}, "proxy: flag --no-agent comes after \"abc\""},
+		{[]string{"proxy", "a", "b"}, "proxy needs exactly one HOST (the sandbox id), got 2"},
+		{[]string{"proxy", "--keepalive", "0", "abc"}, "--keepalive 0s: must be positive, e.g. --keepalive 15s"},
+		{[]string{"agent", "extra", "--agent-dir", "/nonexistent"}, "agent: flag --agent-dir comes after \"extra\""},
+		{[]string{"status", "extra"}, "status takes no arguments, got \"extra\""},
+		{[]string{"server", "--shutdown-timeout", "-1s"}, "--shutdown-timeout -1s: must be positive"},
 		{[]string{"forward", "-L", "nope", "abc"}, `-L "nope": wrong number of fields`},
 	}
 	for _, tt := range tests {

@@ -34,7 +34,7 @@ func forwardCommand() *cli.Command {
 		Flags: append(append(dialFlags(), agentFlags()...),
 			&cli.StringSliceFlag{Name: "L", Aliases: []string{"local"}, Usage: "forward `SPEC`, [BIND:]LPORT:TARGETHOST:TARGETPORT as in ssh -L (repeatable)"},
 			&cli.BoolFlag{Name: "no-agent", EnvVars: []string{"SANDMUX_NO_AGENT"}, Usage: "dial one WebSocket of this process's own instead of sharing the agent's"},
-			&cli.DurationFlag{Name: "connect-timeout", Value: 30 * time.Second, Usage: "how long a connection waits for a (re)connecting session"},
+			&cli.DurationFlag{Name: "connect-timeout", Value: 30 * time.Second, Usage: "how long a connection waits for a (re)connecting session", Action: positive("connect-timeout", "30s")},
 			&cli.BoolFlag{Name: "background", Usage: "detach: run in the background (logs in the agent directory); prints its pid"},
 			&cli.BoolFlag{Name: "background-child", Hidden: true, Usage: "internal: the detached process of --background"},
 		),
@@ -188,8 +188,8 @@ func (o *sessionOpener) close() {
 }
 
 func runForward(c *cli.Context) error {
-	if c.NArg() != 1 {
-		return errors.New("forward needs exactly one HOST (the sandbox id) after its flags, e.g. `sandmux forward -L 5432:127.0.0.1:5432 abc123`")
+	if err := oneHost(c, "sandmux forward -L 5432:127.0.0.1:5432 abc123"); err != nil {
+		return err
 	}
 	moverRuntime()
 	host := c.Args().First()

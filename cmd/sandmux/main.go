@@ -75,6 +75,9 @@ func versionCommand() *cli.Command {
 		Name:  "version",
 		Usage: "print the version",
 		Action: func(c *cli.Context) error {
+			if err := noArgs(c); err != nil {
+				return err
+			}
 			_, err := fmt.Fprintf(c.App.Writer, "sandmux %s (%s)\n", version, commit)
 			return err
 		},

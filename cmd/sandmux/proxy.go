@@ -44,7 +44,7 @@ func proxyCommand() *cli.Command {
 			&cli.StringFlag{Name: "target", Usage: "ask the server for this allowlisted `HOST:PORT` instead of its default"},
 			&cli.BoolFlag{Name: "no-agent", EnvVars: []string{"SANDMUX_NO_AGENT"}, Usage: "dial a WebSocket of this process's own instead of sharing the agent's"},
 			&cli.BoolFlag{Name: "raw", Usage: "offer no sandmux protocol: one plain WebSocket per connection, as websocat (implies --no-agent)"},
-			&cli.DurationFlag{Name: "connect-timeout", Value: 30 * time.Second, Usage: "how long to wait for a (re)connecting session"},
+			&cli.DurationFlag{Name: "connect-timeout", Value: 30 * time.Second, Usage: "how long to wait for a (re)connecting session", Action: positive("connect-timeout", "30s")},
 		),
 		// HOST is arbitrary (ssh's %h): "help" or "h" must not print the
 		// help text onto stdout, which is the stream.
@@ -83,8 +83,8 @@ func clientConfig(c *cli.Context, host string) (client.Config, error) {
 }
 
 func runProxy(c *cli.Context) error {
-	if c.NArg() != 1 {
-		return errors.New("proxy needs exactly one HOST (the sandbox id), e.g. `sandmux proxy %h` in ProxyCommand")
+	if err := oneHost(c, "sandmux proxy %h` in ProxyCommand, or `sandmux proxy abc123"); err != nil {
+		return err
 	}
 	cfg, err := clientConfig(c, c.Args().First())
 	if err != nil {

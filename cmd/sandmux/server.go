@@ -30,13 +30,13 @@ func serverCommand() *cli.Command {
 			&cli.StringFlag{Name: "token", EnvVars: []string{"SANDMUX_TOKEN"}, Usage: "require `Authorization: Bearer TOKEN` on the upgrade"},
 			&cli.StringFlag{Name: "token-file", Usage: "read the token from `FILE`"},
 			&cli.StringFlag{Name: "log-level", Value: "info", EnvVars: []string{"SANDMUX_LOG_LEVEL"}, Usage: "debug, info, warn or error"},
-			&cli.DurationFlag{Name: "resume-grace", Value: 10 * time.Minute, EnvVars: []string{"SANDMUX_RESUME_GRACE"}, Usage: "how long a session whose WebSocket was lost keeps its streams for the client to resume (0 = off)"},
-			&cli.DurationFlag{Name: "keepalive", Value: 15 * time.Second, EnvVars: []string{"SANDMUX_KEEPALIVE"}, Usage: "session keepalive interval; a silent client is dropped within 2x this"},
+			&cli.DurationFlag{Name: "resume-grace", Value: 10 * time.Minute, EnvVars: []string{"SANDMUX_RESUME_GRACE"}, Usage: "how long a session whose WebSocket was lost keeps its streams for the client to resume (0 = off)", Action: nonNegative("resume-grace", "off")},
+			&cli.DurationFlag{Name: "keepalive", Value: 15 * time.Second, EnvVars: []string{"SANDMUX_KEEPALIVE"}, Usage: "session keepalive interval; a silent client is dropped within 2x this", Action: positive("keepalive", "15s")},
 			&cli.IntFlag{Name: "max-sessions", Value: 100, Usage: "most concurrent WebSockets; more are refused with 503"},
 			&cli.IntFlag{Name: "max-streams", Value: 256, Usage: "most concurrent streams per session; more are refused"},
-			&cli.DurationFlag{Name: "idle-timeout", Usage: "close a session with no stream for this long (0 = never)"},
-			&cli.DurationFlag{Name: "header-timeout", Value: 10 * time.Second, Usage: "limit for the HTTP upgrade and for each stream header (slow clients)"},
-			&cli.DurationFlag{Name: "shutdown-timeout", Value: 5 * time.Second, Usage: "how long SIGTERM waits for sessions to end"},
+			&cli.DurationFlag{Name: "idle-timeout", Usage: "close a session with no stream for this long (0 = never)", Action: nonNegative("idle-timeout", "never")},
+			&cli.DurationFlag{Name: "header-timeout", Value: 10 * time.Second, Usage: "limit for the HTTP upgrade and for each stream header (slow clients)", Action: positive("header-timeout", "10s")},
+			&cli.DurationFlag{Name: "shutdown-timeout", Value: 5 * time.Second, Usage: "how long SIGTERM waits for sessions to end", Action: positive("shutdown-timeout", "5s")},
 			&cli.StringFlag{Name: "metrics-listen", EnvVars: []string{"SANDMUX_METRICS_LISTEN"}, Usage: "serve Prometheus metrics on `ADDR` (e.g. 127.0.0.1:9090), a listener of their own; off by default"},
 		}, embeddedFlags()...),
 		Action: runServer,
@@ -44,8 +44,8 @@ func serverCommand() *cli.Command {
 }
 
 func runServer(c *cli.Context) error {
-	if c.NArg() > 0 {
-		return fmt.Errorf("server takes no arguments, got %q (see `sandmux server --help`)", c.Args().First())
+	if err := noArgs(c); err != nil {
+		return err
 	}
 	log, err := newLogger(c.App.ErrWriter, c.String("log-level"))
 	if err != nil {

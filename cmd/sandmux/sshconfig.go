@@ -25,8 +25,8 @@ func sshConfigCommand() *cli.Command {
 			&cli.StringFlag{Name: "url", Usage: "server URL `TEMPLATE` for the proxy (default " + client.DefaultURLTemplate + ")"},
 		},
 		Action: func(c *cli.Context) error {
-			if c.NArg() > 0 {
-				return fmt.Errorf("ssh-config takes no arguments, got %q (see `sandmux ssh-config --help`)", c.Args().First())
+			if err := noArgs(c); err != nil {
+				return err
 			}
 			exe, err := os.Executable()
 			if err != nil {

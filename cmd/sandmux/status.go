@@ -20,6 +20,9 @@ func statusCommand() *cli.Command {
 		Usage: "show the agent's shared sessions",
 		Flags: append(agentFlags(), &cli.BoolFlag{Name: "json", Usage: "machine-readable output"}),
 		Action: func(c *cli.Context) error {
+			if err := noArgs(c); err != nil {
+				return err
+			}
 			dir, err := agentDir(c)
 			if err != nil {
 				return err

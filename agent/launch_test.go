@@ -1,0 +1,73 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestStuckAgentTimesOut: an agent that accepts connections but never
+// answers (stopped with SIGSTOP, or stuck) fails status, stop and open
+// with ErrNoAnswer when the caller's context ends, instead of hanging.
+func TestStuckAgentTimesOut(t *testing.T) {
+	dir := shortDir(t)
+	if err := EnsureDir(dir); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("unix", SocketPath(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The listener's backlog accepts for the kernel; holding the
+	// connections open without reading is what a stopped agent does.
+	var mu sync.Mutex
+	var held []net.Conn
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			held = append(held, c)
+			mu.Unlock()
+		}
+	})
+	t.Cleanup(func() {
+		_ = ln.Close()
+		wg.Wait()
+		for _, c := range held {
+			_ = c.Close()
+		}
+	})
+
+	calls := map[string]func(ctx context.Context) error{
+		"status": func(ctx context.Context) error { _, err := GetStatus(ctx, dir); return err },
+		"stop":   func(ctx context.Context) error { return Stop(ctx, dir) },
+		"open": func(ctx context.Context) error {
+			c, err := Open(ctx, dir, noStart, OpenRequest{URL: "ws://127.0.0.1:1"})
+			if err == nil {
+				_ = c.Close()
+			}
+			return err
+		},
+	}
+	for name, call := range calls {
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		done := make(chan error, 1)
+		go func() { done <- call(ctx) }()
+		select {
+		case err := <-done:
+			if !errors.Is(err, ErrNoAnswer) {
+				t.Errorf("%s against a stuck agent: %v, want ErrNoAnswer", name, err)
+			}
+		case <-time.After(time.Minute):
+			t.Fatalf("%s against a stuck agent still waits a minute after its context ended", name)
+		}
+		cancel()
+	}
+}

@@ -1,0 +1,69 @@
+package main
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/urfave/cli/v2"
+)
+
+// positive is a DurationFlag Action refusing zero and negative values
+// with a line that names the flag and a value that works.
+func positive(name, example string) func(*cli.Context, time.Duration) error {
+	return func(_ *cli.Context, d time.Duration) error {
+		if d <= 0 {
+			return fmt.Errorf("--%s %v: must be positive, e.g. --%s %s", name, d, name, example)
+		}
+		return nil
+	}
+}
+
+// nonNegative is a DurationFlag Action refusing negative values; zero
+// means what zeroMeans says.
+func nonNegative(name, zeroMeans string) func(*cli.Context, time.Duration) error {
+	return func(_ *cli.Context, d time.Duration) error {
+		if d < 0 {
+			return fmt.Errorf("--%s %v: must not be negative (0 = %s)", name, d, zeroMeans)
+		}
+		return nil
+	}
+}
+
+// oneHost checks that c got exactly one argument, the HOST; example is
+// the command as a user would type it. Flags after HOST get a line of
+// their own: the parser stops at the first argument, so `proxy HOST
+// --no-agent` would otherwise read as two HOSTs.
+func oneHost(c *cli.Context, example string) error {
+	name := c.Command.Name
+	args := c.Args().Slice()
+	if err := flagsFirst(c); err != nil {
+		return err
+	}
+	if len(args) != 1 {
+		return fmt.Errorf("%s needs exactly one HOST (the sandbox id), got %d, e.g. `%s`", name, len(args), example)
+	}
+	return nil
+}
+
+// noArgs checks that c got no argument; a flag after a stray word would
+// otherwise be ignored silently.
+func noArgs(c *cli.Context) error {
+	if err := flagsFirst(c); err != nil {
+		return err
+	}
+	if c.NArg() > 0 {
+		return fmt.Errorf("%s takes no arguments, got %q (see `sandmux %s --help`)", c.Command.Name, c.Args().First(), c.Command.Name)
+	}
+	return nil
+}
+
+// flagsFirst refuses a flag that follows an argument.
+func flagsFirst(c *cli.Context) error {
+	args := c.Args().Slice()
+	for i, a := range args {
+		if i > 0 && len(a) > 1 && a[0] == '-' {
+			return fmt.Errorf("%s: flag %s comes after %q, and flags must come first: `sandmux %s [flags] %s`", c.Command.Name, a, args[0], c.Command.Name, args[0])
+		}
+	}
+	return nil
+}
