@@ -20,23 +20,34 @@ func DefaultDir(xdgRuntimeDir, home string) string {
 // EnsureDir creates dir 0700 if missing and refuses one that another user
 // owns or can enter, since the socket inside carries the user's sessions.
 func EnsureDir(dir string) error {
+	if n := len(SocketPath(dir)); n > maxSocketPath {
+		return fmt.Errorf("agent directory %s is too long: its socket path would be %d bytes, over the %d a Unix socket allows; %s", dir, n, maxSocketPath, fixDir)
+	}
 	if err := os.MkdirAll(dir, DefaultMode); err != nil {
-		return fmt.Errorf("create agent directory: %w", err)
+		return fmt.Errorf("create agent directory: %w; %s", err, fixDir)
 	}
 	fi, err := os.Lstat(dir)
 	if err != nil {
-		return fmt.Errorf("agent directory: %w", err)
+		return fmt.Errorf("agent directory: %w; %s", err, fixDir)
 	}
 	if !fi.IsDir() {
-		return fmt.Errorf("%w: %s is not a directory", ErrUnsafeDir, dir)
+		return fmt.Errorf("%w: %s is not a directory; %s", ErrUnsafeDir, dir, fixDir)
 	}
 	if uid, ok := fileOwner(fi); ok && uid != os.Getuid() {
-		return fmt.Errorf("%w: %s is owned by uid %d, not %d", ErrUnsafeDir, dir, uid, os.Getuid())
+		return fmt.Errorf("%w: %s is owned by uid %d, not %d; %s", ErrUnsafeDir, dir, uid, os.Getuid(), fixDir)
 	}
 	if fi.Mode().Perm()&0o077 != 0 {
 		if err := os.Chmod(dir, DefaultMode); err != nil {
-			return fmt.Errorf("%w: %s is mode %v and cannot be fixed: %w", ErrUnsafeDir, dir, fi.Mode().Perm(), err)
+			return fmt.Errorf("%w: %s is mode %v and cannot be fixed: %w; %s", ErrUnsafeDir, dir, fi.Mode().Perm(), err, fixDir)
 		}
 	}
 	return nil
 }
+
+// fixDir is what to do about an unusable agent directory.
+const fixDir = "set --agent-dir to a short private directory of yours, or use --no-agent"
+
+// maxSocketPath is the longest Unix socket path every supported system
+// takes (sun_path is 104 bytes on macOS and FreeBSD, 108 on Linux, with
+// its terminating NUL).
+const maxSocketPath = 103

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -69,5 +71,15 @@ func TestStuckAgentTimesOut(t *testing.T) {
 			t.Fatalf("%s against a stuck agent still waits a minute after its context ended", name)
 		}
 		cancel()
+	}
+}
+
+// TestEnsureDirRefusesLongPaths: a directory whose socket path the
+// kernel would refuse fails at once, not after the agent's start-up wait.
+func TestEnsureDirRefusesLongPaths(t *testing.T) {
+	dir := filepath.Join(shortDir(t), strings.Repeat("d", maxSocketPath))
+	err := EnsureDir(dir)
+	if err == nil || !strings.Contains(err.Error(), "too long") {
+		t.Fatalf("EnsureDir(%d-byte path): %v, want too long", len(dir), err)
 	}
 }

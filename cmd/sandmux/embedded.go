@@ -6,6 +6,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"os"
@@ -58,6 +59,12 @@ func startEmbedded(c *cli.Context, log *slog.Logger, cfg *server.Config) (*embed
 	}
 	scfg, err := embeddedConfig(c, log)
 	if err != nil {
+		return nil, err
+	}
+	// The key itself is made at the first login, not now, so that a
+	// sandbox template snapshotted before any login holds none to clone;
+	// but a state directory that cannot be one would fail every login.
+	if err := checkStateDir(scfg.StateDir); err != nil {
 		return nil, err
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -177,4 +184,23 @@ func printHostKey(c *cli.Context) error {
 	}
 	_, err = fmt.Fprintf(c.App.Writer, "%s\n%s\n", k.PublicKey(), k.Fingerprint())
 	return err
+}
+
+// checkStateDir fails when dir, or the nearest part of it that exists,
+// is not a directory. It creates nothing.
+func checkStateDir(dir string) error {
+	for p := dir; ; p = filepath.Dir(p) {
+		fi, err := os.Stat(p)
+		switch {
+		case err == nil && fi.IsDir():
+			return nil
+		case err == nil:
+			return fmt.Errorf("state directory %s: %s is not a directory; set --state-dir to a directory for the host key", dir, p)
+		case !errors.Is(err, fs.ErrNotExist):
+			return fmt.Errorf("state directory %s: %w; set --state-dir to a directory for the host key", dir, err)
+		}
+		if filepath.Dir(p) == p {
+			return nil
+		}
+	}
 }

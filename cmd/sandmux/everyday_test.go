@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
@@ -60,6 +61,7 @@ func TestForwardUsageErrors(t *testing.T) {
 		{[]string{"proxy", "--keepalive", "0", "abc"}, "--keepalive 0s: must be positive, e.g. --keepalive 15s"},
 		{[]string{"agent", "extra", "--agent-dir", "/nonexistent"}, "agent: flag --agent-dir comes after \"extra\""},
 		{[]string{"status", "extra"}, "status takes no arguments, got \"extra\""},
+		{[]string{"proxy", "--raw", "--target", "127.0.0.1:5432", "abc"}, "--raw cannot choose a --target"},
 		{[]string{"server", "--shutdown-timeout", "-1s"}, "--shutdown-timeout -1s: must be positive"},
 		{[]string{"forward", "-L", "nope", "abc"}, `-L "nope": wrong number of fields`},
 	}
@@ -276,5 +278,27 @@ func TestReconnectLine(t *testing.T) {
 	}
 	if strings.Contains(out, "\n") {
 		t.Fatalf("the line must update in place, without newlines: %q", out)
+	}
+}
+
+// TestCheckStateDir: a state directory under a file is refused before
+// the server starts; one still to be made is fine, and nothing is made.
+func TestCheckStateDir(t *testing.T) {
+	base := t.TempDir()
+	file := filepath.Join(base, "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range []string{file, filepath.Join(file, "sub")} {
+		if err := checkStateDir(dir); err == nil || !strings.Contains(err.Error(), "set --state-dir") {
+			t.Errorf("checkStateDir(%s): %v, want an error saying to set --state-dir", dir, err)
+		}
+	}
+	later := filepath.Join(base, "a", "b")
+	if err := checkStateDir(later); err != nil {
+		t.Errorf("checkStateDir(%s), not made yet: %v", later, err)
+	}
+	if _, err := os.Stat(filepath.Join(base, "a")); !os.IsNotExist(err) {
+		t.Errorf("checkStateDir made %s (stat: %v)", later, err)
 	}
 }

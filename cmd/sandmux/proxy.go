@@ -86,6 +86,9 @@ func runProxy(c *cli.Context) error {
 	if err := oneHost(c, "sandmux proxy %h` in ProxyCommand, or `sandmux proxy abc123"); err != nil {
 		return err
 	}
+	if c.Bool("raw") && c.String("target") != "" {
+		return errors.New("--raw cannot choose a --target: a raw WebSocket reaches only the server's default target; drop one of them")
+	}
 	cfg, err := clientConfig(c, c.Args().First())
 	if err != nil {
 		return err
