@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 )
 
@@ -44,9 +45,15 @@ func plainHost(host string) bool {
 	return true
 }
 
-// checkURL accepts ws:// and wss:// URLs with a host.
+// checkURL accepts ws:// and wss:// URLs with a host and a valid port.
 func checkURL(s string) error {
+	if !strings.Contains(s, "://") {
+		return fmt.Errorf("%w: %q has no scheme: start it with ws:// or wss:// (for example wss://8081-{host}.e2b.app)", ErrBadURL, s)
+	}
 	u, err := url.Parse(s)
+	if err != nil && strings.Contains(s, "{") {
+		return fmt.Errorf("%w: %q: the only placeholder is {host}, in lower case", ErrBadURL, s)
+	}
 	if err != nil {
 		return fmt.Errorf("%w: %q: %w", ErrBadURL, s, err)
 	}
@@ -58,6 +65,11 @@ func checkURL(s string) error {
 	}
 	if u.User != nil {
 		return fmt.Errorf("%w: %q: credentials in the URL are not supported; use --token or --header", ErrBadURL, RedactURL(s))
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("%w: %q: port %s is not 1-65535", ErrBadURL, s, p)
+		}
 	}
 	return nil
 }

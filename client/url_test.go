@@ -49,6 +49,18 @@ func TestExpandURL(t *testing.T) {
 			wantErr: `bad url: "ws:///path" has no host`,
 		},
 		{
+			name: "no scheme", template: "127.0.0.1:8081", host: "",
+			wantErr: `bad url: "127.0.0.1:8081" has no scheme: start it with ws:// or wss:// (for example wss://8081-{host}.e2b.app)`,
+		},
+		{
+			name: "port out of range", template: "ws://127.0.0.1:99999", host: "",
+			wantErr: `bad url: "ws://127.0.0.1:99999": port 99999 is not 1-65535`,
+		},
+		{
+			name: "placeholder in capitals", template: "wss://8081-{HOST}.e2b.app", host: "abc",
+			wantErr: `bad url: "wss://8081-{HOST}.e2b.app": the only placeholder is {host}, in lower case`,
+		},
+		{
 			name: "credentials in url", template: "wss://me:secret@{host}.example", host: "abc",
 			wantErr: `bad url: "wss://xxxxx@abc.example": credentials in the URL are not supported; use --token or --header`,
 		},
