@@ -62,6 +62,8 @@ func TestForwardUsageErrors(t *testing.T) {
 		{[]string{"agent", "extra", "--agent-dir", "/nonexistent"}, "agent: flag --agent-dir comes after \"extra\""},
 		{[]string{"status", "extra"}, "status takes no arguments, got \"extra\""},
 		{[]string{"proxy", "--raw", "--target", "127.0.0.1:5432", "abc"}, "--raw cannot choose a --target"},
+		{[]string{"server", "--listen", ""}, "--listen is empty; give HOST:PORT, e.g. --listen 0.0.0.0:8081"},
+		{[]string{"server", "--listen", "127.0.0.1"}, "missing port in address; give HOST:PORT"},
 		{[]string{"server", "--shutdown-timeout", "-1s"}, "--shutdown-timeout -1s: must be positive"},
 		{[]string{"forward", "-L", "nope", "abc"}, `-L "nope": wrong number of fields`},
 	}

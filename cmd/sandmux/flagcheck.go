@@ -1,7 +1,10 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"net"
+	"syscall"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -66,4 +69,22 @@ func flagsFirst(c *cli.Context) error {
 		}
 	}
 	return nil
+}
+
+// listen listens on addr, the value of --flag, and words its failure as
+// what to change; example is a working value.
+func listen(flag, addr, example string) (net.Listener, error) {
+	if addr == "" {
+		// net.Listen would take "" as every interface, port chosen.
+		return nil, fmt.Errorf("--%s is empty; give HOST:PORT, e.g. --%s %s", flag, flag, example)
+	}
+	ln, err := net.Listen("tcp", addr)
+	switch {
+	case err == nil:
+		return ln, nil
+	case errors.Is(err, syscall.EADDRINUSE):
+		return nil, fmt.Errorf("--%s %s is in use: is another server running there? stop it, or pick another port with --%s", flag, addr, flag)
+	default:
+		return nil, fmt.Errorf("--%s %s: %w; give HOST:PORT, e.g. --%s %s", flag, addr, err, flag, example)
+	}
 }

@@ -16,12 +16,12 @@ import (
 // public one, which the sandbox exposes to the internet. It refuses an
 // addr that is the public listener's. The returned func stops it.
 func serveMetrics(addr string, public net.Listener, m *metrics.Metrics, log *slog.Logger) (func(), error) {
-	ln, err := net.Listen("tcp", addr)
+	ln, err := listen("metrics-listen", addr, "127.0.0.1:9090")
 	if err != nil {
 		if pa, ok := public.Addr().(*net.TCPAddr); ok && sameTCPPort(addr, pa) {
 			return nil, fmt.Errorf("--metrics-listen %s is the public --listen address; metrics need a private one, e.g. 127.0.0.1:9090", addr)
 		}
-		return nil, fmt.Errorf("--metrics-listen %s: %w", addr, err)
+		return nil, err
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", m.Handler())

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -86,9 +85,9 @@ func runServer(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", c.String("listen"))
+	ln, err := listen("listen", c.String("listen"), "0.0.0.0:8081")
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w (is another server running there? pick one with --listen)", c.String("listen"), err)
+		return err
 	}
 	if m != nil {
 		m.SetSource(srv.Stats)
