@@ -61,6 +61,8 @@ func TestForwardUsageErrors(t *testing.T) {
 		{[]string{"proxy", "--keepalive", "0", "abc"}, "--keepalive 0s: must be positive, e.g. --keepalive 15s"},
 		{[]string{"agent", "extra", "--agent-dir", "/nonexistent"}, "agent: flag --agent-dir comes after \"extra\""},
 		{[]string{"status", "extra"}, "status takes no arguments, got \"extra\""},
+		{[]string{"nosuchcmd"}, "unknown command \"nosuchcmd\" (the commands are in `sandmux --help`)"},
+		{[]string{"--bogus"}, "flag provided but not defined: -bogus (see `sandmux --help`)"},
 		{[]string{"proxy", "--raw", "--target", "127.0.0.1:5432", "abc"}, "--raw cannot choose a --target"},
 		{[]string{"server", "--listen", ""}, "--listen is empty; give HOST:PORT, e.g. --listen 0.0.0.0:8081"},
 		{[]string{"server", "--listen", "127.0.0.1"}, "missing port in address; give HOST:PORT"},

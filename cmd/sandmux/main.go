@@ -41,6 +41,13 @@ func newApp() *cli.App {
 		// main prints errors itself, once, on one line.
 		ExitErrHandler: func(*cli.Context, error) {},
 		OnUsageError:   usageError,
+		// Without it, an unknown command gets "No help topic for ...".
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return fmt.Errorf("unknown command %q (the commands are in `sandmux --help`)", c.Args().First())
+			}
+			return cli.ShowAppHelp(c)
+		},
 		Commands: []*cli.Command{
 			serverCommand(),
 			proxyCommand(),
@@ -64,7 +71,7 @@ func newApp() *cli.App {
 // usageError keeps flag mistakes to one line that says where help is.
 func usageError(c *cli.Context, err error, _ bool) error {
 	name := "sandmux"
-	if c.Command != nil && c.Command.Name != "" {
+	if c.Command != nil && c.Command.Name != "" && c.Command.Name != name {
 		name += " " + c.Command.Name
 	}
 	return fmt.Errorf("%w (see `%s --help`)", err, name)
