@@ -38,9 +38,9 @@ func doctorCommand() *cli.Command {
 			"   (sshd then logs one connection closed before authentication).\n\n" +
 			"   It ends with a verdict and, after a failure, the likely fix; it exits 1 when a check failed.",
 		Flags: append(dialFlags(),
-			&cli.StringFlag{Name: "target", Usage: "check this allowlisted `HOST:PORT` instead of the server's default"},
+			&cli.StringFlag{Name: "target", Usage: "check this allowlisted `HOST:PORT` instead of the server's default", Action: hostPort("target")},
 			&cli.DurationFlag{Name: "probe", Value: 5 * time.Second, Usage: "how long to probe the session (0 = skip)", Action: nonNegative("probe", "skip")},
-			&cli.StringFlag{Name: "probe-target", Usage: "allowlisted echo service `HOST:PORT` to measure throughput through (default: measure latency only)"},
+			&cli.StringFlag{Name: "probe-target", Usage: "allowlisted echo service `HOST:PORT` to measure throughput through (default: measure latency only)", Action: hostPort("probe-target")},
 			&cli.DurationFlag{Name: "timeout", Value: 10 * time.Second, Usage: "limit for each step", Action: positive("timeout", "10s")},
 			&cli.BoolFlag{Name: "json", Usage: "machine-readable report on stdout"},
 		),
@@ -170,9 +170,9 @@ func (d *doctor) run(ctx context.Context) {
 		err = cfg.Validate()
 	}
 	if err != nil {
-		fix := "pass the sandbox id as HOST (`sandmux doctor abc123`), or a --url such as " + client.DefaultURLTemplate
-		if errors.Is(err, client.ErrBadHeader) || errors.Is(err, client.ErrInvalidConfig) {
-			fix = "correct the flag named above"
+		fix := "correct the flag named above"
+		if errors.Is(err, client.ErrBadURL) {
+			fix = "pass the sandbox id as HOST (`sandmux doctor abc123`), or a --url such as " + client.DefaultURLTemplate
 		}
 		d.add("url", stepFail, 0, fix, "%v", err)
 		return

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -86,5 +87,18 @@ func listen(flag, addr, example string) (net.Listener, error) {
 		return nil, fmt.Errorf("--%s %s is in use: is another server running there? stop it, or pick another port with --%s", flag, addr, flag)
 	default:
 		return nil, fmt.Errorf("--%s %s: %w; give HOST:PORT, e.g. --%s %s", flag, addr, err, flag, example)
+	}
+}
+
+// hostPort is a StringFlag Action for a target: HOST:PORT, port 1-65535.
+// The server checks it again against its allowlist; this only catches
+// what no allowlist could hold before a session is dialled for it.
+func hostPort(name string) func(*cli.Context, string) error {
+	return func(_ *cli.Context, v string) error {
+		host, port, err := net.SplitHostPort(v)
+		if n, perr := strconv.Atoi(port); err != nil || host == "" || perr != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("--%s %q: want HOST:PORT, e.g. --%s 127.0.0.1:5432", name, v, name)
+		}
+		return nil
 	}
 }

@@ -41,7 +41,7 @@ func proxyCommand() *cli.Command {
 		Description: "Use in ~/.ssh/config:\n\n   Host *.e2b\n     ProxyCommand sandmux proxy %h\n\n" +
 			"HOST fills {host} in --url (default " + client.DefaultURLTemplate + ").",
 		Flags: append(append(dialFlags(), agentFlags()...),
-			&cli.StringFlag{Name: "target", Usage: "ask the server for this allowlisted `HOST:PORT` instead of its default"},
+			&cli.StringFlag{Name: "target", Usage: "ask the server for this allowlisted `HOST:PORT` instead of its default", Action: hostPort("target")},
 			&cli.BoolFlag{Name: "no-agent", EnvVars: []string{"SANDMUX_NO_AGENT"}, Usage: "dial a WebSocket of this process's own instead of sharing the agent's"},
 			&cli.BoolFlag{Name: "raw", Usage: "offer no sandmux protocol: one plain WebSocket per connection, as websocat (implies --no-agent)"},
 			&cli.DurationFlag{Name: "connect-timeout", Value: 30 * time.Second, Usage: "how long to wait for a (re)connecting session", Action: positive("connect-timeout", "30s")},
