@@ -104,6 +104,10 @@ func runProxy(c *cli.Context) error {
 	cfg.Mux.KeepAliveInterval = c.Duration("keepalive")
 	if c.Bool("no-agent") || cfg.Raw || !agentSupported {
 		moverRuntime()
+		if c.IsSet("connect-timeout") {
+			// Without an agent, connecting is this one dial.
+			cfg.DialTimeout = c.Duration("connect-timeout")
+		}
 		conn, closeFn, err = client.DialStream(sig.ctx, cfg, c.String("target"))
 	} else {
 		conn, handoff, err = openViaAgent(sig.ctx, c, cfg)
