@@ -35,7 +35,7 @@ func agentCommand() *cli.Command {
 		Flags: append(agentFlags(),
 			&cli.BoolFlag{Name: "foreground", Usage: "run in this terminal, logging to stderr"},
 			&cli.BoolFlag{Name: "stop", Usage: "stop the running agent gracefully"},
-			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
+			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error", Action: logLevel},
 			&cli.BoolFlag{Name: "daemon", Hidden: true, Usage: "internal: run detached, logging to the agent's log file"},
 		),
 		Action: runAgent,
@@ -148,6 +148,9 @@ func agentStarter(c *cli.Context, dir string) func() error {
 			"--resume-timeout", c.Duration("resume-timeout").String()}
 		if c.Bool("no-resume") {
 			args = append(args, "--no-resume")
+		}
+		if c.IsSet("log-level") { // `sandmux agent --log-level debug`
+			args = append(args, "--log-level", c.String("log-level"))
 		}
 		return agent.StartDetached(exe, args, scrubbedEnv())
 	}

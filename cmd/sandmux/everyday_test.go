@@ -62,6 +62,7 @@ func TestForwardUsageErrors(t *testing.T) {
 		{[]string{"agent", "extra", "--agent-dir", "/nonexistent"}, "agent: flag --agent-dir comes after \"extra\""},
 		{[]string{"status", "extra"}, "status takes no arguments, got \"extra\""},
 		{[]string{"proxy", "--target", "bad", "abc"}, "--target \"bad\": want HOST:PORT, e.g. --target 127.0.0.1:5432"},
+		{[]string{"agent", "--log-level", "loud"}, "unknown log level \"loud\": use debug, info, warn or error"},
 		{[]string{"nosuchcmd"}, "unknown command \"nosuchcmd\" (the commands are in `sandmux --help`)"},
 		{[]string{"--bogus"}, "flag provided but not defined: -bogus (see `sandmux --help`)"},
 		{[]string{"proxy", "--raw", "--target", "127.0.0.1:5432", "abc"}, "--raw cannot choose a --target"},
