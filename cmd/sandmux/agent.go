@@ -47,11 +47,16 @@ func agentDir(c *cli.Context) (string, error) {
 	if d := c.String("agent-dir"); d != "" {
 		return filepath.Abs(d)
 	}
+	// The XDG base directory spec: a relative path is invalid, ignore it.
+	runtime := os.Getenv("XDG_RUNTIME_DIR")
+	if !filepath.IsAbs(runtime) {
+		runtime = ""
+	}
 	home, err := os.UserHomeDir()
-	if err != nil && os.Getenv("XDG_RUNTIME_DIR") == "" {
+	if err != nil && runtime == "" {
 		return "", fmt.Errorf("cannot find a directory for the agent: %w (set --agent-dir)", err)
 	}
-	return agent.DefaultDir(os.Getenv("XDG_RUNTIME_DIR"), home), nil
+	return agent.DefaultDir(runtime, home), nil
 }
 
 func runAgent(c *cli.Context) error {

@@ -84,6 +84,9 @@ func startEmbedded(c *cli.Context, log *slog.Logger, cfg *server.Config) (*embed
 	if err != nil {
 		_ = ln.Close()
 		if errors.Is(err, sshd.ErrNoAuthorizedKeys) {
+			if c.IsSet("authorized-keys") {
+				return nil, fmt.Errorf("--authorized-keys %s holds no public key: add one (a line like those in ~/.ssh/id_ed25519.pub)", scfg.AuthorizedKeysFile)
+			}
 			return nil, errNeedKeys
 		}
 		return nil, err

@@ -56,7 +56,11 @@ func proxyCommand() *cli.Command {
 // clientConfig builds a client.Config from the dial flags for host.
 func clientConfig(c *cli.Context, host string) (client.Config, error) {
 	cfg := client.DefaultConfig()
-	url, err := client.ExpandURL(c.String("url"), strings.TrimSuffix(host, c.String("strip-suffix")))
+	tmpl := c.String("url")
+	if tmpl == "" { // SANDMUX_URL set but empty: the default, as when unset
+		tmpl = client.DefaultURLTemplate
+	}
+	url, err := client.ExpandURL(tmpl, strings.TrimSuffix(host, c.String("strip-suffix")))
 	if err != nil {
 		return cfg, err
 	}
