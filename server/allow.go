@@ -47,6 +47,9 @@ func newAllowlist(def string, allow []string) (allowlist, error) {
 	}
 	a := allowlist{def: d, allowed: map[string]bool{d: true}}
 	for _, t := range allow {
+		if strings.ContainsAny(t, "*?") {
+			return allowlist{}, fmt.Errorf("%q: patterns are not supported; allow each HOST:PORT by name", t)
+		}
 		c, err := canonicalTarget(t)
 		if err != nil {
 			return allowlist{}, err

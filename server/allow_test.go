@@ -116,6 +116,7 @@ func TestNewAllowlistRejects(t *testing.T) {
 		{"127.0.0.1", nil},
 		{"127.0.0.1:22", []string{"127.0.0.1:22", "127.0.0.1:0"}},
 		{"127.0.0.1:22", []string{":5432"}},
+		{"127.0.0.1:22", []string{"*:22"}}, // a pattern would never match
 	}
 	for _, tt := range tests {
 		if _, err := newAllowlist(tt.def, tt.allow); err == nil {
