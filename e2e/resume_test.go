@@ -161,24 +161,23 @@ func (rg *resumeRig) cutAt(t *testing.T, done <-chan struct{}, files []string, p
 		resumed := rg.srv.Count(logSessionResumed)
 		var opened <-chan result
 		if p.inFlight {
-			held := rg.path.HeldToTarget()
 			rg.path.FreezeToTarget()
 			opened, _ = runAsync(rg.command(testContext(t, time.Minute), t, "ssh", "sandbox", "echo", "opened-in-flight"))
 			// Unacknowledged bytes are not enough: at its in-flight limit
 			// the agent may have nothing on the path but acknowledgements
-			// on their way back. With those still arriving, it keeps
-			// sending, and what it sends after the freeze never reaches
-			// the server. The ssh opened now waits in the agent, or went
-			// into the dying path; either way it must complete after the
-			// resume. Acknowledgements, which are not replayed, are
-			// messages of 15 bytes, at most a few a second on an upload,
-			// so this much held is data.
+			// on their way back. Held bytes never reach the server: those
+			// queued when the freeze came, and what the agent, still
+			// acknowledged, sends after it. The ssh opened now waits in the
+			// agent, or went into the dying path; either way it must
+			// complete after the resume. Acknowledgements, which are not
+			// replayed, are messages of 15 bytes, at most a few a second
+			// on an upload, so this much held is data.
 			const dataHeld = 4 << 10
 			waitFor(t, 10*time.Second, "data held on the way to the server", func() (bool, string) {
-				n := rg.path.HeldToTarget() - held
+				n := rg.path.HeldToTarget()
 				return n >= dataHeld, fmt.Sprintf("%d bytes held", n)
 			})
-			t.Logf("%d bytes held on the way to the server", rg.path.HeldToTarget()-held)
+			t.Logf("%d bytes held on the way to the server", rg.path.HeldToTarget())
 		}
 		rg.cut(t)
 		rg.path.Thaw()

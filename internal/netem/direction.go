@@ -4,7 +4,6 @@ import (
 	"errors"
 	"io"
 	"net"
-	"sync/atomic"
 	"time"
 )
 
@@ -22,9 +21,8 @@ type direction struct {
 	gate      *gate // Freeze: stops reading and writing
 	// hold (FreezeToTarget), if set, stops writing only: bytes are still
 	// read, up to the queue's bound, as a path takes them from the sender
-	// before losing them, and held counts them.
+	// before losing them.
 	hold  *gate
-	held  *atomic.Int64
 	link  *link           // Config.Rate; nil is unlimited
 	done  <-chan struct{} // closed when the pair is torn down
 	abort func()          // resets the whole pair
@@ -43,9 +41,6 @@ func (d *direction) readLoop() {
 		}
 		n, err := d.src.Read(*buf)
 		due := d.due(time.Now(), n)
-		if n > 0 && d.hold != nil && d.hold.frozen() {
-			d.held.Add(int64(n))
-		}
 		if n > 0 {
 			c := chunk{n: n, due: due}
 			if class := classOf(n); class < bigClass {

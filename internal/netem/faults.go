@@ -29,7 +29,7 @@ func (p *Proxy) Freeze() { p.gate.freeze() }
 // only. The clients' bytes are still read, up to MaxInFlight per
 // connection, as a path takes bytes from the sender before losing them; a
 // sender acknowledged over the open way keeps sending into the frozen one,
-// and HeldToTarget counts what it sent.
+// and HeldToTarget shows what waits.
 func (p *Proxy) FreezeToTarget() { p.toTarget.freeze() }
 
 // Thaw resumes forwarding after Freeze or FreezeToTarget. Nothing buffered
@@ -40,8 +40,23 @@ func (p *Proxy) Thaw() {
 	p.toTarget.thaw()
 }
 
-// HeldToTarget counts the bytes read from clients, since the proxy
-// started, while the way to the target was frozen by FreezeToTarget. None
-// of them had reached the target when read, so those still held when a Cut
-// comes never do: a resuming sender must send them again.
-func (p *Proxy) HeldToTarget() int64 { return p.held.Load() }
+// HeldToTarget is how many bytes from clients wait now, across live
+// connections, behind the chunk each writer to the target holds. While
+// FreezeToTarget holds, no writer gets past its chunk, so none of them
+// has reached the target, and a Cut drops them: a resuming sender must
+// send them again.
+func (p *Proxy) HeldToTarget() int64 {
+	p.mu.Lock()
+	pairs := p.snapshot()
+	p.mu.Unlock()
+	var n int64
+	for _, pr := range pairs {
+		pr.mu.Lock()
+		out := pr.out
+		pr.mu.Unlock()
+		if out != nil {
+			n += int64(out.q.waitingBytes())
+		}
+	}
+	return n
+}

@@ -475,6 +475,9 @@ func TestFreezeToTarget(t *testing.T) {
 	if err := <-sent; err != nil {
 		t.Fatalf("write: %v", err)
 	}
+	if held := p.HeldToTarget(); held != 0 {
+		t.Fatalf("HeldToTarget() = %d once everything was delivered, want 0", held)
+	}
 }
 
 // TestCloseTearsDown checks that Close ends pairs that are blocked in every

@@ -20,6 +20,7 @@ type pair struct {
 
 	mu   sync.Mutex
 	up   *net.TCPConn // nil until the dial succeeds
+	out  *direction   // toward the target; nil until run starts it
 	over bool         // torn down, by abort or by a clean finish
 	done chan struct{}
 }
@@ -47,7 +48,10 @@ func (pr *pair) run() {
 	// dial waits: a byte sent with the handshake's ACK is due when it
 	// would reach the server, not a Delay after the dial.
 	out := pr.direction(pr.down, nil, toTarget)
-	out.hold, out.held, out.link = &pr.proxy.toTarget, &pr.proxy.held, pr.proxy.upLink
+	out.hold, out.link = &pr.proxy.toTarget, pr.proxy.upLink
+	pr.mu.Lock()
+	pr.out = out
+	pr.mu.Unlock()
 	wg.Go(out.readLoop)
 	up, ok := pr.dial(toTarget)
 	if !ok {

@@ -16,9 +16,8 @@ type Proxy struct {
 	ln       *net.TCPListener
 	ctx      context.Context // cancelled by Close to abort dials in progress
 	cancel   context.CancelFunc
-	gate     gate         // Freeze: both ways
-	toTarget gate         // FreezeToTarget: clients to the target only
-	held     atomic.Int64 // HeldToTarget
+	gate     gate // Freeze: both ways
+	toTarget gate // FreezeToTarget: clients to the target only
 	// Config.Rate: the links to the target and back to the clients.
 	upLink, downLink *link
 	accepted         atomic.Int64

@@ -25,6 +25,9 @@ type queue struct {
 	count int
 	bytes int // buffer capacity held by queued and being-written chunks
 	max   int
+	// waiting is the data bytes of the queued chunks, the one being
+	// written excluded (Proxy.HeldToTarget).
+	waiting int
 
 	ready chan struct{} // signalled after push
 	space chan struct{} // signalled after release
@@ -75,6 +78,7 @@ func (q *queue) push(c chunk) {
 	}
 	q.ring[(q.head+q.count)%len(q.ring)] = c
 	q.count++
+	q.waiting += c.n
 	if c.buf != nil {
 		q.bytes += cap(*c.buf)
 	}
@@ -92,6 +96,7 @@ func (q *queue) pop(done <-chan struct{}) (chunk, bool) {
 			q.ring[q.head] = chunk{} // drop the buffer reference
 			q.head = (q.head + 1) % len(q.ring)
 			q.count--
+			q.waiting -= c.n
 			q.mu.Unlock()
 			return c, true
 		}
@@ -115,4 +120,11 @@ func (q *queue) release(c chunk) {
 	q.mu.Unlock()
 	putBuf(c.buf)
 	signal(q.space)
+}
+
+// waitingBytes is how many data bytes wait behind the chunk being written.
+func (q *queue) waitingBytes() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.waiting
 }
