@@ -78,7 +78,7 @@ func checkURL(s string) error {
 func ParseHeader(s string) (name, value string, err error) {
 	name, value, ok := strings.Cut(s, ":")
 	name, value = strings.TrimSpace(name), strings.TrimSpace(value)
-	if !ok || name == "" || strings.ContainsAny(name, " \t\r\n") || strings.ContainsAny(value, "\r\n") {
+	if !ok || !isToken(name) || strings.ContainsAny(value, "\r\n") {
 		return "", "", fmt.Errorf("%w: %q is not \"Name: value\" (e.g. --header 'e2b-traffic-access-token: TOKEN')", ErrBadHeader, s)
 	}
 	return http.CanonicalHeaderKey(name), value, nil
@@ -102,4 +102,22 @@ func RedactURL(s string) string {
 		u.RawQuery = q.Encode()
 	}
 	return u.String()
+}
+
+// isToken reports whether s is an HTTP token (RFC 9110 5.6.2), what a
+// header name must be: the handshake would fail on anything else, with
+// a message about net/http rather than the flag.
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range []byte(s) {
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
 }

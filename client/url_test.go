@@ -97,6 +97,8 @@ func TestParseHeader(t *testing.T) {
 		{"novalue", "", "", false},
 		{": value", "", "", false},
 		{"bad name: v", "", "", false},
+		{"Näme: v", "", "", false},
+		{"X(A): v", "", "", false},
 		{"X-A: a\r\nInjected: b", "", "", false},
 		{"X-A: a\nb", "", "", false},
 		{"", "", "", false},

@@ -24,7 +24,7 @@ func serverCommand() *cli.Command {
 		Usage: "run in the sandbox: accept WebSockets and connect their streams to sshd",
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "listen", Value: ":8081", EnvVars: []string{"SANDMUX_LISTEN"}, Usage: "address to listen on"},
-			&cli.StringFlag{Name: "target", Value: "127.0.0.1:22", EnvVars: []string{"SANDMUX_TARGET"}, Usage: "default target for streams and raw (websocat) clients"},
+			&cli.StringFlag{Name: "target", Value: "127.0.0.1:22", EnvVars: []string{"SANDMUX_TARGET"}, Usage: "default target for streams and raw (websocat) clients", Action: hostPort("target")},
 			&cli.StringSliceFlag{Name: "allow", Usage: "another `HOST:PORT` clients may ask for (repeatable)"},
 			&cli.StringFlag{Name: "token", EnvVars: []string{"SANDMUX_TOKEN"}, Usage: "require `Authorization: Bearer TOKEN` on the upgrade"},
 			&cli.StringFlag{Name: "token-file", Usage: "read the token from `FILE`"},
