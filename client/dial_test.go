@@ -161,6 +161,19 @@ func TestDialNetworkErrors(t *testing.T) {
 		}
 	})
 
+	t.Run("wss to a server without TLS", func(t *testing.T) {
+		ts := quietServer(t, http.NotFoundHandler(), false)
+		url := "wss://" + strings.TrimPrefix(ts.URL, "http://")
+		de, err := dialErr(t, testConfig(url))
+		want := url + ": the server answered in plain HTTP, not TLS (use ws:// for a server without TLS, or check the port)"
+		if err.Error() != want {
+			t.Fatalf("error text\n  %s\nwant\n  %s", err, want)
+		}
+		if de.Temporary() {
+			t.Fatal("a scheme that does not match the server is not worth retrying")
+		}
+	})
+
 	t.Run("unresolvable host", func(t *testing.T) {
 		// .invalid is reserved (RFC 6761): it never resolves.
 		const url = "ws://nosuch.invalid:8081"

@@ -61,7 +61,7 @@ func (e *DialError) Temporary() bool {
 	switch e.StatusCode {
 	case 0:
 		var dns *net.DNSError
-		if errors.As(e.Err, &dns) && dns.IsNotFound {
+		if errors.As(e.Err, &dns) && dns.IsNotFound || errors.Is(e.Err, http.ErrSchemeMismatch) {
 			return false
 		}
 		return !isTLSTrustError(e.Err)
@@ -99,6 +99,8 @@ func describe(err error) string {
 		return "connection refused"
 	case isTLSTrustError(err):
 		return "TLS certificate not trusted"
+	case errors.Is(err, http.ErrSchemeMismatch):
+		return "the server answered in plain HTTP, not TLS"
 	}
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
@@ -116,6 +118,8 @@ func netHint(err error) string {
 		return "is `sandmux server` listening there?"
 	case isTLSTrustError(err):
 		return "pass the server's CA with --ca FILE, or --insecure to skip verification"
+	case errors.Is(err, http.ErrSchemeMismatch):
+		return "use ws:// for a server without TLS, or check the port"
 	}
 	return "check the URL and your network"
 }
