@@ -93,7 +93,9 @@ func runAgent(c *cli.Context) error {
 		return err
 	}
 	_ = conn.Close()
-	st, err := agent.GetStatus(ctx, dir)
+	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	st, err := agent.GetStatus(sctx, dir)
 	if err != nil {
 		return err
 	}
