@@ -34,6 +34,14 @@ func canonicalTarget(s string) (string, error) {
 	return net.JoinHostPort(host, strconv.FormatUint(p, 10)), nil
 }
 
+// CheckTarget fails unless s is a target the server could allow:
+// HOST:PORT, the port a number from 1 to 65535. Clients check a target
+// with it before they dial for it.
+func CheckTarget(s string) error {
+	_, err := canonicalTarget(s)
+	return err
+}
+
 // allowlist holds the canonical targets a client may reach.
 type allowlist struct {
 	def     string

@@ -4,10 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"strconv"
 	"syscall"
 	"time"
 
+	"github.com/sandmux/sandmux/server"
 	"github.com/urfave/cli/v2"
 )
 
@@ -90,13 +90,13 @@ func listen(flag, addr, example string) (net.Listener, error) {
 	}
 }
 
-// hostPort is a StringFlag Action for a target: HOST:PORT, port 1-65535.
-// The server checks it again against its allowlist; this only catches
-// what no allowlist could hold before a session is dialled for it.
+// hostPort is a StringFlag Action for a target, as the server reads one
+// (server.CheckTarget). The server checks it again against its
+// allowlist; this only catches what no allowlist could hold before a
+// session is dialled for it.
 func hostPort(name string) func(*cli.Context, string) error {
 	return func(_ *cli.Context, v string) error {
-		host, port, err := net.SplitHostPort(v)
-		if n, perr := strconv.Atoi(port); err != nil || host == "" || perr != nil || n < 1 || n > 65535 {
+		if server.CheckTarget(v) != nil {
 			return fmt.Errorf("--%s %q: want HOST:PORT, e.g. --%s 127.0.0.1:5432", name, v, name)
 		}
 		return nil

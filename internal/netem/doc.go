@@ -14,5 +14,5 @@
 // Faults are injected on demand: Cut resets every live connection the way a
 // dropped NAT entry or crashed middlebox would, and Freeze/Thaw stall traffic
 // without closing anything, the way a black-holed route does (FreezeToTarget:
-// one way only, counting what the clients send into it).
+// one way only, with HeldToTarget showing what waits behind it).
 package netem
