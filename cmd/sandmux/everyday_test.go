@@ -70,12 +70,31 @@ func TestForwardUsageErrors(t *testing.T) {
 		{[]string{"server", "--listen", "127.0.0.1"}, "missing port in address; give HOST:PORT"},
 		{[]string{"server", "--shutdown-timeout", "-1s"}, "--shutdown-timeout -1s: must be positive"},
 		{[]string{"forward", "-L", "nope", "abc"}, `-L "nope": wrong number of fields`},
+		{[]string{"proxy", "--keepalive", "5", "abc"}, `--keepalive "5" is not a duration: give a number with a unit (ms, s, m, h), e.g. --keepalive 15s`},
+		{[]string{"agent", "--persist=1"}, `--persist "1" is not a duration: give a number with a unit (ms, s, m, h), e.g. --persist 10m`},
+		{[]string{"server", "--idle-timeout", "4"}, `e.g. --idle-timeout 30s`},
 	}
 	for _, tt := range tests {
 		_, _, err := runApp(t, tt.args...)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("sandmux %s: error %v, want %q", strings.Join(tt.args, " "), err, tt.want)
 		}
+	}
+}
+
+// A bad environment value is named with what to set it to, not with
+// strconv's or time's wording.
+func TestEnvValueErrors(t *testing.T) {
+	t.Setenv("SANDMUX_NO_AGENT", "maybe")
+	_, _, err := runApp(t, "proxy", "abc")
+	if want := `SANDMUX_NO_AGENT="maybe" is not a boolean: set it to true or false (or 1 or 0), or unset it`; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("SANDMUX_NO_AGENT=maybe: error %v, want %q", err, want)
+	}
+	t.Setenv("SANDMUX_NO_AGENT", "")
+	t.Setenv("SANDMUX_KEEPALIVE", "5")
+	_, _, err = runApp(t, "proxy", "--keepalive", "10s", "abc")
+	if want := `SANDMUX_KEEPALIVE="5" is not a duration: give a number with a unit (ms, s, m, h), e.g. SANDMUX_KEEPALIVE=15s`; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("SANDMUX_KEEPALIVE=5: error %v, want %q", err, want)
 	}
 }
 

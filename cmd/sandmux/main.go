@@ -70,6 +70,9 @@ func newApp() *cli.App {
 
 // usageError keeps flag mistakes to one line that says where help is.
 func usageError(c *cli.Context, err error, _ bool) error {
+	if hint := valueHint(c); hint != nil {
+		err = hint
+	}
 	name := "sandmux"
 	if c.Command != nil && c.Command.Name != "" && c.Command.Name != name {
 		name += " " + c.Command.Name
