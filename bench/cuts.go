@@ -12,8 +12,8 @@ import (
 )
 
 // cutPeer names scenario 3's rows for scp through the agent while the
-// path to the server is cut every CutEvery.
-func cutPeer(e *env) string { return fmt.Sprintf("sandmux agent, cut every %v", e.s.CutEvery) }
+// path to the server is cut Cuts times during each copy.
+func cutPeer(e *env) string { return fmt.Sprintf("sandmux agent, %d cuts per copy", e.s.Cuts) }
 
 // openCutRig is a loopback sshRig whose agent reaches the server through
 // a fault proxy with no delay: the cuts are all it adds.
@@ -62,7 +62,7 @@ func scpCuts(e *env, t *table, cases []string, f scpFiles) {
 			if r.Error != "" || e.ctx.Err() != nil {
 				continue
 			}
-			dur, cuts, err := rig.scpCut(d, f, path, e.s.CutEvery)
+			dur, cuts, err := rig.scpCut(d, f, path, e.s.Cuts)
 			var after sessionStatus
 			if err == nil {
 				after, err = rig.settled()
@@ -98,10 +98,11 @@ func cutFigures(e *env, t *table, cases []string) {
 		r.Figure += fmt.Sprintf("; %.0f cuts, %.0f resumes, agent replayed %s; byte-exact", x["cuts"], x["resumes"], bytesName(int64(x["replayed_bytes"])))
 	}
 	e.note("scp (scenario 3), %q: scp through the agent while a fault proxy between the agent and `sandmux server` resets "+
-		"the WebSocket (RST both ways) every %v, the first half that into each scp; the copy must resume on the same session "+
+		"the WebSocket (RST both ways) %d times in each copy, when the bytes it has carried reach each %s of the file "+
+		"(netem.CutAt: the read that reaches a mark cuts, however fast the copy runs); the copy must resume on the same session "+
 		"and arrive byte-exact (CRC-32C). The figure includes the stalls; its ratio is to the uncut agent. "+
-		"Cuts count resets that hit a live connection; resumes and bytes replayed are the agent's own counts "+
-		"(the server's replays, most of a download's, are not among them).", cutPeer(e), e.s.CutEvery)
+		"Resumes and bytes replayed are the agent's own counts "+
+		"(the server's replays, most of a download's, are not among them).", cutPeer(e), e.s.Cuts, fraction(e.s.Cuts+1))
 }
 
 // bytesName is sizeName that also says what a count below 1 KiB is.
@@ -132,55 +133,40 @@ func (r *sshRig) settled() (sessionStatus, error) {
 	}
 }
 
-// scpCut runs one scp of f through the agent while path is cut every
-// interval, and reports how many cuts reset a live connection.
-func (r *sshRig) scpCut(dir string, f scpFiles, path *netem.Proxy, every time.Duration) (time.Duration, int, error) {
+// scpCut runs one scp of f through the agent while path is cut n times,
+// at even fractions of the file's bytes, and reports how many cuts it made.
+func (r *sshRig) scpCut(dir string, f scpFiles, path *netem.Proxy, n int) (time.Duration, int, error) {
 	_ = os.Remove(f.dst)
 	defer os.Remove(f.dst)
-	c := startCutter(path, every)
+	base, before := path.Carried(), path.CutsAt()
+	marks := make([]int64, n)
+	for i := range marks {
+		marks[i] = base + f.size*int64(i+1)/int64(n+1)
+	}
+	path.CutAt(marks...)
 	d, err := r.scpCopy(peerAgent, dir, f)
-	cuts := c.stop()
+	path.CutAt() // a mark the copy did not reach must not cut the next one
+	cuts := int(path.CutsAt() - before)
+	if err == nil && cuts < n {
+		// ssh's own bytes come on top of the file's, so every mark is
+		// reached unless the copy went round the proxy.
+		err = fmt.Errorf("the copy ended after %d of %d cuts", cuts, n)
+	}
 	if err != nil {
 		return 0, cuts, err
 	}
 	return d, cuts, f.verify()
 }
 
-// cutter calls Cut on a proxy at a fixed interval until stopped.
-type cutter struct {
-	quit chan struct{}
-	done chan struct{}
-	cuts int
-}
-
-// startCutter cuts p every interval, the first time half an interval in:
-// a copy shorter than the interval (a fast loopback scp) is still cut.
-func startCutter(p *netem.Proxy, every time.Duration) *cutter {
-	c := &cutter{quit: make(chan struct{}), done: make(chan struct{})}
-	go func() {
-		defer close(c.done)
-		next := time.NewTimer(every / 2)
-		defer next.Stop()
-		for {
-			select {
-			case <-c.quit:
-				return
-			case <-next.C:
-				next.Reset(every)
-				// A tick that finds the agent between WebSockets cuts
-				// nothing and is not counted.
-				if p.Cut() > 0 {
-					c.cuts++
-				}
-			}
-		}
-	}()
-	return c
-}
-
-// stop ends the cutting and returns the number of cuts.
-func (c *cutter) stop() int {
-	close(c.quit)
-	<-c.done
-	return c.cuts
+// fraction names 1/n in words: "quarter" for 4.
+func fraction(n int) string {
+	switch n {
+	case 2:
+		return "half"
+	case 3:
+		return "third"
+	case 4:
+		return "quarter"
+	}
+	return fmt.Sprintf("1/%d", n)
 }

@@ -40,9 +40,9 @@ type Settings struct {
 	// them out.
 	LinkRate     int64 `json:"link_rate_bytes_per_s"`
 	LinkBulkSize int64 `json:"link_bulk_bytes"`
-	// CutEvery is how often scenario 3's cut rows reset the agent's
-	// WebSocket: 5 s in the full run, less where the copies are short.
-	CutEvery time.Duration `json:"cut_every_ns"`
+	// Cuts is how many times scenario 3's cut rows reset the agent's
+	// WebSocket during each copy, at even fractions of the bytes.
+	Cuts int `json:"cuts_per_copy"`
 	// SCPExtras adds scenario 3's rows beyond the issue's peers: scp to
 	// the embedded SSH server, and through the agent with cuts.
 	SCPExtras bool  `json:"scp_extras"`

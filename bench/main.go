@@ -46,7 +46,7 @@ func fullSettings() Settings {
 		IdleStreams: 1000, ProxyStreams: 100, IdleSessions: 200,
 		OneWayDelay: 25 * time.Millisecond,
 		LinkRate:    gigabit, LinkBulkSize: 256 * mib,
-		CutEvery: 5 * time.Second, SCPExtras: true,
+		Cuts: 3, SCPExtras: true,
 		CostSize: 256 * mib, CostReps: 3,
 	}
 }
@@ -68,7 +68,7 @@ func quickSettings() Settings {
 		IdleStreams: 200, ProxyStreams: 20, IdleSessions: 25,
 		OneWayDelay: 25 * time.Millisecond,
 		LinkRate:    gigabit, LinkBulkSize: 32 * mib,
-		CutEvery: 150 * time.Millisecond,
+		Cuts:     3,
 		CostSize: 16 * mib, CostReps: 1,
 	}
 }
@@ -84,7 +84,7 @@ func tinySettings() Settings {
 		IdleStreams: 20, ProxyStreams: 4, IdleSessions: 3,
 		OneWayDelay: 5 * time.Millisecond,
 		LinkRate:    gigabit, LinkBulkSize: 2 * mib,
-		CutEvery: 100 * time.Millisecond, SCPExtras: true,
+		Cuts: 2, SCPExtras: true,
 		CostSize: 4 * mib, CostReps: 2,
 	}
 }

@@ -26,6 +26,10 @@ type direction struct {
 	link  *link           // Config.Rate; nil is unlimited
 	done  <-chan struct{} // closed when the pair is torn down
 	abort func()          // resets the whole pair
+	// reached counts bytes read and reports whether they reached a
+	// mark of Proxy.CutAt; cut then cuts every pair.
+	reached func(n int) bool
+	cut     func()
 }
 
 // readLoop stamps each chunk with its release time as soon as it is read.
@@ -40,6 +44,12 @@ func (d *direction) readLoop() {
 			return
 		}
 		n, err := d.src.Read(*buf)
+		if n > 0 && d.reached(n) {
+			// This read's bytes die with the pair, as a dropped
+			// path's would.
+			d.cut()
+			return
+		}
 		due := d.due(time.Now(), n)
 		if n > 0 {
 			c := chunk{n: n, due: due}

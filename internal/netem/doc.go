@@ -12,7 +12,8 @@
 // the round trip of TCP's handshake; Config.Handshake charges it.
 //
 // Faults are injected on demand: Cut resets every live connection the way a
-// dropped NAT entry or crashed middlebox would, and Freeze/Thaw stall traffic
+// dropped NAT entry or crashed middlebox would (CutAt: when the bytes carried
+// reach a mark, however fast they move), and Freeze/Thaw stall traffic
 // without closing anything, the way a black-holed route does (FreezeToTarget:
 // one way only, with HeldToTarget showing what waits behind it).
 package netem

@@ -548,3 +548,52 @@ func TestStartRejectsBadConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestCutAt checks that a mark cuts the connection carrying the bytes that
+// reach it, passes none of that read on, and that the next mark waits for
+// the next connection's bytes.
+func TestCutAt(t *testing.T) {
+	received := make(chan int64, 2)
+	srv := startServer(t, func(c *net.TCPConn) {
+		c.SetDeadline(time.Now().Add(ioTimeout))
+		n, _ := io.Copy(io.Discard, c)
+		received <- n
+	})
+	p := startProxy(t, Config{Target: srv.addr()})
+	const first, second = 1 << 20, 3 << 20
+	p.CutAt(second, first) // in any order
+
+	var got int64
+	for i, mark := range []int64{first, second} {
+		c := dial(t, p.Addr())
+		c.SetDeadline(time.Now().Add(ioTimeout))
+		buf := randomBytes(uint64(i), 64<<10)
+		var err error
+		for err == nil {
+			_, err = c.Write(buf)
+		}
+		if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			t.Fatalf("conn %d: never cut, only the deadline (carried %d)", i, p.Carried())
+		}
+		got += <-received
+		if got > mark {
+			t.Errorf("conn %d: the target got %d bytes in all, past the mark at %d", i, got, mark)
+		}
+		if c := p.Carried(); c < mark {
+			t.Errorf("conn %d: cut after %d bytes carried, before the mark at %d", i, c, mark)
+		}
+		if n := p.CutsAt(); n != int64(i+1) {
+			t.Errorf("CutsAt() = %d after conn %d, want %d", n, i, i+1)
+		}
+	}
+	// No mark is left: a third connection is not cut.
+	c := dial(t, p.Addr())
+	c.SetDeadline(time.Now().Add(ioTimeout))
+	if _, err := c.Write(make([]byte, 4<<20)); err != nil {
+		t.Fatalf("write with no mark left: %v", err)
+	}
+	c.CloseWrite()
+	if n := <-received; n != 4<<20 {
+		t.Fatalf("with no mark left the target got %d bytes, want %d", n, 4<<20)
+	}
+}

@@ -106,6 +106,8 @@ func (pr *pair) direction(src, dst *net.TCPConn, notBefore time.Time) *direction
 		gate:      &pr.proxy.gate,
 		done:      pr.done,
 		abort:     func() { pr.abort() },
+		reached:   pr.proxy.cuts.count,
+		cut:       func() { pr.proxy.Cut() },
 	}
 }
 

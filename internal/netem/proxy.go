@@ -21,6 +21,7 @@ type Proxy struct {
 	// Config.Rate: the links to the target and back to the clients.
 	upLink, downLink *link
 	accepted         atomic.Int64
+	cuts             cutPlan // CutAt
 
 	mu     sync.Mutex
 	pairs  map[*pair]struct{}
@@ -54,6 +55,7 @@ func Start(cfg Config) (*Proxy, error) {
 		upLink:   newLink(cfg.Rate),
 		downLink: newLink(cfg.Rate),
 	}
+	p.cuts.next.Store(-1)
 	p.wg.Go(p.acceptLoop)
 	return p, nil
 }
