@@ -30,6 +30,8 @@ func doctorCommand() *cli.Command {
 		Name:      "doctor",
 		Usage:     "check, step by step, the path to HOST's sandmux server and its sshd, and say what to fix",
 		ArgsUsage: "HOST",
+		// HOST is any sandbox id, "help" too; --help prints help.
+		HideHelpCommand: true,
 		Description: "Checks, each with its time: URL expansion, DNS, TCP, TLS (certificate subject and expiry),\n" +
 			"   authentication, the WebSocket upgrade, the subprotocol the server picked, a stream to the\n" +
 			"   target and its SSH banner, the round-trip time, and a --probe of latency (or, with\n" +

@@ -327,3 +327,13 @@ func TestCheckStateDir(t *testing.T) {
 		t.Errorf("checkStateDir made %s (stat: %v)", later, err)
 	}
 }
+
+// A sandbox may be called "help": no command taking a HOST reads that
+// word as a request for its help text.
+func TestHostMayBeHelp(t *testing.T) {
+	for _, c := range newApp().Commands {
+		if strings.HasSuffix(c.ArgsUsage, "HOST") && !c.HideHelpCommand {
+			t.Errorf("sandmux %s HOST: %q would print help (set HideHelpCommand)", c.Name, "help")
+		}
+	}
+}

@@ -25,6 +25,8 @@ func forwardCommand() *cli.Command {
 		Name:      "forward",
 		Usage:     "forward local TCP ports to targets inside the sandbox, like ssh -L",
 		ArgsUsage: "-L [BIND:]LPORT:TARGETHOST:TARGETPORT... HOST",
+		// HOST is any sandbox id, "help" too; --help prints help.
+		HideHelpCommand: true,
 		Description: "Each -L listens on BIND:LPORT (BIND defaults to 127.0.0.1; * or an empty BIND listens on\n" +
 			"   every interface; LPORT 0 picks a free port) and carries every connection to TARGETHOST:TARGETPORT\n" +
 			"   in HOST's sandbox, which `sandmux server` must allow (--allow). All connections share the\n" +
