@@ -21,12 +21,17 @@ import (
 
 // Settings are a run's sizes and counts; presets live in main.go.
 type Settings struct {
-	BulkSize     int64         `json:"bulk_bytes"`    // 1: per transfer
-	Reps         int           `json:"reps"`          // repetitions of 1-3
-	ParStreams   int           `json:"par_streams"`   // 2
-	ParSize      int64         `json:"par_bytes"`     // 2: per stream
-	ScpSize      int64         `json:"scp_bytes"`     // 3
-	ScpReps      int           `json:"scp_reps"`      // 3 (scp at 50 ms is slow)
+	BulkSize   int64 `json:"bulk_bytes"`  // 1: per transfer
+	Reps       int   `json:"reps"`        // repetitions of 1-3
+	ParStreams int   `json:"par_streams"` // 2
+	ParSize    int64 `json:"par_bytes"`   // 2: per stream
+	ScpSize    int64 `json:"scp_bytes"`   // 3
+	ScpReps    int   `json:"scp_reps"`    // 3 (scp at 50 ms is slow)
+	// ScpLoopReps is how many times each of the issue's peers copies on
+	// loopback in scenario 3, in the reverse order every other time: on
+	// loopback scp is CPU-bound and a copy can run slower for the one
+	// before it, which a fixed order would charge to the same peer.
+	ScpLoopReps  int           `json:"scp_loop_reps"`
 	SetupRuns    int           `json:"setup_runs"`    // 4
 	EchoSamples  int           `json:"echo_samples"`  // 5
 	EchoGap      time.Duration `json:"echo_gap_ns"`   // 5: pause between round trips

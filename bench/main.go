@@ -40,7 +40,7 @@ func fullSettings() Settings {
 	return Settings{
 		BulkSize: 1 * gib, Reps: 2, // interleaved, median: one run on a shared machine swings 10-30 %
 		ParStreams: 8, ParSize: 128 * mib,
-		ScpSize: 512 * mib, ScpReps: 1,
+		ScpSize: 512 * mib, ScpReps: 1, ScpLoopReps: 2,
 		SetupRuns:   20,
 		EchoSamples: 1000, EchoGap: 5 * time.Millisecond, LoadStreams: 4,
 		IdleStreams: 1000, ProxyStreams: 100, IdleSessions: 200,
@@ -62,7 +62,7 @@ func quickSettings() Settings {
 	return Settings{
 		BulkSize: 64 * mib, Reps: 1,
 		ParStreams: 8, ParSize: 8 * mib,
-		ScpSize: 8 * mib, ScpReps: 1,
+		ScpSize: 8 * mib, ScpReps: 1, ScpLoopReps: 1,
 		SetupRuns:   2,
 		EchoSamples: 100, EchoGap: 5 * time.Millisecond, LoadStreams: 4,
 		IdleStreams: 200, ProxyStreams: 20, IdleSessions: 25,
@@ -78,7 +78,7 @@ func tinySettings() Settings {
 	return Settings{
 		BulkSize: 4 * mib, Reps: 2,
 		ParStreams: 4, ParSize: 1 * mib,
-		ScpSize: 2 * mib, ScpReps: 1,
+		ScpSize: 2 * mib, ScpReps: 1, ScpLoopReps: 2,
 		SetupRuns:   2,
 		EchoSamples: 40, EchoGap: time.Millisecond, LoadStreams: 2,
 		IdleStreams: 20, ProxyStreams: 4, IdleSessions: 3,

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -193,10 +194,19 @@ func scenarioSCP(e *env) []*Row {
 				t.failAll(err, cases[2*ni:2*ni+2], peers)
 				return
 			}
-			for rep := range e.s.ScpReps {
+			reps := e.s.ScpReps
+			if n.Delay == 0 {
+				reps = e.s.ScpLoopReps
+			}
+			for rep := range reps {
+				order := peers
+				if rep%2 == 1 {
+					order = slices.Clone(peers)
+					slices.Reverse(order)
+				}
 				for di, d := range []string{dirUp, dirDown} {
 					c := cases[2*ni+di]
-					for _, p := range peers {
+					for _, p := range order {
 						r := t.row(c, p)
 						if r.Error != "" || e.ctx.Err() != nil {
 							continue
@@ -204,11 +214,16 @@ func scenarioSCP(e *env) []*Row {
 						dur, err := rig.scpOnce(p, d, f)
 						v := mibps(e.s.ScpSize, dur)
 						record(r, v, err)
-						e.progress("   %-28s %-20s rep %d/%d: %s", c, p, rep+1, e.s.ScpReps, fmtResult(v, "MiB/s", err))
+						e.progress("   %-28s %-20s rep %d/%d: %s", c, p, rep+1, reps, fmtResult(v, "MiB/s", err))
 					}
 				}
 			}
 		}()
+	}
+	if e.s.ScpLoopReps > 1 {
+		e.note("scp (scenario 3) on loopback: each of the first %d peers copies %d times each way, in the reverse order every other time, "+
+			"and the figure is the median: scp on loopback is CPU-bound, and a fixed order would charge whatever the copy before leaves behind to the same peer every run.",
+			len(peers), e.s.ScpLoopReps)
 	}
 	if e.s.SCPExtras {
 		for ni, n := range nets {
