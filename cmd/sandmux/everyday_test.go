@@ -337,3 +337,20 @@ func TestHostMayBeHelp(t *testing.T) {
 		}
 	}
 }
+
+func TestRTTText(t *testing.T) {
+	for _, tt := range []struct {
+		d    time.Duration
+		want string
+	}{
+		{0, "-"},
+		{2757468 * time.Microsecond, "2.76s"},
+		{51234567 * time.Nanosecond, "51.23ms"},
+		{183456 * time.Nanosecond, "183.46µs"},
+		{999 * time.Nanosecond, "999ns"},
+	} {
+		if got := rttText(tt.d); got != tt.want {
+			t.Errorf("rttText(%v) = %q, want %q", tt.d, got, tt.want)
+		}
+	}
+}

@@ -83,9 +83,23 @@ func printStatus(w io.Writer, st agent.Status) error {
 			resumes = fmt.Sprint(s.Resumes)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%d\t%s\t%s\n", s.URL, state, since, s.Reconnects,
-			resumes, bytesIEC(s.Replayed), s.LastRTT.Round(time.Microsecond), s.OpenStreams, bytesIEC(s.BytesIn), bytesIEC(s.BytesOut))
+			resumes, bytesIEC(s.Replayed), rttText(s.LastRTT), s.OpenStreams, bytesIEC(s.BytesIn), bytesIEC(s.BytesOut))
 	}
 	return tw.Flush()
+}
+
+// rttText renders a round trip to a hundredth of its unit (2.76s,
+// 51.23ms, 183.46µs), or "-" before the first ping has returned.
+func rttText(d time.Duration) string {
+	if d <= 0 {
+		return "-"
+	}
+	for _, u := range []time.Duration{time.Second, time.Millisecond, time.Microsecond} {
+		if d >= u {
+			return d.Round(u / 100).String()
+		}
+	}
+	return d.String()
 }
 
 // bytesIEC renders n as B, KiB, MiB or GiB.
