@@ -60,15 +60,17 @@ func checkURL(s string) error {
 	if u.Scheme != "ws" && u.Scheme != "wss" {
 		return fmt.Errorf("%w: %q: scheme must be ws:// or wss:// (for example wss://8081-{host}.e2b.app)", ErrBadURL, s)
 	}
-	if u.Host == "" {
+	if u.Hostname() == "" {
+		// "ws://:" has u.Host ":" but no host in it.
 		return fmt.Errorf("%w: %q has no host", ErrBadURL, s)
 	}
 	if u.User != nil {
 		return fmt.Errorf("%w: %q: credentials in the URL are not supported; use --token or --header", ErrBadURL, RedactURL(s))
 	}
-	if p := u.Port(); p != "" {
+	// Port is "" for "host:" as for "host"; the colon says one was meant.
+	if p := u.Port(); p != "" || strings.HasSuffix(u.Host, ":") {
 		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
-			return fmt.Errorf("%w: %q: port %s is not 1-65535", ErrBadURL, s, p)
+			return fmt.Errorf("%w: %q: port %q is not 1-65535", ErrBadURL, s, p)
 		}
 	}
 	return nil

@@ -54,7 +54,19 @@ func TestExpandURL(t *testing.T) {
 		},
 		{
 			name: "port out of range", template: "ws://127.0.0.1:99999", host: "",
-			wantErr: `bad url: "ws://127.0.0.1:99999": port 99999 is not 1-65535`,
+			wantErr: `bad url: "ws://127.0.0.1:99999": port "99999" is not 1-65535`,
+		},
+		{
+			name: "empty port", template: "ws://127.0.0.1:/x", host: "",
+			wantErr: `bad url: "ws://127.0.0.1:/x": port "" is not 1-65535`,
+		},
+		{
+			name: "only a colon for host", template: "ws://:", host: "",
+			wantErr: `bad url: "ws://:" has no host`,
+		},
+		{
+			name: "port without host", template: "ws://:8081", host: "",
+			wantErr: `bad url: "ws://:8081" has no host`,
 		},
 		{
 			name: "placeholder in capitals", template: "wss://8081-{HOST}.e2b.app", host: "abc",
