@@ -22,14 +22,16 @@ func canonicalTarget(s string) (string, error) {
 	if err != nil || p == 0 {
 		return "", fmt.Errorf("%q: port must be a number from 1 to 65535", s)
 	}
-	if host == "" {
-		return "", fmt.Errorf("%q: host is empty", s)
-	}
 	if ip, err := netip.ParseAddr(host); err == nil {
 		// The zone stays: a link-local target needs it to be dialled.
 		host = ip.Unmap().String()
 	} else {
 		host = strings.ToLower(strings.TrimSuffix(host, "."))
+	}
+	if host == "" {
+		// Checked after the trailing dot goes: ".:22" would otherwise
+		// become ":22", which net.Dial takes as this machine.
+		return "", fmt.Errorf("%q: host is empty", s)
 	}
 	return net.JoinHostPort(host, strconv.FormatUint(p, 10)), nil
 }

@@ -33,6 +33,7 @@ func TestCanonicalTarget(t *testing.T) {
 		{"127.0.0.1:ssh", "", false},
 		{"127.0.0.1: 22", "", false},
 		{":22", "", false},
+		{".:22", "", false},
 		{"", "", false},
 	}
 	for _, tt := range tests {
