@@ -62,6 +62,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzClientSession$$' -fuzztime=$(FUZZTIME) ./client/
 	$(GO) test -run='^$$' -fuzz='^FuzzServerSession$$' -fuzztime=$(FUZZTIME) ./server/
 	$(GO) test -run='^$$' -fuzz='^FuzzServerSessionV2$$' -fuzztime=$(FUZZTIME) ./server/
+	$(GO) test -run='^$$' -fuzz='^FuzzCanonicalTarget$$' -fuzztime=$(FUZZTIME) ./server/
 
 # Opt-in load test: 200 streams x 16 MiB over 1 and 20 sessions, 3 rounds
 # each, server RSS sampled. A short version runs in `make test`.

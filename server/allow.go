@@ -28,10 +28,15 @@ func canonicalTarget(s string) (string, error) {
 	} else {
 		host = strings.ToLower(strings.TrimSuffix(host, "."))
 	}
-	if host == "" {
+	switch {
+	case host == "":
 		// Checked after the trailing dot goes: ".:22" would otherwise
 		// become ":22", which net.Dial takes as this machine.
 		return "", fmt.Errorf("%q: host is empty", s)
+	case host[0] == '.' || host[len(host)-1] == '.' || strings.Contains(host, ".."):
+		// No name has an empty label, and "a..:22" would otherwise
+		// become "a.:22" here and "a:22" on a second pass.
+		return "", fmt.Errorf("%q: host name has an empty label (two dots in a row, or a dot first)", s)
 	}
 	return net.JoinHostPort(host, strconv.FormatUint(p, 10)), nil
 }

@@ -1,6 +1,10 @@
 package server
 
-import "testing"
+import (
+	"net"
+	"strconv"
+	"testing"
+)
 
 func TestCanonicalTarget(t *testing.T) {
 	tests := []struct {
@@ -34,6 +38,9 @@ func TestCanonicalTarget(t *testing.T) {
 		{"127.0.0.1: 22", "", false},
 		{":22", "", false},
 		{".:22", "", false},
+		{"0..:1", "", false},
+		{"a..b:1", "", false},
+		{".a:1", "", false},
 		{"", "", false},
 	}
 	for _, tt := range tests {
@@ -124,4 +131,29 @@ func TestNewAllowlistRejects(t *testing.T) {
 			t.Errorf("newAllowlist(%q, %q) succeeded", tt.def, tt.allow)
 		}
 	}
+}
+
+// FuzzCanonicalTarget: what canonicalTarget accepts is HOST:PORT with a
+// host and a port from 1 to 65535, and is its own canonical form, so an
+// allowlist entry and a request for the same target always meet.
+func FuzzCanonicalTarget(f *testing.F) {
+	for _, s := range []string{"127.0.0.1:22", "[::1]:22", "Db.Internal.:5432", ".:22", ":22", "[fe80::1%eth0]:22"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		c, err := canonicalTarget(s)
+		if err != nil {
+			return
+		}
+		host, port, err := net.SplitHostPort(c)
+		if err != nil || host == "" {
+			t.Fatalf("canonicalTarget(%q) = %q: not HOST:PORT with a host (%v)", s, c, err)
+		}
+		if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
+			t.Fatalf("canonicalTarget(%q) = %q: port %q", s, c, port)
+		}
+		if again, err := canonicalTarget(c); err != nil || again != c {
+			t.Fatalf("canonicalTarget(%q) = %q, but canonicalTarget(%q) = %q, %v", s, c, c, again, err)
+		}
+	})
 }
