@@ -6,7 +6,7 @@
 // goes to stderr) and writes the same as JSON to bench/out/latest.json.
 //
 //	make bench                 # full run, under 10 minutes on 2 cores
-//	BENCH_QUICK=1 make bench   # about 85 s here, smaller sizes
+//	BENCH_QUICK=1 make bench   # about a minute, smaller sizes
 //
 // Environment (read here only):
 //
