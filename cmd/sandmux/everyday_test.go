@@ -73,6 +73,9 @@ func TestForwardUsageErrors(t *testing.T) {
 		{[]string{"proxy", "--keepalive", "5", "abc"}, `--keepalive "5" is not a duration: give a number with a unit (ms, s, m, h), e.g. --keepalive 15s`},
 		{[]string{"agent", "--persist=1"}, `--persist "1" is not a duration: give a number with a unit (ms, s, m, h), e.g. --persist 10m`},
 		{[]string{"server", "--idle-timeout", "4"}, `e.g. --idle-timeout 30s`},
+		// The parser stops at the unknown flag, so that is what is named.
+		{[]string{"proxy", "--bogus", "--keepalive", "5", "abc"}, "flag provided but not defined: -bogus"},
+		{[]string{"proxy", "-keepalive=5", "abc"}, `--keepalive "5" is not a duration`},
 	}
 	for _, tt := range tests {
 		_, _, err := runApp(t, tt.args...)
@@ -90,6 +93,8 @@ func TestEnvValueErrors(t *testing.T) {
 	if want := `SANDMUX_NO_AGENT="maybe" is not a boolean: set it to true or false (or 1 or 0), or unset it`; err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("SANDMUX_NO_AGENT=maybe: error %v, want %q", err, want)
 	}
+	// Every environment value is read before the arguments: a bad one
+	// is named even when a flag gives the same setting.
 	t.Setenv("SANDMUX_NO_AGENT", "")
 	t.Setenv("SANDMUX_KEEPALIVE", "5")
 	_, _, err = runApp(t, "proxy", "--keepalive", "10s", "abc")

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -16,10 +15,19 @@ import (
 // command line as "parse error" with no word about units, and a bad
 // environment value with strconv's wording; its errors wrap nothing, so
 // the value is looked up again here rather than read out of the text.
-// It returns nil when no duration or boolean value is at fault.
+// The look-up follows urfave/cli's order, so that the value it names is
+// the one the parser stopped at: every flag's environment first, in the
+// order the flags are declared, then the arguments from the left up to
+// the first that is not a flag. It returns nil when the parser stopped at
+// anything else.
 func valueHint(c *cli.Context) error {
 	if c.Command == nil {
 		return nil
+	}
+	for _, f := range c.Command.Flags {
+		if hint, stop := envHint(f); stop {
+			return hint
+		}
 	}
 	var args []string
 	if l := c.Lineage(); len(l) > 1 {
@@ -27,25 +35,77 @@ func valueHint(c *cli.Context) error {
 		// followed it, before any of it was parsed.
 		args = l[1].Args().Tail()
 	}
-	for _, f := range c.Command.Flags {
-		switch f := f.(type) {
-		case *cli.DurationFlag:
-			example := durationExample(f.Value)
-			if v, ok := flagValue(args, f.Names()); ok {
-				if _, err := time.ParseDuration(v); err != nil {
-					return fmt.Errorf("--%s %q is not a duration: give a number with a unit (ms, s, m, h), e.g. --%s %s", f.Name, v, f.Name, example)
-				}
+	return argHint(c.Command.Flags, args)
+}
+
+// envHint checks f's environment value as urfave/cli applies it. stop is
+// true when that value fails to parse; hint then says what to set, or is
+// nil for a kind of flag it has no words for.
+func envHint(f cli.Flag) (hint error, stop bool) {
+	var envs []string
+	switch f := f.(type) {
+	case *cli.DurationFlag:
+		envs = f.EnvVars
+	case *cli.BoolFlag:
+		envs = f.EnvVars
+	case *cli.IntFlag:
+		envs = f.EnvVars
+	default:
+		return nil, false // strings never fail
+	}
+	env, v, ok := envValue(envs)
+	if !ok {
+		return nil, false
+	}
+	switch f := f.(type) {
+	case *cli.DurationFlag:
+		if _, err := time.ParseDuration(v); err != nil {
+			return fmt.Errorf("%s=%q is not a duration: give a number with a unit (ms, s, m, h), e.g. %s=%s", env, v, env, durationExample(f.Value)), true
+		}
+	case *cli.BoolFlag:
+		if _, err := strconv.ParseBool(v); err != nil {
+			return fmt.Errorf("%s=%q is not a boolean: set it to true or false (or 1 or 0), or unset it", env, v), true
+		}
+	case *cli.IntFlag:
+		if _, err := strconv.ParseInt(v, 0, 64); err != nil {
+			return nil, true
+		}
+	}
+	return nil, false
+}
+
+// argHint walks args as the flag package parses them and, if the first
+// value it cannot take is a duration's, says what one looks like.
+func argHint(flags []cli.Flag, args []string) error {
+	byName := map[string]cli.Flag{}
+	for _, f := range flags {
+		for _, n := range f.Names() {
+			byName[n] = f
+		}
+	}
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" || len(a) < 2 || a[0] != '-' {
+			return nil // the flags end here
+		}
+		name, v, inline := strings.Cut(strings.TrimPrefix(strings.TrimPrefix(a, "-"), "-"), "=")
+		f, known := byName[name]
+		if !known {
+			return nil // an unknown flag (or -h) is the parser's stop
+		}
+		if _, isBool := f.(*cli.BoolFlag); isBool {
+			continue // its value, if any, is inline
+		}
+		if !inline {
+			if i+1 >= len(args) {
+				return nil
 			}
-			if env, v, ok := envValue(f.EnvVars); ok {
-				if _, err := time.ParseDuration(v); err != nil {
-					return fmt.Errorf("%s=%q is not a duration: give a number with a unit (ms, s, m, h), e.g. %s=%s", env, v, env, example)
-				}
-			}
-		case *cli.BoolFlag:
-			if env, v, ok := envValue(f.EnvVars); ok {
-				if _, err := strconv.ParseBool(v); err != nil {
-					return fmt.Errorf("%s=%q is not a boolean: set it to true or false (or 1 or 0), or unset it", env, v)
-				}
+			i++
+			v = args[i]
+		}
+		if d, ok := f.(*cli.DurationFlag); ok {
+			if _, err := time.ParseDuration(v); err != nil {
+				return fmt.Errorf("--%s %q is not a duration: give a number with a unit (ms, s, m, h), e.g. --%s %s", d.Name, v, d.Name, durationExample(d.Value))
 			}
 		}
 	}
@@ -65,39 +125,6 @@ func durationExample(d time.Duration) string {
 		return fmt.Sprintf("%dm", d/time.Minute)
 	}
 	return d.String()
-}
-
-// flagValue returns the last value given on args for a flag with one of
-// names, as `--name value` or `--name=value`, up to a "--" that ends the
-// flags.
-func flagValue(args, names []string) (string, bool) {
-	value, found := "", false
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		if a == "--" {
-			break
-		}
-		name := strings.TrimLeft(a, "-")
-		if name == a || name == "" {
-			continue
-		}
-		v, inline := "", false
-		if k, rest, ok := strings.Cut(name, "="); ok {
-			name, v, inline = k, rest, true
-		}
-		if !slices.Contains(names, name) {
-			continue
-		}
-		if !inline {
-			if i+1 >= len(args) {
-				break
-			}
-			i++
-			v = args[i]
-		}
-		value, found = v, true
-	}
-	return value, found
 }
 
 // envValue returns the first of envs that is set, as urfave/cli reads
