@@ -76,6 +76,11 @@ func TestForwardUsageErrors(t *testing.T) {
 		// The parser stops at the unknown flag, so that is what is named.
 		{[]string{"proxy", "--bogus", "--keepalive", "5", "abc"}, "flag provided but not defined: -bogus"},
 		{[]string{"proxy", "-keepalive=5", "abc"}, `--keepalive "5" is not a duration`},
+		{[]string{"server", "--max-sessions", "x", "--idle-timeout", "4"}, `invalid value "x" for flag -max-sessions`},
+		{[]string{"proxy", "--no-agent=maybe", "--keepalive", "5", "abc"}, `invalid boolean value "maybe" for -no-agent`},
+		{[]string{"proxy", "---keepalive", "5", "abc"}, "bad flag syntax: ---keepalive"},
+		{[]string{"proxy", "--keepalive", "5", "--keepalive", "10s", "abc"}, `--keepalive "5" is not a duration`},
+		{[]string{"forward", "help"}, "forward needs at least one -L"},
 	}
 	for _, tt := range tests {
 		_, _, err := runApp(t, tt.args...)

@@ -94,7 +94,10 @@ func argHint(flags []cli.Flag, args []string) error {
 			return nil // an unknown flag (or -h) is the parser's stop
 		}
 		if _, isBool := f.(*cli.BoolFlag); isBool {
-			continue // its value, if any, is inline
+			if _, err := strconv.ParseBool(v); inline && err != nil {
+				return nil // the parser stops at --flag=maybe
+			}
+			continue
 		}
 		if !inline {
 			if i+1 >= len(args) {
@@ -103,9 +106,14 @@ func argHint(flags []cli.Flag, args []string) error {
 			i++
 			v = args[i]
 		}
-		if d, ok := f.(*cli.DurationFlag); ok {
+		switch f := f.(type) {
+		case *cli.DurationFlag:
 			if _, err := time.ParseDuration(v); err != nil {
-				return fmt.Errorf("--%s %q is not a duration: give a number with a unit (ms, s, m, h), e.g. --%s %s", d.Name, v, d.Name, durationExample(d.Value))
+				return fmt.Errorf("--%s %q is not a duration: give a number with a unit (ms, s, m, h), e.g. --%s %s", f.Name, v, f.Name, durationExample(f.Value))
+			}
+		case *cli.IntFlag:
+			if _, err := strconv.ParseInt(v, 0, strconv.IntSize); err != nil {
+				return nil // the parser stops here, with its own words
 			}
 		}
 	}

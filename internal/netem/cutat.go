@@ -27,9 +27,10 @@ func (p *Proxy) Carried() int64 { return p.cuts.carried.Load() }
 // are passed on. A cut lands within one read of its mark however fast the
 // bytes move, which a timer watching the copy cannot promise: a copy
 // faster than the timer would be cut late or not at all. A call replaces
-// the marks not yet reached; none disarms them.
+// the marks not yet reached; none disarms them. Marks below zero, which
+// no count reaches, are dropped.
 func (p *Proxy) CutAt(at ...int64) {
-	plan := slices.Clone(at)
+	plan := slices.DeleteFunc(slices.Clone(at), func(n int64) bool { return n < 0 })
 	slices.Sort(plan)
 	p.cuts.mu.Lock()
 	defer p.cuts.mu.Unlock()

@@ -553,19 +553,42 @@ func TestStartRejectsBadConfig(t *testing.T) {
 // reach it, passes none of that read on, and that the next mark waits for
 // the next connection's bytes.
 func TestCutAt(t *testing.T) {
-	received := make(chan int64, 2)
+	accepted, received := make(chan struct{}, 3), make(chan int64, 3)
 	srv := startServer(t, func(c *net.TCPConn) {
+		accepted <- struct{}{}
 		c.SetDeadline(time.Now().Add(ioTimeout))
 		n, _ := io.Copy(io.Discard, c)
 		received <- n
 	})
+	// wait fails the test instead of hanging it.
+	wait := func(what string, ch <-chan struct{}) {
+		t.Helper()
+		select {
+		case <-ch:
+		case <-time.After(ioTimeout):
+			t.Fatalf("no %s", what)
+		}
+	}
+	count := func() int64 {
+		t.Helper()
+		select {
+		case n := <-received:
+			return n
+		case <-time.After(ioTimeout):
+			t.Fatal("the target's connection never ended")
+			return 0
+		}
+	}
 	p := startProxy(t, Config{Target: srv.addr()})
 	const first, second = 1 << 20, 3 << 20
-	p.CutAt(second, first) // in any order
+	p.CutAt(second, -1, first) // in any order; -1 is dropped
 
 	var got int64
 	for i, mark := range []int64{first, second} {
 		c := dial(t, p.Addr())
+		// A mark reached while the proxy still dials would cut a pair
+		// the target never saw.
+		wait("connection at the target", accepted)
 		c.SetDeadline(time.Now().Add(ioTimeout))
 		buf := randomBytes(uint64(i), 64<<10)
 		var err error
@@ -575,7 +598,7 @@ func TestCutAt(t *testing.T) {
 		if ne, ok := err.(net.Error); ok && ne.Timeout() {
 			t.Fatalf("conn %d: never cut, only the deadline (carried %d)", i, p.Carried())
 		}
-		got += <-received
+		got += count()
 		if got > mark {
 			t.Errorf("conn %d: the target got %d bytes in all, past the mark at %d", i, got, mark)
 		}
@@ -593,7 +616,7 @@ func TestCutAt(t *testing.T) {
 		t.Fatalf("write with no mark left: %v", err)
 	}
 	c.CloseWrite()
-	if n := <-received; n != 4<<20 {
+	if n := count(); n != 4<<20 {
 		t.Fatalf("with no mark left the target got %d bytes, want %d", n, 4<<20)
 	}
 }
