@@ -40,7 +40,7 @@ func fullSettings() Settings {
 	return Settings{
 		BulkSize: 1 * gib, Reps: 2, // interleaved, median: one run on a shared machine swings 10-30 %
 		ParStreams: 8, ParSize: 128 * mib,
-		ScpSize: 512 * mib, ScpReps: 1, ScpLoopReps: 2,
+		ScpSize: 512 * mib, ScpReps: 1, ScpLoopReps: 3,
 		SetupRuns:   20,
 		EchoSamples: 1000, EchoGap: 5 * time.Millisecond, LoadStreams: 4,
 		IdleStreams: 1000, ProxyStreams: 100, IdleSessions: 200,
