@@ -68,7 +68,6 @@ func quickSettings() Settings {
 		IdleStreams: 200, ProxyStreams: 20, IdleSessions: 25,
 		OneWayDelay: 25 * time.Millisecond,
 		LinkRate:    gigabit, LinkBulkSize: 32 * mib,
-		Cuts:     3,
 		CostSize: 16 * mib, CostReps: 1,
 	}
 }

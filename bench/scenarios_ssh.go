@@ -221,7 +221,7 @@ func scenarioSCP(e *env) []*Row {
 		}()
 	}
 	if e.s.ScpLoopReps > 1 {
-		e.note("scp (scenario 3) on loopback: each of the first %d peers copies %d times each way, in the reverse order every other time, "+
+		e.note("scp (scenario 3) on loopback: each of the %d peers above copies %d times each way, in the reverse order every other time, "+
 			"and the figure is the median: scp on loopback is CPU-bound, and a fixed order would charge whatever the copy before leaves behind to the same peer every run.",
 			len(peers), e.s.ScpLoopReps)
 	}

@@ -40,35 +40,26 @@ func valueHint(c *cli.Context) error {
 
 // envHint checks f's environment value as urfave/cli applies it. stop is
 // true when that value fails to parse; hint then says what to set, or is
-// nil for a kind of flag it has no words for.
+// nil for a kind of flag it has no words for. Strings never fail.
 func envHint(f cli.Flag) (hint error, stop bool) {
-	var envs []string
 	switch f := f.(type) {
 	case *cli.DurationFlag:
-		envs = f.EnvVars
-	case *cli.BoolFlag:
-		envs = f.EnvVars
-	case *cli.IntFlag:
-		envs = f.EnvVars
-	default:
-		return nil, false // strings never fail
-	}
-	env, v, ok := envValue(envs)
-	if !ok {
-		return nil, false
-	}
-	switch f := f.(type) {
-	case *cli.DurationFlag:
-		if _, err := time.ParseDuration(v); err != nil {
-			return fmt.Errorf("%s=%q is not a duration: give a number with a unit (ms, s, m, h), e.g. %s=%s", env, v, env, durationExample(f.Value)), true
+		if env, v, ok := envValue(f.EnvVars); ok {
+			if _, err := time.ParseDuration(v); err != nil {
+				return fmt.Errorf("%s=%q is not a duration: give a number with a unit (ms, s, m, h), e.g. %s=%s", env, v, env, durationExample(f.Value)), true
+			}
 		}
 	case *cli.BoolFlag:
-		if _, err := strconv.ParseBool(v); err != nil {
-			return fmt.Errorf("%s=%q is not a boolean: set it to true or false (or 1 or 0), or unset it", env, v), true
+		if env, v, ok := envValue(f.EnvVars); ok {
+			if _, err := strconv.ParseBool(v); err != nil {
+				return fmt.Errorf("%s=%q is not a boolean: set it to true or false (or 1 or 0), or unset it", env, v), true
+			}
 		}
 	case *cli.IntFlag:
-		if _, err := strconv.ParseInt(v, 0, 64); err != nil {
-			return nil, true
+		if _, v, ok := envValue(f.EnvVars); ok {
+			if _, err := strconv.ParseInt(v, 0, 64); err != nil {
+				return nil, true
+			}
 		}
 	}
 	return nil, false
