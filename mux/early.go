@@ -3,6 +3,7 @@ package mux
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -39,6 +40,17 @@ type EarlyStream struct {
 
 	once     sync.Once
 	replyErr error
+	// closed is set by Close before it sets the read deadline that stops
+	// reads, so that readReply, which clears its own deadline, restores
+	// one that Close set meanwhile.
+	closed atomic.Bool
+}
+
+// Close ends both directions (Stream.Close), also while the reply is
+// still being read.
+func (e *EarlyStream) Close() error {
+	e.closed.Store(true)
+	return e.Stream.Close()
 }
 
 // Read reads the server's reply first, then stream bytes.
@@ -64,6 +76,9 @@ func (e *EarlyStream) readReply() {
 	_ = e.Stream.SetReadDeadline(time.Now().Add(e.sess.cfg.HeaderTimeout))
 	rep, err := e.sess.readReply(e.Stream)
 	_ = e.Stream.SetReadDeadline(time.Time{})
+	if e.closed.Load() {
+		_ = e.Stream.SetReadDeadline(time.Now())
+	}
 	if err == nil {
 		err = rep.Err()
 	}

@@ -17,6 +17,10 @@ var (
 	// ErrSessionEnded means the session carrying a stream ended before the
 	// stream did.
 	ErrSessionEnded = errors.New("session ended")
+	// ErrCloseTimeout means a stream this side had finished writing was
+	// closed because the peer sent nothing on it for the close timeout
+	// (Config.StreamCloseTimeout) without finishing its side.
+	ErrCloseTimeout = errors.New("stream closed: the peer sent nothing for the close timeout after this side finished")
 	// ErrInvalidConfig wraps every configuration validation failure.
 	ErrInvalidConfig = errors.New("invalid mux config")
 )

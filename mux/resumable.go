@@ -237,9 +237,16 @@ func (r *Resumable) Replayed() int64 { return r.replayed.Load() }
 // server can answer the hello before the replay starts.
 func (r *Resumable) Attach(l Link, peerRecv uint64, welcome func(received uint64) error) (<-chan struct{}, error) {
 	ws := l.WS
-	r.Drop(errors.New("replaced by a new connection"))
+	// Dropped before taking sendMu, which a write blocked on a peer that
+	// stopped reading may hold until its WebSocket is closed; and again
+	// under it, for an Attach that overlapped this one and won sendMu
+	// first (a client that gave up on a handshake and redialled): its
+	// attachment would otherwise stay open with nobody told it ended.
+	replaced := errors.New("replaced by a new connection")
+	r.Drop(replaced)
 	r.sendMu.Lock()
 	defer r.sendMu.Unlock()
+	r.Drop(replaced)
 	r.mu.Lock()
 	if r.err != nil {
 		err := r.err
@@ -256,6 +263,13 @@ func (r *Resumable) Attach(l Link, peerRecv uint64, welcome func(received uint64
 	ws.SetReadLimit(maxMessage)
 
 	r.mu.Lock()
+	if r.err != nil {
+		// Failed during the welcome (the grace ran out, or Close): the
+		// peer must not be left holding a session that is gone.
+		err := r.err
+		r.mu.Unlock()
+		return nil, err
+	}
 	if peerRecv < r.acked || peerRecv > r.sent {
 		err := fmt.Errorf("%w: peer resumes at byte %d, this side holds %d..%d", ErrResumeProtocol, peerRecv, r.acked, r.sent)
 		r.mu.Unlock()
@@ -690,11 +704,20 @@ func (r *Resumable) nextData(ws *websocket.Conn, gen uint64) error {
 		r.cur, r.curGen = rd, gen
 		return nil
 	case msgAck:
-		var b [8]byte
-		if _, err := io.ReadFull(rd, b[:]); err != nil {
+		// One byte more than an ACK's payload, to tell a longer message
+		// from one: a malformed ACK ends the session (spec §9.1) rather
+		// than failing the next read and resuming.
+		var b [9]byte
+		n, err := io.ReadFull(rd, b[:])
+		if n != 8 || !errors.Is(err, io.ErrUnexpectedEOF) {
+			if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+				return err // the connection, not the message
+			}
+			err = fmt.Errorf("%w: ACK with %s payload, want 8 bytes", ErrResumeProtocol, ackLen(n))
+			r.Fail(err)
 			return err
 		}
-		if err := r.onAck(binary.BigEndian.Uint64(b[:])); err != nil {
+		if err := r.onAck(binary.BigEndian.Uint64(b[:8])); err != nil {
 			r.Fail(err)
 			return err
 		}
@@ -706,6 +729,15 @@ func (r *Resumable) nextData(ws *websocket.Conn, gen uint64) error {
 	err = fmt.Errorf("%w: unexpected message type %#x", ErrResumeProtocol, t[0])
 	r.Fail(err)
 	return err
+}
+
+// ackLen describes a malformed ACK's payload length, of which at most
+// 9 bytes were read.
+func ackLen(n int) string {
+	if n > 8 {
+		return "a longer"
+	}
+	return fmt.Sprintf("a %d-byte", n)
 }
 
 // applyWelcome reads the awaited WELCOME, whose type byte t is read, and

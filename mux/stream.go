@@ -16,25 +16,32 @@ type Stream struct {
 	sess *Session
 }
 
-// Read implements net.Conn. yamux ends every stream with a clean EOF when
-// the session dies; that is reported as ErrSessionEnded instead, so a cut
-// is never mistaken for the end of the data.
+// Read implements net.Conn. yamux ends a stream with a clean EOF also
+// when it was cut (its session died, or the close timeout fired); only an
+// EOF after the peer's FIN is reported as EOF, so a cut is never mistaken
+// for the end of the data, and data that did end is never reported as cut
+// because the session ended after it.
 func (s *Stream) Read(b []byte) (int, error) {
 	n, err := s.Stream.Read(b)
-	if err == io.EOF && s.sess.IsClosed() {
-		return n, s.sess.wrapErr("read stream", ErrSessionEnded)
-	}
-	return n, err
+	return n, s.endErr(err)
 }
 
 // ReadChunk is Read without the copy (see ChunkReader), ending the same
 // way.
 func (s *Stream) ReadChunk() ([]byte, *[]byte, error) {
 	b, token, err := s.Stream.ReadChunk()
-	if err == io.EOF && s.sess.IsClosed() {
-		return b, token, s.sess.wrapErr("read stream", ErrSessionEnded)
+	return b, token, s.endErr(err)
+}
+
+// endErr maps an EOF without the peer's FIN to the cut that caused it.
+func (s *Stream) endErr(err error) error {
+	if err != io.EOF || s.Stream.RemoteFinished() {
+		return err
 	}
-	return b, token, err
+	if s.sess.IsClosed() {
+		return s.sess.wrapErr("read stream", ErrSessionEnded)
+	}
+	return s.sess.wrapErr("read stream", ErrCloseTimeout)
 }
 
 var (

@@ -78,6 +78,7 @@ func (s *Server) serveResumable(link mux.Link, r *http.Request, log *slog.Logger
 	if _, err := d.rc.Attach(link, 0, welcome); err != nil {
 		log.Info("resumable session handshake failed", "err", err)
 		_ = d.rc.Close()
+		_ = ws.CloseNow()
 		return
 	}
 	cancel()

@@ -143,18 +143,29 @@ func releaseChunk(c *[]byte) {
 // queues them; the last one may be partly filled. On an error the queue
 // holds what was read before it.
 func (q *recvQueue) readChunks(r io.Reader, length int) error {
+	got, err := readChunks(r, length)
+	for _, c := range got {
+		q.appendChunk(c)
+	}
+	return err
+}
+
+// readChunks reads exactly length bytes from r into pooled chunks, the
+// last one perhaps partly filled; on an error, those read before it.
+func readChunks(r io.Reader, length int) ([]*[]byte, error) {
+	var got []*[]byte
 	for length > 0 {
 		want := minInt(length, maxChunk)
 		c := getChunk(want)
 		n, err := io.ReadFull(r, (*c)[:want])
 		*c = (*c)[:n]
-		q.appendChunk(c)
+		got = append(got, c)
 		length -= n
 		if err != nil {
-			return err
+			return got, err
 		}
 	}
-	return nil
+	return got, nil
 }
 
 // minInt is the builtin min, which this package's own min(uint32) hides.

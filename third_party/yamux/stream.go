@@ -57,6 +57,12 @@ type Stream struct {
 	// closeTimer is set with stateLock held to honor the StreamCloseTimeout
 	// setting on Session.
 	closeTimer *time.Timer
+
+	// remoteFin (sandmux patch, under stateLock) records that the peer's
+	// FIN arrived. A stream forced closed (the session ended, or the close
+	// timeout fired) reads io.EOF too, and only this tells a complete
+	// stream from a cut one (RemoteFinished).
+	remoteFin bool
 }
 
 // newStream is used to construct a new stream within
@@ -430,6 +436,16 @@ func (s *Stream) closeTimeout() {
 	_ = s.session.sendNoWait(hdr)
 }
 
+// RemoteFinished reports whether the peer ended its side of the stream
+// with a FIN (sandmux patch). io.EOF from a stream that is not
+// RemoteFinished means the stream was cut: its session ended, or the
+// close timeout fired.
+func (s *Stream) RemoteFinished() bool {
+	s.stateLock.Lock()
+	defer s.stateLock.Unlock()
+	return s.remoteFin
+}
+
 // forceClose is used for when the session is exiting
 func (s *Stream) forceClose() {
 	s.stateLock.Lock()
@@ -457,6 +473,14 @@ func (s *Stream) processFlags(flags uint16) error {
 		}
 	}()
 
+	// sandmux patch: the close timeout counts from the peer's last frame,
+	// not from the local FIN, so a peer still sending (a download after
+	// its request was half-closed) is not cut off while it is busy. Only a
+	// timer that had not fired yet is moved.
+	if s.closeTimer != nil && s.closeTimer.Stop() {
+		s.closeTimer.Reset(s.session.config.StreamCloseTimeout)
+	}
+
 	if flags&flagACK == flagACK {
 		if s.state == streamSYNSent {
 			s.state = streamEstablished
@@ -472,9 +496,11 @@ func (s *Stream) processFlags(flags uint16) error {
 			fallthrough
 		case streamEstablished:
 			s.state = streamRemoteClose
+			s.remoteFin = true
 			s.notifyWaiting()
 		case streamLocalClose:
 			s.state = streamClosed
+			s.remoteFin = true
 			closeStream = true
 			s.notifyWaiting()
 		default:
@@ -521,26 +547,40 @@ func (s *Stream) readData(hdr header, flags uint16, conn io.Reader) error {
 		return nil
 	}
 
-	// Copy into buffer. recvLock is held while the frame is read, as
-	// upstream does: Accept's window update waits for it, which some
-	// peers' timing relies on.
 	s.recvLock.Lock()
 	if length > s.recvWindow {
 		s.session.logger.Printf("[ERR] yamux: receive window exceeded (stream: %d, remain: %d, recv: %d)", s.id, s.recvWindow, length)
 		s.recvLock.Unlock()
 		return ErrRecvWindowExceeded
 	}
+	s.recvLock.Unlock()
 
-	// sandmux patch: a queue of chunks, not a bytes.Buffer (recvbuf.go).
-	// Bytes read before an error are kept, as upstream's io.Copy kept them.
-	var err error
+	// sandmux patch: the frame is read without recvLock (upstream holds
+	// it), so that a frame still arriving, which on a resumable transport
+	// can mean for the length of an outage, does not hold up the stream's
+	// reader: its deadline and Close still end a Read. Only this goroutine
+	// lowers recvWindow, so the check above still holds; a window update
+	// computed meanwhile counts the frame as still outstanding, so it
+	// grants nothing twice. The frame goes into a queue of chunks, not a
+	// bytes.Buffer (recvbuf.go); bytes read before an error are kept, as
+	// upstream's io.Copy kept them.
+	var (
+		err   error
+		got   []*[]byte
+		small []byte
+	)
 	if int(length) >= chunkSize/2 {
-		err = s.recvBuf.readChunks(conn, int(length))
+		got, err = readChunks(conn, int(length))
 	} else {
 		var n int
 		n, err = io.ReadFull(conn, s.session.recvScratch[:length])
-		s.recvBuf.appendSmall(s.session.recvScratch[:n])
+		small = s.session.recvScratch[:n]
 	}
+	s.recvLock.Lock()
+	for _, c := range got {
+		s.recvBuf.appendChunk(c)
+	}
+	s.recvBuf.appendSmall(small)
 	if err != nil {
 		s.session.logger.Printf("[ERR] yamux: Failed to read stream data: %v", err)
 		s.recvLock.Unlock()
