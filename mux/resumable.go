@@ -148,6 +148,7 @@ type Resumable struct {
 	welcome atomic.Pointer[func(Welcome) error]
 
 	ackKick  chan struct{}
+	roomCh   chan struct{} // see RoomChanged
 	done     chan struct{}
 	wg       sync.WaitGroup
 	resumes  atomic.Int64
@@ -174,6 +175,7 @@ func NewResumable(cfg ResumeConfig) (*Resumable, error) {
 		cfg: cfg, log: log, ctx: ctx, cancel: cancel,
 		win:  newInflight(cfg.MinInFlight, cfg.Buffer),
 		lost: make(chan struct{}), ackKick: make(chan struct{}, 1), done: make(chan struct{}),
+		roomCh: make(chan struct{}, 1),
 	}
 	close(r.lost) // detached until the first Attach
 	r.rate.Store(uint64(r.win.frameRate()))
@@ -292,7 +294,7 @@ func (r *Resumable) Attach(l Link, peerRecv uint64, welcome func(received uint64
 	r.attached.Store(time.Now().UnixNano())
 	gen := r.gen
 	todo := append([]chunk(nil), r.replay...)
-	r.cond.Broadcast()
+	r.wakeLocked()
 	r.mu.Unlock()
 	if !first {
 		r.resumes.Add(1)
@@ -336,7 +338,7 @@ func (r *Resumable) trimLocked(upTo uint64) {
 		r.acked = upTo
 		// Room for the writer (writePart), even when no whole message
 		// was acknowledged: an acknowledgement often ends inside one.
-		r.cond.Broadcast()
+		r.wakeLocked()
 	}
 	i := 0
 	for i < len(r.replay) && r.replay[i].end() <= r.acked {
@@ -378,7 +380,7 @@ func (r *Resumable) detach(gen uint64, err error) {
 	r.ws, r.link, r.lostErr = nil, Link{}, err
 	r.gen++
 	close(r.lost)
-	r.cond.Broadcast()
+	r.wakeLocked()
 	r.mu.Unlock()
 	r.log.Info("transport lost; waiting to resume", "err", err)
 	_ = ws.CloseNow()
@@ -418,7 +420,7 @@ func (r *Resumable) Fail(err error) {
 	default:
 		close(r.lost)
 	}
-	r.cond.Broadcast()
+	r.wakeLocked()
 	r.mu.Unlock()
 	r.cancel()
 	if ws != nil {
@@ -531,7 +533,7 @@ func (r *Resumable) writePart(head, part []byte) error {
 	// Attach needs sendMu to replay. There is one writer, so the room
 	// found cannot be taken by another.
 	r.mu.Lock()
-	for r.err == nil && r.sent > r.acked && int(r.sent-r.acked)+size > r.win.limit() {
+	for r.err == nil && !r.roomLocked(size) {
 		r.cond.Wait()
 	}
 	if r.err != nil {

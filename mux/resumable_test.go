@@ -162,3 +162,43 @@ func TestMalformedAckEndsSession(t *testing.T) {
 		}
 	}
 }
+
+// A frame that would wait for acknowledgements is reported as such to
+// yamux's send loop, which sends small frames meanwhile; small frames
+// may exceed the limit by smallSlack, and an acknowledgement wakes the
+// loop.
+func TestRoomForSmallFramesBesideHeldBulk(t *testing.T) {
+	r := testResumable(t)
+	r.mu.Lock()
+	limit := r.win.limit()
+	r.sent = uint64(limit) // as if a full limit were unacknowledged
+	r.mu.Unlock()
+	select {
+	case <-r.RoomChanged(): // drain any earlier signal
+	default:
+	}
+	if r.Room(64 << 10) {
+		t.Fatal("room for a bulk frame beyond the in-flight limit")
+	}
+	if !r.Room(yamuxHeaderSize + 64) {
+		t.Fatal("no room for a keystroke within the slack")
+	}
+	if r.Room(smallSlack + 1) {
+		t.Fatal("room beyond the slack")
+	}
+	if err := r.onAck(64 << 10); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-r.RoomChanged():
+	default:
+		t.Fatal("an acknowledgement did not signal RoomChanged")
+	}
+	if !r.Room(64 << 10) {
+		t.Fatal("no room for a bulk frame after its room was acknowledged")
+	}
+	r.Fail(errors.New("gone"))
+	if !r.Room(maxReplayMessage) {
+		t.Fatal("a failed Resumable holds frames back instead of letting their writes fail")
+	}
+}

@@ -69,7 +69,7 @@ func newSession(conn net.Conn, cfg Config, log *slog.Logger, start func(io.ReadW
 		cfg.StreamOpenTimeout = max(cfg.StreamOpenTimeout, rc.cfg.Grace+time.Minute)
 	}
 	tr := newTransport(conn)
-	ys, err := start(tr, cfg.yamuxConfig(log))
+	ys, err := start(tr.forYamux(), cfg.yamuxConfig(log))
 	if err != nil {
 		return nil, fmt.Errorf("start yamux: %w", err)
 	}

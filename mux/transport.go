@@ -1,9 +1,12 @@
 package mux
 
 import (
+	"io"
 	"net"
 	"sync/atomic"
 	"time"
+
+	"github.com/hashicorp/yamux"
 )
 
 // transport counts the bytes a session moves and remembers when it last
@@ -41,3 +44,24 @@ func (t *transport) Write(p []byte) (int, error) {
 func (t *transport) silence() time.Duration {
 	return time.Since(t.epoch) - time.Duration(t.lastRead.Load())
 }
+
+// forYamux returns t as yamux should see it: with the send gate of the
+// connection under it, if it has one (Resumable: see room.go).
+func (t *transport) forYamux() io.ReadWriteCloser {
+	if g, ok := t.Conn.(yamux.SendGate); ok {
+		return gatedTransport{t, g}
+	}
+	return t
+}
+
+// gatedTransport is a transport that passes its connection's SendGate on.
+type gatedTransport struct {
+	*transport
+	gate yamux.SendGate
+}
+
+// Room implements yamux.SendGate.
+func (g gatedTransport) Room(n int) bool { return g.gate.Room(n) }
+
+// RoomChanged implements yamux.SendGate.
+func (g gatedTransport) RoomChanged() <-chan struct{} { return g.gate.RoomChanged() }

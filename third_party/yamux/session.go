@@ -75,6 +75,9 @@ type Session struct {
 	// sendCh is used to mark a stream as ready to send,
 	// or to send a header out directly.
 	sendCh chan *sendReady
+	// urgentCh (sandmux patch, lanes.go) carries the small frames that
+	// go out before queued bulk data.
+	urgentCh chan *sendReady
 
 	// recvDoneCh is closed when recv() exits to avoid a race
 	// between stream registration and stream shutdown
@@ -117,6 +120,7 @@ func newSession(config *Config, conn io.ReadWriteCloser, client bool) *Session {
 		synCh:       make(chan struct{}, config.AcceptBacklog),
 		acceptCh:    make(chan *Stream, config.AcceptBacklog),
 		sendCh:      make(chan *sendReady, 64),
+		urgentCh:    make(chan *sendReady, 64),
 		recvDoneCh:  make(chan struct{}),
 		sendDoneCh:  make(chan struct{}),
 		shutdownCh:  make(chan struct{}),
@@ -415,7 +419,7 @@ func (s *Session) waitForSendErr(hdr header, body []byte, errCh chan error) erro
 
 	ready := &sendReady{Hdr: hdr, Body: body, Err: errCh}
 	select {
-	case s.sendCh <- ready:
+	case s.laneFor(hdr, len(body)) <- ready:
 	case <-s.shutdownCh:
 		return ErrSessionShutdown
 	case <-timer.C:
@@ -471,7 +475,7 @@ func (s *Session) sendNoWait(hdr header) error {
 	}()
 
 	select {
-	case s.sendCh <- &sendReady{Hdr: hdr}:
+	case s.laneFor(hdr, 0) <- &sendReady{Hdr: hdr}:
 		return nil
 	case <-s.shutdownCh:
 		return ErrSessionShutdown
@@ -490,53 +494,60 @@ func (s *Session) send() {
 func (s *Session) sendLoop() error {
 	defer close(s.sendDoneCh)
 	var bodyBuf bytes.Buffer
+	l := newLanes(s)
 	for {
-		bodyBuf.Reset()
-
-		select {
-		case ready := <-s.sendCh:
-			// Send a header if ready
-			if ready.Hdr != nil {
-				_, err := s.conn.Write(ready.Hdr)
-				if err != nil {
-					s.logger.Printf("[ERR] yamux: Failed to write header: %v", err)
-					asyncSendErr(ready.Err, err)
-					return err
-				}
-			}
-
-			ready.mu.Lock()
-			if ready.Body != nil {
-				// Copy the body into the buffer to avoid
-				// holding a mutex lock during the write.
-				_, err := bodyBuf.Write(ready.Body)
-				if err != nil {
-					ready.Body = nil
-					ready.mu.Unlock()
-					s.logger.Printf("[ERR] yamux: Failed to copy body into buffer: %v", err)
-					asyncSendErr(ready.Err, err)
-					return err
-				}
-				ready.Body = nil
-			}
-			ready.mu.Unlock()
-
-			if bodyBuf.Len() > 0 {
-				// Send data from a body if given
-				_, err := s.conn.Write(bodyBuf.Bytes())
-				if err != nil {
-					s.logger.Printf("[ERR] yamux: Failed to write body: %v", err)
-					asyncSendErr(ready.Err, err)
-					return err
-				}
-			}
-
-			// No error, successful send
-			asyncSendErr(ready.Err, nil)
-		case <-s.shutdownCh:
+		ready, ok := l.next()
+		if !ok {
 			return nil
 		}
+		if err := s.sendOne(ready, &bodyBuf); err != nil {
+			return err
+		}
 	}
+}
+
+// sendOne writes one queued frame and reports the result to its sender.
+func (s *Session) sendOne(ready *sendReady, bodyBuf *bytes.Buffer) error {
+	bodyBuf.Reset()
+	// Send a header if ready
+	if ready.Hdr != nil {
+		_, err := s.conn.Write(ready.Hdr)
+		if err != nil {
+			s.logger.Printf("[ERR] yamux: Failed to write header: %v", err)
+			asyncSendErr(ready.Err, err)
+			return err
+		}
+	}
+
+	ready.mu.Lock()
+	if ready.Body != nil {
+		// Copy the body into the buffer to avoid
+		// holding a mutex lock during the write.
+		_, err := bodyBuf.Write(ready.Body)
+		if err != nil {
+			ready.Body = nil
+			ready.mu.Unlock()
+			s.logger.Printf("[ERR] yamux: Failed to copy body into buffer: %v", err)
+			asyncSendErr(ready.Err, err)
+			return err
+		}
+		ready.Body = nil
+	}
+	ready.mu.Unlock()
+
+	if bodyBuf.Len() > 0 {
+		// Send data from a body if given
+		_, err := s.conn.Write(bodyBuf.Bytes())
+		if err != nil {
+			s.logger.Printf("[ERR] yamux: Failed to write body: %v", err)
+			asyncSendErr(ready.Err, err)
+			return err
+		}
+	}
+
+	// No error, successful send
+	asyncSendErr(ready.Err, nil)
+	return nil
 }
 
 // recv is a long running goroutine that accepts new data
