@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 
 	"github.com/coder/websocket"
 )
@@ -34,7 +36,7 @@ func NetConn(ctx context.Context, c *websocket.Conn) net.Conn { return Link{WS: 
 // dead connection still masked, and passing them on would hand the target
 // garbage just before the end.
 func RawNetConn(ctx context.Context, c *websocket.Conn) net.Conn {
-	return trustedReads{websocket.NetConn(ctx, c, websocket.MessageBinary)}
+	return &trustedReads{Conn: websocket.NetConn(ctx, c, websocket.MessageBinary)}
 }
 
 // NetConn is the package's NetConn on l, for yamux alone: with Frames,
@@ -92,16 +94,41 @@ func (c *framedConn) writeMessage(parts ...[]byte) error {
 	return c.frames.WriteFrame(buf[start:])
 }
 
-// trustedReads drops the bytes of a Read that also failed.
-type trustedReads struct{ net.Conn }
+// trustedReads drops the bytes of a Read that also failed, and reports a
+// Read or Write ended by its own Close as net.ErrClosed: the library's
+// connection cancels the context of a Read in progress when closed, and
+// its "context canceled" would read as a failure to a caller that closed
+// the connection itself (Splice, which closes both sides when one ends).
+type trustedReads struct {
+	net.Conn
+	closed atomic.Bool
+}
 
 // Read implements net.Conn.
-func (t trustedReads) Read(p []byte) (int, error) {
+func (t *trustedReads) Read(p []byte) (int, error) {
 	n, err := t.Conn.Read(p)
 	if err != nil && !errors.Is(err, io.EOF) {
 		n = 0
+		if t.closed.Load() {
+			err = fmt.Errorf("%w (%w)", net.ErrClosed, err)
+		}
 	}
 	return n, err
+}
+
+// Write implements net.Conn.
+func (t *trustedReads) Write(p []byte) (int, error) {
+	n, err := t.Conn.Write(p)
+	if err != nil && t.closed.Load() {
+		err = fmt.Errorf("%w (%w)", net.ErrClosed, err)
+	}
+	return n, err
+}
+
+// Close implements net.Conn.
+func (t *trustedReads) Close() error {
+	t.closed.Store(true)
+	return t.Conn.Close()
 }
 
 // coalescingConn holds back a yamux data header until its body arrives.

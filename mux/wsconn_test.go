@@ -283,3 +283,36 @@ func TestNetConnMessageRules(t *testing.T) {
 		})
 	}
 }
+
+// A raw connection closed while a Read waits reports net.ErrClosed, not
+// the library's "context canceled", which a caller would take for a
+// failure (the agent told a proxy whose ssh had exited cleanly).
+func TestRawNetConnClosedDuringRead(t *testing.T) {
+	cli, srv := wsPair(t)
+	// The peer reads, so that the close handshake is answered.
+	peerDone := make(chan struct{})
+	defer func() { <-peerDone }()
+	go func() {
+		defer close(peerDone)
+		for {
+			if _, _, err := srv.Read(context.Background()); err != nil {
+				return
+			}
+		}
+	}()
+	nc := RawNetConn(context.Background(), cli)
+	read := make(chan error, 1)
+	go func() {
+		_, err := nc.Read(make([]byte, 10))
+		read <- err
+	}()
+	// Close while the Read waits: the Read either has begun (and is
+	// cancelled) or finds the connection closed; both must say so.
+	_ = nc.Close()
+	if err := <-read; !errors.Is(err, net.ErrClosed) && !errors.Is(err, io.EOF) {
+		t.Fatalf("read after close: %v, want net.ErrClosed", err)
+	}
+	if _, err := nc.Write([]byte("x")); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("write after close: %v, want net.ErrClosed", err)
+	}
+}
