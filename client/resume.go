@@ -93,10 +93,11 @@ func (s *Session) reattach(rc *mux.Resumable) bool {
 	return true
 }
 
-// notResumed ends the session for good with the reason a user sees.
+// notResumed ends the session for good with the reason a user sees: the
+// server refused, so no time limit was reached.
 func (s *Session) notResumed(rc *mux.Resumable, cause error) {
 	s.log.Warn("session could not be resumed", "err", cause)
-	rc.Fail(&mux.NotResumedError{Within: s.Grace(), Cause: cause})
+	rc.Fail(&mux.NotResumedError{Cause: cause})
 }
 
 // dialWS opens one WebSocket offering protos. The Link carries the

@@ -202,7 +202,8 @@ func WriteWelcome(ctx context.Context, ws *websocket.Conn, w Welcome) error {
 }
 
 // NotResumedError is the permanent end of a resumable session whose
-// WebSocket was lost: nobody could resume it within Within.
+// WebSocket was lost: nobody could resume it within Within (the grace
+// period ran out), or, with Within zero, the server refused at once.
 type NotResumedError struct {
 	Within time.Duration
 	Cause  error
@@ -210,6 +211,9 @@ type NotResumedError struct {
 
 // Error reads as the tail of "session to HOST could not be resumed ...".
 func (e *NotResumedError) Error() string {
+	if e.Within == 0 {
+		return fmt.Sprintf("could not be resumed: %v", e.Cause)
+	}
 	return fmt.Sprintf("could not be resumed within %s: %v", e.Within, e.Cause)
 }
 

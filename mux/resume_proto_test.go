@@ -53,6 +53,11 @@ func TestHandshakeStatusErrors(t *testing.T) {
 	if want := "could not be resumed within 2s: the server no longer knows this session (it restarted, or the grace period ran out)"; nr.Error() != want {
 		t.Errorf("text %q", nr.Error())
 	}
+	// A refusal, not a time limit, names no time.
+	nr.Within = 0
+	if want := "could not be resumed: the server no longer knows this session (it restarted, or the grace period ran out)"; nr.Error() != want {
+		t.Errorf("text %q", nr.Error())
+	}
 }
 
 // TestGraceClockIgnoresFrozenTime: a jump of the wall clock between ticks
