@@ -482,11 +482,12 @@ func TestTargetKilledMidTransfer(t *testing.T) {
 }
 
 // TestServerSIGTERMDrains50Streams: SIGTERM while 50 streams are busy
-// ends the server within --shutdown-timeout with exit status 0, and every
-// stream ends with an error that says its session ended.
+// and never finish ends the server at --shutdown-timeout with exit
+// status 0, and every stream ends with an error that says its session
+// ended.
 func TestServerSIGTERMDrains50Streams(t *testing.T) {
 	const streams = 50
-	srv := startServer(t, serverOpts{Target: testutil.EchoServer(t).Addr, Args: []string{"--shutdown-timeout", "5s", "--keepalive", "1s"}})
+	srv := startServer(t, serverOpts{Target: testutil.EchoServer(t).Addr, Args: []string{"--shutdown-timeout", "2s", "--keepalive", "1s"}})
 	ctx := testContext(t, 2*time.Minute)
 	sess, err := client.Dial(ctx, hardClient(srv.URL))
 	if err != nil {
@@ -529,10 +530,10 @@ func TestServerSIGTERMDrains50Streams(t *testing.T) {
 	if code != 0 {
 		t.Errorf("server exited %d on SIGTERM, want 0\n%s", code, srv.Log())
 	}
-	if took > 5*time.Second+time.Second {
-		t.Errorf("server took %v to exit, want within its 5s --shutdown-timeout", took)
+	if took < 2*time.Second || took > 2*time.Second+3*time.Second {
+		t.Errorf("server took %v to exit, want its 2s --shutdown-timeout and at most 3s to close", took)
 	}
-	for _, line := range []string{`msg="shutting down"`, `msg=stopped`} {
+	for _, line := range []string{`msg="shutting down;`, `msg="streams still open at the shutdown timeout; closing them"`, `msg=stopped`} {
 		if srv.Count(line) != 1 {
 			t.Errorf("server log lacks %s:\n%s", line, srv.Log())
 		}
@@ -551,6 +552,73 @@ func TestServerSIGTERMDrains50Streams(t *testing.T) {
 	case <-sess.Done():
 	case <-time.After(10 * time.Second):
 		t.Fatal("the client session is still open after the server exited")
+	}
+}
+
+// TestServerSIGTERMLetsStreamsFinish: SIGTERM drains the server: a
+// stream open at the signal finishes whole, a new stream is refused with
+// a reason, and the server exits as soon as the stream is done, long
+// before its --shutdown-timeout.
+func TestServerSIGTERMLetsStreamsFinish(t *testing.T) {
+	const timeout = 30 * time.Second
+	srv := startServer(t, serverOpts{Target: testutil.EchoServer(t).Addr, Args: []string{"--shutdown-timeout", timeout.String()}})
+	ctx := testContext(t, 2*time.Minute)
+	sess, err := client.Dial(ctx, hardClient(srv.URL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	c, err := sess.OpenStream(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	hello := make([]byte, 5)
+	if _, err := c.Write([]byte("hello")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(c, hello); err != nil {
+		t.Fatal(err)
+	}
+
+	type exit struct {
+		code int
+		took time.Duration
+	}
+	exited := make(chan exit, 1)
+	go func() {
+		code, took := srv.Terminate()
+		exited <- exit{code, took}
+	}()
+	waitFor(t, 10*time.Second, "the server to start draining", func() (bool, string) {
+		return srv.Count(`msg="shutting down;`) == 1, srv.Log()
+	})
+	if c2, err := sess.OpenStream(ctx, ""); err == nil {
+		_ = c2.Close()
+		t.Error("a new stream was accepted while the server drained")
+	} else if !strings.Contains(err.Error(), "server is shutting down") {
+		t.Errorf("new stream while draining: %v, want the server's reason", err)
+	}
+
+	payload := bytes.Repeat([]byte("drain"), 200<<10) // 1 MB
+	wrote := make(chan error, 1)
+	go func() {
+		_, err := c.Write(payload)
+		if err == nil {
+			err = c.(interface{ CloseWrite() error }).CloseWrite()
+		}
+		wrote <- err
+	}()
+	got, err := io.ReadAll(c)
+	if err != nil || !bytes.Equal(got, payload) {
+		t.Fatalf("the open stream echoed %d of %d bytes, then %v", len(got), len(payload), err)
+	}
+	if err := <-wrote; err != nil {
+		t.Fatal(err)
+	}
+	e := <-exited
+	if e.code != 0 || e.took > timeout/2 {
+		t.Errorf("server exited %d after %v; want 0, as soon as the stream was done\n%s", e.code, e.took, srv.Log())
 	}
 }
 

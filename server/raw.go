@@ -20,6 +20,8 @@ func (s *Server) serveRaw(conn net.Conn, log *slog.Logger) {
 		return
 	}
 	log.Info("session started")
+	s.rawActive.Add(1)
+	defer s.rawActive.Add(-1)
 	err = mux.Splice(conn, mux.Direct(tc))
 	log.Info("session ended", "err", err)
 }

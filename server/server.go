@@ -29,6 +29,12 @@ type Server struct {
 	ctx    context.Context // parent of every connection's lifetime
 	cancel context.CancelFunc
 
+	// draining is set by Shutdown: new sessions and streams are refused.
+	draining atomic.Bool
+	// rawActive counts raw-mode connections, which Shutdown waits for
+	// as for streams.
+	rawActive atomic.Int64
+
 	mu       sync.Mutex
 	closed   bool
 	sessions map[*mux.Session]struct{}
@@ -234,7 +240,7 @@ const (
 func (s *Server) track(resuming bool) trackResult {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed {
+	if s.closed || (s.draining.Load() && !resuming) {
 		return trackClosed
 	}
 	if !resuming {

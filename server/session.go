@@ -47,6 +47,14 @@ func (s *Server) serveMux(conn net.Conn, log *slog.Logger) {
 		if err != nil {
 			break
 		}
+		if s.draining.Load() {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				s.refuseDraining(sess, st)
+			}()
+			continue
+		}
 		if active.Add(1) > int64(s.cfg.MaxStreams) {
 			active.Add(-1)
 			s.stats.refusedStreams.Add(1)

@@ -67,6 +67,7 @@ func TestForwardUsageErrors(t *testing.T) {
 		{[]string{"--bogus"}, "flag provided but not defined: -bogus (see `sandmux --help`)"},
 		{[]string{"proxy", "--raw", "--target", "127.0.0.1:5432", "abc"}, "--raw cannot choose a --target"},
 		{[]string{"server", "--listen", ""}, "--listen is empty; give HOST:PORT, e.g. --listen 0.0.0.0:8081"},
+		{[]string{"server", "--allow", "127.0.0.1:5432", "--allow", "nope"}, "--allow \"nope\": want HOST:PORT, e.g. --allow 127.0.0.1:5432"},
 		{[]string{"server", "--listen", "127.0.0.1"}, "missing port in address; give HOST:PORT"},
 		{[]string{"server", "--shutdown-timeout", "-1s"}, "--shutdown-timeout -1s: must be positive"},
 		{[]string{"forward", "-L", "nope", "abc"}, `-L "nope": wrong number of fields`},
@@ -152,6 +153,8 @@ func TestSSHConfigBlock(t *testing.T) {
 
 	for _, bad := range []struct{ pattern, user, url, want string }{
 		{"a b", "user", "", "--host-pattern"},
+		{"*.e2b,*.sb", "user", "", "give one pattern"},
+		{"!*.x", "user", "", "a negated pattern alone matches no host"},
 		{"*.e2b", "", "", "--user"},
 		{"*.e2b", "user", "http://{host}", "scheme must be ws:// or wss://"},
 	} {
@@ -362,5 +365,20 @@ func TestRTTText(t *testing.T) {
 		if got := rttText(tt.d); got != tt.want {
 			t.Errorf("rttText(%v) = %q, want %q", tt.d, got, tt.want)
 		}
+	}
+}
+
+// An empty token (an unset variable in a start script) is refused, not
+// taken for "no authentication".
+func TestEmptyTokenRefused(t *testing.T) {
+	want := "--token (or SANDMUX_TOKEN) is empty: give the token, or leave both unset to run without authentication"
+	if _, err := readToken("", true, ""); err == nil || err.Error() != want {
+		t.Errorf("empty --token: %v, want %q", err, want)
+	}
+	if tok, err := readToken("", false, ""); tok != "" || err != nil {
+		t.Errorf("no --token: %q, %v; want no authentication", tok, err)
+	}
+	if tok, err := readToken("s3cret", true, ""); tok != "s3cret" || err != nil {
+		t.Errorf("--token s3cret: %q, %v", tok, err)
 	}
 }

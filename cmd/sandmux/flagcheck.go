@@ -102,3 +102,16 @@ func hostPort(name string) func(*cli.Context, string) error {
 		return nil
 	}
 }
+
+// hostPorts is hostPort for a repeatable flag.
+func hostPorts(name string) func(*cli.Context, []string) error {
+	one := hostPort(name)
+	return func(c *cli.Context, vs []string) error {
+		for _, v := range vs {
+			if err := one(c, v); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}

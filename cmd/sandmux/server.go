@@ -25,7 +25,7 @@ func serverCommand() *cli.Command {
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "listen", Value: ":8081", EnvVars: []string{"SANDMUX_LISTEN"}, Usage: "address to listen on"},
 			&cli.StringFlag{Name: "target", Value: "127.0.0.1:22", EnvVars: []string{"SANDMUX_TARGET"}, Usage: "default target for streams and raw (websocat) clients", Action: hostPort("target")},
-			&cli.StringSliceFlag{Name: "allow", Usage: "another `HOST:PORT` clients may ask for (repeatable)"},
+			&cli.StringSliceFlag{Name: "allow", Usage: "another `HOST:PORT` clients may ask for (repeatable)", Action: hostPorts("allow")},
 			&cli.StringFlag{Name: "token", EnvVars: []string{"SANDMUX_TOKEN"}, Usage: "require `Authorization: Bearer TOKEN` on the upgrade"},
 			&cli.StringFlag{Name: "token-file", Usage: "read the token from `FILE`"},
 			&cli.StringFlag{Name: "log-level", Value: "info", EnvVars: []string{"SANDMUX_LOG_LEVEL"}, Usage: "debug, info, warn or error", Action: logLevel},
@@ -35,7 +35,7 @@ func serverCommand() *cli.Command {
 			&cli.IntFlag{Name: "max-streams", Value: 256, Usage: "most concurrent streams per session; more are refused"},
 			&cli.DurationFlag{Name: "idle-timeout", Usage: "close a session with no stream for this long (0 = never)", Action: nonNegative("idle-timeout", "never")},
 			&cli.DurationFlag{Name: "header-timeout", Value: 10 * time.Second, Usage: "limit for the HTTP upgrade and for each stream header (slow clients)", Action: positive("header-timeout", "10s")},
-			&cli.DurationFlag{Name: "shutdown-timeout", Value: 5 * time.Second, Usage: "how long SIGTERM waits for sessions to end", Action: positive("shutdown-timeout", "5s")},
+			&cli.DurationFlag{Name: "shutdown-timeout", Value: 5 * time.Second, Usage: "how long SIGINT/SIGTERM lets open streams finish before closing every session", Action: positive("shutdown-timeout", "5s")},
 			&cli.StringFlag{Name: "metrics-listen", EnvVars: []string{"SANDMUX_METRICS_LISTEN"}, Usage: "serve Prometheus metrics on `ADDR` (e.g. 127.0.0.1:9090), a listener of their own; off by default"},
 		}, embeddedFlags()...),
 		Action: runServer,
@@ -53,7 +53,8 @@ func runServer(c *cli.Context) error {
 	if c.Bool("print-host-key") {
 		return printHostKey(c)
 	}
-	token, err := readToken(c.String("token"), c.String("token-file"))
+	_, tokenEnv := os.LookupEnv("SANDMUX_TOKEN")
+	token, err := readToken(c.String("token"), c.IsSet("token") || tokenEnv, c.String("token-file"))
 	if err != nil {
 		return err
 	}
@@ -120,19 +121,27 @@ func runServer(c *cli.Context) error {
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
-	log.Info("shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), c.Duration("shutdown-timeout"))
+	drain := c.Duration("shutdown-timeout")
+	log.Info("shutting down; open streams have until the shutdown timeout to finish", "timeout", drain)
+	sctx, cancel := context.WithTimeout(context.Background(), drain)
 	defer cancel()
-	// Shutdown stops the listener; upgraded connections are hijacked and
-	// invisible to it, so srv.Close ends them. Both run at once, so a slow
-	// one does not eat the other's share of the deadline.
+	// hs.Shutdown stops the listener; upgraded connections are hijacked
+	// and invisible to it, so srv.Shutdown drains and then closes them.
+	// Both run at once. Closing what is still open after the drain gets
+	// closeGrace more (a session's close waits briefly for its peer).
 	done := make(chan struct{})
-	go func() { _ = srv.Close(); emb.Close(); close(done) }()
+	go func() {
+		if err := srv.Shutdown(sctx); err != nil {
+			log.Info("streams still open at the shutdown timeout; closing them", "timeout", drain)
+		}
+		emb.Close()
+		close(done)
+	}()
 	_ = hs.Shutdown(sctx)
 	select {
 	case <-done:
-	case <-sctx.Done():
-		return errors.New("sessions did not end within --shutdown-timeout")
+	case <-time.After(drain + closeGrace):
+		return errors.New("sessions did not close within --shutdown-timeout and the 5s after it")
 	}
 	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
@@ -141,8 +150,17 @@ func runServer(c *cli.Context) error {
 	return nil
 }
 
+// closeGrace is how long closing the sessions may take after the drain.
+const closeGrace = 5 * time.Second
+
 // readToken takes the token from exactly one of --token and --token-file.
-func readToken(token, file string) (string, error) {
+// An empty --token (an unset variable in a start script, say) is refused
+// rather than taken for "no authentication". tokenSet says whether
+// --token or SANDMUX_TOKEN was given at all.
+func readToken(token string, tokenSet bool, file string) (string, error) {
+	if tokenSet && token == "" && file == "" {
+		return "", errors.New("--token (or SANDMUX_TOKEN) is empty: give the token, or leave both unset to run without authentication")
+	}
 	if file == "" {
 		return token, nil
 	}

@@ -50,6 +50,12 @@ func sshConfigBlock(exe, pattern, user, url string) (string, error) {
 	if pattern == "" || strings.ContainsAny(pattern, " \t\r\n\"'") {
 		return "", fmt.Errorf("--host-pattern %q must be one ssh pattern without spaces or quotes, e.g. '*.e2b'", pattern)
 	}
+	if strings.Contains(pattern, ",") {
+		return "", fmt.Errorf("--host-pattern %q: give one pattern (an ssh Host line does not split patterns at commas); run ssh-config once per pattern", pattern)
+	}
+	if strings.HasPrefix(pattern, "!") {
+		return "", fmt.Errorf("--host-pattern %q: a negated pattern alone matches no host; give the hosts to match, e.g. '*.e2b'", pattern)
+	}
 	if user == "" || strings.ContainsAny(user, " \t\r\n\"'%") {
 		return "", fmt.Errorf("--user %q is not a plain login name", user)
 	}

@@ -1,0 +1,40 @@
+package server
+
+import (
+	"context"
+	"time"
+
+	"github.com/sandmux/sandmux/mux"
+)
+
+// drainPoll is how often Shutdown looks for open streams.
+const drainPoll = 20 * time.Millisecond
+
+// Shutdown drains the server, as http.Server.Shutdown drains HTTP: it
+// refuses new sessions and new streams, lets the open streams and raw
+// connections finish until ctx ends, and then closes every session
+// (Close), cutting what is still open. Resuming a session stays allowed,
+// so that a stream whose WebSocket is lost meanwhile can still finish.
+// It returns ctx's error if streams were still open when ctx ended.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.draining.Store(true)
+	tick := time.NewTicker(drainPoll)
+	defer tick.Stop()
+	var err error
+	for s.stats.streamsActive.Load() > 0 || s.rawActive.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			err = ctx.Err()
+		case <-tick.C:
+			continue
+		}
+		break
+	}
+	_ = s.Close()
+	return err
+}
+
+// refuseDraining answers a stream opened while the server drains.
+func (s *Server) refuseDraining(sess *mux.Session, st *mux.Stream) {
+	s.refuseStream(sess, st, mux.StatusInternal, "server is shutting down; open a new connection in a moment")
+}
