@@ -115,14 +115,18 @@ func (a *Agent) Serve(ctx context.Context) error {
 	return nil
 }
 
+// failedKeep is how long an unused session that failed for good stays
+// in the agent's status.
+const failedKeep = time.Minute
+
 // reap stops the agent after Persist without streams and drops sessions
-// that nobody has used for that long.
+// that nobody has used for that long, and failed ones after failedKeep.
 func (a *Agent) reap(ctx context.Context, stop context.CancelFunc) {
-	if a.cfg.Persist == 0 {
-		<-ctx.Done()
-		return
+	every := time.Second
+	if a.cfg.Persist > 0 {
+		every = min(a.cfg.Persist/4, every)
 	}
-	tick := time.NewTicker(min(a.cfg.Persist/4, time.Second))
+	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for {
 		select {
@@ -131,10 +135,15 @@ func (a *Agent) reap(ctx context.Context, stop context.CancelFunc) {
 		case <-tick.C:
 		}
 		a.mu.Lock()
-		idle := a.streams == 0 && time.Since(a.idle) >= a.cfg.Persist
+		idle := a.cfg.Persist > 0 && a.streams == 0 && time.Since(a.idle) >= a.cfg.Persist
 		var stale []*entry
 		for k, e := range a.entries {
-			if d := e.idleFor(); d >= a.cfg.Persist {
+			d := e.idleFor()
+			// A session that failed for good (a wrong token, say) is
+			// forgotten after failedKeep unused, however long the agent
+			// persists: `sandmux status` shows why it failed meanwhile,
+			// but need not list every wrong token ever tried.
+			if (a.cfg.Persist > 0 && d >= a.cfg.Persist) || (d >= failedKeep && e.failedForGood()) {
 				stale = append(stale, e)
 				delete(a.entries, k)
 			}
@@ -294,6 +303,12 @@ func (a *Agent) entryFor(req *OpenRequest) (*entry, error) {
 	cfg.Mux = a.cfg.Mux
 	cfg.NoResume = a.cfg.NoResume
 	cfg.Resume.Grace = a.cfg.ResumeTimeout
+	if r := req.Resume; r != nil {
+		cfg.NoResume = r.Off
+		if r.Timeout > 0 {
+			cfg.Resume.Grace = r.Timeout
+		}
+	}
 	cfg.Backoff = a.cfg.Backoff
 	tc := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: req.Insecure} //nolint:gosec // the user's --insecure
 	if req.CAPEM != "" {
@@ -307,7 +322,7 @@ func (a *Agent) entryFor(req *OpenRequest) (*entry, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	key := sessionKey(req)
+	key := sessionKey(req, cfg.NoResume, cfg.Resume.Grace)
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	e, ok := a.entries[key]
@@ -321,10 +336,12 @@ func (a *Agent) entryFor(req *OpenRequest) (*entry, error) {
 }
 
 // sessionKey identifies a session by everything that changes what the
-// server sees: URL, headers, token and TLS trust.
-func sessionKey(req *OpenRequest) string {
+// server sees (URL, headers, token and TLS trust) and by its resumption
+// settings, so that a proxy's --no-resume or --resume-timeout is never
+// overruled by a session another proxy started.
+func sessionKey(req *OpenRequest, noResume bool, resumeTimeout time.Duration) string {
 	h := sha256.New()
-	fmt.Fprintf(h, "%q|%q|%q|%t|", req.URL, req.Token, req.CAPEM, req.Insecure)
+	fmt.Fprintf(h, "%q|%q|%q|%t|%t|%d|", req.URL, req.Token, req.CAPEM, req.Insecure, noResume, resumeTimeout)
 	names := make([]string, 0, len(req.Header))
 	for k := range req.Header {
 		names = append(names, k)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sandmux/sandmux/client"
 	"github.com/sandmux/sandmux/internal/testutil"
 	"github.com/sandmux/sandmux/server"
 )
@@ -263,22 +265,137 @@ func TestEnsureDir(t *testing.T) {
 }
 
 func TestSessionKeySeparatesCredentials(t *testing.T) {
+	a, err := New(DefaultConfig(shortDir(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	entry := func(r OpenRequest) *entry {
+		t.Helper()
+		e, err := a.entryFor(&r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
 	base := OpenRequest{URL: "wss://x", Token: "a", Header: map[string][]string{"E2b-Traffic-Access-Token": {"t"}}}
 	same := base
 	same.Host, same.Target = "other", "db:5432" // neither changes what the server sees
-	if sessionKey(&base) != sessionKey(&same) {
+	if entry(base) != entry(same) {
 		t.Fatal("host or target split a session")
+	}
+	// A proxy that states the agent's own resumption settings shares the
+	// session of one (older) that states none.
+	same.Resume = &ResumeOptions{Timeout: DefaultConfig("").ResumeTimeout}
+	if entry(base) != entry(same) {
+		t.Fatal("the default resumption settings, stated, split a session")
 	}
 	for _, mod := range []func(*OpenRequest){
 		func(r *OpenRequest) { r.URL = "wss://y" },
 		func(r *OpenRequest) { r.Token = "b" },
 		func(r *OpenRequest) { r.Header = map[string][]string{"E2b-Traffic-Access-Token": {"u"}} },
 		func(r *OpenRequest) { r.Insecure = true },
+		func(r *OpenRequest) { r.Resume = &ResumeOptions{Off: true} },
+		func(r *OpenRequest) { r.Resume = &ResumeOptions{Timeout: time.Minute} },
 	} {
 		r := base
 		mod(&r)
-		if sessionKey(&r) == sessionKey(&base) {
+		if entry(r) == entry(base) {
 			t.Fatalf("%+v shares a session with %+v", r, base)
 		}
 	}
+	if e := entry(OpenRequest{URL: "wss://x", Resume: &ResumeOptions{Off: true}}); !e.cfg.NoResume {
+		t.Fatal("a proxy's --no-resume did not reach its session")
+	}
+}
+
+// A session the server closes on purpose (its idle timeout) is not
+// redialled until it is needed: redialling at once would only have the
+// server close another every few seconds for as long as the agent stays.
+func TestSessionClosedByServerRedialsOnlyWhenUsed(t *testing.T) {
+	srv, url := testutil.SandmuxServer(t, func(c *server.Config) { c.IdleTimeout = 200 * time.Millisecond })
+	dir := shortDir(t)
+	runAgent(t, dir, nil)
+	req := OpenRequest{URL: url, Host: "box", ConnectTimeout: 5 * time.Second}
+	echo := func() {
+		t.Helper()
+		c, err := Open(context.Background(), dir, noStart, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if _, err := c.Write([]byte("ping")); err != nil {
+			t.Fatal(err)
+		}
+		got := make([]byte, 4)
+		if _, err := io.ReadFull(c, got); err != nil || string(got) != "ping" {
+			t.Fatalf("echo %q, %v", got, err)
+		}
+	}
+	state := func() SessionStatus {
+		t.Helper()
+		st, err := GetStatus(context.Background(), dir)
+		if err != nil || len(st.Sessions) != 1 {
+			t.Fatalf("status %+v, %v", st, err)
+		}
+		return st.Sessions[0]
+	}
+
+	echo()
+	if !testutil.Poll(10*time.Second, func() bool { return state().State == StateIdle }) {
+		t.Fatalf("session %+v: want %q once the server closed it", state(), StateIdle)
+	}
+	// Idle is set as the session's maintainer exits, so nothing redials
+	// from here until the next request.
+	if n := srv.Stats().Sessions; n != 1 {
+		t.Fatalf("server saw %d WebSockets before the next request, want 1", n)
+	}
+	echo()
+	if n := srv.Stats().Sessions; n != 2 {
+		t.Fatalf("server saw %d WebSockets after the next request, want 2", n)
+	}
+}
+
+// A proxy that arrives while the agent waits out a long backoff (the
+// server was down) gets its session as soon as the server is back, not at
+// the end of the backoff.
+func TestRequestCutsBackoffShort(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close() // down, for now
+	dir := shortDir(t)
+	runAgent(t, dir, func(c *Config) {
+		c.Backoff = client.Backoff{Min: time.Minute, Max: time.Minute, StableAfter: time.Minute}
+	})
+	req := OpenRequest{URL: "ws://" + addr, Host: "box", ConnectTimeout: 300 * time.Millisecond}
+	if _, err := Open(context.Background(), dir, noStart, req); err == nil {
+		t.Fatal("opened a stream to a server that is down")
+	}
+	// The maintainer now waits a minute before its next dial.
+
+	cfg := server.DefaultConfig()
+	cfg.Target = testutil.EchoServer(t).Addr
+	srv, err := server.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err = net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("listen again on %s: %v", addr, err)
+	}
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 5 * time.Second}
+	served := make(chan struct{})
+	go func() { defer close(served); _ = hs.Serve(ln) }()
+	defer func() { _ = srv.Close(); _ = hs.Close(); <-served }()
+
+	req.ConnectTimeout = 10 * time.Second
+	start := time.Now()
+	c, err := Open(context.Background(), dir, noStart, req)
+	if err != nil {
+		t.Fatalf("open once the server was back: %v (after %v)", err, time.Since(start))
+	}
+	_ = c.Close()
+	t.Logf("session up %v after the request", time.Since(start).Round(time.Millisecond))
 }

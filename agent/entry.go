@@ -45,12 +45,22 @@ type entry struct {
 	// and when the next one is due.
 	outageFails int
 	retryAt     time.Time
+	// hurry tells a maintainer waiting out its backoff that a request is
+	// waiting for the session: it dials as soon as hurryFloor has passed
+	// since its last attempt, rather than at the end of a backoff of up to
+	// 10 s, so a proxy started once the server is back is not held up.
+	hurry chan struct{}
 }
+
+// hurryFloor is the least time between dials, however many requests
+// arrive during an outage.
+const hurryFloor = time.Second
 
 func newEntry(cfg client.Config, host string, log *slog.Logger, b client.Backoff, dial func(context.Context, client.Config) (*client.Session, error)) *entry {
 	return &entry{
 		cfg: cfg, host: host, log: log, backoff: b, dial: dial,
 		changed: make(chan struct{}), state: StateConnecting, lastUsed: time.Now(),
+		hurry: make(chan struct{}, 1),
 	}
 }
 
@@ -67,7 +77,7 @@ func (e *entry) ensureRunningLocked(ctx context.Context, wg *sync.WaitGroup) {
 		return
 	}
 	e.running = true
-	if e.state == StateFailed {
+	if e.state == StateFailed || e.state == StateIdle {
 		e.setLocked(StateConnecting, "")
 	}
 	wg.Add(1)
@@ -111,7 +121,7 @@ func (e *entry) maintain(ctx context.Context) {
 			e.mu.Unlock()
 			e.log.Info("dial failed; retrying", "err", err, "in", wait.Round(time.Millisecond))
 			attempt++
-			if !sleepCtx(ctx, wait) {
+			if !e.backoffWait(ctx, wait) {
 				e.stopped(StateFailed, "agent shutting down", ctx.Err())
 				return
 			}
@@ -138,13 +148,7 @@ func (e *entry) maintain(ctx context.Context) {
 		case <-sess.Done():
 		case <-ctx.Done():
 		}
-		reason := "the WebSocket closed"
-		if sess.Mux().Dead() {
-			reason = "no response within the keepalive limit"
-		}
-		if rc := sess.Mux().Resumable(); rc != nil && rc.Err() != nil {
-			reason = "session " + rc.Err().Error()
-		}
+		reason, closedByServer := lostReason(sess)
 		st := sess.Mux().Stats()
 		_ = sess.Close()
 		e.mu.Lock()
@@ -154,12 +158,21 @@ func (e *entry) maintain(ctx context.Context) {
 		e.resumes += st.Resumes
 		e.replayed += st.Replayed
 		e.lastErr = errors.New(reason)
-		if ctx.Err() == nil {
+		if ctx.Err() == nil && !closedByServer {
 			e.setLocked(StateReconnecting, reason)
 		}
 		e.mu.Unlock()
 		if ctx.Err() != nil {
 			e.stopped(StateFailed, "agent shutting down", ctx.Err())
+			return
+		}
+		if closedByServer {
+			// The server ended the session on purpose (idle, or shutting
+			// down): redialling now would only make it end another, every
+			// few seconds for as long as the agent persists. The next
+			// request dials (ensureRunningLocked).
+			e.log.Info("session closed by the server; reconnecting when next used", "lived", time.Since(up).Round(time.Millisecond))
+			e.stopped(StateIdle, "closed by the server; reconnects when next used", nil)
 			return
 		}
 		e.log.Info("session lost; reconnecting", "reason", reason, "lived", time.Since(up).Round(time.Millisecond))
@@ -174,6 +187,22 @@ func (e *entry) maintain(ctx context.Context) {
 		}
 		attempt++
 	}
+}
+
+// lostReason says why sess ended, as `sandmux status` shows it, and
+// whether the server ended it on purpose (END: idle, or shutting down).
+func lostReason(sess *client.Session) (string, bool) {
+	m := sess.Mux()
+	if m.Dead() {
+		return "no response within the keepalive limit", false
+	}
+	if rc := m.Resumable(); rc != nil && rc.Err() != nil {
+		if errors.Is(rc.Err(), mux.ErrPeerClosed) {
+			return "the server closed the session", true
+		}
+		return "session ended: " + rc.Err().Error(), false
+	}
+	return "the WebSocket closed", false
 }
 
 // stopped records that the maintainer exits in state.
@@ -201,7 +230,17 @@ func (e *entry) session(ctx, agentCtx context.Context, wg *sync.WaitGroup, notif
 	e.lastUsed = time.Now()
 	startGen := e.failGen
 	e.ensureRunningLocked(agentCtx, wg)
+	if time.Until(e.retryAt) > 0 {
+		select {
+		case e.hurry <- struct{}{}:
+		default:
+		}
+	}
 	for {
+		if e.state == StateIdle {
+			// The server closed the session while this request waited.
+			e.ensureRunningLocked(agentCtx, wg)
+		}
 		switch {
 		case e.state == StateConnected && e.sess != nil:
 			return e.sess, nil
@@ -304,6 +343,14 @@ func (e *entry) idleFor() time.Duration {
 	return time.Since(e.lastUsed)
 }
 
+// failedForGood reports whether the session failed (bad credentials or
+// URL) and nothing is retrying it.
+func (e *entry) failedForGood() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.state == StateFailed && !e.running
+}
+
 // closeSession ends the live session, if any; the maintainer then exits
 // because the agent's context is cancelled first.
 func (e *entry) closeSession() {
@@ -352,6 +399,27 @@ func temporary(err error) bool {
 }
 
 // sleepCtx waits d or until ctx ends; it reports whether d elapsed.
+// backoffWait waits d after a failed dial, or less once a request asks
+// for the session (hurry), but at least hurryFloor. It reports false if
+// ctx ended.
+func (e *entry) backoffWait(ctx context.Context, d time.Duration) bool {
+	start := time.Now()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			return true
+		case <-ctx.Done():
+			return false
+		case <-e.hurry:
+			if left := hurryFloor - time.Since(start); left < time.Until(start.Add(d)) {
+				t.Reset(max(left, 0))
+			}
+		}
+	}
+}
+
 func sleepCtx(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()

@@ -56,9 +56,19 @@ type OpenRequest struct {
 	// Handoff offers the proxy's stdin and stdout to the agent (see
 	// handoff.go). OpenStdio sets it.
 	Handoff bool `json:"handoff,omitempty"`
+	// Resume, if set, is the proxy's own resumption settings; a session
+	// is shared only by requests with the same ones. Without it (a proxy
+	// older than this) the agent's own settings apply.
+	Resume *ResumeOptions `json:"resume,omitempty"`
 	// OnProgress, if set, receives those reports. It runs on the caller's
 	// goroutine inside Open and must not block.
 	OnProgress func(Progress) `json:"-"`
+}
+
+// ResumeOptions are a proxy's --no-resume and --resume-timeout.
+type ResumeOptions struct {
+	Off     bool          `json:"off,omitempty"`
+	Timeout time.Duration `json:"timeout,omitempty"` // 0: the agent's
 }
 
 // Progress is an interim report on an open that waits for its session.

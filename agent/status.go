@@ -20,6 +20,9 @@ const (
 	StateReconnecting = "reconnecting"
 	StateFailed       = "failed"
 	StateRaw          = "raw"
+	// StateIdle: the server closed the session on purpose (its idle
+	// timeout, or a shutdown); the next request dials a new one.
+	StateIdle = "idle"
 )
 
 // SessionStatus describes one shared session.

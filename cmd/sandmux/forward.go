@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"os/signal"
 	"strconv"
 	"strings"
@@ -234,16 +233,9 @@ func runForward(c *cli.Context) error {
 		if err != nil {
 			return err
 		}
-		req := agent.OpenRequest{
-			URL: cfg.URL, Header: cfg.Header, Token: cfg.Token,
-			Insecure: c.Bool("insecure"), ConnectTimeout: c.Duration("connect-timeout"), Host: host,
-		}
-		if ca := c.String("ca"); ca != "" {
-			pem, err := os.ReadFile(ca)
-			if err != nil {
-				return fmt.Errorf("read --ca: %w", err)
-			}
-			req.CAPEM = string(pem)
+		req, err := agentRequest(c, cfg, host)
+		if err != nil {
+			return err
 		}
 		opener = &agentOpener{dir: dir, start: agentStarter(c, dir), req: req, timeout: c.Duration("connect-timeout")}
 	}

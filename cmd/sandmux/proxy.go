@@ -184,18 +184,11 @@ func openViaAgent(ctx context.Context, c *cli.Context, cfg client.Config) (net.C
 	if err != nil {
 		return nil, nil, err
 	}
-	req := agent.OpenRequest{
-		URL: cfg.URL, Header: cfg.Header, Token: cfg.Token,
-		Insecure: c.Bool("insecure"), Target: c.String("target"),
-		ConnectTimeout: c.Duration("connect-timeout"), Host: c.Args().First(),
+	req, err := agentRequest(c, cfg, c.Args().First())
+	if err != nil {
+		return nil, nil, err
 	}
-	if ca := c.String("ca"); ca != "" {
-		pem, err := os.ReadFile(ca)
-		if err != nil {
-			return nil, nil, fmt.Errorf("read --ca: %w", err)
-		}
-		req.CAPEM = string(pem)
-	}
+	req.Target = c.String("target")
 	// The wait for the agent is bounded by --connect-timeout too, plus the
 	// agent's own start-up.
 	octx, cancel := context.WithTimeout(ctx, c.Duration("connect-timeout")+15*time.Second)
@@ -209,6 +202,25 @@ func openViaAgent(ctx context.Context, c *cli.Context, cfg client.Config) (net.C
 	}
 	conn, err := agent.Open(octx, dir, agentStarter(c, dir), req)
 	return conn, nil, err
+}
+
+// agentRequest is the request for a stream through the agent to host,
+// with what makes its session: the server, credentials, TLS trust and
+// resumption settings of cfg and c.
+func agentRequest(c *cli.Context, cfg client.Config, host string) (agent.OpenRequest, error) {
+	req := agent.OpenRequest{
+		URL: cfg.URL, Header: cfg.Header, Token: cfg.Token,
+		Insecure: c.Bool("insecure"), ConnectTimeout: c.Duration("connect-timeout"), Host: host,
+		Resume: &agent.ResumeOptions{Off: c.Bool("no-resume"), Timeout: c.Duration("resume-timeout")},
+	}
+	if ca := c.String("ca"); ca != "" {
+		pem, err := os.ReadFile(ca)
+		if err != nil {
+			return req, fmt.Errorf("read --ca: %w", err)
+		}
+		req.CAPEM = string(pem)
+	}
+	return req, nil
 }
 
 // pipeStdio splices stdin/stdout to conn until the stream ends or a
