@@ -118,7 +118,7 @@ func (f *framedReader) Read(p []byte) (int, error) {
 		if _, err := io.ReadFull(f.UnixConn, h[:]); err != nil {
 			if errors.Is(err, io.EOF) {
 				// The agent went away without a word: it was killed.
-				return 0, &StreamError{Reason: "the sandmux agent exited while the stream was open"}
+				return 0, &StreamError{Reason: errAgentGone}
 			}
 			return 0, err
 		}

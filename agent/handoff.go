@@ -88,6 +88,10 @@ func (h *Handoff) Detach() bool {
 	return true
 }
 
+// errAgentGone is a stream's end when the agent went away without a word
+// (killed): what happened, and where to look.
+const errAgentGone = "the sandmux agent exited while the stream was open (killed? see agent.log in the agent's directory); the next ssh starts a new one"
+
 func (h *Handoff) readVerdict() {
 	defer close(h.done)
 	var rep reply
@@ -96,7 +100,7 @@ func (h *Handoff) readVerdict() {
 			h.err = err
 			return
 		}
-		h.err = &StreamError{Reason: "the sandmux agent exited while the stream was open"}
+		h.err = &StreamError{Reason: errAgentGone}
 		return
 	}
 	if !rep.OK {

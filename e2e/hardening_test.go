@@ -530,8 +530,8 @@ func TestServerSIGTERMDrains50Streams(t *testing.T) {
 	if code != 0 {
 		t.Errorf("server exited %d on SIGTERM, want 0\n%s", code, srv.Log())
 	}
-	if took < 2*time.Second || took > 2*time.Second+3*time.Second {
-		t.Errorf("server took %v to exit, want its 2s --shutdown-timeout and at most 3s to close", took)
+	if took < 2*time.Second || took > 2*time.Second+5*time.Second {
+		t.Errorf("server took %v to exit, want its 2s --shutdown-timeout and at most the 5s after it to close", took)
 	}
 	for _, line := range []string{`msg="shutting down;`, `msg="streams still open at the shutdown timeout; closing them"`, `msg=stopped`} {
 		if srv.Count(line) != 1 {

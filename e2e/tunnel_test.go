@@ -381,8 +381,8 @@ func TestServerSIGTERMWithLiveSession(t *testing.T) {
 	if code != 0 {
 		t.Errorf("server exited %d on SIGTERM with a live session, want 0\n%s", code, srv.Log())
 	}
-	if took > time.Second+3*time.Second {
-		t.Errorf("server took %v to exit on SIGTERM, want its 1s --shutdown-timeout and at most 3s to close", took)
+	if took > time.Second+5*time.Second {
+		t.Errorf("server took %v to exit on SIGTERM, want its 1s --shutdown-timeout and at most the 5s after it to close", took)
 	}
 	t.Logf("server exited %d %v after SIGTERM", code, took.Round(time.Millisecond))
 

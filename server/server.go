@@ -284,9 +284,13 @@ func (s *Server) Close() error {
 		sessions = append(sessions, sess)
 	}
 	s.mu.Unlock()
+	// At once, not one after another: a session's close may wait seconds
+	// for a peer that does not read (mux.Resumable.Close).
+	var closing sync.WaitGroup
 	for _, sess := range sessions {
-		_ = sess.Close()
+		closing.Go(func() { _ = sess.Close() })
 	}
+	closing.Wait()
 	s.cancel()
 	s.wg.Wait()
 	return nil

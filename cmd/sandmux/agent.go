@@ -34,7 +34,7 @@ func agentCommand() *cli.Command {
 		Usage: "the background process that shares one WebSocket per sandbox (started by proxy)",
 		Flags: append(agentFlags(),
 			&cli.BoolFlag{Name: "foreground", Usage: "run in this terminal, logging to stderr"},
-			&cli.BoolFlag{Name: "stop", Usage: "stop the running agent gracefully"},
+			&cli.BoolFlag{Name: "stop", Usage: "stop the running agent now (open streams end)"},
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error", Action: logLevel},
 			&cli.BoolFlag{Name: "daemon", Hidden: true, Usage: "internal: run detached, logging to the agent's log file"},
 		),
@@ -72,6 +72,9 @@ func runAgent(c *cli.Context) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if c.Bool("stop") && (c.Bool("foreground") || c.Bool("daemon")) {
+		return errors.New("--stop and --foreground: give one (--stop stops the running agent, --foreground runs one here)")
+	}
 	switch {
 	case c.Bool("stop"):
 		sctx, cancel := context.WithTimeout(ctx, 15*time.Second)

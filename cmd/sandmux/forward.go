@@ -199,11 +199,16 @@ func runForward(c *cli.Context) error {
 		return errors.New("forward needs at least one -L [BIND:]LPORT:TARGETHOST:TARGETPORT")
 	}
 	specs := make([]forwardSpec, 0, len(raw))
+	seen := make(map[string]string, len(raw))
 	for _, r := range raw {
 		s, err := parseForward(r)
 		if err != nil {
 			return err
 		}
+		if prev, ok := seen[s.Listen]; ok && !strings.HasSuffix(s.Listen, ":0") { // port 0: each its own
+			return fmt.Errorf("-L %q and -L %q both listen on %s; give each its own local port", prev, r, s.Listen)
+		}
+		seen[s.Listen] = r
 		specs = append(specs, s)
 	}
 	cfg, err := clientConfig(c, host)
