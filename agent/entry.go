@@ -398,7 +398,6 @@ func temporary(err error) bool {
 	return !errors.Is(err, client.ErrBadURL) && !errors.Is(err, client.ErrInvalidConfig) && !errors.Is(err, mux.ErrInvalidConfig)
 }
 
-// sleepCtx waits d or until ctx ends; it reports whether d elapsed.
 // backoffWait waits d after a failed dial, or less once a request asks
 // for the session (hurry), but at least hurryFloor. It reports false if
 // ctx ended.
@@ -420,6 +419,7 @@ func (e *entry) backoffWait(ctx context.Context, d time.Duration) bool {
 	}
 }
 
+// sleepCtx waits d or until ctx ends; it reports whether d elapsed.
 func sleepCtx(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
