@@ -92,16 +92,22 @@ func (s *Session) monitor() {
 	defer pinging.Wait()
 	var busy atomic.Bool
 	var lastPing time.Time
+	var resumes int64 // the transport's resumes as of the last ping
 	ping := func() {
 		if !busy.CompareAndSwap(false, true) {
 			return
 		}
 		lastPing = time.Now()
+		resumes = s.resumes()
+		before := resumes
 		pinging.Add(1)
 		go func() {
 			defer pinging.Done()
 			defer busy.Store(false)
-			if rtt, err := s.ys.Ping(); err == nil {
+			// A ping that spanned a resume measured the outage, not the
+			// path (status showed seconds on loopback after a paused
+			// sandbox); the next one, sent at once, measures the path.
+			if rtt, err := s.ys.Ping(); err == nil && s.resumes() == before {
 				s.rtt.Store(int64(rtt))
 			}
 		}()
@@ -132,10 +138,18 @@ func (s *Session) monitor() {
 			_ = s.ys.Close()
 			return
 		}
-		if time.Since(lastPing) >= s.cfg.KeepAliveInterval {
+		if time.Since(lastPing) >= s.cfg.KeepAliveInterval || s.resumes() != resumes {
 			ping()
 		}
 	}
+}
+
+// resumes is how often the transport resumed (0 for a v1 session).
+func (s *Session) resumes() int64 {
+	if s.rc == nil {
+		return 0
+	}
+	return s.rc.Resumes()
 }
 
 // Ping measures one round trip now and records it.
