@@ -332,6 +332,9 @@ func (a *Agent) entryFor(req *OpenRequest) (*entry, error) {
 		e = newEntry(cfg, req.Host, log, a.cfg.Backoff, a.dial)
 		a.entries[key] = e
 	}
+	// Used now, under a.mu, so that reap cannot drop the entry between
+	// here and the caller's request on it.
+	e.touch()
 	return e, nil
 }
 

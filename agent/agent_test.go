@@ -312,10 +312,16 @@ func TestSessionKeySeparatesCredentials(t *testing.T) {
 // redialled until it is needed: redialling at once would only have the
 // server close another every few seconds for as long as the agent stays.
 func TestSessionClosedByServerRedialsOnlyWhenUsed(t *testing.T) {
+	t.Run("resumable", func(t *testing.T) { testClosedByServer(t, false) })
+	// A v1 session ends with the WebSocket's close frame, not END.
+	t.Run("no-resume", func(t *testing.T) { testClosedByServer(t, true) })
+}
+
+func testClosedByServer(t *testing.T, noResume bool) {
 	srv, url := testutil.SandmuxServer(t, func(c *server.Config) { c.IdleTimeout = 200 * time.Millisecond })
 	dir := shortDir(t)
 	runAgent(t, dir, nil)
-	req := OpenRequest{URL: url, Host: "box", ConnectTimeout: 5 * time.Second}
+	req := OpenRequest{URL: url, Host: "box", ConnectTimeout: 5 * time.Second, Resume: &ResumeOptions{Off: noResume}}
 	echo := func() {
 		t.Helper()
 		c, err := Open(context.Background(), dir, noStart, req)

@@ -196,10 +196,10 @@ func lostReason(sess *client.Session) (string, bool) {
 	if m.Dead() {
 		return "no response within the keepalive limit", false
 	}
+	if m.ClosedByPeer() {
+		return "the server closed the session", true
+	}
 	if rc := m.Resumable(); rc != nil && rc.Err() != nil {
-		if errors.Is(rc.Err(), mux.ErrPeerClosed) {
-			return "the server closed the session", true
-		}
 		return "session ended: " + rc.Err().Error(), false
 	}
 	return "the WebSocket closed", false
@@ -341,6 +341,13 @@ func (e *entry) idleFor() time.Duration {
 		return 0
 	}
 	return time.Since(e.lastUsed)
+}
+
+// touch marks the entry as used now.
+func (e *entry) touch() {
+	e.mu.Lock()
+	e.lastUsed = time.Now()
+	e.mu.Unlock()
 }
 
 // failedForGood reports whether the session failed (bad credentials or

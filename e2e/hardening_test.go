@@ -622,6 +622,67 @@ func TestServerSIGTERMLetsStreamsFinish(t *testing.T) {
 	}
 }
 
+// TestStreamCutDuringDrainResumes: a stream whose WebSocket is cut while
+// the server drains resumes on a new one and finishes: the listener
+// stays open for resumes until the drain is over.
+func TestStreamCutDuringDrainResumes(t *testing.T) {
+	const timeout = 20 * time.Second
+	srv := startServer(t, serverOpts{Target: testutil.EchoServer(t).Addr, Args: []string{"--shutdown-timeout", timeout.String()}})
+	path, err := netem.Start(netem.Config{Target: srv.Addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer path.Close()
+	ctx := testContext(t, 2*time.Minute)
+	sess, err := client.Dial(ctx, hardClient("ws://"+path.Addr()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	c, err := sess.OpenStream(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	hello := make([]byte, 5)
+	if _, err := c.Write([]byte("hello")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(c, hello); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan int, 1)
+	go func() {
+		code, _ := srv.Terminate()
+		exited <- code
+	}()
+	waitFor(t, 10*time.Second, "the server to start draining", func() (bool, string) {
+		return srv.Count(`msg="shutting down;`) == 1, srv.Log()
+	})
+	if n := path.Cut(); n < 1 {
+		t.Fatalf("cut %d connections, want the session's", n)
+	}
+	payload := bytes.Repeat([]byte("resume"), 1000)
+	if _, err := c.Write(payload); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(timeout / 2))
+	got := make([]byte, len(payload))
+	if _, err := io.ReadFull(c, got); err != nil || !bytes.Equal(got, payload) {
+		t.Fatalf("a stream cut during the drain did not resume: %v\n%s", err, srv.Log())
+	}
+	// The stream ends, so the drain does, long before its timeout.
+	_ = c.Close()
+	select {
+	case code := <-exited:
+		if code != 0 {
+			t.Errorf("server exited %d, want 0", code)
+		}
+	case <-time.After(timeout / 2):
+		t.Fatalf("server still draining with no stream open\n%s", srv.Log())
+	}
+}
+
 // TestAgentNeverLogsToken: an in-process agent with debug logging serves
 // opens with a token (good, wrong, and through a resume after a cut) and
 // never writes the token to its log or its status.

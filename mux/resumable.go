@@ -294,11 +294,14 @@ func (r *Resumable) Attach(l Link, peerRecv uint64, welcome func(received uint64
 	r.attached.Store(time.Now().UnixNano())
 	gen := r.gen
 	todo := append([]chunk(nil), r.replay...)
-	r.wakeLocked()
-	r.mu.Unlock()
 	if !first {
+		// Counted before the reader wakes: a ping whose pong arrives on
+		// this attachment must see that it spanned a resume
+		// (Session.monitor).
 		r.resumes.Add(1)
 	}
+	r.wakeLocked()
+	r.mu.Unlock()
 
 	var n int64
 	for _, c := range todo {

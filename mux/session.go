@@ -292,6 +292,16 @@ func (s *Session) Resumable() *Resumable { return s.rc }
 // clean EOF while this is true was cut by the session's end, not finished.
 func (s *Session) IsClosed() bool { return s.ys.IsClosed() }
 
+// ClosedByPeer reports whether the session ended because the peer closed
+// it on purpose: END on a resumable session, the WebSocket's close frame
+// on a v1 one. A lost connection is not that.
+func (s *Session) ClosedByPeer() bool {
+	if s.rc != nil {
+		return errors.Is(s.rc.Err(), ErrPeerClosed)
+	}
+	return s.tr.peerClosed.Load()
+}
+
 // Dead reports whether the watchdog closed the session for silence.
 func (s *Session) Dead() bool { return s.dead.Load() }
 

@@ -17,6 +17,10 @@ type transport struct {
 	epoch    time.Time
 	in, out  atomic.Int64
 	lastRead atomic.Int64 // nanoseconds since epoch
+	// peerClosed: a read ended in io.EOF, which the WebSocket connection
+	// returns only for the peer's close frame (normal closure, going
+	// away), never for a broken connection.
+	peerClosed atomic.Bool
 }
 
 func newTransport(c net.Conn) *transport {
@@ -29,6 +33,9 @@ func (t *transport) Read(p []byte) (int, error) {
 	if n > 0 {
 		t.in.Add(int64(n))
 		t.lastRead.Store(int64(time.Since(t.epoch)))
+	}
+	if err == io.EOF {
+		t.peerClosed.Store(true)
 	}
 	return n, err
 }

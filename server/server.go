@@ -147,6 +147,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	upgrade := isWebSocketUpgrade(r)
 	if !upgrade && r.URL.Path == "/healthz" {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if s.draining.Load() {
+			// Shutting down: a load balancer should send no new sessions.
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = fmt.Fprintln(w, "draining")
+			return
+		}
 		_, _ = fmt.Fprintln(w, "ok")
 		return
 	}

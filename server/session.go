@@ -47,7 +47,12 @@ func (s *Server) serveMux(conn net.Conn, log *slog.Logger) {
 		if err != nil {
 			break
 		}
+		// Counted before draining is checked, as Shutdown sets draining
+		// before it counts: either Shutdown sees this stream, or this
+		// sees the drain and refuses the stream.
+		s.stats.streamsActive.Add(1)
 		if s.draining.Load() {
+			s.stats.streamsActive.Add(-1)
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -57,6 +62,7 @@ func (s *Server) serveMux(conn net.Conn, log *slog.Logger) {
 		}
 		if active.Add(1) > int64(s.cfg.MaxStreams) {
 			active.Add(-1)
+			s.stats.streamsActive.Add(-1)
 			s.stats.refusedStreams.Add(1)
 			log.Warn("refused stream: stream limit", "limit", s.cfg.MaxStreams)
 			wg.Add(1)
@@ -137,8 +143,7 @@ func (s *Server) removeSession(sess *mux.Session) {
 // serveStream reads a stream's header, connects its target and splices.
 func (s *Server) serveStream(sess *mux.Session, st *mux.Stream, log *slog.Logger) {
 	s.stats.streamsTotal.Add(1)
-	s.stats.streamsActive.Add(1)
-	defer s.stats.streamsActive.Add(-1)
+	defer s.stats.streamsActive.Add(-1) // counted by the accept loop
 	log = log.With("stream", st.StreamID())
 
 	req, err := sess.ReadRequest(st)

@@ -23,8 +23,8 @@ func agentFlags() []cli.Flag {
 		&cli.StringFlag{Name: "agent-dir", EnvVars: []string{"SANDMUX_AGENT_DIR"}, Usage: "agent socket and log `DIR` (default $XDG_RUNTIME_DIR/sandmux, else ~/.cache/sandmux)"},
 		&cli.DurationFlag{Name: "persist", Value: 10 * time.Minute, EnvVars: []string{"SANDMUX_PERSIST"}, Usage: "how long the agent stays after its last stream closes (0 = forever)", Action: nonNegative("persist", "forever")},
 		&cli.DurationFlag{Name: "keepalive", Value: 15 * time.Second, EnvVars: []string{"SANDMUX_KEEPALIVE"}, Usage: "session keepalive interval; a silent path is dropped within 2x this", Action: positive("keepalive", "15s")},
-		&cli.DurationFlag{Name: "resume-timeout", Value: 10 * time.Minute, EnvVars: []string{"SANDMUX_RESUME_TIMEOUT"}, Usage: "how long a session whose WebSocket was lost keeps trying to resume", Action: positive("resume-timeout", "10m (--no-resume turns resumption off)")},
-		&cli.BoolFlag{Name: "no-resume", EnvVars: []string{"SANDMUX_NO_RESUME"}, Usage: "do not offer resumable sessions (sandmux.v2)"},
+		&cli.DurationFlag{Name: "resume-timeout", Value: 10 * time.Minute, EnvVars: []string{"SANDMUX_RESUME_TIMEOUT"}, Usage: "how long a session whose WebSocket was lost keeps trying to resume, for proxies that do not say (each proxy sends its own)", Action: positive("resume-timeout", "10m (--no-resume turns resumption off)")},
+		&cli.BoolFlag{Name: "no-resume", EnvVars: []string{"SANDMUX_NO_RESUME"}, Usage: "do not offer resumable sessions (sandmux.v2), for proxies that do not say (each proxy sends its own)"},
 	}
 }
 

@@ -121,23 +121,30 @@ func runServer(c *cli.Context) error {
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
+	// A second SIGINT or SIGTERM ends the process at once, drain or not.
+	stop()
 	drain := c.Duration("shutdown-timeout")
 	log.Info("shutting down; open streams have until the shutdown timeout to finish", "timeout", drain)
 	sctx, cancel := context.WithTimeout(context.Background(), drain)
 	defer cancel()
-	// hs.Shutdown stops the listener; upgraded connections are hijacked
-	// and invisible to it, so srv.Shutdown drains and then closes them.
-	// Both run at once. Closing what is still open after the drain gets
-	// closeGrace more (a session's close waits briefly for its peer).
+	// The listener stays open while srv.Shutdown drains, so that a
+	// session whose WebSocket is lost meanwhile can resume and finish its
+	// streams (new sessions get 503, and /healthz says draining). Then
+	// hs.Shutdown closes it; upgraded connections are hijacked and
+	// invisible to it, which is why srv.Shutdown closes them. Closing
+	// what is still open after the drain gets closeGrace more (a
+	// session's close waits briefly for its peer).
 	done := make(chan struct{})
 	go func() {
+		defer close(done)
 		if err := srv.Shutdown(sctx); err != nil {
 			log.Info("streams still open at the shutdown timeout; closing them", "timeout", drain)
 		}
+		hctx, hcancel := context.WithTimeout(context.Background(), closeGrace)
+		_ = hs.Shutdown(hctx)
+		hcancel()
 		emb.Close()
-		close(done)
 	}()
-	_ = hs.Shutdown(sctx)
 	select {
 	case <-done:
 	case <-time.After(drain + closeGrace):

@@ -19,7 +19,11 @@ package yamux
 // for before any data. A window update overtaking another stream's data,
 // or its own stream's FIN, changes nothing the peer relies on. To keep a
 // stream of small frames from starving bulk data, after urgentBudget
-// bytes of urgent frames in a row a waiting bulk frame goes next.
+// bytes of urgent frames a waiting bulk frame goes next, and once a bulk
+// frame waiting for room has let urgentBudget bytes of urgent frames
+// past, they wait until it has gone: each takes some of the room it
+// waits for, and a steady stream of them would keep it from ever having
+// enough.
 
 const (
 	// urgentBody is the largest data frame body that takes the urgent
@@ -65,7 +69,7 @@ type lanes struct {
 	gate SendGate // nil: the connection takes every frame as it comes
 	held *sendReady
 	// urgentRun counts urgent bytes sent since a bulk frame was last
-	// taken.
+	// taken: while it waits for its turn, and then for room.
 	urgentRun int
 }
 
@@ -101,8 +105,14 @@ func (l *lanes) next() (*sendReady, bool) {
 			l.held = nil
 			return r, true
 		}
+		// Urgent frames go out while the bulk frame waits for room, up
+		// to the budget (see the top of this file).
+		var urgent chan *sendReady
+		if l.urgentRun < urgentBudget {
+			urgent = s.urgentCh
+		}
 		select {
-		case r := <-s.urgentCh:
+		case r := <-urgent:
 			return l.urgent(r), true
 		case <-l.gate.RoomChanged():
 		case <-s.shutdownCh:

@@ -1,0 +1,191 @@
+package mux
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/hashicorp/yamux"
+)
+
+// slowUplinkPair is a loopback WebSocket whose client-to-server direction
+// goes through a relay that passes rate bytes a second: a slow uplink,
+// where the in-flight limit, not the CPU, holds the sender back.
+func slowUplinkPair(t *testing.T, rate int) (cli, srv *websocket.Conn) {
+	t.Helper()
+	accepted := make(chan *websocket.Conn, 1)
+	hold := make(chan struct{})
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled})
+		if err != nil {
+			return
+		}
+		accepted <- ws
+		<-hold
+	}))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var relay sync.WaitGroup
+	var mu sync.Mutex
+	var conns []net.Conn
+	relay.Go(func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		u, err := net.Dial("tcp", strings.TrimPrefix(hs.URL, "http://"))
+		if err != nil {
+			_ = c.Close()
+			return
+		}
+		mu.Lock()
+		conns = append(conns, c, u)
+		mu.Unlock()
+		relay.Go(func() { _, _ = io.Copy(c, u) })
+		buf := make([]byte, 8<<10)
+		start, n := time.Now(), 0
+		for {
+			k, err := c.Read(buf)
+			if k > 0 {
+				if _, err := u.Write(buf[:k]); err != nil {
+					return
+				}
+				n += k
+				// Pacing the uplink, not synchronising.
+				time.Sleep(time.Until(start.Add(time.Duration(float64(n) / float64(rate) * float64(time.Second)))))
+			}
+			if err != nil {
+				return
+			}
+		}
+	})
+	t.Cleanup(func() {
+		close(hold)
+		_ = ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			_ = c.Close()
+		}
+		mu.Unlock()
+		relay.Wait()
+		hs.CloseClientConnections()
+		hs.Close()
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, "ws://"+ln.Addr().String(), &websocket.DialOptions{CompressionMode: websocket.CompressionDisabled})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := <-accepted
+	t.Cleanup(func() { _ = c.CloseNow(); _ = s.CloseNow() })
+	return c, s
+}
+
+// Small frames go out while a bulk frame waits for room, but do not keep
+// it waiting for ever: on a path that small writes alone keep full, a
+// bulk stream still moves (it moved nothing while urgent frames could
+// take all the room it waited for).
+func TestSmallWritesDoNotStarveBulk(t *testing.T) {
+	cws, sws := slowUplinkPair(t, 4<<20)
+	rc, rs := testResumable(t), testResumable(t)
+	if _, err := rs.Attach(Link{WS: sws}, 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rc.Attach(Link{WS: cws}, 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultConfig()
+	ycli, err := yamux.Client(newTransport(rc).forYamux(), cfg.yamuxConfig(DiscardLogger()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ysrv, err := yamux.Server(newTransport(rs).forYamux(), cfg.yamuxConfig(DiscardLogger()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	defer func() {
+		_ = ycli.Close()
+		_ = ysrv.Close()
+		wg.Wait()
+	}()
+
+	var small, bulk atomic.Int64
+	wg.Go(func() {
+		for {
+			st, err := ysrv.AcceptStream()
+			if err != nil {
+				return
+			}
+			wg.Go(func() {
+				var kind [1]byte
+				if _, err := io.ReadFull(st, kind[:]); err != nil {
+					return
+				}
+				n := &small
+				if kind[0] == 'B' {
+					n = &bulk
+				}
+				_, _ = io.Copy(countWriter{n}, st)
+			})
+		}
+	})
+	writer := func(kind byte, chunk int) {
+		st, err := ycli.OpenStream()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		wg.Go(func() {
+			if _, err := st.Write([]byte{kind}); err != nil {
+				return
+			}
+			b := make([]byte, chunk)
+			for {
+				if _, err := st.Write(b); err != nil {
+					return
+				}
+			}
+		})
+	}
+	for range 8 {
+		writer('S', 2<<10) // urgent: data frames of at most 4 KiB
+	}
+	// Once the small writes fill the path, the limit has settled on it.
+	if !pollUntil(20*time.Second, func() bool { return small.Load() >= 4<<20 }) {
+		t.Fatalf("the small writers moved only %d bytes", small.Load())
+	}
+	writer('B', 256<<10)
+	if !pollUntil(20*time.Second, func() bool { return bulk.Load() >= 1<<20 }) {
+		t.Fatalf("bulk stream starved: %d bytes in 20 s beside small writes", bulk.Load())
+	}
+}
+
+type countWriter struct{ n *atomic.Int64 }
+
+func (w countWriter) Write(p []byte) (int, error) {
+	w.n.Add(int64(len(p)))
+	return len(p), nil
+}
+
+// pollUntil polls cond until it holds or timeout passes (internal/testutil
+// imports this package, so its Poll cannot be used here).
+func pollUntil(timeout time.Duration, cond func() bool) bool {
+	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if cond() {
+			return true
+		}
+	}
+	return cond()
+}
