@@ -148,7 +148,7 @@ func (e *entry) maintain(ctx context.Context) {
 		case <-sess.Done():
 		case <-ctx.Done():
 		}
-		reason, closedByServer := lostReason(sess)
+		reason, lazy := lostReason(sess)
 		st := sess.Mux().Stats()
 		_ = sess.Close()
 		e.mu.Lock()
@@ -158,7 +158,7 @@ func (e *entry) maintain(ctx context.Context) {
 		e.resumes += st.Resumes
 		e.replayed += st.Replayed
 		e.lastErr = errors.New(reason)
-		if ctx.Err() == nil && !closedByServer {
+		if ctx.Err() == nil && !lazy {
 			e.setLocked(StateReconnecting, reason)
 		}
 		e.mu.Unlock()
@@ -166,13 +166,10 @@ func (e *entry) maintain(ctx context.Context) {
 			e.stopped(StateFailed, "agent shutting down", ctx.Err())
 			return
 		}
-		if closedByServer {
-			// The server ended the session on purpose (idle, or shutting
-			// down): redialling now would only make it end another, every
-			// few seconds for as long as the agent persists. The next
-			// request dials (ensureRunningLocked).
-			e.log.Info("session closed by the server; reconnecting when next used", "lived", time.Since(up).Round(time.Millisecond))
-			e.stopped(StateIdle, "closed by the server; reconnects when next used", nil)
+		if lazy {
+			// The next request dials (ensureRunningLocked).
+			e.log.Info("session ended; reconnecting when next used", "reason", reason, "lived", time.Since(up).Round(time.Millisecond))
+			e.stopped(StateIdle, reason+"; reconnects when next used", nil)
 			return
 		}
 		e.log.Info("session lost; reconnecting", "reason", reason, "lived", time.Since(up).Round(time.Millisecond))
@@ -190,19 +187,27 @@ func (e *entry) maintain(ctx context.Context) {
 }
 
 // lostReason says why sess ended, as `sandmux status` shows it, and
-// whether the server ended it on purpose (END: idle, or shutting down).
+// whether to dial again only when a request needs it. That is so when the
+// server ended the session on purpose (idle, or shutting down), where
+// redialling at once would only have it end another every few seconds
+// for as long as the agent persists, and for every session that cannot
+// resume (v1, --no-resume): its streams are gone whatever happens, and a
+// v1 session's end cannot be told apart reliably from the server's idle
+// close, so it is redialled as OpenSSH's ControlMaster is, by the next
+// use.
 func lostReason(sess *client.Session) (string, bool) {
 	m := sess.Mux()
-	if m.Dead() {
-		return "no response within the keepalive limit", false
-	}
+	resumable := m.Resumable() != nil
 	if m.ClosedByPeer() {
 		return "the server closed the session", true
+	}
+	if m.Dead() {
+		return "no response within the keepalive limit", !resumable
 	}
 	if rc := m.Resumable(); rc != nil && rc.Err() != nil {
 		return "session ended: " + rc.Err().Error(), false
 	}
-	return "the WebSocket closed", false
+	return "the WebSocket closed", !resumable
 }
 
 // stopped records that the maintainer exits in state.

@@ -21,7 +21,8 @@ const (
 	StateFailed       = "failed"
 	StateRaw          = "raw"
 	// StateIdle: the server closed the session on purpose (its idle
-	// timeout, or a shutdown); the next request dials a new one.
+	// timeout, or a shutdown), or a session that cannot resume was lost;
+	// the next request dials a new one.
 	StateIdle = "idle"
 )
 

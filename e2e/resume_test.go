@@ -248,14 +248,21 @@ func checkFDs(t *testing.T, pid, before int) {
 // stream and returns its pid and fd count.
 func (rg *resumeRig) settledAgent(t *testing.T) (pid, fds int) {
 	t.Helper()
+	return rg.settledIn(t, "connected")
+}
+
+// settledIn waits for the agent's one session to be in state, with no
+// stream, and returns the agent's pid and fd count.
+func (rg *resumeRig) settledIn(t *testing.T, state string) (pid, fds int) {
+	t.Helper()
 	var st agentStatus
-	waitFor(t, 20*time.Second, "a connected agent session with no streams", func() (bool, string) {
+	waitFor(t, 20*time.Second, "an agent session "+state+" with no streams", func() (bool, string) {
 		var err error
 		st, err = readStatus(rg.dir)
 		if err != nil {
 			return false, err.Error()
 		}
-		return st.OpenStreams == 0 && len(st.Sessions) == 1 && st.Sessions[0].State == "connected", fmt.Sprintf("%+v", st)
+		return st.OpenStreams == 0 && len(st.Sessions) == 1 && st.Sessions[0].State == state, fmt.Sprintf("%+v", st)
 	})
 	return st.PID, fdCount(t, st.PID)
 }
@@ -668,11 +675,14 @@ func TestResumeErrorLines(t *testing.T) {
 			prefix := lostLine + ":"
 			waitProxyLine(t, bg, "starting "+prefix, func(l string) bool { return strings.HasPrefix(l, prefix) })
 
-			rg.settledAgent(t)
+			// A session that cannot resume is redialled by the next use,
+			// not at once.
+			rg.settledIn(t, "idle")
 			checkFDs(t, pid, fds)
 			if s := rg.session(t); s.Resumable || s.Resumes != 0 {
 				t.Errorf("session %+v: want resumable false and no resumes", s)
 			}
+			sshEcho(testContext(t, time.Minute), t, sshd, rg.proxy, rg.env, "fresh")
 		})
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/coder/websocket"
 	"github.com/hashicorp/yamux"
 )
 
@@ -34,16 +35,33 @@ func (t *transport) Read(p []byte) (int, error) {
 		t.in.Add(int64(n))
 		t.lastRead.Store(int64(time.Since(t.epoch)))
 	}
+	t.noteEnd(err)
+	return n, err
+}
+
+// noteEnd records whether err is the peer's close: io.EOF from a read
+// (the WebSocket connection's word for the peer's close frame), or any
+// error carrying the close frame's normal status, which a write finds
+// when the peer's close arrived first.
+func (t *transport) noteEnd(err error) {
+	if err == nil {
+		return
+	}
+	switch websocket.CloseStatus(err) {
+	case websocket.StatusNormalClosure, websocket.StatusGoingAway:
+		t.peerClosed.Store(true)
+		return
+	}
 	if err == io.EOF {
 		t.peerClosed.Store(true)
 	}
-	return n, err
 }
 
 // Write implements net.Conn.
 func (t *transport) Write(p []byte) (int, error) {
 	n, err := t.Conn.Write(p)
 	t.out.Add(int64(n))
+	t.noteEnd(err)
 	return n, err
 }
 
