@@ -563,23 +563,7 @@ func TestServerSIGTERMLetsStreamsFinish(t *testing.T) {
 	const timeout = 30 * time.Second
 	srv := startServer(t, serverOpts{Target: testutil.EchoServer(t).Addr, Args: []string{"--shutdown-timeout", timeout.String()}})
 	ctx := testContext(t, 2*time.Minute)
-	sess, err := client.Dial(ctx, hardClient(srv.URL))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.Close()
-	c, err := sess.OpenStream(ctx, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	hello := make([]byte, 5)
-	if _, err := c.Write([]byte("hello")); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.ReadFull(c, hello); err != nil {
-		t.Fatal(err)
-	}
+	sess, c := echoStream(ctx, t, srv.URL)
 
 	type exit struct {
 		code int
@@ -622,6 +606,30 @@ func TestServerSIGTERMLetsStreamsFinish(t *testing.T) {
 	}
 }
 
+// echoStream dials a session to url and opens a stream to the server's
+// echo target, proven up by one round trip; both close when the test ends.
+func echoStream(ctx context.Context, t *testing.T, url string) (*client.Session, net.Conn) {
+	t.Helper()
+	sess, err := client.Dial(ctx, hardClient(url))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sess.Close() })
+	c, err := sess.OpenStream(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	hello := make([]byte, 5)
+	if _, err := c.Write([]byte("hello")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(c, hello); err != nil {
+		t.Fatal(err)
+	}
+	return sess, c
+}
+
 // TestStreamCutDuringDrainResumes: a stream whose WebSocket is cut while
 // the server drains resumes on a new one and finishes: the listener
 // stays open for resumes until the drain is over.
@@ -634,23 +642,7 @@ func TestStreamCutDuringDrainResumes(t *testing.T) {
 	}
 	defer path.Close()
 	ctx := testContext(t, 2*time.Minute)
-	sess, err := client.Dial(ctx, hardClient("ws://"+path.Addr()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.Close()
-	c, err := sess.OpenStream(ctx, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	hello := make([]byte, 5)
-	if _, err := c.Write([]byte("hello")); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.ReadFull(c, hello); err != nil {
-		t.Fatal(err)
-	}
+	_, c := echoStream(ctx, t, "ws://"+path.Addr())
 	exited := make(chan int, 1)
 	go func() {
 		code, _ := srv.Terminate()

@@ -17,20 +17,34 @@ import (
 // test ends.
 func wsPair(t *testing.T) (cli, srv *websocket.Conn) {
 	t.Helper()
-	accepted := make(chan *websocket.Conn, 1)
+	url, accepted := wsServer(t)
+	return wsDial(t, url, accepted)
+}
+
+// wsServer serves WebSocket upgrades on loopback until the test ends and
+// hands each accepted connection over.
+func wsServer(t *testing.T) (url string, accepted <-chan *websocket.Conn) {
+	t.Helper()
+	ch := make(chan *websocket.Conn, 1)
 	hold := make(chan struct{})
 	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled})
 		if err != nil {
 			return
 		}
-		accepted <- ws
+		ch <- ws
 		<-hold
 	}))
 	t.Cleanup(func() { close(hold); hs.CloseClientConnections(); hs.Close() })
+	return "ws" + strings.TrimPrefix(hs.URL, "http"), ch
+}
+
+// wsDial dials url and pairs the connection with the server's end.
+func wsDial(t *testing.T, url string, accepted <-chan *websocket.Conn) (cli, srv *websocket.Conn) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(hs.URL, "http"), &websocket.DialOptions{CompressionMode: websocket.CompressionDisabled})
+	c, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{CompressionMode: websocket.CompressionDisabled})
 	if err != nil {
 		t.Fatal(err)
 	}

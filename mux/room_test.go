@@ -1,11 +1,8 @@
 package mux
 
 import (
-	"context"
 	"io"
 	"net"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,16 +18,7 @@ import (
 // where the in-flight limit, not the CPU, holds the sender back.
 func slowUplinkPair(t *testing.T, rate int) (cli, srv *websocket.Conn) {
 	t.Helper()
-	accepted := make(chan *websocket.Conn, 1)
-	hold := make(chan struct{})
-	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled})
-		if err != nil {
-			return
-		}
-		accepted <- ws
-		<-hold
-	}))
+	url, accepted := wsServer(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -43,7 +31,7 @@ func slowUplinkPair(t *testing.T, rate int) (cli, srv *websocket.Conn) {
 		if err != nil {
 			return
 		}
-		u, err := net.Dial("tcp", strings.TrimPrefix(hs.URL, "http://"))
+		u, err := net.Dial("tcp", strings.TrimPrefix(url, "ws://"))
 		if err != nil {
 			_ = c.Close()
 			return
@@ -70,7 +58,6 @@ func slowUplinkPair(t *testing.T, rate int) (cli, srv *websocket.Conn) {
 		}
 	})
 	t.Cleanup(func() {
-		close(hold)
 		_ = ln.Close()
 		mu.Lock()
 		for _, c := range conns {
@@ -78,18 +65,8 @@ func slowUplinkPair(t *testing.T, rate int) (cli, srv *websocket.Conn) {
 		}
 		mu.Unlock()
 		relay.Wait()
-		hs.CloseClientConnections()
-		hs.Close()
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	c, _, err := websocket.Dial(ctx, "ws://"+ln.Addr().String(), &websocket.DialOptions{CompressionMode: websocket.CompressionDisabled})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := <-accepted
-	t.Cleanup(func() { _ = c.CloseNow(); _ = s.CloseNow() })
-	return c, s
+	return wsDial(t, "ws://"+ln.Addr().String(), accepted)
 }
 
 // Small frames go out while a bulk frame waits for room, but do not keep
