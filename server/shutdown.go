@@ -18,20 +18,17 @@ const drainPoll = 20 * time.Millisecond
 // It returns ctx's error if streams were still open when ctx ended.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.draining.Store(true)
+	defer s.Close()
 	tick := time.NewTicker(drainPoll)
 	defer tick.Stop()
-	var err error
 	for s.stats.streamsActive.Load() > 0 || s.rawActive.Load() > 0 {
 		select {
 		case <-ctx.Done():
-			err = ctx.Err()
+			return ctx.Err()
 		case <-tick.C:
-			continue
 		}
-		break
 	}
-	_ = s.Close()
-	return err
+	return nil
 }
 
 // refuseDraining answers a stream opened while the server drains.

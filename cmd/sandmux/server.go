@@ -148,7 +148,7 @@ func runServer(c *cli.Context) error {
 	select {
 	case <-done:
 	case <-time.After(drain + closeGrace):
-		return errors.New("sessions did not close within --shutdown-timeout and the 5s after it")
+		return fmt.Errorf("sessions did not close within --shutdown-timeout and the %s after it", closeGrace)
 	}
 	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
