@@ -18,9 +18,8 @@ type transport struct {
 	epoch    time.Time
 	in, out  atomic.Int64
 	lastRead atomic.Int64 // nanoseconds since epoch
-	// peerClosed: a read ended in io.EOF, which the WebSocket connection
-	// returns only for the peer's close frame (normal closure, going
-	// away), never for a broken connection.
+	// peerClosed: the peer closed the connection on purpose (noteEnd),
+	// not a broken connection.
 	peerClosed atomic.Bool
 }
 

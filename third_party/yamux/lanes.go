@@ -29,8 +29,8 @@ const (
 	// urgentBody is the largest data frame body that takes the urgent
 	// lane: keystrokes and terminal output, not bulk data.
 	urgentBody = 4 << 10
-	// urgentBudget bounds the urgent bytes sent while a bulk frame is
-	// waiting for its turn (not for room).
+	// urgentBudget bounds the urgent bytes sent while a bulk frame
+	// waits, for its turn and then for room.
 	urgentBudget = 256 << 10
 )
 
