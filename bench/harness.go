@@ -53,6 +53,8 @@ type Settings struct {
 	SCPExtras bool  `json:"scp_extras"`
 	CostSize  int64 `json:"cost_bytes"` // 8: per transfer
 	CostReps  int   `json:"cost_reps"`  // 8: per mode
+	RRSize    int64 `json:"rr_bytes"`   // 9: answered per run
+	RRReps    int   `json:"rr_reps"`    // 9: runs per peer, alternating
 	// Only restricts the run to these scenario numbers (empty: all).
 	Only []int `json:"only,omitempty"`
 }
@@ -382,4 +384,5 @@ var scenarios = []scenario{
 	{6, "memory", scenarioMemory},
 	{7, "CPU per GiB", scenarioCPU},
 	{8, "resume cost", scenarioResumeCost},
+	{9, "request/response", scenarioRR},
 }

@@ -13,7 +13,7 @@
 //	BENCH_QUICK=1      quick sizes
 //	BENCH_ONLY=1,3     run only these scenarios (1 bulk, 2 parallel, 3 scp,
 //	                   4 setup, 5 latency under load, 6 memory, 7 CPU/GiB,
-//	                   8 resume cost)
+//	                   8 resume cost, 9 request/response)
 //	BENCH_OUT=FILE     JSON output (default bench/out/latest.json)
 //	BENCH_BIN=FILE     use this sandmux binary instead of building one
 //	BENCH_PROFILE=DIR  also CPU-profile an in-process equivalent of scenario
@@ -48,6 +48,7 @@ func fullSettings() Settings {
 		LinkRate:    gigabit, LinkBulkSize: 256 * mib,
 		Cuts: 3, SCPExtras: true,
 		CostSize: 256 * mib, CostReps: 3,
+		RRSize: 512 * mib, RRReps: 3,
 	}
 }
 
@@ -69,6 +70,7 @@ func quickSettings() Settings {
 		OneWayDelay: 25 * time.Millisecond,
 		LinkRate:    gigabit, LinkBulkSize: 32 * mib,
 		CostSize: 16 * mib, CostReps: 1,
+		RRSize: 32 * mib, RRReps: 1,
 	}
 }
 
@@ -85,6 +87,7 @@ func tinySettings() Settings {
 		LinkRate:    gigabit, LinkBulkSize: 2 * mib,
 		Cuts: 2, SCPExtras: true,
 		CostSize: 4 * mib, CostReps: 2,
+		RRSize: 2 * mib, RRReps: 2,
 	}
 }
 

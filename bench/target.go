@@ -22,9 +22,12 @@ const (
 	modeUpload   = 'U' // client sends size bytes; target answers with the 8-byte count
 	modeDownload = 'D' // client sends 'G'; target sends size bytes, then FIN
 	modeEcho     = 'E' // target echoes until EOF
-	ackByte      = 'K'
-	goByte       = 'G'
-	reqSize      = 9
+	// modeRR answers every rrReqSize-byte request with rrRespSize bytes
+	// until EOF: SFTP's read pattern, which scp downloads with.
+	modeRR  = 'R'
+	ackByte = 'K'
+	goByte  = 'G'
+	reqSize = 9
 	// endless asks upload and download to go on until the client closes.
 	endless = math.MaxInt64
 )
@@ -136,6 +139,8 @@ func (t *target) serve(c *net.TCPConn) error {
 	case modeEcho:
 		_, err := io.CopyBuffer(c, c, make([]byte, 32<<10))
 		return err
+	case modeRR:
+		return t.answer(c)
 	}
 	return fmt.Errorf("bad request mode %q", req[0])
 }
