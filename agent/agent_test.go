@@ -155,7 +155,7 @@ func TestFrames(t *testing.T) {
 		t.Fatal(err)
 	}
 	fw := &framedWriter{conn: a}
-	fr := &framedReader{UnixConn: b}
+	fr := newFramedReader(b)
 	go func() {
 		_, _ = fw.Write([]byte("hello "))
 		_, _ = fw.Write([]byte("world"))
@@ -171,7 +171,7 @@ func TestFrames(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fw2, fr2 := &framedWriter{conn: a}, &framedReader{UnixConn: b}
+	fw2, fr2 := &framedWriter{conn: a}, newFramedReader(b)
 	go func() {
 		_, _ = fw2.Write([]byte("done"))
 		_ = fw2.CloseWrite()
@@ -186,8 +186,45 @@ func TestFrames(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = a.Close() // the agent died without a word
-	if _, err := io.ReadAll(&framedReader{UnixConn: b}); !errors.As(err, &se) || !strings.Contains(se.Reason, "agent exited") {
+	if _, err := io.ReadAll(newFramedReader(b)); !errors.As(err, &se) || !strings.Contains(se.Reason, "agent exited") {
 		t.Fatalf("killed agent: %v", err)
+	}
+}
+
+// A proxy still writing when the agent cuts its stream (a refused forward
+// whose local client sends first) gets the agent's reason from Write too,
+// not the broken pipe the agent's stop of reading causes before the
+// reason is sent.
+func TestFramesCutWhileWriting(t *testing.T) {
+	a, b, err := unixPair(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fw, fr := &framedWriter{conn: a}, newFramedReader(b)
+	_ = fw.Close() // the agent stops reading, as its splice does on a cut
+	read := make(chan error, 1)
+	go func() {
+		_, err := io.Copy(io.Discard, fr)
+		read <- err
+	}()
+	wrote := make(chan error, 1)
+	go func() {
+		buf := make([]byte, 64<<10)
+		for {
+			if _, err := fr.Write(buf); err != nil {
+				wrote <- err
+				return
+			}
+		}
+	}()
+	const reason = "127.0.0.1:9 is not allowed by the server"
+	fw.finish(errors.New(reason))
+	var se *StreamError
+	if err := <-wrote; !errors.As(err, &se) || se.Reason != reason {
+		t.Errorf("write: %v, want the agent's reason", err)
+	}
+	if err := <-read; !errors.As(err, &se) || se.Reason != reason {
+		t.Errorf("read: %v, want the agent's reason", err)
 	}
 }
 

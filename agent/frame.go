@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"time"
 )
 
 // The agent-to-proxy direction of a stream is framed so that the end of a
@@ -106,6 +107,46 @@ type framedReader struct {
 	*net.UnixConn
 	left int   // payload bytes of the current data frame not yet read
 	end  error // sticky end of stream
+	// ended is closed once end is set, for Write (see there).
+	ended chan struct{}
+}
+
+func newFramedReader(c *net.UnixConn) *framedReader {
+	return &framedReader{UnixConn: c, ended: make(chan struct{})}
+}
+
+// verdictWait is how long a write the agent refused waits for the agent's
+// reason to arrive on the read side.
+const verdictWait = 2 * time.Second
+
+// Write sends stream bytes to the agent. When the agent cut the stream
+// it stops reading first and sends the reason after, so a writer sees a
+// broken pipe before the reason arrives; a splice would then end on that
+// and lose the reason. A failed write therefore waits (at most
+// verdictWait) for the reading side to reach the stream's end, and
+// returns a cut's *StreamError instead of its own error.
+func (f *framedReader) Write(p []byte) (int, error) {
+	n, err := f.UnixConn.Write(p)
+	if err == nil || errors.Is(err, net.ErrClosed) {
+		return n, err
+	}
+	t := time.NewTimer(verdictWait)
+	defer t.Stop()
+	select {
+	case <-f.ended:
+		var se *StreamError
+		if errors.As(f.end, &se) {
+			return n, f.end
+		}
+	case <-t.C:
+	}
+	return n, err
+}
+
+// setEnd records the stream's end for Read and Write.
+func (f *framedReader) setEnd(err error) {
+	f.end = err
+	close(f.ended)
 }
 
 // Read implements io.Reader.
@@ -118,7 +159,8 @@ func (f *framedReader) Read(p []byte) (int, error) {
 		if _, err := io.ReadFull(f.UnixConn, h[:]); err != nil {
 			if errors.Is(err, io.EOF) {
 				// The agent went away without a word: it was killed.
-				return 0, &StreamError{Reason: errAgentGone}
+				f.setEnd(&StreamError{Reason: errAgentGone})
+				return 0, f.end
 			}
 			return 0, err
 		}
@@ -128,13 +170,13 @@ func (f *framedReader) Read(p []byte) (int, error) {
 		case frameData:
 			f.left = n
 		case frameEOF:
-			f.end = io.EOF
+			f.setEnd(io.EOF)
 		case frameError:
 			msg := make([]byte, n)
 			if _, err := io.ReadFull(f.UnixConn, msg); err != nil {
 				return 0, err
 			}
-			f.end = &StreamError{Reason: string(msg)}
+			f.setEnd(&StreamError{Reason: string(msg)})
 		default:
 			return 0, fmt.Errorf("%w: kind %d", errBadFrame, kind)
 		}

@@ -121,7 +121,7 @@ func OpenStdio(ctx context.Context, dir string, start func() error, req OpenRequ
 		return nil, nil, err
 	}
 	if !rep.Handoff {
-		return &framedReader{UnixConn: c}, nil, nil
+		return newFramedReader(c), nil, nil
 	}
 	if err := sendFiles(c, in, out); err != nil {
 		_ = c.Close()

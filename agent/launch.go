@@ -69,7 +69,7 @@ func Open(ctx context.Context, dir string, start func() error, req OpenRequest) 
 	if err != nil {
 		return nil, err
 	}
-	return &framedReader{UnixConn: c}, nil
+	return newFramedReader(c), nil
 }
 
 // open sends an open request to the agent (started if absent) and returns

@@ -40,6 +40,10 @@ type EarlyStream struct {
 
 	once     sync.Once
 	replyErr error
+	// refusal is replyErr once it is known to be an error, for writers:
+	// set before readReply closes the stream, so a write that the close
+	// cuts reports the server's reason rather than the close.
+	refusal atomic.Pointer[error]
 	// closed is set by Close before it sets the read deadline that stops
 	// reads, so that readReply, which clears its own deadline, restores
 	// one that Close set meanwhile.
@@ -83,7 +87,21 @@ func (e *EarlyStream) readReply() {
 		err = rep.Err()
 	}
 	e.replyErr = err
-	if e.replyErr != nil {
+	if err != nil {
+		e.refusal.Store(&err)
 		_ = e.Stream.Close()
 	}
+}
+
+// Write sends stream bytes behind the request. Once the server has
+// refused the stream, a failing write returns the refusal, as Read does:
+// a writer still sending when the reply arrives is told why.
+func (e *EarlyStream) Write(p []byte) (int, error) {
+	n, err := e.Stream.Write(p)
+	if err != nil {
+		if r := e.refusal.Load(); r != nil {
+			return n, *r
+		}
+	}
+	return n, err
 }

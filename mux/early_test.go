@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"testing"
 	"time"
 
@@ -134,5 +135,57 @@ func TestOpenEarlyReadChunk(t *testing.T) {
 	var se *mux.StreamError
 	if _, _, err := refused.ReadChunk(); !errors.As(err, &se) || se.Status != mux.StatusRefused {
 		t.Fatalf("ReadChunk of a refused stream: %v, want a *StreamError with status refused", err)
+	}
+}
+
+// A writer still sending when the server's refusal arrives is told the
+// refusal, not that the stream was closed (which the refusal does).
+func TestOpenEarlyRefusalOnWrite(t *testing.T) {
+	cli, srv := newPair(t, pairOptions{})
+	serve(t, srv, func(st *mux.Stream) {
+		if _, err := srv.ReadRequest(st); err != nil {
+			return
+		}
+		_ = srv.Reply(st, mux.Reply{Status: mux.StatusNotAllowed, Target: "127.0.0.1:9"})
+		_ = st.Close()
+	})
+	st, err := cli.OpenEarly(context.Background(), mux.Request{Target: "127.0.0.1:9"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var se *mux.StreamError
+	if _, err := st.Read(make([]byte, 1)); !errors.As(err, &se) {
+		t.Fatalf("read: %v, want the refusal", err)
+	}
+	if _, err := st.Write([]byte("x")); !errors.As(err, &se) {
+		t.Errorf("write after the refusal: %v, want the refusal", err)
+	}
+
+	// Spliced, with the local side sending all along: the splice's verdict
+	// is the refusal whichever direction ends first.
+	for i := range 10 {
+		st, err := cli.OpenEarly(context.Background(), mux.Request{Target: "127.0.0.1:9"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		local, app := net.Pipe()
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			buf := make([]byte, 1<<20)
+			for {
+				if _, err := app.Write(buf); err != nil {
+					return
+				}
+			}
+		}()
+		go func() { _, _ = io.Copy(io.Discard, app) }()
+		err = mux.Splice(local, st)
+		_ = app.Close()
+		<-done
+		if !errors.As(err, &se) {
+			t.Errorf("run %d: splice ended with %v, want the refusal", i, err)
+		}
 	}
 }
