@@ -17,6 +17,9 @@ func lock(context.Context, string) (func(), error) { return nil, ErrUnsupported 
 // StartDetached is not supported on Windows.
 func StartDetached(string, []string, []string) error { return ErrUnsupported }
 
+// Spawn is not supported on Windows.
+func Spawn(string, []string, []string) error { return ErrUnsupported }
+
 func peerUID(*net.UnixConn) (int, error) { return -1, ErrUnsupported }
 
 func fileOwner(os.FileInfo) (int, bool) { return 0, false }

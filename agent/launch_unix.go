@@ -3,11 +3,13 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
+	"strings"
 	"syscall"
 	"time"
 
@@ -54,6 +56,27 @@ func StartDetached(exe string, args, env []string) error {
 	// Detached on purpose: the agent is re-parented to init when this
 	// process exits, and nothing here waits for it.
 	return cmd.Process.Release()
+}
+
+// Spawn runs exe with args and waits for it to exit; exe is to start the
+// agent with StartDetached and exit at once (`sandmux agent --spawn`).
+// The agent is then nobody's child here: started directly, it stayed a
+// child of its starter until that exited, and a long-lived starter
+// (`sandmux forward`) collected one zombie for every agent that ended
+// meanwhile, since nothing waits for a detached process. exe's first line
+// on stderr, if any, is its error.
+func Spawn(exe string, args, env []string) error {
+	cmd := exec.Command(exe, args...)
+	cmd.Env = env
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		if line, _, _ := strings.Cut(strings.TrimSpace(stderr.String()), "\n"); line != "" {
+			return fmt.Errorf("%w: %s", err, line)
+		}
+		return err
+	}
+	return nil
 }
 
 // fileOwner returns the uid owning fi.

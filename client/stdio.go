@@ -1,10 +1,13 @@
 package client
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+
+	"github.com/coder/websocket"
 
 	"github.com/sandmux/sandmux/mux"
 )
@@ -55,5 +58,17 @@ func StreamEndError(err error, host string) error {
 	case errors.Is(err, mux.ErrSessionEnded), errors.Is(err, mux.ErrSessionDead):
 		return fmt.Errorf("connection to %s lost: %w", host, err)
 	}
+	var ce websocket.CloseError
+	if errors.As(err, &ce) {
+		// A raw connection the server ended with a reason (its shutdown).
+		return fmt.Errorf("the server closed the connection to %s: %s", host, cmp.Or(ce.Reason, ce.Code.String()))
+	}
 	return err
+}
+
+// ClosedByServer reports whether err is a raw connection's end by a close
+// frame that is not a normal end (those read as io.EOF).
+func ClosedByServer(err error) bool {
+	var ce websocket.CloseError
+	return errors.As(err, &ce)
 }

@@ -3,6 +3,8 @@ package client_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
 	"sync/atomic"
 	"testing"
@@ -148,5 +150,20 @@ func TestMisSizedWelcome(t *testing.T) {
 				t.Fatalf("transport error %v, want ErrResumeProtocol", err)
 			}
 		})
+	}
+}
+
+// A raw connection the server closed with a reason (its shutdown) is worded
+// for the proxy's one line; a clean end is not an error.
+func TestStreamEndErrorCloseFrame(t *testing.T) {
+	err := fmt.Errorf("failed to get reader: %w", websocket.CloseError{Code: websocket.StatusServiceRestart, Reason: "server is shutting down"})
+	if !client.ClosedByServer(err) {
+		t.Fatalf("ClosedByServer(%v) = false", err)
+	}
+	if got, want := client.StreamEndError(err, "box").Error(), "the server closed the connection to box: server is shutting down"; got != want {
+		t.Fatalf("StreamEndError = %q, want %q", got, want)
+	}
+	if client.ClosedByServer(io.EOF) || client.StreamEndError(nil, "box") != nil {
+		t.Fatal("a clean end read as the server's close")
 	}
 }

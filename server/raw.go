@@ -1,27 +1,74 @@
 package server
 
 import (
+	"context"
 	"log/slog"
 	"net"
+	"net/http"
+
+	"github.com/coder/websocket"
 
 	"github.com/sandmux/sandmux/mux"
 )
 
+// dialRaw connects a raw client's target before its upgrade is accepted,
+// so that a target that is down is told as the upgrade's answer (502 and
+// the same words a sandmux stream gets), which a raw client such as
+// websocat shows, rather than as a WebSocket that opens and closes at
+// once, which looks like a clean end. It reports whether the upgrade may
+// go on; if it may, the caller owns tc.
+func (s *Server) dialRaw(w http.ResponseWriter, r *http.Request) (tc net.Conn, ok bool) {
+	target := s.allow.def
+	tc, err := s.dial(target)
+	if err != nil {
+		s.stats.targetErrors.Add(1)
+		s.log.Warn("raw session: cannot connect target", "remote", r.RemoteAddr, "target", target, "err", err)
+		rep := mux.Reply{Status: dialStatus(err), Target: target, Message: dialMessage(err)}
+		http.Error(w, "sandmux: "+rep.Err().Error(), http.StatusBadGateway)
+		return nil, false
+	}
+	return tc, true
+}
+
 // serveRaw splices one WebSocket to the default target, exactly as
 // `websocat -b --exit-on-eof ws-l:... tcp:...` did, so clients that offer no
 // subprotocol keep working. The WebSocket cannot half-close, so either side
-// ending ends both.
-func (s *Server) serveRaw(conn net.Conn, log *slog.Logger) {
+// ending ends both. Close ends it with a close frame saying so (status
+// 1012, service restart: a client's WebSocket library reads 1001, going
+// away, as a clean end, like 1000).
+func (s *Server) serveRaw(ws *websocket.Conn, tc net.Conn, log *slog.Logger) {
 	log = log.With("mode", "raw", "target", s.allow.def)
-	tc, err := s.dial(s.allow.def)
-	if err != nil {
-		log.Warn("raw session: cannot connect target", "err", err)
-		_ = conn.Close()
+	// Its own context, cancelled only after the close frame was sent: the
+	// server's context would drop the connection without one.
+	ctx, cancel := context.WithCancel(context.WithoutCancel(s.ctx))
+	defer cancel()
+	if !s.trackRaw(ws) {
+		_ = tc.Close()
+		_ = ws.Close(websocket.StatusServiceRestart, shuttingDown)
 		return
 	}
+	defer s.untrackRaw(ws)
 	log.Info("session started")
-	s.rawActive.Add(1)
-	defer s.rawActive.Add(-1)
-	err = mux.Splice(conn, mux.Direct(tc))
+	err := mux.Splice(mux.RawNetConn(ctx, ws), mux.Direct(tc))
 	log.Info("session ended", "err", err)
+}
+
+// shuttingDown is the close reason a raw client gets when the server stops.
+const shuttingDown = "server is shutting down"
+
+// trackRaw records a raw connection for Close, unless the server is closed.
+func (s *Server) trackRaw(ws *websocket.Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.raws[ws] = struct{}{}
+	return true
+}
+
+func (s *Server) untrackRaw(ws *websocket.Conn) {
+	s.mu.Lock()
+	delete(s.raws, ws)
+	s.mu.Unlock()
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -38,7 +39,8 @@ type Server struct {
 	mu       sync.Mutex
 	closed   bool
 	sessions map[*mux.Session]struct{}
-	slots    int // WebSockets counted against MaxSessions
+	raws     map[*websocket.Conn]struct{} // raw-mode connections, for Close
+	slots    int                          // WebSockets counted against MaxSessions
 	// resumables holds every live sandmux.v2 session by id, attached or
 	// not, so a client can resume it.
 	resumables map[[mux.SessionIDSize]byte]*detached
@@ -106,6 +108,7 @@ func New(cfg Config) (*Server, error) {
 		cfg: cfg, log: log, allow: allow,
 		ctx: ctx, cancel: cancel,
 		sessions:   make(map[*mux.Session]struct{}),
+		raws:       make(map[*websocket.Conn]struct{}),
 		resumables: make(map[[mux.SessionIDSize]byte]*detached),
 	}, nil
 }
@@ -178,6 +181,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	resuming := r.Header.Get(mux.ResumeHeader) != "" && mode == modeResumable
+	if mode == modeRaw {
+		// Counted before track checks draining, as Shutdown sets draining
+		// before it looks at the count (streams do the same).
+		s.rawActive.Add(1)
+		defer s.rawActive.Add(-1)
+	}
 	switch s.track(resuming) {
 	case trackClosed:
 		http.Error(w, "sandmux: server is shutting down", http.StatusServiceUnavailable)
@@ -189,6 +198,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer s.untrack(resuming)
+	var rawTarget net.Conn
+	if mode == modeRaw {
+		tc, ok := s.dialRaw(w, r)
+		if !ok {
+			return
+		}
+		rawTarget = tc
+	}
 
 	opts := &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled}
 	switch mode {
@@ -200,6 +217,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ws, err := websocket.Accept(w, r, opts)
 	if err != nil {
 		s.log.Info("websocket upgrade failed", "remote", r.RemoteAddr, "err", err)
+		if rawTarget != nil {
+			_ = rawTarget.Close()
+		}
 		return
 	}
 	bc := mux.BufConnFrom(r.Context())
@@ -215,7 +235,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case modeRaw:
 		s.stats.rawTotal.Add(1)
 		s.observeHandshake("raw", start)
-		s.serveRaw(mux.RawNetConn(s.ctx, ws), log)
+		s.serveRaw(ws, rawTarget, log)
 	case modeResumable:
 		// Its data messages go out as frames built in place (mux.Link).
 		s.serveResumable(mux.Link{WS: ws, Frames: bc}, r, log, start)
@@ -289,12 +309,20 @@ func (s *Server) Close() error {
 	for sess := range s.sessions {
 		sessions = append(sessions, sess)
 	}
+	raws := make([]*websocket.Conn, 0, len(s.raws))
+	for ws := range s.raws {
+		raws = append(raws, ws)
+	}
 	s.mu.Unlock()
 	// At once, not one after another: a session's close may wait seconds
-	// for a peer that does not read (mux.Resumable.Close).
+	// for a peer that does not read (mux.Resumable.Close), and a raw
+	// connection's for the peer's close frame.
 	var closing sync.WaitGroup
 	for _, sess := range sessions {
 		closing.Go(func() { _ = sess.Close() })
+	}
+	for _, ws := range raws {
+		closing.Go(func() { _ = ws.Close(websocket.StatusServiceRestart, shuttingDown) })
 	}
 	closing.Wait()
 	s.cancel()

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -37,6 +38,7 @@ func agentCommand() *cli.Command {
 			&cli.BoolFlag{Name: "stop", Usage: "stop the running agent now (open streams end)"},
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error", Action: logLevel},
 			&cli.BoolFlag{Name: "daemon", Hidden: true, Usage: "internal: run detached, logging to the agent's log file"},
+			&cli.BoolFlag{Name: "spawn", Hidden: true, Usage: "internal: start a detached agent (--daemon, with the other flags given) and exit"},
 		),
 		Action: runAgent,
 	}
@@ -88,6 +90,20 @@ func runAgent(c *cli.Context) error {
 		}
 		fmt.Fprintln(c.App.ErrWriter, "sandmux: agent stopped")
 		return nil
+	case c.Bool("spawn"):
+		// The starter waits for this process, so the agent it starts is
+		// left to init, not to a starter that would never reap it.
+		exe, err := os.Executable()
+		if err != nil {
+			return err
+		}
+		args := slices.Clone(os.Args[1:])
+		for i, a := range args {
+			if a == "--spawn" {
+				args[i] = "--daemon"
+			}
+		}
+		return agent.StartDetached(exe, args, os.Environ())
 	case c.Bool("foreground"), c.Bool("daemon"):
 		return serveAgent(ctx, c, dir)
 	}
@@ -152,7 +168,7 @@ func agentStarter(c *cli.Context, dir string) func() error {
 		if err != nil {
 			return err
 		}
-		args := []string{"agent", "--daemon", "--agent-dir", dir,
+		args := []string{"agent", "--spawn", "--agent-dir", dir,
 			"--persist", c.Duration("persist").String(),
 			"--keepalive", c.Duration("keepalive").String(),
 			"--resume-timeout", c.Duration("resume-timeout").String()}
@@ -162,7 +178,7 @@ func agentStarter(c *cli.Context, dir string) func() error {
 		if c.IsSet("log-level") { // `sandmux agent --log-level debug`
 			args = append(args, "--log-level", c.String("log-level"))
 		}
-		return agent.StartDetached(exe, args, scrubbedEnv())
+		return agent.Spawn(exe, args, scrubbedEnv())
 	}
 }
 

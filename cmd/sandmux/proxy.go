@@ -245,7 +245,7 @@ func pipeStdio(sig *signalWatch, conn net.Conn, host string) error {
 	// closes stdout, so ssh exits and hangs up on this process, often
 	// before the checks below run, and the reason would be lost.
 	cut := errors.As(err, &se) || errors.As(err, &refused) || errors.As(err, &nr) ||
-		errors.Is(err, mux.ErrSessionEnded) || errors.Is(err, mux.ErrSessionDead)
+		errors.Is(err, mux.ErrSessionEnded) || errors.Is(err, mux.ErrSessionDead) || client.ClosedByServer(err)
 	switch {
 	case cut:
 	case sig.hangup():
