@@ -262,6 +262,37 @@ func (e *env) openTunnel(n network, target string, serverFlags ...string) (*tunn
 	return tun, tcpAddr, nil
 }
 
+// warmTunnel adds t's rows for cases × peers, opens a loopback tunnel to
+// the target and warms it up for peers; on failure every one of those
+// rows fails and ok is false. The caller closes the tunnel.
+func (e *env) warmTunnel(t *table, cases []string, peers []peer) (tun *tunnel, tcpAddr string, ok bool) {
+	for _, c := range cases {
+		for _, p := range peers {
+			t.row(c, p)
+		}
+	}
+	tun, tcpAddr, err := e.openTunnel(loopback(), e.target.Addr())
+	if err != nil {
+		t.failAll(err, cases, peers)
+		return nil, "", false
+	}
+	if err := e.warmUp(tun, peers); err != nil {
+		tun.close()
+		t.failAll(err, cases, peers)
+		return nil, "", false
+	}
+	return tun, tcpAddr, true
+}
+
+// dialPeer connects through peer p: for raw TCP straight to tcpAddr (the
+// target, or its delay line), for the others through the tunnel.
+func (t *tunnel) dialPeer(p peer, tcpAddr string) (conn, error) {
+	if p == peerRawTCP {
+		return dialTCP(tcpAddr)
+	}
+	return t.dial(p)
+}
+
 // close stops the tunnel's agent and server.
 func (t *tunnel) close() {
 	if t.agent != nil {
@@ -513,13 +544,7 @@ func (e *env) parallelOnce(tun *tunnel, tcpAddr string, p peer) (float64, float6
 		}
 	}()
 	for range k {
-		var c conn
-		var err error
-		if p == peerRawTCP {
-			c, err = dialTCP(tcpAddr)
-		} else {
-			c, err = tun.dial(p)
-		}
+		c, err := tun.dialPeer(p, tcpAddr)
 		if err != nil {
 			return 0, 0, err
 		}
@@ -554,19 +579,11 @@ func scenarioLatency(e *env) []*Row {
 	t := newTable()
 	peers := []peer{peerRawTCP, peerRawWS, peerAgent}
 	c := fmt.Sprintf("64 B echo + %d bulk, loopback", e.s.LoadStreams)
-	for _, p := range peers {
-		t.row(c, p)
-	}
-	tun, tcpAddr, err := e.openTunnel(loopback(), e.target.Addr())
-	if err != nil {
-		t.failAll(err, []string{c}, peers)
+	tun, tcpAddr, ok := e.warmTunnel(t, []string{c}, peers)
+	if !ok {
 		return t.rows
 	}
 	defer tun.close()
-	if err := e.warmUp(tun, peers); err != nil {
-		t.failAll(err, []string{c}, peers)
-		return t.rows
-	}
 	for _, p := range peers {
 		r := t.row(c, p)
 		if e.ctx.Err() != nil {
@@ -601,12 +618,7 @@ func scenarioLatency(e *env) []*Row {
 // beside one echo stream, all through peer p, and returns the echo round
 // trips in ms and the bulk rate achieved meanwhile.
 func (e *env) latencyOnce(tun *tunnel, tcpAddr string, p peer) ([]float64, float64, error) {
-	dial := func() (conn, error) {
-		if p == peerRawTCP {
-			return dialTCP(tcpAddr)
-		}
-		return tun.dial(p)
-	}
+	dial := func() (conn, error) { return tun.dialPeer(p, tcpAddr) }
 	var moved atomic.Int64
 	var loads []conn
 	var wg sync.WaitGroup
@@ -724,16 +736,11 @@ func scenarioCPU(e *env) []*Row {
 		// Scenario 1 did not run: measure its loopback upload here.
 		c += " (measured here)"
 		func() {
-			tun, tcpAddr, err := e.openTunnel(loopback(), e.target.Addr())
-			if err != nil {
-				t.failAll(err, []string{c}, peers)
+			tun, tcpAddr, ok := e.warmTunnel(t, []string{c}, peers)
+			if !ok {
 				return
 			}
 			defer tun.close()
-			if err := e.warmUp(tun, peers); err != nil {
-				t.failAll(err, []string{c}, peers)
-				return
-			}
 			for range e.s.Reps {
 				for _, p := range peers {
 					_, cpu, err := e.bulkOnce(tun, tcpAddr, p, dirUp, e.s.BulkSize)

@@ -40,19 +40,11 @@ func scenarioRR(e *env) []*Row {
 	t := newTable()
 	peers := []peer{peerRawTCP, peerRawWS, peerNoAgent, peerAgent}
 	c := fmt.Sprintf("%d× %d KiB outstanding, loopback", rrOutstanding, rrRespSize>>10)
-	for _, p := range peers {
-		t.row(c, p)
-	}
-	tun, tcpAddr, err := e.openTunnel(loopback(), e.target.Addr())
-	if err != nil {
-		t.failAll(err, []string{c}, peers)
+	tun, tcpAddr, ok := e.warmTunnel(t, []string{c}, peers)
+	if !ok {
 		return t.rows
 	}
 	defer tun.close()
-	if err := e.warmUp(tun, peers); err != nil {
-		t.failAll(err, []string{c}, peers)
-		return t.rows
-	}
 	size := e.s.RRSize / rrRespSize * rrRespSize
 	for rep := range e.s.RRReps {
 		order := slices.Clone(peers)
@@ -88,13 +80,7 @@ func scenarioRR(e *env) []*Row {
 
 // rrOnce reads size bytes as answers to requests, rrOutstanding at a time.
 func (e *env) rrOnce(tun *tunnel, tcpAddr string, p peer, size int64) (time.Duration, error) {
-	var c conn
-	var err error
-	if p == peerRawTCP {
-		c, err = dialTCP(tcpAddr)
-	} else {
-		c, err = tun.dial(p)
-	}
+	c, err := tun.dialPeer(p, tcpAddr)
 	if err != nil {
 		return 0, err
 	}
