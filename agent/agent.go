@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"sort"
 	"sync"
 	"time"
@@ -31,7 +32,14 @@ type Agent struct {
 	mu      sync.Mutex
 	entries map[string]*entry
 	streams int
-	idle    time.Time // when the last stream closed
+	// pending counts connections accepted whose request is not answered
+	// yet: a proxy waiting for its session, or one whose request has not
+	// arrived. The agent never exits under one.
+	pending int
+	// served is set by the first connection: until then the agent waits
+	// at least startTimeout for the proxy that started it.
+	served bool
+	idle   time.Time // when the last stream or request ended
 
 	stop     chan struct{} // closed by a stop request
 	stopOnce sync.Once
@@ -60,6 +68,15 @@ func (a *Agent) Serve(ctx context.Context) error {
 		return err
 	}
 	path := SocketPath(a.cfg.Dir)
+	unlock, err := holdRunLock(filepath.Join(a.cfg.Dir, RunLockName))
+	if errors.Is(err, ErrAlreadyRunning) {
+		return fmt.Errorf("%w on %s", ErrAlreadyRunning, path)
+	}
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	// An agent of a version that takes no run lock may still be serving.
 	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
 		_ = c.Close()
 		return fmt.Errorf("%w on %s", ErrAlreadyRunning, path)
@@ -101,6 +118,7 @@ func (a *Agent) Serve(ctx context.Context) error {
 		if err != nil {
 			break
 		}
+		a.pendingDelta(+1)
 		conns.Add(1)
 		go func() {
 			defer conns.Done()
@@ -135,7 +153,8 @@ func (a *Agent) reap(ctx context.Context, stop context.CancelFunc) {
 		case <-tick.C:
 		}
 		a.mu.Lock()
-		idle := a.cfg.Persist > 0 && a.streams == 0 && time.Since(a.idle) >= a.cfg.Persist
+		idle := a.cfg.Persist > 0 && a.streams == 0 && a.pending == 0 && time.Since(a.idle) >= a.cfg.Persist &&
+			(a.served || time.Since(a.started) >= startTimeout)
 		var stale []*entry
 		for k, e := range a.entries {
 			d := e.idleFor()
@@ -151,7 +170,7 @@ func (a *Agent) reap(ctx context.Context, stop context.CancelFunc) {
 		a.mu.Unlock()
 		for _, e := range stale {
 			e.log.Info("session idle for --persist; closing")
-			e.closeSession()
+			e.retire()
 		}
 		if idle {
 			a.log.Info("no streams for --persist; exiting", "persist", a.cfg.Persist)
@@ -173,8 +192,20 @@ func (a *Agent) closeAll() {
 	}
 }
 
+// pendingDelta counts a connection in (+1, when accepted) or out (-1,
+// once its request is answered), marking the agent used.
+func (a *Agent) pendingDelta(d int) {
+	a.mu.Lock()
+	a.pending += d
+	a.served = true
+	a.idle = time.Now()
+	a.mu.Unlock()
+}
+
 // handle serves one connection from a proxy or from `sandmux status`.
 func (a *Agent) handle(ctx context.Context, wg *sync.WaitGroup, c *net.UnixConn) {
+	answered := sync.OnceFunc(func() { a.pendingDelta(-1) })
+	defer answered()
 	uid, err := peerUID(c)
 	if err != nil || uid != os.Getuid() {
 		a.log.Warn("refused a socket peer of another user", "peer_uid", uid, "err", err)
@@ -206,7 +237,7 @@ func (a *Agent) handle(ctx context.Context, wg *sync.WaitGroup, c *net.UnixConn)
 			_ = c.Close()
 			return
 		}
-		a.serveOpen(ctx, wg, c, req.Open)
+		a.serveOpen(ctx, wg, c, req.Open, answered)
 	default:
 		_ = writeMessage(c, reply{Version: protoVersion, Error: fmt.Sprintf("unknown request %q (is the agent older than this proxy? run `sandmux agent --stop`)", req.Op)})
 		_ = c.Close()
@@ -215,7 +246,9 @@ func (a *Agent) handle(ctx context.Context, wg *sync.WaitGroup, c *net.UnixConn)
 
 // serveOpen opens a stream on the shared session and splices it to the
 // proxy until either ends.
-func (a *Agent) serveOpen(ctx context.Context, wg *sync.WaitGroup, c *net.UnixConn, req *OpenRequest) {
+// answered is called once the request is answered, so the agent counts
+// the connection as a stream from then on, not as a request.
+func (a *Agent) serveOpen(ctx context.Context, wg *sync.WaitGroup, c *net.UnixConn, req *OpenRequest, answered func()) {
 	e, err := a.entryFor(req)
 	if err != nil {
 		_ = writeMessage(c, reply{Version: protoVersion, Error: err.Error()})
@@ -254,6 +287,7 @@ func (a *Agent) serveOpen(ctx context.Context, wg *sync.WaitGroup, c *net.UnixCo
 		return
 	}
 	a.streamDelta(+1)
+	answered()
 	e.streamStarted()
 	defer func() {
 		e.streamEnded()

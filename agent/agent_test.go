@@ -293,6 +293,13 @@ func TestEnsureDir(t *testing.T) {
 	if err := EnsureDir(file); !errors.Is(err, ErrUnsafeDir) && err == nil {
 		t.Fatalf("a file accepted as the agent dir: %v", err)
 	}
+	link := filepath.Join(base, "link")
+	if err := os.Symlink(dir, link); err != nil {
+		t.Fatal(err)
+	}
+	if err := EnsureDir(link); !errors.Is(err, ErrUnsafeDir) || !strings.Contains(err.Error(), "is a symbolic link") {
+		t.Fatalf("a symbolic link as the agent dir: %v", err)
+	}
 	if got := DefaultDir("/run/user/1000", "/home/u"); got != "/run/user/1000/sandmux" {
 		t.Fatal(got)
 	}

@@ -13,9 +13,11 @@ import (
 
 // SocketName and friends are the files an agent keeps in its directory.
 const (
-	SocketName  = "agent.sock"
-	LockName    = "agent.lock"
-	LogName     = "agent.log"
+	SocketName = "agent.sock"
+	LockName   = "agent.lock" // held while a proxy starts an agent
+	LogName    = "agent.log"
+	// RunLockName is held by the serving agent for its whole life.
+	RunLockName = "agent.run"
 	DefaultMode = 0o700
 )
 
@@ -88,4 +90,7 @@ var (
 	// ErrNoAnswer means the agent took the connection but did not answer
 	// in time: it is stuck or stopped (SIGSTOP).
 	ErrNoAnswer = errors.New("the sandmux agent did not answer in time; if it is stuck, kill the `sandmux agent` process (a new one starts with the next proxy) or use --no-agent")
+	// errAgentLeft means the agent closed a connection without answering
+	// its request: it was exiting (--persist) as the request arrived.
+	errAgentLeft = errors.New("the sandmux agent closed the connection without an answer")
 )

@@ -30,6 +30,10 @@ func EnsureDir(dir string) error {
 	if err != nil {
 		return fmt.Errorf("agent directory: %w; %s", err, fixDir)
 	}
+	if fi.Mode()&os.ModeSymlink != 0 {
+		// Refused, as whoever can change the link could point it elsewhere.
+		return fmt.Errorf("%w: %s is a symbolic link; give the directory it points to; %s", ErrUnsafeDir, dir, fixDir)
+	}
 	if !fi.IsDir() {
 		return fmt.Errorf("%w: %s is not a directory; %s", ErrUnsafeDir, dir, fixDir)
 	}

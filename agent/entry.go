@@ -36,6 +36,7 @@ type entry struct {
 	connects int
 	dialErrs int
 	streams  int
+	waiting  int // requests waiting in session
 	total    int64
 	// Bytes moved by sessions that have ended; the live one is added on
 	// demand.
@@ -50,6 +51,11 @@ type entry struct {
 	// since its last attempt, rather than at the end of a backoff of up to
 	// 10 s, so a proxy started once the server is back is not held up.
 	hurry chan struct{}
+	// retired is set when the agent drops the entry (reap): no maintainer
+	// may start or go on, or it would redial a session nobody can reach.
+	retired bool
+	// stopMaintainer ends the running maintainer's context.
+	stopMaintainer context.CancelFunc
 }
 
 // hurryFloor is the least time between dials, however many requests
@@ -73,18 +79,33 @@ func (e *entry) setLocked(state, reason string) {
 
 // ensureRunningLocked starts the maintainer unless one is alive.
 func (e *entry) ensureRunningLocked(ctx context.Context, wg *sync.WaitGroup) {
-	if e.running || e.state == StateRaw {
+	if e.running || e.state == StateRaw || e.retired {
 		return
 	}
 	e.running = true
 	if e.state == StateFailed || e.state == StateIdle {
 		e.setLocked(StateConnecting, "")
 	}
+	ctx, cancel := context.WithCancel(ctx)
+	e.stopMaintainer = cancel
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
+		defer cancel()
 		e.maintain(ctx)
 	}()
+}
+
+// retire stops the entry for good: its maintainer and its session.
+func (e *entry) retire() {
+	e.mu.Lock()
+	e.retired = true
+	stop := e.stopMaintainer
+	e.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
+	e.closeSession()
 }
 
 // maintain keeps a session up: dial, wait for its end, redial with
@@ -177,8 +198,13 @@ func (e *entry) maintain(ctx context.Context) {
 			attempt = 0
 		}
 		// A prompt first retry: most losses are an edge recycling the
-		// WebSocket, and the server is right there.
-		if !sleepCtx(ctx, e.backoff.Delay(attempt)) {
+		// WebSocket, and the server is right there. A request arriving
+		// meanwhile cuts a longer wait short (hurry), as after a failed dial.
+		wait := e.backoff.Delay(attempt)
+		e.mu.Lock()
+		e.retryAt = time.Now().Add(wait)
+		e.mu.Unlock()
+		if !e.backoffWait(ctx, wait) {
 			e.stopped(StateFailed, "agent shutting down", ctx.Err())
 			return
 		}
@@ -233,6 +259,11 @@ func (e *entry) session(ctx, agentCtx context.Context, wg *sync.WaitGroup, notif
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.lastUsed = time.Now()
+	e.waiting++
+	defer func() {
+		e.waiting--
+		e.lastUsed = time.Now()
+	}()
 	startGen := e.failGen
 	e.ensureRunningLocked(agentCtx, wg)
 	if time.Until(e.retryAt) > 0 {
@@ -342,7 +373,7 @@ func (e *entry) streamEnded() {
 func (e *entry) idleFor() time.Duration {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.streams > 0 {
+	if e.streams > 0 || e.waiting > 0 {
 		return 0
 	}
 	return time.Since(e.lastUsed)
@@ -364,7 +395,7 @@ func (e *entry) failedForGood() bool {
 }
 
 // closeSession ends the live session, if any; the maintainer then exits
-// because the agent's context is cancelled first.
+// because its context is cancelled first (the agent's, or retire's).
 func (e *entry) closeSession() {
 	e.mu.Lock()
 	s := e.sess

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 )
 
@@ -76,18 +78,28 @@ func Open(ctx context.Context, dir string, start func() error, req OpenRequest) 
 // the connection and the agent's acceptance; on a refusal the connection
 // is closed.
 func open(ctx context.Context, dir string, start func() error, req OpenRequest) (*net.UnixConn, reply, error) {
-	c, err := Ensure(ctx, dir, start)
-	if err != nil {
-		return nil, reply{}, err
-	}
 	req.Progress = req.OnProgress != nil
-	rep, err := roundTrip(ctx, c, request{Version: protoVersion, Op: opOpen, Open: &req})
-	if err != nil {
+	for attempt := 1; ; attempt++ {
+		c, err := Ensure(ctx, dir, start)
+		if err != nil {
+			return nil, reply{}, err
+		}
+		rep, err := roundTrip(ctx, c, request{Version: protoVersion, Op: opOpen, Open: &req})
+		if err == nil {
+			return c, rep, nil
+		}
 		_ = c.Close()
-		return nil, reply{}, err
+		// An agent that reached --persist as this request arrived closed
+		// it unanswered; the next attempt finds it gone and starts one.
+		// Nothing of the stream was sent yet, so asking again is safe.
+		if !errors.Is(err, errAgentLeft) || attempt == openAttempts || ctx.Err() != nil {
+			return nil, reply{}, err
+		}
 	}
-	return c, rep, nil
 }
+
+// openAttempts bounds how often open asks again after errAgentLeft.
+const openAttempts = 3
 
 // roundTrip sends req and reads the agent's reply; a refusal is an error
 // carrying the agent's one-line reason. It gives up when ctx ends: an
@@ -114,11 +126,17 @@ func roundTrip(ctx context.Context, c *net.UnixConn, req request) (rep reply, er
 		if rerr := readMessage(c, &rep); rerr == nil && !rep.OK && rep.Error != "" {
 			return rep, errors.New(rep.Error)
 		}
+		if errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) {
+			return reply{}, fmt.Errorf("%w: %w", errAgentLeft, err)
+		}
 		return reply{}, fmt.Errorf("talk to the sandmux agent: %w", err)
 	}
-	for {
+	for first := true; ; first = false {
 		rep = reply{}
 		if err := readMessage(c, &rep); err != nil {
+			if first && (errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)) {
+				return reply{}, fmt.Errorf("%w: %w", errAgentLeft, err)
+			}
 			return reply{}, fmt.Errorf("the sandmux agent did not answer: %w", err)
 		}
 		if rep.Progress == nil || req.Open == nil {

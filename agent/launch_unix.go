@@ -21,7 +21,7 @@ import (
 func lock(ctx context.Context, path string) (func(), error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("open lock: %w", err)
+		return nil, fmt.Errorf("open lock: %w; %s", err, fixDir)
 	}
 	for {
 		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
@@ -40,6 +40,25 @@ func lock(ctx context.Context, path string) (func(), error) {
 			return nil, ctx.Err()
 		}
 	}
+}
+
+// holdRunLock takes the exclusive flock on path that a serving agent
+// holds for its whole life, or reports ErrAlreadyRunning: two agents
+// started at once (--foreground) must not both remove the socket and
+// listen, leaving one unreachable.
+func holdRunLock(path string) (func(), error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		_ = f.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, ErrAlreadyRunning
+		}
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	return func() { _ = f.Close() }, nil
 }
 
 // StartDetached starts exe with args as a background agent in its own

@@ -73,3 +73,33 @@ func TestWaitHandoffDetachesOnHangup(t *testing.T) {
 		t.Fatalf("waitHandoff took %v: it waited out hangupGrace instead of detaching", waited)
 	}
 }
+
+// A closed stdout is not stdin: the proxy must not write the stream's
+// bytes to stdin when run with stdout closed.
+func TestSameFile(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	other, err := os.CreateTemp(t.TempDir(), "f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sameFile(r, r) || sameFile(r, other) {
+		t.Fatal("a file is itself, and not another")
+	}
+	_ = other.Close()
+	if sameFile(r, other) || sameFile(other, r) {
+		t.Fatal("a closed file taken for an open one")
+	}
+	closed, err := os.CreateTemp(t.TempDir(), "g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = closed.Close()
+	if !sameFile(other, closed) {
+		t.Fatal("two files that cannot be looked at are not taken as one")
+	}
+}

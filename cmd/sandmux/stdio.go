@@ -95,9 +95,14 @@ func pollable(f *os.File, name string) (rwc io.ReadWriteCloser, restore func()) 
 }
 
 // sameFile reports whether a and b are one file (a socket passed as both
-// stdin and stdout), or cannot be told apart.
+// stdin and stdout), or neither can be looked at. One that cannot (closed)
+// is not the other: taking a closed stdout for stdin would write the
+// stream's bytes to stdin.
 func sameFile(a, b *os.File) bool {
 	sa, errA := a.Stat()
 	sb, errB := b.Stat()
-	return errA != nil || errB != nil || os.SameFile(sa, sb)
+	if errA != nil || errB != nil {
+		return errA != nil && errB != nil
+	}
+	return os.SameFile(sa, sb)
 }

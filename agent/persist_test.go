@@ -1,0 +1,189 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sandmux/sandmux/internal/testutil"
+)
+
+// echoOnce opens a stream through the agent in dir and checks one echo.
+func echoOnce(t *testing.T, dir string, req OpenRequest) net.Conn {
+	t.Helper()
+	c, err := Open(context.Background(), dir, noStart, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Write([]byte("ping")); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, 4)
+	if _, err := io.ReadFull(c, got); err != nil || string(got) != "ping" {
+		t.Fatalf("echo %q, %v", got, err)
+	}
+	return c
+}
+
+// A session the agent drops after --persist unused stays closed: its
+// maintainer used to redial it, leaving a WebSocket no entry knew of.
+func TestReapedSessionStaysClosed(t *testing.T) {
+	srv, url := testutil.SandmuxServer(t, nil)
+	dir := shortDir(t)
+	runAgent(t, dir, func(c *Config) { c.Persist = 300 * time.Millisecond })
+	// A stream on one session keeps the agent up; another session (other
+	// resume settings, so another key) is used once and left.
+	keep := echoOnce(t, dir, OpenRequest{URL: url, Host: "a", ConnectTimeout: 5 * time.Second})
+	defer keep.Close()
+	once := echoOnce(t, dir, OpenRequest{URL: url, Host: "b", ConnectTimeout: 5 * time.Second, Resume: &ResumeOptions{Timeout: time.Minute}})
+	_ = once.Close()
+
+	sessions := func() int {
+		st, err := GetStatus(context.Background(), dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(st.Sessions)
+	}
+	if !testutil.Poll(10*time.Second, func() bool { return sessions() == 1 && srv.Stats().ActiveSessions == 1 }) {
+		t.Fatalf("after --persist: %d sessions in status, %d at the server; want 1 and 1", sessions(), srv.Stats().ActiveSessions)
+	}
+	// Nothing may dial it again: the server saw two WebSockets in all.
+	if testutil.Poll(time.Second, func() bool { return srv.Stats().Sessions > 2 }) {
+		t.Fatalf("the dropped session was redialled: %d WebSockets in all", srv.Stats().Sessions)
+	}
+}
+
+// The agent does not exit under a proxy still waiting for its session:
+// the proxy waits its whole --connect-timeout and hears why it failed.
+func TestAgentStaysForAWaitingRequest(t *testing.T) {
+	down := "ws://" + testutil.FreeAddr(t) // nothing listens
+	dir := shortDir(t)
+	runAgent(t, dir, func(c *Config) { c.Persist = 100 * time.Millisecond })
+	const wait = 1500 * time.Millisecond
+	start := time.Now()
+	_, err := Open(context.Background(), dir, noStart, OpenRequest{URL: down, Host: "box", ConnectTimeout: wait})
+	if err == nil || !strings.Contains(err.Error(), "connection refused") {
+		t.Fatalf("open: %v, want the refused dial", err)
+	}
+	if d := time.Since(start); d < wait {
+		t.Fatalf("open failed after %v, before its connect timeout of %v: the agent left under it", d, wait)
+	}
+}
+
+// A new agent waits for the proxy that started it however short
+// --persist is, then exits once that proxy is done.
+func TestNewAgentWaitsForItsFirstRequest(t *testing.T) {
+	_, url := testutil.SandmuxServer(t, nil)
+	dir := shortDir(t)
+	cfg := DefaultConfig(dir)
+	cfg.Persist = 10 * time.Millisecond
+	a, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- a.Serve(context.Background()) }()
+	if !testutil.Poll(5*time.Second, func() bool { _, err := os.Stat(SocketPath(dir)); return err == nil }) {
+		t.Fatal("agent did not listen")
+	}
+	exited := func() bool {
+		select {
+		case err := <-done:
+			done <- err
+			return true
+		default:
+			return false
+		}
+	}
+	if testutil.Poll(500*time.Millisecond, exited) {
+		t.Fatal("the agent exited before its first request")
+	}
+	c := echoOnce(t, dir, OpenRequest{URL: url, Host: "box", ConnectTimeout: 5 * time.Second})
+	_ = c.Close()
+	if !testutil.Poll(10*time.Second, exited) {
+		t.Fatal("the agent did not exit after --persist")
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A request the agent closes unanswered, as an agent reaching --persist
+// does to one still in its listener's queue, is asked again of a new
+// agent rather than failed.
+func TestOpenRetriesAnAgentThatLeft(t *testing.T) {
+	_, url := testutil.SandmuxServer(t, nil)
+	dir := shortDir(t)
+	if err := EnsureDir(dir); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("unix", SocketPath(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	left := make(chan struct{})
+	go func() {
+		defer close(left)
+		c, err := ln.Accept()
+		_ = ln.Close() // gone before the proxy asks again
+		if err == nil {
+			_ = c.Close()
+		}
+	}()
+	started := 0
+	start := func() error {
+		started++
+		runAgent(t, dir, nil)
+		return nil
+	}
+	c, err := Open(context.Background(), dir, start, OpenRequest{URL: url, Host: "box", ConnectTimeout: 5 * time.Second})
+	<-left
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	defer c.Close()
+	if started != 1 {
+		t.Fatalf("started %d agents, want 1", started)
+	}
+	if _, err := c.Write([]byte("ping")); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, 4)
+	if _, err := io.ReadFull(c, got); err != nil || string(got) != "ping" {
+		t.Fatalf("echo %q, %v", got, err)
+	}
+}
+
+// Two agents started on one directory at once: one serves, the other
+// says another is running, and the one serving stays reachable.
+func TestOneAgentPerDirectory(t *testing.T) {
+	dir := shortDir(t)
+	const n = 6
+	errs := make(chan error, n)
+	ctx, cancel := context.WithCancel(context.Background())
+	for range n {
+		a, err := New(DefaultConfig(dir))
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() { errs <- a.Serve(ctx) }()
+	}
+	for range n - 1 {
+		if err := <-errs; !errors.Is(err, ErrAlreadyRunning) {
+			t.Errorf("serve: %v, want ErrAlreadyRunning", err)
+		}
+	}
+	if !testutil.Poll(5*time.Second, func() bool { _, err := GetStatus(context.Background(), dir); return err == nil }) {
+		t.Error("the agent left serving is unreachable")
+	}
+	cancel()
+	if err := <-errs; err != nil {
+		t.Fatal(err)
+	}
+}
