@@ -39,7 +39,9 @@ type Agent struct {
 	// served is set by the first connection: until then the agent waits
 	// at least startTimeout for the proxy that started it.
 	served bool
-	idle   time.Time // when the last stream or request ended
+	// exiting is set when reap decides to exit; admit refuses from then.
+	exiting bool
+	idle    time.Time // when the last stream or request ended
 
 	stop     chan struct{} // closed by a stop request
 	stopOnce sync.Once
@@ -75,6 +77,11 @@ func (a *Agent) Serve(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Released as soon as the listener is closed: the lock keeps two
+	// agents from serving at once, and one that has stopped accepting may
+	// take seconds to close its sessions while the next proxy starts the
+	// next agent.
+	unlock = sync.OnceFunc(unlock)
 	defer unlock()
 	// An agent of a version that takes no run lock may still be serving.
 	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
@@ -118,7 +125,12 @@ func (a *Agent) Serve(ctx context.Context) error {
 		if err != nil {
 			break
 		}
-		a.pendingDelta(+1)
+		if !a.admit() {
+			// Accepted as the agent decided to exit: closed unanswered,
+			// the proxy asks again and starts a new agent.
+			_ = c.Close()
+			continue
+		}
 		conns.Add(1)
 		go func() {
 			defer conns.Done()
@@ -126,6 +138,7 @@ func (a *Agent) Serve(ctx context.Context) error {
 		}()
 	}
 	cancel()
+	unlock()
 	a.closeAll()
 	conns.Wait()
 	wg.Wait()
@@ -155,6 +168,9 @@ func (a *Agent) reap(ctx context.Context, stop context.CancelFunc) {
 		a.mu.Lock()
 		idle := a.cfg.Persist > 0 && a.streams == 0 && a.pending == 0 && time.Since(a.idle) >= a.cfg.Persist &&
 			(a.served || time.Since(a.started) >= startTimeout)
+		// Decided under a.mu: a connection accepted from now on is closed
+		// unanswered (admit), one admitted before is in pending.
+		a.exiting = idle
 		var stale []*entry
 		for k, e := range a.entries {
 			d := e.idleFor()
@@ -192,19 +208,31 @@ func (a *Agent) closeAll() {
 	}
 }
 
-// pendingDelta counts a connection in (+1, when accepted) or out (-1,
-// once its request is answered), marking the agent used.
-func (a *Agent) pendingDelta(d int) {
+// admit counts an accepted connection as pending until its request is
+// answered (done), unless the agent is exiting.
+func (a *Agent) admit() bool {
 	a.mu.Lock()
-	a.pending += d
+	defer a.mu.Unlock()
+	if a.exiting {
+		return false
+	}
+	a.pending++
 	a.served = true
+	a.idle = time.Now()
+	return true
+}
+
+// done counts an admitted connection's request as answered.
+func (a *Agent) done() {
+	a.mu.Lock()
+	a.pending--
 	a.idle = time.Now()
 	a.mu.Unlock()
 }
 
 // handle serves one connection from a proxy or from `sandmux status`.
 func (a *Agent) handle(ctx context.Context, wg *sync.WaitGroup, c *net.UnixConn) {
-	answered := sync.OnceFunc(func() { a.pendingDelta(-1) })
+	answered := sync.OnceFunc(a.done)
 	defer answered()
 	uid, err := peerUID(c)
 	if err != nil || uid != os.Getuid() {
@@ -255,6 +283,8 @@ func (a *Agent) serveOpen(ctx context.Context, wg *sync.WaitGroup, c *net.UnixCo
 		_ = c.Close()
 		return
 	}
+	requestDone := sync.OnceFunc(e.endRequest)
+	defer requestDone()
 	timeout := req.ConnectTimeout
 	if timeout <= 0 {
 		timeout = 30 * time.Second
@@ -268,6 +298,12 @@ func (a *Agent) serveOpen(ctx context.Context, wg *sync.WaitGroup, c *net.UnixCo
 	}
 	stream, release, err := e.open(octx, ctx, wg, req.Target, notify)
 	cancel()
+	if err != nil && ctx.Err() != nil {
+		// The agent is stopping: closed unanswered, the proxy asks again
+		// and starts a new agent, rather than reading a connect timeout.
+		_ = c.Close()
+		return
+	}
 	if err != nil {
 		var cte *connectTimeoutError
 		if errors.As(err, &cte) {
@@ -289,6 +325,7 @@ func (a *Agent) serveOpen(ctx context.Context, wg *sync.WaitGroup, c *net.UnixCo
 	a.streamDelta(+1)
 	answered()
 	e.streamStarted()
+	requestDone()
 	defer func() {
 		e.streamEnded()
 		a.streamDelta(-1)
@@ -366,9 +403,10 @@ func (a *Agent) entryFor(req *OpenRequest) (*entry, error) {
 		e = newEntry(cfg, req.Host, log, a.cfg.Backoff, a.dial)
 		a.entries[key] = e
 	}
-	// Used now, under a.mu, so that reap cannot drop the entry between
-	// here and the caller's request on it.
-	e.touch()
+	// Counted now, under a.mu, so that reap cannot drop the entry from
+	// here until the caller's stream has started (or failed): opening it
+	// may take longer than --persist. The caller calls endRequest.
+	e.beginRequest()
 	return e, nil
 }
 

@@ -36,7 +36,7 @@ type entry struct {
 	connects int
 	dialErrs int
 	streams  int
-	waiting  int // requests waiting in session
+	requests int // requests between entryFor and their stream's start
 	total    int64
 	// Bytes moved by sessions that have ended; the live one is added on
 	// demand.
@@ -259,11 +259,6 @@ func (e *entry) session(ctx, agentCtx context.Context, wg *sync.WaitGroup, notif
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.lastUsed = time.Now()
-	e.waiting++
-	defer func() {
-		e.waiting--
-		e.lastUsed = time.Now()
-	}()
 	startGen := e.failGen
 	e.ensureRunningLocked(agentCtx, wg)
 	if time.Until(e.retryAt) > 0 {
@@ -373,15 +368,24 @@ func (e *entry) streamEnded() {
 func (e *entry) idleFor() time.Duration {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.streams > 0 || e.waiting > 0 {
+	if e.streams > 0 || e.requests > 0 {
 		return 0
 	}
 	return time.Since(e.lastUsed)
 }
 
-// touch marks the entry as used now.
-func (e *entry) touch() {
+// beginRequest and endRequest count a request on the entry, from before
+// it waits for the session until its stream has started or failed.
+func (e *entry) beginRequest() {
 	e.mu.Lock()
+	e.requests++
+	e.lastUsed = time.Now()
+	e.mu.Unlock()
+}
+
+func (e *entry) endRequest() {
+	e.mu.Lock()
+	e.requests--
 	e.lastUsed = time.Now()
 	e.mu.Unlock()
 }

@@ -159,9 +159,9 @@ func (f *framedReader) Read(p []byte) (int, error) {
 		if _, err := io.ReadFull(f.UnixConn, h[:]); err != nil {
 			if errors.Is(err, io.EOF) {
 				// The agent went away without a word: it was killed.
-				f.setEnd(&StreamError{Reason: errAgentGone})
-				return 0, f.end
+				err = &StreamError{Reason: errAgentGone}
 			}
+			f.setEnd(err) // also ends a writer's wait for a reason
 			return 0, err
 		}
 		word := binary.BigEndian.Uint32(h[:])

@@ -131,10 +131,11 @@ func roundTrip(ctx context.Context, c *net.UnixConn, req request) (rep reply, er
 		}
 		return reply{}, fmt.Errorf("talk to the sandmux agent: %w", err)
 	}
-	for first := true; ; first = false {
+	for {
 		rep = reply{}
 		if err := readMessage(c, &rep); err != nil {
-			if first && (errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)) {
+			// Closed before any answer (progress reports are not one).
+			if errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) {
 				return reply{}, fmt.Errorf("%w: %w", errAgentLeft, err)
 			}
 			return reply{}, fmt.Errorf("the sandmux agent did not answer: %w", err)

@@ -7,9 +7,11 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/sandmux/sandmux/internal/netem"
 	"github.com/sandmux/sandmux/internal/testutil"
 )
 
@@ -186,4 +188,98 @@ func TestOneAgentPerDirectory(t *testing.T) {
 	if err := <-errs; err != nil {
 		t.Fatal(err)
 	}
+}
+
+// An agent that has stopped accepting lets the next one serve at once,
+// though it may take seconds more to close a session whose server went
+// silent.
+func TestNextAgentServesWhileTheLastCloses(t *testing.T) {
+	_, url := testutil.SandmuxServer(t, nil)
+	fault, err := netem.Start(netem.Config{Target: strings.TrimPrefix(url, "ws://")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fault.Close()
+	dir := shortDir(t)
+	first, err := New(DefaultConfig(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	firstDone := make(chan error, 1)
+	go func() { firstDone <- first.Serve(context.Background()) }()
+	if !testutil.Poll(5*time.Second, func() bool { _, err := GetStatus(context.Background(), dir); return err == nil }) {
+		t.Fatal("first agent did not come up")
+	}
+	c := echoOnce(t, dir, OpenRequest{URL: "ws://" + fault.Addr(), Host: "box", ConnectTimeout: 5 * time.Second})
+	_ = c.Close()
+	fault.Freeze() // its session's close now waits for a peer that is silent
+	defer fault.Thaw()
+	if err := Stop(context.Background(), dir); err != nil {
+		t.Fatal(err)
+	}
+	runAgent(t, dir, nil) // fails if the first still held the run lock
+	select {
+	case err := <-firstDone:
+		t.Logf("the first agent had finished closing (%v): the test proved nothing", err)
+	default:
+	}
+	fault.Thaw()
+	if err := <-firstDone; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A request whose stream takes longer to open than --persist (a slow
+// path: the new session's reply is a round trip away) keeps its session:
+// the agent used to drop it under the request, which then waited out its
+// whole connect timeout.
+func TestSlowOpenOutlastsPersist(t *testing.T) {
+	_, url := testutil.SandmuxServer(t, nil)
+	slow, err := netem.Start(netem.Config{Target: strings.TrimPrefix(url, "ws://"), Delay: 400 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+	dir := shortDir(t)
+	runAgent(t, dir, func(c *Config) { c.Persist = 200 * time.Millisecond })
+	c := echoOnce(t, dir, OpenRequest{URL: "ws://" + slow.Addr(), Host: "box", ConnectTimeout: 20 * time.Second})
+	_ = c.Close()
+}
+
+// Back-to-back requests to agents that exit 15 ms after each stream: every
+// request is served, by the agent it reached or by a new one.
+func TestRequestsAsAgentsExit(t *testing.T) {
+	_, url := testutil.SandmuxServer(t, nil)
+	dir := shortDir(t)
+	var agents sync.WaitGroup
+	defer agents.Wait()
+	start := func() error {
+		cfg := DefaultConfig(dir)
+		cfg.Persist = 15 * time.Millisecond
+		a, err := New(cfg)
+		if err != nil {
+			return err
+		}
+		agents.Go(func() {
+			if err := a.Serve(context.Background()); err != nil && !errors.Is(err, ErrAlreadyRunning) {
+				t.Errorf("serve: %v", err)
+			}
+		})
+		return nil
+	}
+	req := OpenRequest{URL: url, Host: "box", ConnectTimeout: 5 * time.Second}
+	for i := range 150 {
+		c, err := Open(context.Background(), dir, start, req)
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		if _, err := c.Write([]byte("x")); err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		if _, err := io.ReadFull(c, make([]byte, 1)); err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		_ = c.Close()
+	}
+	// The last agent exits on its own after --persist.
 }
