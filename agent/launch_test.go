@@ -15,14 +15,7 @@ import (
 // answers (stopped with SIGSTOP, or stuck) fails status, stop and open
 // with ErrNoAnswer when the caller's context ends, instead of hanging.
 func TestStuckAgentTimesOut(t *testing.T) {
-	dir := shortDir(t)
-	if err := EnsureDir(dir); err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("unix", SocketPath(dir))
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, ln := fakeAgent(t)
 	// The listener's backlog accepts for the kernel; holding the
 	// connections open without reading is what a stopped agent does.
 	var mu sync.Mutex

@@ -121,14 +121,7 @@ func TestNewAgentWaitsForItsFirstRequest(t *testing.T) {
 // agent rather than failed.
 func TestOpenRetriesAnAgentThatLeft(t *testing.T) {
 	_, url := testutil.SandmuxServer(t, nil)
-	dir := shortDir(t)
-	if err := EnsureDir(dir); err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("unix", SocketPath(dir))
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, ln := fakeAgent(t)
 	left := make(chan struct{})
 	go func() {
 		defer close(left)
@@ -282,4 +275,19 @@ func TestRequestsAsAgentsExit(t *testing.T) {
 		_ = c.Close()
 	}
 	// The last agent exits on its own after --persist.
+}
+
+// fakeAgent listens on a new agent directory's socket, as an agent would,
+// for a test to play the agent.
+func fakeAgent(t *testing.T) (string, net.Listener) {
+	t.Helper()
+	dir := shortDir(t)
+	if err := EnsureDir(dir); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("unix", SocketPath(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir, ln
 }
