@@ -107,7 +107,9 @@ func (a *Agent) Serve(ctx context.Context) error {
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		a.reap(ctx, cancel)
+		// Exiting on --persist closes the listener at once, so proxies
+		// from then on find no agent and start one.
+		a.reap(ctx, func() { _ = ln.Close(); cancel() })
 	}()
 	go func() {
 		defer wg.Done()
@@ -117,6 +119,7 @@ func (a *Agent) Serve(ctx context.Context) error {
 			cancel()
 		}
 		_ = ln.Close()
+		unlock()
 	}()
 
 	var conns sync.WaitGroup
@@ -168,9 +171,17 @@ func (a *Agent) reap(ctx context.Context, stop context.CancelFunc) {
 		a.mu.Lock()
 		idle := a.cfg.Persist > 0 && a.streams == 0 && a.pending == 0 && time.Since(a.idle) >= a.cfg.Persist &&
 			(a.served || time.Since(a.started) >= startTimeout)
-		// Decided under a.mu: a connection accepted from now on is closed
-		// unanswered (admit), one admitted before is in pending.
-		a.exiting = idle
+		if idle {
+			// Decided under a.mu: a connection accepted from now on is
+			// closed unanswered (admit), one admitted before is in pending.
+			// The sessions are closed by Serve (closeAll), after the
+			// listener: closing one whose server went silent takes seconds.
+			a.exiting = true
+			a.mu.Unlock()
+			a.log.Info("no streams for --persist; exiting", "persist", a.cfg.Persist)
+			stop()
+			return
+		}
 		var stale []*entry
 		for k, e := range a.entries {
 			d := e.idleFor()
@@ -187,11 +198,6 @@ func (a *Agent) reap(ctx context.Context, stop context.CancelFunc) {
 		for _, e := range stale {
 			e.log.Info("session idle for --persist; closing")
 			e.retire()
-		}
-		if idle {
-			a.log.Info("no streams for --persist; exiting", "persist", a.cfg.Persist)
-			stop()
-			return
 		}
 	}
 }
@@ -218,21 +224,25 @@ func (a *Agent) admit() bool {
 	}
 	a.pending++
 	a.served = true
-	a.idle = time.Now()
 	return true
 }
 
-// done counts an admitted connection's request as answered.
-func (a *Agent) done() {
+// done counts an admitted connection's request as answered. Only a
+// proxy's request (open) counts as use for --persist: `sandmux status`
+// polled in a loop must not keep the agent up.
+func (a *Agent) done(open bool) {
 	a.mu.Lock()
 	a.pending--
-	a.idle = time.Now()
+	if open {
+		a.idle = time.Now()
+	}
 	a.mu.Unlock()
 }
 
 // handle serves one connection from a proxy or from `sandmux status`.
 func (a *Agent) handle(ctx context.Context, wg *sync.WaitGroup, c *net.UnixConn) {
-	answered := sync.OnceFunc(a.done)
+	var open bool // set once the request is known to be an open
+	answered := sync.OnceFunc(func() { a.done(open) })
 	defer answered()
 	uid, err := peerUID(c)
 	if err != nil || uid != os.Getuid() {
@@ -265,6 +275,7 @@ func (a *Agent) handle(ctx context.Context, wg *sync.WaitGroup, c *net.UnixConn)
 			_ = c.Close()
 			return
 		}
+		open = true
 		a.serveOpen(ctx, wg, c, req.Open, answered)
 	default:
 		_ = writeMessage(c, reply{Version: protoVersion, Error: fmt.Sprintf("unknown request %q (is the agent older than this proxy? run `sandmux agent --stop`)", req.Op)})
@@ -299,10 +310,9 @@ func (a *Agent) serveOpen(ctx context.Context, wg *sync.WaitGroup, c *net.UnixCo
 	stream, release, err := e.open(octx, ctx, wg, req.Target, notify)
 	cancel()
 	if err != nil && ctx.Err() != nil {
-		// The agent is stopping: closed unanswered, the proxy asks again
-		// and starts a new agent, rather than reading a connect timeout.
-		_ = c.Close()
-		return
+		// Stopped (agent --stop, a signal) under a waiting proxy: told as
+		// an open stream is, rather than as a connect timeout.
+		err = errors.New(errShuttingDown)
 	}
 	if err != nil {
 		var cte *connectTimeoutError
@@ -339,10 +349,13 @@ func (a *Agent) serveOpen(ctx context.Context, wg *sync.WaitGroup, c *net.UnixCo
 	fw.finish(verdict(mux.Splice(stream, fw)))
 }
 
+// errShuttingDown is a proxy's line when the agent stops under it.
+const errShuttingDown = "the sandmux agent is shutting down"
+
 // streamEndError words the end of a stream for the proxy's one line.
 func streamEndError(agentCtx context.Context, err error, host string) error {
 	if err != nil && agentCtx.Err() != nil {
-		return errors.New("the sandmux agent is shutting down")
+		return errors.New(errShuttingDown)
 	}
 	return client.StreamEndError(err, host)
 }

@@ -20,8 +20,6 @@ func StartDetached(string, []string, []string) error { return ErrUnsupported }
 // Spawn is not supported on Windows.
 func Spawn(string, []string, []string) error { return ErrUnsupported }
 
-func holdRunLock(string) (func(), error) { return nil, ErrUnsupported }
-
 func peerUID(*net.UnixConn) (int, error) { return -1, ErrUnsupported }
 
 func fileOwner(os.FileInfo) (int, bool) { return 0, false }

@@ -92,14 +92,37 @@ func open(ctx context.Context, dir string, start func() error, req OpenRequest) 
 		// An agent that reached --persist as this request arrived closed
 		// it unanswered; the next attempt finds it gone and starts one.
 		// Nothing of the stream was sent yet, so asking again is safe.
-		if !errors.Is(err, errAgentLeft) || attempt == openAttempts || ctx.Err() != nil {
+		if !errors.Is(err, errAgentLeft) || attempt == openAttempts || !sleepCtx(ctx, openRetryGap) {
 			return nil, reply{}, err
 		}
 	}
 }
 
-// openAttempts bounds how often open asks again after errAgentLeft.
-const openAttempts = 3
+// openAttempts bounds how often open asks again after errAgentLeft, a
+// little apart: the agent that left closes its listener at once.
+const (
+	openAttempts = 5
+	openRetryGap = 20 * time.Millisecond
+)
+
+// holdRunLock takes the exclusive flock on path that a serving agent
+// holds until its listener closes, or reports ErrAlreadyRunning: two
+// agents started at once (--foreground) must not both remove the socket
+// and listen, leaving one unreachable. It waits up to runLockWait, as an
+// agent that just closed its listener (so that the next proxy started
+// this one) lets go of the lock a moment later.
+func holdRunLock(path string) (func(), error) {
+	ctx, cancel := context.WithTimeout(context.Background(), runLockWait)
+	defer cancel()
+	unlock, err := lock(ctx, path)
+	if errors.Is(err, context.DeadlineExceeded) {
+		return nil, ErrAlreadyRunning
+	}
+	return unlock, err
+}
+
+// runLockWait is how long a starting agent waits for the run lock.
+const runLockWait = time.Second
 
 // roundTrip sends req and reads the agent's reply; a refusal is an error
 // carrying the agent's one-line reason. It gives up when ctx ends: an

@@ -42,25 +42,6 @@ func lock(ctx context.Context, path string) (func(), error) {
 	}
 }
 
-// holdRunLock takes the exclusive flock on path that a serving agent
-// holds for its whole life, or reports ErrAlreadyRunning: two agents
-// started at once (--foreground) must not both remove the socket and
-// listen, leaving one unreachable.
-func holdRunLock(path string) (func(), error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("open %s: %w; %s", path, err, fixDir)
-	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		_ = f.Close()
-		if errors.Is(err, unix.EWOULDBLOCK) {
-			return nil, ErrAlreadyRunning
-		}
-		return nil, fmt.Errorf("lock %s: %w", path, err)
-	}
-	return func() { _ = f.Close() }, nil
-}
-
 // StartDetached starts exe with args as a background agent in its own
 // session (setsid), so it outlives the ssh that started the proxy, with
 // stdio on /dev/null so it never holds ssh's pipes open. env is the

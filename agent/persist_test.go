@@ -16,9 +16,13 @@ import (
 )
 
 // echoOnce opens a stream through the agent in dir and checks one echo.
-func echoOnce(t *testing.T, dir string, req OpenRequest) net.Conn {
+func echoOnce(t *testing.T, dir string, req OpenRequest, start ...func() error) net.Conn {
 	t.Helper()
-	c, err := Open(context.Background(), dir, noStart, req)
+	starter := noStart
+	if len(start) > 0 {
+		starter = start[0]
+	}
+	c, err := Open(context.Background(), dir, starter, req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,14 +68,14 @@ func TestReapedSessionStaysClosed(t *testing.T) {
 // The agent does not exit under a proxy still waiting for its session:
 // the proxy waits its whole --connect-timeout and hears why it failed.
 func TestAgentStaysForAWaitingRequest(t *testing.T) {
-	down := "ws://" + testutil.FreeAddr(t) // nothing listens
+	down := "ws://" + deadServer(t)
 	dir := shortDir(t)
 	runAgent(t, dir, func(c *Config) { c.Persist = 100 * time.Millisecond })
 	const wait = 1500 * time.Millisecond
 	start := time.Now()
 	_, err := Open(context.Background(), dir, noStart, OpenRequest{URL: down, Host: "box", ConnectTimeout: wait})
-	if err == nil || !strings.Contains(err.Error(), "connection refused") {
-		t.Fatalf("open: %v, want the refused dial", err)
+	if err == nil || !strings.Contains(err.Error(), "could not connect to "+down+" within 1.5s") {
+		t.Fatalf("open: %v, want the failed dial", err)
 	}
 	if d := time.Since(start); d < wait {
 		t.Fatalf("open failed after %v, before its connect timeout of %v: the agent left under it", d, wait)
@@ -290,4 +294,120 @@ func fakeAgent(t *testing.T) (string, net.Listener) {
 		t.Fatal(err)
 	}
 	return dir, ln
+}
+
+// deadServer is an address that takes TCP connections and closes them at
+// once, so every WebSocket dial to it fails (and is retried), held by the
+// test so that no other process can take the port meanwhile.
+func deadServer(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { _ = ln.Close(); wg.Wait() })
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			_ = c.Close()
+		}
+	})
+	return ln.Addr().String()
+}
+
+// `sandmux status` polled in a loop does not keep the agent up: only
+// proxies count as use for --persist.
+func TestStatusDoesNotKeepTheAgent(t *testing.T) {
+	dir := shortDir(t)
+	runAgent(t, dir, func(c *Config) { c.Persist = 300 * time.Millisecond })
+	gone := func() bool { _, err := GetStatus(context.Background(), dir); return err != nil }
+	if !testutil.Poll(10*time.Second, gone) {
+		t.Fatal("the agent, asked for its status all along, did not exit after --persist")
+	}
+}
+
+// agent --stop under a proxy still waiting for its session tells that
+// proxy so, as it tells open streams, and starts no new agent.
+func TestStopTellsAWaitingProxy(t *testing.T) {
+	down := "ws://" + deadServer(t)
+	dir := shortDir(t)
+	runAgent(t, dir, nil)
+	opened := make(chan error, 1)
+	go func() {
+		_, err := Open(context.Background(), dir, noStart, OpenRequest{URL: down, Host: "box", ConnectTimeout: time.Minute})
+		opened <- err
+	}()
+	waiting := func() bool {
+		st, err := GetStatus(context.Background(), dir)
+		return err == nil && len(st.Sessions) == 1 && st.Sessions[0].DialErrors > 0
+	}
+	if !testutil.Poll(10*time.Second, waiting) {
+		t.Fatal("the request never waited for its session")
+	}
+	if err := Stop(context.Background(), dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-opened; err == nil || err.Error() != "the sandmux agent is shutting down" {
+		t.Fatalf("open: %v, want the shutdown", err)
+	}
+}
+
+// An agent exiting on --persist lets the next proxy start the next agent
+// at once, though closing a session whose server went silent takes it
+// seconds more.
+func TestExitingAgentMakesWayAtOnce(t *testing.T) {
+	_, url := testutil.SandmuxServer(t, nil)
+	fault, err := netem.Start(netem.Config{Target: strings.TrimPrefix(url, "ws://")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fault.Close()
+	dir := shortDir(t)
+	cfg := DefaultConfig(dir)
+	cfg.Persist = 200 * time.Millisecond
+	first, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	firstDone := make(chan error, 1)
+	go func() { firstDone <- first.Serve(context.Background()) }()
+	defer func() {
+		fault.Thaw()
+		if err := <-firstDone; err != nil {
+			t.Error(err)
+		}
+	}()
+	if !testutil.Poll(5*time.Second, func() bool { _, err := os.Stat(SocketPath(dir)); return err == nil }) {
+		t.Fatal("first agent did not listen")
+	}
+	c := echoOnce(t, dir, OpenRequest{URL: "ws://" + fault.Addr(), Host: "box", ConnectTimeout: 5 * time.Second})
+	_ = c.Close()
+	ended := func() bool {
+		st, err := GetStatus(context.Background(), dir)
+		return err == nil && len(st.Sessions) == 1 && st.Sessions[0].OpenStreams == 0
+	}
+	if !testutil.Poll(5*time.Second, ended) {
+		t.Fatal("the stream did not end")
+	}
+	fault.Freeze()
+	started := 0
+	start := func() error {
+		started++
+		runAgent(t, dir, nil)
+		return nil
+	}
+	// Status requests do not count as use: the first agent exits on
+	// --persist meanwhile, and stops answering once it has decided to.
+	if !testutil.Poll(10*time.Second, func() bool { _, err := GetStatus(context.Background(), dir); return err != nil }) {
+		t.Fatal("the first agent did not exit on --persist")
+	}
+	c = echoOnce(t, dir, OpenRequest{URL: url, Host: "box", ConnectTimeout: 5 * time.Second}, start)
+	_ = c.Close()
+	if started != 1 {
+		t.Fatalf("started %d agents, want 1", started)
+	}
 }
