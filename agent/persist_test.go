@@ -87,17 +87,7 @@ func TestAgentStaysForAWaitingRequest(t *testing.T) {
 func TestNewAgentWaitsForItsFirstRequest(t *testing.T) {
 	_, url := testutil.SandmuxServer(t, nil)
 	dir := shortDir(t)
-	cfg := DefaultConfig(dir)
-	cfg.Persist = 10 * time.Millisecond
-	a, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- a.Serve(context.Background()) }()
-	if !testutil.Poll(5*time.Second, func() bool { _, err := os.Stat(SocketPath(dir)); return err == nil }) {
-		t.Fatal("agent did not listen")
-	}
+	done := startServing(t, dir, 10*time.Millisecond)
 	exited := func() bool {
 		select {
 		case err := <-done:
@@ -191,22 +181,9 @@ func TestOneAgentPerDirectory(t *testing.T) {
 // though it may take seconds more to close a session whose server went
 // silent.
 func TestNextAgentServesWhileTheLastCloses(t *testing.T) {
-	_, url := testutil.SandmuxServer(t, nil)
-	fault, err := netem.Start(netem.Config{Target: strings.TrimPrefix(url, "ws://")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fault.Close()
+	_, fault := faultyServer(t)
 	dir := shortDir(t)
-	first, err := New(DefaultConfig(dir))
-	if err != nil {
-		t.Fatal(err)
-	}
-	firstDone := make(chan error, 1)
-	go func() { firstDone <- first.Serve(context.Background()) }()
-	if !testutil.Poll(5*time.Second, func() bool { _, err := GetStatus(context.Background(), dir); return err == nil }) {
-		t.Fatal("first agent did not come up")
-	}
+	firstDone := startServing(t, dir, 0)
 	c := echoOnce(t, dir, OpenRequest{URL: "ws://" + fault.Addr(), Host: "box", ConnectTimeout: 5 * time.Second})
 	_ = c.Close()
 	fault.Freeze() // its session's close now waits for a peer that is silent
@@ -360,30 +337,15 @@ func TestStopTellsAWaitingProxy(t *testing.T) {
 // at once, though closing a session whose server went silent takes it
 // seconds more.
 func TestExitingAgentMakesWayAtOnce(t *testing.T) {
-	_, url := testutil.SandmuxServer(t, nil)
-	fault, err := netem.Start(netem.Config{Target: strings.TrimPrefix(url, "ws://")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fault.Close()
+	url, fault := faultyServer(t)
 	dir := shortDir(t)
-	cfg := DefaultConfig(dir)
-	cfg.Persist = 200 * time.Millisecond
-	first, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	firstDone := make(chan error, 1)
-	go func() { firstDone <- first.Serve(context.Background()) }()
+	firstDone := startServing(t, dir, 200*time.Millisecond)
 	defer func() {
 		fault.Thaw()
 		if err := <-firstDone; err != nil {
 			t.Error(err)
 		}
 	}()
-	if !testutil.Poll(5*time.Second, func() bool { _, err := os.Stat(SocketPath(dir)); return err == nil }) {
-		t.Fatal("first agent did not listen")
-	}
 	c := echoOnce(t, dir, OpenRequest{URL: "ws://" + fault.Addr(), Host: "box", ConnectTimeout: 5 * time.Second})
 	_ = c.Close()
 	ended := func() bool {
@@ -410,4 +372,36 @@ func TestExitingAgentMakesWayAtOnce(t *testing.T) {
 	if started != 1 {
 		t.Fatalf("started %d agents, want 1", started)
 	}
+}
+
+// startServing runs an agent on dir with persist until it exits on its
+// own; its Serve's error arrives on the channel returned, once the agent
+// listens. The caller receives from it.
+func startServing(t *testing.T, dir string, persist time.Duration) chan error {
+	t.Helper()
+	cfg := DefaultConfig(dir)
+	cfg.Persist = persist
+	a, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- a.Serve(context.Background()) }()
+	if !testutil.Poll(5*time.Second, func() bool { _, err := os.Stat(SocketPath(dir)); return err == nil }) {
+		t.Fatal("agent did not listen")
+	}
+	return done
+}
+
+// faultyServer is a sandmux server and a netem proxy before it, which the
+// test can freeze; the proxy closes with the test.
+func faultyServer(t *testing.T) (string, *netem.Proxy) {
+	t.Helper()
+	_, url := testutil.SandmuxServer(t, nil)
+	fault, err := netem.Start(netem.Config{Target: strings.TrimPrefix(url, "ws://")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = fault.Close() })
+	return url, fault
 }
