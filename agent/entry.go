@@ -357,9 +357,13 @@ func (e *entry) streamStarted() {
 	e.mu.Unlock()
 }
 
-func (e *entry) streamEnded() {
+func (e *entry) streamEnded() { e.count(&e.streams, -1) }
+
+// count adds d to one of the entry's counts of users (streams, requests)
+// and marks it used now.
+func (e *entry) count(n *int, d int) {
 	e.mu.Lock()
-	e.streams--
+	*n += d
 	e.lastUsed = time.Now()
 	e.mu.Unlock()
 }
@@ -376,19 +380,9 @@ func (e *entry) idleFor() time.Duration {
 
 // beginRequest and endRequest count a request on the entry, from before
 // it waits for the session until its stream has started or failed.
-func (e *entry) beginRequest() {
-	e.mu.Lock()
-	e.requests++
-	e.lastUsed = time.Now()
-	e.mu.Unlock()
-}
+func (e *entry) beginRequest() { e.count(&e.requests, +1) }
 
-func (e *entry) endRequest() {
-	e.mu.Lock()
-	e.requests--
-	e.lastUsed = time.Now()
-	e.mu.Unlock()
-}
+func (e *entry) endRequest() { e.count(&e.requests, -1) }
 
 // failedForGood reports whether the session failed (bad credentials or
 // URL) and nothing is retrying it.

@@ -6,8 +6,10 @@ import (
 	"crypto/subtle"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -305,14 +307,8 @@ func (s *Server) authorized(r *http.Request) bool {
 func (s *Server) Close() error {
 	s.mu.Lock()
 	s.closed = true
-	sessions := make([]*mux.Session, 0, len(s.sessions))
-	for sess := range s.sessions {
-		sessions = append(sessions, sess)
-	}
-	raws := make([]*websocket.Conn, 0, len(s.raws))
-	for ws := range s.raws {
-		raws = append(raws, ws)
-	}
+	sessions := slices.Collect(maps.Keys(s.sessions))
+	raws := slices.Collect(maps.Keys(s.raws))
 	s.mu.Unlock()
 	// At once, not one after another: a session's close may wait seconds
 	// for a peer that does not read (mux.Resumable.Close), and a raw
