@@ -410,7 +410,7 @@ func (e *entry) status() SessionStatus {
 	st := SessionStatus{
 		URL: client.RedactURL(e.cfg.URL), Host: e.host, State: e.state, Reason: e.reason,
 		Connects: e.connects, Reconnects: max(e.connects-1, 0), DialErrors: e.dialErrs,
-		OpenStreams: e.streams, Streams: e.total, BytesIn: e.bytesIn, BytesOut: e.bytesOut,
+		OpenStreams: e.streams, Waiting: e.requests, Streams: e.total, BytesIn: e.bytesIn, BytesOut: e.bytesOut,
 	}
 	st.Resumes, st.Replayed = e.resumes, e.replayed
 	if e.sess != nil {

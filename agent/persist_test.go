@@ -320,10 +320,11 @@ func TestStopTellsAWaitingProxy(t *testing.T) {
 	}()
 	waiting := func() bool {
 		st, err := GetStatus(context.Background(), dir)
-		return err == nil && len(st.Sessions) == 1 && st.Sessions[0].DialErrors > 0
+		return err == nil && len(st.Sessions) == 1 && st.Sessions[0].DialErrors > 0 && st.Sessions[0].Waiting == 1
 	}
 	if !testutil.Poll(10*time.Second, waiting) {
-		t.Fatal("the request never waited for its session")
+		st, err := GetStatus(context.Background(), dir)
+		t.Fatalf("the request never showed as waiting for its session: %+v, %v", st, err)
 	}
 	if err := Stop(context.Background(), dir); err != nil {
 		t.Fatal(err)

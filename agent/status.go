@@ -41,9 +41,13 @@ type SessionStatus struct {
 	DialErrors  int           `json:"dial_errors"`
 	LastRTT     time.Duration `json:"last_rtt_ns"`
 	OpenStreams int           `json:"open_streams"`
-	Streams     int64         `json:"streams_total"`
-	BytesIn     int64         `json:"bytes_in"`
-	BytesOut    int64         `json:"bytes_out"`
+	// Waiting counts proxy requests for this session whose stream has
+	// not started yet: while it connects or reconnects, the proxies it
+	// holds up.
+	Waiting  int   `json:"waiting_requests"`
+	Streams  int64 `json:"streams_total"`
+	BytesIn  int64 `json:"bytes_in"`
+	BytesOut int64 `json:"bytes_out"`
 	// Resumable is true when the session survives a lost WebSocket;
 	// Resumes counts how often it did, Replayed the bytes resent.
 	Resumable bool  `json:"resumable"`

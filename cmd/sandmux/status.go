@@ -82,8 +82,14 @@ func printStatus(w io.Writer, st agent.Status) error {
 		if s.Resumable {
 			resumes = fmt.Sprint(s.Resumes)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%d\t%s\t%s\n", s.URL, state, since, s.Reconnects,
-			resumes, bytesIEC(s.Replayed), rttText(s.LastRTT), s.OpenStreams, bytesIEC(s.BytesIn), bytesIEC(s.BytesOut))
+		streams := fmt.Sprint(s.OpenStreams)
+		if s.Waiting > 0 {
+			// Proxies held up by a session that is not connected are
+			// what a user looking at a hung ssh wants to see.
+			streams += fmt.Sprintf(" (+%d waiting)", s.Waiting)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", s.URL, state, since, s.Reconnects,
+			resumes, bytesIEC(s.Replayed), rttText(s.LastRTT), streams, bytesIEC(s.BytesIn), bytesIEC(s.BytesOut))
 	}
 	return tw.Flush()
 }

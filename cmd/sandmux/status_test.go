@@ -1,0 +1,26 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sandmux/sandmux/agent"
+)
+
+// Proxies held up by a session that is not connected show beside its
+// open streams.
+func TestPrintStatusShowsWaitingProxies(t *testing.T) {
+	st := agent.Status{Started: time.Now(), Sessions: []agent.SessionStatus{
+		{URL: "wss://8081-a.e2b.app", State: agent.StateReconnecting, Reason: "dial failed", OpenStreams: 1, Waiting: 2},
+		{URL: "wss://8081-b.e2b.app", State: agent.StateConnected, OpenStreams: 3},
+	}}
+	var b strings.Builder
+	if err := printStatus(&b, st); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(b.String(), "\n")
+	if len(lines) < 5 || !strings.Contains(lines[3], "1 (+2 waiting)") || strings.Contains(lines[4], "waiting") {
+		t.Fatalf("status:\n%s\nwant the first session's streams as \"1 (+2 waiting)\" and no waiting on the second", b.String())
+	}
+}
