@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/http"
 	"testing"
 	"time"
+
+	"github.com/coder/websocket"
 
 	"github.com/sandmux/sandmux/client"
 	"github.com/sandmux/sandmux/internal/netem"
@@ -103,5 +106,44 @@ func TestIdleTimeout(t *testing.T) {
 	// The client sees the close before the server's bookkeeping finishes.
 	if !testutil.Poll(5*time.Second, func() bool { return srv.Stats().ActiveSessions == 0 }) {
 		t.Fatalf("active sessions = %d after the idle timeout", srv.Stats().ActiveSessions)
+	}
+}
+
+// An upgrade marked as a resume is admitted past --max-sessions (its
+// session holds a slot already), so it may only resume: a new session on
+// it is refused, and such upgrades are capped at the limit as well.
+func TestResumeHeaderTakesNoNewSession(t *testing.T) {
+	srv, url := limitedServer(t, func(c *server.Config) { c.MaxSessions = 1; c.ResumeGrace = 30 * time.Second })
+	first, err := client.Dial(context.Background(), fastClient(url))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	liveStream(t, first)
+	cfg := fastClient(url)
+	cfg.Header = http.Header{mux.ResumeHeader: {"1"}}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if sess, err := client.Dial(ctx, cfg); err == nil {
+		_, err = sess.OpenStream(ctx, "")
+		_ = sess.Close()
+		if err == nil {
+			t.Fatal("a new session marked as a resume was served past --max-sessions 1")
+		}
+	}
+	if got := srv.Stats().ActiveSessions; got != 1 {
+		t.Fatalf("%d sessions active with --max-sessions 1", got)
+	}
+	// The resume slots are capped too: hold one open without a hello.
+	hold, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{Subprotocols: []string{mux.SubprotocolResumable},
+		HTTPHeader: http.Header{mux.ResumeHeader: {"1"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hold.CloseNow()
+	_, resp, err := websocket.Dial(ctx, url, &websocket.DialOptions{Subprotocols: []string{mux.SubprotocolResumable},
+		HTTPHeader: http.Header{mux.ResumeHeader: {"1"}}})
+	if err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("a second resume upgrade in progress with --max-sessions 1: %v, want 503", err)
 	}
 }

@@ -31,8 +31,9 @@ func authHash(r *http.Request) [sha256.Size]byte {
 // serveResumable reads the client's hello and either starts a new
 // resumable session (served by this call until it ends) or attaches this
 // WebSocket to the session it resumes (held by this call until the
-// WebSocket is lost again).
-func (s *Server) serveResumable(link mux.Link, r *http.Request, log *slog.Logger, start time.Time) {
+// WebSocket is lost again). slotFree says the upgrade was admitted as a
+// resume, past the session limit and the drain, so it may only resume.
+func (s *Server) serveResumable(link mux.Link, r *http.Request, slotFree bool, log *slog.Logger, start time.Time) {
 	ws := link.WS
 	hctx, cancel := context.WithTimeout(s.ctx, s.cfg.Mux.HeaderTimeout)
 	defer cancel()
@@ -44,6 +45,11 @@ func (s *Server) serveResumable(link mux.Link, r *http.Request, log *slog.Logger
 	}
 	if hello.Resuming() {
 		s.resume(link, hello, authHash(r), log, start)
+		return
+	}
+	if slotFree {
+		log.Info("refused a new session on an upgrade marked as a resume")
+		_ = ws.Close(websocket.StatusPolicyViolation, "a new session must not carry "+mux.ResumeHeader)
 		return
 	}
 

@@ -43,6 +43,11 @@ type Server struct {
 	sessions map[*mux.Session]struct{}
 	raws     map[*websocket.Conn]struct{} // raw-mode connections, for Close
 	slots    int                          // WebSockets counted against MaxSessions
+	// resumeSlots counts resume upgrades, which take no slot: a real
+	// resume's session already holds one. They are capped at
+	// MaxSessions as well, so upgrades merely claiming to resume cannot
+	// pile up without bound.
+	resumeSlots int
 	// resumables holds every live sandmux.v2 session by id, attached or
 	// not, so a client can resume it.
 	resumables map[[mux.SessionIDSize]byte]*detached
@@ -195,6 +200,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	case trackFull:
 		s.stats.refusedSessions.Add(1)
+		if resuming {
+			s.log.Warn("refused upgrade: resumes in progress at the session limit", "limit", s.cfg.MaxSessions, "remote", r.RemoteAddr)
+			http.Error(w, fmt.Sprintf("sandmux: server has as many resumes in progress as its session limit (%d); retry shortly", s.cfg.MaxSessions), http.StatusServiceUnavailable)
+			return
+		}
 		s.log.Warn("refused upgrade: session limit", "limit", s.cfg.MaxSessions, "remote", r.RemoteAddr)
 		http.Error(w, fmt.Sprintf("sandmux: server at its session limit (%d); close some sessions or raise --max-sessions", s.cfg.MaxSessions), http.StatusServiceUnavailable)
 		return
@@ -240,7 +250,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveRaw(ws, rawTarget, log)
 	case modeResumable:
 		// Its data messages go out as frames built in place (mux.Link).
-		s.serveResumable(mux.Link{WS: ws, Frames: bc}, r, log, start)
+		s.serveResumable(mux.Link{WS: ws, Frames: bc}, r, resuming, log, start)
 	default:
 		s.observeHandshake(mux.Subprotocol, start)
 		s.serveMux(mux.NetConn(s.ctx, ws), log)
@@ -271,22 +281,26 @@ func (s *Server) track(resuming bool) trackResult {
 	if s.closed || (s.draining.Load() && !resuming) {
 		return trackClosed
 	}
-	if !resuming {
-		if s.slots >= s.cfg.MaxSessions {
-			return trackFull
-		}
-		s.slots++
+	n := &s.slots
+	if resuming {
+		n = &s.resumeSlots
 	}
+	if *n >= s.cfg.MaxSessions {
+		return trackFull
+	}
+	*n++
 	s.wg.Add(1)
 	return trackOK
 }
 
 func (s *Server) untrack(resuming bool) {
-	if !resuming {
-		s.mu.Lock()
+	s.mu.Lock()
+	if resuming {
+		s.resumeSlots--
+	} else {
 		s.slots--
-		s.mu.Unlock()
 	}
+	s.mu.Unlock()
 	s.wg.Done()
 }
 
