@@ -132,37 +132,42 @@ func httpClient(tc *tls.Config) (hc *http.Client, conn func() *mux.BufConn) {
 		return bc
 	}
 	d := &net.Dialer{KeepAlive: 30 * time.Second}
-	return &http.Client{Transport: &http.Transport{
-			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-				c, err := d.DialContext(ctx, network, addr)
-				if err != nil {
-					return nil, err
-				}
-				return keep(c), nil
-			},
-			// TLS is done here rather than by the transport so that the
-			// BufConn sits above it, where the bytes are WebSocket frames.
-			DialTLSContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-				raw, err := d.DialContext(ctx, network, addr)
-				if err != nil {
-					return nil, err
-				}
-				cfg := tc.Clone()
-				if cfg.ServerName == "" {
-					cfg.ServerName, _, _ = net.SplitHostPort(addr)
-				}
-				tconn := tls.Client(raw, cfg)
-				hctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-				defer cancel()
-				if err := tconn.HandshakeContext(hctx); err != nil {
-					_ = raw.Close()
-					return nil, err
-				}
-				mux.TuneTCP(raw)
-				return keep(tconn), nil
-			},
-			ForceAttemptHTTP2: false,
-		}}, func() *mux.BufConn {
+	return &http.Client{
+			// A redirect is reported, never followed: following it would send
+			// the token and --header values (e2b-traffic-access-token) to
+			// wherever it points, in clear text on an https-to-http one.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+			Transport: &http.Transport{
+				DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+					c, err := d.DialContext(ctx, network, addr)
+					if err != nil {
+						return nil, err
+					}
+					return keep(c), nil
+				},
+				// TLS is done here rather than by the transport so that the
+				// BufConn sits above it, where the bytes are WebSocket frames.
+				DialTLSContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+					raw, err := d.DialContext(ctx, network, addr)
+					if err != nil {
+						return nil, err
+					}
+					cfg := tc.Clone()
+					if cfg.ServerName == "" {
+						cfg.ServerName, _, _ = net.SplitHostPort(addr)
+					}
+					tconn := tls.Client(raw, cfg)
+					hctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+					defer cancel()
+					if err := tconn.HandshakeContext(hctx); err != nil {
+						_ = raw.Close()
+						return nil, err
+					}
+					mux.TuneTCP(raw)
+					return keep(tconn), nil
+				},
+				ForceAttemptHTTP2: false,
+			}}, func() *mux.BufConn {
 			mu.Lock()
 			defer mu.Unlock()
 			return last
@@ -175,7 +180,12 @@ func dialError(url string, resp *http.Response, err error) error {
 	de := &DialError{URL: RedactURL(url), Err: err}
 	if resp != nil && resp.StatusCode != http.StatusSwitchingProtocols {
 		de.StatusCode = resp.StatusCode
-		if resp.Body != nil {
+		if loc := resp.Header.Get("Location"); isRedirect(resp.StatusCode) && loc != "" {
+			de.Detail = "redirects to " + RedactURL(loc) + "; sandmux does not follow redirects, which would carry the token there: put that address in --url if you trust it"
+			if resp.Body != nil {
+				_ = resp.Body.Close()
+			}
+		} else if resp.Body != nil {
 			line, _ := bufio.NewReader(io.LimitReader(resp.Body, 512)).ReadString('\n')
 			de.Detail = strings.TrimSpace(line)
 			if !strings.HasPrefix(de.Detail, "sandmux: ") || resp.StatusCode == http.StatusUnauthorized {

@@ -505,3 +505,36 @@ func TestCloseNeverResumes(t *testing.T) {
 		}
 	}
 }
+
+// A redirect is reported, not followed: following it would send the token
+// and the extra headers to wherever it points, in clear text when it
+// points from wss:// to http://.
+func TestDialDoesNotFollowRedirects(t *testing.T) {
+	var reached atomic.Int32
+	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		reached.Add(1)
+		http.Error(w, "nope", http.StatusNotFound)
+	}))
+	defer sink.Close()
+	to := sink.URL + "/elsewhere"
+	front := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, to, http.StatusFound)
+	}))
+	defer front.Close()
+	cfg := client.DefaultConfig()
+	cfg.URL = "wss://" + front.Listener.Addr().String()
+	cfg.Token = "s3cret"
+	cfg.Header = http.Header{"E2b-Traffic-Access-Token": {"edge-secret"}}
+	cfg.TLS = &tls.Config{InsecureSkipVerify: true}
+	_, err := client.Dial(context.Background(), cfg)
+	var de *client.DialError
+	if !errors.As(err, &de) || de.StatusCode != http.StatusFound || de.Temporary() {
+		t.Fatalf("dial: %v, want a lasting DialError with status 302", err)
+	}
+	if !strings.Contains(err.Error(), "redirects to "+to+"; sandmux does not follow redirects") {
+		t.Errorf("error %q does not name where the redirect points", err)
+	}
+	if n := reached.Load(); n != 0 {
+		t.Errorf("the redirect was followed %d times", n)
+	}
+}

@@ -69,8 +69,12 @@ func (e *DialError) Temporary() bool {
 		http.StatusOK: // a plain HTTP server: the URL or port is wrong
 		return false
 	}
-	return true
+	return !isRedirect(e.StatusCode)
 }
+
+// isRedirect reports whether code is an HTTP redirect, which the dial
+// reports rather than follows.
+func isRedirect(code int) bool { return code >= 300 && code < 400 }
 
 func statusHint(code int) string {
 	switch code {
@@ -86,6 +90,9 @@ func statusHint(code int) string {
 		return "is that a sandmux server, and are both sides up to date?"
 	case http.StatusOK:
 		return "that is a plain HTTP server, not a WebSocket endpoint; check the URL and port"
+	}
+	if isRedirect(code) {
+		return "the server redirects elsewhere; sandmux does not follow redirects: check the URL"
 	}
 	return "the server or an edge proxy refused the WebSocket upgrade"
 }
