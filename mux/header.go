@@ -249,6 +249,9 @@ func (e *StreamError) Error() string {
 	case StatusBadRequest:
 		return fmt.Sprintf("server rejected the stream header: %s (are client and server versions compatible?)", e.Message)
 	}
+	if e.Target == "" {
+		return "server could not open a stream: " + e.Message
+	}
 	return fmt.Sprintf("server could not open a stream to %s: %s", e.Target, e.Message)
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -145,5 +146,81 @@ func TestResumeHeaderTakesNoNewSession(t *testing.T) {
 		HTTPHeader: http.Header{mux.ResumeHeader: {"1"}}})
 	if err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("a second resume upgrade in progress with --max-sessions 1: %v, want 503", err)
+	}
+}
+
+// A refused stream's data is read and dropped until the peer finishes the
+// stream, never kept: a peer holding refused streams open and sending on
+// them pinned a window of data each, without bound. Refusals beyond
+// MaxStreams at once are reset instead of answered.
+func TestRefusedStreamsKeepNoData(t *testing.T) {
+	_, url := limitedServer(t, func(c *server.Config) { c.MaxStreams = 1 })
+	ys := rawYamux(t, url)
+	hdr, _ := mux.Request{}.MarshalBinary()
+	open := func() (net.Conn, mux.Reply, error) {
+		st, err := ys.OpenStream()
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = st.SetDeadline(time.Now().Add(waitTimeout))
+		if _, err := st.Write(hdr); err != nil {
+			t.Fatal(err)
+		}
+		rep, err := mux.ReadReply(st)
+		return st, rep, err
+	}
+	live, rep, err := open()
+	if err != nil || rep.Status != mux.StatusOK {
+		t.Fatalf("first stream: %v %v", rep, err)
+	}
+	defer live.Close()
+	refused, rep, err := open()
+	if err != nil || rep.Status != mux.StatusLimit {
+		t.Fatalf("second stream: %v %v, want a limit refusal", rep, err)
+	}
+	// More than the largest window (64 MiB): it only goes through if the
+	// server reads it.
+	junk := make([]byte, 1<<20)
+	for i := range 80 {
+		if _, err := refused.Write(junk); err != nil {
+			t.Fatalf("writing MiB %d on the refused stream: %v", i, err)
+		}
+	}
+	if _, rep, err := open(); err == nil {
+		t.Fatalf("a refusal beyond --max-streams at once was answered (%v), want a reset", rep)
+	}
+	_ = refused.Close()
+}
+
+// A stream opened while the server drains is told so, naming the target
+// it asked for, and counted among the streams opened.
+func TestDrainRefusal(t *testing.T) {
+	srv, url := limitedServer(t, func(c *server.Config) {})
+	sess, err := client.Dial(context.Background(), fastClient(url))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	liveStream(t, sess) // keeps the drain waiting
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- srv.Shutdown(ctx) }()
+	defer func() { cancel(); <-done }()
+	testutil.WaitFor(t, waitTimeout, "the drain", func() bool {
+		resp, err := http.Get("http" + strings.TrimPrefix(url, "ws") + "/healthz")
+		if err != nil {
+			return false
+		}
+		_ = resp.Body.Close()
+		return resp.StatusCode == http.StatusServiceUnavailable
+	})
+	_, err = sess.OpenStream(ctx, "")
+	if err == nil || !strings.HasPrefix(err.Error(), "server could not open a stream to 127.0.0.1:") ||
+		!strings.HasSuffix(err.Error(), ": server is shutting down; open a new connection in a moment") {
+		t.Fatalf("stream opened in the drain: %v", err)
+	}
+	if got := srv.Stats().Streams; got != 2 {
+		t.Errorf("streams counted: %d, want 2 (the refused one included)", got)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"sync"
@@ -34,7 +35,22 @@ func (s *Server) serveMux(conn net.Conn, log *slog.Logger) {
 	log.Info("session started", "mode", "sandmux", "resumable", sess.Resumable() != nil)
 
 	var wg sync.WaitGroup
-	var active atomic.Int64
+	var active, refusing atomic.Int64
+	// refuse answers a stream with a refusal in a goroutine of its own.
+	// At most MaxStreams are answered at once: each waits for the peer to
+	// finish the stream, and a peer that never does is not answered past
+	// that number but reset.
+	refuse := func(st *mux.Stream, status mux.Status, msg string) {
+		if refusing.Add(1) > int64(s.cfg.MaxStreams) {
+			refusing.Add(-1)
+			st.Abort()
+			return
+		}
+		wg.Go(func() {
+			defer refusing.Add(-1)
+			s.refuseStream(sess, st, status, msg)
+		})
+	}
 	if s.cfg.IdleTimeout > 0 {
 		wg.Add(1)
 		go func() {
@@ -53,24 +69,18 @@ func (s *Server) serveMux(conn net.Conn, log *slog.Logger) {
 		s.stats.streamsActive.Add(1)
 		if s.draining.Load() {
 			s.stats.streamsActive.Add(-1)
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				s.refuseDraining(sess, st)
-			}()
+			s.stats.streamsTotal.Add(1)
+			refuse(st, mux.StatusInternal, drainingMessage)
 			continue
 		}
 		if active.Add(1) > int64(s.cfg.MaxStreams) {
 			active.Add(-1)
 			s.stats.streamsActive.Add(-1)
 			s.stats.refusedStreams.Add(1)
+			s.stats.streamsTotal.Add(1)
 			log.Warn("refused stream: stream limit", "limit", s.cfg.MaxStreams)
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				s.refuseStream(sess, st, mux.StatusLimit,
-					fmt.Sprintf("server at its stream limit (%d); close some sessions or raise --max-streams", s.cfg.MaxStreams))
-			}()
+			refuse(st, mux.StatusLimit,
+				fmt.Sprintf("server at its stream limit (%d); close some sessions or raise --max-streams", s.cfg.MaxStreams))
 			continue
 		}
 		wg.Add(1)
@@ -91,8 +101,24 @@ func (s *Server) serveMux(conn net.Conn, log *slog.Logger) {
 // refuseStream answers a stream with a refusal. The header is read first
 // (bounded by the header timeout) so the reply is not mistaken for data.
 func (s *Server) refuseStream(sess *mux.Session, st *mux.Stream, status mux.Status, msg string) {
-	_, _ = sess.ReadRequest(st)
-	_ = sess.Reply(st, mux.Reply{Status: status, Message: msg})
+	req, _ := sess.ReadRequest(st)
+	target := req.Target
+	if t, ok := s.allow.resolve(req.Target); ok {
+		target = t // the default target's address rather than ""
+	}
+	_ = sess.Reply(st, mux.Reply{Status: status, Target: target, Message: msg})
+	finishRefused(st)
+}
+
+// finishRefused ends a refused stream: FIN, then whatever the peer sent
+// with its header or still sends is read and dropped until its FIN.
+// Unread, it would stay buffered, up to the stream's window, for as long
+// as the peer kept the stream open (the close timeout counts from the
+// peer's last frame). A peer that stops sending without finishing is cut
+// by the close timeout, which ends the read.
+func finishRefused(st *mux.Stream) {
+	_ = st.CloseWrite()
+	_, _ = io.Copy(io.Discard, st)
 	_ = st.Close()
 }
 
@@ -150,7 +176,7 @@ func (s *Server) serveStream(sess *mux.Session, st *mux.Stream, log *slog.Logger
 	if err != nil {
 		log.Info("bad stream header", "err", err)
 		_ = sess.Reply(st, mux.Reply{Status: mux.StatusBadRequest, Message: err.Error()})
-		_ = st.Close()
+		finishRefused(st)
 		return
 	}
 	target, ok := s.allow.resolve(req.Target)
@@ -158,7 +184,7 @@ func (s *Server) serveStream(sess *mux.Session, st *mux.Stream, log *slog.Logger
 		s.stats.refusedTargets.Add(1)
 		log.Info("refused target: not allowed", "target", req.Target)
 		_ = sess.Reply(st, mux.Reply{Status: mux.StatusNotAllowed, Target: req.Target})
-		_ = st.Close()
+		finishRefused(st)
 		return
 	}
 	tc, err := s.dial(target)
@@ -167,7 +193,7 @@ func (s *Server) serveStream(sess *mux.Session, st *mux.Stream, log *slog.Logger
 		status := dialStatus(err)
 		log.Info("cannot connect target", "target", target, "status", status, "err", err)
 		_ = sess.Reply(st, mux.Reply{Status: status, Target: target, Message: dialMessage(err)})
-		_ = st.Close()
+		finishRefused(st)
 		return
 	}
 	if err := sess.Reply(st, mux.Reply{Status: mux.StatusOK, Target: target}); err != nil {

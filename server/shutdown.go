@@ -3,8 +3,6 @@ package server
 import (
 	"context"
 	"time"
-
-	"github.com/sandmux/sandmux/mux"
 )
 
 // drainPoll is how often Shutdown looks for open streams.
@@ -31,7 +29,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return nil
 }
 
-// refuseDraining answers a stream opened while the server drains.
-func (s *Server) refuseDraining(sess *mux.Session, st *mux.Stream) {
-	s.refuseStream(sess, st, mux.StatusInternal, "server is shutting down; open a new connection in a moment")
-}
+// drainingMessage is the refusal of a stream opened while the server
+// drains.
+const drainingMessage = "server is shutting down; open a new connection in a moment"

@@ -436,6 +436,24 @@ func (s *Stream) closeTimeout() {
 	_ = s.session.sendNoWait(hdr)
 }
 
+// Abort resets the stream at once (sandmux patch): it is freed with any
+// data it holds unread, and the peer gets a RST. Close instead keeps a
+// stream, and whatever its peer still sends, until the peer's FIN or
+// StreamCloseTimeout, which a peer that never finishes can make minutes.
+func (s *Stream) Abort() {
+	s.stateLock.Lock()
+	if s.state == streamClosed || s.state == streamReset {
+		s.stateLock.Unlock()
+		return
+	}
+	if s.closeTimer != nil {
+		s.closeTimer.Stop()
+		s.closeTimer = nil
+	}
+	s.stateLock.Unlock()
+	s.closeTimeout()
+}
+
 // RemoteFinished reports whether the peer ended its side of the stream
 // with a FIN (sandmux patch). io.EOF from a stream that is not
 // RemoteFinished means the stream was cut: its session ended, or the
