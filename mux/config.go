@@ -50,7 +50,9 @@ type Config struct {
 	// without the peer closing its side, so a peer that never answers a
 	// FIN cannot pin memory.
 	StreamCloseTimeout time.Duration
-	// HeaderTimeout bounds reading a stream header and its reply.
+	// HeaderTimeout bounds reading a stream header; twice it, the wait
+	// for its reply (the server may spend its dial timeout first). On a
+	// resumable session it is at least the grace and a minute.
 	HeaderTimeout time.Duration
 	// AcceptBacklog is how many opened streams may wait to be accepted.
 	AcceptBacklog int

@@ -14,8 +14,8 @@ import (
 // *StreamError from Read. Saving the reply's round trip matters because
 // SSH's server speaks first: sshd's banner can then travel with the reply.
 //
-// The reply is awaited for at most the header timeout; ctx bounds only the
-// opening itself.
+// The reply is awaited for at most twice the header timeout (replyWait);
+// ctx bounds only the opening itself.
 func (s *Session) OpenEarly(ctx context.Context, req Request) (*EarlyStream, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -77,7 +77,7 @@ func (e *EarlyStream) ReadChunk() ([]byte, *[]byte, error) {
 }
 
 func (e *EarlyStream) readReply() {
-	_ = e.Stream.SetReadDeadline(time.Now().Add(e.sess.cfg.HeaderTimeout))
+	_ = e.Stream.SetReadDeadline(time.Now().Add(e.sess.replyWait()))
 	rep, err := e.sess.readReply(e.Stream)
 	_ = e.Stream.SetReadDeadline(time.Time{})
 	if e.closed.Load() {

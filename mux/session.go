@@ -67,6 +67,11 @@ func newSession(conn net.Conn, cfg Config, log *slog.Logger, start func(io.ReadW
 		// before that.
 		cfg.WriteTimeout = max(cfg.WriteTimeout, rc.cfg.Grace+time.Minute)
 		cfg.StreamOpenTimeout = max(cfg.StreamOpenTimeout, rc.cfg.Grace+time.Minute)
+		// So must a stream's header and reply: a sandbox paused just as
+		// ssh started would otherwise fail its stream on a session that
+		// resumes. A peer that holds a stream without a header holds one
+		// of its MaxStreams.
+		cfg.HeaderTimeout = max(cfg.HeaderTimeout, rc.cfg.Grace+time.Minute)
 	}
 	tr := newTransport(conn)
 	ys, err := start(tr.forYamux(), cfg.yamuxConfig(log))
@@ -173,7 +178,7 @@ func (s *Session) Open(ctx context.Context, req Request) (*Stream, error) {
 	// so an exchange cut by ctx always reports ctx.Err(); copying ctx's
 	// deadline onto the stream would race ctx's own timer and could report
 	// a bare i/o timeout instead.
-	_ = st.SetDeadline(time.Now().Add(s.cfg.HeaderTimeout))
+	_ = st.SetDeadline(time.Now().Add(s.replyWait()))
 	stop := context.AfterFunc(ctx, func() { _ = st.SetDeadline(time.Now()) })
 	rep, err := s.exchange(st, hdr)
 	stopped := stop()
@@ -242,6 +247,13 @@ func (s *Session) Accept() (*Stream, error) {
 	}
 	return s.wrap(ys), nil
 }
+
+// replyWait bounds the wait for a stream's reply: twice the header
+// timeout. A server first connects the target, for up to its dial
+// timeout (10 s by default, as the header timeout), so waiting only the
+// header timeout would cut off the reply saying the target cannot be
+// reached.
+func (s *Session) replyWait() time.Duration { return 2 * s.cfg.HeaderTimeout }
 
 // ReadRequest reads a stream's header within HeaderTimeout, so a peer that
 // opens streams and never sends a header cannot hold them.

@@ -1,0 +1,121 @@
+package server_test
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http/httptest"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sandmux/sandmux/client"
+	"github.com/sandmux/sandmux/internal/netem"
+	"github.com/sandmux/sandmux/internal/testutil"
+	"github.com/sandmux/sandmux/server"
+)
+
+// blackhole returns a loopback address whose connects hang: a listener
+// with a backlog of 0 that never accepts, its queue already full.
+func blackhole(t *testing.T) string {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Listen(fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(sa.(*syscall.SockaddrInet4).Port)
+	for range 4 {
+		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if err != nil {
+			break
+		}
+		t.Cleanup(func() { _ = c.Close() })
+	}
+	if c, err := net.DialTimeout("tcp", addr, 300*time.Millisecond); err == nil {
+		_ = c.Close()
+		t.Fatal("the full listener still accepts connections")
+	}
+	return addr
+}
+
+// A target whose connect hangs is reported as such: the client waits for
+// the reply longer than the server's dial timeout, which equals the
+// header timeout by default (here, scaled down, the dial takes longer,
+// so that the client's wait would run out first were it the header
+// timeout).
+func TestUnreachableTargetReply(t *testing.T) {
+	hole := blackhole(t)
+	_, url := limitedServer(t, func(c *server.Config) {
+		c.Allow = []string{hole}
+		c.DialTimeout = 1500 * time.Millisecond
+		c.Mux.HeaderTimeout = time.Second
+	})
+	cfg := fastClient(url)
+	cfg.Mux.HeaderTimeout = time.Second
+	cfg.NoResume = true
+	sess, err := client.Dial(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	_, err = sess.OpenStream(context.Background(), hole)
+	if want := "cannot reach " + hole + " inside the sandbox: connection timed out"; err == nil || err.Error() != want {
+		t.Fatalf("open: %v, want %q", err, want)
+	}
+}
+
+// A stream opened just before an outage longer than the header timeout
+// (a sandbox paused as ssh starts) outlives it on a resumable session.
+func TestReplyOutlivesAnOutage(t *testing.T) {
+	srv := fastServer(t, testutil.EchoServer(t).Addr, 30*time.Second, nil)
+	hs := httptest.NewServer(srv)
+	defer hs.Close()
+	fault, err := netem.Start(netem.Config{Target: hs.Listener.Addr().String()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fault.Close()
+	cfg := fastClient("ws://" + fault.Addr())
+	cfg.Mux.HeaderTimeout = 300 * time.Millisecond
+	sess, err := client.Dial(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	testutil.WaitFor(t, 5*time.Second, "the welcome", sess.Welcomed)
+	liveStream(t, sess)
+	fault.Freeze()
+	c, err := sess.OpenStreamEarly(context.Background(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte("hi")); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := io.ReadFull(c, make([]byte, 2))
+		done <- err
+	}()
+	// The outage lasts past twice the header timeout, the reply's wait
+	// on a session that does not resume.
+	<-time.After(4 * cfg.Mux.HeaderTimeout)
+	fault.Thaw()
+	fault.Cut()
+	if err := <-done; err != nil {
+		t.Fatalf("a stream opened before the outage: %v", err)
+	}
+}
