@@ -76,10 +76,14 @@ func (f *framedWriter) Close() error {
 }
 
 // finish ends the stream towards the proxy: with the error's text when err
-// is non-nil, then closes the connection.
+// is non-nil, else with the end of data if CloseWrite has not sent it (a
+// stream that cannot half-close, raw mode's, is closed whole by the splice
+// once the proxy's side ends), then closes the connection.
 func (f *framedWriter) finish(err error) {
 	if err != nil {
 		_ = f.end(frameError, err.Error())
+	} else {
+		_ = f.end(frameEOF, "")
 	}
 	_ = f.conn.Close()
 }

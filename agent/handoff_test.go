@@ -358,6 +358,8 @@ func (f *fakeChunks) ReleaseChunk(token *[]byte) {
 	}
 }
 
+func (f *fakeChunks) CloseWrite() error { return nil }
+
 // A cut read through ReadChunk is told at once, as through Read; the end
 // of the data is not, and every chunk lent is given back.
 func TestVerdictFirstChunks(t *testing.T) {
@@ -367,7 +369,10 @@ func TestVerdictFirstChunks(t *testing.T) {
 	}{{mux.ErrSessionEnded, true}, {io.EOF, false}} {
 		var told []error
 		f := &fakeChunks{data: []byte("abc"), err: tc.err}
-		v := verdictFirstChunks{&verdictFirst{Conn: f, send: func(err error) { told = append(told, err) }}, f}
+		v, ok := newVerdictFirst(f, func(err error) { told = append(told, err) }).(verdictFirstChunks)
+		if !ok {
+			t.Fatal("a stream that lends chunks and half-closes is not wrapped as one")
+		}
 		b, token, err := v.ReadChunk()
 		if string(b) != "abc" || err != nil {
 			t.Fatalf("ReadChunk = %q, %v; want \"abc\"", b, err)

@@ -396,3 +396,61 @@ func TestServerSIGTERMWithLiveSession(t *testing.T) {
 		t.Errorf("proxy still running 15s after its server exited")
 	}
 }
+
+// TestRawBridgeAgentCleanEnd: through the agent to a raw bridge, a proxy
+// whose input ends exits 0 with nothing on stderr, with its stdout a
+// pipe (handed to the agent) or a file (framed through the proxy). A raw
+// WebSocket cannot half-close, so the end of the input closes it whole;
+// the agent took that close for a failure, or the agent's going away.
+func TestRawBridgeAgentCleanEnd(t *testing.T) {
+	t.Parallel()
+	bridge := startRawBridge(t, testutil.EchoServer(t).Addr)
+	dir := newAgentDir(t)
+	ctx := testContext(t, 2*time.Minute)
+	for _, toFile := range []bool{false, true} {
+		cmd := sandmux(ctx, nil, "proxy", "--agent-dir", dir, "--url", bridge.URL, "box")
+		stdin, err := cmd.StdinPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out *bufio.Reader
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		var file *os.File
+		if toFile {
+			file, err = os.Create(filepath.Join(t.TempDir(), "out"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer file.Close()
+			cmd.Stdout = file
+		} else {
+			pipe, err := cmd.StdoutPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = bufio.NewReader(pipe)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := stdin.Write([]byte("hello\n")); err != nil {
+			t.Fatal(err)
+		}
+		if out != nil {
+			// The echo has come back before the input ends.
+			if line, err := out.ReadString('\n'); line != "hello\n" || err != nil {
+				t.Fatalf("stdout %q, %v", line, err)
+			}
+		} else {
+			waitFor(t, 30*time.Second, "the echo in the file", func() (bool, string) {
+				b, _ := os.ReadFile(file.Name())
+				return string(b) == "hello\n", fmt.Sprintf("%q", b)
+			})
+		}
+		_ = stdin.Close()
+		if err := cmd.Wait(); err != nil || stderr.Len() > 0 {
+			t.Errorf("stdout to a file %v: proxy: %v, stderr %q; want exit 0 and no words", toFile, err, stderr.String())
+		}
+	}
+}
