@@ -406,3 +406,27 @@ func faultyServer(t *testing.T) (string, *netem.Proxy) {
 	t.Cleanup(func() { _ = fault.Close() })
 	return url, fault
 }
+
+// A proxy whose wait runs out on a session still being resumed is told
+// so, with why the last attempt failed, not a bare "deadline exceeded".
+func TestWaitOnAResumingSessionSaysSo(t *testing.T) {
+	_, fault := faultyServer(t)
+	dir := shortDir(t)
+	runAgent(t, dir, nil)
+	req := OpenRequest{URL: "ws://" + fault.Addr(), Host: "box", ConnectTimeout: 5 * time.Second}
+	c := echoOnce(t, dir, req)
+	_ = c.Close()
+	_ = fault.Close() // the server's address now refuses connections
+	resuming := func() bool {
+		st, err := GetStatus(context.Background(), dir)
+		return err == nil && len(st.Sessions) == 1 && st.Sessions[0].State == StateResuming
+	}
+	if !testutil.Poll(10*time.Second, resuming) {
+		t.Fatal("the session is not being resumed")
+	}
+	req.ConnectTimeout = 300 * time.Millisecond
+	_, err := Open(context.Background(), dir, noStart, req)
+	if err == nil || !strings.Contains(err.Error(), "within 300ms: the session is being resumed") {
+		t.Fatalf("open: %v, want the wait's end on a resuming session", err)
+	}
+}

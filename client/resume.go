@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/coder/websocket"
@@ -66,6 +67,7 @@ func (s *Session) reattach(rc *mux.Resumable) bool {
 			return true
 		}
 		s.log.Info("resume: dial failed; retrying", "err", err)
+		s.setResumeError(err)
 		return false
 	}
 	ws := link.WS
@@ -78,6 +80,7 @@ func (s *Session) reattach(rc *mux.Resumable) bool {
 	if err != nil {
 		_ = ws.CloseNow()
 		s.log.Info("resume: handshake failed; retrying", "err", err)
+		s.setResumeError(fmt.Errorf("%s: resume handshake: %w", RedactURL(s.url), err))
 		return false
 	}
 	if err := w.Err(); err != nil {
@@ -89,6 +92,7 @@ func (s *Session) reattach(rc *mux.Resumable) bool {
 		_ = ws.CloseNow()
 		return true
 	}
+	s.setResumeError(nil)
 	s.log.Info("session resumed", "url", RedactURL(s.url))
 	return true
 }

@@ -32,7 +32,24 @@ type Session struct {
 	id     [mux.SessionIDSize]byte
 	secret [mux.SecretSize]byte
 	grace  time.Duration
-	wg     sync.WaitGroup
+	// resumeErr is why the last resume attempt failed, under idMu; nil
+	// once one succeeds.
+	resumeErr error
+	wg        sync.WaitGroup
+}
+
+// ResumeError is why the last attempt to resume the session failed, or
+// nil: for the one line of a request that waited for it in vain.
+func (s *Session) ResumeError() error {
+	s.idMu.Lock()
+	defer s.idMu.Unlock()
+	return s.resumeErr
+}
+
+func (s *Session) setResumeError(err error) {
+	s.idMu.Lock()
+	s.resumeErr = err
+	s.idMu.Unlock()
 }
 
 // identity returns the resume credentials, and false while the server's
