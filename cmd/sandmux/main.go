@@ -32,11 +32,14 @@ func main() {
 }
 
 func newApp() *cli.App {
+	// `sandmux --version` as well as `sandmux version`, without the -v
+	// alias, which proxy and forward use for debug logs.
+	cli.VersionFlag = &cli.BoolFlag{Name: "version", Usage: "print the version", DisableDefaultText: true}
+	cli.VersionPrinter = func(c *cli.Context) { _, _ = fmt.Fprintf(c.App.Writer, "sandmux %s\n", c.App.Version) }
 	app := &cli.App{
 		Name:                 "sandmux",
 		Usage:                "many SSH, SCP and SFTP connections over one WebSocket",
 		Version:              version + " (" + commit + ")",
-		HideVersion:          true,
 		EnableBashCompletion: true,
 		// main prints errors itself, once, on one line.
 		ExitErrHandler: func(*cli.Context, error) {},

@@ -19,3 +19,18 @@ func runApp(t *testing.T, args ...string) (string, string, error) {
 	err := app.Run(append([]string{"sandmux"}, args...))
 	return out.String(), errb.String(), err
 }
+
+// `sandmux --version` prints what `sandmux version` does.
+func TestVersionFlag(t *testing.T) {
+	flag, _, err := runApp(t, "--version")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd, _, err := runApp(t, "version")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if flag != cmd || flag != "sandmux "+version+" ("+commit+")\n" {
+		t.Fatalf("--version printed %q, version %q", flag, cmd)
+	}
+}
