@@ -41,7 +41,7 @@ func TestStreamLimit(t *testing.T) {
 	if !errors.As(err, &se) || se.Status != mux.StatusLimit {
 		t.Fatalf("third stream: %v, want a limit refusal", err)
 	}
-	if want := "server at its stream limit (2); close some sessions or raise --max-streams"; err.Error() != want {
+	if want := "server at its stream limit (2); close some connections to it or raise --max-streams"; err.Error() != want {
 		t.Fatalf("error %q, want %q", err, want)
 	}
 	echo(t, a, "still here")

@@ -80,7 +80,7 @@ func (s *Server) serveMux(conn net.Conn, log *slog.Logger) {
 			s.stats.streamsTotal.Add(1)
 			log.Warn("refused stream: stream limit", "limit", s.cfg.MaxStreams)
 			refuse(st, mux.StatusLimit,
-				fmt.Sprintf("server at its stream limit (%d); close some sessions or raise --max-streams", s.cfg.MaxStreams))
+				fmt.Sprintf("server at its stream limit (%d); close some connections to it or raise --max-streams", s.cfg.MaxStreams))
 			continue
 		}
 		wg.Add(1)

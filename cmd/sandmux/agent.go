@@ -17,15 +17,27 @@ import (
 	"github.com/sandmux/sandmux/agent"
 )
 
-// agentFlags locate and tune the agent; proxy passes them on to the agent
-// it starts.
-func agentFlags() []cli.Flag {
+// agentDirFlag locates the agent.
+func agentDirFlag() cli.Flag {
+	return &cli.StringFlag{Name: "agent-dir", EnvVars: []string{"SANDMUX_AGENT_DIR"}, Usage: "agent socket and log `DIR` (default $XDG_RUNTIME_DIR/sandmux, else ~/.cache/sandmux)"}
+}
+
+// agentFlags locate and tune the agent; proxy and forward pass them on to
+// the agent they start, and send their own resume settings with each
+// request, where the agent's apply only to requests that do not say.
+func agentFlags(forAgent bool) []cli.Flag {
+	resumeTimeout := "how long a session whose WebSocket was lost keeps trying to resume"
+	noResume := "do not offer resumable sessions (sandmux.v2)"
+	if forAgent {
+		resumeTimeout += ", for proxies that do not say (each proxy sends its own)"
+		noResume += ", for proxies that do not say (each proxy sends its own)"
+	}
 	return []cli.Flag{
-		&cli.StringFlag{Name: "agent-dir", EnvVars: []string{"SANDMUX_AGENT_DIR"}, Usage: "agent socket and log `DIR` (default $XDG_RUNTIME_DIR/sandmux, else ~/.cache/sandmux)"},
+		agentDirFlag(),
 		&cli.DurationFlag{Name: "persist", Value: 10 * time.Minute, EnvVars: []string{"SANDMUX_PERSIST"}, Usage: "how long the agent stays after its last stream closes (0 = forever)", Action: nonNegative("persist", "forever")},
 		&cli.DurationFlag{Name: "keepalive", Value: 15 * time.Second, EnvVars: []string{"SANDMUX_KEEPALIVE"}, Usage: "session keepalive interval; a silent path is dropped within 2x this", Action: positive("keepalive", "15s")},
-		&cli.DurationFlag{Name: "resume-timeout", Value: 10 * time.Minute, EnvVars: []string{"SANDMUX_RESUME_TIMEOUT"}, Usage: "how long a session whose WebSocket was lost keeps trying to resume, for proxies that do not say (each proxy sends its own)", Action: positive("resume-timeout", "10m (--no-resume turns resumption off)")},
-		&cli.BoolFlag{Name: "no-resume", EnvVars: []string{"SANDMUX_NO_RESUME"}, Usage: "do not offer resumable sessions (sandmux.v2), for proxies that do not say (each proxy sends its own)"},
+		&cli.DurationFlag{Name: "resume-timeout", Value: 10 * time.Minute, EnvVars: []string{"SANDMUX_RESUME_TIMEOUT"}, Usage: resumeTimeout, Action: positive("resume-timeout", "10m (--no-resume turns resumption off)")},
+		&cli.BoolFlag{Name: "no-resume", EnvVars: []string{"SANDMUX_NO_RESUME"}, Usage: noResume},
 	}
 }
 
@@ -33,7 +45,7 @@ func agentCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "agent",
 		Usage: "the background process that shares one WebSocket per sandbox (started by proxy)",
-		Flags: append(agentFlags(),
+		Flags: append(agentFlags(true),
 			&cli.BoolFlag{Name: "foreground", Usage: "run in this terminal, logging to stderr"},
 			&cli.BoolFlag{Name: "stop", Usage: "stop the running agent now (open streams end)"},
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error", Action: logLevel},

@@ -397,7 +397,7 @@ func (d *doctor) checkTarget(ctx context.Context, sess *client.Session) bool {
 	t0 := time.Now()
 	st, err := sess.OpenStream(sctx, target)
 	if err != nil {
-		d.add("target", stepFail, time.Since(t0), targetFix(err), "%v", err)
+		d.add("target", stepFail, time.Since(t0), targetFix(err, "--target"), "%v", err)
 		return false
 	}
 	defer st.Close()
@@ -424,7 +424,9 @@ func (d *doctor) checkTarget(ctx context.Context, sess *client.Session) bool {
 	return false
 }
 
-func targetFix(err error) string {
+// targetFix is the fix for a stream that failed; flag is the one that
+// named its target.
+func targetFix(err error, flag string) string {
 	var se *mux.StreamError
 	switch {
 	case errors.Is(err, client.ErrRawTarget):
@@ -436,11 +438,11 @@ func targetFix(err error) string {
 	case mux.StatusRefused:
 		return "start sshd in the sandbox, or point `sandmux server --target` at the port it listens on"
 	case mux.StatusNotAllowed:
-		return "start `sandmux server` with --allow " + se.Target + ", or drop --target"
+		return "start `sandmux server` with --allow " + se.Target + ", or drop " + flag
 	case mux.StatusUnreachable:
 		return "check the target host and port given to `sandmux server` (--target, --allow)"
 	case mux.StatusLimit:
-		return "close some sessions, or raise the server's limit"
+		return "close some connections to this sandbox, or raise the server's --max-streams"
 	}
 	return "see the server's log"
 }
@@ -507,7 +509,7 @@ func (d *doctor) probeEcho(ctx context.Context, sess *client.Session, target str
 	st, err := sess.OpenStream(sctx, target)
 	cancel()
 	if err != nil {
-		d.add("probe", stepFail, 0, targetFix(err), "%v", err)
+		d.add("probe", stepFail, 0, targetFix(err, "--probe-target"), "%v", err)
 		return
 	}
 	defer st.Close()

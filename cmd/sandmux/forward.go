@@ -32,7 +32,7 @@ func forwardCommand() *cli.Command {
 			"   agent's one WebSocket (or, with --no-agent, one of this process's own).\n\n" +
 			"   sandmux forward -L 5432:127.0.0.1:5432 -L 8080:127.0.0.1:80 abc123\n\n" +
 			"   It runs until interrupted; --background detaches it, `sandmux status` lists it.",
-		Flags: append(append(dialFlags(), agentFlags()...),
+		Flags: append(append(dialFlags(), agentFlags(false)...),
 			&cli.StringSliceFlag{Name: "L", Aliases: []string{"local"}, Usage: "forward `SPEC`, [BIND:]LPORT:TARGETHOST:TARGETPORT as in ssh -L (repeatable)"},
 			&cli.BoolFlag{Name: "no-agent", EnvVars: []string{"SANDMUX_NO_AGENT"}, Usage: "dial one WebSocket of this process's own instead of sharing the agent's"},
 			&cli.DurationFlag{Name: "connect-timeout", Value: 30 * time.Second, Usage: "how long a connection waits for a (re)connecting session", Action: positive("connect-timeout", "30s")},

@@ -40,7 +40,7 @@ func proxyCommand() *cli.Command {
 		ArgsUsage: "HOST",
 		Description: "Use in ~/.ssh/config:\n\n   Host *.e2b\n     ProxyCommand sandmux proxy %h\n\n" +
 			"HOST fills {host} in --url (default " + client.DefaultURLTemplate + ").",
-		Flags: append(append(dialFlags(), agentFlags()...),
+		Flags: append(append(dialFlags(), agentFlags(false)...),
 			&cli.StringFlag{Name: "target", Usage: "ask the server for this allowlisted `HOST:PORT` instead of its default", Action: hostPort("target")},
 			&cli.BoolFlag{Name: "no-agent", EnvVars: []string{"SANDMUX_NO_AGENT"}, Usage: "dial a WebSocket of this process's own instead of sharing the agent's"},
 			&cli.BoolFlag{Name: "raw", Usage: "offer no sandmux protocol: one plain WebSocket per connection, as websocat (implies --no-agent)"},

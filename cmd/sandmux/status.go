@@ -18,7 +18,7 @@ func statusCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "status",
 		Usage: "show the agent's shared sessions",
-		Flags: append(agentFlags(), &cli.BoolFlag{Name: "json", Usage: "machine-readable output"}),
+		Flags: []cli.Flag{agentDirFlag(), &cli.BoolFlag{Name: "json", Usage: "machine-readable output"}},
 		Action: func(c *cli.Context) error {
 			if err := noArgs(c); err != nil {
 				return err
