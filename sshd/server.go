@@ -250,9 +250,14 @@ func (s *Server) serveConn(nc net.Conn) {
 	sconn, chans, reqs, err := ssh.NewServerConn(nc, cfg)
 	if err != nil {
 		var authErr *ssh.ServerAuthError
-		if errors.As(err, &authErr) {
+		switch {
+		case errors.As(err, &authErr) && keys != nil && len(keys.skipped) > 0:
+			// The key offered may be one of those skipped, added since
+			// start-up (when skips are warned of): say why here.
+			log.Warn("ssh login refused; some authorized keys were skipped", "user", user, "keys_offered", offered, "skipped", keys.skipped)
+		case errors.As(err, &authErr):
 			log.Info("ssh login refused", "user", user, "keys_offered", offered, "err", err)
-		} else {
+		default:
 			log.Debug("ssh handshake failed", "err", err)
 		}
 		return

@@ -85,7 +85,7 @@ func startEmbedded(c *cli.Context, log *slog.Logger, cfg *server.Config) (*embed
 		_ = ln.Close()
 		if errors.Is(err, sshd.ErrNoAuthorizedKeys) {
 			if c.IsSet("authorized-keys") {
-				return nil, fmt.Errorf("--authorized-keys %s holds no public key: add one (a line like those in ~/.ssh/id_ed25519.pub)", scfg.AuthorizedKeysFile)
+				return nil, fmt.Errorf("--authorized-keys %s holds no public key the embedded server can use: add one (a line like those in ~/.ssh/id_ed25519.pub; keys with options it does not support are skipped, as the warnings above say)", scfg.AuthorizedKeysFile)
 			}
 			return nil, errNeedKeys
 		}
