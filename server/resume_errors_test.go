@@ -199,6 +199,23 @@ func TestResumeAfterServerRestart(t *testing.T) {
 	liveStream(t, fresh)
 }
 
+// A resume to a server restarted with resumption off is told that, not
+// that a protocol version is unknown.
+func TestResumeAfterRestartWithResumeOff(t *testing.T) {
+	target := testutil.EchoServer(t).Addr
+	var sw swapHandler
+	sw.h.Store(fastServer(t, target, 30*time.Second, nil))
+	fault, sess := throughFault(t, &sw)
+	c := liveStream(t, sess)
+	sw.h.Store(fastServer(t, target, 0, nil)) // restarted with --resume-grace 0
+	fault.Cut()
+	err := readErr(t, c)
+	var nr *mux.NotResumedError
+	if !errors.As(err, &nr) || !strings.HasSuffix(err.Error(), "400 Bad Request: this server does not resume sessions (started with --resume-grace 0)") {
+		t.Fatalf("stream ended with %v, want the server's resumption being off", err)
+	}
+}
+
 func TestResumeWrongSecretOrCredentials(t *testing.T) {
 	target := testutil.EchoServer(t).Addr
 	var logs testutil.Buffer

@@ -180,6 +180,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	offered := offeredSubprotocols(r)
 	mode := pickMode(offered, s.cfg.ResumeGrace > 0)
+	if mode == modeUnsupported && r.Header.Get(mux.ResumeHeader) != "" && slices.Contains(offered, mux.SubprotocolResumable) {
+		// A resume to a server restarted with resumption off: say that,
+		// not that a version is unknown.
+		s.log.Info("refused a resume: resumption is off (--resume-grace 0)", "remote", r.RemoteAddr)
+		http.Error(w, "sandmux: this server does not resume sessions (started with --resume-grace 0)", http.StatusBadRequest)
+		return
+	}
 	if mode == modeUnsupported {
 		s.stats.refusedProtocol.Add(1)
 		s.log.Info("refused upgrade: unsupported protocol version", "offered", offered, "remote", r.RemoteAddr)
