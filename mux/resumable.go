@@ -256,6 +256,14 @@ func (r *Resumable) Attach(l Link, peerRecv uint64, welcome func(received uint64
 		return nil, err
 	}
 	recv := r.recv
+	// Checked before the welcome, which must not tell a peer "resumed"
+	// for a session this ends. (Neither bound moves while detached.)
+	if peerRecv < r.acked || peerRecv > r.sent {
+		err := fmt.Errorf("%w: peer resumes at byte %d, this side holds %d..%d", ErrResumeProtocol, peerRecv, r.acked, r.sent)
+		r.mu.Unlock()
+		r.Fail(err)
+		return nil, err
+	}
 	r.mu.Unlock()
 	if welcome != nil {
 		if err := welcome(recv); err != nil {
@@ -270,12 +278,6 @@ func (r *Resumable) Attach(l Link, peerRecv uint64, welcome func(received uint64
 		// peer must not be left holding a session that is gone.
 		err := r.err
 		r.mu.Unlock()
-		return nil, err
-	}
-	if peerRecv < r.acked || peerRecv > r.sent {
-		err := fmt.Errorf("%w: peer resumes at byte %d, this side holds %d..%d", ErrResumeProtocol, peerRecv, r.acked, r.sent)
-		r.mu.Unlock()
-		r.Fail(err)
 		return nil, err
 	}
 	r.trimLocked(peerRecv)

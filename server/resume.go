@@ -116,7 +116,6 @@ func (s *Server) resume(link mux.Link, hello mux.Hello, auth [sha256.Size]byte, 
 		refuse(mux.WelcomeDenied)
 		return
 	}
-	s.stats.resumes.Add(1)
 	welcome := func(received uint64) error {
 		return mux.WriteWelcome(hctx, ws, mux.Welcome{Status: mux.WelcomeResumed, ID: hello.ID, Received: received, Grace: s.cfg.ResumeGrace})
 	}
@@ -127,6 +126,7 @@ func (s *Server) resume(link mux.Link, hello mux.Hello, auth [sha256.Size]byte, 
 		return
 	}
 	cancel()
+	s.stats.resumes.Add(1)
 	s.observeHandshake("resume", start)
 	log.Info("session resumed", "client_received", hello.Received)
 	select {

@@ -290,3 +290,34 @@ func TestResumeDisabledEitherSide(t *testing.T) {
 		})
 	}
 }
+
+// A resume claiming bytes the server never sent ends the session without
+// a "resumed" welcome, and is not counted as a resumption.
+func TestResumeBeyondWhatWasSent(t *testing.T) {
+	srv, url := limitedServer(t, func(c *server.Config) { c.ResumeGrace = 30 * time.Second })
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	opts := &websocket.DialOptions{Subprotocols: []string{mux.SubprotocolResumable}}
+	ws, _, err := websocket.Dial(ctx, url, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.CloseNow()
+	w, err := mux.ClientHandshake(ctx, ws, mux.Hello{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.HTTPHeader = http.Header{mux.ResumeHeader: {"1"}}
+	ws2, _, err := websocket.Dial(ctx, url, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws2.CloseNow()
+	w2, err := mux.ClientHandshake(ctx, ws2, mux.Hello{ID: w.ID, Secret: w.Secret, Received: 1 << 40})
+	if err == nil && w2.Status == mux.WelcomeResumed {
+		t.Fatal("the server welcomed a resume from beyond what it sent")
+	}
+	if n := srv.Stats().Resumes; n != 0 {
+		t.Fatalf("%d resumptions counted, want 0", n)
+	}
+}
