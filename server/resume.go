@@ -116,12 +116,25 @@ func (s *Server) resume(link mux.Link, hello mux.Hello, auth [sha256.Size]byte, 
 		refuse(mux.WelcomeDenied)
 		return
 	}
+	welcomed := false
 	welcome := func(received uint64) error {
+		welcomed = true
 		return mux.WriteWelcome(hctx, ws, mux.Welcome{Status: mux.WelcomeResumed, ID: hello.ID, Received: received, Grace: s.cfg.ResumeGrace})
 	}
 	lost, err := d.rc.Attach(link, hello.Received, welcome)
 	if err != nil {
 		log.Info("resume failed", "err", err)
+		select {
+		case <-d.rc.Done():
+			if !welcomed {
+				// Ended (its grace ran out) but not yet forgotten: the
+				// client is told at once, as for a forgotten one, instead
+				// of retrying until it is.
+				refuse(mux.WelcomeUnknown)
+				return
+			}
+		default:
+		}
 		_ = ws.CloseNow()
 		return
 	}
