@@ -172,16 +172,24 @@ func TestResumeGraceExpiry(t *testing.T) {
 	}
 }
 
-func TestResumeAfterServerRestart(t *testing.T) {
+// afterRestart opens a stream through a fault proxy, restarts the server
+// behind it (a new one, with the given grace, and no state), cuts the
+// WebSocket and returns the session, the proxy and how the stream ended.
+func afterRestart(t *testing.T, grace time.Duration) (*client.Session, *netem.Proxy, error) {
+	t.Helper()
 	target := testutil.EchoServer(t).Addr
 	var sw swapHandler
 	sw.h.Store(fastServer(t, target, 30*time.Second, nil))
 	fault, sess := throughFault(t, &sw)
 	c := liveStream(t, sess)
-
-	sw.h.Store(fastServer(t, target, 30*time.Second, nil)) // restarted: no state
+	sw.h.Store(fastServer(t, target, grace, nil))
 	fault.Cut()
 	err := readErr(t, c)
+	return sess, fault, err
+}
+
+func TestResumeAfterServerRestart(t *testing.T) {
+	sess, fault, err := afterRestart(t, 30*time.Second)
 	if !errors.Is(err, mux.ErrUnknownSession) {
 		t.Fatalf("stream ended with %v, want unknown session", err)
 	}
@@ -202,14 +210,7 @@ func TestResumeAfterServerRestart(t *testing.T) {
 // A resume to a server restarted with resumption off is told that, not
 // that a protocol version is unknown.
 func TestResumeAfterRestartWithResumeOff(t *testing.T) {
-	target := testutil.EchoServer(t).Addr
-	var sw swapHandler
-	sw.h.Store(fastServer(t, target, 30*time.Second, nil))
-	fault, sess := throughFault(t, &sw)
-	c := liveStream(t, sess)
-	sw.h.Store(fastServer(t, target, 0, nil)) // restarted with --resume-grace 0
-	fault.Cut()
-	err := readErr(t, c)
+	_, _, err := afterRestart(t, 0) // restarted with --resume-grace 0
 	var nr *mux.NotResumedError
 	if !errors.As(err, &nr) || !strings.HasSuffix(err.Error(), "400 Bad Request: this server does not resume sessions (started with --resume-grace 0)") {
 		t.Fatalf("stream ended with %v, want the server's resumption being off", err)
