@@ -51,8 +51,8 @@ type Config struct {
 	// FIN cannot pin memory.
 	StreamCloseTimeout time.Duration
 	// HeaderTimeout bounds reading a stream header; twice it, the wait
-	// for its reply (the server may spend its dial timeout first). On a
-	// resumable session it is at least the grace and a minute.
+	// for its reply (the server may spend its dial timeout first), which
+	// on a resumable session is at least the grace and a minute.
 	HeaderTimeout time.Duration
 	// AcceptBacklog is how many opened streams may wait to be accepted.
 	AcceptBacklog int

@@ -67,11 +67,6 @@ func newSession(conn net.Conn, cfg Config, log *slog.Logger, start func(io.ReadW
 		// before that.
 		cfg.WriteTimeout = max(cfg.WriteTimeout, rc.cfg.Grace+time.Minute)
 		cfg.StreamOpenTimeout = max(cfg.StreamOpenTimeout, rc.cfg.Grace+time.Minute)
-		// So must a stream's header and reply: a sandbox paused just as
-		// ssh started would otherwise fail its stream on a session that
-		// resumes. A peer that holds a stream without a header holds one
-		// of its MaxStreams.
-		cfg.HeaderTimeout = max(cfg.HeaderTimeout, rc.cfg.Grace+time.Minute)
 	}
 	tr := newTransport(conn)
 	ys, err := start(tr.forYamux(), cfg.yamuxConfig(log))
@@ -252,8 +247,18 @@ func (s *Session) Accept() (*Stream, error) {
 // timeout. A server first connects the target, for up to its dial
 // timeout (10 s by default, as the header timeout), so waiting only the
 // header timeout would cut off the reply saying the target cannot be
-// reached.
-func (s *Session) replyWait() time.Duration { return 2 * s.cfg.HeaderTimeout }
+// reached. On a resumable session it is at least this side's grace and
+// a minute, as for yamux's own timeouts: a sandbox paused just as ssh
+// started would otherwise fail a stream on a session that resumes. (The
+// server's wait for a header stays the header timeout: a stream's open
+// and its header travel together.)
+func (s *Session) replyWait() time.Duration {
+	d := 2 * s.cfg.HeaderTimeout
+	if s.rc != nil {
+		d = max(d, s.rc.cfg.Grace+time.Minute)
+	}
+	return d
+}
 
 // ReadRequest reads a stream's header within HeaderTimeout, so a peer that
 // opens streams and never sends a header cannot hold them.

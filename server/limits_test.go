@@ -151,8 +151,8 @@ func TestResumeHeaderTakesNoNewSession(t *testing.T) {
 
 // A refused stream's data is read and dropped until the peer finishes the
 // stream, never kept: a peer holding refused streams open and sending on
-// them pinned a window of data each, without bound. Refusals beyond
-// MaxStreams at once are reset instead of answered.
+// them pinned a window of data each, without bound. Refusals beyond four
+// times MaxStreams waiting at once are reset instead of answered.
 func TestRefusedStreamsKeepNoData(t *testing.T) {
 	_, url := limitedServer(t, func(c *server.Config) { c.MaxStreams = 1 })
 	ys := rawYamux(t, url)
@@ -186,10 +186,85 @@ func TestRefusedStreamsKeepNoData(t *testing.T) {
 			t.Fatalf("writing MiB %d on the refused stream: %v", i, err)
 		}
 	}
+	for range 3 { // up to four refusals waiting for their peer
+		held, rep, err := open()
+		if err != nil || rep.Status != mux.StatusLimit {
+			t.Fatalf("refused stream: %v %v, want a limit refusal", rep, err)
+		}
+		defer held.Close()
+	}
 	if _, rep, err := open(); err == nil {
-		t.Fatalf("a refusal beyond --max-streams at once was answered (%v), want a reset", rep)
+		t.Fatalf("a fifth refusal held at once was answered (%v), want a reset", rep)
 	}
 	_ = refused.Close()
+}
+
+// A burst of streams past --max-streams from a client that closes each
+// refused stream at once is told the limit, every one.
+func TestBurstBeyondStreamLimit(t *testing.T) {
+	_, url := limitedServer(t, func(c *server.Config) { c.MaxStreams = 2 })
+	sess, err := client.Dial(context.Background(), fastClient(url))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	liveStream(t, sess)
+	liveStream(t, sess)
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	const burst = 6
+	errs := make(chan error, burst)
+	for range burst {
+		go func() {
+			c, err := sess.OpenStream(ctx, "")
+			if err == nil {
+				_ = c.Close()
+			}
+			errs <- err
+		}()
+	}
+	for range burst {
+		var se *mux.StreamError
+		if err := <-errs; !errors.As(err, &se) || se.Status != mux.StatusLimit {
+			t.Errorf("open past the limit: %v, want the stream limit", err)
+		}
+	}
+}
+
+// A resume takes over a session's WebSocket that the server has not yet
+// noticed is dead, at the session limit too, and again on the next
+// outage: a resume holds its own slot only until it has attached.
+func TestResumeTakeoverAtSessionLimit(t *testing.T) {
+	_, url := limitedServer(t, func(c *server.Config) {
+		c.MaxSessions = 1
+		c.ResumeGrace = 30 * time.Second
+		c.Mux.KeepAliveInterval = time.Minute // the server notices no dead path here
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	opts := &websocket.DialOptions{Subprotocols: []string{mux.SubprotocolResumable}}
+	ws, _, err := websocket.Dial(ctx, url, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.CloseNow()
+	w, err := mux.ClientHandshake(ctx, ws, mux.Hello{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ropts := &websocket.DialOptions{Subprotocols: []string{mux.SubprotocolResumable},
+		HTTPHeader: http.Header{mux.ResumeHeader: {"1"}}}
+	for i := range 3 {
+		ws2, _, err := websocket.Dial(ctx, url, ropts)
+		if err != nil {
+			t.Fatalf("resume %d: %v", i+1, err)
+		}
+		defer ws2.CloseNow()
+		w2, err := mux.ClientHandshake(ctx, ws2, mux.Hello{ID: w.ID, Secret: w.Secret})
+		if err != nil || w2.Status != mux.WelcomeResumed {
+			t.Fatalf("resume %d: %v %v", i+1, w2.Status, err)
+		}
+	}
 }
 
 // A stream opened while the server drains is told so, naming the target

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
+	"errors"
 	"log/slog"
 	"net/http"
 	"time"
@@ -32,8 +33,9 @@ func authHash(r *http.Request) [sha256.Size]byte {
 // resumable session (served by this call until it ends) or attaches this
 // WebSocket to the session it resumes (held by this call until the
 // WebSocket is lost again). slotFree says the upgrade was admitted as a
-// resume, past the session limit and the drain, so it may only resume.
-func (s *Server) serveResumable(link mux.Link, r *http.Request, slotFree bool, log *slog.Logger, start time.Time) {
+// resume, past the session limit and the drain, so it may only resume;
+// attached is called once a resume has attached.
+func (s *Server) serveResumable(link mux.Link, r *http.Request, slotFree bool, attached func(), log *slog.Logger, start time.Time) {
 	ws := link.WS
 	hctx, cancel := context.WithTimeout(s.ctx, s.cfg.Mux.HeaderTimeout)
 	defer cancel()
@@ -44,7 +46,7 @@ func (s *Server) serveResumable(link mux.Link, r *http.Request, slotFree bool, l
 		return
 	}
 	if hello.Resuming() {
-		s.resume(link, hello, authHash(r), log, start)
+		s.resume(link, hello, authHash(r), attached, log, start)
 		return
 	}
 	if slotFree {
@@ -94,7 +96,7 @@ func (s *Server) serveResumable(link mux.Link, r *http.Request, slotFree bool, l
 
 // resume attaches link to the session hello names, if the secret and
 // credentials match, and holds it until it is lost.
-func (s *Server) resume(link mux.Link, hello mux.Hello, auth [sha256.Size]byte, log *slog.Logger, start time.Time) {
+func (s *Server) resume(link mux.Link, hello mux.Hello, auth [sha256.Size]byte, attached func(), log *slog.Logger, start time.Time) {
 	ws := link.WS
 	log = log.With("session", shortID(hello.ID))
 	hctx, cancel := context.WithTimeout(s.ctx, s.cfg.Mux.HeaderTimeout)
@@ -126,7 +128,7 @@ func (s *Server) resume(link mux.Link, hello mux.Hello, auth [sha256.Size]byte, 
 		log.Info("resume failed", "err", err)
 		select {
 		case <-d.rc.Done():
-			if !welcomed {
+			if !welcomed && !errors.Is(err, mux.ErrResumeProtocol) {
 				// Ended (its grace ran out) but not yet forgotten: the
 				// client is told at once, as for a forgotten one, instead
 				// of retrying until it is.
@@ -139,6 +141,7 @@ func (s *Server) resume(link mux.Link, hello mux.Hello, auth [sha256.Size]byte, 
 		return
 	}
 	cancel()
+	attached()
 	s.stats.resumes.Add(1)
 	s.observeHandshake("resume", start)
 	log.Info("session resumed", "client_received", hello.Received)

@@ -216,7 +216,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, fmt.Sprintf("sandmux: server at its session limit (%d); close some sessions or raise --max-sessions", s.cfg.MaxSessions), http.StatusServiceUnavailable)
 		return
 	}
-	defer s.untrack(resuming)
+	// A resume's slot is given back once it has attached (its session
+	// holds a slot of its own), or when the upgrade ends, whichever is
+	// first: one held for as long as the resumed WebSocket lasts would
+	// refuse the next resume of a path the server has not yet noticed
+	// is dead.
+	releaseSlot := sync.OnceFunc(func() { s.releaseSlot(resuming) })
+	defer s.wg.Done()
+	defer releaseSlot()
 	var rawTarget net.Conn
 	if mode == modeRaw {
 		tc, ok := s.dialRaw(w, r)
@@ -257,7 +264,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveRaw(ws, rawTarget, log)
 	case modeResumable:
 		// Its data messages go out as frames built in place (mux.Link).
-		s.serveResumable(mux.Link{WS: ws, Frames: bc}, r, resuming, log, start)
+		s.serveResumable(mux.Link{WS: ws, Frames: bc}, r, resuming, releaseSlot, log, start)
 	default:
 		s.observeHandshake(mux.Subprotocol, start)
 		s.serveMux(mux.NetConn(s.ctx, ws), log)
@@ -300,7 +307,9 @@ func (s *Server) track(resuming bool) trackResult {
 	return trackOK
 }
 
-func (s *Server) untrack(resuming bool) {
+// releaseSlot gives back what track took from the slot counts (the
+// caller calls s.wg.Done itself).
+func (s *Server) releaseSlot(resuming bool) {
 	s.mu.Lock()
 	if resuming {
 		s.resumeSlots--
@@ -308,7 +317,6 @@ func (s *Server) untrack(resuming bool) {
 		s.slots--
 	}
 	s.mu.Unlock()
-	s.wg.Done()
 }
 
 // authorized checks the bearer token in constant time.

@@ -36,20 +36,25 @@ func (s *Server) serveMux(conn net.Conn, log *slog.Logger) {
 
 	var wg sync.WaitGroup
 	var active, refusing atomic.Int64
-	// refuse answers a stream with a refusal in a goroutine of its own.
-	// At most MaxStreams are answered at once: each waits for the peer to
-	// finish the stream, and a peer that never does is not answered past
-	// that number but reset.
-	refuse := func(st *mux.Stream, status mux.Status, msg string) {
-		if refusing.Add(1) > int64(s.cfg.MaxStreams) {
+	// finishing bounds the refused streams waiting for their peer's FIN
+	// (finishRefused) to refusalsPerStream × MaxStreams; beyond, a refused
+	// stream is reset instead, so a peer that never finishes them cannot
+	// pile them up. A burst past the limit from an ordinary client, which
+	// finishes each within a round trip, stays well below.
+	finishing := func(st *mux.Stream, finish func()) {
+		if refusing.Add(1) > refusalsPerStream*int64(s.cfg.MaxStreams) {
 			refusing.Add(-1)
-			st.Abort()
+			// Off the accept loop: the RST may wait for the send queue.
+			wg.Go(st.Abort)
 			return
 		}
 		wg.Go(func() {
 			defer refusing.Add(-1)
-			s.refuseStream(sess, st, status, msg)
+			finish()
 		})
+	}
+	refuse := func(st *mux.Stream, status mux.Status, msg string) {
+		finishing(st, func() { s.refuseStream(sess, st, status, msg) })
 	}
 	if s.cfg.IdleTimeout > 0 {
 		wg.Add(1)
@@ -83,12 +88,15 @@ func (s *Server) serveMux(conn net.Conn, log *slog.Logger) {
 				fmt.Sprintf("server at its stream limit (%d); close some connections to it or raise --max-streams", s.cfg.MaxStreams))
 			continue
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer active.Add(-1)
-			s.serveStream(sess, st, log)
-		}()
+		wg.Go(func() {
+			refused := s.serveStream(sess, st, log)
+			active.Add(-1)
+			if refused {
+				// No longer one of the session's streams: the drain and
+				// the idle timer need not wait for its peer's FIN.
+				finishing(st, func() { finishRefused(st) })
+			}
+		})
 	}
 	dead := sess.Dead()
 	_ = sess.Close()
@@ -101,14 +109,18 @@ func (s *Server) serveMux(conn net.Conn, log *slog.Logger) {
 // refuseStream answers a stream with a refusal. The header is read first
 // (bounded by the header timeout) so the reply is not mistaken for data.
 func (s *Server) refuseStream(sess *mux.Session, st *mux.Stream, status mux.Status, msg string) {
-	req, _ := sess.ReadRequest(st)
+	req, err := sess.ReadRequest(st)
 	target := req.Target
-	if t, ok := s.allow.resolve(req.Target); ok {
+	if t, ok := s.allow.resolve(req.Target); ok && err == nil {
 		target = t // the default target's address rather than ""
 	}
 	_ = sess.Reply(st, mux.Reply{Status: status, Target: target, Message: msg})
 	finishRefused(st)
 }
+
+// refusalsPerStream × MaxStreams refused streams may wait for their
+// peer's FIN at once in one session.
+const refusalsPerStream = 4
 
 // finishRefused ends a refused stream: FIN, then whatever the peer sent
 // with its header or still sends is read and dropped until its FIN.
@@ -167,7 +179,9 @@ func (s *Server) removeSession(sess *mux.Session) {
 }
 
 // serveStream reads a stream's header, connects its target and splices.
-func (s *Server) serveStream(sess *mux.Session, st *mux.Stream, log *slog.Logger) {
+// It reports whether it refused the stream, which the caller then
+// finishes (finishRefused).
+func (s *Server) serveStream(sess *mux.Session, st *mux.Stream, log *slog.Logger) (refused bool) {
 	s.stats.streamsTotal.Add(1)
 	defer s.stats.streamsActive.Add(-1) // counted by the accept loop
 	log = log.With("stream", st.StreamID())
@@ -176,16 +190,14 @@ func (s *Server) serveStream(sess *mux.Session, st *mux.Stream, log *slog.Logger
 	if err != nil {
 		log.Info("bad stream header", "err", err)
 		_ = sess.Reply(st, mux.Reply{Status: mux.StatusBadRequest, Message: err.Error()})
-		finishRefused(st)
-		return
+		return true
 	}
 	target, ok := s.allow.resolve(req.Target)
 	if !ok {
 		s.stats.refusedTargets.Add(1)
 		log.Info("refused target: not allowed", "target", req.Target)
 		_ = sess.Reply(st, mux.Reply{Status: mux.StatusNotAllowed, Target: req.Target})
-		finishRefused(st)
-		return
+		return true
 	}
 	tc, err := s.dial(target)
 	if err != nil {
@@ -193,20 +205,20 @@ func (s *Server) serveStream(sess *mux.Session, st *mux.Stream, log *slog.Logger
 		status := dialStatus(err)
 		log.Info("cannot connect target", "target", target, "status", status, "err", err)
 		_ = sess.Reply(st, mux.Reply{Status: status, Target: target, Message: dialMessage(err)})
-		finishRefused(st)
-		return
+		return true
 	}
 	if err := sess.Reply(st, mux.Reply{Status: mux.StatusOK, Target: target}); err != nil {
 		_ = tc.Close()
 		_ = st.Close()
-		return
+		return false
 	}
 	log.Debug("stream open", "target", target)
 	if err := mux.Splice(st, mux.Direct(tc)); err != nil {
 		log.Debug("stream ended with error", "target", target, "err", err)
-		return
+		return false
 	}
 	log.Debug("stream closed", "target", target)
+	return false
 }
 
 // dial connects a target, bounded by DialTimeout and by the server's life.

@@ -450,8 +450,17 @@ func (s *Stream) Abort() {
 		s.closeTimer.Stop()
 		s.closeTimer = nil
 	}
+	// Closed under the same lock as the check: a Close racing this one
+	// finds nothing left to do, and starts no close timer.
+	s.state = streamClosed
 	s.stateLock.Unlock()
-	s.closeTimeout()
+	s.notifyWaiting()
+	s.session.closeStream(s.id)
+	s.sendLock.Lock()
+	defer s.sendLock.Unlock()
+	hdr := header(make([]byte, headerSize))
+	hdr.encode(typeWindowUpdate, flagRST, s.id, 0)
+	_ = s.session.sendNoWait(hdr)
 }
 
 // RemoteFinished reports whether the peer ended its side of the stream
