@@ -135,10 +135,14 @@ func TestResumeHeaderTakesNoNewSession(t *testing.T) {
 	if got := srv.Stats().ActiveSessions; got != 1 {
 		t.Fatalf("%d sessions active with --max-sessions 1", got)
 	}
-	// The resume slots are capped too: hold one open without a hello.
-	hold, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{Subprotocols: []string{mux.SubprotocolResumable},
-		HTTPHeader: http.Header{mux.ResumeHeader: {"1"}}})
-	if err != nil {
+	// The resume slots are capped too: hold one open without a hello
+	// (once the refused upgrade above has given its slot back).
+	var hold *websocket.Conn
+	if !testutil.Poll(waitTimeout, func() bool {
+		hold, _, err = websocket.Dial(ctx, url, &websocket.DialOptions{Subprotocols: []string{mux.SubprotocolResumable},
+			HTTPHeader: http.Header{mux.ResumeHeader: {"1"}}})
+		return err == nil
+	}) {
 		t.Fatal(err)
 	}
 	defer hold.CloseNow()
