@@ -511,6 +511,11 @@ func TestStreamCutBySessionClose(t *testing.T) {
 			if cli.Dead() {
 				t.Fatal("Dead() = true for a session that was closed, not silent")
 			}
+			// A write after the end is told the same, not yamux's bare
+			// "session shutdown" or "stream closed".
+			if _, err := st.Write([]byte("more")); !errors.Is(err, mux.ErrSessionEnded) {
+				t.Fatalf("Write = %v, want an error wrapping ErrSessionEnded", err)
+			}
 		})
 	}
 }

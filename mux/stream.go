@@ -1,6 +1,7 @@
 package mux
 
 import (
+	"errors"
 	"io"
 	"net"
 	"time"
@@ -33,15 +34,33 @@ func (s *Stream) ReadChunk() ([]byte, *[]byte, error) {
 	return b, token, s.endErr(err)
 }
 
-// endErr maps an EOF without the peer's FIN to the cut that caused it.
+// endErr maps an EOF without the peer's FIN to the cut that caused it,
+// and yamux's bare errors for a session that ended (see sessionErr).
 func (s *Stream) endErr(err error) error {
-	if err != io.EOF || s.Stream.RemoteFinished() {
+	if err != io.EOF {
+		return s.sessionErr("read stream", err)
+	}
+	if s.Stream.RemoteFinished() {
 		return err
 	}
 	if s.sess.IsClosed() {
 		return s.sess.wrapErr("read stream", ErrSessionEnded)
 	}
 	return s.sess.wrapErr("read stream", ErrCloseTimeout)
+}
+
+// sessionErr words an error caused by the session's end as that end
+// (lost, silent, not resumed), which yamux reports only as "session
+// shutdown", or as "stream closed" for a stream the end closed.
+func (s *Stream) sessionErr(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, yamux.ErrSessionShutdown) ||
+		s.sess.IsClosed() && (errors.Is(err, yamux.ErrStreamClosed) || errors.Is(err, yamux.ErrConnectionReset)) {
+		return s.sess.wrapErr(op, ErrSessionEnded)
+	}
+	return err
 }
 
 var (
@@ -61,7 +80,7 @@ func (s *Stream) Write(b []byte) (int, error) {
 		n, err := s.Stream.Write(chunk)
 		total += n
 		if err != nil {
-			return total, err
+			return total, s.sessionErr("write stream", err)
 		}
 		b = b[n:]
 	}
