@@ -78,7 +78,9 @@ func clientConfig(c *cli.Context, host string) (client.Config, error) {
 	if err != nil {
 		return cfg, err
 	}
-	level := "warn"
+	// Quiet by default: every warning the session logs (lost, silent, not
+	// resumed) ends in the one error line the command prints itself.
+	level := "error"
 	if c.Bool("verbose") {
 		level = "debug"
 	}
