@@ -228,6 +228,32 @@ func TestFramesCutWhileWriting(t *testing.T) {
 	}
 }
 
+// An agent killed while the proxy's bytes wait unread resets the
+// connection: the proxy reads that, as a clean close, as the agent gone,
+// not as the tunnel's failure.
+func TestFramesAgentKilled(t *testing.T) {
+	for _, unread := range []bool{false, true} {
+		a, b, err := unixPair(t)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fr := newFramedReader(b)
+		if _, err := a.Write(frameHeader(frameData, 10)); err != nil { // a frame cut short
+			t.Fatal(err)
+		}
+		if unread {
+			if _, err := fr.Write([]byte("never read")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		_ = a.Close()
+		var se *StreamError
+		if _, err := io.Copy(io.Discard, fr); !errors.As(err, &se) || se.Reason != errAgentGone {
+			t.Errorf("bytes unread by the agent %v: read %v, want the agent gone", unread, err)
+		}
+	}
+}
+
 func unixPair(t *testing.T) (*net.UnixConn, *net.UnixConn, error) {
 	t.Helper()
 	path := filepath.Join(shortDir(t), "s")

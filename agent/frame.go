@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -161,10 +162,7 @@ func (f *framedReader) Read(p []byte) (int, error) {
 		}
 		var h [4]byte
 		if _, err := io.ReadFull(f.UnixConn, h[:]); err != nil {
-			if errors.Is(err, io.EOF) {
-				// The agent went away without a word: it was killed.
-				err = &StreamError{Reason: errAgentGone}
-			}
+			err = agentGone(err)
 			f.setEnd(err) // also ends a writer's wait for a reason
 			return 0, err
 		}
@@ -187,8 +185,18 @@ func (f *framedReader) Read(p []byte) (int, error) {
 	}
 	n, err := f.UnixConn.Read(p[:min(len(p), f.left)])
 	f.left -= n
-	if errors.Is(err, io.EOF) && f.left > 0 {
-		err = io.ErrUnexpectedEOF
+	if err != nil && (!errors.Is(err, io.EOF) || f.left > 0) {
+		err = agentGone(err)
 	}
 	return n, err
+}
+
+// agentGone words the agent's connection ending without an end frame,
+// cleanly or by a reset (it was killed with bytes unread), as the agent
+// having gone away; other errors pass.
+func agentGone(err error) error {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) {
+		return &StreamError{Reason: errAgentGone}
+	}
+	return err
 }
