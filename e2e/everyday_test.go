@@ -14,6 +14,7 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -239,6 +240,52 @@ func TestForwardNoAgent(t *testing.T) {
 	}
 	if code := fwd.stop(t); code != 0 {
 		t.Errorf("forward exited %d on SIGTERM, want 0; stderr:\n%s", code, fwd.Stderr())
+	}
+}
+
+// TestForwardCutIsReset: a forwarded connection whose tunnel is cut for
+// good (the server restarted, so the session cannot resume) is reset, so
+// that its client cannot take the bytes it got for the whole, and forward
+// says why in one line; through the agent and with --no-agent.
+func TestForwardCutIsReset(t *testing.T) {
+	t.Parallel()
+	echo := testutil.EchoServer(t).Addr
+	for _, mode := range []string{"agent", "no-agent"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			srv := startServer(t, serverOpts{Allow: []string{echo}})
+			ctx := testContext(t, 2*time.Minute)
+			args := []string{"forward", "-L", "127.0.0.1:0:" + echo, "--url", srv.URL}
+			if mode == "agent" {
+				args = append(args, "--agent-dir", newAgentDir(t))
+			} else {
+				args = append(args, "--no-agent")
+			}
+			fwd := edStart(t, ctx, nil, append(args, "box")...)
+			m := fwd.waitLine(t, edForwardingLine, 20*time.Second)
+			c, err := net.Dial("tcp", m[1])
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			_ = c.SetDeadline(time.Now().Add(time.Minute))
+			if _, err := c.Write([]byte("ping\n")); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := io.ReadFull(c, make([]byte, 5)); err != nil {
+				t.Fatalf("echo before the cut: %v", err)
+			}
+			srv.Kill()
+			srv.Restart()
+			n, err := io.Copy(io.Discard, c)
+			if !errors.Is(err, syscall.ECONNRESET) {
+				t.Errorf("the local client read %d more bytes and then %v, want a reset", n, err)
+			}
+			fwd.waitLine(t, regexp.MustCompile("^sandmux: forward "+regexp.QuoteMeta(m[1]+" -> "+echo)+": session to box could not be resumed: "), 20*time.Second)
+			if code := fwd.stop(t); code != 0 {
+				t.Errorf("forward exited %d on SIGTERM, want 0; stderr:\n%s", code, fwd.Stderr())
+			}
+		})
 	}
 }
 

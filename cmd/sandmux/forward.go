@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -246,7 +247,7 @@ func runForward(c *cli.Context) error {
 	}
 	defer opener.close()
 
-	f := &forwarder{opener: opener, errw: errw}
+	f := &forwarder{opener: opener, host: host, errw: errw}
 	listeners := make([]net.Listener, 0, len(specs))
 	defer func() {
 		for _, ln := range listeners {
@@ -295,6 +296,7 @@ func runForward(c *cli.Context) error {
 // forwarder carries accepted connections to their targets.
 type forwarder struct {
 	opener streamOpener
+	host   string // for the words of a cut (client.StreamEndError)
 	errw   io.Writer
 	mu     sync.Mutex // one line at a time on errw
 }
@@ -352,13 +354,11 @@ func (f *forwarder) handle(ctx context.Context, c net.Conn, s forwardSpec) {
 		_ = c.Close()
 	})
 	defer stop()
-	if err := mux.Splice(mux.Direct(c), stream); err != nil && ctx.Err() == nil {
-		var se *agent.StreamError
-		var nr *mux.NotResumedError
-		// The tunnel's verdicts are worth a line; a local client that
-		// reset its connection is not.
-		if errors.As(err, &se) || errors.As(err, &nr) || errors.Is(err, mux.ErrSessionEnded) || errors.Is(err, mux.ErrSessionDead) {
-			f.printf("forward %s -> %s: %v", s.Listen, s.Target, err)
-		}
+	var cut atomic.Bool
+	err = mux.Splice(localConn(c, &cut), watchCut(stream, &cut))
+	// The tunnel's failures are worth a line; a local client that reset
+	// its connection is not.
+	if err != nil && ctx.Err() == nil && cut.Load() {
+		f.printf("forward %s -> %s: %v", s.Listen, s.Target, client.StreamEndError(err, f.host))
 	}
 }
