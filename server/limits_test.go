@@ -139,15 +139,13 @@ func TestResumeHeaderTakesNoNewSession(t *testing.T) {
 	// (once the refused upgrade above has given its slot back).
 	var hold *websocket.Conn
 	if !testutil.Poll(waitTimeout, func() bool {
-		hold, _, err = websocket.Dial(ctx, url, &websocket.DialOptions{Subprotocols: []string{mux.SubprotocolResumable},
-			HTTPHeader: http.Header{mux.ResumeHeader: {"1"}}})
+		hold, _, err = dialResume(ctx, url)
 		return err == nil
 	}) {
 		t.Fatal(err)
 	}
 	defer hold.CloseNow()
-	_, resp, err := websocket.Dial(ctx, url, &websocket.DialOptions{Subprotocols: []string{mux.SubprotocolResumable},
-		HTTPHeader: http.Header{mux.ResumeHeader: {"1"}}})
+	_, resp, err := dialResume(ctx, url)
 	if err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("a second resume upgrade in progress with --max-sessions 1: %v, want 503", err)
 	}
@@ -246,20 +244,9 @@ func TestResumeTakeoverAtSessionLimit(t *testing.T) {
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
-	opts := &websocket.DialOptions{Subprotocols: []string{mux.SubprotocolResumable}}
-	ws, _, err := websocket.Dial(ctx, url, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ws.CloseNow()
-	w, err := mux.ClientHandshake(ctx, ws, mux.Hello{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ropts := &websocket.DialOptions{Subprotocols: []string{mux.SubprotocolResumable},
-		HTTPHeader: http.Header{mux.ResumeHeader: {"1"}}}
+	w := newV2Session(t, ctx, url)
 	for i := range 3 {
-		ws2, _, err := websocket.Dial(ctx, url, ropts)
+		ws2, _, err := dialResume(ctx, url)
 		if err != nil {
 			t.Fatalf("resume %d: %v", i+1, err)
 		}

@@ -299,18 +299,8 @@ func TestResumeBeyondWhatWasSent(t *testing.T) {
 	srv, url := limitedServer(t, func(c *server.Config) { c.ResumeGrace = 30 * time.Second })
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
-	opts := &websocket.DialOptions{Subprotocols: []string{mux.SubprotocolResumable}}
-	ws, _, err := websocket.Dial(ctx, url, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ws.CloseNow()
-	w, err := mux.ClientHandshake(ctx, ws, mux.Hello{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts.HTTPHeader = http.Header{mux.ResumeHeader: {"1"}}
-	ws2, _, err := websocket.Dial(ctx, url, opts)
+	w := newV2Session(t, ctx, url)
+	ws2, _, err := dialResume(ctx, url)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -322,4 +312,26 @@ func TestResumeBeyondWhatWasSent(t *testing.T) {
 	if n := srv.Stats().Resumes; n != 0 {
 		t.Fatalf("%d resumptions counted, want 0", n)
 	}
+}
+
+// newV2Session starts a resumable session by hand, on a WebSocket closed
+// when the test ends, and returns the server's welcome.
+func newV2Session(t *testing.T, ctx context.Context, url string) mux.Welcome {
+	t.Helper()
+	ws, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{Subprotocols: []string{mux.SubprotocolResumable}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ws.CloseNow() })
+	w, err := mux.ClientHandshake(ctx, ws, mux.Hello{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+// dialResume opens a WebSocket as a resume does (Sandmux-Resume, v2 only).
+func dialResume(ctx context.Context, url string) (*websocket.Conn, *http.Response, error) {
+	return websocket.Dial(ctx, url, &websocket.DialOptions{Subprotocols: []string{mux.SubprotocolResumable},
+		HTTPHeader: http.Header{mux.ResumeHeader: {"1"}}})
 }
