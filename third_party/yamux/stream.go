@@ -530,6 +530,11 @@ func (s *Stream) processFlags(flags uint16) error {
 			s.remoteFin = true
 			closeStream = true
 			s.notifyWaiting()
+		case streamClosed, streamReset:
+			// sandmux patch: this side ended the stream at once (Abort,
+			// or the close timeout) as the peer's FIN was already on its
+			// way to it; the FIN is moot, not a protocol error that ends
+			// the session.
 		default:
 			s.session.logger.Printf("[ERR] yamux: unexpected FIN flag in state %d", s.state)
 			return ErrUnexpectedFlag
