@@ -343,18 +343,23 @@ func (f *forwarder) serve(ctx context.Context, ln net.Listener, s forwardSpec) {
 func (f *forwarder) handle(ctx context.Context, c net.Conn, s forwardSpec) {
 	stream, err := f.opener.open(ctx, s.Target)
 	if err != nil {
-		_ = c.Close()
+		// Reset, as a refused or cut stream is once open (agent mode
+		// opens streams without waiting for the reply).
+		resetClose(c)
 		if ctx.Err() == nil {
 			f.printf("forward %s -> %s: %v", s.Listen, s.Target, err)
 		}
 		return
 	}
+	var cut atomic.Bool
 	stop := context.AfterFunc(ctx, func() {
+		// Stopped mid-transfer: the local client must not take what it
+		// got for the whole.
+		cut.Store(true)
 		_ = stream.Close()
-		_ = c.Close()
+		resetClose(c)
 	})
 	defer stop()
-	var cut atomic.Bool
 	err = mux.Splice(localConn(c, &cut), watchCut(stream, &cut))
 	// The tunnel's failures are worth a line; a local client that reset
 	// its connection is not.

@@ -57,13 +57,42 @@ type cutWatchHalf struct {
 
 func (w cutWatchHalf) CloseWrite() error { return w.cw.CloseWrite() }
 
-// watchCut wraps stream, keeping its half-close if it has one.
+// cutWatchChunks is cutWatchHalf over a stream that lends its chunks
+// (mux.ChunkReader), so the splice still copies nothing.
+type cutWatchChunks struct {
+	cutWatchHalf
+	cr mux.ChunkReader
+}
+
+func (w cutWatchChunks) ReadChunk() ([]byte, *[]byte, error) {
+	b, token, err := w.cr.ReadChunk()
+	w.note(err)
+	return b, token, err
+}
+
+func (w cutWatchChunks) ReleaseChunk(token *[]byte) { w.cr.ReleaseChunk(token) }
+
+// watchCut wraps stream, keeping its half-close and lent chunks if it has
+// them.
 func watchCut(stream net.Conn, cut *atomic.Bool) net.Conn {
 	w := &cutWatch{Conn: stream, cut: cut}
-	if cw, ok := stream.(interface{ CloseWrite() error }); ok {
+	cw, half := stream.(interface{ CloseWrite() error })
+	cr, chunks := stream.(mux.ChunkReader)
+	switch {
+	case half && chunks:
+		return cutWatchChunks{cutWatchHalf{w, cw}, cr}
+	case half:
 		return cutWatchHalf{w, cw}
 	}
 	return w
+}
+
+// resetClose closes a local connection with a reset where it can.
+func resetClose(c net.Conn) {
+	if tcp, ok := c.(*net.TCPConn); ok {
+		_ = tcp.SetLinger(0)
+	}
+	_ = c.Close()
 }
 
 // resetOnCut is the local connection: closed with a reset once its

@@ -78,9 +78,14 @@ func clientConfig(c *cli.Context, host string) (client.Config, error) {
 	if err != nil {
 		return cfg, err
 	}
-	// Quiet by default: every warning the session logs (lost, silent, not
-	// resumed) ends in the one error line the command prints itself.
+	// A proxy is quiet by default: every warning its session logs (lost,
+	// silent, not resumed) ends in the one error line it prints itself.
+	// A forward runs on, and its session can end between connections,
+	// when nothing else would say so.
 	level := "error"
+	if c.Command.Name == "forward" {
+		level = "warn"
+	}
 	if c.Bool("verbose") {
 		level = "debug"
 	}
