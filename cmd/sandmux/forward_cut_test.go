@@ -5,12 +5,12 @@ import (
 	"errors"
 	"io"
 	"net"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 
+	"github.com/sandmux/sandmux/internal/testutil"
 	"github.com/sandmux/sandmux/mux"
 )
 
@@ -42,24 +42,6 @@ func tcpPair(t *testing.T) (*net.TCPConn, *net.TCPConn) {
 	return a.(*net.TCPConn), b.(*net.TCPConn)
 }
 
-// lockedBuilder is a strings.Builder for more than one goroutine.
-type lockedBuilder struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuilder) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuilder) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // forwardOne runs forwarder.handle for one local connection carried on
 // stream (here a TCP connection standing in for the tunnel) and returns
 // the local client's end and a wait for handle.
@@ -76,7 +58,7 @@ func forwardOne(t *testing.T, ctx context.Context, stream net.Conn, errw io.Writ
 // says nothing.
 func TestForwardCleanEndIsNoReset(t *testing.T) {
 	stream, remote := tcpPair(t)
-	var errw lockedBuilder
+	var errw testutil.Buffer
 	local, wait := forwardOne(t, context.Background(), stream, &errw)
 	const size = 16 << 20
 	go func() {
@@ -131,7 +113,7 @@ func TestForwardCutResetsLocal(t *testing.T) {
 // A local client that resets its connection is not reported.
 func TestForwardLocalResetSaysNothing(t *testing.T) {
 	stream, remote := tcpPair(t)
-	var errw lockedBuilder
+	var errw testutil.Buffer
 	local, wait := forwardOne(t, context.Background(), stream, &errw)
 	go func() { _, _ = remote.Write(make([]byte, 8<<20)); _, _ = io.Copy(io.Discard, remote) }()
 	if _, err := io.ReadFull(local, make([]byte, 64<<10)); err != nil {
