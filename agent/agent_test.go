@@ -238,7 +238,11 @@ func TestFramesAgentKilled(t *testing.T) {
 			t.Fatal(err)
 		}
 		fr := newFramedReader(b)
-		if _, err := a.Write(frameHeader(frameData, 10)); err != nil { // a frame cut short
+		kind := byte(frameData)
+		if unread {
+			kind = frameError // an error frame without its reason
+		}
+		if _, err := a.Write(frameHeader(kind, 10)); err != nil { // a frame cut short
 			t.Fatal(err)
 		}
 		if unread {

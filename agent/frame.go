@@ -176,6 +176,10 @@ func (f *framedReader) Read(p []byte) (int, error) {
 		case frameError:
 			msg := make([]byte, n)
 			if _, err := io.ReadFull(f.UnixConn, msg); err != nil {
+				// Gone before its reason: a cut all the same, never a
+				// clean end.
+				err = agentGone(err)
+				f.setEnd(err)
 				return 0, err
 			}
 			f.setEnd(&StreamError{Reason: string(msg)})

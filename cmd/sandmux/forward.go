@@ -226,6 +226,11 @@ func runForward(c *cli.Context) error {
 		if err != nil {
 			return err
 		}
+		// The session logs to the capped log too, not to the start-up
+		// file that stderr still is.
+		if cfg.Logger, err = newLogger(errw, clientLogLevel(c)); err != nil {
+			return err
+		}
 	}
 
 	var opener streamOpener
@@ -351,8 +356,15 @@ func (f *forwarder) handle(ctx context.Context, c net.Conn, s forwardSpec) {
 		}
 		return
 	}
-	var cut atomic.Bool
+	var cut, ended atomic.Bool
 	stop := context.AfterFunc(ctx, func() {
+		if ended.Load() {
+			// Everything came, end included: let the local client
+			// read what its socket still holds.
+			_ = stream.Close()
+			_ = c.Close()
+			return
+		}
 		// Stopped mid-transfer: the local client must not take what it
 		// got for the whole.
 		cut.Store(true)
@@ -360,7 +372,7 @@ func (f *forwarder) handle(ctx context.Context, c net.Conn, s forwardSpec) {
 		resetClose(c)
 	})
 	defer stop()
-	err = mux.Splice(localConn(c, &cut), watchCut(stream, &cut))
+	err = mux.Splice(localConn(c, &cut), watchCut(stream, &cut, &ended))
 	// The tunnel's failures are worth a line; a local client that reset
 	// its connection is not.
 	if err != nil && ctx.Err() == nil && cut.Load() {

@@ -22,6 +22,7 @@ import (
 type cutWatch struct {
 	net.Conn
 	cut     *atomic.Bool
+	ended   *atomic.Bool // the stream's data ended cleanly (EOF)
 	closing atomic.Bool
 }
 
@@ -43,7 +44,11 @@ func (w *cutWatch) Close() error {
 }
 
 func (w *cutWatch) note(err error) {
-	if err != nil && !w.closing.Load() && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+	switch {
+	case err == nil:
+	case errors.Is(err, io.EOF):
+		w.ended.Store(true)
+	case !w.closing.Load() && !errors.Is(err, net.ErrClosed):
 		w.cut.Store(true)
 	}
 }
@@ -74,8 +79,8 @@ func (w cutWatchChunks) ReleaseChunk(token *[]byte) { w.cr.ReleaseChunk(token) }
 
 // watchCut wraps stream, keeping its half-close and lent chunks if it has
 // them.
-func watchCut(stream net.Conn, cut *atomic.Bool) net.Conn {
-	w := &cutWatch{Conn: stream, cut: cut}
+func watchCut(stream net.Conn, cut, ended *atomic.Bool) net.Conn {
+	w := &cutWatch{Conn: stream, cut: cut, ended: ended}
 	cw, half := stream.(interface{ CloseWrite() error })
 	cr, chunks := stream.(mux.ChunkReader)
 	switch {

@@ -129,16 +129,16 @@ func TestForwardLocalResetSaysNothing(t *testing.T) {
 
 // The watcher keeps what the splice looks for: half-close and lent chunks.
 func TestWatchCutKeepsStreamShape(t *testing.T) {
-	var cut atomic.Bool
-	if _, ok := watchCut((*mux.Stream)(nil), &cut).(mux.ChunkReader); !ok {
+	var cut, ended atomic.Bool
+	if _, ok := watchCut((*mux.Stream)(nil), &cut, &ended).(mux.ChunkReader); !ok {
 		t.Error("a mux.Stream's watcher lends no chunks: the splice would copy them")
 	}
-	if _, ok := watchCut((*net.TCPConn)(nil), &cut).(interface{ CloseWrite() error }); !ok {
+	if _, ok := watchCut((*net.TCPConn)(nil), &cut, &ended).(interface{ CloseWrite() error }); !ok {
 		t.Error("a TCP connection's watcher cannot half-close")
 	}
 	a, _ := net.Pipe()
 	defer a.Close()
-	if _, ok := watchCut(a, &cut).(interface{ CloseWrite() error }); ok {
+	if _, ok := watchCut(a, &cut, &ended).(interface{ CloseWrite() error }); ok {
 		t.Error("the watcher of a connection that cannot half-close claims it can")
 	}
 }

@@ -78,19 +78,17 @@ func clientConfig(c *cli.Context, host string) (client.Config, error) {
 	if err != nil {
 		return cfg, err
 	}
-	// A proxy is quiet by default: every warning its session logs (lost,
-	// silent, not resumed) ends in the one error line it prints itself.
-	// A forward runs on, and its session can end between connections,
-	// when nothing else would say so.
-	level := "error"
-	if c.Command.Name == "forward" {
-		level = "warn"
-	}
-	if c.Bool("verbose") {
-		level = "debug"
-	}
-	cfg.Logger, err = newLogger(c.App.ErrWriter, level)
+	cfg.Logger, err = newLogger(c.App.ErrWriter, clientLogLevel(c))
 	return cfg, err
+}
+
+// clientLogLevel is quiet by default: every warning a session logs (lost,
+// silent, not resumed) ends in the one line the command prints itself.
+func clientLogLevel(c *cli.Context) string {
+	if c.Bool("verbose") {
+		return "debug"
+	}
+	return "error"
 }
 
 func runProxy(c *cli.Context) error {
