@@ -289,6 +289,48 @@ func TestForwardCutIsReset(t *testing.T) {
 	}
 }
 
+// TestForwardTargetResetIsReset: a target that resets its connection
+// mid-transfer resets the forwarded one too, never a clean end.
+func TestForwardTargetResetIsReset(t *testing.T) {
+	t.Parallel()
+	target := testutil.Serve(t, func(c net.Conn) {
+		_, _ = c.Write(make([]byte, 64<<10))
+		_, _ = c.Read(make([]byte, 1)) // the client's word to crash
+		_ = c.(*net.TCPConn).SetLinger(0)
+		_ = c.Close()
+	}).Addr
+	srv := startServer(t, serverOpts{Allow: []string{target}})
+	ctx := testContext(t, 2*time.Minute)
+	for _, mode := range []string{"agent", "no-agent"} {
+		args := []string{"forward", "-L", "127.0.0.1:0:" + target, "--url", srv.URL}
+		if mode == "agent" {
+			args = append(args, "--agent-dir", newAgentDir(t))
+		} else {
+			args = append(args, "--no-agent")
+		}
+		fwd := edStart(t, ctx, nil, append(args, "box")...)
+		m := fwd.waitLine(t, edForwardingLine, 20*time.Second)
+		c, err := net.Dial("tcp", m[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetDeadline(time.Now().Add(time.Minute))
+		if _, err := io.ReadFull(c, make([]byte, 64<<10)); err != nil {
+			t.Fatalf("%s: %v", mode, err)
+		}
+		if _, err := c.Write([]byte("x")); err != nil {
+			t.Fatalf("%s: %v", mode, err)
+		}
+		if n, err := io.Copy(io.Discard, c); !errors.Is(err, syscall.ECONNRESET) {
+			t.Errorf("%s: the local client read %d more bytes, then %v; want a reset", mode, n, err)
+		}
+		_ = c.Close()
+		if code := fwd.stop(t); code != 0 {
+			t.Errorf("%s: forward exited %d on SIGTERM; stderr:\n%s", mode, code, fwd.Stderr())
+		}
+	}
+}
+
 // TestForwardBackground: --background detaches, prints its pid, keeps
 // forwarding, is listed by `sandmux status`, and leaves nothing behind
 // after SIGTERM.

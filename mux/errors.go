@@ -21,6 +21,10 @@ var (
 	// closed because the peer sent nothing on it for the close timeout
 	// (Config.StreamCloseTimeout) without finishing its side.
 	ErrCloseTimeout = errors.New("stream closed: the peer sent nothing for the close timeout after this side finished")
+	// ErrStreamReset means the peer reset the stream rather than ending
+	// it: the server does so when the connection to its target fails, so
+	// that the bytes that came are not taken for all of them.
+	ErrStreamReset = errors.New("the server reset the stream: the connection inside the sandbox failed")
 	// ErrInvalidConfig wraps every configuration validation failure.
 	ErrInvalidConfig = errors.New("invalid mux config")
 )

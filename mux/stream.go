@@ -2,6 +2,7 @@ package mux
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"time"
@@ -59,6 +60,9 @@ func (s *Stream) sessionErr(op string, err error) error {
 	if errors.Is(err, yamux.ErrSessionShutdown) ||
 		s.sess.IsClosed() && (errors.Is(err, yamux.ErrStreamClosed) || errors.Is(err, yamux.ErrConnectionReset)) {
 		return s.sess.wrapErr(op, ErrSessionEnded)
+	}
+	if errors.Is(err, yamux.ErrConnectionReset) {
+		return fmt.Errorf("%s: %w", op, ErrStreamReset)
 	}
 	return err
 }

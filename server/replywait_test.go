@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/http/httptest"
@@ -13,6 +14,7 @@ import (
 	"github.com/sandmux/sandmux/client"
 	"github.com/sandmux/sandmux/internal/netem"
 	"github.com/sandmux/sandmux/internal/testutil"
+	"github.com/sandmux/sandmux/mux"
 	"github.com/sandmux/sandmux/server"
 )
 
@@ -117,5 +119,37 @@ func TestReplyOutlivesAnOutage(t *testing.T) {
 	fault.Cut()
 	if err := <-done; err != nil {
 		t.Fatalf("a stream opened before the outage: %v", err)
+	}
+}
+
+// A target that resets its connection mid-transfer resets the stream: the
+// client reads an error after the bytes that came, never a clean end.
+func TestTargetResetResetsStream(t *testing.T) {
+	target := testutil.Serve(t, func(c net.Conn) {
+		_, _ = c.Write(make([]byte, 64<<10))
+		_, _ = c.Read(make([]byte, 1)) // the client's word to crash
+		_ = c.(*net.TCPConn).SetLinger(0)
+		_ = c.Close()
+	}).Addr
+	_, url := limitedServer(t, func(c *server.Config) { c.Allow = []string{target} })
+	sess, err := client.Dial(context.Background(), fastClient(url))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	c, err := sess.OpenStream(context.Background(), target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(waitTimeout))
+	if _, err := io.ReadFull(c, make([]byte, 64<<10)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := io.Copy(io.Discard, c); !errors.Is(err, mux.ErrStreamReset) {
+		t.Fatalf("read %d more bytes, then %v, after the target reset; want the stream reset", n, err)
 	}
 }

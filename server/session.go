@@ -213,7 +213,7 @@ func (s *Server) serveStream(sess *mux.Session, st *mux.Stream, log *slog.Logger
 		return false
 	}
 	log.Debug("stream open", "target", target)
-	if err := mux.Splice(st, mux.Direct(tc)); err != nil {
+	if err := spliceTarget(st, tc); err != nil {
 		log.Debug("stream ended with error", "target", target, "err", err)
 		return false
 	}
