@@ -121,6 +121,9 @@ func (s *Server) resume(link mux.Link, hello mux.Hello, auth [sha256.Size]byte, 
 	welcomed := false
 	welcome := func(received uint64) error {
 		welcomed = true
+		// Given back before the client hears it has resumed, so that its
+		// next resume cannot find the slot still taken.
+		attached()
 		return mux.WriteWelcome(hctx, ws, mux.Welcome{Status: mux.WelcomeResumed, ID: hello.ID, Received: received, Grace: s.cfg.ResumeGrace})
 	}
 	lost, err := d.rc.Attach(link, hello.Received, welcome)
@@ -141,7 +144,6 @@ func (s *Server) resume(link mux.Link, hello mux.Hello, auth [sha256.Size]byte, 
 		return
 	}
 	cancel()
-	attached()
 	s.stats.resumes.Add(1)
 	s.observeHandshake("resume", start)
 	log.Info("session resumed", "client_received", hello.Received)

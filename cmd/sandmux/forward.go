@@ -348,9 +348,9 @@ func (f *forwarder) serve(ctx context.Context, ln net.Listener, s forwardSpec) {
 func (f *forwarder) handle(ctx context.Context, c net.Conn, s forwardSpec) {
 	stream, err := f.opener.open(ctx, s.Target)
 	if err != nil {
-		// Reset, as a refused or cut stream is once open (agent mode
-		// opens streams without waiting for the reply).
-		resetClose(c)
+		// Closed, as ssh -L closes a connection whose channel the server
+		// refused: no byte came, so there is nothing to mistake.
+		_ = c.Close()
 		if ctx.Err() == nil {
 			f.printf("forward %s -> %s: %v", s.Listen, s.Target, err)
 		}
