@@ -243,6 +243,21 @@ func TestForwardNoAgent(t *testing.T) {
 	}
 }
 
+// edForward starts `sandmux forward -L 127.0.0.1:0:target` through the
+// agent (mode "agent") or not ("no-agent") and returns it with its
+// forwarding line's fields.
+func edForward(t *testing.T, ctx context.Context, url, target, mode string) (*edProcess, []string) {
+	t.Helper()
+	args := []string{"forward", "-L", "127.0.0.1:0:" + target, "--url", url}
+	if mode == "agent" {
+		args = append(args, "--agent-dir", newAgentDir(t))
+	} else {
+		args = append(args, "--no-agent")
+	}
+	fwd := edStart(t, ctx, nil, append(args, "box")...)
+	return fwd, fwd.waitLine(t, edForwardingLine, 20*time.Second)
+}
+
 // TestForwardCutIsReset: a forwarded connection whose tunnel is cut for
 // good (the server restarted, so the session cannot resume) is reset, so
 // that its client cannot take the bytes it got for the whole, and forward
@@ -255,14 +270,7 @@ func TestForwardCutIsReset(t *testing.T) {
 			t.Parallel()
 			srv := startServer(t, serverOpts{Allow: []string{echo}})
 			ctx := testContext(t, 2*time.Minute)
-			args := []string{"forward", "-L", "127.0.0.1:0:" + echo, "--url", srv.URL}
-			if mode == "agent" {
-				args = append(args, "--agent-dir", newAgentDir(t))
-			} else {
-				args = append(args, "--no-agent")
-			}
-			fwd := edStart(t, ctx, nil, append(args, "box")...)
-			m := fwd.waitLine(t, edForwardingLine, 20*time.Second)
+			fwd, m := edForward(t, ctx, srv.URL, echo, mode)
 			c, err := net.Dial("tcp", m[1])
 			if err != nil {
 				t.Fatal(err)
@@ -293,23 +301,11 @@ func TestForwardCutIsReset(t *testing.T) {
 // mid-transfer resets the forwarded one too, never a clean end.
 func TestForwardTargetResetIsReset(t *testing.T) {
 	t.Parallel()
-	target := testutil.Serve(t, func(c net.Conn) {
-		_, _ = c.Write(make([]byte, 64<<10))
-		_, _ = c.Read(make([]byte, 1)) // the client's word to crash
-		_ = c.(*net.TCPConn).SetLinger(0)
-		_ = c.Close()
-	}).Addr
+	target := testutil.ResettingServer(t, 64<<10).Addr
 	srv := startServer(t, serverOpts{Allow: []string{target}})
 	ctx := testContext(t, 2*time.Minute)
 	for _, mode := range []string{"agent", "no-agent"} {
-		args := []string{"forward", "-L", "127.0.0.1:0:" + target, "--url", srv.URL}
-		if mode == "agent" {
-			args = append(args, "--agent-dir", newAgentDir(t))
-		} else {
-			args = append(args, "--no-agent")
-		}
-		fwd := edStart(t, ctx, nil, append(args, "box")...)
-		m := fwd.waitLine(t, edForwardingLine, 20*time.Second)
+		fwd, m := edForward(t, ctx, srv.URL, target, mode)
 		c, err := net.Dial("tcp", m[1])
 		if err != nil {
 			t.Fatal(err)

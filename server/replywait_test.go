@@ -125,12 +125,7 @@ func TestReplyOutlivesAnOutage(t *testing.T) {
 // A target that resets its connection mid-transfer resets the stream: the
 // client reads an error after the bytes that came, never a clean end.
 func TestTargetResetResetsStream(t *testing.T) {
-	target := testutil.Serve(t, func(c net.Conn) {
-		_, _ = c.Write(make([]byte, 64<<10))
-		_, _ = c.Read(make([]byte, 1)) // the client's word to crash
-		_ = c.(*net.TCPConn).SetLinger(0)
-		_ = c.Close()
-	}).Addr
+	target := testutil.ResettingServer(t, 64<<10).Addr
 	_, url := limitedServer(t, func(c *server.Config) { c.Allow = []string{target} })
 	sess, err := client.Dial(context.Background(), fastClient(url))
 	if err != nil {

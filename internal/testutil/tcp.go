@@ -51,6 +51,20 @@ func EchoServer(t testing.TB) *Server {
 	return Serve(t, Echo)
 }
 
+// ResettingServer is a target that sends n bytes on each connection,
+// waits for one byte from its client, then resets the connection (RST),
+// as a target that crashes mid-transfer does.
+func ResettingServer(t testing.TB, n int) *Server {
+	return Serve(t, func(c net.Conn) {
+		_, _ = c.Write(make([]byte, n))
+		_, _ = c.Read(make([]byte, 1))
+		if tc, ok := c.(*net.TCPConn); ok {
+			_ = tc.SetLinger(0)
+		}
+		_ = c.Close()
+	})
+}
+
 // Echo writes back everything c sends. After c's EOF it half-closes and
 // waits for the peer to close too, so the peer's last read sees our FIN
 // and never a reset.
