@@ -7,7 +7,6 @@ import (
 	"net"
 	"os"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/sandmux/sandmux/client"
@@ -191,7 +190,11 @@ func serveHandoff(c *net.UnixConn, stream net.Conn, verdict func(error) error) {
 	// A stream cut by its session is told to the proxy before the splice
 	// closes ssh's pipes: ssh exits as soon as they close and hangs up on
 	// the proxy, which must have its line by then.
-	early := newVerdictFirst(stream, func(err error) { v.send(verdict(err)) })
+	early := mux.Watch(stream, func(err error) {
+		if cutBy(err) {
+			v.send(verdict(err))
+		}
+	})
 	err = verdict(client.Pipe(early, in, out)) // closes in and out
 	restore()
 	close(spliced)
@@ -226,78 +229,9 @@ func verdictReply(err error) reply {
 	return rep
 }
 
-// verdictFirst is a stream whose read error that cut it (not EOF, and not
-// the deadline or close the splice itself sets when the other direction
-// failed first, or ended on a connection that cannot half-close) is sent
-// as the verdict at once, before the splice reacts to it. Only the first
-// verdict sent reaches the proxy.
-type verdictFirst struct {
-	net.Conn
-	send    func(error)
-	closing atomic.Bool // Close was called: read errors from now on are ours
-}
-
-// newVerdictFirst wraps stream so that it still offers what the splice
-// looks for: half-close (a yamux stream; a raw WebSocket has none, and
-// the splice then closes it whole) and lent chunks.
-func newVerdictFirst(stream net.Conn, send func(error)) net.Conn {
-	vf := &verdictFirst{Conn: stream, send: send}
-	cw, half := stream.(interface{ CloseWrite() error })
-	cr, chunks := stream.(mux.ChunkReader)
-	switch {
-	case half && chunks:
-		return verdictFirstChunks{verdictFirstHalf{vf, cw}, cr}
-	case half:
-		return verdictFirstHalf{vf, cw}
-	}
-	return vf
-}
-
-func (v *verdictFirst) Read(p []byte) (int, error) {
-	n, err := v.Conn.Read(p)
-	v.tell(err)
-	return n, err
-}
-
-// tell sends a read error that cut the stream as the verdict.
-func (v *verdictFirst) tell(err error) {
-	if err != nil && !v.closing.Load() && cutBy(err) {
-		v.send(err)
-	}
-}
-
-// Close marks the errors that follow as the splice's own.
-func (v *verdictFirst) Close() error {
-	v.closing.Store(true)
-	return v.Conn.Close()
-}
-
-// verdictFirstHalf is verdictFirst over a stream that can half-close.
-type verdictFirstHalf struct {
-	*verdictFirst
-	cw interface{ CloseWrite() error }
-}
-
-// CloseWrite passes the half-close on (net.Conn does not name it).
-func (v verdictFirstHalf) CloseWrite() error { return v.cw.CloseWrite() }
-
-// verdictFirstChunks is verdictFirstHalf over a stream that lends its
-// chunks (mux.ChunkReader), so the splice still copies nothing.
-type verdictFirstChunks struct {
-	verdictFirstHalf
-	cr mux.ChunkReader
-}
-
-// ReadChunk tells a cut as Read does.
-func (v verdictFirstChunks) ReadChunk() ([]byte, *[]byte, error) {
-	b, token, err := v.cr.ReadChunk()
-	v.tell(err)
-	return b, token, err
-}
-
-// ReleaseChunk gives back what ReadChunk lent.
-func (v verdictFirstChunks) ReleaseChunk(token *[]byte) { v.cr.ReleaseChunk(token) }
-
+// cutBy reports whether err cut the stream: not its end (EOF), and not a
+// deadline or close the splice itself set when the other direction failed
+// first.
 func cutBy(err error) bool {
 	var nr *mux.NotResumedError
 	var se *mux.StreamError

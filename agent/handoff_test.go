@@ -369,9 +369,13 @@ func TestVerdictFirstChunks(t *testing.T) {
 	}{{mux.ErrSessionEnded, true}, {io.EOF, false}} {
 		var told []error
 		f := &fakeChunks{data: []byte("abc"), err: tc.err}
-		v, ok := newVerdictFirst(f, func(err error) { told = append(told, err) }).(verdictFirstChunks)
+		v, ok := mux.Watch(f, func(err error) {
+			if cutBy(err) {
+				told = append(told, err)
+			}
+		}).(mux.ChunkReader)
 		if !ok {
-			t.Fatal("a stream that lends chunks and half-closes is not wrapped as one")
+			t.Fatal("a stream that lends chunks is not watched as one")
 		}
 		b, token, err := v.ReadChunk()
 		if string(b) != "abc" || err != nil {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 
 	"github.com/coder/websocket"
 
@@ -39,7 +38,7 @@ func (s stdio) Close() error {
 // closes conn, in and out before returning. in must unblock its Read when
 // closed (a pipe in non-blocking mode does; see cmd/sandmux). Pipes get a
 // larger buffer (mux.TunePipe), so bulk data moves in fewer syscalls.
-func Pipe(conn net.Conn, in io.ReadCloser, out io.WriteCloser) error {
+func Pipe(conn io.ReadWriteCloser, in io.ReadCloser, out io.WriteCloser) error {
 	mux.TunePipe(in)
 	mux.TunePipe(out)
 	return mux.Splice(conn, stdio{in: in, out: out})
