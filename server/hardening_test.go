@@ -199,10 +199,16 @@ func TestBadBytesAfterUpgrade(t *testing.T) {
 			serverCloses: true, status: -1, log: []string{"yamux: Failed to read header: unexpected EOF"},
 		},
 		{
+			// yamux logs whichever of its loops fails first: the reader on
+			// the text message, or the writer (the session's first ping)
+			// on the connection the library is already closing for it
+			// (about one run in twenty). The client gets the reason either
+			// way (status and reason above).
 			name: "v1 text message", proto: mux.Subprotocol, msgs: [][]byte{[]byte("hello")}, text: true,
 			serverCloses: true, status: websocket.StatusUnsupportedData,
 			reason: "unexpected frame type read (expected MessageBinary): MessageText",
-			log:    []string{"yamux: Failed to read header", "unexpected frame type read (expected MessageBinary): MessageText"},
+			log:    []string{"yamux: Failed to"},
+			logErr: []string{"unexpected frame type read (expected MessageBinary): MessageText", "use of closed network connection"},
 		},
 		{
 			name: "v2 HTTP bytes instead of a hello", proto: mux.SubprotocolResumable, msgs: [][]byte{httpGarbage},
