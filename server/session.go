@@ -72,9 +72,9 @@ func (s *Server) serveMux(conn net.Conn, log *slog.Logger) {
 		// before it counts: either Shutdown sees this stream, or this
 		// sees the drain and refuses the stream.
 		s.stats.streamsActive.Add(1)
+		s.stats.streamsTotal.Add(1) // refused ones included
 		if s.draining.Load() {
 			s.stats.streamsActive.Add(-1)
-			s.stats.streamsTotal.Add(1)
 			refuse(st, mux.StatusInternal, drainingMessage)
 			continue
 		}
@@ -82,7 +82,6 @@ func (s *Server) serveMux(conn net.Conn, log *slog.Logger) {
 			active.Add(-1)
 			s.stats.streamsActive.Add(-1)
 			s.stats.refusedStreams.Add(1)
-			s.stats.streamsTotal.Add(1)
 			log.Warn("refused stream: stream limit", "limit", s.cfg.MaxStreams)
 			refuse(st, mux.StatusLimit,
 				fmt.Sprintf("server at its stream limit (%d); close some connections to it or raise --max-streams", s.cfg.MaxStreams))
@@ -111,8 +110,10 @@ func (s *Server) serveMux(conn net.Conn, log *slog.Logger) {
 func (s *Server) refuseStream(sess *mux.Session, st *mux.Stream, status mux.Status, msg string) {
 	req, err := sess.ReadRequest(st)
 	target := req.Target
-	if t, ok := s.allow.resolve(req.Target); ok && err == nil {
-		target = t // the default target's address rather than ""
+	if err == nil {
+		if t, ok := s.allow.resolve(req.Target); ok {
+			target = t // the default target's address rather than ""
+		}
 	}
 	_ = sess.Reply(st, mux.Reply{Status: status, Target: target, Message: msg})
 	finishRefused(st)
@@ -182,7 +183,6 @@ func (s *Server) removeSession(sess *mux.Session) {
 // It reports whether it refused the stream, which the caller then
 // finishes (finishRefused).
 func (s *Server) serveStream(sess *mux.Session, st *mux.Stream, log *slog.Logger) (refused bool) {
-	s.stats.streamsTotal.Add(1)
 	defer s.stats.streamsActive.Add(-1) // counted by the accept loop
 	log = log.With("stream", st.StreamID())
 
