@@ -88,14 +88,9 @@ func (a *Agent) Serve(ctx context.Context) error {
 		_ = c.Close()
 		return fmt.Errorf("%w on %s", ErrAlreadyRunning, path)
 	}
-	_ = os.Remove(path) // a stale socket left by a killed agent
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	ln, closeListener, err := listen(path)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", path, err)
-	}
-	if err := os.Chmod(path, 0o600); err != nil {
-		_ = ln.Close()
-		return fmt.Errorf("chmod %s: %w", path, err)
+		return err
 	}
 	a.started = time.Now()
 	a.idle = a.started
@@ -109,7 +104,7 @@ func (a *Agent) Serve(ctx context.Context) error {
 		defer wg.Done()
 		// Exiting on --persist closes the listener at once, so proxies
 		// from then on find no agent and start one.
-		a.reap(ctx, func() { _ = ln.Close(); cancel() })
+		a.reap(ctx, func() { closeListener(); cancel() })
 	}()
 	go func() {
 		defer wg.Done()
@@ -118,7 +113,7 @@ func (a *Agent) Serve(ctx context.Context) error {
 		case <-a.stop:
 			cancel()
 		}
-		_ = ln.Close()
+		closeListener()
 		unlock()
 	}()
 
@@ -141,6 +136,7 @@ func (a *Agent) Serve(ctx context.Context) error {
 		}()
 	}
 	cancel()
+	closeListener()
 	unlock()
 	a.closeAll()
 	conns.Wait()

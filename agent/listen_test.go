@@ -1,0 +1,52 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"os"
+	"testing"
+	"time"
+)
+
+// The agent's socket appears only once it accepts connections, already
+// private: a proxy that found it refusing (bound, not yet listening)
+// started a second agent, and tests that waited for the file raced the
+// agent's listen. Stopping the agent removes it.
+func TestSocketAppearsReady(t *testing.T) {
+	for i := range 30 {
+		dir := shortDir(t)
+		a, err := New(DefaultConfig(dir))
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- a.Serve(context.Background()) }()
+		path := SocketPath(dir)
+		var fi os.FileInfo
+		for deadline := time.Now().Add(5 * time.Second); fi == nil; {
+			if time.Now().After(deadline) {
+				t.Fatal("the agent's socket did not appear")
+			}
+			fi, _ = os.Stat(path) // as early as the file can be seen
+		}
+		c, cerr := connect(context.Background(), dir)
+		if cerr == nil {
+			_ = c.Close()
+		}
+		if err := Stop(context.Background(), dir); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if cerr != nil {
+			t.Fatalf("start %d: the socket refused a connection as it appeared: %v", i, cerr)
+		}
+		if m := fi.Mode().Perm(); m != 0o600 {
+			t.Fatalf("start %d: the socket appeared with mode %v, want 0600", i, m)
+		}
+		if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("start %d: the socket is still there after the agent stopped: %v", i, err)
+		}
+	}
+}
