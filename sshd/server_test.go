@@ -671,3 +671,15 @@ func TestEmbeddedPTYOutputCompleteForSlowClient(t *testing.T) {
 		t.Errorf("client got %d 'x' of %d (%d bytes in all)", w.x, size, w.n)
 	}
 }
+
+// TestEmbeddedKilledBySignalWithoutName: a program killed by a signal that
+// has no name (a real-time one) must not look like a success.
+func TestEmbeddedKilledBySignalWithoutName(t *testing.T) {
+	t.Parallel()
+	f := start(t, nil)
+	_, _, err := run(t, f.client(t), `kill -34 $$`, nil)
+	var ee *ssh.ExitError
+	if !errors.As(err, &ee) || ee.Signal() != "SIG@openssh.com" || ee.ExitStatus() == 0 {
+		t.Errorf("killed by signal 34: %v (status %d), want exit-signal SIG@openssh.com as OpenSSH sends", err, exitStatus(err))
+	}
+}

@@ -516,7 +516,13 @@ func exitOf(ps *os.ProcessState) exitResult {
 		return exitResult{status: 255}
 	}
 	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-		return exitResult{signal: strings.TrimPrefix(unix.SignalName(ws.Signal()), "SIG"), core: ws.CoreDump()}
+		name := strings.TrimPrefix(unix.SignalName(ws.Signal()), "SIG")
+		if name == "" {
+			// A signal without a name (a real-time one): an empty name
+			// would send exit-status 0, a success. OpenSSH's name for it.
+			name = "SIG@openssh.com"
+		}
+		return exitResult{signal: name, core: ws.CoreDump()}
 	}
 	return exitResult{status: uint32(ps.ExitCode())}
 }
