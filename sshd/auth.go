@@ -18,23 +18,45 @@ type authorizedKey struct {
 	fingerprint string
 	// Restrictions from the line's options.
 	noPTY, noPortForwarding bool
+	// skipped is set when the line has an option the server cannot
+	// enforce: the key stays listed so that it is refused, not granted
+	// by a later line.
+	skipped bool
 }
 
-// keySet is the keys of one load, with what was skipped and why.
+// keySet is the keys of one load, in file order, with what was skipped
+// and why.
 type keySet struct {
 	keys    []authorizedKey
 	skipped []string // "FILE line N: reason"
 }
 
-// find returns the entry for key, or nil.
+// find returns the entry for key, or nil. As in OpenSSH, the first line
+// naming the key decides: if that line was skipped the key is refused,
+// since OpenSSH would apply its options (a forced command, say) and a
+// later line must not grant what that one withholds.
 func (s *keySet) find(key ssh.PublicKey) *authorizedKey {
 	b := key.Marshal()
 	for i := range s.keys {
 		if bytes.Equal(s.keys[i].key.Marshal(), b) {
+			if s.keys[i].skipped {
+				return nil
+			}
 			return &s.keys[i]
 		}
 	}
 	return nil
+}
+
+// usable is the number of keys that can log in.
+func (s *keySet) usable() int {
+	n := 0
+	for i := range s.keys {
+		if !s.keys[i].skipped {
+			n++
+		}
+	}
+	return n
 }
 
 // loadKeys reads the configured keys: the text, then the file. A missing
@@ -57,9 +79,10 @@ func loadKeys(cfg *Config) (*keySet, error) {
 	return s, nil
 }
 
-// parse adds every usable line of data. Lines that do not parse, and keys
-// with options this server cannot enforce (command=, from=, permitopen=
-// ...), are skipped: honouring such a key without its restriction would
+// parse adds every line of data that holds a key. Lines that do not
+// parse are skipped; keys with options this server cannot enforce
+// (command=, from=, permitopen= ...) are kept but marked skipped, so that
+// find refuses them: honouring such a key without its restriction would
 // grant more than its owner wrote.
 func (s *keySet) parse(data []byte, source string) {
 	sc := bufio.NewScanner(bytes.NewReader(data))
@@ -76,8 +99,8 @@ func (s *keySet) parse(data []byte, source string) {
 		}
 		k := authorizedKey{key: key, fingerprint: ssh.FingerprintSHA256(key)}
 		if bad := k.applyOptions(opts); bad != "" {
-			s.skipped = append(s.skipped, fmt.Sprintf("%s line %d: key %s has option %q, which the embedded server does not support", source, n, k.fingerprint, bad))
-			continue
+			s.skipped = append(s.skipped, fmt.Sprintf("%s line %d: key %s has option %q, which the embedded server does not support (the key is refused)", source, n, k.fingerprint, bad))
+			k.skipped = true
 		}
 		s.keys = append(s.keys, k)
 	}

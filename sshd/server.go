@@ -52,7 +52,7 @@ func New(cfg Config) (*Server, error) {
 	for _, s := range keys.skipped {
 		log.Warn("skipped authorized key", "why", s)
 	}
-	if len(keys.keys) == 0 {
+	if keys.usable() == 0 {
 		var where []string
 		if cfg.AuthorizedKeys != "" {
 			where = append(where, "the authorized keys text")
@@ -62,7 +62,7 @@ func New(cfg Config) (*Server, error) {
 		}
 		return nil, fmt.Errorf("%w: no usable public key in %s", ErrNoAuthorizedKeys, strings.Join(where, " or "))
 	}
-	log.Info("authorized keys", "file", cfg.AuthorizedKeysFile, "keys", len(keys.keys))
+	log.Info("authorized keys", "file", cfg.AuthorizedKeysFile, "keys", keys.usable())
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Server{
 		cfg: cfg, log: log,

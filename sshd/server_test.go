@@ -683,3 +683,34 @@ func TestEmbeddedKilledBySignalWithoutName(t *testing.T) {
 		t.Errorf("killed by signal 34: %v (status %d), want exit-signal SIG@openssh.com as OpenSSH sends", err, exitStatus(err))
 	}
 }
+
+// TestEmbeddedKeyFirstLineDecides: as in OpenSSH, the first line naming a
+// key decides. A key whose first line has an option the server cannot
+// enforce is refused, even if a later line names it without options:
+// OpenSSH would force the command= of the first line.
+func TestEmbeddedKeyFirstLineDecides(t *testing.T) {
+	t.Parallel()
+	forced, restricted := newKey(t), newKey(t)
+	f := start(t, func(c *Config) {
+		c.AuthorizedKeys += `command="/bin/true" ` + authorizedLine(forced) + authorizedLine(forced) +
+			"no-pty " + authorizedLine(restricted) + authorizedLine(restricted)
+	})
+	if c, err := f.dial(t, ssh.PublicKeys(forced)); err == nil {
+		out, _, err := run(t, c, "echo shell", nil)
+		c.Close()
+		t.Errorf("a key whose first line has command= logged in through its second line (ran: %q, %v)", out, err)
+	}
+	c, err := f.dial(t, ssh.PublicKeys(restricted))
+	if err != nil {
+		t.Fatalf("no-pty key: %v", err)
+	}
+	defer c.Close()
+	s, err := c.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.RequestPty("xterm", 24, 80, nil); err == nil {
+		t.Error("a key whose first line has no-pty got a pty through its second line")
+	}
+}
