@@ -97,6 +97,13 @@ func (s *keySet) parse(data []byte, source string) {
 			s.skipped = append(s.skipped, fmt.Sprintf("%s line %d: %v", source, n, err))
 			continue
 		}
+		if _, ok := key.(*ssh.Certificate); ok {
+			// OpenSSH takes certificates only through cert-authority,
+			// checking principals and validity; matching the listed
+			// certificate byte for byte would ignore both.
+			s.skipped = append(s.skipped, fmt.Sprintf("%s line %d: a certificate, which the embedded server does not support; list the plain public key instead", source, n))
+			continue
+		}
 		k := authorizedKey{key: key, fingerprint: ssh.FingerprintSHA256(key)}
 		if bad := k.applyOptions(opts); bad != "" {
 			s.skipped = append(s.skipped, fmt.Sprintf("%s line %d: key %s has option %q, which the embedded server does not support (the key is refused)", source, n, k.fingerprint, bad))

@@ -714,3 +714,28 @@ func TestEmbeddedKeyFirstLineDecides(t *testing.T) {
 		t.Error("a key whose first line has no-pty got a pty through its second line")
 	}
 }
+
+// TestEmbeddedCertificateLineRefused: a certificate pasted into
+// authorized_keys is not a key: OpenSSH accepts certificates only through
+// cert-authority, checking principals and validity. Accepting the exact
+// certificate would ignore its expiry and principals.
+func TestEmbeddedCertificateLineRefused(t *testing.T) {
+	t.Parallel()
+	ca, user := newKey(t), newKey(t)
+	cert := &ssh.Certificate{
+		Key: user.PublicKey(), CertType: ssh.UserCert, ValidPrincipals: []string{"someone-else"},
+		ValidAfter: 1, ValidBefore: uint64(time.Now().Add(-time.Hour).Unix()), // expired
+	}
+	if err := cert.SignCert(rand.Reader, ca); err != nil {
+		t.Fatal(err)
+	}
+	signer, err := ssh.NewCertSigner(cert, user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := start(t, func(c *Config) { c.AuthorizedKeys += string(ssh.MarshalAuthorizedKey(cert)) })
+	if c, err := f.dial(t, ssh.PublicKeys(signer)); err == nil {
+		c.Close()
+		t.Error("an expired certificate listed in authorized_keys logged in")
+	}
+}
