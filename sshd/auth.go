@@ -18,6 +18,7 @@ type authorizedKey struct {
 	fingerprint string
 	// Restrictions from the line's options.
 	noPTY, noPortForwarding bool
+	noTouchRequired         bool // security keys may sign without a touch
 	// skipped is set when the line has an option the server cannot
 	// enforce: the key stays listed so that it is refused, not granted
 	// by a later line.
@@ -132,10 +133,11 @@ func (k *authorizedKey) applyOptions(opts []string) string {
 			k.noPortForwarding = true
 		case "port-forwarding":
 			k.noPortForwarding = false
+		case "no-touch-required":
+			k.noTouchRequired = true
 		case "no-agent-forwarding", "no-x11-forwarding", "no-user-rc",
-			"agent-forwarding", "x11-forwarding", "user-rc", "no-touch-required":
-			// Agent and X11 forwarding and ~/.ssh/rc do not exist here;
-			// not requiring a touch is what the server does anyway.
+			"agent-forwarding", "x11-forwarding", "user-rc":
+			// Agent and X11 forwarding and ~/.ssh/rc do not exist here.
 		default:
 			return o
 		}
@@ -148,6 +150,7 @@ const (
 	extFingerprint      = "sandmux-key-fingerprint"
 	extNoPTY            = "sandmux-no-pty"
 	extNoPortForwarding = "sandmux-no-port-forwarding"
+	extNoTouchRequired  = "no-touch-required" // x/crypto's name
 )
 
 func (k *authorizedKey) permissions() *ssh.Permissions {
@@ -157,6 +160,11 @@ func (k *authorizedKey) permissions() *ssh.Permissions {
 	}
 	if k.noPortForwarding {
 		ext[extNoPortForwarding] = ""
+	}
+	if k.noTouchRequired {
+		// x/crypto checks a security key's user-presence flag unless
+		// the permissions carry this extension.
+		ext[extNoTouchRequired] = ""
 	}
 	return &ssh.Permissions{Extensions: ext}
 }

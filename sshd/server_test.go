@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"io"
 	"io/fs"
@@ -737,5 +738,82 @@ func TestEmbeddedCertificateLineRefused(t *testing.T) {
 	if c, err := f.dial(t, ssh.PublicKeys(signer)); err == nil {
 		c.Close()
 		t.Error("an expired certificate listed in authorized_keys logged in")
+	}
+}
+
+// skSigner is a FIDO security key (sk-ssh-ed25519@openssh.com) in
+// software, signing with or without the user-presence flag.
+type skSigner struct {
+	priv    ed25519.PrivateKey
+	pub     ssh.PublicKey
+	touched bool
+}
+
+func newSKSigner(t testing.TB, touched bool) *skSigner {
+	t.Helper()
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wire := ssh.Marshal(struct {
+		Type        string
+		Key         []byte
+		Application string
+	}{ssh.KeyAlgoSKED25519, pub, "ssh:"})
+	pk, err := ssh.ParsePublicKey(wire)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &skSigner{priv: priv, pub: pk, touched: touched}
+}
+
+func (s *skSigner) PublicKey() ssh.PublicKey { return s.pub }
+
+func (s *skSigner) Sign(_ io.Reader, data []byte) (*ssh.Signature, error) {
+	var flags byte
+	if s.touched {
+		flags = 0x01 // user present
+	}
+	app, msg := sha256.Sum256([]byte("ssh:")), sha256.Sum256(data)
+	signed := ssh.Marshal(struct {
+		App     []byte `ssh:"rest"`
+		Flags   byte
+		Counter uint32
+		Msg     []byte `ssh:"rest"`
+	}{app[:], flags, 1, msg[:]})
+	return &ssh.Signature{
+		Format: ssh.KeyAlgoSKED25519,
+		Blob:   ed25519.Sign(s.priv, signed),
+		Rest: ssh.Marshal(struct {
+			Flags   byte
+			Counter uint32
+		}{flags, 1}),
+	}, nil
+}
+
+// TestEmbeddedNoTouchRequired: a security key listed with
+// no-touch-required logs in without a touch; one listed without it needs
+// the touch, as with OpenSSH.
+func TestEmbeddedNoTouchRequired(t *testing.T) {
+	t.Parallel()
+	untouched, touchNeeded := newSKSigner(t, false), newSKSigner(t, false)
+	f := start(t, func(c *Config) {
+		c.AuthorizedKeys += "no-touch-required " + authorizedLine(untouched) + authorizedLine(touchNeeded)
+	})
+	c, err := f.dial(t, ssh.PublicKeys(untouched))
+	if err != nil {
+		t.Errorf("a security key listed with no-touch-required, signing without a touch: %v", err)
+	} else {
+		c.Close()
+	}
+	if c, err := f.dial(t, ssh.PublicKeys(touchNeeded)); err == nil {
+		c.Close()
+		t.Error("a security key listed without no-touch-required logged in without a touch")
+	}
+	touchNeeded.touched = true
+	if c, err := f.dial(t, ssh.PublicKeys(touchNeeded)); err != nil {
+		t.Errorf("a security key, touched: %v", err)
+	} else {
+		c.Close()
 	}
 }
