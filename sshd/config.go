@@ -41,9 +41,11 @@ type Config struct {
 	Dir string
 
 	// AllowTarget reports whether a client may open a direct-tcpip
-	// channel (ssh -L, ssh -W) to hostport ("host:port"). Nil refuses
-	// every one.
-	AllowTarget func(hostport string) bool
+	// channel (ssh -L, ssh -W) to hostport ("host:port") and, if so, the
+	// address to connect to: the form the check allowed, so that a
+	// spelling the check normalises ("127.0.0.1.:22") is not dialled as
+	// written. Nil refuses every one.
+	AllowTarget func(hostport string) (dial string, ok bool)
 	// DialTimeout bounds connecting to a direct-tcpip target.
 	DialTimeout time.Duration
 

@@ -268,11 +268,13 @@ func TestEmbeddedDirectTCPIP(t *testing.T) {
 	t.Parallel()
 	echo := testutil.EchoServer(t).Addr
 	f := start(t, func(c *Config) {
-		c.AllowTarget = func(hp string) bool { return hp == echo }
+		// The server dials what the check returns, not the client's
+		// spelling: here a name only the check knows.
+		c.AllowTarget = func(hp string) (string, bool) { return echo, hp == "echo.test:7" }
 	})
 	c := f.client(t)
 
-	conn, err := c.Dial("tcp", echo)
+	conn, err := c.Dial("tcp", "echo.test:7")
 	if err != nil {
 		t.Fatalf("direct-tcpip to an allowed target: %v", err)
 	}
@@ -294,7 +296,7 @@ func TestEmbeddedDirectTCPIP(t *testing.T) {
 
 	// Without AllowTarget nothing is allowed.
 	g := start(t, nil)
-	if _, err := g.client(t).Dial("tcp", echo); err == nil || !strings.Contains(err.Error(), "administratively prohibited") {
+	if _, err := g.client(t).Dial("tcp", "echo.test:7"); err == nil || !strings.Contains(err.Error(), "administratively prohibited") {
 		t.Errorf("direct-tcpip without AllowTarget: %v, want administratively prohibited", err)
 	}
 }
@@ -302,7 +304,7 @@ func TestEmbeddedDirectTCPIP(t *testing.T) {
 func TestEmbeddedDirectTCPIPConnectFailure(t *testing.T) {
 	t.Parallel()
 	closed := testutil.FreeAddr(t)
-	f := start(t, func(c *Config) { c.AllowTarget = func(string) bool { return true } })
+	f := start(t, func(c *Config) { c.AllowTarget = func(hp string) (string, bool) { return hp, true } })
 	_, err := f.client(t).Dial("tcp", closed)
 	if err == nil || !strings.Contains(err.Error(), "cannot connect to "+closed+" inside the sandbox") {
 		t.Errorf("direct-tcpip to a closed port: %v", err)
@@ -518,7 +520,7 @@ func TestEmbeddedKeyOptions(t *testing.T) {
 	restricted, forced := newKey(t), newKey(t)
 	f := start(t, func(c *Config) {
 		c.AuthorizedKeys += "restrict " + authorizedLine(restricted) + `command="/bin/true" ` + authorizedLine(forced)
-		c.AllowTarget = func(string) bool { return true }
+		c.AllowTarget = func(hp string) (string, bool) { return hp, true }
 	})
 	if c, err := f.dial(t, ssh.PublicKeys(forced)); err == nil {
 		c.Close()

@@ -37,13 +37,18 @@ func (c *conn) directTCPIP(nch ssh.NewChannel) {
 		_ = nch.Reject(ssh.Prohibited, "port forwarding is not permitted for this key")
 		return
 	}
-	if allow := c.srv.cfg.AllowTarget; allow == nil || !allow(target) {
+	allow := c.srv.cfg.AllowTarget
+	if allow == nil {
+		allow = func(string) (string, bool) { return "", false }
+	}
+	dial, ok := allow(target)
+	if !ok {
 		log.Info("refused direct-tcpip: not allowed")
 		_ = nch.Reject(ssh.Prohibited, target+" is not allowed (sandmux server --allow)")
 		return
 	}
 	d := net.Dialer{Timeout: c.srv.cfg.DialTimeout}
-	tc, err := d.DialContext(c.srv.ctx, "tcp", target)
+	tc, err := d.DialContext(c.srv.ctx, "tcp", dial)
 	if err != nil {
 		log.Info("direct-tcpip: cannot connect", "err", err)
 		why := err
