@@ -54,6 +54,9 @@ type Config struct {
 	HandshakeTimeout time.Duration
 	// MaxAuthTries bounds authentication attempts per connection.
 	MaxAuthTries int
+	// MaxStartups bounds connections not yet logged in, as OpenSSH's
+	// MaxStartups does (see the type).
+	MaxStartups MaxStartups
 	// HangupGrace is how long a program whose channel was closed under it
 	// (the client went away, or Close) has between SIGHUP and SIGKILL.
 	HangupGrace time.Duration
@@ -72,6 +75,7 @@ func DefaultConfig() Config {
 		DialTimeout:      10 * time.Second,
 		HandshakeTimeout: 30 * time.Second,
 		MaxAuthTries:     6,
+		MaxStartups:      MaxStartups{Start: 10, Rate: 30, Full: 100},
 		HangupGrace:      2 * time.Second,
 		ServerVersion:    "SSH-2.0-sandmux",
 	}
@@ -93,6 +97,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: handshake timeout must be positive", ErrInvalidConfig)
 	case c.MaxAuthTries <= 0:
 		return fmt.Errorf("%w: max auth tries must be positive", ErrInvalidConfig)
+	case !c.MaxStartups.valid():
+		return fmt.Errorf("%w: max startups %d:%d:%d must be start:rate:full with 0 < start <= full and rate 1 to 100", ErrInvalidConfig, c.MaxStartups.Start, c.MaxStartups.Rate, c.MaxStartups.Full)
 	case c.HangupGrace < 0:
 		return fmt.Errorf("%w: hangup grace must not be negative", ErrInvalidConfig)
 	case len(c.ServerVersion) < len("SSH-2.0-") || c.ServerVersion[:8] != "SSH-2.0-":

@@ -27,6 +27,8 @@ type Server struct {
 	keyMu   sync.Mutex
 	hostKey *HostKey // nil until the first connection needs it
 
+	startups startups // connections not yet logged in
+
 	mu        sync.Mutex
 	closed    bool
 	listeners map[net.Listener]struct{}
@@ -66,7 +68,8 @@ func New(cfg Config) (*Server, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Server{
 		cfg: cfg, log: log,
-		ctx: ctx, cancel: cancel,
+		startups: startups{limit: cfg.MaxStartups},
+		ctx:      ctx, cancel: cancel,
 		listeners: make(map[net.Listener]struct{}),
 		conns:     make(map[net.Conn]struct{}),
 	}, nil
@@ -213,6 +216,13 @@ func (c *conn) noPortForwarding() bool {
 // serveConn runs one connection from handshake to its end.
 func (s *Server) serveConn(nc net.Conn) {
 	log := s.log.With("remote", nc.RemoteAddr().String())
+	ok, waiting := s.startups.admit()
+	if !ok {
+		log.Warn("connection dropped: too many connections not yet logged in (MaxStartups)", "waiting", waiting, "max_startups", s.cfg.MaxStartups.String())
+		return
+	}
+	loggedIn := sync.OnceFunc(s.startups.done)
+	defer loggedIn()
 	hk, err := s.loadHostKey()
 	if err != nil {
 		log.Error("no host key; refusing the connection", "err", err)
@@ -263,6 +273,7 @@ func (s *Server) serveConn(nc net.Conn) {
 		return
 	}
 	_ = nc.SetDeadline(time.Time{})
+	loggedIn()
 	c := &conn{srv: s, sconn: sconn, perms: sconn.Permissions}
 	c.log = log.With("user", sconn.User(), "key", c.perms.Extensions[extFingerprint])
 	c.log.Info("ssh login")

@@ -1,0 +1,111 @@
+package sshd
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sandmux/sandmux/internal/testutil"
+)
+
+// Connections that never log in hold their slots; past MaxStartups a new
+// one is closed before the server says a word, and once a slot is free a
+// login goes through again.
+func TestEmbeddedMaxStartups(t *testing.T) {
+	t.Parallel()
+	f := start(t, func(c *Config) { c.MaxStartups = MaxStartups{Start: 2, Rate: 100, Full: 2} })
+	var idle []net.Conn
+	for range 2 {
+		c, err := net.Dial("tcp", f.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		// The server's version line says it took the connection.
+		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if line, err := bufio.NewReader(c).ReadString('\n'); err != nil || !strings.HasPrefix(line, "SSH-2.0-") {
+			t.Fatalf("a connection within MaxStartups: %q, %v", line, err)
+		}
+		idle = append(idle, c)
+	}
+	c, err := net.Dial("tcp", f.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if got, err := io.ReadAll(c); len(got) > 0 || err != nil {
+		t.Fatalf("a connection past MaxStartups read %q, %v; want it closed at once", got, err)
+	}
+	if cl, err := f.dial(t); err == nil {
+		cl.Close()
+		t.Fatal("a login past MaxStartups went through")
+	}
+	_ = idle[0].Close()
+	var login error
+	if !testutil.Poll(10*time.Second, func() bool {
+		cl, err := f.dial(t)
+		if err == nil {
+			cl.Close()
+		}
+		login = err
+		return err == nil
+	}) {
+		t.Fatalf("no login once a slot was free: %v", login)
+	}
+	// A logged-in connection holds no slot: with one idle connection
+	// left and one logged in, one more still gets in (once the server,
+	// a moment after the client, has seen the login through).
+	f.client(t)
+	if !testutil.Poll(10*time.Second, func() bool {
+		cl, err := f.dial(t)
+		if err == nil {
+			cl.Close()
+		}
+		login = err
+		return err == nil
+	}) {
+		t.Fatalf("a logged-in connection kept its MaxStartups slot: %v", login)
+	}
+}
+
+// OpenSSH's rule: never below start, always from full, between them
+// rate% rising linearly.
+func TestMaxStartupsDrop(t *testing.T) {
+	s := startups{limit: MaxStartups{Start: 10, Rate: 30, Full: 100}}
+	count := func(n int) int {
+		d := 0
+		for range 2000 {
+			if s.drop(n) {
+				d++
+			}
+		}
+		return d
+	}
+	if d := count(9); d != 0 {
+		t.Errorf("9 waiting: %d of 2000 dropped, want none", d)
+	}
+	if d := count(100); d != 2000 {
+		t.Errorf("100 waiting: %d of 2000 dropped, want all", d)
+	}
+	// 30% at 10 and 65% at 55; a wide margin keeps this from flaking.
+	if d := count(10); d < 400 || d > 800 {
+		t.Errorf("10 waiting: %d of 2000 dropped, want about 600", d)
+	}
+	if d := count(55); d < 1100 || d > 1500 {
+		t.Errorf("55 waiting: %d of 2000 dropped, want about 1300", d)
+	}
+	if err := (MaxStartups{Start: 5, Rate: 30, Full: 4}).valid(); err {
+		t.Error("start above full accepted")
+	}
+	cfg := DefaultConfig()
+	cfg.MaxStartups.Rate = 0
+	cfg.StateDir, cfg.AuthorizedKeys = t.TempDir(), "x"
+	if err := cfg.Validate(); !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), "max startups") {
+		t.Errorf("rate 0: %v, want a max startups error", err)
+	}
+}
