@@ -2,7 +2,6 @@ package yamux
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -434,12 +433,13 @@ func (s *Session) waitForSendErr(hdr header, body []byte, errCh chan error) erro
 		// In the event of session shutdown or connection write timeout,
 		// we need to prevent `send` from reading the body buffer after
 		// returning from this function since the caller may re-use the
-		// underlying array.
+		// underlying array. If sendOne is writing it, the lock waits
+		// for that write to end.
 		ready.mu.Lock()
 		defer ready.mu.Unlock()
 
 		if ready.Body == nil {
-			return // Body was already copied in `send`.
+			return // sendOne has written the body.
 		}
 		newBody := make([]byte, len(body))
 		copy(newBody, body)
@@ -493,22 +493,28 @@ func (s *Session) send() {
 
 func (s *Session) sendLoop() error {
 	defer close(s.sendDoneCh)
-	var bodyBuf bytes.Buffer
 	l := newLanes(s)
 	for {
 		ready, ok := l.next()
 		if !ok {
 			return nil
 		}
-		if err := s.sendOne(ready, &bodyBuf); err != nil {
+		if err := s.sendOne(ready); err != nil {
 			return err
 		}
 	}
 }
 
 // sendOne writes one queued frame and reports the result to its sender.
-func (s *Session) sendOne(ready *sendReady, bodyBuf *bytes.Buffer) error {
-	bodyBuf.Reset()
+// The body is written from the sender's own buffer, under its lock: a
+// sender giving up (write timeout, shutdown) waits in waitForSendErr for
+// that write to end before it may reuse the buffer. Upstream copied every
+// body into a buffer of the send loop first, to write without the lock:
+// one more copy of every byte sent, and a buffer as large as the largest
+// frame kept by every session that ever sent one. A write that blocks
+// ends when the session closes its connection, which it does before
+// waiting for this loop.
+func (s *Session) sendOne(ready *sendReady) error {
 	// Send a header if ready
 	if ready.Hdr != nil {
 		_, err := s.conn.Write(ready.Hdr)
@@ -520,29 +526,18 @@ func (s *Session) sendOne(ready *sendReady, bodyBuf *bytes.Buffer) error {
 	}
 
 	ready.mu.Lock()
-	if ready.Body != nil {
-		// Copy the body into the buffer to avoid
-		// holding a mutex lock during the write.
-		_, err := bodyBuf.Write(ready.Body)
-		if err != nil {
-			ready.Body = nil
-			ready.mu.Unlock()
-			s.logger.Printf("[ERR] yamux: Failed to copy body into buffer: %v", err)
-			asyncSendErr(ready.Err, err)
-			return err
-		}
-		ready.Body = nil
+	body := ready.Body
+	ready.Body = nil
+	var err error
+	if len(body) > 0 {
+		// Send data from a body if given
+		_, err = s.conn.Write(body)
 	}
 	ready.mu.Unlock()
-
-	if bodyBuf.Len() > 0 {
-		// Send data from a body if given
-		_, err := s.conn.Write(bodyBuf.Bytes())
-		if err != nil {
-			s.logger.Printf("[ERR] yamux: Failed to write body: %v", err)
-			asyncSendErr(ready.Err, err)
-			return err
-		}
+	if err != nil {
+		s.logger.Printf("[ERR] yamux: Failed to write body: %v", err)
+		asyncSendErr(ready.Err, err)
+		return err
 	}
 
 	// No error, successful send
