@@ -156,7 +156,14 @@ func TestResumeHeaderTakesNoNewSession(t *testing.T) {
 // them pinned a window of data each, without bound. Refusals beyond four
 // times MaxStreams waiting at once are reset instead of answered.
 func TestRefusedStreamsKeepNoData(t *testing.T) {
-	_, url := limitedServer(t, func(c *server.Config) { c.MaxStreams = 1 })
+	_, url := limitedServer(t, func(c *server.Config) {
+		c.MaxStreams = 1
+		// The default keepalive, not limitedServer's: at 200 ms the server
+		// closes a session that it heard nothing from for 300 ms, and on a
+		// loaded machine the 80 MiB below (under the race detector) stalled
+		// that long, so the session was closed as dead mid-write.
+		c.Mux.KeepAliveInterval = mux.DefaultConfig().KeepAliveInterval
+	})
 	ys := rawYamux(t, url)
 	hdr, _ := mux.Request{}.MarshalBinary()
 	open := func() (net.Conn, mux.Reply, error) {
