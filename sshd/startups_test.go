@@ -48,31 +48,31 @@ func TestEmbeddedMaxStartups(t *testing.T) {
 		t.Fatal("a login past MaxStartups went through")
 	}
 	_ = idle[0].Close()
-	var login error
-	if !testutil.Poll(10*time.Second, func() bool {
-		cl, err := f.dial(t)
-		if err == nil {
-			cl.Close()
-		}
-		login = err
-		return err == nil
-	}) {
-		t.Fatalf("no login once a slot was free: %v", login)
+	if err := loginWithin(t, f, 10*time.Second); err != nil {
+		t.Fatalf("no login once a slot was free: %v", err)
 	}
 	// A logged-in connection holds no slot: with one idle connection
 	// left and one logged in, one more still gets in (once the server,
 	// a moment after the client, has seen the login through).
 	f.client(t)
-	if !testutil.Poll(10*time.Second, func() bool {
+	if err := loginWithin(t, f, 10*time.Second); err != nil {
+		t.Fatalf("a logged-in connection kept its MaxStartups slot: %v", err)
+	}
+}
+
+// loginWithin logs in to f and out again, trying until d has passed; it
+// returns the last attempt's error.
+func loginWithin(t *testing.T, f *fixture, d time.Duration) error {
+	var last error
+	testutil.Poll(d, func() bool {
 		cl, err := f.dial(t)
 		if err == nil {
 			cl.Close()
 		}
-		login = err
+		last = err
 		return err == nil
-	}) {
-		t.Fatalf("a logged-in connection kept its MaxStartups slot: %v", login)
-	}
+	})
+	return last
 }
 
 // OpenSSH's rule: never below start, always from full, between them
