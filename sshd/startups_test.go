@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sandmux/sandmux/internal/testutil"
+	"golang.org/x/crypto/ssh"
 )
 
 // Connections that never log in hold their slots; past MaxStartups a new
@@ -48,31 +49,37 @@ func TestEmbeddedMaxStartups(t *testing.T) {
 		t.Fatal("a login past MaxStartups went through")
 	}
 	_ = idle[0].Close()
-	if err := loginWithin(t, f, 10*time.Second); err != nil {
+	// The server gives a login's slot back a moment after the client's
+	// dial returns, so each login below may need another try.
+	first, err := loginWithin(t, f, 10*time.Second)
+	if err != nil {
 		t.Fatalf("no login once a slot was free: %v", err)
 	}
+	first.Close()
 	// A logged-in connection holds no slot: with one idle connection
-	// left and one logged in, one more still gets in (once the server,
-	// a moment after the client, has seen the login through).
-	f.client(t)
-	if err := loginWithin(t, f, 10*time.Second); err != nil {
+	// left and one logged in, one more still gets in.
+	kept, err := loginWithin(t, f, 10*time.Second)
+	if err != nil {
+		t.Fatalf("no login with one slot free: %v", err)
+	}
+	defer kept.Close()
+	last, err := loginWithin(t, f, 10*time.Second)
+	if err != nil {
 		t.Fatalf("a logged-in connection kept its MaxStartups slot: %v", err)
 	}
+	last.Close()
 }
 
-// loginWithin logs in to f and out again, trying until d has passed; it
-// returns the last attempt's error.
-func loginWithin(t *testing.T, f *fixture, d time.Duration) error {
-	var last error
+// loginWithin logs in to f, trying until d has passed; it returns the
+// client, or the last attempt's error.
+func loginWithin(t *testing.T, f *fixture, d time.Duration) (*ssh.Client, error) {
+	var c *ssh.Client
+	var err error
 	testutil.Poll(d, func() bool {
-		cl, err := f.dial(t)
-		if err == nil {
-			cl.Close()
-		}
-		last = err
+		c, err = f.dial(t)
 		return err == nil
 	})
-	return last
+	return c, err
 }
 
 // OpenSSH's rule: never below start, always from full, between them
