@@ -216,9 +216,11 @@ func (c *conn) noPortForwarding() bool {
 // serveConn runs one connection from handshake to its end.
 func (s *Server) serveConn(nc net.Conn) {
 	log := s.log.With("remote", nc.RemoteAddr().String())
-	ok, waiting := s.startups.admit()
+	ok, waiting, report := s.startups.admit(time.Now())
 	if !ok {
-		log.Warn("connection dropped: too many connections not yet logged in (MaxStartups)", "waiting", waiting, "max_startups", s.cfg.MaxStartups.String())
+		if report > 0 {
+			log.Warn("connections dropped: too many not yet logged in (MaxStartups); the next such report comes a minute later at the earliest", "dropped", report, "waiting", waiting, "max_startups", s.cfg.MaxStartups.String())
+		}
 		return
 	}
 	loggedIn := sync.OnceFunc(s.startups.done)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
+	"time"
 )
 
 // MaxStartups is OpenSSH's limit on connections not yet logged in
@@ -31,18 +32,31 @@ type startups struct {
 	limit MaxStartups
 	mu    sync.Mutex
 	n     int
+	// Drops are reported at most once a dropReportEvery, with their
+	// count, so that a flood of connections does not flood the log too.
+	dropped    int
+	reportedAt time.Time
 }
 
+// dropReportEvery is how often drops are logged during a flood.
+const dropReportEvery = time.Minute
+
 // admit takes a slot for a new connection, or reports that it is to be
-// dropped, with how many are waiting to log in.
-func (s *startups) admit() (ok bool, waiting int) {
+// dropped. report is the number of connections dropped since the last
+// report (this one included) when it is time to log them, else 0.
+func (s *startups) admit(now time.Time) (ok bool, waiting, report int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.drop(s.n) {
-		return false, s.n
+	if !s.drop(s.n) {
+		s.n++
+		return true, s.n, 0
 	}
-	s.n++
-	return true, s.n
+	s.dropped++
+	if now.Sub(s.reportedAt) < dropReportEvery {
+		return false, s.n, 0
+	}
+	report, s.dropped, s.reportedAt = s.dropped, 0, now
+	return false, s.n, report
 }
 
 // done gives a slot back: the connection logged in or went away.

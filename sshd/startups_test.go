@@ -118,3 +118,26 @@ func TestMaxStartupsDrop(t *testing.T) {
 		t.Errorf("rate 0: %v, want a max startups error", err)
 	}
 }
+
+// Drops are logged once a minute at most, with their count: a flood of
+// connections must not flood the log.
+func TestMaxStartupsDropReports(t *testing.T) {
+	s := startups{limit: MaxStartups{Start: 1, Rate: 100, Full: 1}}
+	now := time.Now()
+	if ok, _, _ := s.admit(now); !ok {
+		t.Fatal("the first connection was dropped")
+	}
+	var reports []int
+	for i := range 100 {
+		at := now.Add(time.Duration(i) * time.Second)
+		if ok, _, report := s.admit(at); ok {
+			t.Fatalf("connection %d past the limit admitted", i)
+		} else if report > 0 {
+			reports = append(reports, report)
+		}
+	}
+	// At 0 s (1 drop), at 60 s (the 60 since).
+	if len(reports) != 2 || reports[0] != 1 || reports[1] != 60 {
+		t.Errorf("reports %v, want [1 60]", reports)
+	}
+}
