@@ -119,7 +119,7 @@ func (a *Agent) Serve(ctx context.Context) error {
 
 	var conns sync.WaitGroup
 	for {
-		c, err := ln.AcceptUnix()
+		c, err := a.accept(ctx, ln)
 		if err != nil {
 			break
 		}
