@@ -453,6 +453,16 @@ func (s *Session) waitForSendErr(hdr header, body []byte, errCh chan error) erro
 		bodyCopy()
 		return ErrSessionShutdown
 	case <-timer.C:
+		if body != nil && !ready.mu.TryLock() {
+			// sendOne has been writing this body for the whole timeout:
+			// the connection is stuck (its peer stopped reading). The
+			// write cannot be abandoned half done, and upstream's send
+			// loop stayed stuck in it anyway; end the session, which
+			// ends the write, rather than wait for it without bound.
+			s.exitErr(ErrConnectionWriteTimeout)
+		} else if body != nil {
+			ready.mu.Unlock()
+		}
 		bodyCopy()
 		return ErrConnectionWriteTimeout
 	}
