@@ -37,11 +37,10 @@ func (c *conn) directTCPIP(nch ssh.NewChannel) {
 		_ = nch.Reject(ssh.Prohibited, "port forwarding is not permitted for this key")
 		return
 	}
-	allow := c.srv.cfg.AllowTarget
-	if allow == nil {
-		allow = func(string) (string, bool) { return "", false }
+	dial, ok := "", false // no AllowTarget refuses every target
+	if allow := c.srv.cfg.AllowTarget; allow != nil {
+		dial, ok = allow(target)
 	}
-	dial, ok := allow(target)
 	if !ok {
 		log.Info("refused direct-tcpip: not allowed")
 		_ = nch.Reject(ssh.Prohibited, target+" is not allowed (sandmux server --allow)")
