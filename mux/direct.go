@@ -58,3 +58,6 @@ type directHalf struct{ direct }
 
 // CloseWrite half-closes the wrapped connection.
 func (d *directHalf) CloseWrite() error { return d.ReadWriteCloser.(closeWriter).CloseWrite() }
+
+// Abort resets the wrapped connection where it can (see Abort).
+func (d *direct) Abort() { Abort(d.ReadWriteCloser) }

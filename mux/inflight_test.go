@@ -158,7 +158,7 @@ func TestCopyStreamGrowsWhileReadsFillItAndShrinksWhenIdle(t *testing.T) {
 	}
 	r := &sizeRecorder{script: script, src: src}
 	var dst bytes.Buffer
-	if err := copyStream(&dst, r); err != nil {
+	if _, err := copyStream(&dst, r); err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(dst.Bytes(), src) {

@@ -46,41 +46,57 @@ type closeWriter interface {
 // Splice copies a to b and b to a until both directions are done, carrying
 // half-close: when one side reads EOF, the other side's write half is
 // closed (or the whole connection, where it cannot half-close) and the
-// opposite direction goes on. The first real error closes both sides at
-// once and is returned; errors caused by that close are not.
-// Both a and b are closed when Splice returns.
+// opposite direction goes on. The first real error ends both sides at once
+// and is returned; errors caused by that end are not. The side that failed
+// is closed and the other is aborted (see Abort): a reset, not an end, is
+// what a cut must pass on, or the far end would take the part it got for
+// the whole. Both a and b are closed when Splice returns.
 func Splice(a, b io.ReadWriteCloser) error {
 	var (
 		once     sync.Once
 		firstErr error
 		wg       sync.WaitGroup
 	)
-	fail := func(err error) {
+	sides := [2]io.ReadWriteCloser{a, b}
+	// fail ends both sides: sides[failed] is closed and the other aborted,
+	// or both closed when failed is neither (the splice is just over).
+	// (Indices, not the sides: a side's type need not be comparable.)
+	const neither = -1
+	fail := func(err error, failed int) {
 		once.Do(func() {
 			firstErr = err
-			_ = a.Close()
-			_ = b.Close()
+			for i, c := range sides {
+				if failed != neither && i != failed {
+					Abort(c)
+				} else {
+					_ = c.Close()
+				}
+			}
 		})
 	}
-	pipe := func(dst, src io.ReadWriteCloser) {
+	pipe := func(dst, src int) {
 		defer wg.Done()
-		if err := copyStream(dst, src); err != nil {
-			fail(err)
+		if dstFailed, err := copyStream(sides[dst], sides[src]); err != nil {
+			if dstFailed {
+				fail(err, dst)
+			} else {
+				fail(err, src)
+			}
 			return
 		}
-		if cw, ok := dst.(closeWriter); ok {
+		if cw, ok := sides[dst].(closeWriter); ok {
 			if err := cw.CloseWrite(); err != nil && !isClosed(err) {
-				fail(err)
+				fail(err, dst)
 			}
 			return
 		}
 		// dst cannot half-close, so the only way to pass the EOF on is to
 		// close it; that ends the other direction too.
-		fail(nil)
+		fail(nil, neither)
 	}
 	wg.Add(2)
-	go pipe(b, a)
-	go pipe(a, b)
+	go pipe(1, 0)
+	go pipe(0, 1)
 	wg.Wait()
 	once.Do(func() {})
 	_ = a.Close()
@@ -90,8 +106,9 @@ func Splice(a, b io.ReadWriteCloser) error {
 
 // copyStream copies until EOF with pooled buffers (see smallCopyBuf). It
 // deliberately avoids io.Copy's ReaderFrom/WriterTo shortcuts, whose
-// buffer sizes and write patterns it cannot control.
-func copyStream(dst io.Writer, src io.Reader) error {
+// buffer sizes and write patterns it cannot control. dstFailed tells
+// whether err came from writing dst rather than reading src.
+func copyStream(dst io.Writer, src io.Reader) (dstFailed bool, err error) {
 	if cr, ok := src.(ChunkReader); ok {
 		return copyChunks(dst, cr)
 	}
@@ -101,7 +118,7 @@ func copyStream(dst io.Writer, src io.Reader) error {
 		n, rerr := src.Read(*bp)
 		if n > 0 {
 			if _, werr := dst.Write((*bp)[:n]); werr != nil {
-				return werr
+				return true, werr
 			}
 		}
 		switch {
@@ -113,17 +130,17 @@ func copyStream(dst io.Writer, src io.Reader) error {
 			bp, pool = smallBufPool.Get().(*[]byte), &smallBufPool
 		}
 		if rerr == io.EOF {
-			return nil
+			return false, nil
 		}
 		if rerr != nil {
-			return rerr
+			return false, rerr
 		}
 	}
 }
 
 // copyChunks copies until EOF, writing each chunk src lends where it was
 // received: one write per received frame, and no copy.
-func copyChunks(dst io.Writer, src ChunkReader) error {
+func copyChunks(dst io.Writer, src ChunkReader) (dstFailed bool, err error) {
 	for {
 		b, token, rerr := src.ReadChunk()
 		var werr error
@@ -133,11 +150,11 @@ func copyChunks(dst io.Writer, src ChunkReader) error {
 		src.ReleaseChunk(token)
 		switch {
 		case werr != nil:
-			return werr
+			return true, werr
 		case rerr == io.EOF:
-			return nil
+			return false, nil
 		case rerr != nil:
-			return rerr
+			return false, rerr
 		}
 	}
 }

@@ -202,8 +202,9 @@ func TestSpliceHalfClose(t *testing.T) {
 	}
 }
 
-// TestSpliceErrors: the first real error closes both sides at once and is
-// what Splice returns; Splice always closes both.
+// TestSpliceErrors: the first real error ends both sides at once and is
+// what Splice returns; Splice always closes both, and the side that did
+// not fail is reset, so that its far end cannot take a cut for the end.
 func TestSpliceErrors(t *testing.T) {
 	errBoom := errors.New("boom")
 	tests := []struct {
@@ -212,30 +213,35 @@ func TestSpliceErrors(t *testing.T) {
 		arm     func(*splicer)
 		trigger func(*testing.T, *splicer)
 		want    error
+		reset   string // the far end that must read a reset: "x", "y" or none
 	}{
 		{
 			name:    "read error on a",
 			arm:     func(s *splicer) { s.a.readErr.Store(&errBoom) },
 			trigger: func(t *testing.T, s *splicer) { _, _ = s.x.Write([]byte("x")) },
 			want:    errBoom,
+			reset:   "y",
 		},
 		{
 			name:    "read error on b",
 			arm:     func(s *splicer) { s.b.readErr.Store(&errBoom) },
 			trigger: func(t *testing.T, s *splicer) { _, _ = s.y.Write([]byte("y")) },
 			want:    errBoom,
+			reset:   "x",
 		},
 		{
 			name:    "write error on b",
 			arm:     func(s *splicer) { s.b.writeErr.Store(&errBoom) },
 			trigger: func(t *testing.T, s *splicer) { _, _ = s.x.Write([]byte("x")) },
 			want:    errBoom,
+			reset:   "x",
 		},
 		{
 			name:    "close-write error on b",
 			arm:     func(s *splicer) { s.b.closeWriteErr.Store(&errBoom) },
 			trigger: func(t *testing.T, s *splicer) { _ = s.x.CloseWrite() },
 			want:    errBoom,
+			reset:   "x",
 		},
 		{
 			// A side that cannot half-close is closed to pass EOF on,
@@ -262,10 +268,15 @@ func TestSpliceErrors(t *testing.T) {
 				t.Fatalf("Splice = %v, want %v", err, tt.want)
 			}
 			// Both far ends see their connection end (a reset is fine: a
-			// side closed with unread input sends one).
+			// side closed with unread input sends one), and the far end
+			// of the side that did not fail sees a reset.
 			for name, c := range map[string]*net.TCPConn{"x": s.x, "y": s.y} {
 				_ = c.SetReadDeadline(time.Now().Add(waitTimeout))
-				if _, err := io.Copy(io.Discard, c); err != nil && !errors.Is(err, syscall.ECONNRESET) {
+				_, err := io.Copy(io.Discard, c)
+				switch {
+				case name == tt.reset && !errors.Is(err, syscall.ECONNRESET):
+					t.Fatalf("%s: read to the end with %v; want a reset", name, err)
+				case err != nil && !errors.Is(err, syscall.ECONNRESET):
 					t.Fatalf("%s: reading to the end: %v", name, err)
 				}
 			}

@@ -11,7 +11,7 @@ import (
 // connection that failed from one that ended: to pass a cut on as such,
 // or to reset what a cut leaves half-done. It keeps what Splice looks
 // for: CloseWrite, when c can half-close, and ReadChunk, when c lends
-// its chunks.
+// its chunks; its Abort aborts c.
 func Watch(c io.ReadWriteCloser, note func(error)) io.ReadWriteCloser {
 	w := &watched{ReadWriteCloser: c, note: note}
 	cw, half := c.(closeWriter)
@@ -47,6 +47,12 @@ func (w *watched) Write(p []byte) (int, error) {
 func (w *watched) Close() error {
 	w.closing.Store(true)
 	return w.ReadWriteCloser.Close()
+}
+
+// Abort is Close for a cut (see Abort): the reset reaches what w wraps.
+func (w *watched) Abort() {
+	w.closing.Store(true)
+	Abort(w.ReadWriteCloser)
 }
 
 func (w *watched) tell(err error) {

@@ -49,9 +49,25 @@ func (s *Server) serveRaw(ws *websocket.Conn, tc net.Conn, log *slog.Logger) {
 	}
 	defer s.untrackRaw(ws)
 	log.Info("session started")
-	err := mux.Splice(mux.RawNetConn(ctx, ws), mux.Direct(tc))
+	err := mux.Splice(rawSide{Conn: mux.RawNetConn(ctx, ws), ws: ws}, mux.Direct(tc))
 	log.Info("session ended", "err", err)
 }
+
+// rawSide is the raw WebSocket in the splice. A target that fails (reset,
+// not ended) closes it with status 1011 and says so: a normal close is a
+// clean end to the client's WebSocket library, and its program would take
+// the bytes it got for the whole.
+type rawSide struct {
+	net.Conn
+	ws *websocket.Conn
+}
+
+// Abort implements mux.Aborter.
+func (r rawSide) Abort() { _ = r.ws.Close(websocket.StatusInternalError, targetFailed) }
+
+// targetFailed is the close reason a raw client gets when its target
+// failed.
+const targetFailed = "the connection inside the sandbox failed"
 
 // shuttingDown is the close reason a raw client gets when the server stops.
 const shuttingDown = "server is shutting down"

@@ -148,3 +148,32 @@ func TestTargetResetResetsStream(t *testing.T) {
 		t.Fatalf("read %d more bytes, then %v, after the target reset; want the stream reset", n, err)
 	}
 }
+
+// A stream that the client aborts mid-transfer resets the target's
+// connection: the target reads an error after the bytes that came, never a
+// clean end it would take for the whole upload.
+func TestStreamResetResetsTarget(t *testing.T) {
+	target, drained := testutil.DrainServer(t)
+	_, url := limitedServer(t, func(c *server.Config) { c.Allow = []string{target.Addr} })
+	sess, err := client.Dial(context.Background(), fastClient(url))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	c, err := sess.OpenStream(context.Background(), target.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Write(make([]byte, 64<<10)); err != nil {
+		t.Fatal(err)
+	}
+	mux.Abort(c)
+	select {
+	case d := <-drained:
+		if !errors.Is(d.Err, syscall.ECONNRESET) {
+			t.Fatalf("the target read %d bytes, then %v; want a reset", d.N, d.Err)
+		}
+	case <-time.After(waitTimeout):
+		t.Fatal("the target's connection did not end")
+	}
+}

@@ -605,6 +605,31 @@ func TestRawMode(t *testing.T) {
 	}
 }
 
+// TestRawTargetResetIsNoCleanEnd: a raw client whose target resets its
+// connection gets a close frame saying so (1011), which its WebSocket
+// library reports as an error, not the normal close it reads as the end.
+func TestRawTargetResetIsNoCleanEnd(t *testing.T) {
+	s := startServer(t, testutil.ResettingServer(t, 64<<10).Addr, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	ws, _, err := websocket.Dial(ctx, s.url, nil)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	defer ws.CloseNow()
+	nc := websocket.NetConn(ctx, ws, websocket.MessageBinary)
+	if _, err := io.ReadFull(nc, make([]byte, 64<<10)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := nc.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	n, err := io.Copy(io.Discard, nc)
+	if websocket.CloseStatus(err) != websocket.StatusInternalError {
+		t.Fatalf("read %d more bytes, then %v; want a close with status 1011", n, err)
+	}
+}
+
 // TestCloseWithLiveSessions: Close ends live sessions of both kinds
 // promptly, their streams see an error rather than a clean end, and later
 // upgrades are refused.

@@ -365,14 +365,14 @@ func (f *forwarder) handle(ctx context.Context, c net.Conn, s forwardSpec) {
 			_ = c.Close()
 			return
 		}
-		// Stopped mid-transfer: the local client must not take what it
-		// got for the whole.
+		// Stopped mid-transfer: neither the local client nor the target
+		// may take what it got for the whole.
 		cut.Store(true)
-		_ = stream.Close()
-		resetClose(c)
+		mux.Abort(stream)
+		mux.Abort(c)
 	})
 	defer stop()
-	err = mux.Splice(localConn(c, &cut), watchCut(stream, &cut, &ended))
+	err = mux.Splice(mux.Direct(c), watchCut(stream, &cut, &ended))
 	// The tunnel's failures are worth a line; a local client that reset
 	// its connection is not.
 	if err != nil && ctx.Err() == nil && cut.Load() {

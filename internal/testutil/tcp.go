@@ -65,6 +65,25 @@ func ResettingServer(t testing.TB, n int) *Server {
 	})
 }
 
+// Drained is how one connection to a DrainServer ended: the bytes it
+// read and the error its reading ended with (nil: a clean end, a FIN).
+type Drained struct {
+	N   int64
+	Err error
+}
+
+// DrainServer is a target that reads each connection to its end and
+// reports on the channel how it ended; its buffer holds eight reports.
+func DrainServer(t testing.TB) (*Server, <-chan Drained) {
+	t.Helper()
+	ch := make(chan Drained, 8)
+	s := Serve(t, func(c net.Conn) {
+		n, err := io.Copy(io.Discard, c)
+		ch <- Drained{N: n, Err: err}
+	})
+	return s, ch
+}
+
 // Echo writes back everything c sends. After c's EOF it half-closes and
 // waits for the peer to close too, so the peer's last read sees our FIN
 // and never a reset.
