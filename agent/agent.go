@@ -323,7 +323,8 @@ func (a *Agent) serveOpen(ctx context.Context, wg *sync.WaitGroup, c *net.UnixCo
 		return
 	}
 	defer release()
-	if err := writeMessage(c, reply{Version: protoVersion, OK: true, Handoff: req.Handoff, Detach: req.Handoff}); err != nil {
+	frameIn := req.FrameIn && !req.Handoff
+	if err := writeMessage(c, reply{Version: protoVersion, OK: true, Handoff: req.Handoff, Detach: req.Handoff, FrameIn: frameIn}); err != nil {
 		_ = stream.Close()
 		_ = c.Close()
 		return
@@ -341,7 +342,7 @@ func (a *Agent) serveOpen(ctx context.Context, wg *sync.WaitGroup, c *net.UnixCo
 		serveHandoff(c, stream, verdict)
 		return
 	}
-	fw := &framedWriter{conn: c}
+	fw := &framedWriter{conn: c, frameIn: frameIn, in: unframer{r: c}}
 	fw.finish(verdict(mux.Splice(stream, fw)))
 }
 

@@ -155,7 +155,7 @@ func TestFrames(t *testing.T) {
 		t.Fatal(err)
 	}
 	fw := &framedWriter{conn: a}
-	fr := newFramedReader(b)
+	fr := newFramedReader(b, false)
 	go func() {
 		_, _ = fw.Write([]byte("hello "))
 		_, _ = fw.Write([]byte("world"))
@@ -171,7 +171,7 @@ func TestFrames(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fw2, fr2 := &framedWriter{conn: a}, newFramedReader(b)
+	fw2, fr2 := &framedWriter{conn: a}, newFramedReader(b, false)
 	go func() {
 		_, _ = fw2.Write([]byte("done"))
 		_ = fw2.CloseWrite()
@@ -186,7 +186,7 @@ func TestFrames(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = a.Close() // the agent died without a word
-	if _, err := io.ReadAll(newFramedReader(b)); !errors.As(err, &se) || !strings.Contains(se.Reason, "agent exited") {
+	if _, err := io.ReadAll(newFramedReader(b, false)); !errors.As(err, &se) || !strings.Contains(se.Reason, "agent exited") {
 		t.Fatalf("killed agent: %v", err)
 	}
 }
@@ -200,7 +200,7 @@ func TestFramesCutWhileWriting(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fw, fr := &framedWriter{conn: a}, newFramedReader(b)
+	fw, fr := &framedWriter{conn: a}, newFramedReader(b, false)
 	_ = fw.Close() // the agent stops reading, as its splice does on a cut
 	read := make(chan error, 1)
 	go func() {
@@ -237,7 +237,7 @@ func TestFramesAgentKilled(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		fr := newFramedReader(b)
+		fr := newFramedReader(b, false)
 		kind := byte(frameData)
 		if unread {
 			kind = frameError // an error frame without its reason

@@ -16,6 +16,13 @@ import (
 // proxy must exit non-zero with the reason when its stream was cut.
 // Each frame is a 4-byte big-endian word: the top byte is the kind, the
 // low 24 bits the length of the payload that follows.
+//
+// The proxy-to-agent direction is framed the same way (data and EOF
+// frames) when both sides agree to it (OpenRequest.FrameIn): a proxy whose
+// connection ends without an EOF frame went away or was cut (`forward`'s
+// local client reset its connection), and the agent then resets the
+// stream rather than finishing it, so that the target cannot take the
+// part it got for the whole. A proxy that predates it sends raw bytes.
 const (
 	frameData  = 0 // payload is stream bytes
 	frameEOF   = 1 // the server closed its side: EOF, no payload
@@ -31,8 +38,14 @@ type StreamError struct{ Reason string }
 // Error returns the agent's reason.
 func (e *StreamError) Error() string { return e.Reason }
 
-// errBadFrame means the agent sent a frame this proxy does not understand.
-var errBadFrame = errors.New("malformed frame from agent")
+var (
+	// errBadFrame means the agent sent a frame this proxy does not
+	// understand.
+	errBadFrame = errors.New("malformed frame from agent")
+	// errProxyGone is the agent's read of a framing proxy whose
+	// connection ended without the EOF frame.
+	errProxyGone = errors.New("the proxy's connection ended before the end of its data (the local side was cut)")
+)
 
 // framedWriter is the agent's end of a proxy connection: stream bytes go
 // out framed, the proxy's raw bytes come in unframed.
@@ -40,10 +53,36 @@ type framedWriter struct {
 	conn *net.UnixConn
 	mu   sync.Mutex // Write and CloseWrite come from one pipe; end may race with them
 	done bool
+	// frameIn: the proxy frames its bytes too; in unframes them and
+	// inEnded records their EOF frame.
+	frameIn bool
+	in      unframer
+	inEnded bool
 }
 
-// Read implements io.Reader over the proxy's raw bytes.
-func (f *framedWriter) Read(p []byte) (int, error) { return f.conn.Read(p) }
+// Read implements io.Reader over the proxy's bytes: an EOF is the end of
+// its data, and, when it frames them, a connection that ends without the
+// EOF frame is errProxyGone.
+func (f *framedWriter) Read(p []byte) (int, error) {
+	if !f.frameIn {
+		return f.conn.Read(p)
+	}
+	if f.inEnded {
+		return 0, io.EOF
+	}
+	n, end, err := f.in.read(p)
+	switch {
+	case end && err == nil:
+		f.inEnded = true
+		return 0, io.EOF
+	case end:
+		// A proxy sends no error frames; one that does was cut.
+		return 0, fmt.Errorf("%w: %w", errProxyGone, err)
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.ECONNRESET):
+		return n, errProxyGone
+	}
+	return n, err
+}
 
 // Write sends p as data frames, header and payload in one writev.
 func (f *framedWriter) Write(p []byte) (int, error) {
@@ -52,11 +91,17 @@ func (f *framedWriter) Write(p []byte) (int, error) {
 	if f.done {
 		return 0, net.ErrClosed
 	}
+	return writeFrames(f.conn, p)
+}
+
+// writeFrames sends p to c as data frames, header and payload in one
+// writev.
+func writeFrames(c *net.UnixConn, p []byte) (int, error) {
 	total := 0
 	for len(p) > 0 {
 		chunk := p[:min(len(p), maxFramePayload)]
 		bufs := net.Buffers{frameHeader(frameData, len(chunk)), chunk}
-		if _, err := bufs.WriteTo(f.conn); err != nil {
+		if _, err := bufs.WriteTo(c); err != nil {
 			return total, err
 		}
 		total += len(chunk)
@@ -107,17 +152,19 @@ func frameHeader(kind byte, n int) []byte {
 }
 
 // framedReader is the proxy's end: it unframes the agent's bytes and turns
-// the end frames into io.EOF or a *StreamError.
+// the end frames into io.EOF or a *StreamError. When the agent agreed to
+// it (frameIn), it frames its own bytes too.
 type framedReader struct {
 	*net.UnixConn
-	left int   // payload bytes of the current data frame not yet read
-	end  error // sticky end of stream
+	frameIn bool
+	in      unframer
+	end     error // sticky end of stream
 	// ended is closed once end is set, for Write (see there).
 	ended chan struct{}
 }
 
-func newFramedReader(c *net.UnixConn) *framedReader {
-	return &framedReader{UnixConn: c, ended: make(chan struct{})}
+func newFramedReader(c *net.UnixConn, frameIn bool) *framedReader {
+	return &framedReader{UnixConn: c, frameIn: frameIn, in: unframer{r: c}, ended: make(chan struct{})}
 }
 
 // verdictWait is how long a write the agent refused waits for the agent's
@@ -131,7 +178,7 @@ const verdictWait = 2 * time.Second
 // verdictWait) for the reading side to reach the stream's end, and
 // returns a cut's *StreamError instead of its own error.
 func (f *framedReader) Write(p []byte) (int, error) {
-	n, err := f.UnixConn.Write(p)
+	n, err := f.write(p)
 	if err == nil || errors.Is(err, net.ErrClosed) {
 		return n, err
 	}
@@ -148,6 +195,25 @@ func (f *framedReader) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// write sends p raw, or as data frames when the agent takes them.
+func (f *framedReader) write(p []byte) (int, error) {
+	if !f.frameIn {
+		return f.UnixConn.Write(p)
+	}
+	return writeFrames(f.UnixConn, p)
+}
+
+// CloseWrite ends the stream's data towards the agent: with the EOF frame
+// when it takes frames (a close without one is a cut), and a half-close.
+func (f *framedReader) CloseWrite() error {
+	if f.frameIn {
+		if _, err := f.UnixConn.Write(frameHeader(frameEOF, 0)); err != nil {
+			return err
+		}
+	}
+	return f.UnixConn.CloseWrite()
+}
+
 // setEnd records the stream's end for Read and Write.
 func (f *framedReader) setEnd(err error) {
 	f.end = err
@@ -156,43 +222,70 @@ func (f *framedReader) setEnd(err error) {
 
 // Read implements io.Reader.
 func (f *framedReader) Read(p []byte) (int, error) {
-	for f.left == 0 {
-		if f.end != nil {
-			return 0, f.end
-		}
-		var h [4]byte
-		if _, err := io.ReadFull(f.UnixConn, h[:]); err != nil {
-			err = agentGone(err)
-			f.setEnd(err) // also ends a writer's wait for a reason
-			return 0, err
-		}
-		word := binary.BigEndian.Uint32(h[:])
-		kind, n := byte(word>>24), int(word&maxFramePayload)
-		switch kind {
-		case frameData:
-			f.left = n
-		case frameEOF:
-			f.setEnd(io.EOF)
-		case frameError:
-			msg := make([]byte, n)
-			if _, err := io.ReadFull(f.UnixConn, msg); err != nil {
-				// Gone before its reason: a cut all the same, never a
-				// clean end.
-				err = agentGone(err)
-				f.setEnd(err)
-				return 0, err
-			}
-			f.setEnd(&StreamError{Reason: string(msg)})
-		default:
-			return 0, fmt.Errorf("%w: kind %d", errBadFrame, kind)
-		}
+	if f.end != nil {
+		return 0, f.end
 	}
-	n, err := f.UnixConn.Read(p[:min(len(p), f.left)])
-	f.left -= n
-	if err != nil && (!errors.Is(err, io.EOF) || f.left > 0) {
+	n, end, err := f.in.read(p)
+	switch {
+	case end && err == nil:
+		f.setEnd(io.EOF)
+		return 0, io.EOF
+	case end:
+		f.setEnd(err)
+		return 0, err
+	case err != nil && !errors.Is(err, errBadFrame):
+		// Gone without an end frame, or before its reason: a cut all
+		// the same, never a clean end. Also ends a writer's wait for a
+		// reason.
 		err = agentGone(err)
+		f.setEnd(err)
 	}
 	return n, err
+}
+
+// unframer reads one direction's frames.
+type unframer struct {
+	r    io.Reader
+	left int // payload bytes of the current data frame not yet read
+}
+
+// read reads payload bytes into p. At an end frame it returns end set,
+// with a nil error for frameEOF and a *StreamError for frameError. Any
+// other error is the connection's own, io.EOF included: the writer went
+// away without an end frame. A data frame's last bytes come without the
+// connection's EOF, which the next read reports.
+func (u *unframer) read(p []byte) (n int, end bool, err error) {
+	for u.left == 0 {
+		var h [4]byte
+		if _, err := io.ReadFull(u.r, h[:]); err != nil {
+			return 0, false, err
+		}
+		word := binary.BigEndian.Uint32(h[:])
+		kind, size := byte(word>>24), int(word&maxFramePayload)
+		switch kind {
+		case frameData:
+			u.left = size
+		case frameEOF:
+			return 0, true, nil
+		case frameError:
+			msg := make([]byte, size)
+			if _, err := io.ReadFull(u.r, msg); err != nil {
+				return 0, false, err
+			}
+			return 0, true, &StreamError{Reason: string(msg)}
+		default:
+			return 0, false, fmt.Errorf("%w: kind %d", errBadFrame, kind)
+		}
+	}
+	n, err = u.r.Read(p[:min(len(p), u.left)])
+	u.left -= n
+	switch {
+	case errors.Is(err, io.EOF) && u.left > 0:
+		err = io.ErrUnexpectedEOF
+	case errors.Is(err, io.EOF):
+		err = nil
+	}
+	return n, false, err
 }
 
 // agentGone words the agent's connection ending without an end frame,

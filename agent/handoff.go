@@ -121,7 +121,9 @@ func OpenStdio(ctx context.Context, dir string, start func() error, req OpenRequ
 		return nil, nil, err
 	}
 	if !rep.Handoff {
-		return newFramedReader(c), nil, nil
+		// An agent too old to take descriptors is too old to take
+		// frames from the proxy.
+		return newFramedReader(c, false), nil, nil
 	}
 	if err := sendFiles(c, in, out); err != nil {
 		_ = c.Close()

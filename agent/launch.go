@@ -67,11 +67,12 @@ func Ensure(ctx context.Context, dir string, start func() error) (*net.UnixConn,
 // and returns it. Reads end with io.EOF when the server closed the stream
 // and with a *StreamError when it was cut; CloseWrite half-closes.
 func Open(ctx context.Context, dir string, start func() error, req OpenRequest) (net.Conn, error) {
-	c, _, err := open(ctx, dir, start, req)
+	req.FrameIn = true
+	c, rep, err := open(ctx, dir, start, req)
 	if err != nil {
 		return nil, err
 	}
-	return newFramedReader(c), nil
+	return newFramedReader(c, rep.FrameIn), nil
 }
 
 // open sends an open request to the agent (started if absent) and returns

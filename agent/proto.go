@@ -56,6 +56,9 @@ type OpenRequest struct {
 	// Handoff offers the proxy's stdin and stdout to the agent (see
 	// handoff.go). OpenStdio sets it.
 	Handoff bool `json:"handoff,omitempty"`
+	// FrameIn offers to frame the proxy's bytes (see frame.go), so that
+	// the agent can tell the end of its data from a cut. Open sets it.
+	FrameIn bool `json:"frame_in,omitempty"`
 	// Resume, if set, is the proxy's own resumption settings; a session
 	// is shared only by requests with the same ones. Without it (a proxy
 	// older than this) the agent's own settings apply.
@@ -99,6 +102,10 @@ type reply struct {
 	// hand-off (see handoff.go); a proxy sends one only then, since an
 	// older agent would take the byte for the proxy going away.
 	Detach bool `json:"detach,omitempty"`
+	// FrameIn accepts an open request's FrameIn: the proxy frames its
+	// bytes from here on. An agent that predates it leaves it unset, and
+	// the proxy sends raw bytes.
+	FrameIn bool `json:"frame_in,omitempty"`
 }
 
 // errMessageTooLarge means a control message exceeded maxMessage.

@@ -327,6 +327,50 @@ func TestForwardTargetResetIsReset(t *testing.T) {
 	}
 }
 
+// TestForwardLocalResetIsReset: a local client that resets its connection
+// mid-upload resets the target's connection too, so that the target
+// cannot take the part it got for the whole upload, while an upload that
+// ends cleanly arrives whole; through the agent and with --no-agent.
+func TestForwardLocalResetIsReset(t *testing.T) {
+	t.Parallel()
+	target, drained := testutil.DrainServer(t)
+	srv := startServer(t, serverOpts{Allow: []string{target.Addr}})
+	ctx := testContext(t, 2*time.Minute)
+	const size = 1 << 20
+	for _, mode := range []string{"agent", "no-agent"} {
+		fwd, m := edForward(t, ctx, srv.URL, target.Addr, mode)
+		for _, clean := range []bool{true, false} {
+			c, err := net.Dial("tcp", m[1])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.Write(make([]byte, size)); err != nil {
+				t.Fatalf("%s: %v", mode, err)
+			}
+			if clean {
+				_ = c.(*net.TCPConn).CloseWrite()
+			} else {
+				_ = c.(*net.TCPConn).SetLinger(0)
+			}
+			_ = c.Close()
+			select {
+			case d := <-drained:
+				switch {
+				case clean && (d.Err != nil || d.N != size):
+					t.Errorf("%s, clean end: the target read %d bytes, then %v; want %d and its end", mode, d.N, d.Err, size)
+				case !clean && !errors.Is(d.Err, syscall.ECONNRESET):
+					t.Errorf("%s, local reset: the target read %d bytes, then %v; want a reset", mode, d.N, d.Err)
+				}
+			case <-ctx.Done():
+				t.Fatalf("%s: the target's connection did not end", mode)
+			}
+		}
+		if code := fwd.stop(t); code != 0 {
+			t.Errorf("%s: forward exited %d on SIGTERM; stderr:\n%s", mode, code, fwd.Stderr())
+		}
+	}
+}
+
 // TestForwardBackground: --background detaches, prints its pid, keeps
 // forwarding, is listed by `sandmux status`, and leaves nothing behind
 // after SIGTERM.
