@@ -57,7 +57,10 @@ func (d *direct) SyscallConn() (syscall.RawConn, error) { return d.raw.rc, nil }
 type directHalf struct{ direct }
 
 // CloseWrite half-closes the wrapped connection.
-func (d *directHalf) CloseWrite() error { return d.ReadWriteCloser.(closeWriter).CloseWrite() }
+func (d *directHalf) CloseWrite() error {
+	d.raw.finish()
+	return d.ReadWriteCloser.(closeWriter).CloseWrite()
+}
 
 // Abort resets the wrapped connection where it can (see Abort).
 func (d *direct) Abort() { Abort(d.ReadWriteCloser) }

@@ -5,9 +5,12 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // rawIO reads and writes a non-blocking descriptor with raw system calls
@@ -23,6 +26,10 @@ type rawIO struct {
 		LocalAddr() net.Addr
 		RemoteAddr() net.Addr
 	}
+	// tcp: a TCP socket, whose EOF may hide a reset (see resetAtEOF)
+	// while its write half is open (finished unset).
+	tcp      bool
+	finished atomic.Bool
 }
 
 // newRawIO returns a rawIO for v's descriptor, or nil unless it is a pipe
@@ -63,6 +70,7 @@ func newRawIO(v any) *rawIO {
 		r.file = c
 	case net.Conn:
 		r.conn = c
+		_, r.tcp = c.(*net.TCPConn)
 	}
 	return r
 }
@@ -108,6 +116,9 @@ func (r *rawIO) read(p []byte) (int, error) {
 				continue
 			}
 			n, errno = int(r1), e
+			if e == 0 && n == 0 && r.tcp && !r.finished.Load() && resetAtEOF(fd) {
+				errno = syscall.ECONNRESET
+			}
 			return e != syscall.EAGAIN
 		}
 	})
@@ -121,6 +132,25 @@ func (r *rawIO) read(p []byte) (int, error) {
 	}
 	return n, nil
 }
+
+// finish records that the write half is being closed (see resetAtEOF).
+func (r *rawIO) finish() { r.finished.Store(true) }
+
+// resetAtEOF reports whether a TCP socket that read EOF, its write half
+// still open, was in fact reset. Linux reports a reset (ECONNRESET) to one
+// system call only; when a write of the other direction's copy takes it,
+// the read that follows sees an EOF, which a splice would pass on as the
+// clean end of a transfer the peer aborted. With its write half open, a
+// socket whose peer finished (FIN) is in CLOSE_WAIT and a reset one is
+// CLOSED. (Once this side has finished too, a peer's FIN also leaves it
+// CLOSED, but then no write is left to take a reset from the read.)
+func resetAtEOF(fd uintptr) bool {
+	info, err := unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO)
+	return err == nil && info.State == tcpClosed
+}
+
+// tcpClosed is the kernel's TCP_CLOSE state.
+const tcpClosed = 7
 
 // writev writes all of bufs, in as few writev(2) calls as the descriptor
 // takes, as net.Conn's Write: a short count only with an error.

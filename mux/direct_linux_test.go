@@ -215,3 +215,54 @@ func TestRawWritev(t *testing.T) {
 		t.Fatalf("peer got %d bytes, want %d in order", len(got), len(want))
 	}
 }
+
+// A TCP socket whose reset a write took reads EOF afterwards (Linux tells
+// a reset once); Direct reads a reset there, never the end of the data,
+// while a peer that finished still reads as EOF, whichever side finished
+// first.
+func TestDirectReadsResetHiddenBehindEOF(t *testing.T) {
+	t.Run("reset taken by a write", func(t *testing.T) {
+		x, y := tcpPair(t)
+		_ = x.SetLinger(0)
+		_ = x.Close()
+		var werr error
+		if !pollWithin(time.Minute, func() bool { _, werr = y.Write([]byte{1}); return werr != nil }) {
+			t.Fatal("writes never failed after the peer's reset")
+		}
+		if !errors.Is(werr, syscall.ECONNRESET) {
+			t.Fatalf("the write took %v, want the reset", werr)
+		}
+		if n, err := Direct(y).Read(make([]byte, 1)); !errors.Is(err, syscall.ECONNRESET) {
+			t.Fatalf("Read after the reset = %d, %v; want ECONNRESET", n, err)
+		}
+	})
+	t.Run("peer finished", func(t *testing.T) {
+		x, y := tcpPair(t)
+		_ = x.CloseWrite()
+		if n, err := Direct(y).Read(make([]byte, 1)); n != 0 || err != io.EOF {
+			t.Fatalf("Read = %d, %v; want EOF", n, err)
+		}
+	})
+	t.Run("both finished", func(t *testing.T) {
+		x, y := tcpPair(t)
+		dy := Direct(y)
+		_ = dy.(closeWriter).CloseWrite()
+		if _, err := io.ReadAll(x); err != nil {
+			t.Fatal(err)
+		}
+		_ = x.Close()
+		if n, err := dy.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+			t.Fatalf("Read = %d, %v; want EOF", n, err)
+		}
+	})
+}
+
+// pollWithin calls cond until it is true or d passes.
+func pollWithin(d time.Duration, cond func() bool) bool {
+	for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(time.Millisecond) {
+		if cond() {
+			return true
+		}
+	}
+	return false
+}
