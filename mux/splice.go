@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 )
 
 // A copy reads into a small buffer, and into a large one while reads fill
@@ -62,11 +63,18 @@ func Splice(a, b io.ReadWriteCloser) error {
 	// or both closed when failed is neither (the splice is just over).
 	// (Indices, not the sides: a side's type need not be comparable.)
 	const neither = -1
+	// finished[i]: everything bound for sides[i] was written and its
+	// write side closed (a FIN is on its way). Such a side is closed, not
+	// aborted, when the other fails: the reset would carry no news (its
+	// peer already has all the data and its end) but would throw away
+	// what is still in flight to it (a reset discards a TCP socket's
+	// unsent bytes and a yamux stream's unread ones).
+	var finished [2]atomic.Bool
 	fail := func(err error, failed int) {
 		once.Do(func() {
 			firstErr = err
 			for i, c := range sides {
-				if failed != neither && i != failed {
+				if failed != neither && i != failed && !finished[i].Load() {
 					Abort(c)
 				} else {
 					_ = c.Close()
@@ -85,7 +93,10 @@ func Splice(a, b io.ReadWriteCloser) error {
 			return
 		}
 		if cw, ok := sides[dst].(closeWriter); ok {
-			if err := cw.CloseWrite(); err != nil && !isClosed(err) {
+			switch err := cw.CloseWrite(); {
+			case err == nil:
+				finished[dst].Store(true)
+			case !isClosed(err):
 				fail(err, dst)
 			}
 			return

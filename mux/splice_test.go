@@ -52,7 +52,7 @@ func tcpPair(t *testing.T) (*net.TCPConn, *net.TCPConn) {
 type faultConn struct {
 	*net.TCPConn
 	readErr, writeErr, closeWriteErr atomic.Pointer[error]
-	closes                           atomic.Int32
+	closes, closeWrites              atomic.Int32
 }
 
 func (c *faultConn) Read(p []byte) (int, error) {
@@ -74,6 +74,7 @@ func (c *faultConn) CloseWrite() error {
 	if e := c.closeWriteErr.Load(); e != nil {
 		return *e
 	}
+	defer c.closeWrites.Add(1)
 	return c.TCPConn.CloseWrite()
 }
 
@@ -281,5 +282,58 @@ func TestSpliceErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestSpliceFailureAfterCleanEndIsNoReset: a side whose incoming data
+// already came to its end (Splice closed its write half) is closed, not
+// reset, when the other side fails afterwards (its reader went away): the
+// data was complete, and a reset would throw away what is still in
+// flight to it.
+func TestSpliceFailureAfterCleanEndIsNoReset(t *testing.T) {
+	errBoom := errors.New("boom")
+	s := startSplice(t, nil)
+	data := randBytes(t, 8<<20)
+	type result struct {
+		got []byte
+		err error
+	}
+	res := make(chan result, 1)
+	go func() { // y reads slowly, so the end of the data is in flight
+		var got bytes.Buffer
+		buf := make([]byte, 64<<10)
+		for {
+			time.Sleep(5 * time.Millisecond)
+			n, err := s.y.Read(buf)
+			got.Write(buf[:n])
+			if err != nil {
+				res <- result{got.Bytes(), err}
+				return
+			}
+		}
+	}()
+	if _, err := s.x.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.x.CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(waitTimeout)
+	for s.b.closeWrites.Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("Splice did not pass the EOF on")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	s.a.writeErr.Store(&errBoom)
+	if _, err := s.y.Write([]byte("y")); err != nil {
+		t.Fatal(err)
+	}
+	r := <-res
+	if !errors.Is(r.err, io.EOF) || !bytes.Equal(r.got, data) {
+		t.Fatalf("y read %d of %d bytes, then %v; want all of them and a clean end", len(r.got), len(data), r.err)
+	}
+	if err := s.wait(t); !errors.Is(err, errBoom) {
+		t.Fatalf("Splice = %v, want %v", err, errBoom)
 	}
 }
