@@ -356,12 +356,20 @@ func (f *forwarder) handle(ctx context.Context, c net.Conn, s forwardSpec) {
 		}
 		return
 	}
-	var cut, ended atomic.Bool
+	// ended: the stream's data came to its end; sent: the local client's
+	// did (the splice passes that on as the stream's FIN).
+	var cut, ended, sent atomic.Bool
 	stop := context.AfterFunc(ctx, func() {
 		if ended.Load() {
 			// Everything came, end included: let the local client
-			// read what its socket still holds.
-			_ = stream.Close()
+			// read what its socket still holds. An upload still under
+			// way is cut all the same: the target must not take the
+			// part it got for the whole.
+			if sent.Load() {
+				_ = stream.Close()
+			} else {
+				mux.Abort(stream)
+			}
 			_ = c.Close()
 			return
 		}
@@ -372,7 +380,12 @@ func (f *forwarder) handle(ctx context.Context, c net.Conn, s forwardSpec) {
 		mux.Abort(c)
 	})
 	defer stop()
-	err = mux.Splice(mux.Direct(c), watchCut(stream, &cut, &ended))
+	local := mux.Watch(mux.Direct(c), func(err error) {
+		if errors.Is(err, io.EOF) {
+			sent.Store(true)
+		}
+	})
+	err = mux.Splice(local, watchCut(stream, &cut, &ended))
 	// The tunnel's failures are worth a line; a local client that reset
 	// its connection is not.
 	if err != nil && ctx.Err() == nil && cut.Load() {

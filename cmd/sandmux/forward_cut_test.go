@@ -160,3 +160,35 @@ func TestWatchCutKeepsStreamShape(t *testing.T) {
 		t.Error("the watcher of a connection that cannot half-close claims it can")
 	}
 }
+
+// A forward stopped mid-upload resets the stream also when the download
+// has already come to its end: the target must not read a clean end of a
+// partial upload.
+func TestForwardStopMidUploadResetsStream(t *testing.T) {
+	stream, remote := tcpPair(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	local, wait := forwardOne(t, ctx, stream, io.Discard)
+	_, _ = remote.Write([]byte("hi"))
+	_ = remote.CloseWrite()
+	go func() {
+		buf := make([]byte, 64<<10)
+		for {
+			if _, err := local.Write(buf); err != nil {
+				return
+			}
+		}
+	}()
+	if b, err := io.ReadAll(local); err != nil || string(b) != "hi" {
+		t.Fatalf("%q %v", b, err)
+	}
+	if _, err := io.ReadFull(remote, make([]byte, 1<<20)); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	n, err := io.Copy(io.Discard, remote)
+	if !errors.Is(err, syscall.ECONNRESET) {
+		t.Errorf("stopped mid-upload: the target read %d more bytes, then %v; want a reset", n, err)
+	}
+	wait()
+}
