@@ -51,7 +51,8 @@ type closeWriter interface {
 // and is returned; errors caused by that end are not. The side that failed
 // is closed and the other is aborted (see Abort): a reset, not an end, is
 // what a cut must pass on, or the far end would take the part it got for
-// the whole. Both a and b are closed when Splice returns.
+// the whole. A side whose data had all gone out, its end included, is
+// closed instead. Both a and b are closed when Splice returns.
 func Splice(a, b io.ReadWriteCloser) error {
 	var (
 		once     sync.Once
@@ -73,12 +74,18 @@ func Splice(a, b io.ReadWriteCloser) error {
 	fail := func(err error, failed int) {
 		once.Do(func() {
 			firstErr = err
-			for i, c := range sides {
-				if failed != neither && i != failed && !finished[i].Load() {
-					Abort(c)
-				} else {
-					_ = c.Close()
-				}
+			if failed == neither {
+				_ = a.Close()
+				_ = b.Close()
+				return
+			}
+			// The failed side first: aborting the other may take a
+			// while (a WebSocket's close handshake).
+			_ = sides[failed].Close()
+			if other := 1 - failed; finished[other].Load() {
+				_ = sides[other].Close()
+			} else {
+				Abort(sides[other])
 			}
 		})
 	}
@@ -93,10 +100,10 @@ func Splice(a, b io.ReadWriteCloser) error {
 			return
 		}
 		if cw, ok := sides[dst].(closeWriter); ok {
-			switch err := cw.CloseWrite(); {
-			case err == nil:
-				finished[dst].Store(true)
-			case !isClosed(err):
+			// Marked before its FIN goes, so that a failure racing the
+			// FIN cannot reset a side whose data all went out.
+			finished[dst].Store(true)
+			if err := cw.CloseWrite(); err != nil && !isClosed(err) {
 				fail(err, dst)
 			}
 			return

@@ -13,6 +13,18 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// closeWriteSignal is a stream whose CloseWrite closes done once it has
+// returned.
+type closeWriteSignal struct {
+	net.Conn
+	done chan struct{}
+}
+
+func (c closeWriteSignal) CloseWrite() error {
+	defer close(c.done)
+	return c.Conn.(interface{ CloseWrite() error }).CloseWrite()
+}
+
 type drained struct {
 	n   int64
 	err error
@@ -70,7 +82,8 @@ func TestForwardUploadThenCloseIsNoReset(t *testing.T) {
 		t.Fatal(err)
 	}
 	var errw testutil.Buffer
-	local, wait := forwardOne(t, context.Background(), stream, &errw)
+	finished := make(chan struct{})
+	local, wait := forwardOne(t, context.Background(), closeWriteSignal{stream, finished}, &errw)
 	if _, err := local.Write(make([]byte, size)); err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +96,7 @@ func TestForwardUploadThenCloseIsNoReset(t *testing.T) {
 		return q == 0
 	})
 	_ = local.Close()
-	time.Sleep(50 * time.Millisecond) // the EOF reaches the stream as FIN
+	<-finished // forward passed the EOF on as the stream's FIN
 	close(closed)
 	select {
 	case d := <-got:
