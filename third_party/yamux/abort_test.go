@@ -63,3 +63,58 @@ func TestAbortRacingPeerFIN(t *testing.T) {
 		}
 	}
 }
+
+// What the peer sent before its reset is read first, as from a TCP
+// socket, by Read and ReadChunk; the reset follows it (sandmux patch).
+func TestResetReadsDataFirst(t *testing.T) {
+	for _, chunks := range []bool{false, true} {
+		client, server := testClientServer(t)
+		st, err := client.OpenStream()
+		if err != nil {
+			t.Fatal(err)
+		}
+		const size = 200 << 10
+		if _, err := st.Write(make([]byte, size)); err != nil {
+			t.Fatal(err)
+		}
+		st.Abort()
+		peer, err := server.AcceptStream()
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = peer.SetReadDeadline(time.Now().Add(10 * time.Second))
+		// Wait for the reset to arrive behind the data.
+		for end := time.Now().Add(10 * time.Second); ; {
+			peer.stateLock.Lock()
+			reset := peer.state == streamReset
+			peer.stateLock.Unlock()
+			if reset {
+				break
+			}
+			if time.Now().After(end) {
+				t.Fatal("the reset never arrived")
+			}
+			time.Sleep(time.Millisecond)
+		}
+		n := 0
+		for {
+			var m int
+			if chunks {
+				b, token, rerr := peer.ReadChunk()
+				m, err = len(b), rerr
+				peer.ReleaseChunk(token)
+			} else {
+				m, err = peer.Read(make([]byte, 32<<10))
+			}
+			n += m
+			if err != nil {
+				break
+			}
+		}
+		if n != size || !errors.Is(err, ErrConnectionReset) {
+			t.Errorf("chunks %v: read %d of %d bytes, then %v; want all, then a reset", chunks, n, size, err)
+		}
+		client.Close()
+		server.Close()
+	}
+}

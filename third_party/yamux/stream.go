@@ -149,8 +149,19 @@ START:
 		}
 		s.recvLock.Unlock()
 	case streamReset:
+		// sandmux patch: what the peer sent before its reset is read
+		// first, as from a TCP socket; the reset follows it. No window
+		// update: the stream is gone at the peer.
+		s.recvLock.Lock()
+		if s.recvBuf.Len() == 0 {
+			s.recvLock.Unlock()
+			s.stateLock.Unlock()
+			return 0, ErrConnectionReset
+		}
+		n = take(&s.recvBuf)
+		s.recvLock.Unlock()
 		s.stateLock.Unlock()
-		return 0, ErrConnectionReset
+		return n, nil
 	}
 	s.stateLock.Unlock()
 
