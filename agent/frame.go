@@ -58,6 +58,7 @@ type framedWriter struct {
 	frameIn bool
 	in      unframer
 	inEnded bool
+	late    bool // an error frame went after the EOF frame (see end)
 }
 
 // Read implements io.Reader over the proxy's bytes: an EOF is the end of
@@ -137,7 +138,15 @@ func (f *framedWriter) finish(err error) {
 func (f *framedWriter) end(kind byte, reason string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.done {
+	switch {
+	case !f.done:
+	case kind == frameError && f.frameIn && !f.late:
+		// The download ended cleanly, then the upload was cut: a proxy
+		// that frames its bytes reads one error frame after the EOF
+		// frame (see framedReader.lateVerdict), so that it can tell
+		// why rather than a broken pipe.
+		f.late = true
+	default:
 		return nil
 	}
 	f.done = true
@@ -176,11 +185,19 @@ const verdictWait = 2 * time.Second
 // broken pipe before the reason arrives; a splice would then end on that
 // and lose the reason. A failed write therefore waits (at most
 // verdictWait) for the reading side to reach the stream's end, and
-// returns a cut's *StreamError instead of its own error.
+// returns a cut's *StreamError instead of its own error; where the
+// stream's data had ended cleanly, it looks for the agent's late verdict
+// on the upload (see lateVerdict).
 func (f *framedReader) Write(p []byte) (int, error) {
 	n, err := f.write(p)
+	return n, f.verdictOr(err)
+}
+
+// verdictOr is a failed write's error: err, or the agent's reason for the
+// cut that caused it.
+func (f *framedReader) verdictOr(err error) error {
 	if err == nil || errors.Is(err, net.ErrClosed) {
-		return n, err
+		return err
 	}
 	t := time.NewTimer(verdictWait)
 	defer t.Stop()
@@ -188,11 +205,41 @@ func (f *framedReader) Write(p []byte) (int, error) {
 	case <-f.ended:
 		var se *StreamError
 		if errors.As(f.end, &se) {
-			return n, f.end
+			return f.end
+		}
+		if late := f.lateVerdict(t.C); late != nil {
+			return late
 		}
 	case <-t.C:
 	}
-	return n, err
+	return err
+}
+
+// lateVerdict reads the error frame that an agent taking frames sends
+// after the EOF frame when the upload is cut after the download ended
+// (see framedWriter.end), until timeout. Only a writer whose stream's
+// data has ended calls it, so no Read runs meanwhile.
+func (f *framedReader) lateVerdict(timeout <-chan time.Time) error {
+	if !f.frameIn || f.end != io.EOF {
+		return nil
+	}
+	got := make(chan error, 1)
+	go func() {
+		_, end, err := f.in.read(make([]byte, 1))
+		if end && err != nil {
+			got <- err
+			return
+		}
+		got <- nil
+	}()
+	select {
+	case err := <-got:
+		return err
+	case <-timeout:
+		_ = f.UnixConn.SetReadDeadline(time.Now()) // ends the read
+		<-got
+		return nil
+	}
 }
 
 // write sends p raw, or as data frames when the agent takes them.
@@ -208,7 +255,7 @@ func (f *framedReader) write(p []byte) (int, error) {
 func (f *framedReader) CloseWrite() error {
 	if f.frameIn {
 		if _, err := f.UnixConn.Write(frameHeader(frameEOF, 0)); err != nil {
-			return err
+			return f.verdictOr(err)
 		}
 	}
 	return f.UnixConn.CloseWrite()

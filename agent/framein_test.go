@@ -125,3 +125,35 @@ func TestFramesIn(t *testing.T) {
 		_ = b.Close()
 	}
 }
+
+// A framing proxy whose download ended cleanly and whose upload the agent
+// then cut reads why from its failed write (the agent's late verdict), not
+// a broken pipe.
+func TestFramesLateVerdict(t *testing.T) {
+	a, b, err := unixPair(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fw := &framedWriter{conn: a, frameIn: true, in: unframer{r: a}}
+	fr := newFramedReader(b, true)
+	if _, err := fw.Write([]byte("all of it")); err != nil {
+		t.Fatal(err)
+	}
+	if err := fw.CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := io.ReadAll(fr); string(got) != "all of it" || err != nil {
+		t.Fatalf("download: %q, %v", got, err)
+	}
+	const reason = "session to box could not be resumed"
+	_ = fw.Close() // the agent's splice, cut, stops reading
+	fw.finish(errors.New(reason))
+	var werr error
+	for werr == nil {
+		_, werr = fr.Write(make([]byte, 64<<10))
+	}
+	var se *StreamError
+	if !errors.As(werr, &se) || se.Reason != reason {
+		t.Fatalf("upload: %v, want the agent's reason", werr)
+	}
+}
