@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -30,6 +31,11 @@ type rawIO struct {
 	// while its write half is open (finished unset).
 	tcp      bool
 	finished atomic.Bool
+	// taken is the errno of the first write that failed (a write that
+	// took the socket's pending error), writing the writes now in a
+	// system call (see hiddenErr).
+	taken   atomic.Int32
+	writing atomic.Int32
 }
 
 // newRawIO returns a rawIO for v's descriptor, or nil unless it is a pipe
@@ -116,8 +122,8 @@ func (r *rawIO) read(p []byte) (int, error) {
 				continue
 			}
 			n, errno = int(r1), e
-			if e == 0 && n == 0 && r.tcp && !r.finished.Load() && resetAtEOF(fd) {
-				errno = syscall.ECONNRESET
+			if e == 0 && n == 0 && r.tcp && !r.finished.Load() {
+				errno = r.hiddenErr(fd)
 			}
 			return e != syscall.EAGAIN
 		}
@@ -136,17 +142,41 @@ func (r *rawIO) read(p []byte) (int, error) {
 // finish records that the write half is being closed (see resetAtEOF).
 func (r *rawIO) finish() { r.finished.Store(true) }
 
-// resetAtEOF reports whether a TCP socket that read EOF, its write half
-// still open, was in fact reset. Linux reports a reset (ECONNRESET) to one
-// system call only; when a write of the other direction's copy takes it,
-// the read that follows sees an EOF, which a splice would pass on as the
-// clean end of a transfer the peer aborted. With its write half open, a
-// socket whose peer finished (FIN) is in CLOSE_WAIT and a reset one is
-// CLOSED. (Once this side has finished too, a peer's FIN also leaves it
-// CLOSED, but then no write is left to take a reset from the read.)
-func resetAtEOF(fd uintptr) bool {
+// hiddenErr returns the error that an EOF read on a TCP socket, its
+// write half still open, hides, or 0 for a true end. Linux reports a
+// socket's error (a reset, a timeout) to one system call only; when a
+// write of the other direction's copy took it, the read that follows sees
+// an EOF, which a splice would pass on as the clean end of a transfer the
+// peer aborted. With its write half open, a socket whose peer finished
+// (FIN) is in CLOSE_WAIT, and one that was reset or timed out is CLOSED.
+// A CLOSED one is still a true end when the peer had finished before the
+// reset (it closed, and a write of ours drew the reset): the kernel then
+// gives the error as EPIPE, not ECONNRESET, whether still pending or
+// taken by a write.
+func (r *rawIO) hiddenErr(fd uintptr) syscall.Errno {
 	info, err := unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO)
-	return err == nil && info.State == tcpClosed
+	// finished is loaded after the state: CloseWrite stores it before
+	// its FIN, which is what can make a finished socket CLOSED.
+	if err != nil || info.State != tcpClosed || r.finished.Load() {
+		return 0
+	}
+	if e, err := unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_ERROR); err == nil && e != 0 {
+		if syscall.Errno(e) == syscall.EPIPE {
+			return 0
+		}
+		return syscall.Errno(e)
+	}
+	for r.writing.Load() != 0 { // a write that took the error records it
+		runtime.Gosched()
+	}
+	switch e := syscall.Errno(r.taken.Load()); e {
+	case 0:
+		return syscall.ECONNRESET // taken by a write not made through r
+	case syscall.EPIPE:
+		return 0
+	default:
+		return e
+	}
 }
 
 // tcpClosed is the kernel's TCP_CLOSE state.
@@ -176,7 +206,12 @@ func (r *rawIO) writev(bufs ...[]byte) (int, error) {
 				v.SetLen(len(b))
 				iov = append(iov, v)
 			}
+			r.writing.Add(1)
 			r1, _, e := syscall.RawSyscall(syscall.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&iov[0])), uintptr(len(iov)))
+			if e != 0 && e != syscall.EINTR && e != syscall.EAGAIN {
+				r.taken.CompareAndSwap(0, int32(e))
+			}
+			r.writing.Add(-1)
 			switch e {
 			case 0:
 				done += int(r1)

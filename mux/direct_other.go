@@ -12,4 +12,4 @@ func newRawIO(any) *rawIO { return nil }
 
 func (r *rawIO) read([]byte) (int, error)      { panic("unreachable") }
 func (r *rawIO) writev(...[]byte) (int, error) { panic("unreachable") }
-func (r *rawIO) finish()                        { panic("unreachable") }
+func (r *rawIO) finish()                       { panic("unreachable") }
