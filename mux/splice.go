@@ -83,7 +83,7 @@ func Splice(a, b io.ReadWriteCloser) error {
 			// while (a WebSocket's close handshake).
 			_ = sides[failed].Close()
 			if other := 1 - failed; finished[other].Load() {
-				_ = sides[other].Close()
+				closeFinished(sides[other])
 			} else {
 				Abort(sides[other])
 			}
@@ -120,6 +120,17 @@ func Splice(a, b io.ReadWriteCloser) error {
 	_ = a.Close()
 	_ = b.Close()
 	return firstErr
+}
+
+// closeFinished closes a side whose data all went out, its end included.
+// A TCP socket closed while it holds unread bytes (its peer still talking)
+// is reset by the kernel, which throws away what it has not sent yet: the
+// tail that closing instead of aborting was to keep. So its send queue is
+// first given the time to drain, while its peer keeps taking it
+// (awaitSent); once drained, the reset can cost the peer nothing.
+func closeFinished(c io.Closer) {
+	awaitSent(c)
+	_ = c.Close()
 }
 
 // copyStream copies until EOF with pooled buffers (see smallCopyBuf). It
