@@ -159,6 +159,7 @@ START:
 			return 0, ErrConnectionReset
 		}
 		n = take(&s.recvBuf)
+		s.noteUnread() // the growth goes back once drained (autotune.go)
 		s.recvLock.Unlock()
 		s.stateLock.Unlock()
 		return n, nil
