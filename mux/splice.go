@@ -7,6 +7,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // A copy reads into a small buffer, and into a large one while reads fill
@@ -89,11 +90,43 @@ func Splice(a, b io.ReadWriteCloser) error {
 			}
 		})
 	}
+	// A write that fails on a side ends only the direction into it: what
+	// that side still sends may yet end cleanly (its peer sent everything
+	// and closed, and our write drew the failure), and whether the other
+	// side is then closed or aborted depends on it. The other direction
+	// gets drainGrace to reach its end; failing that, the write's error
+	// ends both.
+	var pending struct {
+		sync.Mutex
+		err   error
+		side  int
+		timer *time.Timer
+	}
+	writeFailed := func(err error, side int) {
+		pending.Lock()
+		both := pending.err != nil
+		if !both {
+			pending.err, pending.side = err, side
+			pending.timer = time.AfterFunc(drainGrace, func() { fail(err, side) })
+		}
+		pending.Unlock()
+		if both { // neither side takes data any more
+			fail(err, side)
+		}
+	}
+	pendingErr := func() (error, int) {
+		pending.Lock()
+		defer pending.Unlock()
+		if pending.timer != nil {
+			pending.timer.Stop()
+		}
+		return pending.err, pending.side
+	}
 	pipe := func(dst, src int) {
 		defer wg.Done()
 		if dstFailed, err := copyStream(sides[dst], sides[src]); err != nil {
 			if dstFailed {
-				fail(err, dst)
+				writeFailed(err, dst)
 			} else {
 				fail(err, src)
 			}
@@ -109,18 +142,33 @@ func Splice(a, b io.ReadWriteCloser) error {
 			return
 		}
 		// dst cannot half-close, so the only way to pass the EOF on is to
-		// close it; that ends the other direction too.
+		// close it; that ends the other direction too (and is its end,
+		// where the other direction's write had failed).
+		if err, side := pendingErr(); err != nil {
+			finished[dst].Store(true)
+			fail(err, side)
+			return
+		}
 		fail(nil, neither)
 	}
 	wg.Add(2)
 	go pipe(1, 0)
 	go pipe(0, 1)
 	wg.Wait()
+	// A write failure whose other direction then ended cleanly: the
+	// failed side is closed, the finished one closed too.
+	if err, side := pendingErr(); err != nil {
+		fail(err, side)
+	}
 	once.Do(func() {})
 	_ = a.Close()
 	_ = b.Close()
 	return firstErr
 }
+
+// drainGrace bounds how long, after a write to one side failed, the
+// other direction may take to reach its end (see Splice).
+const drainGrace = 10 * time.Second
 
 // closeFinished closes a side whose data all went out, its end included.
 // A TCP socket closed while it holds unread bytes (its peer still talking)

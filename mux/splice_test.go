@@ -215,6 +215,7 @@ func TestSpliceErrors(t *testing.T) {
 		trigger func(*testing.T, *splicer)
 		want    error
 		reset   string // the far end that must read a reset: "x", "y" or none
+		clean   string // the far end that must read a clean end
 	}{
 		{
 			name:    "read error on a",
@@ -231,11 +232,30 @@ func TestSpliceErrors(t *testing.T) {
 			reset:   "x",
 		},
 		{
-			name:    "write error on b",
-			arm:     func(s *splicer) { s.b.writeErr.Store(&errBoom) },
-			trigger: func(t *testing.T, s *splicer) { _, _ = s.x.Write([]byte("x")) },
-			want:    errBoom,
-			reset:   "x",
+			// A write that fails ends only the direction into b until
+			// the other direction ends: here by y's reset, which resets
+			// x's side.
+			name: "write error on b, then b reset",
+			arm:  func(s *splicer) { s.b.writeErr.Store(&errBoom) },
+			trigger: func(t *testing.T, s *splicer) {
+				_, _ = s.x.Write([]byte("x"))
+				_ = s.y.SetLinger(0)
+				_ = s.y.Close()
+			},
+			want:  syscall.ECONNRESET,
+			reset: "x",
+		},
+		{
+			// ... and here by its clean end, which x's side gets as
+			// such: all of y's data, then its end.
+			name: "write error on b, then b's end",
+			arm:  func(s *splicer) { s.b.writeErr.Store(&errBoom) },
+			trigger: func(t *testing.T, s *splicer) {
+				_, _ = s.x.Write([]byte("x"))
+				_ = s.y.CloseWrite()
+			},
+			want:  errBoom,
+			clean: "x",
 		},
 		{
 			name:    "close-write error on b",
@@ -277,7 +297,9 @@ func TestSpliceErrors(t *testing.T) {
 				switch {
 				case name == tt.reset && !errors.Is(err, syscall.ECONNRESET):
 					t.Fatalf("%s: read to the end with %v; want a reset", name, err)
-				case err != nil && !errors.Is(err, syscall.ECONNRESET):
+				case name == tt.clean && err != nil:
+					t.Fatalf("%s: read to the end with %v; want a clean end", name, err)
+				case err != nil && !errors.Is(err, syscall.ECONNRESET) && !errors.Is(err, net.ErrClosed): // (closed by the test)
 					t.Fatalf("%s: reading to the end: %v", name, err)
 				}
 			}
