@@ -2,8 +2,6 @@ package agent
 
 import (
 	"context"
-	"io"
-	"net"
 	"testing"
 	"time"
 
@@ -12,46 +10,14 @@ import (
 )
 
 // A framing proxy sends its whole upload and its EOF frame, then closes
-// without reading the reply (forward's local client closed). The upload
-// was complete; the target must read all of it and a clean end.
+// without reading the reply (forward's local client closed) while the
+// target talks back. The upload was complete; the target must read all of
+// it and a clean end, however the agent's write to the closed proxy races
+// its read of the EOF frame.
 func TestFrameInUploadThenCloseIsNoReset(t *testing.T) {
 	const size = 8 << 20
-	closed := make(chan struct{})
-	type drained struct {
-		n   int64
-		err error
-	}
-	got := make(chan drained, 1)
-	target := testutil.Serve(t, func(c net.Conn) {
-		var b [1]byte
-		if _, err := io.ReadFull(c, b[:]); err != nil {
-			got <- drained{0, err}
-			return
-		}
-		<-closed
-		go func() {
-			buf := make([]byte, 64<<10)
-			for i := 0; i < 16; i++ {
-				if _, err := c.Write(buf); err != nil {
-					return
-				}
-			}
-		}()
-		var n int64 = 1
-		buf := make([]byte, 16<<10)
-		for {
-			time.Sleep(2 * time.Millisecond)
-			m, err := c.Read(buf)
-			n += int64(m)
-			if err != nil {
-				if err == io.EOF {
-					err = nil
-				}
-				got <- drained{n, err}
-				return
-			}
-		}
-	})
+	talk := make(chan struct{})
+	target, drained := testutil.SlowReaderServer(t, talk)
 	_, url := testutil.SandmuxServer(t, func(c *server.Config) { c.Allow = []string{target.Addr} })
 	dir := shortDir(t)
 	runAgent(t, dir, nil)
@@ -65,14 +31,9 @@ func TestFrameInUploadThenCloseIsNoReset(t *testing.T) {
 	if err := c.(interface{ CloseWrite() error }).CloseWrite(); err != nil {
 		t.Fatal(err)
 	}
-	close(closed)
+	close(talk)
 	_ = c.Close()
-	select {
-	case d := <-got:
-		if d.n != size || d.err != nil {
-			t.Errorf("target read %d of %d bytes, then %v; want all and a clean end", d.n, size, d.err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("timeout")
+	if d := testutil.AwaitDrained(t, drained); d.N != size || d.Err != nil {
+		t.Errorf("target read %d of %d bytes, then %v; want all and a clean end", d.N, size, d.Err)
 	}
 }

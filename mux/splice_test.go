@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -311,51 +312,72 @@ func TestSpliceErrors(t *testing.T) {
 // already came to its end (Splice closed its write half) is closed, not
 // reset, when the other side fails afterwards (its reader went away): the
 // data was complete, and a reset would throw away what is still in
-// flight to it.
+// flight to it. While y keeps talking (a download still flowing), b holds
+// unread bytes when it is closed, and a close with unread bytes is a reset
+// on Linux: Splice waits for b's send queue to drain first.
 func TestSpliceFailureAfterCleanEndIsNoReset(t *testing.T) {
-	errBoom := errors.New("boom")
-	s := startSplice(t, nil)
-	data := randBytes(t, 8<<20)
-	type result struct {
-		got []byte
-		err error
-	}
-	res := make(chan result, 1)
-	go func() { // y reads slowly, so the end of the data is in flight
-		var got bytes.Buffer
-		buf := make([]byte, 64<<10)
-		for {
-			time.Sleep(5 * time.Millisecond)
-			n, err := s.y.Read(buf)
-			got.Write(buf[:n])
-			if err != nil {
-				res <- result{got.Bytes(), err}
-				return
+	for _, talks := range []bool{false, true} {
+		errBoom := errors.New("boom")
+		s := startSplice(t, nil)
+		data := randBytes(t, 8<<20)
+		type result struct {
+			got []byte
+			err error
+		}
+		res := make(chan result, 1)
+		var wg sync.WaitGroup
+		wg.Go(func() { // y reads slowly, so the end of the data is in flight
+			var got bytes.Buffer
+			buf := make([]byte, 64<<10)
+			for {
+				time.Sleep(5 * time.Millisecond)
+				n, err := s.y.Read(buf)
+				got.Write(buf[:n])
+				if err != nil {
+					res <- result{got.Bytes(), err}
+					return
+				}
+			}
+		})
+		if talks {
+			wg.Go(func() {
+				buf := make([]byte, 64<<10)
+				for {
+					if _, err := s.y.Write(buf); err != nil {
+						return
+					}
+				}
+			})
+			wg.Go(func() { _, _ = io.Copy(io.Discard, s.x) })
+		}
+		if _, err := s.x.Write(data); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.x.CloseWrite(); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(waitTimeout)
+		for s.b.closeWrites.Load() == 0 {
+			if time.Now().After(deadline) {
+				t.Fatal("Splice did not pass the EOF on")
+			}
+			time.Sleep(time.Millisecond)
+		}
+		s.a.writeErr.Store(&errBoom)
+		if !talks {
+			if _, err := s.y.Write([]byte("y")); err != nil {
+				t.Fatal(err)
 			}
 		}
-	}()
-	if _, err := s.x.Write(data); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.x.CloseWrite(); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(waitTimeout)
-	for s.b.closeWrites.Load() == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("Splice did not pass the EOF on")
+		r := <-res
+		if !errors.Is(r.err, io.EOF) || !bytes.Equal(r.got, data) {
+			t.Fatalf("y talks %v: y read %d of %d bytes, then %v; want all of them and a clean end", talks, len(r.got), len(data), r.err)
 		}
-		time.Sleep(time.Millisecond)
-	}
-	s.a.writeErr.Store(&errBoom)
-	if _, err := s.y.Write([]byte("y")); err != nil {
-		t.Fatal(err)
-	}
-	r := <-res
-	if !errors.Is(r.err, io.EOF) || !bytes.Equal(r.got, data) {
-		t.Fatalf("y read %d of %d bytes, then %v; want all of them and a clean end", len(r.got), len(data), r.err)
-	}
-	if err := s.wait(t); !errors.Is(err, errBoom) {
-		t.Fatalf("Splice = %v, want %v", err, errBoom)
+		if err := s.wait(t); !errors.Is(err, errBoom) {
+			t.Fatalf("y talks %v: Splice = %v, want %v", talks, err, errBoom)
+		}
+		_ = s.x.Close()
+		_ = s.y.Close()
+		wg.Wait()
 	}
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"io"
 	"net"
 	"testing"
 	"time"
@@ -25,50 +24,14 @@ func (c closeWriteSignal) CloseWrite() error {
 	return c.Conn.(interface{ CloseWrite() error }).CloseWrite()
 }
 
-type drained struct {
-	n   int64
-	err error
-}
-
 // A local client uploads, then closes its socket normally (FIN, nothing
 // unread), as `nc -q0` or a fire-and-forget sender does. The target talks
 // back while it is still reading the upload. Plain TCP would give the
 // target the whole upload; through forward it must too.
 func TestForwardUploadThenCloseIsNoReset(t *testing.T) {
 	const size = 4 << 20
-	closed := make(chan struct{})
-	got := make(chan drained, 1)
-	target := testutil.Serve(t, func(c net.Conn) {
-		var b [1]byte
-		if _, err := io.ReadFull(c, b[:]); err != nil {
-			got <- drained{0, err}
-			return
-		}
-		<-closed
-		go func() {
-			buf := make([]byte, 64<<10)
-			for i := 0; i < 16; i++ {
-				if _, err := c.Write(buf); err != nil {
-					return
-				}
-			}
-		}()
-		// read the rest slowly, so its tail is still in flight
-		var n int64 = 1
-		buf := make([]byte, 16<<10)
-		for {
-			time.Sleep(2 * time.Millisecond)
-			m, err := c.Read(buf)
-			n += int64(m)
-			if err != nil {
-				if err == io.EOF {
-					err = nil
-				}
-				got <- drained{n, err}
-				return
-			}
-		}
-	})
+	talk := make(chan struct{})
+	target, drained := testutil.SlowReaderServer(t, talk)
 	_, url := testutil.SandmuxServer(t, func(c *server.Config) { c.Allow = []string{target.Addr} })
 	cfg := client.DefaultConfig()
 	cfg.URL = url
@@ -97,14 +60,9 @@ func TestForwardUploadThenCloseIsNoReset(t *testing.T) {
 	})
 	_ = local.Close()
 	<-finished // forward passed the EOF on as the stream's FIN
-	close(closed)
-	select {
-	case d := <-got:
-		if d.n != size || d.err != nil {
-			t.Errorf("target read %d of %d bytes, then %v; want all and a clean end", d.n, size, d.err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("timeout")
+	close(talk)
+	if d := testutil.AwaitDrained(t, drained); d.N != size || d.Err != nil {
+		t.Errorf("target read %d of %d bytes, then %v; want all and a clean end", d.N, size, d.Err)
 	}
 	wait()
 }

@@ -5,6 +5,7 @@ import (
 	"net"
 	"sync"
 	"testing"
+	"time"
 )
 
 // Server is a loopback TCP server that serves each connection in its own
@@ -82,6 +83,63 @@ func DrainServer(t testing.TB) (*Server, <-chan Drained) {
 		ch <- Drained{N: n, Err: err}
 	})
 	return s, ch
+}
+
+// SlowReaderServer is a target that reads its first byte, waits until
+// talk is closed, then writes 1 MiB back while it reads the rest slowly
+// (16 KiB every 2 ms), so that the tail of what it is sent is still on its
+// way when its peer ends; it reports how its reading ended (N counts every
+// byte read).
+func SlowReaderServer(t testing.TB, talk <-chan struct{}) (*Server, <-chan Drained) {
+	t.Helper()
+	ch := make(chan Drained, 8)
+	s := Serve(t, func(c net.Conn) {
+		var first [1]byte
+		if _, err := io.ReadFull(c, first[:]); err != nil {
+			ch <- Drained{Err: err}
+			return
+		}
+		<-talk
+		var wg sync.WaitGroup
+		defer wg.Wait() // its writes end with the connection
+		wg.Go(func() {
+			buf := make([]byte, 64<<10)
+			for range 16 {
+				if _, err := c.Write(buf); err != nil {
+					return
+				}
+			}
+		})
+		d := Drained{N: 1}
+		buf := make([]byte, 16<<10)
+		for {
+			time.Sleep(2 * time.Millisecond) // the pace of a slow reader
+			n, err := c.Read(buf)
+			d.N += int64(n)
+			if err != nil {
+				if err != io.EOF {
+					d.Err = err
+				}
+				ch <- d
+				_ = c.Close()
+				return
+			}
+		}
+	})
+	return s, ch
+}
+
+// AwaitDrained returns the next report on ch, or fails the test after a
+// minute.
+func AwaitDrained(t testing.TB, ch <-chan Drained) Drained {
+	t.Helper()
+	select {
+	case d := <-ch:
+		return d
+	case <-time.After(time.Minute):
+		t.Fatal("testutil: the target's connection did not end")
+		return Drained{}
+	}
 }
 
 // Echo writes back everything c sends. After c's EOF it half-closes and
