@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http/httptest"
+	"os"
 	"strconv"
 	"syscall"
 	"testing"
@@ -175,5 +176,66 @@ func TestStreamResetResetsTarget(t *testing.T) {
 		}
 	case <-time.After(waitTimeout):
 		t.Fatal("the target's connection did not end")
+	}
+}
+
+// A stream reset while the server is still connecting its target resets
+// the target's connection once it is made, never a clean end with no
+// data: the target's listener here has a full queue, so the connect waits
+// for a SYN retransmission while the client resets.
+func TestStreamResetWhileDialingResetsTarget(t *testing.T) {
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Listen(fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	f := os.NewFile(uintptr(fd), "listener")
+	ln, err := net.FileListener(f)
+	_ = f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	addr := ln.Addr().String()
+	filler, err := net.Dial("tcp", addr) // fills the queue
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer filler.Close()
+
+	_, url := limitedServer(t, func(c *server.Config) { c.Allow = []string{addr} })
+	sess, err := client.Dial(context.Background(), fastClient(url))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	c, err := sess.OpenStreamEarly(context.Background(), addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Write(make([]byte, 1000)); err != nil {
+		t.Fatal(err)
+	}
+	mux.Abort(c)
+
+	_ = ln.(*net.TCPListener).SetDeadline(time.Now().Add(waitTimeout))
+	first, err := ln.Accept() // the filler: room for the server's connect
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = first.Close()
+	tc, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tc.Close()
+	_ = tc.SetReadDeadline(time.Now().Add(waitTimeout))
+	if n, err := io.Copy(io.Discard, tc); !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("the target read %d bytes, then %v; want a reset", n, err)
 	}
 }

@@ -208,8 +208,11 @@ func (s *Server) serveStream(sess *mux.Session, st *mux.Stream, log *slog.Logger
 		return true
 	}
 	if err := sess.Reply(st, mux.Reply{Status: mux.StatusOK, Target: target}); err != nil {
-		_ = tc.Close()
-		_ = st.Close()
+		// The stream was cut (reset by the client, its session gone)
+		// while the target was being connected: the target must see the
+		// cut, not a clean end with no data.
+		mux.Abort(tc)
+		st.Abort()
 		return false
 	}
 	log.Debug("stream open", "target", target)
