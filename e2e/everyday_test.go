@@ -111,7 +111,13 @@ func (p *edProcess) waitLine(t *testing.T, re *regexp.Regexp, timeout time.Durat
 // stop sends SIGTERM and returns the exit code.
 func (p *edProcess) stop(t *testing.T) int {
 	t.Helper()
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	return p.signal(t, syscall.SIGTERM)
+}
+
+// signal sends sig and returns the exit code (-1 for a kill).
+func (p *edProcess) signal(t *testing.T, sig syscall.Signal) int {
+	t.Helper()
+	_ = p.cmd.Process.Signal(sig)
 	done := make(chan error, 1)
 	go func() { done <- p.cmd.Wait() }()
 	select {
@@ -119,7 +125,7 @@ func (p *edProcess) stop(t *testing.T) int {
 	case <-time.After(15 * time.Second):
 		_ = p.cmd.Process.Kill()
 		<-done
-		t.Fatalf("process did not exit within 15s of SIGTERM; stderr:\n%s", p.Stderr())
+		t.Fatalf("process did not exit within 15s of %v; stderr:\n%s", sig, p.Stderr())
 	}
 	return p.cmd.ProcessState.ExitCode()
 }
@@ -367,6 +373,45 @@ func TestForwardLocalResetIsReset(t *testing.T) {
 		}
 		if code := fwd.stop(t); code != 0 {
 			t.Errorf("%s: forward exited %d on SIGTERM; stderr:\n%s", mode, code, fwd.Stderr())
+		}
+	}
+}
+
+// TestForwardDeathResetsLocal: a forward killed (SIGKILL) or hung up on
+// (its terminal closed) mid-download resets its local connections, never
+// ends them cleanly, through the agent and with --no-agent; a hang-up
+// stops it as SIGTERM does.
+func TestForwardDeathResetsLocal(t *testing.T) {
+	t.Parallel()
+	target := testutil.Serve(t, func(c net.Conn) {
+		buf := make([]byte, 64<<10)
+		for {
+			if _, err := c.Write(buf); err != nil {
+				return
+			}
+		}
+	})
+	srv := startServer(t, serverOpts{Allow: []string{target.Addr}})
+	ctx := testContext(t, 2*time.Minute)
+	for _, mode := range []string{"agent", "no-agent"} {
+		for _, sig := range []syscall.Signal{syscall.SIGKILL, syscall.SIGHUP} {
+			fwd, m := edForward(t, ctx, srv.URL, target.Addr, mode)
+			c, err := net.Dial("tcp", m[1])
+			if err != nil {
+				t.Fatal(err)
+			}
+			_ = c.SetDeadline(time.Now().Add(time.Minute))
+			if _, err := io.ReadFull(c, make([]byte, 1<<20)); err != nil {
+				t.Fatalf("%s: %v", mode, err)
+			}
+			code := fwd.signal(t, sig)
+			if n, err := io.Copy(io.Discard, c); !errors.Is(err, syscall.ECONNRESET) {
+				t.Errorf("%s, %v: the local client read %d more bytes, then %v; want a reset", mode, sig, n, err)
+			}
+			if sig == syscall.SIGHUP && code != 0 {
+				t.Errorf("%s: forward exited %d on SIGHUP, want 0; stderr:\n%s", mode, code, fwd.Stderr())
+			}
+			_ = c.Close()
 		}
 	}
 }

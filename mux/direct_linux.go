@@ -76,7 +76,7 @@ func newRawIO(v any) *rawIO {
 		r.file = c
 	case net.Conn:
 		r.conn = c
-		_, r.tcp = c.(*net.TCPConn)
+		_, r.tcp = c.LocalAddr().(*net.TCPAddr) // also through a wrapper (Guarded)
 	}
 	return r
 }

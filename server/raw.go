@@ -49,7 +49,7 @@ func (s *Server) serveRaw(ws *websocket.Conn, tc net.Conn, log *slog.Logger) {
 	}
 	defer s.untrackRaw(ws)
 	log.Info("session started")
-	err := mux.Splice(rawSide{Conn: mux.RawNetConn(ctx, ws), ws: ws}, mux.Direct(tc))
+	err := mux.Splice(rawSide{Conn: mux.RawNetConn(ctx, ws), ws: ws}, mux.Guarded(tc))
 	log.Info("session ended", "err", err)
 }
 

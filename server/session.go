@@ -219,7 +219,7 @@ func (s *Server) serveStream(sess *mux.Session, st *mux.Stream, log *slog.Logger
 	// A target that fails resets the stream and a stream that fails
 	// resets the target (Splice): a program behind `sandmux forward`, or
 	// one inside the sandbox, must not take a cut for the end of the data.
-	if err := mux.Splice(st, mux.Direct(tc)); err != nil {
+	if err := mux.Splice(st, mux.Guarded(tc)); err != nil {
 		log.Debug("stream ended with error", "target", target, "err", err)
 		return false
 	}

@@ -346,11 +346,12 @@ func (f *forwarder) serve(ctx context.Context, ln net.Listener, s forwardSpec) {
 
 // handle carries one connection, half-closes included.
 func (f *forwarder) handle(ctx context.Context, c net.Conn, s forwardSpec) {
+	lc := mux.Guarded(c)
 	stream, err := f.opener.open(ctx, s.Target)
 	if err != nil {
-		// Closed, as ssh -L closes a connection whose channel the server
-		// refused: no byte came, so there is nothing to mistake.
-		_ = c.Close()
+		// Reset: the connection was accepted, and a client whose server
+		// speaks first would take a clean end for an empty session.
+		mux.Abort(lc)
 		if ctx.Err() == nil {
 			f.printf("forward %s -> %s: %v", s.Listen, s.Target, err)
 		}
@@ -370,17 +371,17 @@ func (f *forwarder) handle(ctx context.Context, c net.Conn, s forwardSpec) {
 			} else {
 				mux.Abort(stream)
 			}
-			_ = c.Close()
+			_ = lc.Close()
 			return
 		}
 		// Stopped mid-transfer: neither the local client nor the target
 		// may take what it got for the whole.
 		cut.Store(true)
 		mux.Abort(stream)
-		mux.Abort(c)
+		mux.Abort(lc)
 	})
 	defer stop()
-	local := mux.Watch(mux.Direct(c), func(err error) {
+	local := mux.Watch(lc, func(err error) {
 		if errors.Is(err, io.EOF) {
 			sent.Store(true)
 		}

@@ -53,8 +53,11 @@ func isNonblock(f *os.File) bool {
 	return nb
 }
 
-// terminateSignals are the signals that stop a long-running command.
-var terminateSignals = []os.Signal{os.Interrupt, syscall.SIGTERM}
+// terminateSignals are the signals that stop a long-running command. A
+// hang-up (its terminal closed) stops it as the others do: left to Go's
+// default, it would die at once, and the peers of what it forwards would
+// take the end of their connections for a clean one.
+var terminateSignals = []os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGHUP}
 
 // forwardAlive reports whether pid is a running background forward (its
 // command line says so where /proc shows it), so a reused pid is not
