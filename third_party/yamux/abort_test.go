@@ -2,6 +2,7 @@ package yamux
 
 import (
 	"errors"
+	"io"
 	"sync"
 	"testing"
 	"time"
@@ -65,9 +66,11 @@ func TestAbortRacingPeerFIN(t *testing.T) {
 }
 
 // What the peer sent before its reset is read first, as from a TCP
-// socket, by Read and ReadChunk; the reset follows it (sandmux patch).
+// socket, by Read and ReadChunk; the reset follows it, or the end of the
+// data where the peer's FIN came before the reset (sandmux patch).
 func TestResetReadsDataFirst(t *testing.T) {
-	for _, chunks := range []bool{false, true} {
+	for _, c := range []struct{ chunks, fin bool }{{false, false}, {true, false}, {false, true}, {true, true}} {
+		chunks := c.chunks
 		client, server := testClientServer(t)
 		st, err := client.OpenStream()
 		if err != nil {
@@ -76,6 +79,9 @@ func TestResetReadsDataFirst(t *testing.T) {
 		const size = 200 << 10
 		if _, err := st.Write(make([]byte, size)); err != nil {
 			t.Fatal(err)
+		}
+		if c.fin {
+			_ = st.Close() // FIN
 		}
 		st.Abort()
 		peer, err := server.AcceptStream()
@@ -111,8 +117,12 @@ func TestResetReadsDataFirst(t *testing.T) {
 				break
 			}
 		}
-		if n != size || !errors.Is(err, ErrConnectionReset) {
-			t.Errorf("chunks %v: read %d of %d bytes, then %v; want all, then a reset", chunks, n, size, err)
+		want := ErrConnectionReset
+		if c.fin {
+			want = io.EOF
+		}
+		if n != size || !errors.Is(err, want) {
+			t.Errorf("chunks %v, FIN first %v: read %d of %d bytes, then %v; want all, then %v", chunks, c.fin, n, size, err, want)
 		}
 		client.Close()
 		server.Close()

@@ -150,12 +150,18 @@ START:
 		s.recvLock.Unlock()
 	case streamReset:
 		// sandmux patch: what the peer sent before its reset is read
-		// first, as from a TCP socket; the reset follows it. No window
-		// update: the stream is gone at the peer.
+		// first, as from a TCP socket; the reset follows it, or the end
+		// of the data where the peer's FIN came before its reset (its
+		// data was whole; only writes fail). No window update: the
+		// stream is gone at the peer.
 		s.recvLock.Lock()
 		if s.recvBuf.Len() == 0 {
 			s.recvLock.Unlock()
+			fin := s.remoteFin
 			s.stateLock.Unlock()
+			if fin {
+				return 0, io.EOF
+			}
 			return 0, ErrConnectionReset
 		}
 		n = take(&s.recvBuf)
