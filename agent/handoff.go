@@ -184,7 +184,9 @@ func serveHandoff(c *net.UnixConn, stream net.Conn, verdict func(error) error) {
 		select {
 		case <-spliced:
 		default:
-			_ = stream.Close()
+			// A cut: reset, so that the far end does not take what it
+			// got for the whole.
+			mux.Abort(stream)
 			_ = in.Close()
 			_ = out.Close()
 		}

@@ -4,11 +4,13 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net"
 	"os"
 	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -204,4 +206,37 @@ func isNonblocking(t *testing.T, f *os.File) bool {
 		t.Fatal(err)
 	}
 	return fl&unix.O_NONBLOCK != 0
+}
+
+// TestProxyInterruptedResetsTarget: a proxy interrupted mid-upload (here a
+// program piping into it, not ssh) resets its stream, so the target reads
+// a reset after the part that came, never a clean end: with --no-agent,
+// --raw and through the agent.
+func TestProxyInterruptedResetsTarget(t *testing.T) {
+	t.Parallel()
+	target, drained := testutil.DrainServer(t)
+	srv := startServer(t, serverOpts{Target: target.Addr})
+	for _, mode := range []string{"no-agent", "raw", "agent"} {
+		ctx := testContext(t, time.Minute)
+		args := proxyArgs(t, srv.URL, mode)
+		if mode == "raw" {
+			args = []string{"proxy", "--url", srv.URL, "--raw", "sandbox"}
+		}
+		cmd := sandmux(ctx, nil, args...)
+		inR, outW, toIn, _ := startOnPipes(t, cmd)
+		_ = inR.Close()
+		_ = outW.Close()
+		_ = toIn.SetWriteDeadline(time.Now().Add(30 * time.Second))
+		if _, err := toIn.Write(make([]byte, 256<<10)); err != nil {
+			t.Fatalf("%s: %v", mode, err)
+		}
+		_ = cmd.Process.Signal(syscall.SIGINT)
+		t.Logf("%s: interrupted", mode)
+		d := testutil.AwaitDrained(t, drained)
+		if !errors.Is(d.Err, syscall.ECONNRESET) {
+			t.Errorf("%s: the target read %d bytes, then %v; want a reset", mode, d.N, d.Err)
+		}
+		_ = toIn.Close()
+		_ = cmd.Wait()
+	}
 }

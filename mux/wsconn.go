@@ -36,7 +36,7 @@ func NetConn(ctx context.Context, c *websocket.Conn) net.Conn { return Link{WS: 
 // dead connection still masked, and passing them on would hand the target
 // garbage just before the end.
 func RawNetConn(ctx context.Context, c *websocket.Conn) net.Conn {
-	return &trustedReads{Conn: websocket.NetConn(ctx, c, websocket.MessageBinary)}
+	return &trustedReads{Conn: websocket.NetConn(ctx, c, websocket.MessageBinary), ws: c}
 }
 
 // NetConn is the package's NetConn on l, for yamux alone: with Frames,
@@ -101,6 +101,7 @@ func (c *framedConn) writeMessage(parts ...[]byte) error {
 // the connection itself (Splice, which closes both sides when one ends).
 type trustedReads struct {
 	net.Conn
+	ws     *websocket.Conn // for Abort
 	closed atomic.Bool
 }
 
@@ -129,6 +130,14 @@ func (t *trustedReads) Write(p []byte) (int, error) {
 func (t *trustedReads) Close() error {
 	t.closed.Store(true)
 	return t.Conn.Close()
+}
+
+// Abort implements Aborter: the connection is dropped without a close
+// frame, which the peer reads as a failure (a normal close would be the
+// clean end of the stream to it).
+func (t *trustedReads) Abort() {
+	t.closed.Store(true)
+	_ = t.ws.CloseNow()
 }
 
 // coalescingConn holds back a yamux data header until its body arrives.

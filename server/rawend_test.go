@@ -2,7 +2,9 @@ package server_test
 
 import (
 	"context"
+	"errors"
 	"io"
+	"syscall"
 	"testing"
 	"time"
 
@@ -35,4 +37,26 @@ func TestRawUploadThenNormalCloseIsNoReset(t *testing.T) {
 		t.Errorf("target read %d of %d bytes, then %v; want all and a clean end", d.N, size, d.Err)
 	}
 	<-read
+}
+
+// A raw client that vanishes mid-upload (its connection closed without a
+// close frame: killed, or `sandmux proxy --raw` interrupted) resets the
+// target's connection: the target must not take the part for the whole.
+func TestRawClientGoneResetsTarget(t *testing.T) {
+	target, drained := testutil.DrainServer(t)
+	s := startServer(t, target.Addr, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ws, _, err := websocket.Dial(ctx, s.url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc := websocket.NetConn(ctx, ws, websocket.MessageBinary)
+	if _, err := nc.Write(make([]byte, 64<<10)); err != nil {
+		t.Fatal(err)
+	}
+	_ = ws.CloseNow()
+	if d := testutil.AwaitDrained(t, drained); !errors.Is(d.Err, syscall.ECONNRESET) {
+		t.Fatalf("the target read %d bytes, then %v; want a reset", d.N, d.Err)
+	}
 }

@@ -232,7 +232,15 @@ func agentRequest(c *cli.Context, cfg client.Config, host string) (agent.OpenReq
 // signal arrives.
 func pipeStdio(sig *signalWatch, conn net.Conn, host string) error {
 	in, out, restore := proxyStdio()
-	stop := context.AfterFunc(sig.ctx, func() { _ = conn.Close() })
+	// An interrupt cuts the stream: reset, so that the far end does not
+	// take what it got for the whole. A hang-up is ssh's normal end.
+	stop := context.AfterFunc(sig.ctx, func() {
+		if sig.hangup() {
+			_ = conn.Close()
+			return
+		}
+		mux.Abort(conn)
+	})
 	defer stop()
 	err := client.Pipe(conn, in, out) // closes in and out
 	restore()
