@@ -90,7 +90,7 @@ func (h *Handoff) Detach() bool {
 
 // errAgentGone is a stream's end when the agent went away without a word
 // (killed): what happened, and where to look.
-const errAgentGone = "the sandmux agent exited while the stream was open (killed? see agent.log in the agent's directory); the next ssh starts a new one"
+const errAgentGone = "the sandmux agent exited while the stream was open (killed? see agent.log in the agent's directory); the next proxy or forward starts a new one"
 
 func (h *Handoff) readVerdict() {
 	defer close(h.done)

@@ -46,7 +46,8 @@ func Pipe(conn io.ReadWriteCloser, in io.ReadCloser, out io.WriteCloser) error {
 
 // StreamEndError words, for the user's one line, why a stream ended with
 // its session: a session that could not be resumed, or one that ended
-// under the stream. Other errors (and nil) are returned as they are.
+// under the stream; or that the server reset it (its target failed).
+// Other errors (and nil) are returned as they are.
 func StreamEndError(err error, host string) error {
 	var nr *mux.NotResumedError
 	switch {
@@ -56,6 +57,9 @@ func StreamEndError(err error, host string) error {
 		return fmt.Errorf("session to %s %w", host, nr)
 	case errors.Is(err, mux.ErrSessionEnded), errors.Is(err, mux.ErrSessionDead):
 		return fmt.Errorf("connection to %s lost: %w", host, err)
+	case errors.Is(err, mux.ErrStreamReset):
+		// The connection inside the sandbox failed, not the one to it.
+		return fmt.Errorf("%s: %w", host, mux.ErrStreamReset)
 	}
 	var ce websocket.CloseError
 	if errors.As(err, &ce) {

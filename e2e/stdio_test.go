@@ -240,3 +240,20 @@ func TestProxyInterruptedResetsTarget(t *testing.T) {
 		_ = cmd.Wait()
 	}
 }
+
+// TestProxyTargetResetLine: a target that resets its connection is told
+// as that, in one line, not as the connection to the sandbox lost; with
+// --no-agent and through the agent.
+func TestProxyTargetResetLine(t *testing.T) {
+	t.Parallel()
+	target := testutil.ResettingServer(t, 64<<10).Addr
+	srv := startServer(t, serverOpts{Target: target})
+	for _, mode := range []string{"no-agent", "agent"} {
+		ctx := testContext(t, time.Minute)
+		r := run(sandmux(ctx, nil, proxyArgs(t, srv.URL, mode)...), "x")
+		const want = "sandmux: sandbox: the server reset the stream: the connection inside the sandbox failed\n"
+		if r.exitCode() != 1 || len(r.stdout) != 64<<10 || r.stderr != want {
+			t.Errorf("%s: want exit 1, 64 KiB and stderr %q\n%s", mode, want, r)
+		}
+	}
+}

@@ -274,6 +274,8 @@ func pipeStdio(sig *signalWatch, conn net.Conn, host string) error {
 		return refused
 	case cut:
 		return client.StreamEndError(err, host)
+	case errors.Is(err, mux.ErrStreamReset):
+		return client.StreamEndError(err, host)
 	case err != nil:
 		return fmt.Errorf("connection to %s lost: %w", host, err)
 	}
