@@ -318,6 +318,16 @@ func TestEnsureDir(t *testing.T) {
 	if fi, _ := os.Stat(dir); fi.Mode().Perm() != 0o700 {
 		t.Fatalf("a loosened dir was not tightened: %v", fi.Mode().Perm())
 	}
+	// One that others can enter and that holds files of its own is the
+	// user's, not the agent's to change.
+	_ = os.WriteFile(filepath.Join(dir, "notes.txt"), nil, 0o600)
+	_ = os.Chmod(dir, 0o755)
+	if err := EnsureDir(dir); !errors.Is(err, ErrUnsafeDir) || !strings.Contains(err.Error(), "holds other files") {
+		t.Fatalf("a shared directory with files: %v", err)
+	}
+	if fi, _ := os.Stat(dir); fi.Mode().Perm() != 0o755 {
+		t.Fatalf("a shared directory with files was changed to %v", fi.Mode().Perm())
+	}
 	file := filepath.Join(base, "file")
 	_ = os.WriteFile(file, nil, 0o600)
 	if err := EnsureDir(file); !errors.Is(err, ErrUnsafeDir) && err == nil {

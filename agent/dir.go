@@ -18,7 +18,8 @@ func DefaultDir(xdgRuntimeDir, home string) string {
 }
 
 // EnsureDir creates dir 0700 if missing and refuses one that another user
-// owns or can enter, since the socket inside carries the user's sessions.
+// owns, since the socket inside carries the user's sessions; one that
+// others can enter is made private if it is empty, and refused otherwise.
 func EnsureDir(dir string) error {
 	if n := len(SocketPath(dir)); n > maxSocketPath {
 		return fmt.Errorf("agent directory %s is too long: its socket path would be %d bytes, over the %d a Unix socket allows; %s", dir, n, maxSocketPath, fixDir)
@@ -41,6 +42,12 @@ func EnsureDir(dir string) error {
 		return fmt.Errorf("%w: %s is owned by uid %d, not %d; %s", ErrUnsafeDir, dir, uid, os.Getuid(), fixDir)
 	}
 	if fi.Mode().Perm()&0o077 != 0 {
+		// Made private only while it holds nothing: a directory of the
+		// user's with files in it (a source tree, a home) is not the
+		// agent's to change.
+		if entries, err := os.ReadDir(dir); err != nil || len(entries) > 0 {
+			return fmt.Errorf("%w: %s is mode %v and holds other files; %s", ErrUnsafeDir, dir, fi.Mode().Perm(), fixDir)
+		}
 		if err := os.Chmod(dir, DefaultMode); err != nil {
 			return fmt.Errorf("%w: %s is mode %v and cannot be fixed: %w; %s", ErrUnsafeDir, dir, fi.Mode().Perm(), err, fixDir)
 		}
