@@ -214,7 +214,21 @@ func isNonblocking(t *testing.T, f *os.File) bool {
 // --raw and through the agent.
 func TestProxyInterruptedResetsTarget(t *testing.T) {
 	t.Parallel()
-	target, drained := testutil.DrainServer(t)
+	// The target says when the upload has reached it: interrupted before,
+	// the stream could be gone before the server connects the target, and
+	// the target would see nothing at all, which is no cut either.
+	arrived := make(chan struct{}, 1)
+	drained := make(chan testutil.Drained, 1)
+	target := testutil.Serve(t, func(c net.Conn) {
+		var first [1]byte
+		if _, err := io.ReadFull(c, first[:]); err != nil {
+			drained <- testutil.Drained{Err: err}
+			return
+		}
+		arrived <- struct{}{}
+		n, err := io.Copy(io.Discard, c)
+		drained <- testutil.Drained{N: n + 1, Err: err}
+	})
 	srv := startServer(t, serverOpts{Target: target.Addr})
 	for _, mode := range []string{"no-agent", "raw", "agent"} {
 		ctx := testContext(t, time.Minute)
@@ -229,6 +243,11 @@ func TestProxyInterruptedResetsTarget(t *testing.T) {
 		_ = toIn.SetWriteDeadline(time.Now().Add(30 * time.Second))
 		if _, err := toIn.Write(make([]byte, 256<<10)); err != nil {
 			t.Fatalf("%s: %v", mode, err)
+		}
+		select {
+		case <-arrived:
+		case <-ctx.Done():
+			t.Fatalf("%s: the upload never reached the target", mode)
 		}
 		_ = cmd.Process.Signal(syscall.SIGINT)
 		t.Logf("%s: interrupted", mode)
