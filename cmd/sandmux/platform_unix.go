@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"os"
 	"os/exec"
+	"os/signal"
 	"syscall"
 
 	"github.com/sandmux/sandmux/internal/procstat"
@@ -56,8 +57,16 @@ func isNonblock(f *os.File) bool {
 // terminateSignals are the signals that stop a long-running command. A
 // hang-up (its terminal closed) stops it as the others do: left to Go's
 // default, it would die at once, and the peers of what it forwards would
-// take the end of their connections for a clean one.
-var terminateSignals = []os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGHUP}
+// take the end of their connections for a clean one. Unless it was
+// started ignoring hang-ups (nohup): signal.Notify would undo that, and a
+// forward started under nohup would stop when its terminal closed.
+var terminateSignals = func() []os.Signal {
+	sigs := []os.Signal{os.Interrupt, syscall.SIGTERM}
+	if !signal.Ignored(syscall.SIGHUP) {
+		sigs = append(sigs, syscall.SIGHUP)
+	}
+	return sigs
+}()
 
 // forwardAlive reports whether pid is a running background forward (its
 // command line says so where /proc shows it), so a reused pid is not
