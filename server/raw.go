@@ -43,7 +43,10 @@ func (s *Server) serveRaw(ws *websocket.Conn, tc net.Conn, log *slog.Logger) {
 	ctx, cancel := context.WithCancel(context.WithoutCancel(s.ctx))
 	defer cancel()
 	if !s.trackRaw(ws) {
-		_ = tc.Close()
+		// Reset, as serveStream does a target connected for a stream
+		// cut meanwhile: a clean end with no data would read as an
+		// empty session to it.
+		mux.Abort(tc)
 		_ = ws.Close(websocket.StatusServiceRestart, shuttingDown)
 		return
 	}
