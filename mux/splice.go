@@ -108,6 +108,8 @@ func Splice(a, b io.ReadWriteCloser) error {
 		if !both {
 			pending.err, pending.side = err, side
 			pending.timer = time.AfterFunc(drainGrace, func() { fail(err, side) })
+		} else {
+			err, side = pending.err, pending.side // the first failure is the one to tell
 		}
 		pending.Unlock()
 		if both { // neither side takes data any more

@@ -236,6 +236,11 @@ func pipeStdio(sig *signalWatch, conn net.Conn, host string) error {
 	// take what it got for the whole. A hang-up is ssh's normal end.
 	stop := context.AfterFunc(sig.ctx, func() {
 		if sig.hangup() {
+			// The end of the data, then the close (an agent's framed
+			// stream would take a close alone for a cut).
+			if cw, ok := conn.(interface{ CloseWrite() error }); ok {
+				_ = cw.CloseWrite()
+			}
 			_ = conn.Close()
 			return
 		}
