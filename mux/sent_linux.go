@@ -18,21 +18,7 @@ const sendStall = 10 * time.Second
 // has been acknowledged, for as long as its peer keeps taking it
 // (sendStall); anything else returns at once.
 func awaitSent(c io.Closer) {
-	for {
-		switch v := c.(type) {
-		case watchedChunks:
-			c = v.ReadWriteCloser
-			continue
-		case watchedHalf:
-			c = v.ReadWriteCloser
-			continue
-		case *watched:
-			c = v.ReadWriteCloser
-			continue
-		}
-		break
-	}
-	sc, ok := c.(syscall.Conn)
+	sc, ok := unwatched(c).(syscall.Conn)
 	if !ok {
 		return
 	}

@@ -172,13 +172,21 @@ func Splice(a, b io.ReadWriteCloser) error {
 // other direction may take to reach its end (see Splice).
 const drainGrace = 10 * time.Second
 
-// closeFinished closes a side whose data all went out, its end included.
+// closeFinished ends a side whose data all went out, its end included,
+// when the other side has failed, so that its peer's writes fail as they
+// would against a closed TCP socket, without costing its reads anything.
 // A TCP socket closed while it holds unread bytes (its peer still talking)
-// is reset by the kernel, which throws away what it has not sent yet: the
-// tail that closing instead of aborting was to keep. So its send queue is
-// first given the time to drain, while its peer keeps taking it
-// (awaitSent); once drained, the reset can cost the peer nothing.
+// is reset by the kernel, which throws away what it has not sent yet: so
+// its send queue is first given the time to drain, while its peer keeps
+// taking it (awaitSent). A stream is reset: its data and FIN went out
+// before, so its peer reads them all and then the end, and only its
+// writes fail (where closed, they would go on unread until the close
+// timeout).
 func closeFinished(c io.Closer) {
+	if _, ok := unwatched(c).(interface{ finishedStream() }); ok {
+		Abort(c)
+		return
+	}
 	awaitSent(c)
 	_ = c.Close()
 }

@@ -67,6 +67,10 @@ func (s *Stream) sessionErr(op string, err error) error {
 	return err
 }
 
+// finishedStream marks a Stream (and EarlyStream) for closeFinished: a
+// reset after its FIN costs its peer's reads nothing (yamux patch).
+func (s *Stream) finishedStream() {}
+
 var (
 	_ net.Conn    = (*Stream)(nil)
 	_ ChunkReader = (*Stream)(nil)

@@ -82,3 +82,19 @@ func (w watchedChunks) ReadChunk() ([]byte, *[]byte, error) {
 }
 
 func (w watchedChunks) ReleaseChunk(token *[]byte) { w.cr.ReleaseChunk(token) }
+
+// unwatched is c without the Watch wrappers around it.
+func unwatched(c io.Closer) io.Closer {
+	for {
+		switch v := c.(type) {
+		case watchedChunks:
+			c = v.ReadWriteCloser
+		case watchedHalf:
+			c = v.ReadWriteCloser
+		case *watched:
+			c = v.ReadWriteCloser
+		default:
+			return c
+		}
+	}
+}

@@ -239,3 +239,42 @@ func TestStreamResetWhileDialingResetsTarget(t *testing.T) {
 		t.Fatalf("the target read %d bytes, then %v; want a reset", n, err)
 	}
 }
+
+// A target that sends its whole reply and its end, then closes while the
+// client is still uploading: the client reads the reply and its clean end,
+// and its upload fails at once (as against a closed TCP socket) instead
+// of going on unread until the stream's close timeout.
+func TestTargetClosedAfterReplyFailsUpload(t *testing.T) {
+	target := testutil.Serve(t, func(c net.Conn) {
+		_, _ = c.Write(make([]byte, 64<<10))
+		_ = c.(*net.TCPConn).CloseWrite()
+		_, _ = c.Read(make([]byte, 1))
+	}) // then closed, with the upload unread
+	_, url := limitedServer(t, func(c *server.Config) { c.Allow = []string{target.Addr} })
+	sess, err := client.Dial(context.Background(), fastClient(url))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	c, err := sess.OpenStream(context.Background(), target.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(waitTimeout))
+	if _, err := c.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := io.ReadAll(c); len(b) != 64<<10 || err != nil {
+		t.Fatalf("reply: %d bytes, %v; want 64 KiB and its end", len(b), err)
+	}
+	buf := make([]byte, 64<<10)
+	for {
+		if _, err := c.Write(buf); err != nil {
+			if !errors.Is(err, mux.ErrStreamReset) {
+				t.Fatalf("upload after the target closed: %v, want the stream reset", err)
+			}
+			return
+		}
+	}
+}
