@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"syscall"
 	"testing"
 	"time"
@@ -19,17 +20,7 @@ func TestRawUploadThenNormalCloseIsNoReset(t *testing.T) {
 	talk := make(chan struct{})
 	close(talk)
 	target, drained := testutil.SlowReaderServer(t, talk)
-	s := startServer(t, target.Addr, nil)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	ws, _, err := websocket.Dial(ctx, s.url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	nc := websocket.NetConn(ctx, ws, websocket.MessageBinary)
-	if _, err := nc.Write(make([]byte, size)); err != nil {
-		t.Fatal(err)
-	}
+	ws, nc := rawUpload(t, target.Addr, size)
 	read := make(chan struct{})
 	go func() { _, _ = io.Copy(io.Discard, nc); close(read) }()
 	_ = ws.Close(websocket.StatusNormalClosure, "")
@@ -44,19 +35,27 @@ func TestRawUploadThenNormalCloseIsNoReset(t *testing.T) {
 // target's connection: the target must not take the part for the whole.
 func TestRawClientGoneResetsTarget(t *testing.T) {
 	target, drained := testutil.DrainServer(t)
-	s := startServer(t, target.Addr, nil)
+	ws, _ := rawUpload(t, target.Addr, 64<<10)
+	_ = ws.CloseNow()
+	if d := testutil.AwaitDrained(t, drained); !errors.Is(d.Err, syscall.ECONNRESET) {
+		t.Fatalf("the target read %d bytes, then %v; want a reset", d.N, d.Err)
+	}
+}
+
+// rawUpload connects a raw client (no subprotocol) to a server whose
+// default target is target, and sends size bytes.
+func rawUpload(t *testing.T, target string, size int) (*websocket.Conn, net.Conn) {
+	t.Helper()
+	s := startServer(t, target, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	t.Cleanup(cancel)
 	ws, _, err := websocket.Dial(ctx, s.url, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	nc := websocket.NetConn(ctx, ws, websocket.MessageBinary)
-	if _, err := nc.Write(make([]byte, 64<<10)); err != nil {
+	if _, err := nc.Write(make([]byte, size)); err != nil {
 		t.Fatal(err)
 	}
-	_ = ws.CloseNow()
-	if d := testutil.AwaitDrained(t, drained); !errors.Is(d.Err, syscall.ECONNRESET) {
-		t.Fatalf("the target read %d bytes, then %v; want a reset", d.N, d.Err)
-	}
+	return ws, nc
 }

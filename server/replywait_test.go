@@ -127,17 +127,7 @@ func TestReplyOutlivesAnOutage(t *testing.T) {
 // client reads an error after the bytes that came, never a clean end.
 func TestTargetResetResetsStream(t *testing.T) {
 	target := testutil.ResettingServer(t, 64<<10).Addr
-	_, url := limitedServer(t, func(c *server.Config) { c.Allow = []string{target} })
-	sess, err := client.Dial(context.Background(), fastClient(url))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.Close()
-	c, err := sess.OpenStream(context.Background(), target)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := streamTo(t, target)
 	_ = c.SetDeadline(time.Now().Add(waitTimeout))
 	if _, err := io.ReadFull(c, make([]byte, 64<<10)); err != nil {
 		t.Fatal(err)
@@ -155,16 +145,7 @@ func TestTargetResetResetsStream(t *testing.T) {
 // clean end it would take for the whole upload.
 func TestStreamResetResetsTarget(t *testing.T) {
 	target, drained := testutil.DrainServer(t)
-	_, url := limitedServer(t, func(c *server.Config) { c.Allow = []string{target.Addr} })
-	sess, err := client.Dial(context.Background(), fastClient(url))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.Close()
-	c, err := sess.OpenStream(context.Background(), target.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := streamTo(t, target.Addr)
 	if _, err := c.Write(make([]byte, 64<<10)); err != nil {
 		t.Fatal(err)
 	}
@@ -250,17 +231,7 @@ func TestTargetClosedAfterReplyFailsUpload(t *testing.T) {
 		_ = c.(*net.TCPConn).CloseWrite()
 		_, _ = c.Read(make([]byte, 1))
 	}) // then closed, with the upload unread
-	_, url := limitedServer(t, func(c *server.Config) { c.Allow = []string{target.Addr} })
-	sess, err := client.Dial(context.Background(), fastClient(url))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.Close()
-	c, err := sess.OpenStream(context.Background(), target.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := streamTo(t, target.Addr)
 	_ = c.SetDeadline(time.Now().Add(waitTimeout))
 	if _, err := c.Write([]byte("x")); err != nil {
 		t.Fatal(err)
@@ -277,4 +248,22 @@ func TestTargetClosedAfterReplyFailsUpload(t *testing.T) {
 			return
 		}
 	}
+}
+
+// streamTo opens a stream to target through a server that allows it, on a
+// session of its own; both end with the test.
+func streamTo(t *testing.T, target string) net.Conn {
+	t.Helper()
+	_, url := limitedServer(t, func(c *server.Config) { c.Allow = []string{target} })
+	sess, err := client.Dial(context.Background(), fastClient(url))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sess.Close() })
+	c, err := sess.OpenStream(context.Background(), target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
 }
