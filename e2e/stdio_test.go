@@ -271,8 +271,9 @@ func TestProxyTargetResetLine(t *testing.T) {
 		ctx := testContext(t, time.Minute)
 		r := run(sandmux(ctx, nil, proxyArgs(t, srv.URL, mode)...), "x")
 		const want = "sandmux: sandbox: the server reset the stream: the connection inside the sandbox failed\n"
-		if r.exitCode() != 1 || len(r.stdout) != 64<<10 || r.stderr != want {
-			t.Errorf("%s: want exit 1, 64 KiB and stderr %q\n%s", mode, want, r)
+		// (The target's reset may throw away what it had not sent yet.)
+		if r.exitCode() != 1 || len(r.stdout) > 64<<10 || r.stderr != want {
+			t.Errorf("%s: want exit 1, at most 64 KiB and stderr %q\n%s", mode, want, r)
 		}
 	}
 }
