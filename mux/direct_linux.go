@@ -27,13 +27,13 @@ type rawIO struct {
 		LocalAddr() net.Addr
 		RemoteAddr() net.Addr
 	}
-	// tcp: a TCP socket, whose EOF may hide a reset (see resetAtEOF)
+	// tcp: a TCP socket, whose EOF may hide a reset (see hiddenErr)
 	// while its write half is open (finished unset).
 	tcp      bool
 	finished atomic.Bool
 	// taken is the errno of the first write that failed (a write that
-	// took the socket's pending error), writing the writes now in a
-	// system call (see hiddenErr).
+	// took the socket's pending error); writing counts the writes now in
+	// a system call (see hiddenErr).
 	taken   atomic.Int32
 	writing atomic.Int32
 }
@@ -139,7 +139,7 @@ func (r *rawIO) read(p []byte) (int, error) {
 	return n, nil
 }
 
-// finish records that the write half is being closed (see resetAtEOF).
+// finish records that the write half is being closed (see hiddenErr).
 func (r *rawIO) finish() { r.finished.Store(true) }
 
 // hiddenErr returns the error that an EOF read on a TCP socket, its

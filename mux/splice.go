@@ -53,7 +53,8 @@ type closeWriter interface {
 // is closed and the other is aborted (see Abort): a reset, not an end, is
 // what a cut must pass on, or the far end would take the part it got for
 // the whole. A side whose data had all gone out, its end included, is
-// closed instead. Both a and b are closed when Splice returns.
+// ended without losing any of it instead (closeFinished). Both a and b are
+// closed when Splice returns.
 func Splice(a, b io.ReadWriteCloser) error {
 	var (
 		once     sync.Once
@@ -66,11 +67,10 @@ func Splice(a, b io.ReadWriteCloser) error {
 	// (Indices, not the sides: a side's type need not be comparable.)
 	const neither = -1
 	// finished[i]: everything bound for sides[i] was written and its
-	// write side closed (a FIN is on its way). Such a side is closed, not
-	// aborted, when the other fails: the reset would carry no news (its
-	// peer already has all the data and its end) but would throw away
-	// what is still in flight to it (a reset discards a TCP socket's
-	// unsent bytes and a yamux stream's unread ones).
+	// write side closed (a FIN is on its way). Such a side is not aborted
+	// outright when the other fails: its peer already has all the data
+	// and its end, and a reset at the wrong moment would throw away what
+	// is still in flight to it (see closeFinished).
 	var finished [2]atomic.Bool
 	fail := func(err error, failed int) {
 		once.Do(func() {
@@ -158,7 +158,7 @@ func Splice(a, b io.ReadWriteCloser) error {
 	go pipe(0, 1)
 	wg.Wait()
 	// A write failure whose other direction then ended cleanly: the
-	// failed side is closed, the finished one closed too.
+	// failed side is closed, the finished one ended by closeFinished.
 	if err, side := pendingErr(); err != nil {
 		fail(err, side)
 	}
