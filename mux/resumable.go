@@ -155,6 +155,11 @@ type Resumable struct {
 	replayed atomic.Int64
 	rate     atomic.Uint64 // the in-flight limit's frameRate, bytes/s
 	attached atomic.Int64  // UnixNano of the last Attach
+
+	// under mu: time spent detached, for waits that an outage must not
+	// use up (Detached)
+	detachedSum time.Duration
+	detachedAt  time.Time // zero while attached
 }
 
 var _ net.Conn = (*Resumable)(nil)
@@ -178,6 +183,7 @@ func NewResumable(cfg ResumeConfig) (*Resumable, error) {
 		roomCh: make(chan struct{}, 1),
 	}
 	close(r.lost) // detached until the first Attach
+	r.detachedAt = time.Now()
 	r.rate.Store(uint64(r.win.frameRate()))
 	r.cond = sync.NewCond(&r.mu)
 	r.wg.Add(1)
@@ -291,6 +297,10 @@ func (r *Resumable) Attach(l Link, peerRecv uint64, welcome func(received uint64
 	first := r.gen == 0
 	r.ws, r.link, r.lostErr = ws, l, nil
 	r.gen++
+	if !r.detachedAt.IsZero() {
+		r.detachedSum += now.Sub(r.detachedAt)
+		r.detachedAt = time.Time{}
+	}
 	r.lost = make(chan struct{})
 	lost := r.lost
 	r.attached.Store(time.Now().UnixNano())
@@ -328,6 +338,19 @@ func (r *Resumable) Attach(l Link, peerRecv uint64, welcome func(received uint64
 		r.log.Info("transport resumed", "replayed", n, "received", recv)
 	}
 	return lost, nil
+}
+
+// Detached is the time this side has spent without a WebSocket so far,
+// the current outage included. A wait that an outage must not use up
+// (a stream's header on its way when the path died) counts time minus
+// the growth of this.
+func (r *Resumable) Detached() time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.detachedAt.IsZero() {
+		return r.detachedSum
+	}
+	return r.detachedSum + time.Since(r.detachedAt)
 }
 
 // Attached reports whether a WebSocket currently carries the session.
@@ -384,6 +407,7 @@ func (r *Resumable) detach(gen uint64, err error) {
 	ws := r.ws
 	r.ws, r.link, r.lostErr = nil, Link{}, err
 	r.gen++
+	r.detachedAt = time.Now()
 	close(r.lost)
 	r.wakeLocked()
 	r.mu.Unlock()

@@ -250,8 +250,8 @@ func (s *Session) Accept() (*Stream, error) {
 // reached. On a resumable session it is at least this side's grace and
 // a minute, as for yamux's own timeouts: a sandbox paused just as ssh
 // started would otherwise fail a stream on a session that resumes. (The
-// server's wait for a header stays the header timeout: a stream's open
-// and its header travel together.)
+// server's wait for a header counts only time attached: see
+// ReadRequest.)
 func (s *Session) replyWait() time.Duration {
 	d := 2 * s.cfg.HeaderTimeout
 	if s.rc != nil {
@@ -261,12 +261,47 @@ func (s *Session) replyWait() time.Duration {
 }
 
 // ReadRequest reads a stream's header within HeaderTimeout, so a peer that
-// opens streams and never sends a header cannot hold them.
+// opens streams and never sends a header cannot hold them. On a
+// resumable session the time spent detached does not count: a stream
+// whose opening arrived just before the path died gets its header with
+// the replay, however long the outage.
 func (s *Session) ReadRequest(st *Stream) (Request, error) {
-	_ = st.SetReadDeadline(time.Now().Add(s.cfg.HeaderTimeout))
-	req, err := ReadRequest(st)
+	h := &headerReader{st: st, deadline: time.Now().Add(s.cfg.HeaderTimeout)}
+	if s.rc != nil {
+		h.detached = s.rc.Detached
+		h.before = h.detached()
+	}
+	_ = st.SetReadDeadline(h.deadline)
+	req, err := ReadRequest(h)
 	_ = st.SetReadDeadline(time.Time{})
 	return req, err
+}
+
+// headerReader reads a stream until its deadline, moved on by the time
+// the transport spent detached meanwhile.
+type headerReader struct {
+	st       *Stream
+	deadline time.Time
+	detached func() time.Duration // nil unless resumable
+	before   time.Duration        // detached() when the wait began
+}
+
+func (h *headerReader) Read(p []byte) (int, error) {
+	for {
+		n, err := h.st.Read(p)
+		var ne net.Error
+		if n > 0 || h.detached == nil || !errors.As(err, &ne) || !ne.Timeout() {
+			return n, err
+		}
+		now := h.detached()
+		owed := now - h.before
+		if owed <= 0 {
+			return n, err
+		}
+		h.before = now
+		h.deadline = h.deadline.Add(owed)
+		_ = h.st.SetReadDeadline(h.deadline)
+	}
 }
 
 // Reply answers a stream's request, bounded by the write timeout.

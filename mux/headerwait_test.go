@@ -1,0 +1,126 @@
+package mux
+
+import (
+	"errors"
+	"net"
+	"testing"
+	"time"
+)
+
+// resumablePair attaches a client and a server Resumable to one loopback
+// WebSocket and starts a session on each, as a v2 session does after
+// its hello.
+func resumablePair(t *testing.T, cfg Config) (rc, rs *Resumable, cli, srv *Session) {
+	t.Helper()
+	rc, rs = testResumable(t), testResumable(t)
+	attachPair(t, rc, rs)
+	var err error
+	if cli, err = Client(rc, cfg, nil); err != nil {
+		t.Fatal(err)
+	}
+	if srv, err = Server(rs, cfg, nil); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cli.Close(); _ = srv.Close() })
+	return rc, rs, cli, srv
+}
+
+// attachPair gives both Resumables a new WebSocket, each replaying what
+// the other has not received.
+func attachPair(t *testing.T, rc, rs *Resumable) {
+	t.Helper()
+	c, s := wsPair(t)
+	done := make(chan error, 1)
+	go func() {
+		_, err := rs.Attach(Link{WS: s}, rc.Received(), nil)
+		done <- err
+	}()
+	if _, err := rc.Attach(Link{WS: c, Client: true}, rs.Received(), nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A stream whose opening reached the server just before the path died
+// gets its header after the resume, later than the header timeout: the
+// outage must not count against it, or a session that resumed would
+// refuse a stream its client had opened in time.
+func TestHeaderWaitOutlastsOutage(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.HeaderTimeout = 300 * time.Millisecond
+	rc, rs, cli, srv := resumablePair(t, cfg)
+
+	ys, err := cli.ys.OpenStream() // the opening alone, no header yet
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ys.Close()
+	st, err := srv.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	type result struct {
+		req Request
+		err error
+	}
+	got := make(chan result, 1)
+	go func() {
+		req, err := srv.ReadRequest(st)
+		got <- result{req, err}
+	}()
+
+	lost := errors.New("test: path lost")
+	rs.Drop(lost)
+	rc.Drop(lost)
+	hdr, err := Request{Target: "127.0.0.1:22"}.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ys.Write(hdr); err != nil { // kept for the replay
+		t.Fatal(err)
+	}
+	select {
+	case r := <-got:
+		t.Fatalf("header read ended while detached: %+v, %v", r.req, r.err)
+	case <-time.After(4 * cfg.HeaderTimeout):
+	}
+	attachPair(t, rc, rs)
+	select {
+	case r := <-got:
+		if r.err != nil || r.req.Target != "127.0.0.1:22" {
+			t.Fatalf("header after the resume: %+v, %v", r.req, r.err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no header after the resume")
+	}
+}
+
+// The header timeout still holds on a resumable session while attached:
+// a peer that opens a stream and sends nothing is cut off.
+func TestHeaderWaitAttachedTimesOut(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.HeaderTimeout = 200 * time.Millisecond
+	_, _, cli, srv := resumablePair(t, cfg)
+	ys, err := cli.ys.OpenStream()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ys.Close()
+	st, err := srv.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	start := time.Now()
+	_, err = srv.ReadRequest(st)
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() {
+		t.Fatalf("header read: %v, want a timeout", err)
+	}
+	if d := time.Since(start); d < cfg.HeaderTimeout {
+		t.Fatalf("timed out after %v, before the header timeout %v", d, cfg.HeaderTimeout)
+	}
+}
