@@ -11,7 +11,8 @@
 //     passwords and keyboard-interactive are refused;
 //   - sessions: "exec" (Shell -c COMMAND) and "shell" (a login shell),
 //     with stdin, stdout and stderr on separate streams, or on a terminal
-//     after "pty-req" ("window-change" resizes it); "env" for LANG, LC_*
+//     after "pty-req" (with the client terminal's modes, on Linux;
+//     "window-change" resizes it); "env" for LANG, LC_*
 //     and TERM; "signal"; the exit status (or the killing signal) once the
 //     program has ended and its output is drained;
 //   - the "sftp" subsystem in process (github.com/pkg/sftp), which modern

@@ -66,8 +66,9 @@ type session struct {
 	log *slog.Logger
 
 	// Owned by the request loop (serve).
-	env      []string // accepted client variables, "NAME=value"
-	term     string   // from pty-req; "" without a terminal
+	env      []string   // accepted client variables, "NAME=value"
+	term     string     // from pty-req; "" without a terminal
+	modes    []termMode // from pty-req: the client terminal's
 	wantPTY  bool
 	win      unix.Winsize
 	started  bool
@@ -168,9 +169,8 @@ func (s *session) ptyReq(payload []byte) bool {
 		s.log.Info("refused pty: the key has no-pty")
 		return false
 	}
-	// Terminal modes (m.Modes) are not applied: the pty's defaults are
-	// those of a Linux console.
 	s.wantPTY, s.term = true, m.Term
+	s.modes = parseTermModes([]byte(m.Modes))
 	s.win = winsize(m.Cols, m.Rows, m.Width, m.Height)
 	return true
 }
@@ -402,6 +402,9 @@ func (s *session) startOnPTY(cmd *exec.Cmd) error {
 	}
 	if err := setWinsize(ptmx, &s.win); err != nil {
 		s.log.Debug("cannot set the terminal size", "err", err)
+	}
+	if err := applyTermModes(tty, s.modes); err != nil {
+		s.log.Debug("cannot set the terminal modes", "err", err)
 	}
 	cmd.Env = s.environ(tty.Name())
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, tty, tty
