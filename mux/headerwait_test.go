@@ -5,6 +5,8 @@ import (
 	"net"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/yamux"
 )
 
 // resumablePair attaches a client and a server Resumable to one loopback
@@ -43,6 +45,23 @@ func attachPair(t *testing.T, rc, rs *Resumable) {
 	}
 }
 
+// openBare opens a stream without sending its header and accepts it;
+// both are closed when the test ends.
+func openBare(t *testing.T, cli, srv *Session) (*yamux.Stream, *Stream) {
+	t.Helper()
+	ys, err := cli.ys.OpenStream()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ys.Close() })
+	st, err := srv.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	return ys, st
+}
+
 // A stream whose opening reached the server just before the path died
 // gets its header after the resume, later than the header timeout: the
 // outage must not count against it, or a session that resumed would
@@ -52,16 +71,7 @@ func TestHeaderWaitOutlastsOutage(t *testing.T) {
 	cfg.HeaderTimeout = 300 * time.Millisecond
 	rc, rs, cli, srv := resumablePair(t, cfg)
 
-	ys, err := cli.ys.OpenStream() // the opening alone, no header yet
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ys.Close()
-	st, err := srv.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	ys, st := openBare(t, cli, srv)
 	type result struct {
 		req Request
 		err error
@@ -104,18 +114,9 @@ func TestHeaderWaitAttachedTimesOut(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.HeaderTimeout = 200 * time.Millisecond
 	_, _, cli, srv := resumablePair(t, cfg)
-	ys, err := cli.ys.OpenStream()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ys.Close()
-	st, err := srv.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	_, st := openBare(t, cli, srv)
 	start := time.Now()
-	_, err = srv.ReadRequest(st)
+	_, err := srv.ReadRequest(st)
 	var ne net.Error
 	if !errors.As(err, &ne) || !ne.Timeout() {
 		t.Fatalf("header read: %v, want a timeout", err)
