@@ -32,7 +32,7 @@ func (s *Session) resumeLoop() {
 		default:
 		}
 		attempt := 0
-		for !s.reattach(rc) {
+		for !s.reattach(rc, attempt) {
 			wait := s.cfg.Backoff.Delay(attempt)
 			attempt++
 			t := time.NewTimer(wait)
@@ -46,9 +46,30 @@ func (s *Session) resumeLoop() {
 	}
 }
 
-// reattach makes one resume attempt; it reports whether the loop is done
-// with this outage (resumed, or failed for good).
-func (s *Session) reattach(rc *mux.Resumable) bool {
+// resumeDialFirst bounds an outage's first resume attempt (dial and
+// handshake); each later one gets twice the one before, up to the dial
+// timeout. A dial begun while the path was dying, or on a route that
+// has since changed (a new Wi-Fi, a new address), may never be answered:
+// waiting the whole dial timeout (15 s) for it would hold every stream
+// that long after the path came back.
+const resumeDialFirst = 3 * time.Second
+
+// resumeDialTimeout bounds resume attempt number attempt of an outage.
+func resumeDialTimeout(attempt int, limit time.Duration) time.Duration {
+	d := resumeDialFirst
+	for range attempt {
+		if d >= limit {
+			break
+		}
+		d *= 2
+	}
+	return min(d, limit)
+}
+
+// reattach makes one resume attempt, the attempt-th of this outage; it
+// reports whether the loop is done with the outage (resumed, or failed
+// for good).
+func (s *Session) reattach(rc *mux.Resumable, attempt int) bool {
 	id, secret, ok := s.identity()
 	if !ok {
 		// Lost before the server's WELCOME arrived: no id to resume
@@ -57,7 +78,7 @@ func (s *Session) reattach(rc *mux.Resumable) bool {
 		rc.Fail(ErrNoWelcome)
 		return true
 	}
-	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.DialTimeout)
+	ctx, cancel := context.WithTimeout(s.ctx, resumeDialTimeout(attempt, s.cfg.DialTimeout))
 	defer cancel()
 	link, err := s.dialWS(ctx, []string{mux.SubprotocolResumable}, true)
 	if err != nil {

@@ -57,12 +57,23 @@ func fastClient(url string) client.Config {
 // client session through the proxy.
 func throughFault(t *testing.T, h http.Handler) (*netem.Proxy, *client.Session) {
 	t.Helper()
+	return throughFaultWith(t, h, nil)
+}
+
+// throughFaultWith is throughFault with the client's configuration
+// changed by edit first, if not nil.
+func throughFaultWith(t *testing.T, h http.Handler, edit func(*client.Config)) (*netem.Proxy, *client.Session) {
+	t.Helper()
 	hs := httptest.NewServer(h)
 	fault, err := netem.Start(netem.Config{Target: hs.Listener.Addr().String()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	sess, err := client.Dial(context.Background(), fastClient("ws://"+fault.Addr()))
+	cfg := fastClient("ws://" + fault.Addr())
+	if edit != nil {
+		edit(&cfg)
+	}
+	sess, err := client.Dial(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,6 +157,41 @@ func TestResumeAfterFreeze(t *testing.T) {
 	echo(t, c, "after the freeze")
 	if st := sess.Mux().Stats(); st.Resumes < 1 {
 		t.Fatalf("resumes = %d, want >= 1", st.Resumes)
+	}
+}
+
+// A resume dial begun while the path was black-holed, whose connection
+// stays dead after the path came back (a route that changed under it),
+// is abandoned long before the dial timeout, and a new dial resumes the
+// session.
+func TestResumeAbandonsStrandedDial(t *testing.T) {
+	target := testutil.EchoServer(t).Addr
+	srv := fastServer(t, target, time.Minute, nil)
+	fault, sess := throughFaultWith(t, srv, func(c *client.Config) { c.DialTimeout = 2 * time.Minute })
+	c := liveStream(t, sess)
+
+	dialsBefore := fault.Accepted()
+	fault.Freeze()
+	if !testutil.Poll(20*time.Second, func() bool { return fault.Accepted() > dialsBefore }) {
+		t.Fatal("no resume dial after the path froze")
+	}
+	if n := fault.Strand(); n == 0 {
+		t.Fatal("nothing to strand")
+	}
+	fault.Thaw()
+	// The stranded dial would hold the session for the dial timeout
+	// (2 min); the first resume attempt gets a few seconds.
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		echo(t, c, "after the new route")
+	}()
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		_ = c.Close()
+		<-done
+		t.Fatal("the session did not resume within a minute: the stranded dial held it")
 	}
 }
 

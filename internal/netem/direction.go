@@ -19,6 +19,7 @@ type direction struct {
 	notBefore time.Time
 	q         *queue
 	gate      *gate // Freeze: stops reading and writing
+	own       *gate // Strand: the same, for this pair alone and for good
 	// hold (FreezeToTarget), if set, stops writing only: bytes are still
 	// read, up to the queue's bound, as a path takes them from the sender
 	// before losing them.
@@ -40,7 +41,7 @@ func (d *direction) readLoop() {
 	buf := getBuf(bigClass)
 	defer func() { putBuf(buf) }()
 	for {
-		if !d.q.waitSpace(d.done) || !d.gate.wait(d.done) {
+		if !d.q.waitSpace(d.done) || !d.gate.wait(d.done) || !d.own.wait(d.done) {
 			return
 		}
 		n, err := d.src.Read(*buf)
@@ -75,21 +76,18 @@ func (d *direction) readLoop() {
 	}
 }
 
-// open waits until both gates are open. It reports false if the pair is
+// open waits until every gate is open. It reports false if the pair is
 // torn down first.
 func (d *direction) open() bool {
 	for {
-		if !d.gate.wait(d.done) {
+		if !d.gate.wait(d.done) || !d.own.wait(d.done) {
 			return false
 		}
-		if d.hold == nil {
-			return true
-		}
-		if !d.hold.wait(d.done) {
+		if d.hold != nil && !d.hold.wait(d.done) {
 			return false
 		}
-		// Freeze may have come while hold was waited for.
-		if !d.gate.frozen() {
+		// Freeze or Strand may have come while another gate was waited for.
+		if !d.gate.frozen() && !d.own.frozen() {
 			return true
 		}
 	}

@@ -24,6 +24,21 @@ func (p *Proxy) Cut() int {
 // must detect. Bytes already read stay queued.
 func (p *Proxy) Freeze() { p.gate.freeze() }
 
+// Strand freezes every current pair for good, like Freeze, while later
+// connections flow: a route that changed under the connections open
+// now (Wi-Fi roaming, a new address), whose packets go nowhere while new
+// connections take the new route. Thaw does not release them; Cut and
+// Close still reset them. It returns how many pairs were stranded.
+func (p *Proxy) Strand() int {
+	p.mu.Lock()
+	pairs := p.snapshot()
+	p.mu.Unlock()
+	for _, pr := range pairs {
+		pr.own.freeze()
+	}
+	return len(pairs)
+}
+
 // FreezeToTarget stops delivering bytes from clients to the target while
 // the target's bytes still reach the clients: a path that lost one way
 // only. The clients' bytes are still read, up to MaxInFlight per

@@ -18,6 +18,8 @@ type pair struct {
 	ctx      context.Context
 	cancel   context.CancelFunc // aborts a dial in progress or awaited
 
+	own gate // Strand
+
 	mu   sync.Mutex
 	up   *net.TCPConn // nil until the dial succeeds
 	out  *direction   // toward the target; nil until run starts it
@@ -104,6 +106,7 @@ func (pr *pair) direction(src, dst *net.TCPConn, notBefore time.Time) *direction
 		notBefore: notBefore,
 		q:         newQueue(pr.proxy.cfg.maxInFlight()),
 		gate:      &pr.proxy.gate,
+		own:       &pr.own,
 		done:      pr.done,
 		abort:     func() { pr.abort() },
 		reached:   pr.proxy.cuts.count,
