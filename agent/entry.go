@@ -434,9 +434,23 @@ func (e *entry) status() SessionStatus {
 		st.Unacked = ms.Unacked
 		if e.sess.Resuming() {
 			st.State = StateResuming
+			since, cause := e.sess.Outage()
+			st.ResumingSince = since
+			st.Reason = resumingReason(cause, e.sess.ResumeError())
 		}
 	}
 	return st
+}
+
+// resumingReason says why a session is resuming and, once an attempt
+// has failed, how: a server that was killed shows "connection refused"
+// here for as long as the client keeps trying.
+func resumingReason(cause, last error) string {
+	reason := "the connection was lost: " + client.DescribeLoss(cause)
+	if last != nil {
+		reason += "; last attempt: " + last.Error()
+	}
+	return reason
 }
 
 // temporary reports whether redialing after err may succeed.

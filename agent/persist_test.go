@@ -430,3 +430,34 @@ func TestWaitOnAResumingSessionSaysSo(t *testing.T) {
 		t.Fatalf("open: %v, want the wait's end on a resuming session", err)
 	}
 }
+
+// status tells a resuming session's outage: since when, what cut it,
+// and how the last attempt failed (a killed server: refused).
+func TestStatusOfAResumingSession(t *testing.T) {
+	_, fault := faultyServer(t)
+	dir := shortDir(t)
+	runAgent(t, dir, nil)
+	req := OpenRequest{URL: "ws://" + fault.Addr(), Host: "box", ConnectTimeout: 5 * time.Second}
+	c := echoOnce(t, dir, req)
+	_ = c.Close()
+	cut := time.Now()
+	_ = fault.Close() // the server's address now refuses connections
+	var last SessionStatus
+	told := func() bool {
+		st, err := GetStatus(context.Background(), dir)
+		if err != nil || len(st.Sessions) != 1 {
+			return false
+		}
+		last = st.Sessions[0]
+		return last.State == StateResuming && strings.Contains(last.Reason, "; last attempt: ")
+	}
+	if !testutil.Poll(10*time.Second, told) {
+		t.Fatalf("status of the resuming session: %+v", last)
+	}
+	if !strings.HasPrefix(last.Reason, "the connection was lost: ") || !strings.Contains(last.Reason, "refused") {
+		t.Errorf("reason %q: want the cut and the refused attempt", last.Reason)
+	}
+	if last.ResumingSince.Before(cut.Add(-time.Second)) || last.ResumingSince.After(time.Now()) {
+		t.Errorf("resuming since %v, the path was cut at %v", last.ResumingSince, cut)
+	}
+}

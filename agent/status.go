@@ -35,6 +35,9 @@ type SessionStatus struct {
 	// Reason is why the session is reconnecting or failed.
 	Reason         string    `json:"reason,omitempty"`
 	ConnectedSince time.Time `json:"connected_since,omitzero"`
+	// ResumingSince is when the WebSocket of a resuming session was
+	// lost (its Reason says why, and how the last attempt failed).
+	ResumingSince time.Time `json:"resuming_since,omitzero"`
 	// Connects counts successful dials; Reconnects those after the first.
 	Connects    int           `json:"connects"`
 	Reconnects  int           `json:"reconnects"`

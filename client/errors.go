@@ -1,13 +1,19 @@
 package client
 
 import (
+	"cmp"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"syscall"
+
+	"github.com/coder/websocket"
+
+	"github.com/sandmux/sandmux/mux"
 )
 
 // Sentinel errors of the client package.
@@ -137,4 +143,26 @@ func isTLSTrustError(err error) bool {
 	var ci x509.CertificateInvalidError
 	var ve *tls.CertificateVerificationError
 	return errors.As(err, &ua) || errors.As(err, &hn) || errors.As(err, &ci) || errors.As(err, &ve)
+}
+
+// DescribeLoss says in a few words why a session's WebSocket was lost,
+// for a user reading status rather than the library's chain of reads.
+func DescribeLoss(err error) string {
+	var ce websocket.CloseError
+	var ne net.Error
+	switch {
+	case err == nil:
+		return "no reason given"
+	case errors.Is(err, mux.ErrSessionDead):
+		return err.Error() // says for how long nothing came
+	case errors.As(err, &ce):
+		return "the server closed the WebSocket: " + cmp.Or(ce.Reason, ce.Code.String())
+	case errors.Is(err, syscall.ECONNRESET):
+		return "the connection was reset"
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.EPIPE):
+		return "the connection was closed"
+	case errors.As(err, &ne) && ne.Timeout():
+		return "timed out"
+	}
+	return err.Error()
 }

@@ -68,6 +68,15 @@ func (s *Session) Resuming() bool {
 	return s.Resumable() && !s.mux.Resumable().Attached()
 }
 
+// Outage reports, while Resuming, when the WebSocket was lost and why;
+// since is zero otherwise.
+func (s *Session) Outage() (since time.Time, cause error) {
+	if !s.Resumable() {
+		return time.Time{}, nil
+	}
+	return s.mux.Resumable().Detachment()
+}
+
 // Grace is how long the server keeps this session when detached.
 // It is 0 until the server's WELCOME has arrived.
 func (s *Session) Grace() time.Duration {

@@ -353,6 +353,17 @@ func (r *Resumable) Detached() time.Duration {
 	return r.detachedSum + time.Since(r.detachedAt)
 }
 
+// Detachment reports when the current outage began and what caused it;
+// since is zero while attached (and cause nil).
+func (r *Resumable) Detachment() (since time.Time, cause error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.ws != nil || r.err != nil {
+		return time.Time{}, nil
+	}
+	return r.detachedAt, r.lostErr
+}
+
 // Attached reports whether a WebSocket currently carries the session.
 func (r *Resumable) Attached() bool {
 	r.mu.Lock()

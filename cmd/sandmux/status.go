@@ -74,8 +74,12 @@ func printStatus(w io.Writer, st agent.Status) error {
 		if s.Reason != "" && s.State != agent.StateConnected {
 			state += ": " + s.Reason
 		}
-		since := "-"
-		if !s.ConnectedSince.IsZero() {
+		since, rtt := "-", rttText(s.LastRTT)
+		switch {
+		case !s.ResumingSince.IsZero():
+			// The outage's age, and no round trip of a path that is gone.
+			since, rtt = time.Since(s.ResumingSince).Round(time.Second).String(), "-"
+		case !s.ConnectedSince.IsZero():
 			since = time.Since(s.ConnectedSince).Round(time.Second).String()
 		}
 		resumes := "-"
@@ -89,7 +93,7 @@ func printStatus(w io.Writer, st agent.Status) error {
 			streams += fmt.Sprintf(" (+%d waiting)", s.Waiting)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", s.URL, state, since, s.Reconnects,
-			resumes, bytesIEC(s.Replayed), rttText(s.LastRTT), streams, bytesIEC(s.BytesIn), bytesIEC(s.BytesOut))
+			resumes, bytesIEC(s.Replayed), rtt, streams, bytesIEC(s.BytesIn), bytesIEC(s.BytesOut))
 	}
 	return tw.Flush()
 }
