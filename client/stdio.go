@@ -55,6 +55,10 @@ func StreamEndError(err error, host string) error {
 		return nil
 	case errors.As(err, &nr):
 		return fmt.Errorf("session to %s %w", host, nr)
+	case errors.Is(err, mux.ErrPeerClosed):
+		// END (spec §9.6): the server closes a session with streams open
+		// only when it shuts down.
+		return &serverClosedError{host: host, err: err}
 	case errors.Is(err, mux.ErrSessionEnded), errors.Is(err, mux.ErrSessionDead):
 		return fmt.Errorf("connection to %s lost: %w", host, err)
 	case errors.Is(err, mux.ErrStreamReset):
@@ -68,6 +72,19 @@ func StreamEndError(err error, host string) error {
 	}
 	return err
 }
+
+// serverClosedError is a stream's end by the server closing its session
+// on purpose: its words say so, and it still matches what it wraps.
+type serverClosedError struct {
+	host string
+	err  error
+}
+
+func (e *serverClosedError) Error() string {
+	return fmt.Sprintf("the server closed the session to %s (it is shutting down); run the command again in a moment", e.host)
+}
+
+func (e *serverClosedError) Unwrap() error { return e.err }
 
 // ClosedByServer reports whether err is a raw connection's end by a close
 // frame that is not a normal end (those read as io.EOF).

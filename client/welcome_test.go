@@ -167,3 +167,17 @@ func TestStreamEndErrorCloseFrame(t *testing.T) {
 		t.Fatal("a clean end read as the server's close")
 	}
 }
+
+// A stream cut by the server's END (its shutdown) says so, rather than
+// "connection lost: read stream: session ended: the peer closed the
+// session", and still matches what it wraps.
+func TestStreamEndErrorServerClosed(t *testing.T) {
+	err := fmt.Errorf("read stream: %w: %w", mux.ErrSessionEnded, mux.ErrPeerClosed)
+	got := client.StreamEndError(err, "box")
+	if want := "the server closed the session to box (it is shutting down); run the command again in a moment"; got.Error() != want {
+		t.Fatalf("StreamEndError = %q, want %q", got, want)
+	}
+	if !errors.Is(got, mux.ErrSessionEnded) || !errors.Is(got, mux.ErrPeerClosed) {
+		t.Fatalf("StreamEndError = %v no longer matches what it wraps", got)
+	}
+}
