@@ -149,6 +149,44 @@ func TestConnectTimeoutNamesTheLastError(t *testing.T) {
 	}
 }
 
+// A session nobody waits for any more is not redialled in a loop: once
+// the request that asked for it has given up, the next failed dial
+// leaves it idle until another request comes, which dials again.
+func TestNoRedialLoopWithoutRequests(t *testing.T) {
+	url := "ws://" + testutil.FreeAddr(t) // nothing listens: every dial is refused
+	dir := shortDir(t)
+	runAgent(t, dir, func(c *Config) {
+		c.Backoff = client.Backoff{Min: 20 * time.Millisecond, Max: 50 * time.Millisecond, StableAfter: time.Minute}
+	})
+	req := OpenRequest{URL: url, Host: "box", ConnectTimeout: 300 * time.Millisecond}
+	if _, err := Open(context.Background(), dir, noStart, req); err == nil {
+		t.Fatal("opened a stream to a server that is down")
+	}
+	var last SessionStatus
+	idle := func() bool {
+		st, err := GetStatus(context.Background(), dir)
+		if err != nil || len(st.Sessions) != 1 {
+			return false
+		}
+		last = st.Sessions[0]
+		return last.State == StateIdle
+	}
+	if !testutil.Poll(10*time.Second, idle) {
+		t.Fatalf("the session is still being dialled with nobody waiting: %+v", last)
+	}
+	if !strings.Contains(last.Reason, "connection refused") || !strings.HasSuffix(last.Reason, "; reconnects when next used") {
+		t.Errorf("reason %q", last.Reason)
+	}
+	errs := last.DialErrors
+	_, err := Open(context.Background(), dir, noStart, req)
+	if err == nil || !strings.Contains(err.Error(), "connection refused") {
+		t.Fatalf("the next request: %v, want its own dial refused", err)
+	}
+	if st, err := GetStatus(context.Background(), dir); err != nil || st.Sessions[0].DialErrors <= errs {
+		t.Fatalf("the next request did not dial again: %+v, %v", st, err)
+	}
+}
+
 func TestFrames(t *testing.T) {
 	a, b, err := unixPair(t)
 	if err != nil {

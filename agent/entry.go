@@ -131,6 +131,20 @@ func (e *entry) maintain(ctx context.Context) {
 			e.mu.Lock()
 			e.dialErrs++
 			e.lastErr = err
+			if e.requests == 0 && e.streams == 0 {
+				// Nobody waits any more (the request that asked gave up):
+				// redialling until the agent exits would only hammer a
+				// server that may be gone for good (a deleted sandbox).
+				// The next request dials again (ensureRunningLocked); a
+				// request that comes meanwhile sees running false, under
+				// the same lock, and starts a maintainer of its own.
+				e.running = false
+				e.outageFails, e.retryAt = 0, time.Time{}
+				e.setLocked(StateIdle, fmt.Sprintf("%v; reconnects when next used", err))
+				e.mu.Unlock()
+				e.log.Info("dial failed; nobody waits for the session, so it is dialled again when next used", "err", err)
+				return
+			}
 			state := StateReconnecting
 			if e.connects == 0 {
 				state = StateConnecting
