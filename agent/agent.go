@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/sandmux/sandmux/client"
+	"github.com/sandmux/sandmux/internal/logflood"
 	"github.com/sandmux/sandmux/mux"
 )
 
@@ -56,6 +57,9 @@ func New(cfg Config) (*Agent, error) {
 	if log == nil {
 		log = mux.DiscardLogger()
 	}
+	// Lines a peer can repeat at will (refusals, bad requests) are
+	// marked logflood.Limit: a flood of them is cut to a few a minute.
+	log = logflood.Wrap(log)
 	return &Agent{
 		cfg: cfg, log: log, dial: client.Dial,
 		entries: make(map[string]*entry), stop: make(chan struct{}),
@@ -242,7 +246,7 @@ func (a *Agent) handle(ctx context.Context, wg *sync.WaitGroup, c *net.UnixConn)
 	defer answered()
 	uid, err := peerUID(c)
 	if err != nil || uid != os.Getuid() {
-		a.log.Warn("refused a socket peer of another user", "peer_uid", uid, "err", err)
+		a.log.Warn("refused a socket peer of another user", logflood.Limit, "peer_uid", uid, "err", err)
 		_ = writeMessage(c, reply{Version: protoVersion, Error: fmt.Sprintf("%v: uid %d may not use the agent of uid %d", ErrPeerRefused, uid, os.Getuid())})
 		_ = c.Close()
 		return
@@ -250,7 +254,7 @@ func (a *Agent) handle(ctx context.Context, wg *sync.WaitGroup, c *net.UnixConn)
 	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	var req request
 	if err := readMessage(c, &req); err != nil {
-		a.log.Info("bad request on agent socket", "err", err)
+		a.log.Info("bad request on agent socket", logflood.Limit, "err", err)
 		_ = c.Close()
 		return
 	}

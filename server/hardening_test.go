@@ -29,6 +29,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/sandmux/sandmux/client"
+	"github.com/sandmux/sandmux/internal/logflood"
 	"github.com/sandmux/sandmux/internal/netem"
 	"github.com/sandmux/sandmux/internal/testutil"
 	"github.com/sandmux/sandmux/mux"
@@ -888,8 +889,10 @@ func TestAllowlistSpellings(t *testing.T) {
 				if err.Error() != want {
 					t.Fatalf("error text\n  %q\nwant\n  %q", err, want)
 				}
+				// Past logflood's burst, refusals within the minute are
+				// counted rather than logged.
 				testutil.WaitFor(t, waitTimeout, "the refusal to be logged", func() bool {
-					return testutil.CountLines(tt.logs.String(), `msg="refused target: not allowed"`) > refusals
+					return testutil.CountLines(tt.logs.String(), `msg="refused target: not allowed"`) > refusals || refusals >= logflood.DefaultBurst
 				})
 			}
 			if tt.status == mux.StatusUnreachable && !strings.Contains(err.Error(), "no such host db.invalid") {
@@ -899,5 +902,32 @@ func TestAllowlistSpellings(t *testing.T) {
 	}
 	if testutil.CountLines(ipLogs.String(), `msg="cannot connect target"`, "target=127.0.0.1:5432") != 0 {
 		t.Errorf("the server dialed the address behind a name-only allowlist entry:\n%s", ipLogs.String())
+	}
+}
+
+// A client that repeats a refused request at will gets a few log lines a
+// minute, not one per request: the rest are counted (logflood).
+func TestRefusalFloodIsCutInTheLog(t *testing.T) {
+	tgt := testutil.EchoServer(t)
+	srv, logs := logServer(t, tgt.Addr, nil)
+	sess := dial(t, clientConfig(srv.url))
+	for range 3 * logflood.DefaultBurst {
+		ctx, cancel := context.WithTimeout(context.Background(), hardWait)
+		_, err := sess.OpenStream(ctx, "127.0.0.1:1")
+		cancel()
+		var se *mux.StreamError
+		if !errors.As(err, &se) || se.Status != mux.StatusNotAllowed {
+			t.Fatalf("OpenStream = %v, want a refusal", err)
+		}
+	}
+	line := `msg="refused target: not allowed"`
+	testutil.WaitFor(t, waitTimeout, "the refusals to be logged", func() bool {
+		return testutil.CountLines(logs.String(), line) >= logflood.DefaultBurst
+	})
+	if n := testutil.CountLines(logs.String(), line); n != logflood.DefaultBurst {
+		t.Fatalf("%d refusal lines for %d refusals, want %d:\n%s", n, 3*logflood.DefaultBurst, logflood.DefaultBurst, logs.String())
+	}
+	if testutil.CountLines(logs.String(), line, "more=") != 1 {
+		t.Errorf("the last refusal line let through does not say more are dropped:\n%s", logs.String())
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/sandmux/sandmux/internal/logflood"
 	"github.com/sandmux/sandmux/mux"
 )
 
@@ -41,7 +42,7 @@ func (s *Server) serveResumable(link mux.Link, r *http.Request, slotFree bool, a
 	defer cancel()
 	hello, err := mux.ReadHello(hctx, ws)
 	if err != nil {
-		log.Info("no valid hello on a sandmux.v2 connection", "err", err)
+		log.Info("no valid hello on a sandmux.v2 connection", logflood.Limit, "err", err)
 		_ = ws.Close(websocket.StatusProtocolError, "expected a sandmux hello")
 		return
 	}
@@ -50,7 +51,7 @@ func (s *Server) serveResumable(link mux.Link, r *http.Request, slotFree bool, a
 		return
 	}
 	if slotFree {
-		log.Info("refused a new session on an upgrade marked as a resume")
+		log.Info("refused a new session on an upgrade marked as a resume", logflood.Limit)
 		_ = ws.Close(websocket.StatusPolicyViolation, "a new session must not carry "+mux.ResumeHeader)
 		return
 	}
@@ -109,12 +110,12 @@ func (s *Server) resume(link mux.Link, hello mux.Hello, auth [sha256.Size]byte, 
 		_ = ws.Close(websocket.StatusNormalClosure, "")
 	}
 	if d == nil {
-		log.Info("resume refused: unknown session")
+		log.Info("resume refused: unknown session", logflood.Limit)
 		refuse(mux.WelcomeUnknown)
 		return
 	}
 	if subtle.ConstantTimeCompare(hello.Secret[:], d.secret[:]) != 1 || subtle.ConstantTimeCompare(auth[:], d.auth[:]) != 1 {
-		log.Warn("resume refused: wrong resume secret or credentials")
+		log.Warn("resume refused: wrong resume secret or credentials", logflood.Limit)
 		refuse(mux.WelcomeDenied)
 		return
 	}

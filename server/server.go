@@ -17,6 +17,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/sandmux/sandmux/internal/logflood"
 	"github.com/sandmux/sandmux/mux"
 )
 
@@ -110,6 +111,9 @@ func New(cfg Config) (*Server, error) {
 	if log == nil {
 		log = mux.DiscardLogger()
 	}
+	// Lines a peer can repeat at will (refusals, bad requests) are
+	// marked logflood.Limit: a flood of them is cut to a few a minute.
+	log = logflood.Wrap(log)
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Server{
 		cfg: cfg, log: log, allow: allow,
@@ -173,7 +177,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if !s.authorized(r) {
 		s.stats.refusedAuth.Add(1)
-		s.log.Info("refused upgrade: missing or wrong token", "remote", r.RemoteAddr)
+		s.log.Info("refused upgrade: missing or wrong token", logflood.Limit, "remote", r.RemoteAddr)
 		w.Header().Set("WWW-Authenticate", `Bearer realm="sandmux"`)
 		http.Error(w, "sandmux: missing or wrong token (send Authorization: Bearer <token>)", http.StatusUnauthorized)
 		return
@@ -189,7 +193,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if mode == modeUnsupported {
 		s.stats.refusedProtocol.Add(1)
-		s.log.Info("refused upgrade: unsupported protocol version", "offered", offered, "remote", r.RemoteAddr)
+		s.log.Info("refused upgrade: unsupported protocol version", logflood.Limit, "offered", offered, "remote", r.RemoteAddr)
 		http.Error(w, fmt.Sprintf("sandmux: unsupported protocol %s; this server speaks %s (upgrade the older side)",
 			strings.Join(offered, ", "), strings.Join(s.subprotocols(), ", ")), http.StatusBadRequest)
 		return
@@ -208,11 +212,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case trackFull:
 		s.stats.refusedSessions.Add(1)
 		if resuming {
-			s.log.Warn("refused upgrade: resumes in progress at the session limit", "limit", s.cfg.MaxSessions, "remote", r.RemoteAddr)
+			s.log.Warn("refused upgrade: resumes in progress at the session limit", logflood.Limit, "limit", s.cfg.MaxSessions, "remote", r.RemoteAddr)
 			http.Error(w, fmt.Sprintf("sandmux: server has as many resumes in progress as its session limit (%d); retry shortly", s.cfg.MaxSessions), http.StatusServiceUnavailable)
 			return
 		}
-		s.log.Warn("refused upgrade: session limit", "limit", s.cfg.MaxSessions, "remote", r.RemoteAddr)
+		s.log.Warn("refused upgrade: session limit", logflood.Limit, "limit", s.cfg.MaxSessions, "remote", r.RemoteAddr)
 		http.Error(w, fmt.Sprintf("sandmux: server at its session limit (%d); close some sessions or raise --max-sessions", s.cfg.MaxSessions), http.StatusServiceUnavailable)
 		return
 	}
@@ -242,7 +246,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	ws, err := websocket.Accept(w, r, opts)
 	if err != nil {
-		s.log.Info("websocket upgrade failed", "remote", r.RemoteAddr, "err", err)
+		s.log.Info("websocket upgrade failed", logflood.Limit, "remote", r.RemoteAddr, "err", err)
 		if rawTarget != nil {
 			_ = rawTarget.Close()
 		}

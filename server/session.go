@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sandmux/sandmux/internal/logflood"
 	"github.com/sandmux/sandmux/mux"
 )
 
@@ -82,7 +83,7 @@ func (s *Server) serveMux(conn net.Conn, log *slog.Logger) {
 			active.Add(-1)
 			s.stats.streamsActive.Add(-1)
 			s.stats.refusedStreams.Add(1)
-			log.Warn("refused stream: stream limit", "limit", s.cfg.MaxStreams)
+			log.Warn("refused stream: stream limit", logflood.Limit, "limit", s.cfg.MaxStreams)
 			refuse(st, mux.StatusLimit,
 				fmt.Sprintf("server at its stream limit (%d); close some connections to it or raise --max-streams", s.cfg.MaxStreams))
 			continue
@@ -188,14 +189,14 @@ func (s *Server) serveStream(sess *mux.Session, st *mux.Stream, log *slog.Logger
 
 	req, err := sess.ReadRequest(st)
 	if err != nil {
-		log.Info("bad stream header", "err", err)
+		log.Info("bad stream header", logflood.Limit, "err", err)
 		_ = sess.Reply(st, mux.Reply{Status: mux.StatusBadRequest, Message: err.Error()})
 		return true
 	}
 	target, ok := s.allow.resolve(req.Target)
 	if !ok {
 		s.stats.refusedTargets.Add(1)
-		log.Info("refused target: not allowed", "target", req.Target)
+		log.Info("refused target: not allowed", logflood.Limit, "target", req.Target)
 		_ = sess.Reply(st, mux.Reply{Status: mux.StatusNotAllowed, Target: req.Target})
 		return true
 	}
@@ -203,7 +204,7 @@ func (s *Server) serveStream(sess *mux.Session, st *mux.Stream, log *slog.Logger
 	if err != nil {
 		s.stats.targetErrors.Add(1)
 		status := dialStatus(err)
-		log.Info("cannot connect target", "target", target, "status", status, "err", err)
+		log.Info("cannot connect target", logflood.Limit, "target", target, "status", status, "err", err)
 		_ = sess.Reply(st, mux.Reply{Status: status, Target: target, Message: dialMessage(err)})
 		return true
 	}
