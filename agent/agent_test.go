@@ -164,12 +164,9 @@ func TestNoRedialLoopWithoutRequests(t *testing.T) {
 	}
 	var last SessionStatus
 	idle := func() bool {
-		st, err := GetStatus(context.Background(), dir)
-		if err != nil || len(st.Sessions) != 1 {
-			return false
-		}
-		last = st.Sessions[0]
-		return last.State == StateIdle
+		var ok bool
+		last, ok = onlySession(dir)
+		return ok && last.State == StateIdle
 	}
 	if !testutil.Poll(10*time.Second, idle) {
 		t.Fatalf("the session is still being dialled with nobody waiting: %+v", last)

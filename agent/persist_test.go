@@ -407,19 +407,38 @@ func faultyServer(t *testing.T) (string, *netem.Proxy) {
 	return url, fault
 }
 
+// serverGoneUnderSession runs an agent whose session to a server has
+// carried a stream, then makes the server's address refuse connections:
+// the session is being resumed against a server that is gone.
+func serverGoneUnderSession(t *testing.T) (dir string, req OpenRequest) {
+	t.Helper()
+	_, fault := faultyServer(t)
+	dir = shortDir(t)
+	runAgent(t, dir, nil)
+	req = OpenRequest{URL: "ws://" + fault.Addr(), Host: "box", ConnectTimeout: 5 * time.Second}
+	c := echoOnce(t, dir, req)
+	_ = c.Close()
+	_ = fault.Close()
+	return dir, req
+}
+
+// onlySession is the status of the agent's one session, and false while
+// the agent cannot tell or holds another number of sessions.
+func onlySession(dir string) (SessionStatus, bool) {
+	st, err := GetStatus(context.Background(), dir)
+	if err != nil || len(st.Sessions) != 1 {
+		return SessionStatus{}, false
+	}
+	return st.Sessions[0], true
+}
+
 // A proxy whose wait runs out on a session still being resumed is told
 // so, with why the last attempt failed, not a bare "deadline exceeded".
 func TestWaitOnAResumingSessionSaysSo(t *testing.T) {
-	_, fault := faultyServer(t)
-	dir := shortDir(t)
-	runAgent(t, dir, nil)
-	req := OpenRequest{URL: "ws://" + fault.Addr(), Host: "box", ConnectTimeout: 5 * time.Second}
-	c := echoOnce(t, dir, req)
-	_ = c.Close()
-	_ = fault.Close() // the server's address now refuses connections
+	dir, req := serverGoneUnderSession(t)
 	resuming := func() bool {
-		st, err := GetStatus(context.Background(), dir)
-		return err == nil && len(st.Sessions) == 1 && st.Sessions[0].State == StateResuming
+		st, ok := onlySession(dir)
+		return ok && st.State == StateResuming
 	}
 	if !testutil.Poll(10*time.Second, resuming) {
 		t.Fatal("the session is not being resumed")
@@ -434,22 +453,13 @@ func TestWaitOnAResumingSessionSaysSo(t *testing.T) {
 // status tells a resuming session's outage: since when, what cut it,
 // and how the last attempt failed (a killed server: refused).
 func TestStatusOfAResumingSession(t *testing.T) {
-	_, fault := faultyServer(t)
-	dir := shortDir(t)
-	runAgent(t, dir, nil)
-	req := OpenRequest{URL: "ws://" + fault.Addr(), Host: "box", ConnectTimeout: 5 * time.Second}
-	c := echoOnce(t, dir, req)
-	_ = c.Close()
 	cut := time.Now()
-	_ = fault.Close() // the server's address now refuses connections
+	dir, _ := serverGoneUnderSession(t)
 	var last SessionStatus
 	told := func() bool {
-		st, err := GetStatus(context.Background(), dir)
-		if err != nil || len(st.Sessions) != 1 {
-			return false
-		}
-		last = st.Sessions[0]
-		return last.State == StateResuming && strings.Contains(last.Reason, "; last attempt: ")
+		var ok bool
+		last, ok = onlySession(dir)
+		return ok && last.State == StateResuming && strings.Contains(last.Reason, "; last attempt: ")
 	}
 	if !testutil.Poll(10*time.Second, told) {
 		t.Fatalf("status of the resuming session: %+v", last)
