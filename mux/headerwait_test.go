@@ -3,6 +3,7 @@ package mux
 import (
 	"errors"
 	"net"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -123,5 +124,61 @@ func TestHeaderWaitAttachedTimesOut(t *testing.T) {
 	}
 	if d := time.Since(start); d < cfg.HeaderTimeout {
 		t.Fatalf("timed out after %v, before the header timeout %v", d, cfg.HeaderTimeout)
+	}
+}
+
+// countingAttachment counts how often a header wait asks about the
+// transport: once per wake-up.
+type countingAttachment struct {
+	attachment
+	calls atomic.Int64
+}
+
+func (c *countingAttachment) Detached() time.Duration {
+	c.calls.Add(1)
+	return c.attachment.Detached()
+}
+
+// A path that dies just before the header deadline must not have the
+// wait re-armed ever closer, waking (or spinning) for the whole outage.
+func TestHeaderWaitDoesNotSpinThroughOutage(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.HeaderTimeout = 300 * time.Millisecond
+	rc, rs, cli, srv := resumablePair(t, cfg)
+	_, st := openBare(t, cli, srv)
+	link := &countingAttachment{attachment: rs}
+	h := &headerReader{st: st, link: link, budget: cfg.HeaderTimeout, full: cfg.HeaderTimeout, armedAt: time.Now(), detAtArm: rs.Detached()}
+	_ = st.SetReadDeadline(h.armedAt.Add(h.budget))
+	done := make(chan error, 1)
+	go func() {
+		_, err := ReadRequest(h)
+		done <- err
+	}()
+	// Drop just before the deadline: only a sliver of the budget is left.
+	time.Sleep(time.Until(h.armedAt.Add(cfg.HeaderTimeout - 2*time.Millisecond)))
+	lost := errors.New("test: path lost")
+	rs.Drop(lost)
+	rc.Drop(lost)
+	link.calls.Store(0)
+	select {
+	case err := <-done:
+		t.Fatalf("header wait ended while detached: %v", err)
+	case <-time.After(2 * time.Second):
+	}
+	// One wake-up per header timeout at most while detached (2 s / 300 ms,
+	// and a few for a loaded machine); a wait re-armed ever closer wakes
+	// hundreds of times.
+	if n := link.calls.Load(); n > 12 {
+		t.Fatalf("the header wait woke %d times in 2 s of outage", n)
+	}
+	attachPair(t, rc, rs)
+	select {
+	case err := <-done:
+		var ne net.Error
+		if !errors.As(err, &ne) || !ne.Timeout() {
+			t.Fatalf("header wait after the resume: %v, want its timeout (no header was sent)", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the header wait did not end after the resume")
 	}
 }

@@ -266,41 +266,56 @@ func (s *Session) replyWait() time.Duration {
 // whose opening arrived just before the path died gets its header with
 // the replay, however long the outage.
 func (s *Session) ReadRequest(st *Stream) (Request, error) {
-	h := &headerReader{st: st, deadline: time.Now().Add(s.cfg.HeaderTimeout)}
+	h := &headerReader{st: st, budget: s.cfg.HeaderTimeout, full: s.cfg.HeaderTimeout, armedAt: time.Now()}
 	if s.rc != nil {
-		h.detached = s.rc.Detached
-		h.before = h.detached()
+		h.link = s.rc
+		h.detAtArm = s.rc.Detached()
 	}
-	_ = st.SetReadDeadline(h.deadline)
+	_ = st.SetReadDeadline(h.armedAt.Add(h.budget))
 	req, err := ReadRequest(h)
 	_ = st.SetReadDeadline(time.Time{})
 	return req, err
 }
 
-// headerReader reads a stream until its deadline, moved on by the time
-// the transport spent detached meanwhile.
+// attachment is what headerReader asks of a Resumable.
+type attachment interface {
+	Detached() time.Duration
+	Attached() bool
+}
+
+// headerReader reads a stream until its budget of attached time is
+// spent: on a timeout it charges the time since it last armed the
+// deadline, less the time detached meanwhile, and arms it again for
+// what is left. While detached it wakes no more often than every full
+// header timeout, so a path that died just before the deadline does not
+// have it re-armed ever closer.
 type headerReader struct {
 	st       *Stream
-	deadline time.Time
-	detached func() time.Duration // nil unless resumable
-	before   time.Duration        // detached() when the wait began
+	link     attachment // nil unless resumable
+	budget   time.Duration
+	full     time.Duration
+	armedAt  time.Time
+	detAtArm time.Duration // link.Detached() at armedAt
 }
 
 func (h *headerReader) Read(p []byte) (int, error) {
 	for {
 		n, err := h.st.Read(p)
 		var ne net.Error
-		if n > 0 || h.detached == nil || !errors.As(err, &ne) || !ne.Timeout() {
+		if n > 0 || h.link == nil || !errors.As(err, &ne) || !ne.Timeout() {
 			return n, err
 		}
-		now := h.detached()
-		owed := now - h.before
-		if owed <= 0 {
+		now, det := time.Now(), h.link.Detached()
+		h.budget -= max(now.Sub(h.armedAt)-(det-h.detAtArm), 0)
+		if h.budget <= 0 {
 			return n, err
 		}
-		h.before = now
-		h.deadline = h.deadline.Add(owed)
-		_ = h.st.SetReadDeadline(h.deadline)
+		wait := h.budget
+		if !h.link.Attached() {
+			wait = max(wait, h.full)
+		}
+		h.armedAt, h.detAtArm = now, det
+		_ = h.st.SetReadDeadline(now.Add(wait))
 	}
 }
 
