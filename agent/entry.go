@@ -446,9 +446,10 @@ func (e *entry) status() SessionStatus {
 		st.Resumes += ms.Resumes
 		st.Replayed += ms.Replayed
 		st.Unacked = ms.Unacked
-		if e.sess.Resuming() {
+		// One look at the outage, not Resuming then Outage: a resume
+		// between the two would show "resuming" with no age or reason.
+		if since, cause := e.sess.Outage(); !since.IsZero() {
 			st.State = StateResuming
-			since, cause := e.sess.Outage()
 			st.ResumingSince = since
 			st.Reason = resumingReason(cause, e.sess.ResumeError())
 		}

@@ -57,7 +57,7 @@ func StreamEndError(err error, host string) error {
 		return fmt.Errorf("session to %s %w", host, nr)
 	case errors.Is(err, mux.ErrPeerClosed):
 		// END (spec §9.6): the server closes a session with streams open
-		// only when it shuts down.
+		// when it shuts down, or (a race) as idle just as one opened.
 		return &serverClosedError{host: host, err: err}
 	case errors.Is(err, mux.ErrSessionEnded), errors.Is(err, mux.ErrSessionDead):
 		return fmt.Errorf("connection to %s lost: %w", host, err)
@@ -81,7 +81,7 @@ type serverClosedError struct {
 }
 
 func (e *serverClosedError) Error() string {
-	return fmt.Sprintf("the server closed the session to %s (it is shutting down); run the command again in a moment", e.host)
+	return fmt.Sprintf("the server closed the session to %s (it is shutting down, or the session was idle past its --idle-timeout); run the command again in a moment", e.host)
 }
 
 func (e *serverClosedError) Unwrap() error { return e.err }

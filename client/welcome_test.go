@@ -174,7 +174,7 @@ func TestStreamEndErrorCloseFrame(t *testing.T) {
 func TestStreamEndErrorServerClosed(t *testing.T) {
 	err := fmt.Errorf("read stream: %w: %w", mux.ErrSessionEnded, mux.ErrPeerClosed)
 	got := client.StreamEndError(err, "box")
-	if want := "the server closed the session to box (it is shutting down); run the command again in a moment"; got.Error() != want {
+	if want := "the server closed the session to box (it is shutting down, or the session was idle past its --idle-timeout); run the command again in a moment"; got.Error() != want {
 		t.Fatalf("StreamEndError = %q, want %q", got, want)
 	}
 	if !errors.Is(got, mux.ErrSessionEnded) || !errors.Is(got, mux.ErrPeerClosed) {

@@ -31,9 +31,11 @@ var (
 		75: unix.ONLRET,
 	}
 	ttyCflags = map[byte]uint32{90: unix.CS7, 91: unix.CS8, 92: unix.PARENB, 93: unix.PARODD}
-	// ttySpeeds maps baud rates to their CBAUD codes.
+	// ttySpeeds maps baud rates to their CBAUD codes. 0 is left out: as
+	// an input speed it means "as the output speed" (cfsetispeed), and
+	// OpenSSH's client sends the input speed first.
 	ttySpeeds = map[uint32]uint32{
-		0: unix.B0, 50: unix.B50, 75: unix.B75, 110: unix.B110, 134: unix.B134, 150: unix.B150,
+		50: unix.B50, 75: unix.B75, 110: unix.B110, 134: unix.B134, 150: unix.B150,
 		200: unix.B200, 300: unix.B300, 600: unix.B600, 1200: unix.B1200, 1800: unix.B1800,
 		2400: unix.B2400, 4800: unix.B4800, 9600: unix.B9600, 19200: unix.B19200,
 		38400: unix.B38400, 57600: unix.B57600, 115200: unix.B115200, 230400: unix.B230400,
