@@ -146,10 +146,10 @@ func isTLSTrustError(err error) bool {
 }
 
 // DescribeLoss says in a few words why a session's WebSocket was lost,
-// for a user reading status rather than the library's chain of reads.
+// for a user reading status rather than the library's chain of reads;
+// what is not particular to a loss is worded as for a dial (describe).
 func DescribeLoss(err error) string {
 	var ce websocket.CloseError
-	var ne net.Error
 	switch {
 	case err == nil:
 		return "no reason given"
@@ -161,8 +161,6 @@ func DescribeLoss(err error) string {
 		return "the connection was reset"
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.EPIPE):
 		return "the connection was closed"
-	case errors.As(err, &ne) && ne.Timeout():
-		return "timed out"
 	}
-	return err.Error()
+	return describe(err)
 }

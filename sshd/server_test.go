@@ -121,6 +121,17 @@ func (f *fixture) dial(t testing.TB, auth ...ssh.AuthMethod) (*ssh.Client, error
 	})
 }
 
+// newSession opens a session on c, closed when the test ends.
+func newSession(t testing.TB, c *ssh.Client) *ssh.Session {
+	t.Helper()
+	s, err := c.NewSession()
+	if err != nil {
+		t.Fatalf("new session: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
 func (f *fixture) client(t testing.TB) *ssh.Client {
 	t.Helper()
 	c, err := f.dial(t)
@@ -134,11 +145,7 @@ func (f *fixture) client(t testing.TB) *ssh.Client {
 // run runs command with stdin and returns both outputs and Wait's error.
 func run(t testing.TB, c *ssh.Client, command string, stdin []byte) (stdout, stderr []byte, err error) {
 	t.Helper()
-	s, err := c.NewSession()
-	if err != nil {
-		t.Fatalf("new session: %v", err)
-	}
-	defer s.Close()
+	s := newSession(t, c)
 	var out, errb bytes.Buffer
 	s.Stdin, s.Stdout, s.Stderr = bytes.NewReader(stdin), &out, &errb
 	err = s.Run(command)
@@ -316,18 +323,14 @@ func TestEmbeddedDirectTCPIPConnectFailure(t *testing.T) {
 func TestEmbeddedSignalForwarded(t *testing.T) {
 	t.Parallel()
 	f := start(t, nil)
-	s, err := f.client(t).NewSession()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := newSession(t, f.client(t))
 	if err := s.Start("exec sleep 30"); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Signal(ssh.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	err = s.Wait()
+	err := s.Wait()
 	var ee *ssh.ExitError
 	if !errors.As(err, &ee) || ee.Signal() != "TERM" {
 		t.Fatalf("Wait after SIGTERM: %v, want exit-signal TERM", err)
@@ -357,11 +360,7 @@ func waitOutput(t *testing.T, out *testutil.Buffer, want string, in io.Writer, r
 func TestEmbeddedShellOnPTY(t *testing.T) {
 	t.Parallel()
 	f := start(t, nil)
-	s, err := f.client(t).NewSession()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := newSession(t, f.client(t))
 	if err := s.RequestPty("xterm-test", 24, 80, ssh.TerminalModes{}); err != nil {
 		t.Fatalf("pty-req: %v", err)
 	}
@@ -431,11 +430,7 @@ func TestEmbeddedSFTPSubsystem(t *testing.T) {
 func TestEmbeddedEnvRequests(t *testing.T) {
 	t.Parallel()
 	f := start(t, func(c *Config) { c.Env = append(c.Env, "TERM=from-server", "SSH_AUTH_SOCK=/server/agent", "KEEP=1") })
-	s, err := f.client(t).NewSession()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := newSession(t, f.client(t))
 	if err := s.Setenv("LANG", "C.UTF-8"); err != nil {
 		t.Errorf("LANG refused: %v", err)
 	}
@@ -605,11 +600,7 @@ func TestEmbeddedKeepaliveAnswered(t *testing.T) {
 	if _, _, err := c.SendRequest("keepalive@openssh.com", true, nil); err != nil {
 		t.Errorf("global keepalive: %v", err)
 	}
-	s, err := c.NewSession()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := newSession(t, c)
 	if _, err := s.SendRequest("keepalive@openssh.com", true, nil); err != nil {
 		t.Errorf("channel keepalive: %v", err)
 	}
@@ -656,11 +647,7 @@ func (w *stallingWriter) Write(p []byte) (int, error) {
 func TestEmbeddedPTYOutputCompleteForSlowClient(t *testing.T) {
 	t.Parallel()
 	f := start(t, nil)
-	s, err := f.client(t).NewSession()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := newSession(t, f.client(t))
 	if err := s.RequestPty("dumb", 24, 80, ssh.TerminalModes{ssh.ECHO: 0}); err != nil {
 		t.Fatal(err)
 	}
@@ -716,11 +703,7 @@ func TestEmbeddedKeyFirstLineDecides(t *testing.T) {
 		t.Fatalf("no-pty key: %v", err)
 	}
 	defer c.Close()
-	s, err := c.NewSession()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := newSession(t, c)
 	if err := s.RequestPty("xterm", 24, 80, nil); err == nil {
 		t.Error("a key whose first line has no-pty got a pty through its second line")
 	}

@@ -14,11 +14,7 @@ import (
 func TestEmbeddedTerminalModes(t *testing.T) {
 	t.Parallel()
 	f := start(t, nil)
-	s, err := f.client(t).NewSession()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := newSession(t, f.client(t))
 	modes := ssh.TerminalModes{
 		ssh.VERASE: 8, ssh.VINTR: 7, ssh.VQUIT: 255, ssh.ECHO: 0, ssh.ICRNL: 0,
 		ssh.TTY_OP_ISPEED: 9600, ssh.TTY_OP_OSPEED: 9600,
