@@ -47,7 +47,7 @@ type entry struct {
 	outageFails int
 	retryAt     time.Time
 	// hurry tells a maintainer waiting out its backoff that a request is
-	// waiting for the session: it dials as soon as hurryFloor has passed
+	// waiting for the session: it dials as soon as client.HurryFloor has passed
 	// since its last attempt, rather than at the end of a backoff of up to
 	// 10 s, so a proxy started once the server is back is not held up.
 	hurry chan struct{}
@@ -57,10 +57,6 @@ type entry struct {
 	// stopMaintainer ends the running maintainer's context.
 	stopMaintainer context.CancelFunc
 }
-
-// hurryFloor is the least time between dials, however many requests
-// arrive during an outage.
-const hurryFloor = time.Second
 
 func newEntry(cfg client.Config, host string, log *slog.Logger, b client.Backoff, dial func(context.Context, client.Config) (*client.Session, error)) *entry {
 	return &entry{
@@ -478,24 +474,10 @@ func temporary(err error) bool {
 }
 
 // backoffWait waits d after a failed dial, or less once a request asks
-// for the session (hurry), but at least hurryFloor. It reports false if
-// ctx ended.
+// for the session (hurry), but at least client.HurryFloor. It reports
+// false if ctx ended.
 func (e *entry) backoffWait(ctx context.Context, d time.Duration) bool {
-	start := time.Now()
-	t := time.NewTimer(d)
-	defer t.Stop()
-	for {
-		select {
-		case <-t.C:
-			return true
-		case <-ctx.Done():
-			return false
-		case <-e.hurry:
-			if left := hurryFloor - time.Since(start); left < time.Until(start.Add(d)) {
-				t.Reset(max(left, 0))
-			}
-		}
-	}
+	return client.WaitHurried(ctx.Done(), d, e.hurry)
 }
 
 // sleepCtx waits d or until ctx ends; it reports whether d elapsed.

@@ -32,3 +32,30 @@ func (b Backoff) delay(attempt int) time.Duration {
 	jitter := time.Duration(rand.Int64N(int64(d)/5*2+1)) - d/5
 	return d + jitter
 }
+
+// HurryFloor is the least time between redials of a lost session, however
+// often someone asks for it meanwhile (WaitHurried).
+const HurryFloor = time.Second
+
+// WaitHurried waits d, the backoff after a failed redial, or less once
+// hurry fires: someone is waiting for the session now (a new ssh, a
+// keystroke, a new forwarded connection), so the path is worth trying again without
+// sitting out a backoff grown to Max in a long outage. It still waits at
+// least HurryFloor from its start. It reports false if done closed first.
+func WaitHurried(done <-chan struct{}, d time.Duration, hurry <-chan struct{}) bool {
+	start := time.Now()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			return true
+		case <-done:
+			return false
+		case <-hurry:
+			if left := HurryFloor - time.Since(start); left < time.Until(start.Add(d)) {
+				t.Reset(max(left, 0))
+			}
+		}
+	}
+}

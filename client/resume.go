@@ -12,7 +12,8 @@ import (
 )
 
 // resumeLoop reattaches the session's transport whenever its WebSocket is
-// lost, redialing with backoff, until the server says the session is gone
+// lost, redialing with backoff (cut short when the session is used meanwhile:
+// mux.Resumable.Want), until the server says the session is gone
 // (restarted, grace expired, refused) or the transport gives up on its own
 // grace clock. It is the only goroutine a Session starts.
 func (s *Session) resumeLoop() {
@@ -33,14 +34,9 @@ func (s *Session) resumeLoop() {
 		}
 		attempt := 0
 		for !s.reattach(rc, attempt) {
-			wait := s.cfg.Backoff.Delay(attempt)
 			attempt++
-			t := time.NewTimer(wait)
-			select {
-			case <-rc.Done():
-				t.Stop()
+			if !WaitHurried(rc.Done(), s.cfg.Backoff.Delay(attempt-1), rc.Wanted()) {
 				return
-			case <-t.C:
 			}
 		}
 	}

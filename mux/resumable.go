@@ -160,6 +160,11 @@ type Resumable struct {
 	// use up (Detached)
 	detachedSum time.Duration
 	detachedAt  time.Time // zero while attached
+
+	// detached mirrors detachedAt being set, for Want on every write
+	// without taking mu; wanted carries Want's token to the redialer.
+	detached atomic.Bool
+	wanted   chan struct{}
 }
 
 var _ net.Conn = (*Resumable)(nil)
@@ -180,16 +185,34 @@ func NewResumable(cfg ResumeConfig) (*Resumable, error) {
 		cfg: cfg, log: log, ctx: ctx, cancel: cancel,
 		win:  newInflight(cfg.MinInFlight, cfg.Buffer),
 		lost: make(chan struct{}), ackKick: make(chan struct{}, 1), done: make(chan struct{}),
-		roomCh: make(chan struct{}, 1),
+		roomCh: make(chan struct{}, 1), wanted: make(chan struct{}, 1),
 	}
 	close(r.lost) // detached until the first Attach
 	r.detachedAt = time.Now()
+	r.detached.Store(true)
 	r.rate.Store(uint64(r.win.frameRate()))
 	r.cond = sync.NewCond(&r.mu)
 	r.wg.Add(1)
 	go r.background()
 	return r, nil
 }
+
+// Want tells whoever redials (Wanted), if the Resumable is detached,
+// that someone is using the session now: a keystroke, a new stream.
+func (r *Resumable) Want() {
+	if !r.detached.Load() {
+		return
+	}
+	select {
+	case r.wanted <- struct{}{}:
+	default:
+	}
+}
+
+// Wanted receives a token when Want was called while detached: a
+// redialer waiting out a long backoff tries again sooner, as someone
+// waits for the session. A token may be left from an earlier outage.
+func (r *Resumable) Wanted() <-chan struct{} { return r.wanted }
 
 // Lost returns a channel closed when the current WebSocket is lost (or
 // at once, if detached).
@@ -301,6 +324,7 @@ func (r *Resumable) Attach(l Link, peerRecv uint64, welcome func(received uint64
 		r.detachedSum += now.Sub(r.detachedAt)
 		r.detachedAt = time.Time{}
 	}
+	r.detached.Store(false)
 	r.lost = make(chan struct{})
 	lost := r.lost
 	r.attached.Store(time.Now().UnixNano())
@@ -419,6 +443,7 @@ func (r *Resumable) detach(gen uint64, err error) {
 	r.ws, r.link, r.lostErr = nil, Link{}, err
 	r.gen++
 	r.detachedAt = time.Now()
+	r.detached.Store(true)
 	close(r.lost)
 	r.wakeLocked()
 	r.mu.Unlock()

@@ -355,6 +355,13 @@ func (s *Session) wrapErr(op string, err error) error {
 // Resumable returns the session's resumable transport, or nil.
 func (s *Session) Resumable() *Resumable { return s.rc }
 
+// want tells a detached transport that a stream is being used (Want).
+func (s *Session) want() {
+	if s.rc != nil {
+		s.rc.Want()
+	}
+}
+
 // IsClosed reports whether the session has ended. A stream that read a
 // clean EOF while this is true was cut by the session's end, not finished.
 func (s *Session) IsClosed() bool { return s.ys.IsClosed() }

@@ -78,7 +78,10 @@ var (
 
 // Write splits b into frames (Session.frameSize), so one large write
 // cannot hold the session's send queue for the length of its transfer.
+// On a detached session it also asks for a prompt redial (Resumable.Want):
+// a keystroke into a session waiting to resume is someone waiting on it.
 func (s *Stream) Write(b []byte) (int, error) {
+	s.sess.want()
 	total := 0
 	for len(b) > 0 {
 		chunk := b

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -22,10 +23,20 @@ import (
 )
 
 // swapHandler lets a test replace the server behind a URL, as a restart
-// does: same address, no state.
-type swapHandler struct{ h atomic.Pointer[server.Server] }
+// does: same address, no state. While down is set it answers 503, as an
+// edge does for a sandbox it cannot reach.
+type swapHandler struct {
+	h    atomic.Pointer[server.Server]
+	down atomic.Bool
+}
 
-func (s *swapHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.h.Load().ServeHTTP(w, r) }
+func (s *swapHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.down.Load() {
+		http.Error(w, "sandbox unavailable", http.StatusServiceUnavailable)
+		return
+	}
+	s.h.Load().ServeHTTP(w, r)
+}
 
 func fastServer(t *testing.T, target string, grace time.Duration, logs io.Writer) *server.Server {
 	t.Helper()
@@ -192,6 +203,51 @@ func TestResumeAbandonsStrandedDial(t *testing.T) {
 		_ = c.Close()
 		<-done
 		t.Fatal("the session did not resume within a minute: the stranded dial held it")
+	}
+}
+
+// Using a session that waits out a long backoff brings the next resume
+// attempt forward: whoever opened a stream or typed into one waits about
+// client.HurryFloor, not the rest of a backoff grown to 10 s in a long
+// outage (10 min here, so that only the hurry can resume in time).
+func TestUseHurriesResume(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		use  func(t *testing.T, sess *client.Session, old net.Conn)
+	}{
+		{"open a stream", func(t *testing.T, sess *client.Session, old net.Conn) {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			c, err := sess.OpenStream(ctx, "")
+			if err != nil {
+				t.Fatalf("open on a session waiting out its backoff: %v (the open did not bring the resume forward)", err)
+			}
+			defer c.Close()
+			echo(t, c, "opened during the outage")
+			echo(t, old, "open before the outage")
+		}},
+		{"type into a stream", func(t *testing.T, _ *client.Session, old net.Conn) {
+			_ = old.SetDeadline(time.Now().Add(20 * time.Second))
+			echo(t, old, "typed during the outage")
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			target := testutil.EchoServer(t).Addr
+			var sw swapHandler
+			sw.h.Store(fastServer(t, target, time.Minute, nil))
+			fault, sess := throughFaultWith(t, &sw, func(c *client.Config) {
+				c.Backoff = client.Backoff{Min: 10 * time.Minute, Max: 10 * time.Minute, StableAfter: time.Hour}
+			})
+			old := liveStream(t, sess).(net.Conn)
+			sw.down.Store(true)
+			fault.Cut()
+			// The first attempt comes at once and meets the 503.
+			if !testutil.Poll(10*time.Second, func() bool { return sess.ResumeError() != nil }) {
+				t.Fatal("no failed resume attempt after the cut")
+			}
+			sw.down.Store(false)
+			tc.use(t, sess, old)
+		})
 	}
 }
 
