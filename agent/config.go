@@ -66,8 +66,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: --persist must not be negative", ErrInvalidConfig)
 	case c.ResumeTimeout <= 0:
 		return fmt.Errorf("%w: --resume-timeout must be positive", ErrInvalidConfig)
-	case c.Backoff.Min <= 0 || c.Backoff.Max < c.Backoff.Min:
-		return fmt.Errorf("%w: backoff needs 0 < min <= max", ErrInvalidConfig)
+	case c.Backoff.Check() != nil:
+		return fmt.Errorf("%w: %w", ErrInvalidConfig, c.Backoff.Check())
 	}
 	return c.Mux.Validate()
 }

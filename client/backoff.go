@@ -1,6 +1,7 @@
 package client
 
 import (
+	"errors"
 	"math/rand/v2"
 	"time"
 )
@@ -9,26 +10,52 @@ import (
 // ±20% so that many agents behind one outage do not redial in lockstep.
 type Backoff struct {
 	Min, Max time.Duration
+	// MaxBusy, if set and below Max, caps the delay while the session
+	// carries streams (DelayBusy): someone's ssh waits on it, and a path
+	// that comes back only now and then (a flapping link) must be tried
+	// while it is up, not once every Max.
+	MaxBusy time.Duration
 	// StableAfter is how long a session must have lived for the next loss
 	// to start again from Min.
 	StableAfter time.Duration
 }
 
-// DefaultBackoff is 100 ms doubling to 10 s, reset after 30 s up.
+// DefaultBackoff is 100 ms doubling to 10 s (2 s while streams wait),
+// reset after 30 s up.
 func DefaultBackoff() Backoff {
-	return Backoff{Min: 100 * time.Millisecond, Max: 10 * time.Second, StableAfter: 30 * time.Second}
+	return Backoff{Min: 100 * time.Millisecond, Max: 10 * time.Second, MaxBusy: 2 * time.Second, StableAfter: 30 * time.Second}
+}
+
+// Check reports an unusable backoff, unwrapped: each Config's Validate
+// wraps it in its own ErrInvalidConfig.
+func (b Backoff) Check() error {
+	if b.Min <= 0 || b.Max < b.Min || b.MaxBusy < 0 {
+		return errors.New("backoff needs 0 < min <= max and max busy >= 0")
+	}
+	return nil
 }
 
 // Delay returns the wait before retry number attempt (0-based).
-func (b Backoff) Delay(attempt int) time.Duration { return b.delay(attempt) }
+func (b Backoff) Delay(attempt int) time.Duration { return b.delay(attempt, b.Max) }
 
-// delay returns the wait before retry number attempt (0-based).
-func (b Backoff) delay(attempt int) time.Duration {
+// DelayBusy is Delay for a session that carries streams: capped at
+// MaxBusy when that is set.
+func (b Backoff) DelayBusy(attempt int) time.Duration {
+	limit := b.Max
+	if b.MaxBusy > 0 {
+		limit = min(limit, b.MaxBusy)
+	}
+	return b.delay(attempt, limit)
+}
+
+// delay returns the wait before retry number attempt (0-based), doubling
+// from Min up to limit.
+func (b Backoff) delay(attempt int, limit time.Duration) time.Duration {
 	d := b.Min
-	for i := 0; i < attempt && d < b.Max; i++ {
+	for i := 0; i < attempt && d < limit; i++ {
 		d *= 2
 	}
-	d = min(d, b.Max)
+	d = min(d, limit)
 	jitter := time.Duration(rand.Int64N(int64(d)/5*2+1)) - d/5
 	return d + jitter
 }

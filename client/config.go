@@ -63,6 +63,9 @@ func (c Config) Validate() error {
 	if c.DialTimeout <= 0 {
 		return fmt.Errorf("%w: dial timeout must be positive", ErrInvalidConfig)
 	}
+	if err := c.Backoff.Check(); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
 	for name := range c.Header {
 		if strings.EqualFold(name, "Authorization") && c.Token != "" {
 			return fmt.Errorf("%w: both --token and an Authorization header are set; use one", ErrInvalidConfig)

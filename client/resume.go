@@ -34,8 +34,12 @@ func (s *Session) resumeLoop() {
 		}
 		attempt := 0
 		for !s.reattach(rc, attempt) {
+			wait := s.cfg.Backoff.Delay(attempt)
+			if s.mux.NumStreams() > 0 {
+				wait = s.cfg.Backoff.DelayBusy(attempt)
+			}
 			attempt++
-			if !WaitHurried(rc.Done(), s.cfg.Backoff.Delay(attempt-1), rc.Wanted()) {
+			if !WaitHurried(rc.Done(), wait, rc.Wanted()) {
 				return
 			}
 		}

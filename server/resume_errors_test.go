@@ -232,23 +232,43 @@ func TestUseHurriesResume(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			target := testutil.EchoServer(t).Addr
-			var sw swapHandler
-			sw.h.Store(fastServer(t, target, time.Minute, nil))
-			fault, sess := throughFaultWith(t, &sw, func(c *client.Config) {
-				c.Backoff = client.Backoff{Min: 10 * time.Minute, Max: 10 * time.Minute, StableAfter: time.Hour}
-			})
-			old := liveStream(t, sess).(net.Conn)
-			sw.down.Store(true)
-			fault.Cut()
-			// The first attempt comes at once and meets the 503.
-			if !testutil.Poll(10*time.Second, func() bool { return sess.ResumeError() != nil }) {
-				t.Fatal("no failed resume attempt after the cut")
-			}
-			sw.down.Store(false)
+			sess, old := backingOff(t, client.Backoff{Min: 10 * time.Minute, Max: 10 * time.Minute, StableAfter: time.Hour})
 			tc.use(t, sess, old)
 		})
 	}
+}
+
+// A session carrying streams redials at least every Backoff.MaxBusy,
+// though nobody types: a path that comes back now and then (a flapping
+// link) is tried while it is up, not once every Max (10 min here).
+func TestBusySessionRedialsWithinMaxBusy(t *testing.T) {
+	sess, old := backingOff(t, client.Backoff{Min: 10 * time.Minute, Max: 10 * time.Minute, MaxBusy: 300 * time.Millisecond, StableAfter: time.Hour})
+	if !testutil.Poll(20*time.Second, func() bool { return !sess.Resuming() }) {
+		t.Fatal("a session with an open stream waited out its backoff of 10 min, not its 300 ms busy limit")
+	}
+	_ = old.SetDeadline(time.Now().Add(10 * time.Second))
+	echo(t, old, "after the outage")
+}
+
+// backingOff opens a session with backoff b and a live stream, cuts its
+// WebSocket while the server answers 503, and returns once the first
+// resume attempt has failed, with the server back: the session waits
+// out b's first delay.
+func backingOff(t *testing.T, b client.Backoff) (*client.Session, net.Conn) {
+	t.Helper()
+	target := testutil.EchoServer(t).Addr
+	var sw swapHandler
+	sw.h.Store(fastServer(t, target, time.Minute, nil))
+	fault, sess := throughFaultWith(t, &sw, func(c *client.Config) { c.Backoff = b })
+	old := liveStream(t, sess).(net.Conn)
+	sw.down.Store(true)
+	fault.Cut()
+	// The first attempt comes at once and meets the 503.
+	if !testutil.Poll(10*time.Second, func() bool { return sess.ResumeError() != nil }) {
+		t.Fatal("no failed resume attempt after the cut")
+	}
+	sw.down.Store(false)
+	return sess, old
 }
 
 func TestResumeGraceExpiry(t *testing.T) {
