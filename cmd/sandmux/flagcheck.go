@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"syscall"
 	"time"
 
@@ -52,6 +53,10 @@ func oneHost(c *cli.Context, example string) error {
 // noArgs checks that c got no argument; a flag after a stray word would
 // otherwise be ignored silently.
 func noArgs(c *cli.Context) error {
+	if c.NArg() > 0 && namesFlag(c.Command, c.Args().First()) {
+		a := c.Args().First()
+		return fmt.Errorf("%s takes no arguments, got %q: did you mean `sandmux %s --%s`?", c.Command.Name, a, c.Command.Name, a)
+	}
 	if err := flagsFirst(c); err != nil {
 		return err
 	}
@@ -59,6 +64,17 @@ func noArgs(c *cli.Context) error {
 		return fmt.Errorf("%s takes no arguments, got %q (see `sandmux %s --help`)", c.Command.Name, c.Args().First(), c.Command.Name)
 	}
 	return nil
+}
+
+// namesFlag reports whether word is the name of one of cmd's flags
+// without its dashes, as in `sandmux agent stop` for --stop.
+func namesFlag(cmd *cli.Command, word string) bool {
+	for _, f := range cmd.Flags {
+		if slices.Contains(f.Names(), word) && len(word) > 1 {
+			return true
+		}
+	}
+	return false
 }
 
 // flagsFirst refuses a flag that follows an argument.
