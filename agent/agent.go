@@ -315,6 +315,7 @@ func (a *Agent) serveOpen(ctx context.Context, wg *sync.WaitGroup, c *net.UnixCo
 		err = errors.New(errShuttingDown)
 	}
 	if err != nil {
+		err = e.limitHint(err, hostOr(req))
 		var cte *connectTimeoutError
 		if errors.As(err, &cte) {
 			err = fmt.Errorf("could not connect to %s within %s", client.RedactURL(e.cfg.URL), timeout)
@@ -341,7 +342,7 @@ func (a *Agent) serveOpen(ctx context.Context, wg *sync.WaitGroup, c *net.UnixCo
 		e.streamEnded()
 		a.streamDelta(-1)
 	}()
-	verdict := func(err error) error { return streamEndError(ctx, err, hostOr(req)) }
+	verdict := func(err error) error { return streamEndError(ctx, e.limitHint(err, hostOr(req)), hostOr(req)) }
 	if req.Handoff {
 		serveHandoff(c, stream, verdict)
 		return

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -523,4 +524,72 @@ func TestRequestCutsBackoffShort(t *testing.T) {
 	}
 	_ = c.Close()
 	t.Logf("session up %v after the request", time.Since(start).Round(time.Millisecond))
+}
+
+// A session at the server's stream limit refuses the next stream with a
+// line saying to run the command again, and the next one gets a
+// WebSocket of its own, as ssh does when its ControlMaster refuses a
+// session; once the session has room again, streams share it.
+func TestStreamLimitOverflowsToOwnSession(t *testing.T) {
+	srv, url := testutil.SandmuxServer(t, func(c *server.Config) { c.MaxStreams = 2 })
+	dir := shortDir(t)
+	runAgent(t, dir, nil)
+	req := OpenRequest{URL: url, Host: "box", ConnectTimeout: 5 * time.Second}
+	open := func(msg string) (net.Conn, error) {
+		c, err := Open(context.Background(), dir, noStart, req)
+		if err != nil {
+			return nil, err
+		}
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		if _, err := c.Write([]byte(msg)); err != nil {
+			c.Close()
+			return nil, err
+		}
+		got := make([]byte, len(msg))
+		if _, err := io.ReadFull(c, got); err != nil {
+			c.Close()
+			return nil, err
+		}
+		if string(got) != msg {
+			c.Close()
+			return nil, fmt.Errorf("echo %q, want %q", got, msg)
+		}
+		return c, nil
+	}
+	var held []net.Conn
+	for i := range 2 {
+		c, err := open(fmt.Sprint("held ", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, c)
+	}
+	_, err := open("one too many")
+	const want = "server at its stream limit (2); close some connections to it or raise --max-streams " +
+		"(the agent's shared session to box is that full: run the command again and the agent gives it a WebSocket of its own)"
+	if err == nil || err.Error() != want {
+		t.Fatalf("third stream: %v\nwant %q", err, want)
+	}
+	own, err := open("again")
+	if err != nil {
+		t.Fatalf("the stream after the refusal: %v", err)
+	}
+	if n := srv.Stats().Sessions; n != 2 {
+		t.Fatalf("server saw %d WebSockets, want 2: the shared one and one of the stream's own", n)
+	}
+	own.Close()
+	for _, c := range held {
+		c.Close()
+	}
+	if !testutil.Poll(10*time.Second, func() bool { return srv.Stats().ActiveStreams == 0 }) {
+		t.Fatal("streams still open on the server")
+	}
+	c, err := open("room again")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	if n := srv.Stats().Sessions; n != 2 {
+		t.Fatalf("server saw %d WebSockets, want still 2: with room again the stream shares the session", n)
+	}
 }

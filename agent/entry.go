@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sandmux/sandmux/client"
+	"github.com/sandmux/sandmux/internal/logflood"
 	"github.com/sandmux/sandmux/mux"
 )
 
@@ -51,6 +52,12 @@ type entry struct {
 	// since its last attempt, rather than at the end of a backoff of up to
 	// 10 s, so a proxy started once the server is back is not held up.
 	hurry chan struct{}
+	// fullSess refused a stream for the server's stream limit while it
+	// carried about fullAt streams: while it carries that many, a new
+	// stream gets a WebSocket of its own (open), as ssh falls back to a
+	// connection of its own when its ControlMaster refuses a session.
+	fullSess *client.Session
+	fullAt   int
 	// retired is set when the agent drops the entry (reap): no maintainer
 	// may start or go on, or it would redial a session nobody can reach.
 	retired bool
@@ -334,6 +341,9 @@ func (e *entry) open(ctx, agentCtx context.Context, wg *sync.WaitGroup, target s
 		if err != nil {
 			return nil, nil, err
 		}
+		if e.full(sess) {
+			return client.DialStream(ctx, e.cfg, target)
+		}
 		resuming := sess.Resuming()
 		if notify != nil && resuming {
 			notify(Progress{State: StateResuming})
@@ -365,6 +375,45 @@ func (e *entry) open(ctx, agentCtx context.Context, wg *sync.WaitGroup, target s
 		}
 		return nil, nil, err
 	}
+}
+
+// noteRefusal learns from how a stream ended whether the server refused
+// it for its stream limit, and reports whether so. The stream was on the
+// current session (a new one since has not refused anything yet, and
+// only this session's count is compared with it). The refused stream may
+// still be counted, so the session counts as full from one stream fewer:
+// a stream too many given a WebSocket of its own costs only that.
+func (e *entry) noteRefusal(err error) bool {
+	var se *mux.StreamError
+	if !errors.As(err, &se) || se.Status != mux.StatusLimit {
+		return false
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.sess != nil && !e.sess.Raw() {
+		e.fullSess, e.fullAt = e.sess, max(e.sess.Mux().NumStreams()-1, 1)
+		e.log.Info("the server refused a stream for its stream limit; "+
+			"new streams get a WebSocket of their own while the session is this full", logflood.Limit, "streams", e.fullAt)
+	}
+	return true
+}
+
+// limitHint adds to a refusal for the server's stream limit (noteRefusal)
+// that running the command again works.
+func (e *entry) limitHint(err error, host string) error {
+	if !e.noteRefusal(err) {
+		return err
+	}
+	return fmt.Errorf("%w (the agent's shared session to %s is that full: run the command again and the agent gives it a WebSocket of its own)", err, host)
+}
+
+// full reports whether sess carries as many streams as when the server
+// refused one for its limit (noteRefusal).
+func (e *entry) full(sess *client.Session) bool {
+	e.mu.Lock()
+	fs, n := e.fullSess, e.fullAt
+	e.mu.Unlock()
+	return fs == sess && sess.Mux().NumStreams() >= n
 }
 
 // streamStarted and streamEnded count the streams using the entry.
