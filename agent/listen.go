@@ -19,7 +19,8 @@ const newSocketName = "agent.new"
 // killed agent). A socket file seen between bind and listen refuses
 // connections, and a proxy that sees one starts another agent. The caller
 // holds the run lock, so no other agent uses the temporary name. The
-// returned close stops the listener and removes path; it may be called
+// returned close stops the listener and removes path if it is still this
+// socket (removeIfSame); it may be called
 // more than once, and must be before the run lock is released, as the
 // next agent's socket takes the same path.
 func listen(path string) (*net.UnixListener, func(), error) {
@@ -41,8 +42,25 @@ func listen(path string) (*net.UnixListener, func(), error) {
 		_ = os.Remove(tmp)
 		return nil, nil, fmt.Errorf("move the agent socket into place: %w", err)
 	}
+	mine, err := os.Stat(path)
+	if err != nil {
+		_ = ln.Close()
+		return nil, nil, fmt.Errorf("the agent socket: %w", err)
+	}
 	return ln, sync.OnceFunc(func() {
 		_ = ln.Close()
-		_ = os.Remove(path)
+		removeIfSame(path, mine)
 	}), nil
+}
+
+// removeIfSame removes path if it is still the file mine. An agent whose
+// directory was removed and made again under it (a user's runtime
+// directory, removed at their last logout while the agent lived on, and
+// made again at the next login) no longer owns the socket at path: it is
+// the next agent's, which would be left unreachable, holding the run
+// lock, so that no proxy could start another until it exited.
+func removeIfSame(path string, mine os.FileInfo) {
+	if cur, err := os.Stat(path); err == nil && os.SameFile(cur, mine) {
+		_ = os.Remove(path)
+	}
 }

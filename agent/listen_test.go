@@ -50,3 +50,34 @@ func TestSocketAppearsReady(t *testing.T) {
 		}
 	}
 }
+
+// An agent whose directory was removed and made again under it, and a
+// new agent started there, leaves the new agent's socket alone on exit:
+// removing it left the new agent unreachable and holding its run lock,
+// so that every proxy failed to start another until it exited.
+func TestExitKeepsAnotherAgentsSocket(t *testing.T) {
+	dir := shortDir(t)
+	path := SocketPath(dir)
+	_, closeOld, err := listen(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := EnsureDir(dir); err != nil {
+		t.Fatal(err)
+	}
+	_, closeNew, err := listen(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeOld()
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("the exiting agent removed the socket of the agent after it: %v", err)
+	}
+	closeNew()
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the socket is still there after its agent closed it: %v", err)
+	}
+}
