@@ -45,7 +45,7 @@ type Config struct {
 }
 
 // DefaultConfig returns an agent that persists 10 minutes and redials
-// from 100 ms doubling to 10 s.
+// from 100 ms doubling to 10 s (2 s while streams are open).
 func DefaultConfig(dir string) Config {
 	return Config{
 		Dir:           dir,
@@ -66,8 +66,9 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: --persist must not be negative", ErrInvalidConfig)
 	case c.ResumeTimeout <= 0:
 		return fmt.Errorf("%w: --resume-timeout must be positive", ErrInvalidConfig)
-	case c.Backoff.Check() != nil:
-		return fmt.Errorf("%w: %w", ErrInvalidConfig, c.Backoff.Check())
+	}
+	if err := c.Backoff.Check(); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	return c.Mux.Validate()
 }

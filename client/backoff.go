@@ -11,7 +11,7 @@ import (
 type Backoff struct {
 	Min, Max time.Duration
 	// MaxBusy, if set and below Max, caps the delay while the session
-	// carries streams (DelayBusy): someone's ssh waits on it, and a path
+	// carries streams (DelayBusy), below Min too: someone's ssh waits on it, and a path
 	// that comes back only now and then (a flapping link) must be tried
 	// while it is up, not once every Max.
 	MaxBusy time.Duration
@@ -66,11 +66,15 @@ const HurryFloor = time.Second
 
 // WaitHurried waits d, the backoff after a failed redial, or less once
 // hurry fires: someone is waiting for the session now (a new ssh, a
-// keystroke, a new forwarded connection), so the path is worth trying again without
-// sitting out a backoff grown to Max in a long outage. It still waits at
-// least HurryFloor from its start. It reports false if done closed first.
+// keystroke, a new forwarded connection), so the path is worth trying
+// again without sitting out a backoff grown to Max in a long outage. It
+// still waits at least HurryFloor from its start, plus up to 40 % more
+// at random: a session with a heartbeat (ssh's ServerAliveInterval) asks
+// all the time, and many of them behind one outage must not redial in
+// lockstep. It reports false if done closed first.
 func WaitHurried(done <-chan struct{}, d time.Duration, hurry <-chan struct{}) bool {
 	start := time.Now()
+	floor := HurryFloor + time.Duration(rand.Int64N(int64(HurryFloor)*2/5+1))
 	t := time.NewTimer(d)
 	defer t.Stop()
 	for {
@@ -80,7 +84,7 @@ func WaitHurried(done <-chan struct{}, d time.Duration, hurry <-chan struct{}) b
 		case <-done:
 			return false
 		case <-hurry:
-			if left := HurryFloor - time.Since(start); left < time.Until(start.Add(d)) {
+			if left := floor - time.Since(start); left < time.Until(start.Add(d)) {
 				t.Reset(max(left, 0))
 			}
 		}

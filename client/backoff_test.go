@@ -26,6 +26,8 @@ func TestBackoffDelays(t *testing.T) {
 	}
 	b.MaxBusy = 0 // unset: as Max
 	within("DelayBusy(20) without MaxBusy", b.DelayBusy(20), 10*time.Second)
+	b.MaxBusy = time.Hour // above Max: Max
+	within("DelayBusy(20) with MaxBusy above Max", b.DelayBusy(20), 10*time.Second)
 }
 
 func TestBackoffCheck(t *testing.T) {
@@ -65,6 +67,13 @@ func TestWaitHurried(t *testing.T) {
 	}
 	if d := time.Since(start); d < client.HurryFloor {
 		t.Fatalf("hurried wait took %v, want at least the floor %v", d, client.HurryFloor)
+	}
+	// A hurry never lengthens a wait shorter than the floor.
+	hurry <- struct{}{}
+	start = time.Now()
+	client.WaitHurried(nil, 10*time.Millisecond, hurry)
+	if d := time.Since(start); d >= client.HurryFloor {
+		t.Fatalf("a hurried wait of 10ms took %v: the floor lengthened it", d)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()

@@ -162,7 +162,8 @@ type Resumable struct {
 	detachedAt  time.Time // zero while attached
 
 	// detached mirrors detachedAt being set, for Want on every write
-	// without taking mu; wanted carries Want's token to the redialer.
+	// without taking mu; wanted carries Want's token to a client's
+	// redialer.
 	detached atomic.Bool
 	wanted   chan struct{}
 }
@@ -198,7 +199,9 @@ func NewResumable(cfg ResumeConfig) (*Resumable, error) {
 }
 
 // Want tells whoever redials (Wanted), if the Resumable is detached,
-// that someone is using the session now: a keystroke, a new stream.
+// that someone is using the session now: a keystroke, a new stream. Only
+// a client redials; on a server the token is never taken, and Want costs
+// an atomic load.
 func (r *Resumable) Want() {
 	if !r.detached.Load() {
 		return

@@ -186,10 +186,15 @@ func (s *Session) Open(ctx context.Context, req Request) (*Stream, error) {
 		err = ctx.Err()
 	}
 	if err != nil {
-		_ = st.Close()
 		if ctx.Err() != nil {
+			// Given up on (a proxy's connect timeout, say), maybe on a
+			// detached session: a FIN would wait in the replay buffer and
+			// keep the stream in the session for StreamCloseTimeout,
+			// counted as open (NumStreams). A reset drops it now.
+			st.Abort()
 			return nil, ctx.Err()
 		}
+		_ = st.Close()
 		return nil, err
 	}
 	_ = st.SetDeadline(time.Time{})
@@ -203,6 +208,10 @@ func (s *Session) newStream(req Request) (*Stream, []byte, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	// Before yamux sends the SYN: during a stalled bulk transfer the send
+	// may wait behind a full replay buffer, and this stream's header
+	// write (Stream.Write's want) with it.
+	s.want()
 	ys, err := s.ys.OpenStream()
 	if err != nil {
 		return nil, nil, s.wrapErr("open stream", err)

@@ -250,6 +250,43 @@ func TestBusySessionRedialsWithinMaxBusy(t *testing.T) {
 	echo(t, old, "after the outage")
 }
 
+// An open given up on during an outage (a proxy's connect timeout)
+// leaves no stream behind: the session, idle again, waits out its full
+// backoff rather than the busy one. A FIN kept the abandoned stream in
+// the session for the stream close timeout (5 min), redialling every
+// 2 s instead of 10.
+func TestAbandonedOpenLeavesSessionIdle(t *testing.T) {
+	target := testutil.EchoServer(t).Addr
+	var sw swapHandler
+	sw.h.Store(fastServer(t, target, time.Minute, nil))
+	fault, sess := throughFaultWith(t, &sw, func(c *client.Config) {
+		c.Backoff = client.Backoff{Min: 10 * time.Minute, Max: 10 * time.Minute, MaxBusy: 300 * time.Millisecond, StableAfter: time.Hour}
+	})
+	sw.down.Store(true)
+	fault.Cut()
+	if !testutil.Poll(10*time.Second, func() bool { return sess.ResumeError() != nil }) {
+		t.Fatal("no failed resume attempt after the cut")
+	}
+	dials := fault.Accepted()
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	_, err := sess.OpenStream(ctx, "")
+	cancel()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("open during the outage: %v, want the context's deadline", err)
+	}
+	// The open hurried one more attempt, which meets the 503 too.
+	if !testutil.Poll(10*time.Second, func() bool { return fault.Accepted() > dials }) {
+		t.Fatal("the open did not hurry a resume attempt")
+	}
+	if !testutil.Poll(10*time.Second, func() bool { return sess.Mux().NumStreams() == 0 }) {
+		t.Fatalf("the abandoned stream is still in the session (%d streams)", sess.Mux().NumStreams())
+	}
+	sw.down.Store(false)
+	if testutil.Poll(3*time.Second, func() bool { return !sess.Resuming() }) {
+		t.Fatal("an idle session redialled on the busy backoff (300 ms), not its full one (10 min)")
+	}
+}
+
 // backingOff opens a session with backoff b and a live stream, cuts its
 // WebSocket while the server answers 503, and returns once the first
 // resume attempt has failed, with the server back: the session waits
