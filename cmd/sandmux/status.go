@@ -69,10 +69,14 @@ func printStatus(w io.Writer, st agent.Status) error {
 	fmt.Fprintf(w, "agent pid %d, version %s, up %s, %d open streams\n\n", st.PID, st.Version, time.Since(st.Started).Round(time.Second), st.Streams)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "URL\tSTATE\tSINCE\tRECONNECTS\tRESUMES\tREPLAYED\tRTT\tSTREAMS\tIN\tOUT")
+	// Why a session is not connected takes a line of its own under the
+	// table: a reason with the last attempt's error in a cell widened
+	// every row to some 300 columns.
+	var reasons []string
 	for _, s := range st.Sessions {
 		state := s.State
 		if s.Reason != "" && s.State != agent.StateConnected {
-			state += ": " + s.Reason
+			reasons = append(reasons, fmt.Sprintf("%s: %s: %s", s.URL, s.State, s.Reason))
 		}
 		since, rtt := "-", rttText(s.LastRTT)
 		switch {
@@ -95,7 +99,16 @@ func printStatus(w io.Writer, st agent.Status) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", s.URL, state, since, s.Reconnects,
 			resumes, bytesIEC(s.Replayed), rtt, streams, bytesIEC(s.BytesIn), bytesIEC(s.BytesOut))
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(reasons) > 0 {
+		fmt.Fprintln(w)
+	}
+	for _, r := range reasons {
+		fmt.Fprintln(w, r)
+	}
+	return nil
 }
 
 // rttText renders a round trip to a hundredth of its unit (2.76s,
