@@ -307,7 +307,7 @@ func (a *Agent) serveOpen(ctx context.Context, wg *sync.WaitGroup, c *net.UnixCo
 			_ = writeMessage(c, reply{Version: protoVersion, Progress: &p})
 		}
 	}
-	stream, release, err := e.open(octx, ctx, wg, req.Target, notify)
+	stream, release, sess, err := e.open(octx, ctx, wg, req.Target, req.Overflow, notify)
 	cancel()
 	if err != nil && ctx.Err() != nil {
 		// Stopped (agent --stop, a signal) under a waiting proxy: told as
@@ -315,7 +315,7 @@ func (a *Agent) serveOpen(ctx context.Context, wg *sync.WaitGroup, c *net.UnixCo
 		err = errors.New(errShuttingDown)
 	}
 	if err != nil {
-		err = e.limitHint(err, hostOr(req))
+		err = e.limitHint(err, hostOr(req), sess, req.Overflow)
 		var cte *connectTimeoutError
 		if errors.As(err, &cte) {
 			err = fmt.Errorf("could not connect to %s within %s", client.RedactURL(e.cfg.URL), timeout)
@@ -342,7 +342,9 @@ func (a *Agent) serveOpen(ctx context.Context, wg *sync.WaitGroup, c *net.UnixCo
 		e.streamEnded()
 		a.streamDelta(-1)
 	}()
-	verdict := func(err error) error { return streamEndError(ctx, e.limitHint(err, hostOr(req)), hostOr(req)) }
+	verdict := func(err error) error {
+		return streamEndError(ctx, e.limitHint(err, hostOr(req), sess, req.Overflow), hostOr(req))
+	}
 	if req.Handoff {
 		serveHandoff(c, stream, verdict)
 		return

@@ -527,15 +527,19 @@ func TestRequestCutsBackoffShort(t *testing.T) {
 }
 
 // A session at the server's stream limit refuses the next stream with a
-// line saying to run the command again, and the next one gets a
-// WebSocket of its own, as ssh does when its ControlMaster refuses a
-// session; once the session has room again, streams share it.
+// line saying to run the command again, and the next proxy's stream gets
+// a WebSocket of its own, as ssh does when its ControlMaster refuses a
+// session; a forward's does not (the limit is the server's to keep), and
+// once the session has room again, streams share it. The agent's stop
+// ends a stream on a WebSocket of its own as it ends shared ones.
 func TestStreamLimitOverflowsToOwnSession(t *testing.T) {
 	srv, url := testutil.SandmuxServer(t, func(c *server.Config) { c.MaxStreams = 2 })
 	dir := shortDir(t)
 	runAgent(t, dir, nil)
-	req := OpenRequest{URL: url, Host: "box", ConnectTimeout: 5 * time.Second}
-	open := func(msg string) (net.Conn, error) {
+	proxy := OpenRequest{URL: url, Host: "box", ConnectTimeout: 5 * time.Second, Overflow: true}
+	forward := proxy
+	forward.Overflow = false
+	open := func(req OpenRequest, msg string) (net.Conn, error) {
 		c, err := Open(context.Background(), dir, noStart, req)
 		if err != nil {
 			return nil, err
@@ -563,21 +567,23 @@ func TestStreamLimitOverflowsToOwnSession(t *testing.T) {
 	}
 	var held []net.Conn
 	for i := range 2 {
-		c, err := open(fmt.Sprint("held ", i))
+		c, err := open(forward, fmt.Sprint("held ", i))
 		if err != nil {
 			t.Fatal(err)
 		}
 		held = append(held, c)
 	}
-	_, err := open("one too many")
-	const want = "server at its stream limit (2); close some connections to it or raise --max-streams " +
-		"(the agent's shared session to box is that full: run the command again and the agent gives it a WebSocket of its own)"
-	if err == nil || err.Error() != want {
+	const limit = "server at its stream limit (2); close some connections to it or raise --max-streams"
+	_, err := open(proxy, "one too many")
+	if want := limit + "; run the command again: while the session to box is this full, the agent gives it a WebSocket of its own"; err == nil || err.Error() != want {
 		t.Fatalf("third stream: %v\nwant %q", err, want)
 	}
-	own, err := open("again")
+	if _, err := open(forward, "a forward's"); err == nil || err.Error() != limit {
+		t.Fatalf("a forward's stream past the limit: %v\nwant %q", err, limit)
+	}
+	own, err := open(proxy, "again")
 	if err != nil {
-		t.Fatalf("the stream after the refusal: %v", err)
+		t.Fatalf("the proxy's stream after the refusal: %v", err)
 	}
 	if n := srv.Stats().Sessions; n != 2 {
 		t.Fatalf("server saw %d WebSockets, want 2: the shared one and one of the stream's own", n)
@@ -589,12 +595,50 @@ func TestStreamLimitOverflowsToOwnSession(t *testing.T) {
 	if !testutil.Poll(10*time.Second, func() bool { return srv.Stats().ActiveStreams == 0 }) {
 		t.Fatal("streams still open on the server")
 	}
-	c, err := open("room again")
+	c, err := open(proxy, "room again")
 	if err != nil {
 		t.Fatal(err)
 	}
 	c.Close()
 	if n := srv.Stats().Sessions; n != 2 {
 		t.Fatalf("server saw %d WebSockets, want still 2: with room again the stream shares the session", n)
+	}
+}
+
+// The agent's stop ends a stream on a WebSocket of its own (a raw
+// server's, a full session's) at once, as it ends shared ones: it waited
+// for the stream to end by itself.
+func TestStopEndsOwnSessions(t *testing.T) {
+	srv, url := testutil.SandmuxServer(t, func(c *server.Config) { c.MaxStreams = 1 })
+	dir := shortDir(t)
+	runAgent(t, dir, nil)
+	req := OpenRequest{URL: url, Host: "box", ConnectTimeout: 5 * time.Second, Overflow: true}
+	var conns []net.Conn
+	for range 3 { // the shared stream, the refused one, one of its own
+		c, err := Open(context.Background(), dir, noStart, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		_, err = c.Write([]byte("x"))
+		if err == nil {
+			_, err = io.ReadFull(c, make([]byte, 1))
+		}
+		if err == nil {
+			conns = append(conns, c)
+		}
+	}
+	if len(conns) != 2 || srv.Stats().Sessions != 2 {
+		t.Fatalf("%d streams up on %d WebSockets, want 2 on 2", len(conns), srv.Stats().Sessions)
+	}
+	if err := Stop(context.Background(), dir); err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range conns {
+		_, err := io.ReadAll(c)
+		if err == nil || !strings.Contains(err.Error(), errShuttingDown) {
+			t.Errorf("stream %d after the agent's stop: %v, want %q", i, err, errShuttingDown)
+		}
 	}
 }

@@ -54,10 +54,15 @@ type entry struct {
 	hurry chan struct{}
 	// fullSess refused a stream for the server's stream limit while it
 	// carried about fullAt streams: while it carries that many, a new
-	// stream gets a WebSocket of its own (open), as ssh falls back to a
-	// connection of its own when its ControlMaster refuses a session.
+	// proxy's stream gets a WebSocket of its own (open), as ssh falls
+	// back to a connection of its own when its ControlMaster refuses a
+	// session.
 	fullSess *client.Session
 	fullAt   int
+	// own closes the sessions dialled for one stream each (a raw server,
+	// a full shared session) until their stream is done, so that the
+	// agent's stop ends them as it ends the shared one.
+	own map[*ownSession]struct{}
 	// retired is set when the agent drops the entry (reap): no maintainer
 	// may start or go on, or it would redial a session nobody can reach.
 	retired bool
@@ -330,19 +335,25 @@ func (e *connectTimeoutError) Error() string {
 func (e *connectTimeoutError) Unwrap() error { return e.last }
 
 // open returns a stream to target on the shared session, retrying when a
-// session dies between being handed out and opening the stream.
-func (e *entry) open(ctx, agentCtx context.Context, wg *sync.WaitGroup, target string, notify func(Progress)) (net.Conn, func(), error) {
+// session dies between being handed out and opening the stream, and the
+// shared session it is on (nil for a WebSocket of its own). overflow
+// lets it take a WebSocket of its own when the shared one is full.
+func (e *entry) open(ctx, agentCtx context.Context, wg *sync.WaitGroup, target string, overflow bool, notify func(Progress)) (net.Conn, func(), *client.Session, error) {
 	for {
 		sess, err := e.session(ctx, agentCtx, wg, notify)
 		if errors.Is(err, errRawServer) {
 			// A raw server carries one connection per WebSocket.
-			return client.DialStream(ctx, e.cfg, target)
+			conn, release, err := e.dialOwn(ctx, target)
+			return conn, release, nil, err
 		}
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
-		if e.full(sess) {
-			return client.DialStream(ctx, e.cfg, target)
+		// A full session that is resuming is waited for as any other: a
+		// dial of its own would meet the same outage at once.
+		if overflow && !sess.Resuming() && e.full(sess) {
+			conn, release, err := e.dialOwn(ctx, target)
+			return conn, release, nil, err
 		}
 		resuming := sess.Resuming()
 		if notify != nil && resuming {
@@ -359,7 +370,7 @@ func (e *entry) open(ctx, agentCtx context.Context, wg *sync.WaitGroup, target s
 		}
 		conn, err := open(ctx, target)
 		if err == nil {
-			return conn, func() {}, nil
+			return conn, func() {}, sess, nil
 		}
 		if ctx.Err() == nil && (errors.Is(err, mux.ErrSessionEnded) || errors.Is(err, mux.ErrSessionDead) || sess.Mux().IsClosed()) {
 			continue
@@ -371,40 +382,71 @@ func (e *entry) open(ctx, agentCtx context.Context, wg *sync.WaitGroup, target s
 			if rerr := sess.ResumeError(); rerr != nil {
 				last = fmt.Errorf("the session is being resumed; last attempt: %w", rerr)
 			}
-			return nil, nil, &connectTimeoutError{last: last}
+			return nil, nil, nil, &connectTimeoutError{last: last}
 		}
-		return nil, nil, err
+		return nil, nil, sess, err
 	}
 }
 
-// noteRefusal learns from how a stream ended whether the server refused
-// it for its stream limit, and reports whether so. The stream was on the
-// current session (a new one since has not refused anything yet, and
-// only this session's count is compared with it). The refused stream may
-// still be counted, so the session counts as full from one stream fewer:
-// a stream too many given a WebSocket of its own costs only that.
-func (e *entry) noteRefusal(err error) bool {
+// ownSession is a session dialled for one stream (dialOwn).
+type ownSession struct{ close func() }
+
+// dialOwn dials a session of its own for one stream to target, as
+// --no-agent does, and keeps it among the entry's until the returned
+// release closes it.
+func (e *entry) dialOwn(ctx context.Context, target string) (net.Conn, func(), error) {
+	conn, closeFn, err := client.DialStream(ctx, e.cfg, target)
+	if err != nil {
+		return nil, nil, err
+	}
+	o := &ownSession{close: sync.OnceFunc(closeFn)}
+	e.mu.Lock()
+	if e.own == nil {
+		e.own = make(map[*ownSession]struct{})
+	}
+	e.own[o] = struct{}{}
+	e.mu.Unlock()
+	return conn, func() {
+		e.mu.Lock()
+		delete(e.own, o)
+		e.mu.Unlock()
+		o.close()
+	}, nil
+}
+
+// noteRefusal learns from how a stream on the shared session sess ended
+// whether the server refused it for its stream limit, and reports
+// whether so. The refused stream may still be counted in sess, so the
+// session counts as full from one stream fewer: a proxy's stream given a
+// WebSocket of its own one stream early costs only that.
+func (e *entry) noteRefusal(err error, sess *client.Session) bool {
 	var se *mux.StreamError
 	if !errors.As(err, &se) || se.Status != mux.StatusLimit {
 		return false
 	}
+	if sess == nil || sess.Raw() {
+		return true
+	}
+	n := max(sess.Mux().NumStreams()-1, 1)
 	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.sess != nil && !e.sess.Raw() {
-		e.fullSess, e.fullAt = e.sess, max(e.sess.Mux().NumStreams()-1, 1)
+	changed := e.fullSess != sess || e.fullAt != n
+	e.fullSess, e.fullAt = sess, n
+	e.mu.Unlock()
+	if changed {
 		e.log.Info("the server refused a stream for its stream limit; "+
-			"new streams get a WebSocket of their own while the session is this full", logflood.Limit, "streams", e.fullAt)
+			"while the session is this full, proxies' streams get a WebSocket of their own", logflood.Limit, "streams", n)
 	}
 	return true
 }
 
-// limitHint adds to a refusal for the server's stream limit (noteRefusal)
-// that running the command again works.
-func (e *entry) limitHint(err error, host string) error {
-	if !e.noteRefusal(err) {
+// limitHint notes a refusal for the server's stream limit on sess
+// (noteRefusal) and, for a request that may overflow, adds that running
+// the command again works.
+func (e *entry) limitHint(err error, host string, sess *client.Session, overflow bool) error {
+	if !e.noteRefusal(err, sess) || !overflow {
 		return err
 	}
-	return fmt.Errorf("%w (the agent's shared session to %s is that full: run the command again and the agent gives it a WebSocket of its own)", err, host)
+	return fmt.Errorf("%w; run the command again: while the session to %s is this full, the agent gives it a WebSocket of its own", err, host)
 }
 
 // full reports whether sess carries as many streams as when the server
@@ -460,14 +502,22 @@ func (e *entry) failedForGood() bool {
 	return e.state == StateFailed && !e.running
 }
 
-// closeSession ends the live session, if any; the maintainer then exits
-// because its context is cancelled first (the agent's, or retire's).
+// closeSession ends the live session, if any, and the sessions of one
+// stream each (dialOwn); the maintainer then exits because its context
+// is cancelled first (the agent's, or retire's).
 func (e *entry) closeSession() {
 	e.mu.Lock()
 	s := e.sess
+	own := make([]*ownSession, 0, len(e.own))
+	for o := range e.own {
+		own = append(own, o)
+	}
 	e.mu.Unlock()
 	if s != nil {
 		_ = s.Close()
+	}
+	for _, o := range own {
+		o.close()
 	}
 }
 

@@ -59,6 +59,12 @@ type OpenRequest struct {
 	// FrameIn offers to frame the proxy's bytes (see frame.go), so that
 	// the agent can tell the end of its data from a cut. Open sets it.
 	FrameIn bool `json:"frame_in,omitempty"`
+	// Overflow lets the stream take a WebSocket of its own while the
+	// shared session is at the server's stream limit: proxies set it, so
+	// that an ssh gets in while forwarded connections fill the session.
+	// A forward's own connections past the limit are refused, as the
+	// server's limit means, and do not use up its --max-sessions.
+	Overflow bool `json:"overflow,omitempty"`
 	// Resume, if set, is the proxy's own resumption settings; a session
 	// is shared only by requests with the same ones. Without it (a proxy
 	// older than this) the agent's own settings apply.

@@ -55,7 +55,7 @@ func oneHost(c *cli.Context, example string) error {
 func noArgs(c *cli.Context) error {
 	if c.NArg() > 0 && namesFlag(c.Command, c.Args().First()) {
 		a := c.Args().First()
-		return fmt.Errorf("%s takes no arguments, got %q: did you mean `sandmux %s --%s`?", c.Command.Name, a, c.Command.Name, a)
+		return fmt.Errorf("%s takes no arguments, got %q: did you mean the flag --%s?", c.Command.Name, a, a)
 	}
 	if err := flagsFirst(c); err != nil {
 		return err

@@ -190,6 +190,7 @@ func openViaAgent(ctx context.Context, c *cli.Context, cfg client.Config) (net.C
 		return nil, nil, err
 	}
 	req, err := agentRequest(c, cfg, c.Args().First())
+	req.Overflow = true
 	if err != nil {
 		return nil, nil, err
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -76,7 +77,8 @@ func printStatus(w io.Writer, st agent.Status) error {
 	for _, s := range st.Sessions {
 		state := s.State
 		if s.Reason != "" && s.State != agent.StateConnected {
-			reasons = append(reasons, fmt.Sprintf("%s: %s: %s", s.URL, s.State, s.Reason))
+			// A dial error names the URL already.
+			reasons = append(reasons, fmt.Sprintf("%s: %s: %s", s.URL, s.State, strings.TrimPrefix(s.Reason, s.URL+": ")))
 		}
 		since, rtt := "-", rttText(s.LastRTT)
 		switch {

@@ -12,7 +12,7 @@ import (
 // open streams.
 func TestPrintStatusShowsWaitingProxies(t *testing.T) {
 	st := agent.Status{Started: time.Now(), Sessions: []agent.SessionStatus{
-		{URL: "wss://8081-a.e2b.app", State: agent.StateReconnecting, Reason: "dial failed", OpenStreams: 1, Waiting: 2},
+		{URL: "wss://8081-a.e2b.app", State: agent.StateReconnecting, Reason: "wss://8081-a.e2b.app: dial failed", OpenStreams: 1, Waiting: 2},
 		{URL: "wss://8081-b.e2b.app", State: agent.StateConnected, OpenStreams: 3},
 	}}
 	var b strings.Builder
@@ -23,7 +23,8 @@ func TestPrintStatusShowsWaitingProxies(t *testing.T) {
 	if len(lines) < 5 || !strings.Contains(lines[3], "1 (+2 waiting)") || strings.Contains(lines[4], "waiting") {
 		t.Fatalf("status:\n%s\nwant the first session's streams as \"1 (+2 waiting)\" and no waiting on the second", b.String())
 	}
-	// The reason is a line of its own under the table, not a cell.
+	// The reason is a line of its own under the table, not a cell, and
+	// names the URL once.
 	if strings.Contains(lines[3], "dial failed") || !strings.Contains(b.String(), "\nwss://8081-a.e2b.app: reconnecting: dial failed\n") {
 		t.Fatalf("status:\n%s\nwant the reason on its own line under the table", b.String())
 	}
