@@ -47,7 +47,7 @@ demo-sshd: build
 
 # Benchmarks: sandmux beside raw TCP, direct ssh and one WebSocket per
 # connection, in one run, as a markdown table and bench/out/latest.json.
-# BENCH_QUICK=1 for about 85 s; the full run takes under 10 minutes.
+# BENCH_QUICK=1 for about a minute; the full run takes under 10 minutes.
 bench:
 	$(GO) run ./bench
 

@@ -40,7 +40,8 @@ type Config struct {
 	Resume mux.ResumeConfig
 	// Backoff spaces resume attempts.
 	Backoff Backoff
-	// Logger receives logs; nil discards them.
+	// Logger receives logs; nil discards them. Its lines do not name the
+	// server: give the logger a "url" attribute where that matters.
 	Logger *slog.Logger
 }
 

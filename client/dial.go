@@ -52,7 +52,7 @@ func Dial(ctx context.Context, cfg Config) (*Session, error) {
 			lcancel()
 			return nil, err
 		}
-		log.Debug("resumable session up", "url", RedactURL(cfg.URL), "handshake", time.Since(start).Round(time.Millisecond))
+		log.Debug("resumable session up", "handshake", time.Since(start).Round(time.Millisecond))
 		return s, nil
 	case mux.Subprotocol:
 		s.mux, err = mux.Client(link.NetConn(lctx), cfg.Mux, log)
@@ -60,10 +60,10 @@ func Dial(ctx context.Context, cfg Config) (*Session, error) {
 			lcancel()
 			return nil, err
 		}
-		log.Debug("session up", "url", RedactURL(cfg.URL), "handshake", time.Since(start).Round(time.Millisecond))
+		log.Debug("session up", "handshake", time.Since(start).Round(time.Millisecond))
 		return s, nil
 	}
-	log.Debug("server picked no sandmux subprotocol; raw mode", "url", RedactURL(cfg.URL))
+	log.Debug("server picked no sandmux subprotocol; raw mode")
 	s.raw = mux.RawNetConn(lctx, ws)
 	return s, nil
 }

@@ -114,7 +114,7 @@ func (s *Session) reattach(rc *mux.Resumable, attempt int) bool {
 		return true
 	}
 	s.setResumeError(nil)
-	s.log.Info("session resumed", "url", RedactURL(s.url))
+	s.log.Info("session resumed")
 	return true
 }
 

@@ -27,6 +27,13 @@ func ExpandURL(template, host string) (string, error) {
 	if err := checkURL(template); err != nil {
 		return "", err
 	}
+	// A brace left is a mistyped placeholder ({hots}, {HOST}); in a path
+	// it would be sent escaped and fail as a 401 or 404 that names the
+	// token or the URL, not the typo. (A host is plain, so none is its;
+	// and checkURL refused credentials, so the URL may be shown.)
+	if strings.ContainsAny(template, "{}") {
+		return "", fmt.Errorf("%w: %q: the only placeholder is {host}, in lower case", ErrBadURL, template)
+	}
 	return template, nil
 }
 

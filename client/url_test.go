@@ -73,6 +73,10 @@ func TestExpandURL(t *testing.T) {
 			wantErr: `bad url: "wss://8081-{HOST}.e2b.app": the only placeholder is {host}, in lower case`,
 		},
 		{
+			name: "mistyped placeholder in the path", template: "ws://127.0.0.1:8081/{hots}", host: "abc",
+			wantErr: `bad url: "ws://127.0.0.1:8081/{hots}": the only placeholder is {host}, in lower case`,
+		},
+		{
 			name: "credentials in url", template: "wss://me:secret@{host}.example", host: "abc",
 			wantErr: `bad url: "wss://xxxxx@abc.example": credentials in the URL are not supported; use --token or --header`,
 		},

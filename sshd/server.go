@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -64,7 +66,13 @@ func New(cfg Config) (*Server, error) {
 		}
 		return nil, fmt.Errorf("%w: no usable public key in %s", ErrNoAuthorizedKeys, strings.Join(where, " or "))
 	}
-	log.Info("authorized keys", "file", cfg.AuthorizedKeysFile, "keys", keys.usable())
+	// Keys may all come from the text (SANDMUX_AUTHORIZED_KEYS), with the
+	// file not there (yet: it is read at every login).
+	file := cfg.AuthorizedKeysFile
+	if _, err := os.Stat(file); file != "" && errors.Is(err, fs.ErrNotExist) {
+		file += " (not there; read again at every login)"
+	}
+	log.Info("authorized keys", "file", file, "from_text", cfg.AuthorizedKeys != "", "keys", keys.usable())
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Server{
 		cfg: cfg, log: log,

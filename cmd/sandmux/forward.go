@@ -231,6 +231,7 @@ func runForward(c *cli.Context) error {
 		if cfg.Logger, err = newLogger(errw, clientLogLevel(c)); err != nil {
 			return err
 		}
+		cfg.Logger = cfg.Logger.With("url", client.RedactURL(cfg.URL))
 	}
 
 	var opener streamOpener

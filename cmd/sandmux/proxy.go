@@ -79,7 +79,13 @@ func clientConfig(c *cli.Context, host string) (client.Config, error) {
 		return cfg, err
 	}
 	cfg.Logger, err = newLogger(c.App.ErrWriter, clientLogLevel(c))
-	return cfg, err
+	if err != nil {
+		return cfg, err
+	}
+	// The session's lines name their server through this, as the
+	// agent's do (the client adds no url of its own).
+	cfg.Logger = cfg.Logger.With("url", client.RedactURL(cfg.URL))
+	return cfg, nil
 }
 
 // clientLogLevel is quiet by default: every warning a session logs (lost,
