@@ -68,6 +68,8 @@ func TestForwardUsageErrors(t *testing.T) {
 		{[]string{"proxy", "--target", "bad", "abc"}, "--target \"bad\": want HOST:PORT, e.g. --target 127.0.0.1:5432"},
 		{[]string{"agent", "--log-level", "loud"}, "unknown log level \"loud\": use debug, info, warn or error"},
 		{[]string{"nosuchcmd"}, "unknown command \"nosuchcmd\" (the commands are in `sandmux --help`)"},
+		{[]string{"prox"}, "unknown command \"prox\": did you mean proxy? (the commands are in `sandmux --help`)"},
+		{[]string{"stauts"}, "did you mean status?"},
 		{[]string{"--bogus"}, "flag provided but not defined: -bogus (see `sandmux --help`)"},
 		{[]string{"proxy", "--raw", "--target", "127.0.0.1:5432", "abc"}, "--raw cannot choose a --target"},
 		{[]string{"server", "--listen", ""}, "--listen is empty; give HOST:PORT, e.g. --listen 0.0.0.0:8081"},

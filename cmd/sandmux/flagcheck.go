@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -130,4 +131,36 @@ func hostPorts(name string) func(*cli.Context, []string) error {
 		}
 		return nil
 	}
+}
+
+// nearCommand returns the command whose name word is a typo of (at most
+// two edits away, or a prefix of it), or "".
+func nearCommand(cmds []*cli.Command, word string) string {
+	for _, c := range cmds {
+		if len(word) >= 3 && strings.HasPrefix(c.Name, word) || editDistance(c.Name, word) <= 2 {
+			return c.Name
+		}
+	}
+	return ""
+}
+
+// editDistance is the Levenshtein distance between a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
 }

@@ -47,6 +47,9 @@ func newApp() *cli.App {
 		// Without it, an unknown command gets "No help topic for ...".
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
+				if near := nearCommand(c.App.Commands, c.Args().First()); near != "" {
+					return fmt.Errorf("unknown command %q: did you mean %s? (the commands are in `sandmux --help`)", c.Args().First(), near)
+				}
 				return fmt.Errorf("unknown command %q (the commands are in `sandmux --help`)", c.Args().First())
 			}
 			return cli.ShowAppHelp(c)
