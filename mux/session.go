@@ -394,6 +394,11 @@ func (s *Session) CloseChan() <-chan struct{} { return s.ys.CloseChan() }
 // NumStreams is the number of open streams.
 func (s *Session) NumStreams() int { return s.ys.NumStreams() }
 
+// Bytes returns what the session received and sent on its transport,
+// without taking any lock: a server's Stats, under its own lock, must
+// not wait for a session whose peer stopped reading.
+func (s *Session) Bytes() (in, out int64) { return s.tr.in.Load(), s.tr.out.Load() }
+
 // Stats returns the session's counters.
 func (s *Session) Stats() Stats {
 	st := Stats{

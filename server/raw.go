@@ -8,6 +8,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/sandmux/sandmux/internal/logflood"
 	"github.com/sandmux/sandmux/mux"
 )
 
@@ -22,7 +23,7 @@ func (s *Server) dialRaw(w http.ResponseWriter, r *http.Request) (tc net.Conn, o
 	tc, err := s.dial(target)
 	if err != nil {
 		s.stats.targetErrors.Add(1)
-		s.log.Warn("raw session: cannot connect target", "remote", r.RemoteAddr, "target", target, "err", err)
+		s.log.Warn("raw session: cannot connect target", logflood.Limit, "remote", r.RemoteAddr, "target", target, "err", err)
 		rep := mux.Reply{Status: dialStatus(err), Target: target, Message: dialMessage(err)}
 		http.Error(w, "sandmux: "+rep.Err().Error(), http.StatusBadGateway)
 		return nil, false

@@ -130,9 +130,12 @@ func (s *Server) Stats() Stats {
 	active := len(s.sessions)
 	in, out := s.stats.bytesIn.Load(), s.stats.bytesOut.Load()
 	for sess := range s.sessions {
-		st := sess.Stats()
-		in += st.BytesIn
-		out += st.BytesOut
+		// Bytes, not Stats: Stats counts streams under yamux's stream
+		// lock, which a session stalled by its peer can hold, and every
+		// upgrade waits for s.mu meanwhile.
+		i, o := sess.Bytes()
+		in += i
+		out += o
 	}
 	s.mu.Unlock()
 	return Stats{

@@ -84,9 +84,11 @@ type Session struct {
 	sendDoneCh chan struct{}
 
 	// shutdown is used to safely close a session
-	shutdown        bool
-	shutdownErr     error
-	shutdownCh      chan struct{}
+	shutdown    bool
+	shutdownErr error
+	shutdownCh  chan struct{}
+	// pongCh queues ping ids to answer (pongLoop).
+	pongCh          chan uint32
 	shutdownLock    sync.Mutex
 	shutdownErrLock sync.Mutex
 }
@@ -123,6 +125,7 @@ func newSession(config *Config, conn io.ReadWriteCloser, client bool) *Session {
 		recvDoneCh:  make(chan struct{}),
 		sendDoneCh:  make(chan struct{}),
 		shutdownCh:  make(chan struct{}),
+		pongCh:      make(chan uint32, pongBacklog),
 	}
 	if client {
 		s.nextStreamID = 1
@@ -131,6 +134,7 @@ func newSession(config *Config, conn io.ReadWriteCloser, client bool) *Session {
 	}
 	go s.recv()
 	go s.send()
+	go s.pongLoop()
 	if config.EnableKeepAlive {
 		go s.keepalive()
 	}
@@ -661,14 +665,16 @@ func (s *Session) handlePing(hdr header) error {
 
 	// Check if this is a query, respond back in a separate context so we
 	// don't interfere with the receiving thread blocking for the write.
+	// One goroutine answers (pongLoop), and at most pongBacklog answers
+	// wait for it: a goroutine per ping let a peer sending pings without
+	// end grow goroutines and memory without bound (sandmux patch). A
+	// ping beyond the backlog goes unanswered; an honest peer has one or
+	// two outstanding.
 	if flags&flagSYN == flagSYN {
-		go func() {
-			hdr := header(make([]byte, headerSize))
-			hdr.encode(typePing, flagACK, 0, pingID)
-			if err := s.sendNoWait(hdr); err != nil {
-				s.logger.Printf("[WARN] yamux: failed to send ping reply: %v", err)
-			}
-		}()
+		select {
+		case s.pongCh <- pingID:
+		default:
+		}
 		return nil
 	}
 
@@ -681,6 +687,25 @@ func (s *Session) handlePing(hdr header) error {
 	}
 	s.pingLock.Unlock()
 	return nil
+}
+
+// pongBacklog bounds the ping answers waiting to be sent.
+const pongBacklog = 16
+
+// pongLoop answers pings queued by handlePing until the session ends.
+func (s *Session) pongLoop() {
+	for {
+		select {
+		case id := <-s.pongCh:
+			hdr := header(make([]byte, headerSize))
+			hdr.encode(typePing, flagACK, 0, id)
+			if err := s.sendNoWait(hdr); err != nil {
+				s.logger.Printf("[WARN] yamux: failed to send ping reply: %v", err)
+			}
+		case <-s.shutdownCh:
+			return
+		}
+	}
 }
 
 // handleGoAway is invokde for a typeGoAway frame
@@ -714,11 +739,14 @@ func (s *Session) incomingStream(id uint32) error {
 	// Allocate a new stream
 	stream := newStream(s, id, streamSYNReceived)
 
+	// Nothing is sent under streamLock (sandmux patch): a send waits for
+	// room in the send queue, up to the write timeout, and NumStreams,
+	// closeStream and every other stream's open would wait behind it.
 	s.streamLock.Lock()
-	defer s.streamLock.Unlock()
 
 	// Check if stream already exists
 	if _, ok := s.streams[id]; ok {
+		s.streamLock.Unlock()
 		s.logger.Printf("[ERR] yamux: duplicate stream declared")
 		if sendErr := s.sendNoWait(s.goAway(goAwayProtoErr)); sendErr != nil {
 			s.logger.Printf("[WARN] yamux: failed to send go away: %v", sendErr)
@@ -732,11 +760,13 @@ func (s *Session) incomingStream(id uint32) error {
 	// Check if we've exceeded the backlog
 	select {
 	case s.acceptCh <- stream:
+		s.streamLock.Unlock()
 		return nil
 	default:
 		// Backlog exceeded! RST the stream
-		s.logger.Printf("[WARN] yamux: backlog exceeded, forcing connection reset")
 		delete(s.streams, id)
+		s.streamLock.Unlock()
+		s.logger.Printf("[WARN] yamux: backlog exceeded, forcing connection reset")
 		hdr := header(make([]byte, headerSize))
 		hdr.encode(typeWindowUpdate, flagRST, id, 0)
 		return s.sendNoWait(hdr)
