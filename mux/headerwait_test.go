@@ -147,7 +147,7 @@ func TestHeaderWaitDoesNotSpinThroughOutage(t *testing.T) {
 	rc, rs, cli, srv := resumablePair(t, cfg)
 	_, st := openBare(t, cli, srv)
 	link := &countingAttachment{attachment: rs}
-	h := &headerReader{st: st, link: link, budget: cfg.HeaderTimeout, full: cfg.HeaderTimeout, armedAt: time.Now(), detAtArm: rs.Detached()}
+	h := &headerReader{st: st, link: link, silence: srv.tr.silence, budget: cfg.HeaderTimeout, full: cfg.HeaderTimeout, armedAt: time.Now(), detAtArm: rs.Detached()}
 	_ = st.SetReadDeadline(h.armedAt.Add(h.budget))
 	done := make(chan error, 1)
 	go func() {
@@ -180,5 +180,78 @@ func TestHeaderWaitDoesNotSpinThroughOutage(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("the header wait did not end after the resume")
+	}
+}
+
+// A path that stalls between a stream's opening and its header, still
+// attached (the keepalive has yet to judge it), does not cost the stream:
+// the session heard nothing at all meanwhile, and the header comes
+// before anything heard after it. The header timeout (10 s) is shorter
+// than the time a silent path takes to be dropped (1.5 × 15 s).
+func TestHeaderWaitOutlastsStall(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.HeaderTimeout = 1500 * time.Millisecond
+	_, _, cli, srv := resumablePair(t, cfg)
+	ys, st := openBare(t, cli, srv)
+	got := make(chan error, 1)
+	go func() {
+		_, err := srv.ReadRequest(st)
+		got <- err
+	}()
+	select {
+	case err := <-got:
+		t.Fatalf("header read ended while the session heard nothing: %v", err)
+	case <-time.After(3 * cfg.HeaderTimeout):
+	}
+	hdr, err := Request{Target: "127.0.0.1:22"}.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ys.Write(hdr); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-got:
+		if err != nil {
+			t.Fatalf("header after the stall: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no header after the stall")
+	}
+}
+
+// A peer that opens a stream and never sends its header, while the
+// session hears from it all the time, is still cut off: only silence of
+// the whole session is not charged.
+func TestHeaderWaitTimesOutWhileHeard(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.HeaderTimeout = 1500 * time.Millisecond
+	_, _, cli, srv := resumablePair(t, cfg)
+	_, st := openBare(t, cli, srv)
+	chatter, _ := openBare(t, cli, srv)
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				if _, err := chatter.Write([]byte("x")); err != nil {
+					return
+				}
+			}
+		}
+	}()
+	start := time.Now()
+	_, err := srv.ReadRequest(st)
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() {
+		t.Fatalf("header read: %v, want a timeout", err)
+	}
+	if d := time.Since(start); d > 3*cfg.HeaderTimeout {
+		t.Fatalf("timed out after %v, want about the header timeout %v", d, cfg.HeaderTimeout)
 	}
 }

@@ -270,12 +270,15 @@ func (s *Session) replyWait() time.Duration {
 }
 
 // ReadRequest reads a stream's header within HeaderTimeout, so a peer that
-// opens streams and never sends a header cannot hold them. On a
-// resumable session the time spent detached does not count: a stream
-// whose opening arrived just before the path died gets its header with
-// the replay, however long the outage.
+// opens streams and never sends a header cannot hold them. Time the peer
+// cannot answer for does not count: on a resumable session the time
+// spent detached (a stream whose opening arrived just before the path
+// died gets its header with the replay, however long the outage), and on
+// any session a silence of the whole session, as when the path stalls
+// between a stream's opening and its header and the keepalive has yet
+// to judge it (the header comes before anything heard after it).
 func (s *Session) ReadRequest(st *Stream) (Request, error) {
-	h := &headerReader{st: st, budget: s.cfg.HeaderTimeout, full: s.cfg.HeaderTimeout, armedAt: time.Now()}
+	h := &headerReader{st: st, silence: s.tr.silence, budget: s.cfg.HeaderTimeout, full: s.cfg.HeaderTimeout, armedAt: time.Now()}
 	if s.rc != nil {
 		h.link = s.rc
 		h.detAtArm = s.rc.Detached()
@@ -292,35 +295,53 @@ type attachment interface {
 	Attached() bool
 }
 
-// headerReader reads a stream until its budget of attached time is
+// headerReader reads a stream until its budget of the peer's time is
 // spent: on a timeout it charges the time since it last armed the
-// deadline, less the time detached meanwhile, and arms it again for
-// what is left. While detached it wakes no more often than every full
-// header timeout, so a path that died just before the deadline does not
-// have it re-armed ever closer.
+// deadline, less the time detached meanwhile or the session's silence
+// up to now, whichever is longer, and arms it again for what is left.
+// After time not charged it waits at least a full header timeout, so a
+// path that died just before the deadline does not have it re-armed
+// ever closer. A peer that opens a stream, sends no header and pings
+// now and then holds it a few header timeouts at most: each ping heard
+// ends a silence, and the time before it is charged.
 type headerReader struct {
 	st       *Stream
-	link     attachment // nil unless resumable
+	link     attachment           // nil unless resumable
+	silence  func() time.Duration // since the session last heard a byte
 	budget   time.Duration
 	full     time.Duration
 	armedAt  time.Time
 	detAtArm time.Duration // link.Detached() at armedAt
 }
 
+// silentFloor is the shortest silence of a session taken as a stall: one
+// carrying data hears from its peer every few milliseconds.
+const silentFloor = time.Second
+
 func (h *headerReader) Read(p []byte) (int, error) {
 	for {
 		n, err := h.st.Read(p)
 		var ne net.Error
-		if n > 0 || h.link == nil || !errors.As(err, &ne) || !ne.Timeout() {
+		if n > 0 || !errors.As(err, &ne) || !ne.Timeout() {
 			return n, err
 		}
-		now, det := time.Now(), h.link.Detached()
-		h.budget -= max(now.Sub(h.armedAt)-(det-h.detAtArm), 0)
+		now := time.Now()
+		elapsed := now.Sub(h.armedAt)
+		var off, det time.Duration
+		if h.link != nil {
+			det = h.link.Detached()
+			off = det - h.detAtArm
+		}
+		if sil := h.silence(); sil >= silentFloor {
+			off = max(off, sil)
+		}
+		off = min(off, elapsed)
+		h.budget -= elapsed - off
 		if h.budget <= 0 {
 			return n, err
 		}
 		wait := h.budget
-		if !h.link.Attached() {
+		if off > 0 {
 			wait = max(wait, h.full)
 		}
 		h.armedAt, h.detAtArm = now, det

@@ -522,6 +522,9 @@ func TestBadStreamHeader(t *testing.T) {
 	s := startServer(t, echo.addr, func(c *server.Config) { c.Mux.HeaderTimeout = 200 * time.Millisecond })
 	ys := rawYamux(t, s.url)
 	const hint = " (are client and server versions compatible?)"
+	// A header that did not come in time is not one the server could not
+	// parse: its line does not ask about versions.
+	const late = "server could not open a stream: no stream header within the server's --header-timeout (200ms); run the command again"
 	tests := []struct {
 		name string
 		send []byte
@@ -531,8 +534,8 @@ func TestBadStreamHeader(t *testing.T) {
 		{"request flags", []byte{1, 7, 0, 0}, "server rejected the stream header: malformed stream header: request flags 0x7 are not defined" + hint},
 		{"oversized", []byte{1, 0, 0xff, 0xff}, "server rejected the stream header: stream header too large: 65539 bytes, limit 4096" + hint},
 		{"non-UTF-8 target", []byte{1, 0, 0, 5, 1, 0, 2, 0xff, 0xfe}, "server rejected the stream header: malformed stream header: field 1 is not UTF-8" + hint},
-		{"no header at all", nil, "server rejected the stream header: read stream header: i/o deadline reached" + hint},
-		{"half a header", []byte{1, 0}, "server rejected the stream header: read stream header: i/o deadline reached" + hint},
+		{"no header at all", nil, late},
+		{"half a header", []byte{1, 0}, late},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -549,8 +552,8 @@ func TestBadStreamHeader(t *testing.T) {
 			if err != nil {
 				t.Fatalf("ReadReply: %v", err)
 			}
-			if rep.Status != mux.StatusBadRequest {
-				t.Fatalf("reply %+v, want StatusBadRequest", rep)
+			if want := mux.StatusBadRequest; tt.want == late && rep.Status != mux.StatusInternal || tt.want != late && rep.Status != want {
+				t.Fatalf("reply %+v, want StatusBadRequest, or StatusInternal for a late header", rep)
 			}
 			if got := rep.Err().Error(); got != tt.want {
 				t.Fatalf("error text\n  %s\nwant\n  %s", got, tt.want)

@@ -188,7 +188,16 @@ func (s *Server) serveStream(sess *mux.Session, st *mux.Stream, log *slog.Logger
 	log = log.With("stream", st.StreamID())
 
 	req, err := sess.ReadRequest(st)
-	if err != nil {
+	var ne net.Error
+	switch {
+	case errors.As(err, &ne) && ne.Timeout():
+		// Not a header this server cannot parse, whose hint asks about
+		// versions: none came in time.
+		log.Info("no stream header in time", logflood.Limit, "timeout", s.cfg.Mux.HeaderTimeout)
+		_ = sess.Reply(st, mux.Reply{Status: mux.StatusInternal,
+			Message: fmt.Sprintf("no stream header within the server's --header-timeout (%s); run the command again", s.cfg.Mux.HeaderTimeout)})
+		return true
+	case err != nil:
 		log.Info("bad stream header", logflood.Limit, "err", err)
 		_ = sess.Reply(st, mux.Reply{Status: mux.StatusBadRequest, Message: err.Error()})
 		return true
