@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -254,7 +255,12 @@ func (a *Agent) handle(ctx context.Context, wg *sync.WaitGroup, c *net.UnixConn)
 	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	var req request
 	if err := readMessage(c, &req); err != nil {
-		a.log.Info("bad request on agent socket", logflood.Limit, "err", err)
+		// A connection closed before any request is a proxy or a
+		// starting agent checking that this one answers (Ensure), not a
+		// bad request.
+		if !errors.Is(err, io.EOF) {
+			a.log.Info("bad request on agent socket", logflood.Limit, "err", err)
+		}
 		_ = c.Close()
 		return
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -640,5 +641,37 @@ func TestStopEndsOwnSessions(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), errShuttingDown) {
 			t.Errorf("stream %d after the agent's stop: %v, want %q", i, err, errShuttingDown)
 		}
+	}
+}
+
+// A connection closed before any request (a proxy, or a starting agent,
+// checking that this one answers) is not logged as a bad request, which
+// every agent start logged; a cut-off request still is.
+func TestProbeIsNotABadRequest(t *testing.T) {
+	dir := shortDir(t)
+	logs := &testutil.Buffer{}
+	runAgent(t, dir, func(c *Config) {
+		c.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})
+	for range 3 {
+		c, err := connect(context.Background(), dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = c.Close()
+	}
+	c, err := connect(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = c.Write([]byte{0, 0}) // half a length prefix
+	_ = c.Close()
+	if err := Stop(context.Background(), dir); err != nil {
+		t.Fatal(err)
+	}
+	// Logged once every connection has been handled.
+	testutil.WaitFor(t, 10*time.Second, "the agent's last line", func() bool { return strings.Contains(logs.String(), `msg="agent stopped"`) })
+	if n := testutil.CountLines(logs.String(), `msg="bad request on agent socket"`); n != 1 {
+		t.Fatalf("%d bad-request lines, want 1 (the cut-off request, not the probes):\n%s", n, logs.String())
 	}
 }
