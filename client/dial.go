@@ -93,7 +93,9 @@ func (s *Session) startResumable(ctx context.Context, link mux.Link) error {
 		s.idMu.Lock()
 		s.id, s.secret, s.grace = w.ID, w.Secret, w.Grace
 		s.idMu.Unlock()
-		s.log.Debug("resumable session welcomed", "grace", w.Grace)
+		// server_session is what the server's log calls it (session=),
+		// so that the two logs can be matched.
+		s.log.Info("the server accepted the session", "server_session", fmt.Sprintf("%x", w.ID[:4]), "grace", w.Grace)
 		return nil
 	})
 	if _, err := rc.Attach(link, 0, nil); err != nil {
