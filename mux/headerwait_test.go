@@ -154,8 +154,11 @@ func TestHeaderWaitDoesNotSpinThroughOutage(t *testing.T) {
 		_, err := ReadRequest(h)
 		done <- err
 	}()
-	// Drop just before the deadline: only a sliver of the budget is left.
-	time.Sleep(time.Until(h.armedAt.Add(cfg.HeaderTimeout - 2*time.Millisecond)))
+	// Drop before the deadline with only a sliver of the budget left:
+	// 100 ms, which a wait re-armed for what is left would wake every
+	// time, 20 times in the 2 s below. (2 ms before it, as this once
+	// did, lost the race to the deadline now and then on a busy machine.)
+	time.Sleep(time.Until(h.armedAt.Add(cfg.HeaderTimeout - 100*time.Millisecond)))
 	lost := errors.New("test: path lost")
 	rs.Drop(lost)
 	rc.Drop(lost)
