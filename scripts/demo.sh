@@ -25,7 +25,8 @@ WS_PORT=$(free_port)
 # A short keepalive so the pause below is noticed in a second, not 20.
 export SANDMUX_KEEPALIVE=1s
 "$BIN" server --listen "127.0.0.1:$WS_PORT" --ssh embedded \
-  --authorized-keys "$WORK/authorized_keys" --state-dir "$STATE_DIR" 2>"$WORK/server.log" &
+  --authorized-keys "$WORK/authorized_keys" --state-dir "$STATE_DIR" \
+  --max-startups 100:30:200 2>"$WORK/server.log" &
 SERVER_PID=$!
 pids+=($SERVER_PID)
 wait_for "sandmux server" bash -c "exec 3<>/dev/tcp/127.0.0.1/$WS_PORT"

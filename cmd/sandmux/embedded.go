@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 
@@ -33,6 +34,7 @@ func embeddedFlags() []cli.Flag {
 		&cli.StringFlag{Name: "ssh", Value: "external", EnvVars: []string{"SANDMUX_SSH"}, Usage: "`MODE`: external forwards streams to --target (OpenSSH's sshd); embedded runs sandmux's own SSH server, no sshd needed"},
 		&cli.StringFlag{Name: "state-dir", EnvVars: []string{"SANDMUX_STATE_DIR"}, Usage: "`DIR` for the embedded server's host key (default $XDG_STATE_HOME/sandmux, else ~/.local/state/sandmux)"},
 		&cli.StringFlag{Name: "authorized-keys", Usage: "authorized_keys `FILE` for the embedded server, read at every login (default ~/.ssh/authorized_keys); keys in " + envAuthorizedKeys + " are accepted too", TakesFile: true},
+		&cli.StringFlag{Name: "max-startups", Value: "10:30:100", Usage: "embedded server: connections not yet logged in, as OpenSSH's `START:RATE:FULL` (random early drop of RATE % from START, all from FULL); raise it for many parallel logins (parallel sftp)"},
 		&cli.BoolFlag{Name: "print-host-key", Usage: "print the embedded server's host public key and fingerprint, generating the key if there is none, and exit"},
 	}
 }
@@ -49,6 +51,9 @@ type embedded struct {
 func startEmbedded(c *cli.Context, log *slog.Logger, cfg *server.Config) (*embedded, error) {
 	switch mode := c.String("ssh"); mode {
 	case "external":
+		if c.IsSet("max-startups") {
+			return nil, errors.New("--max-startups is the embedded SSH server's (--ssh embedded); for OpenSSH's sshd, set MaxStartups in sshd_config")
+		}
 		return nil, nil
 	case "embedded":
 	default:
@@ -110,6 +115,9 @@ func embeddedConfig(c *cli.Context, log *slog.Logger) (sshd.Config, error) {
 	cfg := sshd.DefaultConfig()
 	home, herr := os.UserHomeDir()
 	var err error
+	if cfg.MaxStartups, err = parseMaxStartups(c.String("max-startups")); err != nil {
+		return cfg, err
+	}
 	if cfg.StateDir, err = stateDir(c, home, herr); err != nil {
 		return cfg, err
 	}
@@ -206,4 +214,30 @@ func checkStateDir(dir string) error {
 			return nil
 		}
 	}
+}
+
+// parseMaxStartups reads --max-startups as sshd_config's MaxStartups
+// does: START:RATE:FULL, or START alone for a hard limit.
+func parseMaxStartups(v string) (sshd.MaxStartups, error) {
+	bad := fmt.Errorf("--max-startups %q: want START:RATE:FULL with 0 < START <= FULL and RATE 1-100, e.g. --max-startups 10:30:100 (or START alone)", v)
+	parts := strings.Split(v, ":")
+	if len(parts) != 1 && len(parts) != 3 {
+		return sshd.MaxStartups{}, bad
+	}
+	var n [3]int
+	for i, p := range parts {
+		x, err := strconv.Atoi(p)
+		if err != nil {
+			return sshd.MaxStartups{}, bad
+		}
+		n[i] = x
+	}
+	m := sshd.MaxStartups{Start: n[0], Rate: n[1], Full: n[2]}
+	if len(parts) == 1 {
+		m = sshd.MaxStartups{Start: n[0], Rate: 100, Full: n[0]}
+	}
+	if m.Start <= 0 || m.Start > m.Full || m.Rate < 1 || m.Rate > 100 {
+		return sshd.MaxStartups{}, bad
+	}
+	return m, nil
 }

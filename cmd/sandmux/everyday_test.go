@@ -11,6 +11,7 @@ import (
 
 	"github.com/sandmux/sandmux/agent"
 	"github.com/sandmux/sandmux/internal/testutil"
+	"github.com/sandmux/sandmux/sshd"
 )
 
 func TestParseForward(t *testing.T) {
@@ -68,6 +69,9 @@ func TestForwardUsageErrors(t *testing.T) {
 		{[]string{"proxy", "--target", "bad", "abc"}, "--target \"bad\": want HOST:PORT, e.g. --target 127.0.0.1:5432"},
 		{[]string{"agent", "--log-level", "loud"}, "unknown log level \"loud\": use debug, info, warn or error"},
 		{[]string{"nosuchcmd"}, "unknown command \"nosuchcmd\" (the commands are in `sandmux --help`)"},
+		{[]string{"server", "--ssh", "embedded", "--max-startups", "20:30:10"}, `--max-startups "20:30:10": want START:RATE:FULL with 0 < START <= FULL and RATE 1-100, e.g. --max-startups 10:30:100 (or START alone)`},
+		{[]string{"server", "--ssh", "embedded", "--max-startups", "a"}, `--max-startups "a": want START:RATE:FULL`},
+		{[]string{"server", "--max-startups", "100"}, "--max-startups is the embedded SSH server's (--ssh embedded)"},
 		{[]string{"prox"}, "unknown command \"prox\": did you mean proxy? (the commands are in `sandmux --help`)"},
 		{[]string{"stauts"}, "did you mean status?"},
 		{[]string{"--bogus"}, "flag provided but not defined: -bogus (see `sandmux --help`)"},
@@ -387,5 +391,23 @@ func TestEmptyTokenRefused(t *testing.T) {
 	}
 	if tok, err := readToken("s3cret", true, ""); tok != "s3cret" || err != nil {
 		t.Errorf("--token s3cret: %q, %v", tok, err)
+	}
+}
+
+func TestParseMaxStartups(t *testing.T) {
+	for v, want := range map[string]sshd.MaxStartups{
+		"10:30:100":  {Start: 10, Rate: 30, Full: 100},
+		"100:30:200": {Start: 100, Rate: 30, Full: 200},
+		"50":         {Start: 50, Rate: 100, Full: 50},
+	} {
+		got, err := parseMaxStartups(v)
+		if err != nil || got != want {
+			t.Errorf("parseMaxStartups(%q) = %v, %v; want %v", v, got, err, want)
+		}
+	}
+	for _, v := range []string{"", "0", "10:0:100", "10:101:100", "10:30", "1:2:3:4", "-1:30:100"} {
+		if _, err := parseMaxStartups(v); err == nil {
+			t.Errorf("parseMaxStartups(%q) accepted", v)
+		}
 	}
 }
