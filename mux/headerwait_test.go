@@ -175,14 +175,23 @@ func TestHeaderWaitDoesNotSpinThroughOutage(t *testing.T) {
 		t.Fatalf("the header wait woke %d times in 2 s of outage", n)
 	}
 	attachPair(t, rc, rs)
+	err := within(t, done, 10*time.Second, "the header wait did not end after the resume")
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() {
+		t.Fatalf("header wait after the resume: %v, want its timeout (no header was sent)", err)
+	}
+}
+
+// within returns what ch delivers, failing the test if nothing comes
+// within d.
+func within(t *testing.T, ch <-chan error, d time.Duration, what string) error {
+	t.Helper()
 	select {
-	case err := <-done:
-		var ne net.Error
-		if !errors.As(err, &ne) || !ne.Timeout() {
-			t.Fatalf("header wait after the resume: %v, want its timeout (no header was sent)", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the header wait did not end after the resume")
+	case err := <-ch:
+		return err
+	case <-time.After(d):
+		t.Fatal(what)
+		return nil
 	}
 }
 
@@ -213,13 +222,8 @@ func TestHeaderWaitOutlastsStall(t *testing.T) {
 	if _, err := ys.Write(hdr); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case err := <-got:
-		if err != nil {
-			t.Fatalf("header after the stall: %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("no header after the stall")
+	if err := within(t, got, 10*time.Second, "no header after the stall"); err != nil {
+		t.Fatalf("header after the stall: %v", err)
 	}
 }
 
