@@ -48,9 +48,10 @@ type entry struct {
 	outageFails int
 	retryAt     time.Time
 	// hurry tells a maintainer waiting out its backoff that a request is
-	// waiting for the session: it dials as soon as client.HurryFloor has passed
-	// since its last attempt, rather than at the end of a backoff of up to
-	// 10 s, so a proxy started once the server is back is not held up.
+	// waiting for the session: it dials as soon as client.HurryFloor (and
+	// its jitter) has passed since its last attempt, rather than at the
+	// end of a backoff of up to 10 s, so a proxy started once the server
+	// is back is not held up.
 	hurry chan struct{}
 	// fullSess refused a stream for the server's stream limit while it
 	// carried about fullAt streams: while it carries that many, a new
@@ -349,13 +350,13 @@ func (e *entry) open(ctx, agentCtx context.Context, wg *sync.WaitGroup, target s
 		if err != nil {
 			return nil, nil, nil, err
 		}
+		resuming := sess.Resuming()
 		// A full session that is resuming is waited for as any other: a
 		// dial of its own would meet the same outage at once.
-		if overflow && !sess.Resuming() && e.full(sess) {
+		if overflow && !resuming && e.full(sess) {
 			conn, release, err := e.dialOwn(ctx, target)
 			return conn, release, nil, err
 		}
-		resuming := sess.Resuming()
 		if notify != nil && resuming {
 			notify(Progress{State: StateResuming})
 		}

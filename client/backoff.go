@@ -11,9 +11,9 @@ import (
 type Backoff struct {
 	Min, Max time.Duration
 	// MaxBusy, if set and below Max, caps the delay while the session
-	// carries streams (DelayBusy), below Min too: someone's ssh waits on it, and a path
-	// that comes back only now and then (a flapping link) must be tried
-	// while it is up, not once every Max.
+	// carries streams (DelayBusy), below Min too: someone's ssh waits on
+	// it, and a path that comes back only now and then (a flapping link)
+	// must be tried while it is up, not once every Max.
 	MaxBusy time.Duration
 	// StableAfter is how long a session must have lived for the next loss
 	// to start again from Min.
