@@ -30,6 +30,9 @@ type authorizedKey struct {
 type keySet struct {
 	keys    []authorizedKey
 	skipped []string // "FILE line N: reason"
+	// fileMissing: the authorized keys file was not there (it is read
+	// again at every login).
+	fileMissing bool
 }
 
 // find returns the entry for key, or nil. As in OpenSSH, the first line
@@ -71,6 +74,7 @@ func loadKeys(cfg *Config) (*keySet, error) {
 		b, err := os.ReadFile(cfg.AuthorizedKeysFile)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
+			s.fileMissing = true
 		case err != nil:
 			return s, fmt.Errorf("read authorized keys: %w", err)
 		default:

@@ -4,10 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"net"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -69,7 +67,7 @@ func New(cfg Config) (*Server, error) {
 	// Keys may all come from the text (SANDMUX_AUTHORIZED_KEYS), with the
 	// file not there (yet: it is read at every login).
 	file := cfg.AuthorizedKeysFile
-	if _, err := os.Stat(file); file != "" && errors.Is(err, fs.ErrNotExist) {
+	if keys.fileMissing {
 		file += " (not there; read again at every login)"
 	}
 	log.Info("authorized keys", "file", file, "from_text", cfg.AuthorizedKeys != "", "keys", keys.usable())
