@@ -675,3 +675,41 @@ func TestProbeIsNotABadRequest(t *testing.T) {
 		t.Fatalf("%d bad-request lines, want 1 (the cut-off request, not the probes):\n%s", n, logs.String())
 	}
 }
+
+// On a session that carries many streams, a proxy's stream waits for the
+// server's reply, so that a refusal for the stream limit comes before any
+// of its bytes went out, and the agent gives it a WebSocket of its own at
+// once: the ssh does not fail first.
+func TestCrowdedSessionOverflowsWithoutFailing(t *testing.T) {
+	const limit = crowdedStreams + 2
+	srv, url := testutil.SandmuxServer(t, func(c *server.Config) { c.MaxStreams = limit })
+	dir := shortDir(t)
+	runAgent(t, dir, nil)
+	echoOnce := func(req OpenRequest) error {
+		c, err := Open(context.Background(), dir, noStart, req)
+		if err != nil {
+			return err
+		}
+		t.Cleanup(func() { c.Close() })
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		if _, err := c.Write([]byte("x")); err != nil {
+			return err
+		}
+		_, err = io.ReadFull(c, make([]byte, 1))
+		return err
+	}
+	forward := OpenRequest{URL: url, Host: "box", ConnectTimeout: 5 * time.Second}
+	for i := range limit {
+		if err := echoOnce(forward); err != nil {
+			t.Fatalf("forward stream %d: %v", i, err)
+		}
+	}
+	proxy := forward
+	proxy.Overflow = true
+	if err := echoOnce(proxy); err != nil {
+		t.Fatalf("a proxy's stream on the full, crowded session: %v", err)
+	}
+	if n := srv.Stats().Sessions; n != 2 {
+		t.Fatalf("server saw %d WebSockets, want 2: the shared one and the proxy's own", n)
+	}
+}

@@ -365,13 +365,23 @@ func (e *entry) open(ctx, agentCtx context.Context, wg *sync.WaitGroup, target s
 		// so would one on a new session whose WebSocket is lost before the
 		// server's welcome; waiting for the reply (which follows the
 		// welcome) lets this loop retry on a fresh session.
+		// So does a proxy's stream on a session that carries many (a
+		// forward's, say): the server's stream limit may refuse it, and a
+		// refusal of a stream opened early comes after ssh's first bytes
+		// went with it, too late to give it a WebSocket of its own. Its
+		// set-up pays the reply's round trip.
+		crowded := overflow && sess.Mux() != nil && sess.Mux().NumStreams() >= crowdedStreams
 		open := sess.OpenStreamEarly
-		if resuming || !sess.Welcomed() {
+		if resuming || !sess.Welcomed() || crowded {
 			open = sess.OpenStream
 		}
 		conn, err := open(ctx, target)
 		if err == nil {
 			return conn, func() {}, sess, nil
+		}
+		if crowded && e.noteRefusal(err, sess) {
+			conn, release, err := e.dialOwn(ctx, target)
+			return conn, release, nil, err
 		}
 		if ctx.Err() == nil && (errors.Is(err, mux.ErrSessionEnded) || errors.Is(err, mux.ErrSessionDead) || sess.Mux().IsClosed()) {
 			continue
@@ -388,6 +398,12 @@ func (e *entry) open(ctx, agentCtx context.Context, wg *sync.WaitGroup, target s
 		return nil, nil, sess, err
 	}
 }
+
+// crowdedStreams is how many streams a shared session carries before a
+// proxy's stream on it waits for the server's reply (open): far below the
+// server's default limit (256), and above what ssh, scp and sftp alone
+// keep open.
+const crowdedStreams = 32
 
 // ownSession is a session dialled for one stream (dialOwn).
 type ownSession struct{ close func() }
