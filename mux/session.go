@@ -292,7 +292,6 @@ func (s *Session) ReadRequest(st *Stream) (Request, error) {
 // attachment is what headerReader asks of a Resumable.
 type attachment interface {
 	Detached() time.Duration
-	Attached() bool
 }
 
 // headerReader reads a stream until its budget of the peer's time is
