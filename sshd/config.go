@@ -97,7 +97,7 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: handshake timeout must be positive", ErrInvalidConfig)
 	case c.MaxAuthTries <= 0:
 		return fmt.Errorf("%w: max auth tries must be positive", ErrInvalidConfig)
-	case !c.MaxStartups.valid():
+	case !c.MaxStartups.Valid():
 		return fmt.Errorf("%w: max startups %d:%d:%d must be start:rate:full with 0 < start <= full and rate 1 to 100", ErrInvalidConfig, c.MaxStartups.Start, c.MaxStartups.Rate, c.MaxStartups.Full)
 	case c.HangupGrace < 0:
 		return fmt.Errorf("%w: hangup grace must not be negative", ErrInvalidConfig)

@@ -22,8 +22,8 @@ type MaxStartups struct {
 // String is OpenSSH's spelling, start:rate:full.
 func (m MaxStartups) String() string { return fmt.Sprintf("%d:%d:%d", m.Start, m.Rate, m.Full) }
 
-// valid reports whether m is usable: 0 < Start <= Full, Rate 1..100.
-func (m MaxStartups) valid() bool {
+// Valid reports whether m is usable: 0 < Start <= Full, Rate 1..100.
+func (m MaxStartups) Valid() bool {
 	return m.Start > 0 && m.Start <= m.Full && m.Rate > 0 && m.Rate <= 100
 }
 

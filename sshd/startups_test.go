@@ -108,7 +108,7 @@ func TestMaxStartupsDrop(t *testing.T) {
 	if d := count(55); d < 1100 || d > 1500 {
 		t.Errorf("55 waiting: %d of 2000 dropped, want about 1300", d)
 	}
-	if err := (MaxStartups{Start: 5, Rate: 30, Full: 4}).valid(); err {
+	if err := (MaxStartups{Start: 5, Rate: 30, Full: 4}).Valid(); err {
 		t.Error("start above full accepted")
 	}
 	cfg := DefaultConfig()

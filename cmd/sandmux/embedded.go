@@ -236,7 +236,7 @@ func parseMaxStartups(v string) (sshd.MaxStartups, error) {
 	if len(parts) == 1 {
 		m = sshd.MaxStartups{Start: n[0], Rate: 100, Full: n[0]}
 	}
-	if m.Start <= 0 || m.Start > m.Full || m.Rate < 1 || m.Rate > 100 {
+	if !m.Valid() {
 		return sshd.MaxStartups{}, bad
 	}
 	return m, nil
