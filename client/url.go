@@ -32,7 +32,7 @@ func ExpandURL(template, host string) (string, error) {
 	// token or the URL, not the typo. (A host is plain, so none is its;
 	// and checkURL refused credentials, so the URL may be shown.)
 	if strings.ContainsAny(template, "{}") {
-		return "", fmt.Errorf("%w: %q: the only placeholder is {host}, in lower case", ErrBadURL, template)
+		return "", badPlaceholder(template)
 	}
 	return template, nil
 }
@@ -52,6 +52,12 @@ func plainHost(host string) bool {
 	return true
 }
 
+// badPlaceholder is the error for a URL with a brace left in it after
+// {host} was filled: a mistyped placeholder.
+func badPlaceholder(s string) error {
+	return fmt.Errorf("%w: %q: the only placeholder is {host}, in lower case", ErrBadURL, s)
+}
+
 // checkURL accepts ws:// and wss:// URLs with a host and a valid port.
 func checkURL(s string) error {
 	if !strings.Contains(s, "://") {
@@ -59,7 +65,7 @@ func checkURL(s string) error {
 	}
 	u, err := url.Parse(s)
 	if err != nil && strings.Contains(s, "{") {
-		return fmt.Errorf("%w: %q: the only placeholder is {host}, in lower case", ErrBadURL, s)
+		return badPlaceholder(s)
 	}
 	if err != nil {
 		return fmt.Errorf("%w: %q: %w", ErrBadURL, s, err)
