@@ -540,32 +540,7 @@ func TestStreamLimitOverflowsToOwnSession(t *testing.T) {
 	proxy := OpenRequest{URL: url, Host: "box", ConnectTimeout: 5 * time.Second, Overflow: true}
 	forward := proxy
 	forward.Overflow = false
-	open := func(req OpenRequest, msg string) (net.Conn, error) {
-		c, err := Open(context.Background(), dir, noStart, req)
-		if err != nil {
-			return nil, err
-		}
-		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-		if _, err := c.Write([]byte(msg)); err != nil {
-			// A refusal may close the connection before the write:
-			// its reason is what is left to read.
-			if _, rerr := io.ReadAll(c); rerr != nil {
-				err = rerr
-			}
-			c.Close()
-			return nil, err
-		}
-		got := make([]byte, len(msg))
-		if _, err := io.ReadFull(c, got); err != nil {
-			c.Close()
-			return nil, err
-		}
-		if string(got) != msg {
-			c.Close()
-			return nil, fmt.Errorf("echo %q, want %q", got, msg)
-		}
-		return c, nil
-	}
+	open := func(req OpenRequest, msg string) (net.Conn, error) { return echoVia(dir, req, msg) }
 	var held []net.Conn
 	for i := range 2 {
 		c, err := open(forward, fmt.Sprint("held ", i))
@@ -616,17 +591,8 @@ func TestStopEndsOwnSessions(t *testing.T) {
 	req := OpenRequest{URL: url, Host: "box", ConnectTimeout: 5 * time.Second, Overflow: true}
 	var conns []net.Conn
 	for range 3 { // the shared stream, the refused one, one of its own
-		c, err := Open(context.Background(), dir, noStart, req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-		_, err = c.Write([]byte("x"))
-		if err == nil {
-			_, err = io.ReadFull(c, make([]byte, 1))
-		}
-		if err == nil {
+		if c, err := echoVia(dir, req, "x"); err == nil {
+			defer c.Close()
 			conns = append(conns, c)
 		}
 	}
@@ -686,16 +652,10 @@ func TestCrowdedSessionOverflowsWithoutFailing(t *testing.T) {
 	dir := shortDir(t)
 	runAgent(t, dir, nil)
 	echoOnce := func(req OpenRequest) error {
-		c, err := Open(context.Background(), dir, noStart, req)
-		if err != nil {
-			return err
+		c, err := echoVia(dir, req, "x")
+		if err == nil {
+			t.Cleanup(func() { c.Close() })
 		}
-		t.Cleanup(func() { c.Close() })
-		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-		if _, err := c.Write([]byte("x")); err != nil {
-			return err
-		}
-		_, err = io.ReadFull(c, make([]byte, 1))
 		return err
 	}
 	forward := OpenRequest{URL: url, Host: "box", ConnectTimeout: 5 * time.Second}
@@ -712,4 +672,33 @@ func TestCrowdedSessionOverflowsWithoutFailing(t *testing.T) {
 	if n := srv.Stats().Sessions; n != 2 {
 		t.Fatalf("server saw %d WebSockets, want 2: the shared one and the proxy's own", n)
 	}
+}
+
+// echoVia opens a stream through the agent in dir and has msg echoed on
+// it; it returns the open stream, or why it failed (closed then).
+func echoVia(dir string, req OpenRequest, msg string) (net.Conn, error) {
+	c, err := Open(context.Background(), dir, noStart, req)
+	if err != nil {
+		return nil, err
+	}
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := c.Write([]byte(msg)); err != nil {
+		// A refusal may close the connection before the write: its
+		// reason is what is left to read.
+		if _, rerr := io.ReadAll(c); rerr != nil {
+			err = rerr
+		}
+		c.Close()
+		return nil, err
+	}
+	got := make([]byte, len(msg))
+	if _, err := io.ReadFull(c, got); err != nil {
+		c.Close()
+		return nil, err
+	}
+	if string(got) != msg {
+		c.Close()
+		return nil, fmt.Errorf("echo %q, want %q", got, msg)
+	}
+	return c, nil
 }
