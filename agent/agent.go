@@ -47,6 +47,10 @@ type Agent struct {
 
 	stop     chan struct{} // closed by a stop request
 	stopOnce sync.Once
+	// stoppers are the connections of stop requests, closed only as
+	// Serve returns: their end tells `agent --stop` that every session
+	// is closed, not just that the socket is gone.
+	stoppers []net.Conn
 }
 
 // New validates cfg and returns an Agent; Serve runs it.
@@ -147,6 +151,12 @@ func (a *Agent) Serve(ctx context.Context) error {
 	conns.Wait()
 	wg.Wait()
 	a.log.Info("agent stopped")
+	a.mu.Lock()
+	for _, c := range a.stoppers {
+		_ = c.Close()
+	}
+	a.stoppers = nil
+	a.mu.Unlock()
 	return nil
 }
 
@@ -273,7 +283,9 @@ func (a *Agent) handle(ctx context.Context, wg *sync.WaitGroup, c *net.UnixConn)
 	case opStop:
 		a.log.Info("stop requested")
 		_ = writeMessage(c, reply{Version: protoVersion, OK: true})
-		_ = c.Close()
+		a.mu.Lock()
+		a.stoppers = append(a.stoppers, c)
+		a.mu.Unlock()
 		a.stopOnce.Do(func() { close(a.stop) })
 	case opOpen:
 		if req.Open == nil {

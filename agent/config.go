@@ -91,6 +91,9 @@ var (
 	// ErrNoAnswer means the agent took the connection but did not answer
 	// in time: it is stuck or stopped (SIGSTOP).
 	ErrNoAnswer = errors.New("the sandmux agent did not answer in time; if it is stuck, kill the `sandmux agent` process (a new one starts with the next proxy) or use --no-agent")
+	// ErrStopSlow means a stopped agent was still closing its sessions
+	// (or still serving its socket) when the wait for it ran out.
+	ErrStopSlow = errors.New("the sandmux agent is still closing its sessions; if it does not exit, kill the `sandmux agent` process")
 	// errAgentLeft means the agent closed a connection without answering
 	// its request: it was exiting (--persist) as the request arrived.
 	errAgentLeft = errors.New("the sandmux agent closed the connection without an answer")

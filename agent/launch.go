@@ -194,24 +194,27 @@ func GetStatus(ctx context.Context, dir string) (Status, error) {
 	return *rep.Status, nil
 }
 
-// Stop asks a running agent to shut down and waits until its socket is
-// gone or ctx ends.
+// Stop asks a running agent to shut down and waits until it has closed
+// its sessions (the agent closes the request's connection last) and its
+// socket is gone, or ctx ends. An agent that predates the wait closes the
+// connection at once; the socket's removal is then all there is to wait for.
 func Stop(ctx context.Context, dir string) error {
 	c, err := connect(ctx, dir)
 	if err != nil {
 		return err
 	}
-	_, err = roundTrip(ctx, c, request{Version: protoVersion, Op: opStop})
-	_ = c.Close()
-	if err != nil {
+	defer c.Close()
+	if _, err := roundTrip(ctx, c, request{Version: protoVersion, Op: opStop}); err != nil {
 		return err
 	}
-	for {
+	stopWatch := context.AfterFunc(ctx, func() { _ = c.Close() })
+	_, _ = io.Copy(io.Discard, c)
+	stopWatch()
+	for ctx.Err() == nil {
 		if _, err := os.Stat(SocketPath(dir)); errors.Is(err, os.ErrNotExist) {
 			return nil
 		}
-		if !sleepCtx(ctx, 20*time.Millisecond) {
-			return fmt.Errorf("the agent did not stop in time: %w", ctx.Err())
-		}
+		sleepCtx(ctx, 20*time.Millisecond)
 	}
+	return ErrStopSlow
 }

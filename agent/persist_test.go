@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"strings"
@@ -188,8 +189,11 @@ func TestNextAgentServesWhileTheLastCloses(t *testing.T) {
 	_ = c.Close()
 	fault.Freeze() // its session's close now waits for a peer that is silent
 	defer fault.Thaw()
-	if err := Stop(context.Background(), dir); err != nil {
-		t.Fatal(err)
+	// Stop waits for the sessions' close; this test does not.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if err := Stop(ctx, dir); !errors.Is(err, ErrStopSlow) {
+		t.Fatalf("stop: %v, want %v", err, ErrStopSlow)
 	}
 	runAgent(t, dir, nil) // fails if the first still held the run lock
 	select {
@@ -200,6 +204,33 @@ func TestNextAgentServesWhileTheLastCloses(t *testing.T) {
 	fault.Thaw()
 	if err := <-firstDone; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// `agent --stop` returns once the agent has closed its sessions, even two
+// whose paths froze (their closes wait out a timeout), not just once its
+// socket is gone: a script that stops the agent and
+// then replaces the binary or checks the server finds them closed.
+func TestStopWaitsForSessionsToClose(t *testing.T) {
+	dir := shortDir(t)
+	logs := &testutil.Buffer{}
+	runAgent(t, dir, func(c *Config) {
+		c.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	})
+	for _, token := range []string{"a", "b"} { // two sessions to one server
+		_, fault := faultyServer(t)
+		c := echoOnce(t, dir, OpenRequest{URL: "ws://" + fault.Addr(), Token: token, Host: "box", ConnectTimeout: 5 * time.Second})
+		_ = c.Close()
+		fault.Freeze()
+		defer fault.Thaw()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := Stop(ctx, dir); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(logs.String(), `msg="agent stopped"`) {
+		t.Fatalf("stop returned before the agent had closed its sessions:\n%s", logs.String())
 	}
 }
 
