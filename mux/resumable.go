@@ -307,9 +307,18 @@ func (r *Resumable) Attach(l Link, peerRecv uint64, welcome func(received uint64
 	r.mu.Lock()
 	if r.err != nil {
 		// Failed during the welcome (the grace ran out, or Close): the
-		// peer must not be left holding a session that is gone.
+		// peer must not be left holding a session that is gone. Told
+		// "resumed" a moment ago, it hears END as from Close (§9.6),
+		// instead of a dropped connection it would try to resume.
 		err := r.err
 		r.mu.Unlock()
+		if welcome != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			if ws.Write(ctx, websocket.MessageBinary, []byte{msgEnd}) == nil {
+				linger(ws, closeBudget/2)
+			}
+			cancel()
+		}
 		return nil, err
 	}
 	r.trimLocked(peerRecv)
@@ -700,6 +709,13 @@ func (r *Resumable) Read(p []byte) (int, error) {
 			}
 		}
 		n, err := r.cur.Read(p)
+		if errors.Is(err, websocket.ErrMessageTooBig) {
+			// A protocol error (§9.1), not the path's, even if a write
+			// detached first: resuming would bring the same message back.
+			r.cur = nil
+			r.Fail(fmt.Errorf("%w: a message over %d bytes", ErrResumeProtocol, maxMessage))
+			continue
+		}
 		if err != nil && !errors.Is(err, io.EOF) {
 			// Bytes that come with a transport error are not trusted:
 			// coder/websocket returns a cut frame's partial payload still
@@ -764,6 +780,10 @@ func (r *Resumable) nextData(ws *websocket.Conn, gen uint64) error {
 	}
 	var t [1]byte
 	if _, err := io.ReadFull(rd, t[:]); err != nil {
+		if errors.Is(err, io.EOF) { // the message's end, not the path's
+			err = fmt.Errorf("%w: an empty message", ErrResumeProtocol)
+			r.Fail(err)
+		}
 		return err
 	}
 	if f := r.takeWelcome(); f != nil {

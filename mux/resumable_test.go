@@ -147,32 +147,49 @@ func TestAttachAfterFail(t *testing.T) {
 	}
 }
 
-// An ACK whose payload is not exactly 8 bytes ends the session (spec
-// §9.1), instead of failing the next read and resuming over and over.
-func TestMalformedAckEndsSession(t *testing.T) {
-	for _, payload := range [][]byte{make([]byte, 9), make([]byte, 7), nil} {
+// A malformed message ends the session for good (spec §9.1) instead of
+// detaching it, which would have the peer resume and send it again: an
+// ACK whose payload is not exactly 8 bytes, an empty message (no type)
+// and one over the 1 MiB limit (whose first MiB reached the reader).
+func TestMalformedMessageEndsSession(t *testing.T) {
+	big := make([]byte, 1+2<<20)
+	big[0] = msgData
+	for name, msg := range map[string][]byte{
+		"ACK with 9 bytes": append([]byte{msgAck}, make([]byte, 9)...),
+		"ACK with 7 bytes": append([]byte{msgAck}, make([]byte, 7)...),
+		"ACK with none":    {msgAck},
+		"empty message":    {},
+		"2 MiB of DATA":    big,
+	} {
 		r := testResumable(t)
 		peer, s := wsPair(t)
 		if _, err := r.Attach(Link{WS: s}, 0, nil); err != nil {
 			t.Fatal(err)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		if err := peer.Write(ctx, websocket.MessageBinary, append([]byte{msgAck}, payload...)); err != nil {
-			t.Fatal(err)
-		}
+		go func() { _ = peer.Write(ctx, websocket.MessageBinary, msg) }()
 		// The reader is what reads control messages.
 		read := make(chan error, 1)
-		go func() { _, err := r.Read(make([]byte, 1)); read <- err }()
+		go func() {
+			buf := make([]byte, 64<<10)
+			for {
+				if _, err := r.Read(buf); err != nil {
+					read <- err
+					return
+				}
+			}
+		}()
 		select {
 		case <-read:
 		case <-ctx.Done():
+			_, cause := r.Detachment()
 			_ = r.Close()
 			<-read
-			t.Fatalf("ACK with %d payload bytes: the session did not end", len(payload))
+			t.Fatalf("%s: the session did not end (detached: %v)", name, cause)
 		}
 		cancel()
 		if err := r.Err(); !errors.Is(err, ErrResumeProtocol) {
-			t.Fatalf("ACK with %d payload bytes: %v, want %v", len(payload), err, ErrResumeProtocol)
+			t.Fatalf("%s: %v, want %v", name, err, ErrResumeProtocol)
 		}
 	}
 }
@@ -214,5 +231,51 @@ func TestRoomForSmallFramesBesideHeldBulk(t *testing.T) {
 	r.Fail(errors.New("gone"))
 	if !r.Room(maxReplayMessage) {
 		t.Fatal("a failed Resumable holds frames back instead of letting their writes fail")
+	}
+}
+
+// §9.6: a side that ends the session on purpose sends END. A session
+// that ends while a resume's WELCOME is being written (Close, a server's
+// shutdown, the grace running out) has told the peer "resumed" already:
+// END must follow, or the peer sees a dropped connection and redials a
+// session the server ended on purpose.
+func TestCloseDuringResumeWelcomeSendsEnd(t *testing.T) {
+	r := testResumable(t)
+	peer, s := wsPair(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	msgs := make(chan []byte, 4)
+	go func() {
+		defer close(msgs)
+		for {
+			_, b, err := peer.Read(ctx)
+			if err != nil {
+				return
+			}
+			msgs <- b
+		}
+	}()
+	closed := make(chan struct{})
+	welcome := func(recv uint64) error {
+		if err := WriteWelcome(ctx, s, Welcome{Status: WelcomeResumed, Received: recv, Grace: time.Minute}); err != nil {
+			return err
+		}
+		go func() { _ = r.Close(); close(closed) }()
+		<-r.Done()
+		return nil
+	}
+	if _, err := r.Attach(Link{WS: s}, 0, welcome); err == nil {
+		t.Fatal("Attach succeeded on a closed Resumable")
+	}
+	_ = s.CloseNow() // what server/resume.go does with a failed Attach
+	<-closed
+	var w Welcome
+	if err := w.UnmarshalBinary(<-msgs); err != nil || w.Status != WelcomeResumed {
+		t.Fatalf("welcome %+v, %v", w, err)
+	}
+	if b := <-msgs; len(b) != 1 || b[0] != msgEnd {
+		t.Errorf("after its welcome the peer got %x, want END: it would redial a session the server ended", b)
+	}
+	for range msgs {
 	}
 }

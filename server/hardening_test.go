@@ -250,19 +250,14 @@ func TestBadBytesAfterUpgrade(t *testing.T) {
 			serverCloses: true, status: -1, log: []string{"yamux: Invalid protocol version: 71"},
 		},
 		{
-			// Over the message limit the WebSocket is dropped; the session
-			// waits to be resumed, as after any lost connection. The close
-			// status always says why: coder/websocket sends the close frame
-			// before the read returns its error. The log line names
-			// whichever failure mux.Resumable hears of first: the read's, or
-			// that of a write that found the connection already closing (the
-			// ack the reader asks for at exactly 1 MiB, 4 × the 256 KiB ack
-			// interval, races the limit every time).
+			// Over the message limit the session ends for good (spec
+			// §9.1): a resume would bring the same message back. The close
+			// status says why: coder/websocket sends the close frame
+			// before the read returns its error.
 			name: "v2 data message over 1 MiB", proto: mux.SubprotocolResumable, hello: true,
 			msgs:         [][]byte{append(append([]byte{0}, yamuxHeader(yamuxData, 0, 7, 0xFFFFFFFF)...), make([]byte, 1<<20)...)},
 			serverCloses: true, status: websocket.StatusMessageTooBig, reason: "read limited at 1048577 bytes",
-			log:    []string{`msg="transport lost; waiting to resume"`},
-			logErr: []string{"read limited at 1048577 bytes", "use of closed network connection"},
+			log: []string{"resumable transport protocol error: a message over 1048576 bytes"},
 		},
 	}
 	for _, tt := range tests {
