@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/coder/websocket"
@@ -82,8 +83,7 @@ func (s *Session) reattach(rc *mux.Resumable, attempt int) bool {
 	defer cancel()
 	link, err := s.dialWS(ctx, []string{mux.SubprotocolResumable}, true)
 	if err != nil {
-		var de *DialError
-		if errors.As(err, &de) && !de.Temporary() {
+		if endsResumption(err) {
 			s.notResumed(rc, err)
 			return true
 		}
@@ -109,6 +109,11 @@ func (s *Session) reattach(rc *mux.Resumable, attempt int) bool {
 		s.notResumed(rc, err)
 		return true
 	}
+	if w.Status != mux.WelcomeResumed || w.ID != id {
+		_ = ws.CloseNow()
+		rc.Fail(fmt.Errorf("%w: a resume of session %x answered with status %d for session %x", mux.ErrResumeProtocol, id[:4], w.Status, w.ID[:4]))
+		return true
+	}
 	if _, err := rc.Attach(link, w.Received, nil); err != nil {
 		_ = ws.CloseNow()
 		return true
@@ -116,6 +121,25 @@ func (s *Session) reattach(rc *mux.Resumable, attempt int) bool {
 	s.setResumeError(nil)
 	s.log.Info("session resumed")
 	return true
+}
+
+// endsResumption reports whether a resume's failed dial means the server
+// refused the session for good: its credentials (401, 403), or it no
+// longer resumes or speaks this protocol (400, 426). Any other answer is
+// retried until the client's own limit (spec §9.5), unlike a first dial's:
+// while a network is being switched, a captive portal or an edge without
+// the sandbox yet can answer for the server (404, 200, a redirect, a
+// certificate of its own, a name not found) until the path is back.
+func endsResumption(err error) bool {
+	var de *DialError
+	if !errors.As(err, &de) {
+		return false
+	}
+	switch de.StatusCode {
+	case http.StatusUnauthorized, http.StatusForbidden, http.StatusBadRequest, http.StatusUpgradeRequired:
+		return true
+	}
+	return errors.Is(de.Err, http.ErrSchemeMismatch)
 }
 
 // notResumed ends the session for good with the reason a user sees: the

@@ -153,6 +153,34 @@ func TestMisSizedWelcome(t *testing.T) {
 	}
 }
 
+// A resume answered with a WELCOME for a new session, or for another
+// session, is a protocol error: taken as "resumed", the client would
+// replay its bytes into a session that never had them.
+func TestResumeWelcomeMustNameTheSession(t *testing.T) {
+	id := [mux.SessionIDSize]byte{1}
+	for name, answer := range map[string]mux.Welcome{
+		"status 0":   {Status: mux.WelcomeNew, ID: id, Secret: [mux.SecretSize]byte{3}, Grace: time.Minute},
+		"another id": {Status: mux.WelcomeResumed, ID: [mux.SessionIDSize]byte{9}, Grace: time.Minute},
+	} {
+		t.Run(name, func(t *testing.T) {
+			var upgrades atomic.Int64
+			url, _ := fakeResumableServer(t, func(ctx context.Context, ws *websocket.Conn) {
+				if upgrades.Add(1) == 1 {
+					_ = mux.WriteWelcome(ctx, ws, mux.Welcome{Status: mux.WelcomeNew, ID: id, Secret: [mux.SecretSize]byte{2}, Grace: time.Minute})
+					_ = ws.Close(websocket.StatusGoingAway, "") // the path drops, after the welcome
+					return
+				}
+				_ = mux.WriteWelcome(ctx, ws, answer)
+				for readData(ctx, ws, 0) { // until the client closes
+				}
+			})
+			if err := transportEnd(t, url); !errors.Is(err, mux.ErrResumeProtocol) {
+				t.Fatalf("transport error %v, want ErrResumeProtocol", err)
+			}
+		})
+	}
+}
+
 // A raw connection the server closed with a reason (its shutdown) is worded
 // for the proxy's one line; a clean end is not an error.
 func TestStreamEndErrorCloseFrame(t *testing.T) {

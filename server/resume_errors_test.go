@@ -24,15 +24,24 @@ import (
 
 // swapHandler lets a test replace the server behind a URL, as a restart
 // does: same address, no state. While down is set it answers 503, as an
-// edge does for a sandbox it cannot reach.
+// edge does for a sandbox it cannot reach, or downStatus if set, as
+// whatever else may answer for the server while a network is switched.
 type swapHandler struct {
-	h    atomic.Pointer[server.Server]
-	down atomic.Bool
+	h          atomic.Pointer[server.Server]
+	down       atomic.Bool
+	downStatus atomic.Int32
 }
 
 func (s *swapHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.down.Load() {
-		http.Error(w, "sandbox unavailable", http.StatusServiceUnavailable)
+		switch code := int(s.downStatus.Load()); code {
+		case 0:
+			http.Error(w, "sandbox unavailable", http.StatusServiceUnavailable)
+		case http.StatusFound:
+			http.Redirect(w, r, "http://127.0.0.1:1/portal", code)
+		default:
+			http.Error(w, http.StatusText(code), code)
+		}
 		return
 	}
 	s.h.Load().ServeHTTP(w, r)
@@ -293,11 +302,19 @@ func TestAbandonedOpenLeavesSessionIdle(t *testing.T) {
 // out b's first delay.
 func backingOff(t *testing.T, b client.Backoff) (*client.Session, net.Conn) {
 	t.Helper()
+	return backingOffOn(t, b, 0)
+}
+
+// backingOffOn is backingOff with the failed attempt answered with the
+// HTTP status code (0: 503).
+func backingOffOn(t *testing.T, b client.Backoff, code int) (*client.Session, net.Conn) {
+	t.Helper()
 	target := testutil.EchoServer(t).Addr
 	var sw swapHandler
 	sw.h.Store(fastServer(t, target, time.Minute, nil))
 	fault, sess := throughFaultWith(t, &sw, func(c *client.Config) { c.Backoff = b })
 	old := liveStream(t, sess).(net.Conn)
+	sw.downStatus.Store(int32(code))
 	sw.down.Store(true)
 	fault.Cut()
 	// The first attempt comes at once and meets the 503.
@@ -306,6 +323,34 @@ func backingOff(t *testing.T, b client.Backoff) (*client.Session, net.Conn) {
 	}
 	sw.down.Store(false)
 	return sess, old
+}
+
+// A resume answered by something other than the server, as while a
+// network is being switched (an edge that has not found the sandbox yet,
+// a captive portal's page or redirect), is retried until the server
+// answers (spec §9.5), instead of ending the session as on a first dial.
+// Credentials refused still end it at once.
+func TestResumeRetriesPastOtherAnswers(t *testing.T) {
+	fast := client.Backoff{Min: 20 * time.Millisecond, Max: 200 * time.Millisecond, StableAfter: time.Second}
+	for _, code := range []int{http.StatusNotFound, http.StatusOK, http.StatusFound} {
+		sess, old := backingOffOn(t, fast, code)
+		var de *client.DialError
+		if err := sess.ResumeError(); !errors.As(err, &de) || de.StatusCode != code {
+			t.Fatalf("%d: the failed attempt: %v", code, err)
+		}
+		echo(t, old, "after the outage")
+	}
+	var sw swapHandler
+	sw.h.Store(fastServer(t, testutil.EchoServer(t).Addr, time.Minute, nil))
+	fault, sess := throughFaultWith(t, &sw, func(c *client.Config) { c.Backoff = fast })
+	old := liveStream(t, sess)
+	sw.downStatus.Store(http.StatusUnauthorized)
+	sw.down.Store(true)
+	fault.Cut()
+	var nr *mux.NotResumedError
+	if err := readErr(t, old); !errors.As(err, &nr) {
+		t.Fatalf("401 on a resume: the stream ended with %v, want a NotResumedError", err)
+	}
 }
 
 func TestResumeGraceExpiry(t *testing.T) {
