@@ -25,8 +25,14 @@ type detached struct {
 	auth [sha256.Size]byte
 }
 
-// authHash fingerprints the credentials a request carries.
+// authHash fingerprints the credentials a request carries: its bearer
+// token as the token check reads it, so that the header's spelling
+// (`bearer`, spaces) may differ between upgrades; any other
+// Authorization header as it is.
 func authHash(r *http.Request) [sha256.Size]byte {
+	if token, ok := bearerToken(r); ok {
+		return sha256.Sum256([]byte("Bearer " + token))
+	}
 	return sha256.Sum256([]byte(r.Header.Get("Authorization")))
 }
 

@@ -331,12 +331,22 @@ func (s *Server) authorized(r *http.Request) bool {
 	if s.cfg.Token == "" {
 		return true
 	}
-	// The scheme is case-insensitive (RFC 7235); the token is not. Both
-	// sides are hashed first: ConstantTimeCompare returns at once on a
-	// length mismatch, which would reveal the token's length by timing.
-	scheme, got, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-	h1, h2 := sha256.Sum256([]byte(strings.TrimLeft(got, " "))), sha256.Sum256([]byte(s.cfg.Token))
-	return ok && strings.EqualFold(scheme, "Bearer") && subtle.ConstantTimeCompare(h1[:], h2[:]) == 1
+	// Both sides are hashed first: ConstantTimeCompare returns at once on
+	// a length mismatch, which would reveal the token's length by timing.
+	got, ok := bearerToken(r)
+	h1, h2 := sha256.Sum256([]byte(got)), sha256.Sum256([]byte(s.cfg.Token))
+	return ok && subtle.ConstantTimeCompare(h1[:], h2[:]) == 1
+}
+
+// bearerToken is the token of r's `Authorization: Bearer <token>`. The
+// scheme is case-insensitive (RFC 7235) and may be followed by several
+// spaces; the token is taken as it is.
+func bearerToken(r *http.Request) (string, bool) {
+	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	return strings.TrimLeft(token, " "), true
 }
 
 // Close stops new upgrades, ends every session and waits for them.
