@@ -22,11 +22,11 @@ func TestDirectFinThenResetReadsEOF(t *testing.T) {
 			t.Fatal(err)
 		}
 		_ = x.Close() // FIN, nothing unread
-		if !pollWithin(time.Minute, func() bool { return tcpState(t, y) == 8 /* CLOSE_WAIT */ }) {
+		if !pollUntil(time.Minute, func() bool { return tcpState(t, y) == 8 /* CLOSE_WAIT */ }) {
 			t.Fatal("the FIN never arrived")
 		}
 		_, _ = dy.Write([]byte("more upload")) // answered by a reset
-		if !pollWithin(time.Minute, func() bool { return tcpState(t, y) == tcpClosed }) {
+		if !pollUntil(time.Minute, func() bool { return tcpState(t, y) == tcpClosed }) {
 			t.Fatal("the reset never arrived")
 		}
 		if writerTakes {

@@ -226,7 +226,7 @@ func TestDirectReadsResetHiddenBehindEOF(t *testing.T) {
 		_ = x.SetLinger(0)
 		_ = x.Close()
 		var werr error
-		if !pollWithin(time.Minute, func() bool { _, werr = y.Write([]byte{1}); return werr != nil }) {
+		if !pollUntil(time.Minute, func() bool { _, werr = y.Write([]byte{1}); return werr != nil }) {
 			t.Fatal("writes never failed after the peer's reset")
 		}
 		if !errors.Is(werr, syscall.ECONNRESET) {
@@ -255,14 +255,4 @@ func TestDirectReadsResetHiddenBehindEOF(t *testing.T) {
 			t.Fatalf("Read = %d, %v; want EOF", n, err)
 		}
 	})
-}
-
-// pollWithin calls cond until it is true or d passes.
-func pollWithin(d time.Duration, cond func() bool) bool {
-	for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(time.Millisecond) {
-		if cond() {
-			return true
-		}
-	}
-	return false
 }

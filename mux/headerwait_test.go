@@ -204,6 +204,11 @@ func TestHeaderWaitOutlastsStall(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.HeaderTimeout = 1500 * time.Millisecond
 	_, _, cli, srv := resumablePair(t, cfg)
+	// Each side pings once at the start; heard after the stream's opening
+	// (late, on a loaded machine), a pong would end the silence.
+	if !pollUntil(10*time.Second, func() bool { return cli.Stats().LastRTT > 0 && srv.Stats().LastRTT > 0 }) {
+		t.Fatal("the first pings were not answered")
+	}
 	ys, st := openBare(t, cli, srv)
 	got := make(chan error, 1)
 	go func() {
