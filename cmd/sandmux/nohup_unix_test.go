@@ -10,7 +10,8 @@ import (
 	"testing"
 )
 
-// A forward started under nohup keeps ignoring hang-ups: terminateSignals
+// A forward or proxy started under nohup keeps ignoring hang-ups (ssh
+// under nohup goes on after its terminal closes): terminateSignals
 // must not hand SIGHUP to signal.Notify, which would undo the SIG_IGN.
 func TestTerminateSignalsKeepNohup(t *testing.T) {
 	if os.Getenv("SANDMUX_NOHUP_CHILD") == "1" {

@@ -307,7 +307,9 @@ type signalWatch struct {
 func newSignalWatch() *signalWatch {
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &signalWatch{ctx: ctx, cancel: cancel, ch: make(chan os.Signal, 1), done: make(chan struct{})}
-	signal.Notify(w.ch, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	// terminateSignals leaves SIGHUP out under nohup: ssh then ignores a
+	// hang-up too and goes on, and catching it here would cut its stream.
+	signal.Notify(w.ch, terminateSignals...)
 	go func() {
 		defer close(w.done)
 		select {
