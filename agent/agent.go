@@ -103,6 +103,9 @@ func (a *Agent) Serve(ctx context.Context) error {
 	}
 	a.started = time.Now()
 	a.idle = a.started
+	if a.cfg.OnListening != nil {
+		a.cfg.OnListening()
+	}
 	a.log.Info("agent started", "pid", os.Getpid(), "socket", path, "persist", a.cfg.Persist, "version", a.cfg.Version)
 
 	ctx, cancel := context.WithCancel(ctx)

@@ -29,3 +29,9 @@ func sendFiles(*net.UnixConn, ...*os.File) error { return ErrUnsupported }
 func recvStdio(*net.UnixConn) (io.ReadCloser, io.WriteCloser, func(), error) {
 	return nil, nil, nil, ErrUnsupported
 }
+
+// CloseOnExecFrom does nothing on Windows, where handles are not
+// inherited unless asked for.
+func CloseOnExecFrom(int) {}
+
+func fdLimit() uint64 { return 0 }

@@ -42,6 +42,9 @@ type Config struct {
 	Version string
 	// Logger receives the agent's logs; nil discards them.
 	Logger *slog.Logger
+	// OnListening, if set, is called once the socket accepts
+	// connections (a detached agent lets go of its starter's stderr).
+	OnListening func()
 }
 
 // DefaultConfig returns an agent that persists 10 minutes and redials

@@ -21,6 +21,11 @@ func connect(ctx context.Context, dir string) (*net.UnixConn, error) {
 	var d net.Dialer
 	c, err := d.DialContext(ctx, "unix", SocketPath(dir))
 	if err != nil {
+		// Out of descriptors here says nothing about the agent: starting
+		// another (or blaming the agent directory) would be wrong.
+		if errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
+			return nil, fmt.Errorf("reach the sandmux agent: this process is out of file descriptors (ulimit -n): %w", err)
+		}
 		return nil, fmt.Errorf("%w (%w)", ErrNotRunning, err)
 	}
 	return c.(*net.UnixConn), nil
@@ -30,8 +35,12 @@ func connect(ctx context.Context, dir string) (*net.UnixConn, error) {
 // answers. Concurrent callers serialise on a lock file, so exactly one of
 // them starts an agent and the others use it.
 func Ensure(ctx context.Context, dir string, start func() error) (*net.UnixConn, error) {
-	if c, err := connect(ctx, dir); err == nil {
+	c, err := connect(ctx, dir)
+	if err == nil {
 		return c, nil
+	}
+	if !errors.Is(err, ErrNotRunning) {
+		return nil, err
 	}
 	if err := EnsureDir(dir); err != nil {
 		return nil, err
@@ -46,6 +55,10 @@ func Ensure(ctx context.Context, dir string, start func() error) (*net.UnixConn,
 		return c, nil
 	}
 	if err := start(); err != nil {
+		// Lost a race to an agent that has come up meanwhile: use it.
+		if c, cerr := connect(ctx, dir); cerr == nil {
+			return c, nil
+		}
 		return nil, fmt.Errorf("start the sandmux agent: %w", err)
 	}
 	deadline := time.Now().Add(startTimeout)

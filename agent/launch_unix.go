@@ -7,8 +7,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -37,7 +39,8 @@ func lock(ctx context.Context, path string) (func(), error) {
 		}
 		if !sleepCtx(ctx, 10*time.Millisecond) {
 			_ = f.Close()
-			return nil, ctx.Err()
+			return nil, fmt.Errorf("%w: waited for %s, held by another sandmux process (a proxy starting the agent, stopped or waiting for it); see %s",
+				ctx.Err(), path, filepath.Join(filepath.Dir(path), LogName))
 		}
 	}
 }
@@ -50,12 +53,40 @@ func StartDetached(exe string, args, env []string) error {
 	cmd := exec.Command(exe, args...)
 	cmd.Env = env
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := cmd.Start(); err != nil {
+	// As any daemon: not in the starter's working directory, which it
+	// would keep busy (a USB disk or a network mount that then cannot be
+	// unmounted) for as long as it lives. Its paths are absolute.
+	cmd.Dir = "/"
+	// Nor may it keep what its starter inherited: a descriptor left open
+	// across exec (a script's `exec 9>lock; flock 9`, a pipe a caller
+	// reads to its end) would stay held until the agent exits, minutes
+	// after the starter. Only this short-lived process (--spawn) calls
+	// StartDetached, so marking them all close-on-exec costs nothing.
+	CloseOnExecFrom(3)
+	// Its stderr is a pipe until it listens (it then points it at
+	// /dev/null): a failure before that (its log cannot be opened, its
+	// directory is full) is told to the proxy at once, instead of after
+	// the proxy's 10 s wait with a pointer to a log that may not exist.
+	r, w, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	cmd.Stderr = w
+	err = cmd.Start()
+	_ = w.Close()
+	if err != nil {
 		return err
 	}
 	// Detached on purpose: the agent is re-parented to init when this
 	// process exits, and nothing here waits for it.
-	return cmd.Process.Release()
+	_ = cmd.Process.Release()
+	_ = r.SetReadDeadline(time.Now().Add(startTimeout))
+	b, _ := io.ReadAll(io.LimitReader(r, 4096))
+	if line, _, _ := strings.Cut(strings.TrimSpace(string(b)), "\n"); line != "" {
+		return errors.New(strings.TrimPrefix(line, "sandmux: "))
+	}
+	return nil
 }
 
 // Spawn runs exe with args and waits for it to exit; exe is to start the
@@ -72,7 +103,7 @@ func Spawn(exe string, args, env []string) error {
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {
 		if line, _, _ := strings.Cut(strings.TrimSpace(stderr.String()), "\n"); line != "" {
-			return fmt.Errorf("%w: %s", err, line)
+			return fmt.Errorf("%w: %s", err, strings.TrimPrefix(line, "sandmux: "))
 		}
 		return err
 	}

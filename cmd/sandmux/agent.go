@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"os/user"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -63,10 +64,20 @@ func agentDir(c *cli.Context) (string, error) {
 	}
 	// The XDG base directory spec: a relative path is invalid, ignore it.
 	runtime := os.Getenv("XDG_RUNTIME_DIR")
-	if !filepath.IsAbs(runtime) {
+	if !filepath.IsAbs(runtime) || !ownedByMe(runtime) {
+		// Relative (invalid per the spec), or another user's, carried
+		// over by `sudo -E` or `su`: a directory made in it would lock
+		// its owner out of their own agent directory.
 		runtime = ""
 	}
 	home, err := os.UserHomeDir()
+	if err != nil || !ownedByMe(home) {
+		// $HOME unset (a service, cron), or another user's for the same
+		// reason as above: this user's home, from the user database.
+		if u, uerr := user.Current(); uerr == nil && u.HomeDir != "" {
+			home, err = u.HomeDir, nil
+		}
+	}
 	if err != nil && runtime == "" {
 		return "", fmt.Errorf("cannot find a directory for the agent: %w (set --agent-dir)", err)
 	}
@@ -160,6 +171,10 @@ func serveAgent(ctx context.Context, c *cli.Context, dir string) error {
 	cfg.NoResume = c.Bool("no-resume")
 	cfg.Version = version
 	cfg.Logger = log
+	if c.Bool("daemon") {
+		// Serving: the starter (agent --spawn) stops reading stderr.
+		cfg.OnListening = releaseStdio
+	}
 	a, err := agent.New(cfg)
 	if err != nil {
 		return err

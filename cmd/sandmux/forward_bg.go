@@ -196,6 +196,9 @@ func startForwardBackground(c *cli.Context, host string) error {
 	cmd.Env = os.Environ()
 	cmd.Stdout, cmd.Stderr = tmpLog, tmpLog
 	detach(cmd)
+	// The child outlives this process: it must not hold what this one
+	// inherited (a caller's lock or pipe) for as long as it runs.
+	agent.CloseOnExecFrom(3)
 	err = cmd.Start()
 	_ = tmpLog.Close()
 	if err != nil {

@@ -82,7 +82,9 @@ func forwardAlive(pid int) bool {
 	return bytes.Contains(b, []byte("--background-child"))
 }
 
-// releaseStdio points stderr at /dev/null. A proxy whose ssh has exited
+// releaseStdio points stderr at /dev/null. A detached agent calls it once
+// it listens: its starter reads its stderr until then, for a failure to
+// start (agent.StartDetached). A proxy whose ssh has exited
 // calls it before its close handshake: a caller capturing ssh's output
 // (out=$(ssh ... 2>&1)) reads until every holder of the pipe is gone, and
 // the handshake takes a round trip to the server. Stdin and stdout are
@@ -95,4 +97,15 @@ func releaseStdio() {
 	}
 	defer null.Close()
 	_ = unix.Dup2(int(null.Fd()), 2)
+}
+
+// ownedByMe reports whether path exists and belongs to this process's
+// user (or cannot be told).
+func ownedByMe(path string) bool {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return true // missing: made by, so owned by, this user
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	return !ok || int(st.Uid) == os.Getuid()
 }

@@ -1,0 +1,44 @@
+//go:build !windows
+
+package main
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/urfave/cli/v2"
+)
+
+// An XDG_RUNTIME_DIR or HOME that belongs to another user (`sudo -E`,
+// `su` without `-`) is not where this user's agent directory goes: made
+// there, it would lock that user out of their own agent (owned by
+// another uid, and not theirs to remove).
+func TestAgentDirIgnoresAnotherUsersDirs(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root, to give a directory to another user")
+	}
+	others := t.TempDir()
+	runtime, home := filepath.Join(others, "run"), filepath.Join(others, "home")
+	for _, d := range []string{runtime, home} {
+		if err := os.Mkdir(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chown(d, 4242, 4242); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Setenv("XDG_RUNTIME_DIR", runtime)
+	t.Setenv("HOME", home)
+	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
+	fs.String("agent-dir", "", "")
+	dir, err := agentDir(cli.NewContext(cli.NewApp(), fs, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.HasPrefix(dir, others) {
+		t.Fatalf("agent directory %s is inside another user's directory", dir)
+	}
+}
