@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"os/signal"
 	"strconv"
 	"strings"
@@ -252,6 +253,12 @@ func runForward(c *cli.Context) error {
 		opener = &agentOpener{dir: dir, start: agentStarter(c, dir), req: req, timeout: c.Duration("connect-timeout")}
 	}
 	defer opener.close()
+	if c.Bool("background-child") {
+		// Every file a relative path named has been read by now: let go
+		// of the starter's working directory, which this process would
+		// keep busy (a mount that cannot be unmounted) while it runs.
+		_ = os.Chdir("/")
+	}
 
 	f := &forwarder{opener: opener, host: host, errw: errw}
 	listeners := make([]net.Listener, 0, len(specs))
