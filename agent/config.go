@@ -92,8 +92,9 @@ var (
 	// ErrPeerRefused means a socket peer runs as another user.
 	ErrPeerRefused = errors.New("peer is another user")
 	// ErrNoAnswer means the agent took the connection but did not answer
-	// in time: it is stuck or stopped (SIGSTOP).
-	ErrNoAnswer = errors.New("the sandmux agent did not answer in time; if it is stuck, kill the `sandmux agent` process (a new one starts with the next proxy) or use --no-agent")
+	// in time: it is stuck, stopped (SIGSTOP), or cannot accept (out of
+	// file descriptors).
+	ErrNoAnswer = errors.New("the sandmux agent did not answer in time; its agent.log says why (stopped, stuck, out of file descriptors); if it does not recover, kill the `sandmux agent` process (a new one starts with the next proxy) or use --no-agent")
 	// ErrStopSlow means a stopped agent was still closing its sessions
 	// (or still serving its socket) when the wait for it ran out.
 	ErrStopSlow = errors.New("the sandmux agent is still closing its sessions; if it does not exit, kill the `sandmux agent` process")
