@@ -621,6 +621,29 @@ func TestDoctor(t *testing.T) {
 		}
 	})
 
+	// A --target that is not an SSH server (a service whose client speaks
+	// first, as forward users check) passes with a warning and a verdict
+	// for forward; an allowlisted one where nothing listens is told so,
+	// not to start sshd.
+	t.Run("service target", func(t *testing.T) {
+		t.Parallel()
+		echo := testutil.EchoServer(t).Addr
+		closed := fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
+		srv := startServer(t, serverOpts{Target: sshd.Addr, Allow: []string{echo, closed}})
+		r := edDoctor(ctx, "--url", srv.URL, "--target", echo, "--timeout", "1s", "--probe", "0", "box")
+		v, _ := edVerdict(r)
+		if r.err != nil || v != "healthy: streams to "+echo+" through "+srv.URL+" work (it is not an SSH server: for `sandmux forward`, not ssh)" ||
+			!strings.Contains(r.stdout, "WARN  target    stream to "+echo+" opened; it sent nothing within 1s") {
+			t.Errorf("doctor --target %s (silent until spoken to): verdict %q\n%s", echo, v, r)
+		}
+		r = edDoctor(ctx, "--url", srv.URL, "--target", closed, "box")
+		v, fix := edVerdict(r)
+		if r.exitCode() != 1 || !strings.HasPrefix(v, "FAIL at target: ") ||
+			fix != "nothing listens on "+closed+" in the sandbox: start the service there, or check --target" {
+			t.Errorf("doctor --target %s (nothing listening): verdict %q, fix %q\n%s", closed, v, fix, r)
+		}
+	})
+
 	t.Run("raw bridge", func(t *testing.T) {
 		t.Parallel()
 		bridge := startRawBridge(t, sshd.Addr)

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -83,6 +84,7 @@ type doctor struct {
 	report   doctorReport
 	degraded string // why a working path is not the full sandmux one
 	degFix   string
+	notSSH   string // the target, when it answered or stayed silent but is no SSH server
 }
 
 func runDoctor(c *cli.Context) error {
@@ -148,6 +150,10 @@ func (d *doctor) verdict() {
 	if d.degraded != "" {
 		d.report.Verdict = "works, degraded: " + d.degraded
 		d.report.Fix = d.degFix
+		return
+	}
+	if d.notSSH != "" {
+		d.report.Verdict = fmt.Sprintf("healthy: streams to %s through %s work (it is not an SSH server: for `sandmux forward`, not ssh)", d.notSSH, d.report.URL)
 		return
 	}
 	d.report.Verdict = fmt.Sprintf("healthy: ssh, scp and sftp through %s should work", d.report.URL)
@@ -220,13 +226,12 @@ func (d *doctor) run(ctx context.Context) {
 	conn, err := (&net.Dialer{}).DialContext(sctx, "tcp", addr)
 	cancel()
 	if err != nil {
-		var ne net.Error
 		switch {
 		case errors.Is(err, syscall.ECONNREFUSED):
 			d.add("tcp", stepFail, time.Since(t0),
 				fmt.Sprintf("nothing listens on port %s there: check the port in --url and that `sandmux server` runs (it listens on 8081)", port),
 				"%s refused the connection", addr)
-		case errors.As(err, &ne) && ne.Timeout():
+		case isTimeout(err):
 			d.add("tcp", stepFail, time.Since(t0),
 				fmt.Sprintf("a firewall or proxy may drop port %s; check your network", port),
 				"connecting to %s timed out", addr)
@@ -397,7 +402,7 @@ func (d *doctor) checkTarget(ctx context.Context, sess *client.Session) bool {
 	t0 := time.Now()
 	st, err := sess.OpenStream(sctx, target)
 	if err != nil {
-		d.add("target", stepFail, time.Since(t0), targetFix(err, "--target"), "%v", err)
+		d.add("target", stepFail, time.Since(t0), targetFix(err, "--target", target != ""), "%v", err)
 		return false
 	}
 	defer st.Close()
@@ -410,12 +415,19 @@ func (d *doctor) checkTarget(ctx context.Context, sess *client.Session) bool {
 		d.add("target", stepPass, took, "", "stream to %s; its banner: %s", name, banner)
 		return true
 	case len(line) > 0:
+		d.notSSH = name
 		d.add("target", stepWarn, took, "", "stream to %s, which answered, but not with an SSH banner: %q", name, banner)
 		return true
 	case errors.Is(err, io.EOF):
 		d.add("target", stepFail, took,
 			"sshd may be refusing connections (MaxStartups, PerSourcePenalties): see its log in the sandbox",
 			"%s closed the stream without an SSH banner", name)
+	case target != "" && isTimeout(err):
+		// A service whose client speaks first (HTTP, PostgreSQL, Redis)
+		// says nothing: the stream to it is what a forward needs.
+		d.notSSH = name
+		d.add("target", stepWarn, took, "", "stream to %s opened; it sent nothing within %s (no SSH banner; fine for a service whose client speaks first)", name, d.timeout)
+		return true
 	default:
 		d.add("target", stepFail, took,
 			"is the target an SSH server? check `sandmux server --target` (and --target here)",
@@ -426,7 +438,7 @@ func (d *doctor) checkTarget(ctx context.Context, sess *client.Session) bool {
 
 // targetFix is the fix for a stream that failed; flag is the one that
 // named its target.
-func targetFix(err error, flag string) string {
+func targetFix(err error, flag string, explicit bool) string {
 	var se *mux.StreamError
 	switch {
 	case errors.Is(err, client.ErrRawTarget):
@@ -436,6 +448,9 @@ func targetFix(err error, flag string) string {
 	}
 	switch se.Status {
 	case mux.StatusRefused:
+		if explicit {
+			return "nothing listens on " + cmp.Or(se.Target, "that port") + " in the sandbox: start the service there, or check " + flag
+		}
 		return "start sshd in the sandbox, or point `sandmux server --target` at the port it listens on"
 	case mux.StatusNotAllowed:
 		return "start `sandmux server` with --allow " + se.Target + ", or drop " + flag
@@ -509,7 +524,7 @@ func (d *doctor) probeEcho(ctx context.Context, sess *client.Session, target str
 	st, err := sess.OpenStream(sctx, target)
 	cancel()
 	if err != nil {
-		d.add("probe", stepFail, 0, targetFix(err, "--probe-target"), "%v", err)
+		d.add("probe", stepFail, 0, targetFix(err, "--probe-target", true), "%v", err)
 		return
 	}
 	defer st.Close()
@@ -618,4 +633,10 @@ func roundDur(d time.Duration) time.Duration {
 		return d.Round(10 * time.Microsecond)
 	}
 	return d.Round(time.Microsecond)
+}
+
+// isTimeout reports whether err is a deadline that passed.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }

@@ -147,9 +147,38 @@ type sessionOpener struct {
 func (o *sessionOpener) open(ctx context.Context, target string) (net.Conn, error) {
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
+	for {
+		s, err := o.session(ctx)
+		if err != nil {
+			return nil, err
+		}
+		st, err := s.OpenStream(ctx, target)
+		if err == nil {
+			return st, nil
+		}
+		// The session ended (it could not be resumed: the server
+		// restarted) before the server answered this stream: nothing
+		// reached the target yet, so carry it on a fresh session, as the
+		// agent does, rather than reset a connection that need not be.
+		if ctx.Err() == nil && (errors.Is(err, mux.ErrSessionEnded) || errors.Is(err, mux.ErrSessionDead) || s.Mux().IsClosed()) {
+			continue
+		}
+		if errors.Is(err, context.DeadlineExceeded) && s.Resuming() {
+			// Say what the wait was for, not "context deadline exceeded".
+			err = fmt.Errorf("could not connect to %s within %s: the session is being resumed", client.RedactURL(o.cfg.URL), o.timeout)
+			if rerr := s.ResumeError(); rerr != nil {
+				err = fmt.Errorf("%w; last attempt: %w", err, rerr)
+			}
+		}
+		return nil, err
+	}
+}
+
+// session returns the live session, dialing one if there is none.
+func (o *sessionOpener) session(ctx context.Context) (*client.Session, error) {
 	o.mu.Lock()
+	defer o.mu.Unlock()
 	if o.closed {
-		o.mu.Unlock()
 		return nil, net.ErrClosed
 	}
 	if o.sess != nil {
@@ -158,25 +187,25 @@ func (o *sessionOpener) open(ctx context.Context, target string) (net.Conn, erro
 			_ = o.sess.Close()
 			o.sess = nil
 		default:
+			if o.sess.Mux().IsClosed() { // ending: Done may follow a moment later
+				_ = o.sess.Close()
+				o.sess = nil
+			}
 		}
 	}
 	if o.sess == nil {
 		// Dialed under the lock: concurrent first connections share it.
 		s, err := client.Dial(ctx, o.cfg)
 		if err != nil {
-			o.mu.Unlock()
 			return nil, err
 		}
 		if s.Raw() {
 			_ = s.Close()
-			o.mu.Unlock()
 			return nil, errRawForward
 		}
 		o.sess = s
 	}
-	s := o.sess
-	o.mu.Unlock()
-	return s.OpenStream(ctx, target)
+	return o.sess, nil
 }
 
 func (o *sessionOpener) close() {
@@ -268,7 +297,7 @@ func runForward(c *cli.Context) error {
 		}
 	}()
 	for i, s := range specs {
-		ln, err := net.Listen("tcp", s.Listen)
+		ln, err := net.Listen(listenNetwork(s.Listen), s.Listen)
 		if err != nil {
 			return fmt.Errorf("-L %s: %w", raw[i], err)
 		}
@@ -304,6 +333,20 @@ func runForward(c *cli.Context) error {
 		state.remove()
 	}
 	return nil
+}
+
+// listenNetwork is "tcp4" for BIND 0.0.0.0, which (as with ssh -L) means
+// every IPv4 address, where Go's "tcp" would listen on every IPv6 address
+// too; "tcp" otherwise ("*" and an empty BIND mean every address).
+func listenNetwork(hostport string) string {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return "tcp"
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() && ip.To4() != nil {
+		return "tcp4"
+	}
+	return "tcp"
 }
 
 // forwarder carries accepted connections to their targets.
