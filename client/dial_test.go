@@ -174,6 +174,36 @@ func TestDialNetworkErrors(t *testing.T) {
 		}
 	})
 
+	// --url naming an sshd port: the answer is an SSH banner, not HTTP.
+	// Said as such, and not retried (through the agent, for 30 s).
+	t.Run("not HTTP", func(t *testing.T) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+			_, _ = io.WriteString(c, "SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n")
+			_, _ = io.Copy(io.Discard, c)
+		}()
+		defer func() { _ = ln.Close(); <-done }()
+		url := "ws://" + ln.Addr().String()
+		de, err := dialErr(t, testConfig(url))
+		want := url + `: the server did not answer in HTTP: it sent "SSH-2.0-OpenSSH_9.2p1 Debian-2" (that port is not ` + "`sandmux server`'s; check the port in --url: the server listens on 8081)"
+		if err.Error() != want {
+			t.Fatalf("error text\n  %s\nwant\n  %s", err, want)
+		}
+		if de.Temporary() || !errors.Is(err, client.ErrNotHTTP) {
+			t.Fatalf("%v: want a lasting ErrNotHTTP", err)
+		}
+	})
+
 	t.Run("unresolvable host", func(t *testing.T) {
 		// .invalid is reserved (RFC 6761): it never resolves.
 		const url = "ws://nosuch.invalid:8081"

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"cmp"
 	"crypto/tls"
 	"crypto/x509"
@@ -9,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"syscall"
 
 	"github.com/coder/websocket"
@@ -29,6 +31,9 @@ var (
 	ErrRawTarget = errors.New("server does not speak sandmux (raw WebSocket bridge); it cannot pick a --target")
 	// ErrRawUsed means a raw-mode session's single connection was taken.
 	ErrRawUsed = errors.New("raw-mode session already carries its one connection")
+	// ErrNotHTTP means the server answered the upgrade with bytes that
+	// are not HTTP (an SSH banner): the URL names the wrong port.
+	ErrNotHTTP = errors.New("the server did not answer in HTTP")
 	// ErrNoWelcome ends a new session whose WebSocket was lost before the
 	// server answered its hello: there is no id to resume it with.
 	ErrNoWelcome = errors.New("the connection was lost before the server accepted the session; run the command again")
@@ -67,7 +72,7 @@ func (e *DialError) Temporary() bool {
 	switch e.StatusCode {
 	case 0:
 		var dns *net.DNSError
-		if errors.As(e.Err, &dns) && dns.IsNotFound || errors.Is(e.Err, http.ErrSchemeMismatch) {
+		if errors.As(e.Err, &dns) && dns.IsNotFound || errors.Is(e.Err, http.ErrSchemeMismatch) || errors.Is(e.Err, ErrNotHTTP) {
 			return false
 		}
 		return !isTLSTrustError(e.Err)
@@ -114,6 +119,12 @@ func describe(err error) string {
 		return "TLS certificate not trusted"
 	case errors.Is(err, http.ErrSchemeMismatch):
 		return "the server answered in plain HTTP, not TLS"
+	case errors.Is(err, ErrNotHTTP):
+		var nh *notHTTPError
+		if errors.As(err, &nh) {
+			return fmt.Sprintf("%v: it sent %q", ErrNotHTTP, nh.first)
+		}
+		return ErrNotHTTP.Error()
 	}
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
@@ -133,6 +144,8 @@ func netHint(err error) string {
 		return "pass the server's CA with --ca FILE, or --insecure to skip verification"
 	case errors.Is(err, http.ErrSchemeMismatch):
 		return "use ws:// for a server without TLS, or check the port"
+	case errors.Is(err, ErrNotHTTP):
+		return "that port is not `sandmux server`'s; check the port in --url: the server listens on 8081"
 	}
 	return "check the URL and your network"
 }
@@ -163,4 +176,34 @@ func DescribeLoss(err error) string {
 		return "the connection was closed"
 	}
 	return describe(err)
+}
+
+// notHTTPError is ErrNotHTTP with the first line the server sent.
+type notHTTPError struct {
+	first string
+	err   error // the HTTP client's own error
+}
+
+func (e *notHTTPError) Error() string {
+	return fmt.Sprintf("%v: it sent %q (%v)", ErrNotHTTP, e.first, e.err)
+}
+
+// Is makes errors.Is(err, ErrNotHTTP) hold.
+func (e *notHTTPError) Is(target error) bool { return target == ErrNotHTTP }
+
+// Unwrap exposes the HTTP client's error.
+func (e *notHTTPError) Unwrap() error { return e.err }
+
+// notHTTP turns a failed upgrade whose answer did not start as HTTP does
+// (bc's first bytes) into a *notHTTPError; any other err is returned as is.
+func notHTTP(err error, bc *mux.BufConn) error {
+	if bc == nil {
+		return err
+	}
+	head := bc.Head()
+	if len(head) == 0 || bytes.HasPrefix(head, []byte("HTTP/")) || bytes.HasPrefix([]byte("HTTP/"), head) {
+		return err
+	}
+	first, _, _ := bytes.Cut(head, []byte("\n"))
+	return &notHTTPError{first: strings.TrimRight(string(first), "\r"), err: err}
 }

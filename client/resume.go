@@ -169,6 +169,9 @@ func (s *Session) dialWS(ctx context.Context, protos []string, resuming bool) (m
 		Subprotocols:    protos,
 	})
 	if err != nil {
+		if resp == nil {
+			err = notHTTP(err, conn())
+		}
 		return mux.Link{}, dialError(s.cfg.URL, resp, err)
 	}
 	link := mux.Link{WS: ws, Client: true}

@@ -673,6 +673,16 @@ func TestDoctor(t *testing.T) {
 		}
 	})
 
+	t.Run("sshd port", func(t *testing.T) {
+		t.Parallel()
+		r := edDoctor(ctx, "--url", "ws://"+sshd.Addr, "box")
+		v, fix := edVerdict(r)
+		if r.exitCode() != 1 || !strings.HasPrefix(v, "FAIL at upgrade: ws://"+sshd.Addr+`: the server did not answer in HTTP: it sent "SSH-2.0-`) ||
+			fix != "that port speaks another protocol: put `sandmux server`'s port in --url (it listens on 8081)" {
+			t.Errorf("doctor on an sshd port: verdict %q, fix %q\n%s", v, fix, r)
+		}
+	})
+
 	t.Run("nothing listening", func(t *testing.T) {
 		t.Parallel()
 		port := testutil.FreePort(t)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"sync"
+	"sync/atomic"
 )
 
 // BufConn sits under a WebSocket library to cut syscalls. coder/websocket
@@ -49,7 +50,16 @@ type BufConn struct {
 	// raw, for a TCP connection on Linux, reads and writes with raw
 	// system calls (see Direct).
 	raw *rawIO
+
+	// head holds the first bytes read (Head), until headFull.
+	headMu   sync.Mutex
+	head     []byte
+	headFull atomic.Bool
 }
+
+// headSize is how many of the peer's first bytes Head keeps: enough for
+// an SSH banner's first line to name what answered.
+const headSize = 64
 
 // vecMin is the smallest tail worth a writev instead of a copy.
 const vecMin = 16 << 10
@@ -279,9 +289,26 @@ func (b *BufConn) write(bufs ...[]byte) (int, error) {
 }
 
 // Read implements net.Conn.
-func (b *BufConn) Read(p []byte) (int, error) {
+func (b *BufConn) Read(p []byte) (n int, err error) {
 	if b.raw != nil {
-		return b.raw.read(p)
+		n, err = b.raw.read(p)
+	} else {
+		n, err = b.Conn.Read(p)
 	}
-	return b.Conn.Read(p)
+	if n > 0 && !b.headFull.Load() {
+		b.headMu.Lock()
+		b.head = append(b.head, p[:min(n, headSize-len(b.head))]...)
+		b.headFull.Store(len(b.head) == headSize)
+		b.headMu.Unlock()
+	}
+	return n, err
+}
+
+// Head returns the first bytes the peer sent (up to 64): a client whose
+// upgrade failed tells by them an answer that is not HTTP at all (an SSH
+// banner: the URL names the wrong port) from a broken connection.
+func (b *BufConn) Head() []byte {
+	b.headMu.Lock()
+	defer b.headMu.Unlock()
+	return append([]byte(nil), b.head...)
 }

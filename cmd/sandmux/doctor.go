@@ -353,8 +353,12 @@ func (d *doctor) checkTLS(ctx context.Context, conn net.Conn, base *tls.Config, 
 func (d *doctor) dialFailed(err error, took time.Duration) {
 	var de *client.DialError
 	if !errors.As(err, &de) || de.StatusCode == 0 {
+		fix := "check the URL and your network"
+		if errors.Is(err, client.ErrNotHTTP) {
+			fix = "that port speaks another protocol: put `sandmux server`'s port in --url (it listens on 8081)"
+		}
 		d.add("auth", stepSkip, 0, "", "not reached")
-		d.add("upgrade", stepFail, took, "check the URL and your network", "%v", err)
+		d.add("upgrade", stepFail, took, fix, "%v", err)
 		return
 	}
 	switch de.StatusCode {
