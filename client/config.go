@@ -40,6 +40,13 @@ type Config struct {
 	Resume mux.ResumeConfig
 	// Backoff spaces resume attempts.
 	Backoff Backoff
+	// ForeignAnswers is how long a resume keeps trying while every
+	// attempt meets an answer a first dial would take as final (404, a
+	// plain page, a redirect, a certificate or name that does not check
+	// out): a network being switched, or a captive portal, answers so for
+	// a while; a sandbox that is gone answers so for good. 0 ends the
+	// session at the first such answer.
+	ForeignAnswers time.Duration
 	// Logger receives logs; nil discards them. Its lines do not name the
 	// server: give the logger a "url" attribute where that matters.
 	Logger *slog.Logger
@@ -53,6 +60,9 @@ func DefaultConfig() Config {
 		Mux:         mux.DefaultConfig(),
 		Resume:      mux.DefaultResumeConfig(),
 		Backoff:     DefaultBackoff(),
+		// Long enough for a network switch and a portal's page; short
+		// against the 10 min a session otherwise waits to resume.
+		ForeignAnswers: time.Minute,
 	}
 }
 
@@ -66,6 +76,9 @@ func (c Config) Validate() error {
 	}
 	if err := c.Backoff.Check(); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	if c.ForeignAnswers < 0 {
+		return fmt.Errorf("%w: foreign answers limit must not be negative", ErrInvalidConfig)
 	}
 	for name := range c.Header {
 		if strings.EqualFold(name, "Authorization") && c.Token != "" {

@@ -34,7 +34,8 @@ func (s *Session) resumeLoop() {
 		default:
 		}
 		attempt := 0
-		for !s.reattach(rc, attempt) {
+		var foreign time.Time // since when every attempt met a foreign answer
+		for !s.reattach(rc, attempt, &foreign) {
 			wait := s.cfg.Backoff.Delay(attempt)
 			if s.mux.NumStreams() > 0 {
 				wait = s.cfg.Backoff.DelayBusy(attempt)
@@ -70,7 +71,9 @@ func resumeDialTimeout(attempt int, limit time.Duration) time.Duration {
 // reattach makes one resume attempt, the attempt-th of this outage; it
 // reports whether the loop is done with the outage (resumed, or failed
 // for good).
-func (s *Session) reattach(rc *mux.Resumable, attempt int) bool {
+// foreign is when the run of attempts answered by something other than
+// the server began (zero: the last one was not).
+func (s *Session) reattach(rc *mux.Resumable, attempt int, foreign *time.Time) bool {
 	id, secret, ok := s.identity()
 	if !ok {
 		// Lost before the server's WELCOME arrived: no id to resume
@@ -86,6 +89,20 @@ func (s *Session) reattach(rc *mux.Resumable, attempt int) bool {
 		if endsResumption(err) {
 			s.notResumed(rc, err)
 			return true
+		}
+		var de *DialError
+		if errors.As(err, &de) && !de.Temporary() {
+			// Retried through a network switch or a portal, but not for
+			// the whole resume timeout: the sandbox may be gone.
+			if foreign.IsZero() {
+				*foreign = time.Now()
+			}
+			if time.Since(*foreign) >= s.cfg.ForeignAnswers {
+				s.notResumed(rc, err)
+				return true
+			}
+		} else {
+			*foreign = time.Time{}
 		}
 		s.log.Info("resume: dial failed; retrying", "err", err)
 		s.setResumeError(err)
@@ -125,11 +142,12 @@ func (s *Session) reattach(rc *mux.Resumable, attempt int) bool {
 
 // endsResumption reports whether a resume's failed dial means the server
 // refused the session for good: its credentials (401, 403), or it no
-// longer resumes or speaks this protocol (400, 426). Any other answer is
-// retried until the client's own limit (spec §9.5), unlike a first dial's:
-// while a network is being switched, a captive portal or an edge without
-// the sandbox yet can answer for the server (404, 200, a redirect, a
-// certificate of its own, a name not found) until the path is back.
+// longer resumes or speaks this protocol (400, 426). Other answers a
+// first dial takes as final are retried for Config.ForeignAnswers
+// (spec §9.5): while a network is being switched, a captive portal or an
+// edge without the sandbox yet can answer for the server (404, 200, a
+// redirect, a certificate of its own, a name not found) until the path
+// is back.
 func endsResumption(err error) bool {
 	var de *DialError
 	if !errors.As(err, &de) {

@@ -328,8 +328,10 @@ func backingOffOn(t *testing.T, b client.Backoff, code int) (*client.Session, ne
 // A resume answered by something other than the server, as while a
 // network is being switched (an edge that has not found the sandbox yet,
 // a captive portal's page or redirect), is retried until the server
-// answers (spec §9.5), instead of ending the session as on a first dial.
-// Credentials refused still end it at once.
+// answers (spec §9.5), instead of ending the session as on a first dial;
+// but not for the whole resume timeout: such answers for longer than
+// Config.ForeignAnswers mean the sandbox is gone. Credentials refused
+// still end it at once.
 func TestResumeRetriesPastOtherAnswers(t *testing.T) {
 	fast := client.Backoff{Min: 20 * time.Millisecond, Max: 200 * time.Millisecond, StableAfter: time.Second}
 	for _, code := range []int{http.StatusNotFound, http.StatusOK, http.StatusFound} {
@@ -340,16 +342,19 @@ func TestResumeRetriesPastOtherAnswers(t *testing.T) {
 		}
 		echo(t, old, "after the outage")
 	}
-	var sw swapHandler
-	sw.h.Store(fastServer(t, testutil.EchoServer(t).Addr, time.Minute, nil))
-	fault, sess := throughFaultWith(t, &sw, func(c *client.Config) { c.Backoff = fast })
-	old := liveStream(t, sess)
-	sw.downStatus.Store(http.StatusUnauthorized)
-	sw.down.Store(true)
-	fault.Cut()
-	var nr *mux.NotResumedError
-	if err := readErr(t, old); !errors.As(err, &nr) {
-		t.Fatalf("401 on a resume: the stream ended with %v, want a NotResumedError", err)
+	for _, code := range []int{http.StatusNotFound, http.StatusUnauthorized} {
+		var sw swapHandler
+		sw.h.Store(fastServer(t, testutil.EchoServer(t).Addr, time.Minute, nil))
+		fault, sess := throughFaultWith(t, &sw, func(c *client.Config) { c.Backoff, c.ForeignAnswers = fast, 300*time.Millisecond })
+		old := liveStream(t, sess)
+		sw.downStatus.Store(int32(code))
+		sw.down.Store(true)
+		fault.Cut()
+		var nr *mux.NotResumedError
+		var de *client.DialError
+		if err := readErr(t, old); !errors.As(err, &nr) || !errors.As(err, &de) || de.StatusCode != code {
+			t.Fatalf("%d on every resume attempt: the stream ended with %v, want a NotResumedError for it", code, err)
+		}
 	}
 }
 
