@@ -63,7 +63,7 @@ func recvStdio(c *net.UnixConn) (in io.ReadCloser, out io.WriteCloser, restore f
 		if flags&syscall.MSG_CTRUNC != 0 {
 			// The kernel drops what it cannot install: the agent is at
 			// its descriptor limit (every stream handed off holds two).
-			return nil, nil, nil, fmt.Errorf("the sandmux agent is out of file descriptors (its limit is %d, from the ulimit -n of the proxy that started it): close some connections, or stop the agent (`sandmux agent --stop`) and start the next proxy with a higher ulimit -n", fdLimit())
+			return nil, nil, nil, fmt.Errorf("the sandmux agent is out of file descriptors (its limit is %d, the hard limit, ulimit -Hn, of the proxy that started it): close some connections, or stop the agent (`sandmux agent --stop`) and start the next proxy with a higher ulimit -Hn", fdLimit())
 		}
 		return nil, nil, nil, fmt.Errorf("expected stdin and stdout, got %d descriptors", len(fds))
 	}

@@ -54,6 +54,9 @@ func Ensure(ctx context.Context, dir string, start func() error) (*net.UnixConn,
 	if c, err := connect(ctx, dir); err == nil {
 		return c, nil
 	}
+	// One wait for the whole start: the starter itself waits (up to
+	// startTimeout) for the agent to listen or fail.
+	deadline := time.Now().Add(startTimeout)
 	if err := start(); err != nil {
 		// Lost a race to an agent that has come up meanwhile: use it.
 		if c, cerr := connect(ctx, dir); cerr == nil {
@@ -61,7 +64,6 @@ func Ensure(ctx context.Context, dir string, start func() error) (*net.UnixConn,
 		}
 		return nil, fmt.Errorf("start the sandmux agent: %w", err)
 	}
-	deadline := time.Now().Add(startTimeout)
 	for {
 		c, err := connect(ctx, dir)
 		if err == nil {
@@ -229,5 +231,8 @@ func Stop(ctx context.Context, dir string) error {
 		}
 		sleepCtx(ctx, 20*time.Millisecond)
 	}
-	return ErrStopSlow
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return ErrStopSlow
+	}
+	return ctx.Err() // interrupted
 }

@@ -74,8 +74,12 @@ func agentDir(c *cli.Context) (string, error) {
 	if err != nil || !ownedByMe(home) {
 		// $HOME unset (a service, cron), or another user's for the same
 		// reason as above: this user's home, from the user database.
-		if u, uerr := user.Current(); uerr == nil && u.HomeDir != "" {
-			home, err = u.HomeDir, nil
+		// Only one that exists and is this user's: a container's
+		// passwd entry may say / or /nonexistent.
+		if u, uerr := user.Current(); uerr == nil && u.HomeDir != "" && ownedByMe(u.HomeDir) {
+			if _, serr := os.Stat(u.HomeDir); serr == nil {
+				home, err = u.HomeDir, nil
+			}
 		}
 	}
 	if err != nil && runtime == "" {
@@ -180,6 +184,12 @@ func serveAgent(ctx context.Context, c *cli.Context, dir string) error {
 		return err
 	}
 	if err := a.Serve(ctx); err != nil {
+		if c.Bool("daemon") && errors.Is(err, agent.ErrAlreadyRunning) {
+			// Another agent won the race and is coming up (it holds the
+			// run lock): the starter finds it, as it would this one.
+			log.Info("another agent serves this directory; exiting", "err", err)
+			return nil
+		}
 		log.Error("agent failed", "err", err)
 		return err
 	}

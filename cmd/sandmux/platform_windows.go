@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"syscall"
 )
 
 // agentSupported: the shared agent needs flock, SO_PEERCRED and setsid,
@@ -25,7 +26,9 @@ func setNonblock(uintptr) error { return errors.ErrUnsupported }
 
 func isNonblock(*os.File) bool { return false }
 
-var terminateSignals = []os.Signal{os.Interrupt}
+// terminateSignals: Go delivers a console window's closing, a logoff and
+// a shutdown as SIGTERM on Windows.
+var terminateSignals = []os.Signal{os.Interrupt, syscall.SIGTERM}
 
 func forwardAlive(pid int) bool { return processAlive(pid) }
 
