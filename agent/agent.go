@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
@@ -428,6 +429,13 @@ func (a *Agent) entryFor(req *OpenRequest) (*entry, error) {
 		tc.RootCAs = pool
 	}
 	cfg.TLS = tc
+	if req.Proxy != "" {
+		p, err := url.Parse(req.Proxy)
+		if err != nil {
+			return nil, fmt.Errorf("proxy: %w", err)
+		}
+		cfg.Proxy = p
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -454,7 +462,7 @@ func (a *Agent) entryFor(req *OpenRequest) (*entry, error) {
 // overruled by a session another proxy started.
 func sessionKey(req *OpenRequest, noResume bool, resumeTimeout time.Duration) string {
 	h := sha256.New()
-	fmt.Fprintf(h, "%q|%q|%q|%t|%t|%d|", req.URL, req.Token, req.CAPEM, req.Insecure, noResume, resumeTimeout)
+	fmt.Fprintf(h, "%q|%q|%q|%t|%t|%d|%q|", req.URL, req.Token, req.CAPEM, req.Insecure, noResume, resumeTimeout, req.Proxy)
 	names := make([]string, 0, len(req.Header))
 	for k := range req.Header {
 		names = append(names, k)

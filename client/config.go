@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -40,6 +41,10 @@ type Config struct {
 	Resume mux.ResumeConfig
 	// Backoff spaces resume attempts.
 	Backoff Backoff
+	// Proxy, if set, is the http:// proxy through which to reach URL: the
+	// client asks it to CONNECT to the server (HTTPS_PROXY, as the
+	// command resolves it for URL).
+	Proxy *url.URL
 	// ForeignAnswers is how long a resume keeps trying while every
 	// attempt meets an answer a first dial would take as final (404, a
 	// plain page, a redirect, a certificate or name that does not check
@@ -76,6 +81,9 @@ func (c Config) Validate() error {
 	}
 	if err := c.Backoff.Check(); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	if err := checkProxy(c.Proxy); err != nil {
+		return err
 	}
 	if c.ForeignAnswers < 0 {
 		return fmt.Errorf("%w: foreign answers limit must not be negative", ErrInvalidConfig)

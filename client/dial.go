@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -117,7 +118,7 @@ func (s *Session) startResumable(ctx context.Context, link mux.Link) error {
 // environment. It serves one handshake; conn reports the connection it
 // made, wrapped in a mux.BufConn above TLS, so the caller can switch it to
 // framing once the upgrade is done.
-func httpClient(tc *tls.Config) (hc *http.Client, conn func() *mux.BufConn) {
+func httpClient(tc *tls.Config, proxy *url.URL) (hc *http.Client, conn func() *mux.BufConn) {
 	if tc == nil {
 		tc = &tls.Config{MinVersion: tls.VersionTLS12}
 	} else {
@@ -134,6 +135,10 @@ func httpClient(tc *tls.Config) (hc *http.Client, conn func() *mux.BufConn) {
 		return bc
 	}
 	d := &net.Dialer{KeepAlive: 30 * time.Second}
+	dial := d.DialContext
+	if proxy != nil {
+		dial = func(ctx context.Context, _, addr string) (net.Conn, error) { return dialVia(ctx, d, proxy, addr) }
+	}
 	return &http.Client{
 			// A redirect is reported, never followed: following it would send
 			// the token and --header values (e2b-traffic-access-token) to
@@ -141,7 +146,7 @@ func httpClient(tc *tls.Config) (hc *http.Client, conn func() *mux.BufConn) {
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 			Transport: &http.Transport{
 				DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-					c, err := d.DialContext(ctx, network, addr)
+					c, err := dial(ctx, network, addr)
 					if err != nil {
 						return nil, err
 					}
@@ -150,7 +155,7 @@ func httpClient(tc *tls.Config) (hc *http.Client, conn func() *mux.BufConn) {
 				// TLS is done here rather than by the transport so that the
 				// BufConn sits above it, where the bytes are WebSocket frames.
 				DialTLSContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-					raw, err := d.DialContext(ctx, network, addr)
+					raw, err := dial(ctx, network, addr)
 					if err != nil {
 						return nil, err
 					}

@@ -71,6 +71,9 @@ func (e *DialError) Unwrap() error { return e.Err }
 func (e *DialError) Temporary() bool {
 	switch e.StatusCode {
 	case 0:
+		if pe := (*ProxyError)(nil); errors.As(e.Err, &pe) {
+			return pe.temporary()
+		}
 		var dns *net.DNSError
 		if errors.As(e.Err, &dns) && dns.IsNotFound || errors.Is(e.Err, http.ErrSchemeMismatch) || errors.Is(e.Err, ErrNotHTTP) {
 			return false
@@ -110,7 +113,13 @@ func statusHint(code int) string {
 
 func describe(err error) string {
 	var dns *net.DNSError
+	var pe *ProxyError
 	switch {
+	case errors.As(err, &pe):
+		if pe.StatusCode != 0 {
+			return fmt.Sprintf("HTTP proxy %s refused the tunnel: %s", pe.Proxy, pe.Status)
+		}
+		return fmt.Sprintf("HTTP proxy %s: %s", pe.Proxy, describe(pe.Err))
 	case errors.As(err, &dns):
 		return "cannot resolve " + dns.Name
 	case errors.Is(err, syscall.ECONNREFUSED):
@@ -135,7 +144,12 @@ func describe(err error) string {
 
 func netHint(err error) string {
 	var dns *net.DNSError
+	var pe *ProxyError
 	switch {
+	case errors.As(err, &pe) && pe.StatusCode != 0:
+		return proxyHint(pe.StatusCode)
+	case errors.As(err, &pe):
+		return "check HTTPS_PROXY, HTTP_PROXY and NO_PROXY"
 	case errors.As(err, &dns):
 		return "check the host name, the sandbox id and your network"
 	case errors.Is(err, syscall.ECONNREFUSED):

@@ -175,7 +175,7 @@ func (s *Session) dialWS(ctx context.Context, protos []string, resuming bool) (m
 	if resuming {
 		header.Set(mux.ResumeHeader, "1")
 	}
-	hc, conn := httpClient(s.cfg.TLS)
+	hc, conn := httpClient(s.cfg.TLS, s.cfg.Proxy)
 	// The client serves this one handshake. A refused upgrade (401, 502,
 	// ...) leaves its keep-alive connection idle in the pool, which nothing
 	// would ever reuse or close: close it here.

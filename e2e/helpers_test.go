@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -64,13 +65,18 @@ func pollUntil(timeout time.Duration, cond func() (bool, string)) (bool, string)
 func childEnv(extra ...string) []string {
 	var env []string
 	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "SANDMUX_") {
+		// Nor a proxy of the machine's: a test names the one it wants.
+		name, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(kv, "SANDMUX_") || slices.Contains(proxyVars, strings.ToUpper(name)) {
 			continue
 		}
 		env = append(env, kv)
 	}
 	return append(env, extra...)
 }
+
+// proxyVars are the environment's HTTP proxy settings (in either case).
+var proxyVars = []string{"HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY"}
 
 // procAttr stops a process under test if the test binary dies without
 // running its cleanups (a -timeout panic), like sshtest does for sshd.

@@ -454,3 +454,44 @@ func TestRawBridgeAgentCleanEnd(t *testing.T) {
 		}
 	}
 }
+
+// Behind an HTTP proxy (HTTP_PROXY for ws://, HTTPS_PROXY for wss://, as
+// curl and git read them), `sandmux proxy` reaches the server through a
+// CONNECT tunnel, with --no-agent and through the agent; a server on
+// loopback is never proxied (Go's rule, as NO_PROXY would).
+func TestProxyBehindHTTPProxy(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t, time.Minute)
+	echo := testutil.EchoServer(t).Addr
+	srv := startServer(t, serverOpts{Target: echo})
+	hp := testutil.StartConnectProxy(t, "alice:s3cret")
+	url := fmt.Sprintf("ws://box.sandmux.invalid:%d", srv.Port) // resolved by the proxy alone
+	env := []string{"HTTP_PROXY=" + hp.URL("alice:s3cret")}
+	for _, mode := range [][]string{{"--no-agent"}, {"--agent-dir", newAgentDir(t)}} {
+		args := append(append([]string{"proxy", "--url", url}, mode...), "sandbox")
+		if r := run(sandmux(ctx, env, args...), "through the proxy"); r.err != nil || r.stdout != "through the proxy" {
+			t.Fatalf("sandmux %v behind an HTTP proxy:\n%s", args, r)
+		}
+	}
+	if a := hp.Asked(); len(a) != 2 || a[0] != a[1] || a[0] != strings.TrimPrefix(url, "ws://") {
+		t.Fatalf("the HTTP proxy was asked for %q, want two tunnels to %s", a, strings.TrimPrefix(url, "ws://"))
+	}
+	// doctor's steps go through the proxy too (its target, the echo
+	// service, is not sshd: a warning, healthy for forward).
+	r := run(sandmux(ctx, env, "doctor", "--url", url, "--target", echo, "--timeout", "2s", "--probe", "0", "box"), "")
+	hpAddr := strings.TrimPrefix(hp.URL(""), "http://")
+	if !strings.Contains(r.stdout, "SKIP  dns       box.sandmux.invalid is resolved by the HTTP proxy http://xxxxx@"+hpAddr) ||
+		!strings.Contains(r.stdout, "PASS  tcp       connected to "+strings.TrimPrefix(url, "ws://")+" through HTTP proxy http://xxxxx@"+hpAddr) ||
+		!strings.Contains(r.stdout, "verdict: healthy") {
+		t.Fatalf("doctor behind an HTTP proxy:\n%s", r)
+	}
+	r = run(sandmux(ctx, env, "proxy", "--no-agent", "--url", srv.URL, "sandbox"), "direct")
+	if r.err != nil || r.stdout != "direct" || len(hp.Asked()) != 4 {
+		t.Fatalf("a loopback server was proxied, or failed:\n%s", r)
+	}
+	env = []string{"HTTP_PROXY=" + hp.URL("alice:wrong")}
+	r = run(sandmux(ctx, env, "proxy", "--no-agent", "--url", url, "sandbox"), "")
+	if want := "sandmux: " + url + ": HTTP proxy http://xxxxx@" + strings.TrimPrefix(hp.URL(""), "http://") + " refused the tunnel: 407 Proxy Authentication Required"; r.err == nil || !strings.HasPrefix(r.stderr, want) {
+		t.Fatalf("a refused tunnel: stderr %q, want it to start %q", r.stderr, want)
+	}
+}

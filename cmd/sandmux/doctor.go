@@ -203,7 +203,11 @@ func (d *doctor) run(ctx context.Context) {
 	}
 
 	// DNS.
-	if ip := net.ParseIP(hostname); ip != nil {
+	via := ""
+	if cfg.Proxy != nil {
+		via = " through HTTP proxy " + client.RedactURL(cfg.Proxy.String())
+		d.add("dns", stepSkip, 0, "", "%s is resolved by the HTTP proxy %s (HTTPS_PROXY or HTTP_PROXY)", hostname, client.RedactURL(cfg.Proxy.String()))
+	} else if ip := net.ParseIP(hostname); ip != nil {
 		d.add("dns", stepPass, 0, "", "%s is an IP address; nothing to resolve", hostname)
 	} else {
 		sctx, cancel := d.stepCtx(ctx)
@@ -223,10 +227,13 @@ func (d *doctor) run(ctx context.Context) {
 	addr := net.JoinHostPort(hostname, port)
 	sctx, cancel := d.stepCtx(ctx)
 	t0 := time.Now()
-	conn, err := (&net.Dialer{}).DialContext(sctx, "tcp", addr)
+	conn, err := client.DialTCP(sctx, cfg, addr)
 	cancel()
 	if err != nil {
+		var pe *client.ProxyError
 		switch {
+		case errors.As(err, &pe):
+			d.add("tcp", stepFail, time.Since(t0), "check HTTPS_PROXY, HTTP_PROXY and NO_PROXY, and the proxy's user and password", "%v", err)
 		case errors.Is(err, syscall.ECONNREFUSED):
 			d.add("tcp", stepFail, time.Since(t0),
 				fmt.Sprintf("nothing listens on port %s there: check the port in --url and that `sandmux server` runs (it listens on 8081)", port),
@@ -240,7 +247,11 @@ func (d *doctor) run(ctx context.Context) {
 		}
 		return
 	}
-	d.add("tcp", stepPass, time.Since(t0), "", "connected to %s", conn.RemoteAddr())
+	if via != "" {
+		d.add("tcp", stepPass, time.Since(t0), "", "connected to %s%s", addr, via)
+	} else {
+		d.add("tcp", stepPass, time.Since(t0), "", "connected to %s", conn.RemoteAddr())
+	}
 
 	// TLS.
 	if u.Scheme == "wss" {

@@ -78,6 +78,9 @@ func clientConfig(c *cli.Context, host string) (client.Config, error) {
 	if err != nil {
 		return cfg, err
 	}
+	if cfg.Proxy, err = proxyFor(url); err != nil {
+		return cfg, fmt.Errorf("HTTPS_PROXY or HTTP_PROXY: %w", err)
+	}
 	cfg.Logger, err = newLogger(c.App.ErrWriter, clientLogLevel(c))
 	if err != nil {
 		return cfg, err
@@ -224,6 +227,9 @@ func agentRequest(c *cli.Context, cfg client.Config, host string) (agent.OpenReq
 		URL: cfg.URL, Header: cfg.Header, Token: cfg.Token,
 		Insecure: c.Bool("insecure"), ConnectTimeout: c.Duration("connect-timeout"), Host: host,
 		Resume: &agent.ResumeOptions{Off: c.Bool("no-resume"), Timeout: c.Duration("resume-timeout")},
+	}
+	if cfg.Proxy != nil {
+		req.Proxy = cfg.Proxy.String()
 	}
 	if ca := c.String("ca"); ca != "" {
 		pem, err := os.ReadFile(ca)

@@ -1,0 +1,74 @@
+package client_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/sandmux/sandmux/client"
+	"github.com/sandmux/sandmux/internal/testutil"
+)
+
+// A client given an HTTP proxy (HTTPS_PROXY) reaches the server through
+// a CONNECT tunnel, with the proxy's credentials from its URL, and says
+// so plainly when the proxy refuses.
+func TestDialThroughHTTPProxy(t *testing.T) {
+	_, srvURL := testutil.SandmuxServer(t, nil)
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(srvURL, "ws://"))
+	serverURL := "ws://box.sandmux.invalid:" + port // resolved by the proxy alone
+
+	for _, tt := range []struct{ name, auth, userinfo string }{
+		{"open proxy", "", ""},
+		{"proxy with a password", "alice:s3cret", "alice:s3cret"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p := testutil.StartConnectProxy(t, tt.auth)
+			cfg := testConfig(serverURL)
+			cfg.Proxy, _ = url.Parse(p.URL(tt.userinfo))
+			sess := dial(t, cfg)
+			st, err := sess.OpenStream(context.Background(), "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			if _, err := io.WriteString(st, "through the proxy"); err != nil {
+				t.Fatal(err)
+			}
+			got := make([]byte, len("through the proxy"))
+			if _, err := io.ReadFull(st, got); err != nil || string(got) != "through the proxy" {
+				t.Fatalf("echo %q, %v", got, err)
+			}
+			if a := p.Asked(); len(a) != 1 || a[0] != "box.sandmux.invalid:"+port {
+				t.Fatalf("the proxy was asked for %q, want one tunnel to box.sandmux.invalid:%s", a, port)
+			}
+		})
+	}
+
+	t.Run("proxy wants a password", func(t *testing.T) {
+		p := testutil.StartConnectProxy(t, "alice:s3cret")
+		cfg := testConfig(serverURL)
+		cfg.Proxy, _ = url.Parse(p.URL("alice:wrong"))
+		de, err := dialErr(t, cfg)
+		want := serverURL + ": HTTP proxy http://xxxxx@" + strings.TrimPrefix(p.URL(""), "http://") +
+			" refused the tunnel: 407 Proxy Authentication Required (give the proxy's user and password in the proxy URL: http://user:password@proxy:port)"
+		if err.Error() != want {
+			t.Fatalf("error text\n  %s\nwant\n  %s", err, want)
+		}
+		var pe *client.ProxyError
+		if de.Temporary() || !errors.As(err, &pe) {
+			t.Fatalf("%v: want a lasting ProxyError", err)
+		}
+	})
+
+	t.Run("only http proxies", func(t *testing.T) {
+		cfg := testConfig(serverURL)
+		cfg.Proxy, _ = url.Parse("socks5://127.0.0.1:1080")
+		if err := cfg.Validate(); !errors.Is(err, client.ErrInvalidConfig) || !strings.Contains(err.Error(), "only http:// proxies") {
+			t.Fatalf("validate: %v", err)
+		}
+	})
+}

@@ -1,0 +1,100 @@
+package testutil
+
+import (
+	"bufio"
+	"encoding/base64"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"testing"
+)
+
+// ConnectProxy is an HTTP CONNECT proxy on loopback that carries every
+// tunnel to 127.0.0.1 on the port asked for, whatever the host (so that
+// a test can name a server by a host that resolves nowhere), and
+// records what it was asked. With auth set it wants that Basic
+// user:password first.
+type ConnectProxy struct {
+	ln   net.Listener
+	auth string
+	wg   sync.WaitGroup
+
+	mu      sync.Mutex
+	targets []string
+}
+
+// StartConnectProxy runs a ConnectProxy until the test ends.
+func StartConnectProxy(t testing.TB, auth string) *ConnectProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &ConnectProxy{ln: ln, auth: auth}
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			p.wg.Add(1)
+			go func() {
+				defer p.wg.Done()
+				p.serve(c)
+			}()
+		}
+	}()
+	t.Cleanup(func() { _ = ln.Close(); p.wg.Wait() })
+	return p
+}
+
+// URL is the proxy's http:// URL, with userinfo ("user:password") if
+// given.
+func (p *ConnectProxy) URL(userinfo string) string {
+	if userinfo != "" {
+		userinfo += "@"
+	}
+	return "http://" + userinfo + p.ln.Addr().String()
+}
+
+func (p *ConnectProxy) serve(c net.Conn) {
+	defer c.Close()
+	req, err := http.ReadRequest(bufio.NewReader(c))
+	if err != nil || req.Method != http.MethodConnect {
+		return
+	}
+	p.mu.Lock()
+	p.targets = append(p.targets, req.Host)
+	p.mu.Unlock()
+	if p.auth != "" && req.Header.Get("Proxy-Authorization") != "Basic "+base64.StdEncoding.EncodeToString([]byte(p.auth)) {
+		_, _ = io.WriteString(c, "HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm=\"test\"\r\nContent-Length: 0\r\n\r\n")
+		return
+	}
+	_, port, _ := net.SplitHostPort(req.Host)
+	up, err := net.Dial("tcp", net.JoinHostPort("127.0.0.1", port))
+	if err != nil {
+		_, _ = io.WriteString(c, "HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
+		return
+	}
+	defer up.Close()
+	_, _ = io.WriteString(c, "HTTP/1.1 200 Connection established\r\n\r\n")
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _ = io.Copy(up, c)
+		_ = up.(*net.TCPConn).CloseWrite()
+	}()
+	_, _ = io.Copy(c, up)
+	_ = c.Close()
+	<-done
+}
+
+// Asked lists the host:port of every tunnel asked for.
+func (p *ConnectProxy) Asked() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.targets...)
+}
