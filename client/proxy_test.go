@@ -2,15 +2,19 @@ package client_test
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
+	"log"
 	"net"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
 
 	"github.com/sandmux/sandmux/client"
 	"github.com/sandmux/sandmux/internal/testutil"
+	"github.com/sandmux/sandmux/server"
 )
 
 // A client given an HTTP proxy (HTTPS_PROXY) reaches the server through
@@ -47,6 +51,36 @@ func TestDialThroughHTTPProxy(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("wss", func(t *testing.T) {
+		cfg := server.DefaultConfig()
+		cfg.Target = testutil.EchoServer(t).Addr
+		srv, err := server.New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ts := httptest.NewUnstartedServer(srv)
+		ts.Config.ErrorLog = log.New(io.Discard, "", 0)
+		ts.StartTLS()
+		t.Cleanup(func() { ts.CloseClientConnections(); _ = srv.Close(); ts.Close() })
+		_, tport, _ := net.SplitHostPort(ts.Listener.Addr().String())
+		p := testutil.StartConnectProxy(t, "")
+		ccfg := testConfig("wss://box.sandmux.invalid:" + tport)
+		ccfg.Proxy, _ = url.Parse(p.URL(""))
+		ccfg.TLS = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // the test server's own certificate
+		st, err := dial(t, ccfg).OpenStream(context.Background(), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		if _, err := io.WriteString(st, "tls"); err != nil {
+			t.Fatal(err)
+		}
+		got := make([]byte, 3)
+		if _, err := io.ReadFull(st, got); err != nil || string(got) != "tls" {
+			t.Fatalf("echo %q, %v", got, err)
+		}
+	})
 
 	t.Run("proxy wants a password", func(t *testing.T) {
 		p := testutil.StartConnectProxy(t, "alice:s3cret")
