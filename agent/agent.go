@@ -351,7 +351,7 @@ func (a *Agent) serveOpen(ctx context.Context, wg *sync.WaitGroup, c *net.UnixCo
 	}
 	defer release()
 	frameIn := req.FrameIn && !req.Handoff
-	if err := writeMessage(c, reply{Version: protoVersion, OK: true, Handoff: req.Handoff, Detach: req.Handoff, FrameIn: frameIn}); err != nil {
+	if err := writeMessage(c, reply{Version: protoVersion, OK: true, Handoff: req.Handoff, Detach: req.Handoff, FrameIn: frameIn, Proxy: req.Proxy != ""}); err != nil {
 		_ = stream.Close()
 		_ = c.Close()
 		return
@@ -432,7 +432,7 @@ func (a *Agent) entryFor(req *OpenRequest) (*entry, error) {
 	if req.Proxy != "" {
 		p, err := url.Parse(req.Proxy)
 		if err != nil {
-			return nil, fmt.Errorf("proxy: %w", err)
+			return nil, errors.New("the proxy sent an HTTP proxy that is not a URL") // its text may hold a password
 		}
 		cfg.Proxy = p
 	}

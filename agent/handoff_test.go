@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -402,4 +403,16 @@ func isNonblock(t *testing.T, fd int) bool {
 		t.Fatal(err)
 	}
 	return fl&unix.O_NONBLOCK != 0
+}
+
+// An agent that predates HTTP proxy support ignores a request's Proxy and
+// dials directly, around a proxy the user may be required to use: the
+// proxy refuses its stream and says how to get a current agent.
+func TestProxyRefusesAnAgentThatIgnoresItsHTTPProxy(t *testing.T) {
+	dir := shortDir(t)
+	oldAgent(t, dir, reply{Version: protoVersion, OK: true}, func(*net.UnixConn) {}) // no Proxy
+	_, err := Open(context.Background(), dir, noStart, OpenRequest{URL: "ws://box.invalid:8081", Proxy: "http://127.0.0.1:3128"})
+	if err == nil || !strings.Contains(err.Error(), "predates HTTP proxy support") {
+		t.Fatalf("open through an agent that ignores the proxy: %v", err)
+	}
 }

@@ -101,6 +101,11 @@ func open(ctx context.Context, dir string, start func() error, req OpenRequest) 
 			return nil, reply{}, err
 		}
 		rep, err := roundTrip(ctx, c, request{Version: protoVersion, Op: opOpen, Open: &req})
+		if err == nil && req.Proxy != "" && !rep.Proxy {
+			// An agent older than HTTP proxy support dialled directly.
+			_ = c.Close()
+			return nil, reply{}, errors.New("the running sandmux agent predates HTTP proxy support and connected directly, not through HTTPS_PROXY/HTTP_PROXY: run `sandmux agent --stop`, or use --no-agent")
+		}
 		if err == nil {
 			return c, rep, nil
 		}

@@ -115,6 +115,10 @@ type reply struct {
 	// bytes from here on. An agent that predates it leaves it unset, and
 	// the proxy sends raw bytes.
 	FrameIn bool `json:"frame_in,omitempty"`
+	// Proxy accepts an open request's Proxy: the session goes through
+	// that HTTP proxy. An agent that predates it ignores the request's
+	// Proxy and dials directly; the proxy then refuses its stream.
+	Proxy bool `json:"proxy,omitempty"`
 }
 
 // errMessageTooLarge means a control message exceeded maxMessage.

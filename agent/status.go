@@ -29,8 +29,11 @@ const (
 // SessionStatus describes one shared session.
 type SessionStatus struct {
 	// URL is the server URL with any credentials masked.
-	URL   string `json:"url"`
-	Host  string `json:"host,omitempty"`
+	URL  string `json:"url"`
+	Host string `json:"host,omitempty"`
+	// Proxy is the HTTP proxy the session goes through, credentials
+	// masked; "" for a direct one.
+	Proxy string `json:"proxy,omitempty"`
 	State string `json:"state"`
 	// Reason is why the session is reconnecting or failed.
 	Reason         string    `json:"reason,omitempty"`

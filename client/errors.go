@@ -146,10 +146,8 @@ func netHint(err error) string {
 	var dns *net.DNSError
 	var pe *ProxyError
 	switch {
-	case errors.As(err, &pe) && pe.StatusCode != 0:
-		return proxyHint(pe.StatusCode)
 	case errors.As(err, &pe):
-		return "check HTTPS_PROXY, HTTP_PROXY and NO_PROXY"
+		return pe.Hint()
 	case errors.As(err, &dns):
 		return "check the host name, the sandbox id and your network"
 	case errors.Is(err, syscall.ECONNREFUSED):

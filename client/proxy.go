@@ -8,7 +8,10 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
+	"strings"
 	"time"
+	"unicode"
 )
 
 // checkProxy reports whether p can carry the client's connection: an
@@ -18,9 +21,34 @@ func checkProxy(p *url.URL) error {
 		return nil
 	}
 	if p.Scheme != "http" || p.Hostname() == "" {
-		return fmt.Errorf("%w: proxy %s: only http:// proxies (HTTP CONNECT) are supported", ErrInvalidConfig, RedactURL(p.String()))
+		return fmt.Errorf("%w: proxy %s: only http:// proxies (HTTP CONNECT) are supported", ErrInvalidConfig, RedactProxy(p))
+	}
+	// What net/http's environment reading makes of a malformed value
+	// ("http://user:pw@proxy:3128x" is retried as "http://" + value, so the
+	// host becomes "http" and the credentials land in the path).
+	if p.Opaque != "" || (p.Path != "" && p.Path != "/") || p.RawQuery != "" || p.Fragment != "" {
+		return fmt.Errorf("%w: proxy %s: not a proxy address (http://[user:password@]host:port)", ErrInvalidConfig, RedactProxy(p))
+	}
+	if port := p.Port(); port != "" {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("%w: proxy %s: bad port", ErrInvalidConfig, RedactProxy(p))
+		}
 	}
 	return nil
+}
+
+// RedactProxy names the proxy p for messages: scheme, host and port only,
+// its credentials as xxxxx, and never its path, where a malformed value
+// may have put them.
+func RedactProxy(p *url.URL) string {
+	if p == nil {
+		return ""
+	}
+	r := url.URL{Scheme: p.Scheme, Host: p.Host}
+	if p.User != nil {
+		r.User = url.User("xxxxx")
+	}
+	return r.String()
 }
 
 // dialVia connects to addr through the HTTP proxy p (an HTTP CONNECT
@@ -34,7 +62,7 @@ func dialVia(ctx context.Context, d *net.Dialer, p *url.URL, addr string) (net.C
 	}
 	c, err := d.DialContext(ctx, "tcp", paddr)
 	if err != nil {
-		return nil, &ProxyError{Proxy: RedactURL(p.String()), Err: err}
+		return nil, &ProxyError{Proxy: RedactProxy(p), Err: err}
 	}
 	stop := context.AfterFunc(ctx, func() { _ = c.SetDeadline(time.Now()) })
 	defer stop()
@@ -53,16 +81,18 @@ func dialVia(ctx context.Context, d *net.Dialer, p *url.URL, addr string) (net.C
 		if ctx.Err() != nil {
 			err = ctx.Err()
 		}
-		return nil, &ProxyError{Proxy: RedactURL(p.String()), Err: err}
+		return nil, &ProxyError{Proxy: RedactProxy(p), Err: err}
 	}
-	_ = resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
+	// Any 2xx opens the tunnel (RFC 9110 §9.3.6), and its Content-Length
+	// or Transfer-Encoding, which a proxy must not send, is ignored: the
+	// body is not read (closing it could consume tunnel bytes).
+	if resp.StatusCode/100 != 2 {
 		_ = c.Close()
-		return nil, &ProxyError{Proxy: RedactURL(p.String()), StatusCode: resp.StatusCode, Status: resp.Status}
+		return nil, &ProxyError{Proxy: RedactProxy(p), StatusCode: resp.StatusCode, Status: printable(resp.Status)}
 	}
 	if !stop() {
 		_ = c.Close()
-		return nil, &ProxyError{Proxy: RedactURL(p.String()), Err: ctx.Err()}
+		return nil, &ProxyError{Proxy: RedactProxy(p), Err: ctx.Err()}
 	}
 	if br.Buffered() > 0 {
 		// Bytes of the tunnel read with the answer: served first.
@@ -83,7 +113,7 @@ func (e *ProxyError) Error() string {
 	if e.StatusCode != 0 {
 		return fmt.Sprintf("HTTP proxy %s refused the tunnel: %s (%s)", e.Proxy, e.Status, proxyHint(e.StatusCode))
 	}
-	return fmt.Sprintf("HTTP proxy %s: %v (check HTTPS_PROXY, HTTP_PROXY and NO_PROXY)", e.Proxy, e.Err)
+	return fmt.Sprintf("HTTP proxy %s: %v (%s)", e.Proxy, e.Err, e.Hint())
 }
 
 // Unwrap exposes the cause.
@@ -92,15 +122,36 @@ func (e *ProxyError) Unwrap() error { return e.Err }
 // temporary reports whether asking the proxy again may help.
 func (e *ProxyError) temporary() bool {
 	switch e.StatusCode {
-	case http.StatusProxyAuthRequired, http.StatusForbidden, http.StatusMethodNotAllowed:
-		return false
+	case http.StatusRequestTimeout, http.StatusTooManyRequests:
+		return true
 	}
-	return true
+	// Any other 4xx (401 is what tinyproxy answers a wrong password
+	// with) is the proxy's decision, not a passing failure.
+	return e.StatusCode/100 != 4
+}
+
+// Hint says what to do about the failure.
+func (e *ProxyError) Hint() string {
+	if e.StatusCode == 0 {
+		return "check HTTPS_PROXY, HTTP_PROXY and NO_PROXY"
+	}
+	return proxyHint(e.StatusCode)
+}
+
+// printable drops control characters from s, a proxy's words bound for a
+// terminal.
+func printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return -1
+		}
+		return r
+	}, s)
 }
 
 func proxyHint(code int) string {
 	switch code {
-	case http.StatusProxyAuthRequired:
+	case http.StatusProxyAuthRequired, http.StatusUnauthorized:
 		return "give the proxy's user and password in the proxy URL: http://user:password@proxy:port"
 	case http.StatusForbidden, http.StatusMethodNotAllowed:
 		return "the proxy does not allow this destination; ask its administrator, or exempt it with NO_PROXY"

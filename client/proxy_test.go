@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sandmux/sandmux/client"
 	"github.com/sandmux/sandmux/internal/testutil"
@@ -98,6 +99,46 @@ func TestDialThroughHTTPProxy(t *testing.T) {
 		}
 	})
 
+	// A proxy that takes the connection and never answers CONNECT: the
+	// timeout names the proxy, not the server.
+	t.Run("silent proxy", func(t *testing.T) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		held := make(chan net.Conn, 4)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				held <- c
+			}
+		}()
+		defer func() {
+			_ = ln.Close()
+			<-done
+			close(held)
+			for c := range held {
+				_ = c.Close()
+			}
+		}()
+		cfg := testConfig(serverURL)
+		cfg.Proxy, _ = url.Parse("http://" + ln.Addr().String())
+		cfg.DialTimeout = 300 * time.Millisecond
+		de, err := dialErr(t, cfg)
+		want := serverURL + ": HTTP proxy http://" + ln.Addr().String() + ": timed out (check HTTPS_PROXY, HTTP_PROXY and NO_PROXY)"
+		if err.Error() != want {
+			t.Fatalf("error text\n  %s\nwant\n  %s", err, want)
+		}
+		if !de.Temporary() {
+			t.Fatal("a proxy that did not answer in time is worth asking again")
+		}
+	})
+
 	t.Run("only http proxies", func(t *testing.T) {
 		cfg := testConfig(serverURL)
 		cfg.Proxy, _ = url.Parse("socks5://127.0.0.1:1080")
@@ -105,4 +146,25 @@ func TestDialThroughHTTPProxy(t *testing.T) {
 			t.Fatalf("validate: %v", err)
 		}
 	})
+}
+
+// A malformed HTTP_PROXY ("http://user:pw@proxy:3128x") comes out of
+// net/http's environment reading as "http://http://user:pw@...", with
+// the password in the URL's path: refused, and never shown.
+func TestMalformedProxyNotShown(t *testing.T) {
+	for _, raw := range []string{"http://http://alice:s3cret@proxy:3128x", "http://alice:s3cret@proxy:99999", "http://alice:s3cret@proxy:3128/?pw=s3cret"} {
+		p, err := url.Parse(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := testConfig("ws://box.sandmux.invalid:8081")
+		cfg.Proxy = p
+		err = cfg.Validate()
+		if !errors.Is(err, client.ErrInvalidConfig) || strings.Contains(err.Error(), "s3cret") {
+			t.Fatalf("%s: validate: %v", raw, err)
+		}
+		if s := client.RedactProxy(p); strings.Contains(s, "s3cret") {
+			t.Fatalf("RedactProxy(%s) = %s", raw, s)
+		}
+	}
 }

@@ -187,7 +187,13 @@ func (s *Session) dialWS(ctx context.Context, protos []string, resuming bool) (m
 		Subprotocols:    protos,
 	})
 	if err != nil {
-		if resp == nil {
+		var pe *ProxyError
+		switch {
+		case resp == nil && s.cfg.Proxy != nil && conn() == nil && !errors.As(err, &pe):
+			// No tunnel yet: the wait was for the proxy (net/http reports
+			// its own timeout, not the dial's).
+			err = &ProxyError{Proxy: RedactProxy(s.cfg.Proxy), Err: err}
+		case resp == nil:
 			err = notHTTP(err, conn())
 		}
 		return mux.Link{}, dialError(s.cfg.URL, resp, err)

@@ -7,7 +7,9 @@ package e2e
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -467,11 +469,25 @@ func TestProxyBehindHTTPProxy(t *testing.T) {
 	hp := testutil.StartConnectProxy(t, "alice:s3cret")
 	url := fmt.Sprintf("ws://box.sandmux.invalid:%d", srv.Port) // resolved by the proxy alone
 	env := []string{"HTTP_PROXY=" + hp.URL("alice:s3cret")}
-	for _, mode := range [][]string{{"--no-agent"}, {"--agent-dir", newAgentDir(t)}} {
+	agentDir := newAgentDir(t)
+	for _, mode := range [][]string{{"--no-agent"}, {"--agent-dir", agentDir}} {
 		args := append(append([]string{"proxy", "--url", url}, mode...), "sandbox")
 		if r := run(sandmux(ctx, env, args...), "through the proxy"); r.err != nil || r.stdout != "through the proxy" {
 			t.Fatalf("sandmux %v behind an HTTP proxy:\n%s", args, r)
 		}
+	}
+	// The proxy's URL, password and all, reached the agent with the
+	// request only, not in its environment.
+	var st struct {
+		PID      int
+		Sessions []struct{ Proxy string }
+	}
+	if r := run(sandmux(ctx, nil, "status", "--json", "--agent-dir", agentDir), ""); r.err != nil || json.Unmarshal([]byte(r.stdout), &st) != nil ||
+		len(st.Sessions) != 1 || st.Sessions[0].Proxy != "http://xxxxx@"+strings.TrimPrefix(hp.URL(""), "http://") {
+		t.Fatalf("status (want the session's proxy, masked):\n%s", r)
+	}
+	if environ, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", st.PID)); err != nil || bytes.Contains(environ, []byte("s3cret")) {
+		t.Fatalf("the agent's environment holds the proxy's password (or could not be read: %v)", err)
 	}
 	if a := hp.Asked(); len(a) != 2 || a[0] != a[1] || a[0] != strings.TrimPrefix(url, "ws://") {
 		t.Fatalf("the HTTP proxy was asked for %q, want two tunnels to %s", a, strings.TrimPrefix(url, "ws://"))

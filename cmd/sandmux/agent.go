@@ -223,7 +223,11 @@ func agentStarter(c *cli.Context, dir string) func() error {
 func scrubbedEnv() []string {
 	var env []string
 	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "SANDMUX_TOKEN=") {
+		name, _, _ := strings.Cut(kv, "=")
+		switch strings.ToUpper(name) {
+		case "SANDMUX_TOKEN", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY":
+			// Credentials (a proxy URL may hold a password); each request
+			// brings its own proxy setting, and the agent reads none.
 			continue
 		}
 		env = append(env, kv)

@@ -205,8 +205,8 @@ func (d *doctor) run(ctx context.Context) {
 	// DNS.
 	via := ""
 	if cfg.Proxy != nil {
-		via = " through HTTP proxy " + client.RedactURL(cfg.Proxy.String())
-		d.add("dns", stepSkip, 0, "", "%s is resolved by the HTTP proxy %s (HTTPS_PROXY or HTTP_PROXY)", hostname, client.RedactURL(cfg.Proxy.String()))
+		via = " through HTTP proxy " + client.RedactProxy(cfg.Proxy)
+		d.add("dns", stepSkip, 0, "", "%s is resolved by the HTTP proxy %s (HTTPS_PROXY or HTTP_PROXY)", hostname, client.RedactProxy(cfg.Proxy))
 	} else if ip := net.ParseIP(hostname); ip != nil {
 		d.add("dns", stepPass, 0, "", "%s is an IP address; nothing to resolve", hostname)
 	} else {
@@ -233,7 +233,7 @@ func (d *doctor) run(ctx context.Context) {
 		var pe *client.ProxyError
 		switch {
 		case errors.As(err, &pe):
-			d.add("tcp", stepFail, time.Since(t0), "check HTTPS_PROXY, HTTP_PROXY and NO_PROXY, and the proxy's user and password", "%v", err)
+			d.add("tcp", stepFail, time.Since(t0), pe.Hint(), "%v", err)
 		case errors.Is(err, syscall.ECONNREFUSED):
 			d.add("tcp", stepFail, time.Since(t0),
 				fmt.Sprintf("nothing listens on port %s there: check the port in --url and that `sandmux server` runs (it listens on 8081)", port),

@@ -98,7 +98,11 @@ func printStatus(w io.Writer, st agent.Status) error {
 			// what a user looking at a hung ssh wants to see.
 			streams += fmt.Sprintf(" (+%d waiting)", s.Waiting)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", s.URL, state, since, s.Reconnects,
+		url := s.URL
+		if s.Proxy != "" {
+			url += " via " + s.Proxy
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", url, state, since, s.Reconnects,
 			resumes, bytesIEC(s.Replayed), rtt, streams, bytesIEC(s.BytesIn), bytesIEC(s.BytesOut))
 	}
 	if err := tw.Flush(); err != nil {
