@@ -21,7 +21,7 @@ func checkProxy(p *url.URL) error {
 		return nil
 	}
 	if p.Scheme != "http" || p.Hostname() == "" {
-		return fmt.Errorf("%w: proxy %s: only http:// proxies (HTTP CONNECT) are supported", ErrInvalidConfig, RedactProxy(p))
+		return fmt.Errorf("%w: proxy %s (HTTPS_PROXY or HTTP_PROXY): only http:// proxies (HTTP CONNECT) are supported; to connect directly, name the server's host in NO_PROXY", ErrInvalidConfig, RedactProxy(p))
 	}
 	// What net/http's environment reading makes of a malformed value
 	// ("http://user:pw@proxy:3128x" is retried as "http://" + value, so the
