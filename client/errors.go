@@ -116,10 +116,7 @@ func describe(err error) string {
 	var pe *ProxyError
 	switch {
 	case errors.As(err, &pe):
-		if pe.StatusCode != 0 {
-			return fmt.Sprintf("HTTP proxy %s refused the tunnel: %s", pe.Proxy, pe.Status)
-		}
-		return fmt.Sprintf("HTTP proxy %s: %s", pe.Proxy, describe(pe.Err))
+		return pe.what()
 	case errors.As(err, &dns):
 		return "cannot resolve " + dns.Name
 	case errors.Is(err, syscall.ECONNREFUSED):

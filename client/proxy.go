@@ -109,11 +109,14 @@ type ProxyError struct {
 	Err        error // when there was no answer
 }
 
-func (e *ProxyError) Error() string {
+func (e *ProxyError) Error() string { return e.what() + " (" + e.Hint() + ")" }
+
+// what says what failed, without the hint.
+func (e *ProxyError) what() string {
 	if e.StatusCode != 0 {
-		return fmt.Sprintf("HTTP proxy %s refused the tunnel: %s (%s)", e.Proxy, e.Status, proxyHint(e.StatusCode))
+		return fmt.Sprintf("HTTP proxy %s refused the tunnel: %s", e.Proxy, e.Status)
 	}
-	return fmt.Sprintf("HTTP proxy %s: %v (%s)", e.Proxy, e.Err, e.Hint())
+	return fmt.Sprintf("HTTP proxy %s: %s", e.Proxy, describe(e.Err))
 }
 
 // Unwrap exposes the cause.
