@@ -6,6 +6,7 @@ package e2e
 // OpenSSH clients through `sandmux proxy`, and no sshd at all.
 
 import (
+	"bufio"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -224,6 +225,38 @@ func TestEmbeddedStdioSeparate(t *testing.T) {
 	}
 	if r.stderr != wantErr.String() {
 		t.Errorf("stderr: %d bytes (head %q), want seq's %d bytes", len(r.stderr), head(r.stderr), wantErr.Len())
+	}
+}
+
+// `ssh sandbox yes | head -1` ends, as with sshd: ssh that can no longer
+// write the program's output says so (eow@openssh.com, sent only to an
+// OpenSSH-compatible banner), and the server closes the program's stdout,
+// so that the program gets SIGPIPE instead of streaming for ever to a
+// client that throws its output away.
+func TestEmbeddedOutputReaderGone(t *testing.T) {
+	t.Parallel()
+	e := startEmbedded(t, embeddedOpts{})
+	ctx := testContext(t, 2*time.Minute)
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	cmd := e.Command(wctx, t, "ssh", e.proxy(), "sandbox", "yes")
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, pw, io.Discard
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	_ = pw.Close()
+	line, err := bufio.NewReader(pr).ReadString('\n')
+	_ = pr.Close() // head -1 exits
+	werr := cmd.Wait()
+	if line != "y\n" || err != nil {
+		t.Fatalf("first line %q, %v", line, err)
+	}
+	if wctx.Err() != nil {
+		t.Fatalf("ssh sandbox yes | head -1 did not end within 30s: %v\n%s", werr, e.Srv.Log())
 	}
 }
 

@@ -286,13 +286,20 @@ func (s *Server) serveConn(nc net.Conn) {
 	c.log = log.With("user", sconn.User(), "key", c.perms.Extensions[extFingerprint])
 	c.log.Info("ssh login")
 	c.wg.Go(func() { c.globalRequests(reqs) })
+	sessions := 0
 	for nch := range chans {
 		switch nch.ChannelType() {
 		case "session":
-			if c.noMoreSessions.Load() {
+			// OpenSSH's ssh sends no-more-sessions@openssh.com right after
+			// opening its session channel, but x/crypto/ssh hands global
+			// requests and channel opens over on different Go channels: the
+			// request can be seen first. Refuse only sessions after the
+			// first one, or ssh's own session would be refused.
+			if c.noMoreSessions.Load() && sessions > 0 {
 				_ = nch.Reject(ssh.Prohibited, "no more sessions")
 				continue
 			}
+			sessions++
 			c.wg.Go(func() { c.session(nch) })
 		case "direct-tcpip":
 			c.wg.Go(func() { c.directTCPIP(nch) })

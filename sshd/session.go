@@ -76,6 +76,7 @@ type session struct {
 	ptmx     *os.File        // the terminal's master while a program runs on it
 	proc     *os.Process
 	begin    func() // starts the copies, after the request is answered
+	eow      func() // closes the program's stdout (eow@openssh.com); nil without pipes
 
 	hangup chan struct{} // closed when the channel goes away under a running program
 	wg     sync.WaitGroup
@@ -131,6 +132,16 @@ func (s *session) request(req *ssh.Request) {
 		ok = s.start(req)
 	case "signal":
 		ok = s.signal(req.Payload)
+	case "eow@openssh.com":
+		// The client can no longer write the output (its stdout was
+		// closed, as in "ssh host yes | head -1"). As sshd does, close
+		// the program's stdout so that it gets SIGPIPE instead of
+		// streaming to a client that discards it.
+		if s.eow != nil {
+			s.log.Debug("eow: closing the program's stdout")
+			s.eow()
+			s.eow = nil
+		}
 	case "keepalive@openssh.com":
 		// Any answer proves liveness; OpenSSH's sshd answers failure.
 	default:
@@ -365,6 +376,7 @@ func (s *session) startOnPipes(cmd *exec.Cmd) error {
 	_, _, _ = stdinR.Close(), stdoutW.Close(), stderrW.Close()
 	s.proc = cmd.Process
 	s.finished = make(chan exitResult, 1)
+	s.eow = func() { _ = stdoutR.Close() }
 	s.begin = func() {
 		s.wg.Go(func() {
 			_, err := io.CopyBuffer(stdinW, s.ch, make([]byte, copyBufSize))

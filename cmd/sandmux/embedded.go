@@ -147,7 +147,10 @@ func embeddedConfig(c *cli.Context, log *slog.Logger) (sshd.Config, error) {
 	if herr == nil {
 		cfg.Dir = home
 	}
-	cfg.ServerVersion = "SSH-2.0-sandmux_" + strings.ReplaceAll(version, " ", "_")
+	// "OpenSSH" first: OpenSSH clients enable their extensions
+	// (eow@openssh.com, no-more-sessions) only for a banner matching
+	// "OpenSSH*" (compat.c); without eow, "ssh host yes | head -1" never ends.
+	cfg.ServerVersion = "SSH-2.0-OpenSSH_9.9-compatible sandmux_" + strings.ReplaceAll(version, " ", "_")
 	cfg.Logger = log.With("component", "sshd")
 	return cfg, nil
 }
