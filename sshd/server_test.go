@@ -810,3 +810,21 @@ func TestEmbeddedNoTouchRequired(t *testing.T) {
 		c.Close()
 	}
 }
+
+// no-more-sessions@openssh.com refuses the sessions opened after it, but
+// not the one the client opened just before asking: x/crypto/ssh may
+// hand the request over before that channel's open, and OpenSSH's ssh
+// sends it right after opening its session (to an OpenSSH banner).
+func TestEmbeddedNoMoreSessions(t *testing.T) {
+	f := start(t, nil)
+	c := f.client(t)
+	if _, _, err := c.SendRequest("no-more-sessions@openssh.com", false, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := run(t, c, "true", nil); err != nil {
+		t.Fatalf("the session opened as the request arrived: %v", err)
+	}
+	if _, err := c.NewSession(); err == nil {
+		t.Fatal("a second session was opened after no-more-sessions")
+	}
+}
