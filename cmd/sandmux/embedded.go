@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -114,6 +115,12 @@ func startEmbedded(c *cli.Context, log *slog.Logger, cfg *server.Config) (*embed
 func embeddedConfig(c *cli.Context, log *slog.Logger) (sshd.Config, error) {
 	cfg := sshd.DefaultConfig()
 	home, herr := os.UserHomeDir()
+	// A server started with a bare environment (no HOME, no USER) still
+	// gives sessions what sshd gives them, from the user database.
+	me, merr := user.Current()
+	if herr != nil && merr == nil && me.HomeDir != "" {
+		home, herr = me.HomeDir, nil
+	}
 	var err error
 	if cfg.MaxStartups, err = parseMaxStartups(c.String("max-startups")); err != nil {
 		return cfg, err
@@ -143,6 +150,13 @@ func embeddedConfig(c *cli.Context, log *slog.Logger) (sshd.Config, error) {
 		if !strings.HasPrefix(kv, "SANDMUX_") {
 			cfg.Env = append(cfg.Env, kv)
 		}
+	}
+	// As sshd sets them for the user a session runs as (this one).
+	if merr == nil {
+		cfg.Env = append(cfg.Env, "USER="+me.Username, "LOGNAME="+me.Username)
+	}
+	if herr == nil {
+		cfg.Env = append(cfg.Env, "HOME="+home)
 	}
 	if herr == nil {
 		cfg.Dir = home

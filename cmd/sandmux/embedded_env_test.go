@@ -1,0 +1,43 @@
+package main
+
+import (
+	"flag"
+	"io"
+	"log/slog"
+	"os/user"
+	"slices"
+	"testing"
+
+	"github.com/urfave/cli/v2"
+)
+
+// A server started with a bare environment (`env -i`: no HOME, no USER)
+// gives sessions a home directory and USER, LOGNAME and HOME, from the
+// user database, as sshd does; a session ran in the server's directory
+// with none of them.
+func TestEmbeddedConfigWithoutHome(t *testing.T) {
+	me, err := user.Current()
+	if err != nil || me.HomeDir == "" {
+		t.Skipf("no user database entry for this user: %v", err)
+	}
+	t.Setenv("HOME", "")
+	t.Setenv("USER", "")
+	t.Setenv("LOGNAME", "")
+	t.Setenv(envAuthorizedKeys, "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl test")
+	fs := flag.NewFlagSet("server", flag.ContinueOnError)
+	fs.String("max-startups", "10:30:100", "")
+	fs.String("state-dir", t.TempDir(), "")
+	fs.String("authorized-keys", "", "")
+	cfg, err := embeddedConfig(cli.NewContext(cli.NewApp(), fs, nil), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Dir != me.HomeDir {
+		t.Errorf("sessions start in %q, want the home directory %q", cfg.Dir, me.HomeDir)
+	}
+	for _, want := range []string{"USER=" + me.Username, "LOGNAME=" + me.Username, "HOME=" + me.HomeDir} {
+		if !slices.Contains(cfg.Env, want) {
+			t.Errorf("session environment lacks %s", want)
+		}
+	}
+}
