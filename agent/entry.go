@@ -383,17 +383,13 @@ func (e *entry) open(ctx, agentCtx context.Context, wg *sync.WaitGroup, target s
 			conn, release, err := e.dialOwn(ctx, target)
 			return conn, release, nil, err
 		}
-		if ctx.Err() == nil && (errors.Is(err, mux.ErrSessionEnded) || errors.Is(err, mux.ErrSessionDead) || sess.Mux().IsClosed()) {
+		if ctx.Err() == nil && sess.EndedUnder(err) {
 			continue
 		}
 		if errors.Is(err, context.DeadlineExceeded) && sess.Resuming() {
 			// The wait ran out on a session that is still being resumed:
 			// say so, and why the last attempt failed.
-			last := errors.New("the session is being resumed")
-			if rerr := sess.ResumeError(); rerr != nil {
-				last = fmt.Errorf("the session is being resumed; last attempt: %w", rerr)
-			}
-			return nil, nil, nil, &connectTimeoutError{last: last}
+			return nil, nil, nil, &connectTimeoutError{last: sess.WaitingReason()}
 		}
 		return nil, nil, sess, err
 	}

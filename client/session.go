@@ -2,6 +2,8 @@ package client
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"sync"
@@ -44,6 +46,23 @@ func (s *Session) ResumeError() error {
 	s.idMu.Lock()
 	defer s.idMu.Unlock()
 	return s.resumeErr
+}
+
+// WaitingReason says why an open on s ran out of time while it was being
+// resumed: "the session is being resumed", and how the last attempt
+// failed, if one has.
+func (s *Session) WaitingReason() error {
+	if rerr := s.ResumeError(); rerr != nil {
+		return fmt.Errorf("the session is being resumed; last attempt: %w", rerr)
+	}
+	return errors.New("the session is being resumed")
+}
+
+// EndedUnder reports whether err, from opening a stream on s, means that
+// s ended under the open (it could not be resumed, or died): nothing
+// reached the target, so the stream may be opened on a fresh session.
+func (s *Session) EndedUnder(err error) bool {
+	return errors.Is(err, mux.ErrSessionEnded) || errors.Is(err, mux.ErrSessionDead) || s.Mux().IsClosed()
 }
 
 func (s *Session) setResumeError(err error) {

@@ -160,15 +160,12 @@ func (o *sessionOpener) open(ctx context.Context, target string) (net.Conn, erro
 		// restarted) before the server answered this stream: nothing
 		// reached the target yet, so carry it on a fresh session, as the
 		// agent does, rather than reset a connection that need not be.
-		if ctx.Err() == nil && (errors.Is(err, mux.ErrSessionEnded) || errors.Is(err, mux.ErrSessionDead) || s.Mux().IsClosed()) {
+		if ctx.Err() == nil && s.EndedUnder(err) {
 			continue
 		}
 		if errors.Is(err, context.DeadlineExceeded) && s.Resuming() {
 			// Say what the wait was for, not "context deadline exceeded".
-			err = fmt.Errorf("could not connect to %s within %s: the session is being resumed", client.RedactURL(o.cfg.URL), o.timeout)
-			if rerr := s.ResumeError(); rerr != nil {
-				err = fmt.Errorf("%w; last attempt: %w", err, rerr)
-			}
+			err = fmt.Errorf("could not connect to %s within %s: %w", client.RedactURL(o.cfg.URL), o.timeout, s.WaitingReason())
 		}
 		return nil, err
 	}
