@@ -74,18 +74,28 @@ func agentDir(c *cli.Context) (string, error) {
 	if err != nil || !ownedByMe(home) {
 		// $HOME unset (a service, cron), or another user's for the same
 		// reason as above: this user's home, from the user database.
-		// Only one that exists and is this user's: a container's
-		// passwd entry may say / or /nonexistent.
-		if u, uerr := user.Current(); uerr == nil && u.HomeDir != "" && ownedByMe(u.HomeDir) {
-			if _, serr := os.Stat(u.HomeDir); serr == nil {
-				home, err = u.HomeDir, nil
-			}
+		if h, ok := userHome(); ok {
+			home, err = h, nil
 		}
 	}
 	if err != nil && runtime == "" {
 		return "", fmt.Errorf("cannot find a directory for the agent: %w (set --agent-dir)", err)
 	}
 	return agent.DefaultDir(runtime, home), nil
+}
+
+// userHome is this user's home directory from the user database, if it
+// exists and is this user's: a container's passwd entry may say / or
+// /nonexistent.
+func userHome() (string, bool) {
+	u, err := user.Current()
+	if err != nil || u.HomeDir == "" || !ownedByMe(u.HomeDir) {
+		return "", false
+	}
+	if _, err := os.Stat(u.HomeDir); err != nil {
+		return "", false
+	}
+	return u.HomeDir, true
 }
 
 func runAgent(c *cli.Context) error {

@@ -117,10 +117,12 @@ func embeddedConfig(c *cli.Context, log *slog.Logger) (sshd.Config, error) {
 	home, herr := os.UserHomeDir()
 	// A server started with a bare environment (no HOME, no USER) still
 	// gives sessions what sshd gives them, from the user database.
-	me, merr := user.Current()
-	if herr != nil && merr == nil && me.HomeDir != "" {
-		home, herr = me.HomeDir, nil
+	if herr != nil {
+		if h, ok := userHome(); ok {
+			home, herr = h, nil
+		}
 	}
+	me, merr := user.Current()
 	var err error
 	if cfg.MaxStartups, err = parseMaxStartups(c.String("max-startups")); err != nil {
 		return cfg, err
