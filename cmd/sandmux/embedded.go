@@ -143,9 +143,7 @@ func embeddedConfig(c *cli.Context, log *slog.Logger) (sshd.Config, error) {
 	if cfg.AuthorizedKeysFile == "" && cfg.AuthorizedKeys == "" {
 		return cfg, errNeedKeys
 	}
-	if sh := os.Getenv("SHELL"); filepath.IsAbs(sh) {
-		cfg.Shell = sh
-	}
+	cfg.Shell = loginShell(passwdFile, os.Getuid(), os.Getenv("SHELL"))
 	// Sessions start from this process's environment, less sandmux's own
 	// settings (the token and keys among them).
 	for _, kv := range os.Environ() {

@@ -4,6 +4,7 @@ import (
 	"flag"
 	"io"
 	"log/slog"
+	"os"
 	"os/user"
 	"slices"
 	"testing"
@@ -23,6 +24,7 @@ func TestEmbeddedConfigWithoutHome(t *testing.T) {
 	t.Setenv("HOME", "")
 	t.Setenv("USER", "")
 	t.Setenv("LOGNAME", "")
+	t.Setenv("SHELL", "")
 	t.Setenv(envAuthorizedKeys, "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl test")
 	fs := flag.NewFlagSet("server", flag.ContinueOnError)
 	fs.String("max-startups", "10:30:100", "")
@@ -34,6 +36,9 @@ func TestEmbeddedConfigWithoutHome(t *testing.T) {
 	}
 	if cfg.Dir != me.HomeDir {
 		t.Errorf("sessions start in %q, want the home directory %q", cfg.Dir, me.HomeDir)
+	}
+	if sh, ok := passwdShell(passwdFile, os.Getuid()); ok && usableShell(sh) && cfg.Shell != sh {
+		t.Errorf("sessions run %q, want the user database's shell %q", cfg.Shell, sh)
 	}
 	for _, want := range []string{"USER=" + me.Username, "LOGNAME=" + me.Username, "HOME=" + me.HomeDir} {
 		if !slices.Contains(cfg.Env, want) {
