@@ -18,6 +18,8 @@ var (
 
 func main() {
 	app := newApp()
+	stderr := rawTermWriter{f: os.Stderr}
+	app.ErrWriter = stderr
 	if err := app.Run(os.Args); err != nil {
 		var ec cli.ExitCoder
 		code := 1
@@ -25,7 +27,7 @@ func main() {
 			code = ec.ExitCode()
 		}
 		if msg := err.Error(); msg != "" {
-			fmt.Fprintf(os.Stderr, "sandmux: %s\n", msg)
+			printError(stderr, os.Stderr, msg)
 		}
 		os.Exit(code)
 	}

@@ -46,6 +46,9 @@ type reconnectLine struct {
 // is not a terminal.
 func newReconnectLine(w io.Writer, host string) *reconnectLine {
 	f, ok := w.(*os.File)
+	if rw, isRaw := w.(rawTermWriter); isRaw {
+		f, ok = rw.f, true
+	}
 	if !ok || !term.IsTerminal(int(f.Fd())) {
 		return nil
 	}
