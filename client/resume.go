@@ -105,7 +105,7 @@ func (s *Session) reattach(rc *mux.Resumable, attempt int, foreign *time.Time) b
 			*foreign = time.Time{}
 		}
 		s.log.Info("resume: dial failed; retrying", "err", err)
-		s.setResumeError(err)
+		s.attemptFailed(rc, err)
 		return false
 	}
 	ws := link.WS
@@ -118,7 +118,7 @@ func (s *Session) reattach(rc *mux.Resumable, attempt int, foreign *time.Time) b
 	if err != nil {
 		_ = ws.CloseNow()
 		s.log.Info("resume: handshake failed; retrying", "err", err)
-		s.setResumeError(fmt.Errorf("%s: resume handshake: %w", RedactURL(s.url), err))
+		s.attemptFailed(rc, fmt.Errorf("%s: resume handshake: %w", RedactURL(s.url), err))
 		return false
 	}
 	if err := w.Err(); err != nil {
@@ -138,6 +138,14 @@ func (s *Session) reattach(rc *mux.Resumable, attempt int, foreign *time.Time) b
 	s.setResumeError(nil)
 	s.log.Info("session resumed")
 	return true
+}
+
+// attemptFailed records why a resume attempt failed, for a request
+// waiting on the session and for the session's end if the grace period
+// runs out.
+func (s *Session) attemptFailed(rc *mux.Resumable, err error) {
+	s.setResumeError(err)
+	rc.NoteAttempt(err)
 }
 
 // endsResumption reports whether a resume's failed dial means the server

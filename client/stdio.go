@@ -53,6 +53,8 @@ func StreamEndError(err error, host string) error {
 	switch {
 	case err == nil:
 		return nil
+	case errors.As(err, &nr) && nr.Within > 0:
+		return fmt.Errorf("session to %s %w; run the command again once the sandbox answers (`sandmux doctor %s` checks it)", host, nr, host)
 	case errors.As(err, &nr):
 		return fmt.Errorf("session to %s %w", host, nr)
 	case errors.Is(err, mux.ErrPeerClosed):

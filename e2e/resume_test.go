@@ -24,6 +24,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -641,8 +642,9 @@ func TestResumeErrorLines(t *testing.T) {
 
 		rg.path.Freeze()
 		ended(t, bg)
-		prefix := "sandmux: session to sandbox could not be resumed within 2s: session stopped responding: nothing received for "
-		waitProxyLine(t, bg, "starting "+prefix, func(l string) bool { return strings.HasPrefix(l, prefix) })
+		// Whether an attempt to resume failed within the 2 s or not.
+		re := regexp.MustCompile(`^sandmux: session to sandbox could not be resumed within 2s(: | \(lost: )session stopped responding: nothing received for .*; run the command again once the sandbox answers \(` + "`sandmux doctor sandbox`" + ` checks it\)$`)
+		waitProxyLine(t, bg, "matching "+re.String(), re.MatchString)
 
 		rg.path.Thaw()
 		rg.settledAgent(t)

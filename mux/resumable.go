@@ -120,12 +120,15 @@ type Resumable struct {
 	gen     uint64        // bumped on every attach and detach
 	lost    chan struct{} // closed when the current attachment ends
 	lostErr error
-	err     error // set once: the permanent failure
-	sent    uint64
-	acked   uint64 // everything below is trimmed
-	replay  []chunk
-	win     inflight  // how much of the replay may be unacknowledged
-	ackAt   time.Time // when the latest acknowledgement arrived
+	// attemptErr is why the latest attempt to resume failed (NoteAttempt),
+	// for the end of the grace period to say.
+	attemptErr error
+	err        error // set once: the permanent failure
+	sent       uint64
+	acked      uint64 // everything below is trimmed
+	replay     []chunk
+	win        inflight  // how much of the replay may be unacknowledged
+	ackAt      time.Time // when the latest acknowledgement arrived
 	// freed holds acknowledged buffers until a sender recycles them: an
 	// ack can arrive while the message is still inside ws.Write (the peer
 	// got every byte before the call returned), so the buffer may go back
@@ -330,7 +333,7 @@ func (r *Resumable) Attach(l Link, peerRecv uint64, welcome func(received uint64
 		r.replay[i].sentAt, r.replay[i].ackedAtSend, r.replay[i].ackAtSend = now, r.acked, now
 	}
 	first := r.gen == 0
-	r.ws, r.link, r.lostErr = ws, l, nil
+	r.ws, r.link, r.lostErr, r.attemptErr = ws, l, nil, nil
 	r.gen++
 	if !r.detachedAt.IsZero() {
 		r.detachedSum += now.Sub(r.detachedAt)
@@ -387,6 +390,17 @@ func (r *Resumable) Detached() time.Duration {
 		return r.detachedSum
 	}
 	return r.detachedSum + time.Since(r.detachedAt)
+}
+
+// NoteAttempt records why an attempt to resume failed (nil: it has not
+// failed yet), so that a grace period that runs out says why it could not
+// be resumed as well as how the connection was lost.
+func (r *Resumable) NoteAttempt(err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.ws == nil && r.err == nil {
+		r.attemptErr = err
+	}
 }
 
 // Detachment reports when the current outage began and what caused it;
@@ -923,7 +937,7 @@ func (r *Resumable) background() {
 		r.mu.Lock()
 		ws, gen, recv, need := r.ws, r.gen, r.recv, r.recv != r.ackSent
 		detached := r.ws == nil && r.err == nil
-		lostErr := r.lostErr
+		lostErr, attemptErr := r.lostErr, r.attemptErr
 		if need && ws != nil {
 			r.ackSent = recv
 		}
@@ -933,7 +947,7 @@ func (r *Resumable) background() {
 		} else if clock == nil {
 			clock = newGraceClock(step)
 		} else if clock.tick() >= r.cfg.Grace {
-			r.Fail(&NotResumedError{Within: r.cfg.Grace, Cause: lostErr})
+			r.Fail(&NotResumedError{Within: r.cfg.Grace, Cause: lostErr, Last: attemptErr})
 			return
 		}
 		if need && ws != nil {

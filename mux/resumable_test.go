@@ -3,6 +3,8 @@ package mux
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -277,5 +279,40 @@ func TestCloseDuringResumeWelcomeSendsEnd(t *testing.T) {
 		t.Errorf("after its welcome the peer got %x, want END: it would redial a session the server ended", b)
 	}
 	for range msgs {
+	}
+}
+
+// A grace period that runs out after failed attempts to resume says why
+// the last one failed: "could not be resumed within 2s: failed to get
+// reader: failed to read frame header: EOF" named neither the cause nor
+// anything to check.
+func TestGraceEndNamesLastAttempt(t *testing.T) {
+	cfg := DefaultResumeConfig()
+	cfg.Grace = 400 * time.Millisecond
+	r, err := NewResumable(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = r.Close() })
+	cli, _ := wsPair(t)
+	lost, err := r.Attach(Link{WS: cli}, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Drop(fmt.Errorf("failed to get reader: %w", io.EOF))
+	<-lost
+	refused := errors.New("ws://h: connection refused")
+	r.NoteAttempt(refused)
+	select {
+	case <-r.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the grace period did not end the session")
+	}
+	var nr *NotResumedError
+	if !errors.As(r.Err(), &nr) || !errors.Is(nr.Last, refused) {
+		t.Fatalf("session ended with %v, want a NotResumedError naming the last attempt", r.Err())
+	}
+	if want := "could not be resumed within 400ms (lost: the connection closed without a WebSocket close; last attempt: ws://h: connection refused)"; nr.Error() != want {
+		t.Errorf("text %q", nr.Error())
 	}
 }

@@ -5,7 +5,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"math"
+	"syscall"
 	"time"
 
 	"github.com/coder/websocket"
@@ -204,17 +206,38 @@ func WriteWelcome(ctx context.Context, ws *websocket.Conn, w Welcome) error {
 // NotResumedError is the permanent end of a resumable session whose
 // WebSocket was lost: nobody could resume it within Within (the grace
 // period ran out), or, with Within zero, the server refused at once.
+// Last, when the grace period ran out, is why the latest attempt to
+// resume failed, if one did (Resumable.NoteAttempt).
 type NotResumedError struct {
 	Within time.Duration
 	Cause  error
+	Last   error
 }
 
 // Error reads as the tail of "session to HOST could not be resumed ...".
 func (e *NotResumedError) Error() string {
-	if e.Within == 0 {
+	switch {
+	case e.Within == 0:
 		return fmt.Sprintf("could not be resumed: %v", e.Cause)
+	case e.Last != nil:
+		return fmt.Sprintf("could not be resumed within %s (lost: %s; last attempt: %v)", e.Within, lossWords(e.Cause), e.Last)
 	}
-	return fmt.Sprintf("could not be resumed within %s: %v", e.Within, e.Cause)
+	return fmt.Sprintf("could not be resumed within %s: %s", e.Within, lossWords(e.Cause))
+}
+
+// lossWords says how a WebSocket was lost: the WebSocket library's
+// words for a connection that just ended ("failed to get reader: failed
+// to read frame header: EOF") tell a user nothing.
+func lossWords(err error) string {
+	switch {
+	case err == nil:
+		return "the connection was lost"
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "the connection closed without a WebSocket close"
+	case errors.Is(err, syscall.ECONNRESET):
+		return "the connection was reset"
+	}
+	return err.Error()
 }
 
 // Unwrap returns the cause.

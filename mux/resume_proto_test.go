@@ -3,6 +3,9 @@ package mux
 import (
 	"bytes"
 	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -52,6 +55,12 @@ func TestHandshakeStatusErrors(t *testing.T) {
 	nr := &NotResumedError{Within: 2 * time.Second, Cause: ErrUnknownSession}
 	if want := "could not be resumed within 2s: the server no longer knows this session (it restarted, or the grace period ran out)"; nr.Error() != want {
 		t.Errorf("text %q", nr.Error())
+	}
+	// The grace period ran out after failed attempts: how it was lost in
+	// words of its own, then why the last attempt failed.
+	lost := &NotResumedError{Within: 2 * time.Second, Cause: fmt.Errorf("failed to get reader: failed to read frame header: %w", io.EOF), Last: errors.New("ws://h: connection refused")}
+	if want := "could not be resumed within 2s (lost: the connection closed without a WebSocket close; last attempt: ws://h: connection refused)"; lost.Error() != want {
+		t.Errorf("text %q", lost.Error())
 	}
 	// A refusal, not a time limit, names no time.
 	nr.Within = 0
