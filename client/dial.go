@@ -1,7 +1,6 @@
 package client
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -193,12 +192,16 @@ func dialError(url string, resp *http.Response, err error) error {
 				_ = resp.Body.Close()
 			}
 		} else if resp.Body != nil {
-			line, _ := bufio.NewReader(io.LimitReader(resp.Body, 512)).ReadString('\n')
+			body, _ := io.ReadAll(io.LimitReader(resp.Body, maxEdgeBody))
+			line, _, _ := strings.Cut(string(body), "\n")
 			de.Detail = strings.TrimSpace(line)
 			if !strings.HasPrefix(de.Detail, "sandmux: ") || resp.StatusCode == http.StatusUnauthorized {
 				de.Detail = "" // only our own server's words, and only where the hint does not already say it
 			}
 			de.Detail = strings.TrimPrefix(de.Detail, "sandmux: ")
+			if de.Detail == "" {
+				de.Edge = edgeMessage(body)
+			}
 			_ = resp.Body.Close()
 		}
 	}

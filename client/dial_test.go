@@ -104,6 +104,19 @@ func TestDialHTTPStatus(t *testing.T) {
 		{"504", http.StatusGatewayTimeout, "", "504 Gateway Timeout (is `sandmux server` running in the sandbox on that port?)", true},
 		{"500", http.StatusInternalServerError, "", "500 Internal Server Error (the server or an edge proxy refused the WebSocket upgrade)", true},
 		{"plain http 200", http.StatusOK, "<html>hello</html>\n", "200 OK (that is a plain HTTP server, not a WebSocket endpoint; check the URL and port)", false},
+		// E2B's edge answers in JSON: its message says what happened, the
+		// hint what to do.
+		{"e2b not found", http.StatusNotFound, `{"sandboxId":"abc","message":"The sandbox was not found"}`,
+			"404 Not Found: The sandbox was not found (check the URL and that the sandbox exists)", false},
+		{"e2b port closed", http.StatusBadGateway, `{"sandboxId":"abc","message":"The sandbox is running but port is not open","port":"8081"}`,
+			"502 Bad Gateway: The sandbox is running but port is not open (is `sandmux server` running in the sandbox on that port?)", true},
+		{"e2b paused", http.StatusConflict, `{"sandboxId":"abc","message":"The sandbox is paused","code":409,"canAutoResume":false}`,
+			"409 Conflict: The sandbox is paused (the sandbox is paused or changing state: resume it, or try again in a moment)", true},
+		{"e2b too many", http.StatusTooManyRequests, `{"message":"The sandbox has too many concurrent incoming connections (limit: 100)","code":429}`,
+			"429 Too Many Requests: The sandbox has too many concurrent incoming connections (limit: 100) (too many connections to the sandbox at once; try again in a moment)", true},
+		{"json message made one safe line", http.StatusBadGateway, `{"message":"line one\nline two\u001b[31m ` + strings.Repeat("x", 200) + `"}`,
+			"502 Bad Gateway: line one line two [31m " + strings.Repeat("x", 160-len("line one line two [31m ")) + "… (is `sandmux server` running in the sandbox on that port?)", true},
+		{"json without a message", http.StatusBadGateway, `{"error":"x"}`, "502 Bad Gateway (is `sandmux server` running in the sandbox on that port?)", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

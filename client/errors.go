@@ -47,7 +47,11 @@ type DialError struct {
 	StatusCode int
 	// Detail is the server's one-line explanation, if it sent one.
 	Detail string
-	Err    error
+	// Edge is the message an edge proxy before the server answered with
+	// in JSON, such as E2B's "The sandbox was not found", shown beside
+	// the hint: it says what happened, not what to do.
+	Edge string
+	Err  error
 }
 
 // Error renders the failure for a terminal.
@@ -57,6 +61,9 @@ func (e *DialError) Error() string {
 		if e.Detail != "" {
 			// A sandmux server's own explanation already says what to do.
 			return msg + ": " + e.Detail
+		}
+		if e.Edge != "" {
+			msg += ": " + e.Edge
 		}
 		return msg + " (" + statusHint(e.StatusCode) + ")"
 	}
@@ -100,6 +107,10 @@ func statusHint(code int) string {
 		return "check the URL and that the sandbox exists"
 	case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
 		return "is `sandmux server` running in the sandbox on that port?"
+	case http.StatusConflict:
+		return "the sandbox is paused or changing state: resume it, or try again in a moment"
+	case http.StatusTooManyRequests:
+		return "too many connections to the sandbox at once; try again in a moment"
 	case http.StatusUpgradeRequired, http.StatusBadRequest:
 		return "is that a sandmux server, and are both sides up to date?"
 	case http.StatusOK:
