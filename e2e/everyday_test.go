@@ -673,6 +673,37 @@ func TestDoctor(t *testing.T) {
 		}
 	})
 
+	t.Run("e2b edge", func(t *testing.T) {
+		t.Parallel()
+		// E2B's edge answers in JSON for a sandbox it cannot reach.
+		for _, tc := range []struct {
+			status             int
+			body, verdict, fix string
+		}{
+			{http.StatusNotFound, `{"sandboxId":"box","message":"The sandbox was not found"}`,
+				"FAIL at upgrade: 404 Not Found: The sandbox was not found",
+				"check the URL and that the sandbox exists; a plain web server at that port answers 404 too"},
+			{http.StatusConflict, `{"sandboxId":"box","message":"The sandbox is paused","code":409,"canAutoResume":false}`,
+				"FAIL at upgrade: 409 Conflict: The sandbox is paused",
+				"the sandbox is paused or changing state: resume it (E2B: Sandbox.connect), or try again in a moment"},
+			{http.StatusForbidden, `{"sandboxId":"box","message":"Sandbox is secured with traffic access token. Token header 'e2b-traffic-access-token' is missing","code":403}`,
+				"FAIL at auth: 403 Forbidden: Sandbox is secured with traffic access token. Token header 'e2b-traffic-access-token' is missing",
+				"check --token/SANDMUX_TOKEN and --header values such as 'e2b-traffic-access-token: TOKEN' (restricted sandboxes)"},
+		} {
+			hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				w.Header().Set("Content-Type", "application/json; charset=utf-8")
+				w.WriteHeader(tc.status)
+				_, _ = io.WriteString(w, tc.body)
+			}))
+			url := "ws" + strings.TrimPrefix(hs.URL, "http")
+			r := edDoctor(ctx, "--url", url, "box")
+			hs.Close()
+			if v, fix := edVerdict(r); r.exitCode() != 1 || v != tc.verdict || fix != tc.fix {
+				t.Errorf("doctor behind an edge answering %d: verdict %q, fix %q\n%s", tc.status, v, fix, r)
+			}
+		}
+	})
+
 	t.Run("sshd port", func(t *testing.T) {
 		t.Parallel()
 		r := edDoctor(ctx, "--url", "ws://"+sshd.Addr, "box")

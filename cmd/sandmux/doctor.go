@@ -383,7 +383,7 @@ func (d *doctor) dialFailed(err error, took time.Duration) {
 	case http.StatusForbidden:
 		d.add("auth", stepFail, took,
 			"check --token/SANDMUX_TOKEN and --header values such as 'e2b-traffic-access-token: TOKEN' (restricted sandboxes)",
-			"%d %s: the server or its edge refused the credentials", de.StatusCode, http.StatusText(de.StatusCode))
+			"%d %s: %s", de.StatusCode, http.StatusText(de.StatusCode), cmp.Or(de.Edge, "the server or its edge refused the credentials"))
 		return
 	}
 	d.add("auth", stepSkip, 0, "", "not reached: the upgrade failed first")
@@ -397,12 +397,18 @@ func (d *doctor) dialFailed(err error, took time.Duration) {
 		fix = "the edge cannot reach that port in the sandbox: is `sandmux server` running there, on the port in --url? (a paused or stopped sandbox looks like this too)"
 	case code == http.StatusNotFound:
 		fix = "check the URL and that the sandbox exists; a plain web server at that port answers 404 too"
+	case code == http.StatusConflict:
+		fix = "the sandbox is paused or changing state: resume it (E2B: Sandbox.connect), or try again in a moment"
+	case code == http.StatusTooManyRequests:
+		fix = "the edge limits connections to the sandbox: close some, or try again in a moment"
 	case code < 400:
 		fix = "that is a plain HTTP server, not a WebSocket endpoint: check the port in --url (`sandmux server` listens on 8081)"
 	default:
 		fix = "the server or an edge proxy refused the WebSocket upgrade; check the URL"
 	}
-	d.add("upgrade", stepFail, took, fix, "%d %s: no WebSocket upgrade", de.StatusCode, http.StatusText(de.StatusCode))
+	// An edge's own message (E2B: "The sandbox was not found") says more
+	// than that the upgrade failed.
+	d.add("upgrade", stepFail, took, fix, "%d %s: %s", de.StatusCode, http.StatusText(de.StatusCode), cmp.Or(de.Edge, "no WebSocket upgrade"))
 }
 
 // checkTarget opens a stream to the target and reads its SSH banner.
