@@ -411,3 +411,29 @@ func TestParseMaxStartups(t *testing.T) {
 		}
 	}
 }
+
+// TestProxyHelpExample: the ~/.ssh/config block `sandmux proxy --help`
+// shows must reach the sandbox that ssh-config's does. With `Host *.e2b`,
+// ssh passes %h as "<id>.e2b", which must be stripped before it fills
+// {host}, or the proxy dials wss://8081-<id>.e2b.e2b.app.
+func TestProxyHelpExample(t *testing.T) {
+	var desc string
+	for _, cmd := range newApp().Commands {
+		if cmd.Name == "proxy" {
+			desc = cmd.Description
+		}
+	}
+	var help string
+	for _, l := range strings.Split(desc, "\n") {
+		if strings.Contains(l, "ProxyCommand") {
+			help = strings.TrimSpace(l)
+		}
+	}
+	block, err := sshConfigBlock("sandmux", "*.e2b", "user", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(desc, "Host *.e2b") || !strings.Contains(block, "    "+help+"\n") {
+		t.Errorf("proxy --help shows %q under Host *.e2b; ssh-config writes:\n%s", help, block)
+	}
+}

@@ -38,8 +38,8 @@ func proxyCommand() *cli.Command {
 		Name:      "proxy",
 		Usage:     "OpenSSH ProxyCommand: connect stdin/stdout to HOST's sshd through the tunnel",
 		ArgsUsage: "HOST",
-		Description: "Use in ~/.ssh/config:\n\n   Host *.e2b\n     ProxyCommand sandmux proxy %h\n\n" +
-			"HOST fills {host} in --url (default " + client.DefaultURLTemplate + ").",
+		Description: "Use in ~/.ssh/config (`sandmux ssh-config` writes it), then `ssh <sandbox-id>.e2b`:\n\n   Host *.e2b\n     ProxyCommand sandmux proxy --strip-suffix .e2b %h\n\n" +
+			"HOST, less --strip-suffix, fills {host} in --url (default " + client.DefaultURLTemplate + ").",
 		Flags: append(append(dialFlags(), agentFlags(false)...),
 			&cli.StringFlag{Name: "target", Usage: "ask the server for this allowlisted `HOST:PORT` instead of its default", Action: hostPort("target")},
 			&cli.BoolFlag{Name: "no-agent", EnvVars: []string{"SANDMUX_NO_AGENT"}, Usage: "dial a WebSocket of this process's own instead of sharing the agent's"},
