@@ -112,6 +112,7 @@ func (s *Server) resume(link mux.Link, hello mux.Hello, auth [sha256.Size]byte, 
 	d := s.resumables[hello.ID]
 	s.mu.Unlock()
 	refuse := func(st mux.WelcomeStatus) {
+		s.stats.refusedResumes.Add(1)
 		_ = mux.WriteWelcome(hctx, ws, mux.Welcome{Status: st})
 		_ = ws.Close(websocket.StatusNormalClosure, "")
 	}

@@ -467,6 +467,11 @@ func TestResumeWrongSecretOrCredentials(t *testing.T) {
 	if err != nil || !errors.Is(got.Err(), mux.ErrUnknownSession) {
 		t.Fatalf("unknown id: status %v, err %v; want unknown", got.Status, err)
 	}
+	// Logged at most a few times a minute, but each one counted, for
+	// sandmux_refusals_total: a flood of guesses shows there.
+	if n := srv.Stats().RefusedResumes; n != 3 {
+		t.Fatalf("RefusedResumes = %d, want 3 (two denied, one unknown)", n)
+	}
 	if want := "the server refused to resume the session (wrong resume secret or credentials)"; mux.ErrResumeDenied.Error() != want {
 		t.Fatalf("denied text %q", mux.ErrResumeDenied.Error())
 	}

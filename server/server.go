@@ -68,6 +68,7 @@ type counters struct {
 	refusedSessions, refusedStreams atomic.Int64
 	refusedAuth, refusedProtocol    atomic.Int64
 	refusedTargets, targetErrors    atomic.Int64
+	refusedResumes                  atomic.Int64
 	// Bytes of sandmux sessions that have ended; live ones are added by
 	// Stats.
 	bytesIn, bytesOut atomic.Int64
@@ -93,6 +94,9 @@ type Stats struct {
 	// RefusedTargets counts streams asking for a target not allowed;
 	// TargetErrors, streams whose target could not be connected.
 	RefusedTargets, TargetErrors int64
+	// RefusedResumes counts resumes refused for an unknown session or a
+	// wrong resume secret or credentials.
+	RefusedResumes int64
 	// BytesIn and BytesOut are what sandmux sessions (not raw ones)
 	// received and sent on their WebSockets, live sessions included.
 	BytesIn, BytesOut int64
@@ -143,6 +147,7 @@ func (s *Server) Stats() Stats {
 		RefusedProtocol: s.stats.refusedProtocol.Load(),
 		RefusedTargets:  s.stats.refusedTargets.Load(),
 		TargetErrors:    s.stats.targetErrors.Load(),
+		RefusedResumes:  s.stats.refusedResumes.Load(),
 		BytesIn:         in,
 		BytesOut:        out,
 		// Raw first: both count up in the order sessions, raw, so this

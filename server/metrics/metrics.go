@@ -48,6 +48,7 @@ const (
 	ReasonStreamLimit      = "stream_limit"       // stream refused at --max-streams
 	ReasonTargetNotAllowed = "target_not_allowed" // stream asked for a target not --allow'ed
 	ReasonTargetFailed     = "target_failed"      // the target refused or was unreachable
+	ReasonResume           = "resume"             // a resume naming an unknown session, or with a wrong secret or credentials
 )
 
 // handshakeBuckets are the upper bounds of
@@ -131,9 +132,10 @@ func writeStats(e *exposition, st server.Stats) {
 	f.add("", float64(st.BytesIn), "direction", "in")
 	f.add("", float64(st.BytesOut), "direction", "out")
 	// In the order of the reasons' names, as client_golang sorted them.
-	f = e.family("sandmux_refusals_total", "Refused upgrades and streams, by reason.", typeCounter)
+	f = e.family("sandmux_refusals_total", "Refused upgrades, resumes and streams, by reason.", typeCounter)
 	f.add("", float64(st.RefusedAuth), "reason", ReasonAuth)
 	f.add("", float64(st.RefusedProtocol), "reason", ReasonProtocol)
+	f.add("", float64(st.RefusedResumes), "reason", ReasonResume)
 	f.add("", float64(st.RefusedSessions), "reason", ReasonSessionLimit)
 	f.add("", float64(st.RefusedStreams), "reason", ReasonStreamLimit)
 	f.add("", float64(st.TargetErrors), "reason", ReasonTargetFailed)
