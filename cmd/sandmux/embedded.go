@@ -114,14 +114,7 @@ func startEmbedded(c *cli.Context, log *slog.Logger, cfg *server.Config) (*embed
 // describe (everything but AllowTarget).
 func embeddedConfig(c *cli.Context, log *slog.Logger) (sshd.Config, error) {
 	cfg := sshd.DefaultConfig()
-	home, herr := os.UserHomeDir()
-	// A server started with a bare environment (no HOME, no USER) still
-	// gives sessions what sshd gives them, from the user database.
-	if herr != nil {
-		if h, ok := userHome(); ok {
-			home, herr = h, nil
-		}
-	}
+	home, herr := embeddedHome()
 	me, merr := user.Current()
 	var err error
 	if cfg.MaxStartups, err = parseMaxStartups(c.String("max-startups")); err != nil {
@@ -184,6 +177,26 @@ func stateDir(c *cli.Context, home string, homeErr error) (string, error) {
 	return filepath.Join(home, ".local", "state", "sandmux"), nil
 }
 
+// embeddedHome is $HOME, else the user database's home: a server started
+// with a bare environment (no HOME, no USER) still gives sessions what
+// sshd gives them, and keeps its host key where --print-host-key finds it.
+func embeddedHome() (string, error) {
+	home, err := os.UserHomeDir()
+	if err != nil {
+		if h, ok := userHome(); ok {
+			return h, nil
+		}
+	}
+	return home, err
+}
+
+// hostKeyDir is the directory that holds the host key, as the server
+// resolves it.
+func hostKeyDir(c *cli.Context) (string, error) {
+	home, herr := embeddedHome()
+	return stateDir(c, home, herr)
+}
+
 // Close stops the embedded server: its connections end, programs still
 // running are hung up, and it returns once all of that is done. Only the
 // first call waits; later ones (and a nil e) return at once.
@@ -198,8 +211,7 @@ func (e *embedded) Close() {
 // printHostKey prints the host public key (known_hosts format) and its
 // fingerprint, generating the key if there is none yet.
 func printHostKey(c *cli.Context) error {
-	home, herr := os.UserHomeDir()
-	dir, err := stateDir(c, home, herr)
+	dir, err := hostKeyDir(c)
 	if err != nil {
 		return err
 	}

@@ -46,3 +46,33 @@ func TestEmbeddedConfigWithoutHome(t *testing.T) {
 		}
 	}
 }
+
+// `sandmux server --print-host-key` looks where the server keeps the key:
+// with a bare environment the server takes the home directory from the
+// user database, and --print-host-key failed ("no home directory for the
+// host key") instead of printing the key the server uses.
+func TestHostKeyDirWithoutHome(t *testing.T) {
+	me, err := user.Current()
+	if err != nil || me.HomeDir == "" {
+		t.Skipf("no user database entry for this user: %v", err)
+	}
+	if _, ok := userHome(); !ok {
+		t.Skipf("the user database's home %s is not this user's directory", me.HomeDir)
+	}
+	t.Setenv("HOME", "")
+	t.Setenv("XDG_STATE_HOME", "")
+	t.Setenv(envAuthorizedKeys, "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl test")
+	fs := flag.NewFlagSet("server", flag.ContinueOnError)
+	fs.String("max-startups", "10:30:100", "")
+	fs.String("state-dir", "", "")
+	fs.String("authorized-keys", "", "")
+	c := cli.NewContext(cli.NewApp(), fs, nil)
+	cfg, err := embeddedConfig(c, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, err := hostKeyDir(c)
+	if err != nil || dir != cfg.StateDir {
+		t.Fatalf("--print-host-key looks in %q (%v); the server keeps its key in %q", dir, err, cfg.StateDir)
+	}
+}
