@@ -200,6 +200,11 @@ func serveAgent(ctx context.Context, c *cli.Context, dir string) error {
 			log.Info("another agent serves this directory; exiting", "err", err)
 			return nil
 		}
+		if errors.Is(err, agent.ErrAlreadyRunning) {
+			// --foreground, to watch an agent's logs: one line (on the
+			// terminal the log goes to as well) that says how.
+			return fmt.Errorf("%w; its log is %s, or stop it (`sandmux agent --stop`) to run one here", err, filepath.Join(dir, agent.LogName))
+		}
 		log.Error("agent failed", "err", err)
 		return err
 	}
