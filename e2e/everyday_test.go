@@ -501,7 +501,7 @@ func TestSSHConfigBlockReachesSSHD(t *testing.T) {
 		t.Fatalf("ssh-config: %s", r)
 	}
 	wantProxy := fmt.Sprintf("    ProxyCommand %s proxy --strip-suffix .test --url '%s/{host}' %%h\n", sandmuxBin, srv.URL)
-	for _, want := range []string{"Host *.test\n", "    User " + sshd.User + "\n", wantProxy, "    ServerAliveInterval 30\n", "    ServerAliveCountMax 3\n"} {
+	for _, want := range []string{"Host *.test\n", "    User " + sshd.User + "\n", wantProxy, "    ServerAliveInterval 30\n", "    ServerAliveCountMax 21\n"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("ssh-config output lacks %q:\n%s", want, r.stdout)
 		}

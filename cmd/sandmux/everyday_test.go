@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -142,11 +143,22 @@ func TestSSHConfigBlock(t *testing.T) {
 		"    User user\n",
 		"    ProxyCommand '/opt/sand mux/sandmux' proxy --strip-suffix .e2b %h\n",
 		"    ServerAliveInterval 30\n",
-		"    ServerAliveCountMax 3\n",
 	} {
 		if !strings.Contains(got, line) {
 			t.Errorf("block lacks %q:\n%s", line, got)
 		}
+	}
+	// ssh's own keepalive must not give up on a session that sandmux is
+	// still resuming (a paused sandbox, a network outage): with 30 s × 3
+	// an ssh died after 90 s of a pause the tunnel would have carried it
+	// through.
+	var interval, count int
+	for _, l := range strings.Split(got, "\n") {
+		_, _ = fmt.Sscanf(l, "    ServerAliveInterval %d", &interval)
+		_, _ = fmt.Sscanf(l, "    ServerAliveCountMax %d", &count)
+	}
+	if keep, resume := time.Duration(interval*count)*time.Second, agent.DefaultConfig("/").ResumeTimeout; keep <= resume {
+		t.Errorf("ssh gives up after %v without an answer (ServerAliveInterval %d × ServerAliveCountMax %d), within sandmux's resume timeout %v", keep, interval, count, resume)
 	}
 	for _, l := range strings.Split(strings.TrimSpace(got), "\n") {
 		if !strings.HasPrefix(l, "#") && !strings.HasPrefix(l, "Host ") && !strings.HasPrefix(l, "    ") {

@@ -6,9 +6,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/sandmux/sandmux/agent"
 	"github.com/sandmux/sandmux/client"
 )
 
@@ -96,11 +98,21 @@ func sshConfigBlock(exe, pattern, user, url string) (string, error) {
 	// %h, last, is the host name ssh was given.
 	line := strings.ReplaceAll(strings.Join(args, " "), "%", "%%") + " %h"
 	fmt.Fprintf(&b, "    ProxyCommand %s\n", line)
-	fmt.Fprintf(&b, "    # Keepalive inside SSH as well: a dead path is noticed within 90 s.\n")
-	fmt.Fprintf(&b, "    ServerAliveInterval 30\n")
-	fmt.Fprintf(&b, "    ServerAliveCountMax 3\n")
+	// ssh's keepalive crosses the tunnel, so it goes unanswered while the
+	// tunnel resumes (a paused sandbox, a network outage): it must wait
+	// longer than sandmux does, or ssh ends a session sandmux would have
+	// carried through. A dead tunnel is sandmux's to notice.
+	resume := agent.DefaultConfig("/").ResumeTimeout
+	fmt.Fprintf(&b, "    # Keepalive inside SSH as well, but for longer than the tunnel resumes a lost\n")
+	fmt.Fprintf(&b, "    # WebSocket (--resume-timeout, %v), so that ssh does not end a session\n", resume)
+	fmt.Fprintf(&b, "    # that the tunnel is resuming.\n")
+	fmt.Fprintf(&b, "    ServerAliveInterval %d\n", int(serverAliveInterval.Seconds()))
+	fmt.Fprintf(&b, "    ServerAliveCountMax %d\n", int(resume/serverAliveInterval)+1)
 	return b.String(), nil
 }
+
+// serverAliveInterval is the block's ServerAliveInterval.
+const serverAliveInterval = 30 * time.Second
 
 // shellQuote quotes s for the shell ssh runs ProxyCommand with, when it
 // needs quoting.
