@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -60,7 +59,11 @@ func clientConfig(c *cli.Context, host string) (client.Config, error) {
 	if tmpl == "" { // SANDMUX_URL set but empty: the default, as when unset
 		tmpl = client.DefaultURLTemplate
 	}
-	url, err := client.ExpandURL(tmpl, strings.TrimSuffix(host, c.String("strip-suffix")))
+	host, err := stripHostSuffix(host, c.String("strip-suffix"))
+	if err != nil {
+		return cfg, err
+	}
+	url, err := client.ExpandURL(tmpl, host)
 	if err != nil {
 		return cfg, err
 	}
