@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -34,10 +33,7 @@ func sshConfigCommand() *cli.Command {
 			if err != nil {
 				return fmt.Errorf("cannot find this binary's path: %w", err)
 			}
-			if p, err := filepath.EvalSymlinks(exe); err == nil {
-				exe = p
-			}
-			block, err := sshConfigBlock(exe, c.String("host-pattern"), c.String("user"), c.String("url"))
+			block, err := sshConfigBlock(stableExe(os.Args[0], exe), c.String("host-pattern"), c.String("user"), c.String("url"))
 			if err != nil {
 				return err
 			}
