@@ -700,3 +700,15 @@ func echoVia(dir string, req OpenRequest, msg string) (net.Conn, error) {
 	}
 	return c, nil
 }
+
+// A token with a line end is refused at once with what is wrong, not
+// dialled as an outage until ConnectTimeout and blamed on the network.
+func TestOpenRefusesTokenWithLineEnd(t *testing.T) {
+	_, url := testutil.SandmuxServer(t, func(c *server.Config) { c.Token = "right" })
+	dir := shortDir(t)
+	runAgent(t, dir, nil)
+	_, err := Open(context.Background(), dir, noStart, OpenRequest{URL: url, Token: "right\r", ConnectTimeout: 20 * time.Second})
+	if err == nil || !strings.Contains(err.Error(), "the token has a control character") {
+		t.Fatalf("open: %v, want the token refused", err)
+	}
+}

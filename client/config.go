@@ -88,13 +88,29 @@ func (c Config) Validate() error {
 	if c.ForeignAnswers < 0 {
 		return fmt.Errorf("%w: foreign answers limit must not be negative", ErrInvalidConfig)
 	}
-	for name := range c.Header {
+	// A token or header value with a line end in it (read from a file
+	// with CRLF endings, pasted with a tab) fails every handshake; the
+	// dial error would be retried as an outage until --connect-timeout
+	// and then blame the URL and the network.
+	if i := strings.IndexFunc(c.Token, isControl); i >= 0 {
+		return fmt.Errorf("%w: the token has a control character at byte %d (a line end or tab copied with it?): give the token alone", ErrInvalidConfig, i+1)
+	}
+	for name, values := range c.Header {
 		if strings.EqualFold(name, "Authorization") && c.Token != "" {
 			return fmt.Errorf("%w: both --token and an Authorization header are set; use one", ErrInvalidConfig)
+		}
+		for _, v := range values {
+			if i := strings.IndexFunc(v, isControl); i >= 0 && v[i] != '\t' {
+				return fmt.Errorf("%w: the value of header %s has a control character at byte %d (a line end copied with it?)", ErrInvalidConfig, name, i+1)
+			}
 		}
 	}
 	return c.Mux.Validate()
 }
+
+// isControl reports the characters no HTTP header value may hold (RFC
+// 9110 5.5; a tab is allowed inside a header value, not in a token).
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
 
 // handshakeHeader is the header sent with the upgrade request.
 func (c Config) handshakeHeader() http.Header {

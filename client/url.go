@@ -93,7 +93,7 @@ func checkURL(s string) error {
 func ParseHeader(s string) (name, value string, err error) {
 	name, value, ok := strings.Cut(s, ":")
 	name, value = strings.TrimSpace(name), strings.TrimSpace(value)
-	if !ok || !isToken(name) || strings.ContainsAny(value, "\r\n") {
+	if !ok || !isToken(name) || strings.ContainsFunc(value, func(r rune) bool { return isControl(r) && r != '\t' }) {
 		return "", "", fmt.Errorf("%w: %q is not \"Name: value\" (e.g. --header 'e2b-traffic-access-token: TOKEN')", ErrBadHeader, s)
 	}
 	return http.CanonicalHeaderKey(name), value, nil

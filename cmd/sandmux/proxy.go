@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -68,7 +69,10 @@ func clientConfig(c *cli.Context, host string) (client.Config, error) {
 		return cfg, err
 	}
 	cfg.URL = url
-	cfg.Token = c.String("token")
+	// Surrounding white space is no part of a token (the server trims
+	// its --token-file alike): a line end read with it from a file
+	// would fail every handshake.
+	cfg.Token = strings.TrimSpace(c.String("token"))
 	cfg.Header = http.Header{}
 	for _, h := range c.StringSlice("header") {
 		name, value, err := client.ParseHeader(h)
@@ -91,7 +95,9 @@ func clientConfig(c *cli.Context, host string) (client.Config, error) {
 	// The session's lines name their server through this, as the
 	// agent's do (the client adds no url of its own).
 	cfg.Logger = cfg.Logger.With("url", client.RedactURL(cfg.URL))
-	return cfg, nil
+	// Checked here, not only by the agent: an agent older than a check
+	// would take what it refuses for an outage and retry it.
+	return cfg, cfg.Validate()
 }
 
 // clientLogLevel is quiet by default: every warning a session logs (lost,
