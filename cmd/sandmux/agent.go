@@ -156,6 +156,9 @@ func runAgent(c *cli.Context) error {
 		return err
 	}
 	fmt.Fprintf(c.App.ErrWriter, "sandmux: agent running (pid %d, socket %s, log %s)\n", st.PID, st.Socket, filepath.Join(dir, agent.LogName))
+	if note := agentVersionNote(st.Version); note != "" {
+		fmt.Fprintln(c.App.ErrWriter, "sandmux: "+note)
+	}
 	return nil
 }
 

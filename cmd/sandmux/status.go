@@ -67,7 +67,11 @@ func statusCommand() *cli.Command {
 }
 
 func printStatus(w io.Writer, st agent.Status) error {
-	fmt.Fprintf(w, "agent pid %d, version %s, up %s, %d open streams\n\n", st.PID, st.Version, time.Since(st.Started).Round(time.Second), st.Streams)
+	fmt.Fprintf(w, "agent pid %d, version %s, up %s, %d open streams\n", st.PID, st.Version, time.Since(st.Started).Round(time.Second), st.Streams)
+	if note := agentVersionNote(st.Version); note != "" {
+		fmt.Fprintln(w, note)
+	}
+	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "URL\tSTATE\tSINCE\tRECONNECTS\tRESUMES\tREPLAYED\tRTT\tSTREAMS\tIN\tOUT")
 	// Why a session is not connected takes a line of its own under the
@@ -143,4 +147,15 @@ func bytesIEC(n int64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGT"[exp])
+}
+
+// agentVersionNote says, when the running agent is another version than
+// this binary (sandmux was upgraded while its agent ran), that the agent
+// goes on running its own binary, whose limits and fixes still apply to
+// every ssh, and how to move to this one; "" when they match.
+func agentVersionNote(agentVersion string) string {
+	if agentVersion == "" || agentVersion == version {
+		return ""
+	}
+	return fmt.Sprintf("this sandmux is version %s, the agent version %s, which it keeps until it exits: `sandmux agent --stop` (which ends its open streams) lets the next ssh start one of this version", version, agentVersion)
 }

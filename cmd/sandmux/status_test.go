@@ -29,3 +29,22 @@ func TestPrintStatusShowsWaitingProxies(t *testing.T) {
 		t.Fatalf("status:\n%s\nwant the reason on its own line under the table", b.String())
 	}
 }
+
+// After an upgrade, status says that the running agent is still the old
+// binary and how to move to this one; nothing when they match.
+func TestPrintStatusNotesAnAgentOfAnotherVersion(t *testing.T) {
+	var b strings.Builder
+	if err := printStatus(&b, agent.Status{Started: time.Now(), Version: "old123"}); err != nil {
+		t.Fatal(err)
+	}
+	if want := "this sandmux is version " + version + ", the agent version old123, which it keeps until it exits: `sandmux agent --stop`"; !strings.Contains(b.String(), want) {
+		t.Fatalf("status:\n%s\nwant %q", b.String(), want)
+	}
+	b.Reset()
+	if err := printStatus(&b, agent.Status{Started: time.Now(), Version: version}); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(b.String(), "this sandmux is") {
+		t.Fatalf("status of an agent of this version:\n%s", b.String())
+	}
+}
