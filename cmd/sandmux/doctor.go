@@ -375,8 +375,8 @@ func (d *doctor) dialFailed(err error, took time.Duration) {
 	switch de.StatusCode {
 	case http.StatusUnauthorized:
 		fix := "pass the token `sandmux server` was started with: --token TOKEN or SANDMUX_TOKEN"
-		if d.c.String("token") != "" {
-			fix = "the token is wrong: use the one `sandmux server` was started with (--token or SANDMUX_TOKEN)"
+		if d.c.String("token") != "" || d.c.String("token-file") != "" {
+			fix = "the token is wrong: use the one `sandmux server` was started with (--token, --token-file or SANDMUX_TOKEN)"
 		}
 		d.add("auth", stepFail, took, fix, "%d %s: the server refused the credentials", de.StatusCode, http.StatusText(de.StatusCode))
 		return

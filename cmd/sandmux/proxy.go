@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -27,6 +26,7 @@ func dialFlags() []cli.Flag {
 		&cli.StringFlag{Name: "strip-suffix", EnvVars: []string{"SANDMUX_STRIP_SUFFIX"}, Usage: "remove `SUFFIX` (e.g. .e2b, from a `Host *.e2b` pattern) from HOST before filling {host}"},
 		&cli.StringSliceFlag{Name: "header", Usage: "extra handshake header `\"Name: value\"` (repeatable)"},
 		&cli.StringFlag{Name: "token", EnvVars: []string{"SANDMUX_TOKEN"}, Usage: "bearer token the server requires"},
+		&cli.StringFlag{Name: "token-file", Usage: "read the bearer token from `FILE` (wins over SANDMUX_TOKEN; keeps it off the command line)"},
 		&cli.StringFlag{Name: "ca", Usage: "trust the server certificate's CA from this PEM `FILE`"},
 		&cli.BoolFlag{Name: "insecure", Usage: "skip TLS certificate verification (testing only)"},
 		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "debug logs on stderr"},
@@ -69,10 +69,9 @@ func clientConfig(c *cli.Context, host string) (client.Config, error) {
 		return cfg, err
 	}
 	cfg.URL = url
-	// Surrounding white space is no part of a token (the server trims
-	// its --token-file alike): a line end read with it from a file
-	// would fail every handshake.
-	cfg.Token = strings.TrimSpace(c.String("token"))
+	if cfg.Token, err = clientToken(c); err != nil {
+		return cfg, err
+	}
 	cfg.Header = http.Header{}
 	for _, h := range c.StringSlice("header") {
 		name, value, err := client.ParseHeader(h)

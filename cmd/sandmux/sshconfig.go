@@ -80,7 +80,8 @@ func sshConfigBlock(exe, pattern, user, url string) (string, error) {
 	}
 	fmt.Fprintf(&b, "# Restricted sandboxes: add --header 'e2b-traffic-access-token: TOKEN' before %%h;\n")
 	fmt.Fprintf(&b, "# a server started with --token wants SANDMUX_TOKEN in your environment\n")
-	fmt.Fprintf(&b, "# (ssh passes it to the proxy), never the token in this file.\n")
+	fmt.Fprintf(&b, "# (ssh passes it to the proxy) or --token-file FILE before %%h, one file per\n")
+	fmt.Fprintf(&b, "# provider: a token written here shows in ps to every user.\n")
 	fmt.Fprintf(&b, "Host %s\n", pattern)
 	fmt.Fprintf(&b, "    User %s\n", user)
 	args := []string{shellQuote(exe), "proxy"}
