@@ -60,7 +60,13 @@ func badPlaceholder(s string) error {
 
 // checkURL accepts ws:// and wss:// URLs with a host and a valid port.
 func checkURL(s string) error {
+	if s != strings.TrimSpace(s) {
+		return fmt.Errorf("%w: %q has white space around it: give the URL alone", ErrBadURL, s)
+	}
 	if !strings.Contains(s, "://") {
+		if l := strings.ToLower(s); strings.HasPrefix(l, "ws:") || strings.HasPrefix(l, "wss:") {
+			return fmt.Errorf("%w: %q: the scheme takes two slashes, as in ws://127.0.0.1:8081 or wss://8081-{host}.e2b.app", ErrBadURL, s)
+		}
 		return fmt.Errorf("%w: %q has no scheme: start it with ws:// or wss:// (for example wss://8081-{host}.e2b.app)", ErrBadURL, s)
 	}
 	u, err := url.Parse(s)
@@ -79,6 +85,12 @@ func checkURL(s string) error {
 	}
 	if u.User != nil {
 		return fmt.Errorf("%w: %q: credentials in the URL are not supported; use --token or --header", ErrBadURL, RedactURL(s))
+	}
+	if strings.Contains(u.Hostname(), ":") && !strings.HasPrefix(u.Host, "[") {
+		// url.Parse takes "::1:8081" and "host:8081:22" for a host
+		// with a colon and a port; the dial then fails to make its
+		// request, which would be retried as an outage.
+		return fmt.Errorf("%w: %q: the host has a colon: an IPv6 address goes in brackets, as in ws://[::1]:8081, and a host has one :PORT", ErrBadURL, s)
 	}
 	// Port is "" for "host:" as for "host"; the colon says one was meant.
 	if p := u.Port(); p != "" || strings.HasSuffix(u.Host, ":") {

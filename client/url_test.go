@@ -53,6 +53,23 @@ func TestExpandURL(t *testing.T) {
 			wantErr: `bad url: "127.0.0.1:8081" has no scheme: start it with ws:// or wss:// (for example wss://8081-{host}.e2b.app)`,
 		},
 		{
+			name: "one slash", template: "ws:/127.0.0.1:8081", host: "",
+			wantErr: `bad url: "ws:/127.0.0.1:8081": the scheme takes two slashes, as in ws://127.0.0.1:8081 or wss://8081-{host}.e2b.app`,
+		},
+		{
+			name: "white space around", template: " ws://127.0.0.1:8081", host: "",
+			wantErr: `bad url: " ws://127.0.0.1:8081" has white space around it: give the URL alone`,
+		},
+		{name: "ipv6 in brackets", template: "ws://[::1]:8081/{host}", host: "abc", want: "ws://[::1]:8081/abc"},
+		{
+			name: "ipv6 without brackets", template: "ws://::1:8081", host: "",
+			wantErr: `bad url: "ws://::1:8081": the host has a colon: an IPv6 address goes in brackets, as in ws://[::1]:8081, and a host has one :PORT`,
+		},
+		{
+			name: "two ports", template: "ws://{host}:8081:22", host: "abc",
+			wantErr: `bad url: "ws://abc:8081:22": the host has a colon: an IPv6 address goes in brackets, as in ws://[::1]:8081, and a host has one :PORT`,
+		},
+		{
 			name: "port out of range", template: "ws://127.0.0.1:99999", host: "",
 			wantErr: `bad url: "ws://127.0.0.1:99999": port "99999" is not 1-65535`,
 		},
