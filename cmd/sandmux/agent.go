@@ -120,6 +120,10 @@ func runAgent(c *cli.Context) error {
 		defer cancel()
 		if err := agent.Stop(sctx, dir); err != nil {
 			if errors.Is(err, agent.ErrNotRunning) {
+				if other := otherAgent(c, dir); other != "" {
+					fmt.Fprintf(c.App.ErrWriter, "sandmux: no agent was running in %s, but one runs in %s, started by a shell with another XDG_RUNTIME_DIR or HOME: `sandmux agent --stop --agent-dir %s` stops it\n", dir, other, other)
+					return nil
+				}
 				fmt.Fprintln(c.App.ErrWriter, "sandmux: no agent was running")
 				return nil
 			}

@@ -41,7 +41,11 @@ func statusCommand() *cli.Command {
 						Forwards []forwardState `json:"forwards,omitempty"`
 					}{false, []struct{}{}, forwards})
 				}
-				if _, err := fmt.Fprintln(c.App.Writer, "no agent running (the first `sandmux proxy` starts one)"); err != nil {
+				msg := "no agent running (the first `sandmux proxy` starts one)"
+				if other := otherAgent(c, dir); other != "" {
+					msg = fmt.Sprintf("no agent running in %s, but one runs in %s, started by a shell with another XDG_RUNTIME_DIR or HOME: `sandmux status --agent-dir %s`", dir, other, other)
+				}
+				if _, err := fmt.Fprintln(c.App.Writer, msg); err != nil {
 					return err
 				}
 				return printForwards(c.App.Writer, forwards)
