@@ -539,7 +539,7 @@ func (e *entry) status() SessionStatus {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	st := SessionStatus{
-		URL: client.RedactURL(e.cfg.URL), Host: e.host, Proxy: client.RedactProxy(e.cfg.Proxy), State: e.state, Reason: e.reason,
+		URL: client.RedactURL(e.cfg.URL), Host: e.host, Proxy: client.RedactProxy(e.cfg.Proxy), Options: sessionOptions(e.cfg), State: e.state, Reason: e.reason,
 		Connects: e.connects, Reconnects: max(e.connects-1, 0), DialErrors: e.dialErrs,
 		OpenStreams: e.streams, Waiting: e.requests, Streams: e.total, BytesIn: e.bytesIn, BytesOut: e.bytesOut,
 	}

@@ -34,7 +34,11 @@ type SessionStatus struct {
 	// Proxy is the HTTP proxy the session goes through, credentials
 	// masked; "" for a direct one.
 	Proxy string `json:"proxy,omitempty"`
-	State string `json:"state"`
+	// Options names the settings that set this session apart from
+	// others to the same URL ("token", "header NAME", "no resume",
+	// "resume timeout 1m0s", "insecure", "ca"), never their values.
+	Options []string `json:"options,omitempty"`
+	State   string   `json:"state"`
 	// Reason is why the session is reconnecting or failed.
 	Reason         string    `json:"reason,omitempty"`
 	ConnectedSince time.Time `json:"connected_since,omitzero"`

@@ -82,6 +82,13 @@ func printStatus(w io.Writer, st agent.Status) error {
 	// table: a reason with the last attempt's error in a cell widened
 	// every row to some 300 columns.
 	var reasons []string
+	// Sessions to the same server differ in settings (a proxy's own
+	// --no-resume, token or headers): only then are these named, so
+	// that the rows can be told apart.
+	sameURL := map[string]int{}
+	for _, s := range st.Sessions {
+		sameURL[s.URL+" via "+s.Proxy]++
+	}
 	for _, s := range st.Sessions {
 		state := s.State
 		if s.Reason != "" && s.State != agent.StateConnected {
@@ -109,6 +116,13 @@ func printStatus(w io.Writer, st agent.Status) error {
 		url := s.URL
 		if s.Proxy != "" {
 			url += " via " + s.Proxy
+		}
+		if sameURL[s.URL+" via "+s.Proxy] > 1 {
+			opts := "defaults"
+			if len(s.Options) > 0 {
+				opts = strings.Join(s.Options, ", ")
+			}
+			url += " (" + opts + ")"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", url, state, since, s.Reconnects,
 			resumes, bytesIEC(s.Replayed), rtt, streams, bytesIEC(s.BytesIn), bytesIEC(s.BytesOut))

@@ -48,3 +48,23 @@ func TestPrintStatusNotesAnAgentOfAnotherVersion(t *testing.T) {
 		t.Fatalf("status of an agent of this version:\n%s", b.String())
 	}
 }
+
+// Two sessions to one server (one proxy's --no-resume, another's token)
+// are told apart by what sets them apart; a URL of its own shows alone.
+func TestPrintStatusTellsSessionsToOneURLApart(t *testing.T) {
+	st := agent.Status{Started: time.Now(), Sessions: []agent.SessionStatus{
+		{URL: "wss://8081-a.e2b.app", State: agent.StateConnected},
+		{URL: "wss://8081-a.e2b.app", State: agent.StateConnected, Options: []string{"no resume"}},
+		{URL: "wss://8081-a.e2b.app", State: agent.StateConnected, Options: []string{"token", "header X-A"}},
+		{URL: "wss://8081-b.e2b.app", State: agent.StateConnected, Options: []string{"token"}},
+	}}
+	var b strings.Builder
+	if err := printStatus(&b, st); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"\nwss://8081-a.e2b.app (defaults) ", "\nwss://8081-a.e2b.app (no resume) ", "\nwss://8081-a.e2b.app (token, header X-A) ", "\nwss://8081-b.e2b.app "} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("status lacks %q:\n%s", want, b.String())
+		}
+	}
+}
