@@ -141,7 +141,10 @@ func TestSSHConfigBlock(t *testing.T) {
 	for _, line := range []string{
 		"Host *.e2b\n",
 		"    User user\n",
-		"    ProxyCommand '/opt/sand mux/sandmux' proxy --strip-suffix .e2b %h\n",
+		// The URL is written out even when it is the default: a
+		// SANDMUX_URL set for another provider must not redirect it.
+		"    ProxyCommand '/opt/sand mux/sandmux' proxy --strip-suffix .e2b --url 'wss://8081-{host}.e2b.app' %h\n",
+		"# `ssh <sandbox-id>.e2b` dials wss://8081-<sandbox-id>.e2b.app.\n",
 		"    ServerAliveInterval 30\n",
 	} {
 		if !strings.Contains(got, line) {
