@@ -533,6 +533,48 @@ func TestSSHConfigBlockReachesSSHD(t *testing.T) {
 	}
 }
 
+// TestSSHConfigUpperCasePattern: ssh matches a Host pattern against the
+// name as typed but passes %h lower-cased, so the block of
+// `ssh-config --host-pattern '*.TEST'` must strip ".TEST" from
+// "box2.test"; it used to dial .../box2.test.
+func TestSSHConfigUpperCasePattern(t *testing.T) {
+	t.Parallel()
+	sshd := startSSHD(t)
+	srv := startServer(t, serverOpts{Target: sshd.Addr})
+	dir := newAgentDir(t)
+	ctx := testContext(t, 2*time.Minute)
+
+	r := run(sandmux(ctx, nil, "ssh-config", "--host-pattern", "*.TEST", "--user", sshd.User, "--url", srv.URL+"/{host}"), "")
+	if r.err != nil {
+		t.Fatalf("ssh-config: %s", r)
+	}
+	cfg := r.stdout + strings.Join([]string{
+		"    IdentityFile " + sshd.KeyFile,
+		"    IdentitiesOnly yes",
+		"    IdentityAgent none",
+		"    BatchMode yes",
+		"    StrictHostKeyChecking yes",
+		"    UserKnownHostsFile " + filepath.Join(sshd.Dir, "known_hosts"),
+		"    GlobalKnownHostsFile /dev/null",
+		"    UpdateHostKeys no",
+		"    LogLevel ERROR",
+		"    ConnectTimeout 20",
+	}, "\n") + "\n"
+	cfgPath := filepath.Join(t.TempDir(), "ssh_config")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.CommandContext(ctx, "ssh", "-F", cfgPath, "BOX2.TEST", "echo", "ok")
+	cmd.Env = childEnv("SANDMUX_AGENT_DIR=" + dir)
+	cmd.WaitDelay = 10 * time.Second
+	if r := run(cmd, ""); r.err != nil || r.stdout != "ok\n" {
+		t.Fatalf("ssh -F <ssh-config block> BOX2.TEST echo ok:\n%s\n--- config ---\n%s", r, cfg)
+	}
+	if s := onlySession(t, status(t, dir)); s.URL != srv.URL+"/box2" {
+		t.Errorf("the proxy dialed %s, want %s/box2 (suffix .TEST stripped from ssh's lower-cased %%h)", s.URL, srv.URL)
+	}
+}
+
 // edDoctor runs `sandmux doctor` and returns its result.
 func edDoctor(ctx context.Context, args ...string) result {
 	return run(sandmux(ctx, nil, append([]string{"doctor", "--probe", "1s", "--timeout", "10s"}, args...)...), "")
