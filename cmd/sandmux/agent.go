@@ -60,6 +60,10 @@ func agentCommand() *cli.Command {
 // agentDir resolves --agent-dir or the per-user default.
 func agentDir(c *cli.Context) (string, error) {
 	if d := c.String("agent-dir"); d != "" {
+		d, err := tildePath("agent-dir", d, myHome)
+		if err != nil {
+			return "", err
+		}
 		return filepath.Abs(d)
 	}
 	// The XDG base directory spec: a relative path is invalid, ignore it.
@@ -70,18 +74,24 @@ func agentDir(c *cli.Context) (string, error) {
 		// its owner out of their own agent directory.
 		runtime = ""
 	}
-	home, err := os.UserHomeDir()
-	if err != nil || !ownedByMe(home) {
-		// $HOME unset (a service, cron), or another user's for the same
-		// reason as above: this user's home, from the user database.
-		if h, ok := userHome(); ok {
-			home, err = h, nil
-		}
-	}
+	home, err := myHome()
 	if err != nil && runtime == "" {
 		return "", fmt.Errorf("cannot find a directory for the agent: %w (set --agent-dir)", err)
 	}
 	return agent.DefaultDir(runtime, home), nil
+}
+
+// myHome is $HOME, unless it is unset (a service, cron) or another
+// user's (carried over by `sudo -E` or `su`): then this user's home from
+// the user database.
+func myHome() (string, error) {
+	home, err := os.UserHomeDir()
+	if err != nil || !ownedByMe(home) {
+		if h, ok := userHome(); ok {
+			home, err = h, nil
+		}
+	}
+	return home, err
 }
 
 // userHome is this user's home directory from the user database, if it

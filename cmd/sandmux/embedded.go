@@ -166,7 +166,7 @@ func embeddedConfig(c *cli.Context, log *slog.Logger) (sshd.Config, error) {
 // ~/.local/state/sandmux.
 func stateDir(c *cli.Context, home string, homeErr error) (string, error) {
 	if d := c.String("state-dir"); d != "" {
-		return d, nil
+		return tildePath("state-dir", d, func() (string, error) { return home, homeErr })
 	}
 	if x := os.Getenv("XDG_STATE_HOME"); filepath.IsAbs(x) {
 		return filepath.Join(x, "sandmux"), nil
