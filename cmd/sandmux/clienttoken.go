@@ -25,6 +25,12 @@ func clientToken(c *cli.Context) (string, error) {
 	if env, ok := os.LookupEnv("SANDMUX_TOKEN"); token != "" && (!ok || env != token) {
 		return "", errors.New("both --token and --token-file are set; use one")
 	}
+	// Quoted in a ProxyCommand ('~/.config/sandmux/token'), ~ is left
+	// for sandmux to expand.
+	file, err := tildePath("token-file", file, myHome)
+	if err != nil {
+		return "", err
+	}
 	b, err := os.ReadFile(file)
 	if err != nil {
 		return "", fmt.Errorf("read --token-file: %w", err)

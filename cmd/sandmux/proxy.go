@@ -80,7 +80,11 @@ func clientConfig(c *cli.Context, host string) (client.Config, error) {
 		}
 		cfg.Header.Add(name, value)
 	}
-	cfg.TLS, err = tlsConfig(c.String("ca"), c.Bool("insecure"))
+	ca, err := tildePath("ca", c.String("ca"), myHome)
+	if err != nil {
+		return cfg, err
+	}
+	cfg.TLS, err = tlsConfig(ca, c.Bool("insecure"))
 	if err != nil {
 		return cfg, err
 	}

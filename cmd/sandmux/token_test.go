@@ -56,6 +56,11 @@ func TestTokenFile(t *testing.T) {
 	if st, detail := doctorAuth(t, url, "--token-file", file); st != "pass" {
 		t.Fatalf("--token-file: auth step %s: %s", st, detail)
 	}
+	// Quoted in a ProxyCommand, ~ reaches sandmux as is.
+	t.Setenv("HOME", dir)
+	if st, detail := doctorAuth(t, url, "--token-file", "~/token"); st != "pass" {
+		t.Fatalf("--token-file ~/token: auth step %s: %s", st, detail)
+	}
 	t.Setenv("SANDMUX_TOKEN", "the other provider's")
 	if st, detail := doctorAuth(t, url, "--token-file", file); st != "pass" {
 		t.Fatalf("--token-file with SANDMUX_TOKEN set: auth step %s: %s", st, detail)
