@@ -73,6 +73,12 @@ func checkURL(s string) error {
 	if err != nil && strings.Contains(s, "{") {
 		return badPlaceholder(s)
 	}
+	if err != nil && strings.Contains(s, "%h") {
+		// websocat's recipe spelt the URL wss://8081-%h.e2b.app: ssh
+		// expands %h in a ProxyCommand line, never in a variable or in
+		// what `sandmux ssh-config` writes (which doubles the %).
+		return fmt.Errorf("%w: %q: %%h is ssh's token, which ssh expands only where it is written in the ProxyCommand line; write {host}, sandmux's, as in wss://8081-{host}.e2b.app", ErrBadURL, s)
+	}
 	if err != nil {
 		return fmt.Errorf("%w: %q: %w", ErrBadURL, s, err)
 	}

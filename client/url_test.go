@@ -53,6 +53,10 @@ func TestExpandURL(t *testing.T) {
 			wantErr: `bad url: "127.0.0.1:8081" has no scheme: start it with ws:// or wss:// (for example wss://8081-{host}.e2b.app)`,
 		},
 		{
+			name: "ssh's token (websocat's recipe)", template: "wss://8081-%h.e2b.app", host: "abc",
+			wantErr: `bad url: "wss://8081-%h.e2b.app": %h is ssh's token, which ssh expands only where it is written in the ProxyCommand line; write {host}, sandmux's, as in wss://8081-{host}.e2b.app`,
+		},
+		{
 			name: "one slash", template: "ws:/127.0.0.1:8081", host: "",
 			wantErr: `bad url: "ws:/127.0.0.1:8081": the scheme takes two slashes, as in ws://127.0.0.1:8081 or wss://8081-{host}.e2b.app`,
 		},
