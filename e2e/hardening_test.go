@@ -555,6 +555,29 @@ func TestServerSIGTERMDrains50Streams(t *testing.T) {
 	}
 }
 
+// TestServerSIGHUPDrains: a hang-up (the shell that started the server
+// closed, or an operator's kill -HUP) drains the server as SIGTERM does.
+// Left to Go's default it killed the server at once: no close reached
+// the clients, which then tried to resume a session that was gone for
+// their whole --resume-timeout (10 m) instead of being told.
+func TestServerSIGHUPDrains(t *testing.T) {
+	srv := startServer(t, serverOpts{Target: testutil.EchoServer(t).Addr, Args: []string{"--shutdown-timeout", "1s"}})
+	ctx := testContext(t, time.Minute)
+	sess, _ := echoStream(ctx, t, srv.URL)
+	code, took := srv.Stop(syscall.SIGHUP)
+	if code != 0 {
+		t.Errorf("server exited %d after %v on SIGHUP, want 0 after its drain\n%s", code, took, srv.Log())
+	}
+	if srv.Count(`msg="shutting down;`, `cause="hangup signal received"`) != 1 {
+		t.Errorf("server log does not say it shut down on the hang-up:\n%s", srv.Log())
+	}
+	select {
+	case <-sess.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatalf("the client session still waits (resuming: %v) 10s after the server exited on SIGHUP, instead of ending", sess.Resuming())
+	}
+}
+
 // TestServerSIGTERMLetsStreamsFinish: SIGTERM drains the server: a
 // stream open at the signal finishes whole, a new stream is refused with
 // a reason, and the server exits as soon as the stream is done, long

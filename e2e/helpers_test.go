@@ -325,9 +325,14 @@ func healthy(hc *http.Client, url string) bool {
 // Terminate sends SIGTERM and waits up to 10 s (then SIGKILL). It returns
 // the exit code (-1 when killed by a signal) and how long the exit took.
 func (s *sandmuxServer) Terminate() (int, time.Duration) {
+	return s.Stop(syscall.SIGTERM)
+}
+
+// Stop is Terminate with another signal.
+func (s *sandmuxServer) Stop(sig syscall.Signal) (int, time.Duration) {
 	start := time.Now()
 	s.ended = true
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	_ = s.cmd.Process.Signal(sig)
 	select {
 	case <-s.exited:
 	case <-time.After(10 * time.Second):

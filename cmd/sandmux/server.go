@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -35,7 +33,7 @@ func serverCommand() *cli.Command {
 			&cli.IntFlag{Name: "max-streams", Value: 256, Usage: "most concurrent streams per session; more are refused"},
 			&cli.DurationFlag{Name: "idle-timeout", Usage: "close a session with no stream for this long (0 = never)", Action: nonNegative("idle-timeout", "never")},
 			&cli.DurationFlag{Name: "header-timeout", Value: 10 * time.Second, Usage: "limit for the HTTP upgrade and for each stream header (slow clients)", Action: positive("header-timeout", "10s")},
-			&cli.DurationFlag{Name: "shutdown-timeout", Value: 5 * time.Second, Usage: "how long SIGINT/SIGTERM lets open streams finish before closing every session", Action: positive("shutdown-timeout", "5s")},
+			&cli.DurationFlag{Name: "shutdown-timeout", Value: 5 * time.Second, Usage: "how long SIGINT, SIGTERM or SIGHUP lets open streams finish before closing every session", Action: positive("shutdown-timeout", "5s")},
 			&cli.StringFlag{Name: "metrics-listen", EnvVars: []string{"SANDMUX_METRICS_LISTEN"}, Usage: "serve Prometheus metrics on `ADDR` (e.g. 127.0.0.1:9090), a listener of their own; off by default"},
 		}, embeddedFlags()...),
 		Action: runServer,
@@ -111,7 +109,11 @@ func runServer(c *cli.Context) error {
 	}
 	log.Info("listening", "addr", ln.Addr().String(), "target", cfg.Target, "allow", cfg.Allow, "auth", token != "", "version", version)
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// A hang-up drains as SIGTERM does (unless started under nohup): left
+	// to Go's default it killed the server at once, and every client then
+	// waited out its --resume-timeout for a server that was gone instead
+	// of being told it shut down.
+	ctx, stop := signalContext()
 	defer stop()
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
@@ -121,10 +123,10 @@ func runServer(c *cli.Context) error {
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
-	// A second SIGINT or SIGTERM ends the process at once, drain or not.
+	// A second signal ends the process at once, drain or not.
 	stop()
 	drain := c.Duration("shutdown-timeout")
-	log.Info("shutting down; open streams have until the shutdown timeout to finish", "timeout", drain)
+	log.Info("shutting down; open streams have until the shutdown timeout to finish", "timeout", drain, "cause", context.Cause(ctx))
 	sctx, cancel := context.WithTimeout(context.Background(), drain)
 	defer cancel()
 	// The listener stays open while srv.Shutdown drains, so that a
