@@ -2,11 +2,13 @@ package main
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -450,5 +452,32 @@ func TestProxyHelpExample(t *testing.T) {
 	}
 	if !strings.Contains(desc, "Host *.e2b") || !strings.Contains(block, "    "+help+"\n") {
 		t.Errorf("proxy --help shows %q under Host *.e2b; ssh-config writes:\n%s", help, block)
+	}
+}
+
+// A listen address that is spelt right but cannot be used says what to
+// change: a non-root server (E2B runs start commands as a plain user)
+// asked for port 80 was told to "give HOST:PORT, e.g. --listen
+// 0.0.0.0:8081", as if 127.0.0.1:80 were malformed.
+func TestListenErrorSaysWhatToChange(t *testing.T) {
+	bindErr := func(errno syscall.Errno) error {
+		return &net.OpError{Op: "listen", Net: "tcp", Err: os.NewSyscallError("bind", errno)}
+	}
+	tests := []struct {
+		addr string
+		err  error
+		want string
+	}{
+		{"127.0.0.1:80", bindErr(syscall.EACCES),
+			"--listen 127.0.0.1:80: permission denied: ports below 1024 need root (or CAP_NET_BIND_SERVICE); pick a port from 1024 up, e.g. --listen 0.0.0.0:8081"},
+		{"10.9.9.9:8081", bindErr(syscall.EADDRNOTAVAIL),
+			"--listen 10.9.9.9:8081: 10.9.9.9 is not an address of this machine; give one of its own, or 0.0.0.0 for every interface, e.g. --listen 0.0.0.0:8081"},
+		{"127.0.0.1:8081", bindErr(syscall.EADDRINUSE),
+			"--listen 127.0.0.1:8081 is in use: is another server running there? stop it, or pick another port with --listen"},
+	}
+	for _, tt := range tests {
+		if got := listenError("listen", tt.addr, "0.0.0.0:8081", tt.err).Error(); got != tt.want {
+			t.Errorf("%s, %v:\n got %q\nwant %q", tt.addr, tt.err, got, tt.want)
+		}
 	}
 }

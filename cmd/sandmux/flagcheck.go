@@ -97,13 +97,27 @@ func listen(flag, addr, example string) (net.Listener, error) {
 		return nil, fmt.Errorf("--%s is empty; give HOST:PORT, e.g. --%s %s", flag, flag, example)
 	}
 	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, listenError(flag, addr, example, err)
+	}
+	return ln, nil
+}
+
+// listenError words a failure to listen on addr. Only a malformed
+// address wants another HOST:PORT spelling: a port below 1024 for a user
+// who may not bind it (E2B runs start commands as a plain user) or an
+// address the machine does not have is spelt right but must change.
+func listenError(flag, addr, example string, err error) error {
 	switch {
-	case err == nil:
-		return ln, nil
 	case errors.Is(err, syscall.EADDRINUSE):
-		return nil, fmt.Errorf("--%s %s is in use: is another server running there? stop it, or pick another port with --%s", flag, addr, flag)
+		return fmt.Errorf("--%s %s is in use: is another server running there? stop it, or pick another port with --%s", flag, addr, flag)
+	case errors.Is(err, syscall.EACCES):
+		return fmt.Errorf("--%s %s: permission denied: ports below 1024 need root (or CAP_NET_BIND_SERVICE); pick a port from 1024 up, e.g. --%s %s", flag, addr, flag, example)
+	case errors.Is(err, syscall.EADDRNOTAVAIL):
+		host, _, _ := net.SplitHostPort(addr)
+		return fmt.Errorf("--%s %s: %s is not an address of this machine; give one of its own, or 0.0.0.0 for every interface, e.g. --%s %s", flag, addr, host, flag, example)
 	default:
-		return nil, fmt.Errorf("--%s %s: %w; give HOST:PORT, e.g. --%s %s", flag, addr, err, flag, example)
+		return fmt.Errorf("--%s %s: %w; give HOST:PORT, e.g. --%s %s", flag, addr, err, flag, example)
 	}
 }
 
