@@ -37,6 +37,7 @@ func (s *Server) serveMux(conn net.Conn, log *slog.Logger) {
 
 	var wg sync.WaitGroup
 	var active, refusing atomic.Int64
+	var idled atomic.Bool // closeWhenIdle ended the session
 	// finishing bounds the refused streams waiting for their peer's FIN
 	// (finishRefused) to refusalsPerStream × MaxStreams; beyond, a refused
 	// stream is reset instead, so a peer that never finishes them cannot
@@ -61,7 +62,7 @@ func (s *Server) serveMux(conn net.Conn, log *slog.Logger) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s.closeWhenIdle(sess, &active, log)
+			s.closeWhenIdle(sess, &active, &idled, log)
 		}()
 	}
 	for {
@@ -98,12 +99,42 @@ func (s *Server) serveMux(conn net.Conn, log *slog.Logger) {
 			}
 		})
 	}
-	dead := sess.Dead()
+	reason := s.endReason(sess, idled.Load())
 	_ = sess.Close()
 	wg.Wait()
 	st := sess.Stats()
-	log.Info("session ended", "duration", time.Since(start).Round(time.Millisecond),
-		"bytes_in", st.BytesIn, "bytes_out", st.BytesOut, "silent_timeout", dead)
+	log.Info("session ended", "reason", reason, "duration", time.Since(start).Round(time.Millisecond),
+		"bytes_in", st.BytesIn, "bytes_out", st.BytesOut)
+}
+
+// endReason says why a session ended, for its "session ended" line: the
+// operator's first question about a user's dropped ssh is whether the
+// client left, went silent, never came back, or the server ended it.
+// It is taken before the session's own Close, which would blur them.
+func (s *Server) endReason(sess *mux.Session, idled bool) string {
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	var err error
+	if rc := sess.Resumable(); rc != nil {
+		err = rc.Err()
+	}
+	var nr *mux.NotResumedError
+	switch {
+	case idled:
+		return fmt.Sprintf("idle for --idle-timeout (%s)", s.cfg.IdleTimeout)
+	case closed:
+		return "server shutting down"
+	case sess.Dead():
+		return "client silent past the keepalive limit"
+	case sess.ClosedByPeer():
+		return "client closed the session"
+	case errors.As(err, &nr):
+		return fmt.Sprintf("client did not resume within --resume-grace (%s) after: %v", nr.Within, nr.Cause)
+	case err != nil:
+		return err.Error()
+	}
+	return "connection lost"
 }
 
 // refuseStream answers a stream with a refusal. The header is read first
@@ -137,7 +168,7 @@ func finishRefused(st *mux.Stream) {
 }
 
 // closeWhenIdle ends a session that has had no stream for IdleTimeout.
-func (s *Server) closeWhenIdle(sess *mux.Session, active *atomic.Int64, log *slog.Logger) {
+func (s *Server) closeWhenIdle(sess *mux.Session, active *atomic.Int64, idled *atomic.Bool, log *slog.Logger) {
 	tick := time.NewTicker(max(s.cfg.IdleTimeout/4, 10*time.Millisecond))
 	defer tick.Stop()
 	idleSince := time.Now()
@@ -153,6 +184,7 @@ func (s *Server) closeWhenIdle(sess *mux.Session, active *atomic.Int64, log *slo
 		}
 		if time.Since(idleSince) >= s.cfg.IdleTimeout {
 			log.Info("closing idle session", "idle", s.cfg.IdleTimeout)
+			idled.Store(true)
 			_ = sess.Close()
 			return
 		}

@@ -1,0 +1,55 @@
+package server_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/sandmux/sandmux/internal/testutil"
+	"github.com/sandmux/sandmux/server"
+)
+
+// TestSessionEndReason: the "session ended" line says why, so that an
+// operator asked about a user's dropped ssh can tell a client that left
+// from one that was idle, never came back, or was ended by the server.
+// The line said only silent_timeout=false for all of them.
+func TestSessionEndReason(t *testing.T) {
+	echo := newEchoTarget(t)
+	const ended = `msg="session ended"`
+
+	for name, noResume := range map[string]bool{"client closed v2": false, "client closed v1": true} {
+		t.Run(name, func(t *testing.T) {
+			s, logs := logServer(t, echo.addr, nil)
+			cfg := clientConfig(s.url)
+			cfg.NoResume = noResume
+			_ = dial(t, cfg).Close()
+			waitLog(t, logs, ended, `reason="client closed the session"`)
+		})
+	}
+
+	t.Run("idle", func(t *testing.T) {
+		s, logs := logServer(t, echo.addr, func(c *server.Config) { c.IdleTimeout = 100 * time.Millisecond })
+		_ = dial(t, clientConfig(s.url))
+		waitLog(t, logs, ended, `reason="idle for --idle-timeout (100ms)"`)
+	})
+
+	t.Run("server shutting down", func(t *testing.T) {
+		s, logs := logServer(t, echo.addr, nil)
+		sess := dial(t, clientConfig(s.url))
+		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+		defer cancel()
+		if _, err := sess.OpenStream(ctx, ""); err != nil {
+			t.Fatal(err)
+		}
+		_ = s.srv.Close()
+		waitLog(t, logs, ended, `reason="server shutting down"`)
+	})
+
+	t.Run("not resumed", func(t *testing.T) {
+		var logs testutil.Buffer
+		srv := fastServer(t, echo.addr, 300*time.Millisecond, &logs)
+		fault, _ := throughFault(t, srv)
+		_ = fault.Close() // the client's every attempt to resume is refused
+		waitLog(t, &logs, ended, `reason="client did not resume within --resume-grace (300ms) after:`)
+	})
+}
