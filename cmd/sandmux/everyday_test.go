@@ -411,6 +411,31 @@ func TestEmptyTokenRefused(t *testing.T) {
 	}
 }
 
+// A token with a line end or spaces around it (a value read from a file
+// into the template's environment) is taken without them, as the
+// --token-file is: the client's header arrives trimmed, and every client
+// got 401 for a token it had right. One with a line break inside is
+// refused, as no client can send it.
+func TestTokenTrimmed(t *testing.T) {
+	for _, raw := range []string{"s3cret\n", " s3cret ", "s3cret\r\n"} {
+		if tok, err := readToken(raw, true, ""); tok != "s3cret" || err != nil {
+			t.Errorf("--token %q: %q, %v; want \"s3cret\"", raw, tok, err)
+		}
+	}
+	file := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(file, []byte("s3cret\nsecond line\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct{ token, file, want string }{
+		{"s3cret\nsecond", "", "--token (or SANDMUX_TOKEN) holds a control character (a line break?), which no client can send in a header; give the token on one line"},
+		{"", file, "--token-file " + file + " holds a control character (a line break?)"},
+	} {
+		if _, err := readToken(tt.token, tt.token != "", tt.file); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("token %q, file %q: %v; want %q", tt.token, tt.file, err, tt.want)
+		}
+	}
+}
+
 func TestParseMaxStartups(t *testing.T) {
 	for v, want := range map[string]sshd.MaxStartups{
 		"10:30:100":  {Start: 10, Rate: 30, Full: 100},

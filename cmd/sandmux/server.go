@@ -166,12 +166,19 @@ const closeGrace = 5 * time.Second
 // An empty --token (an unset variable in a start script, say) is refused
 // rather than taken for "no authentication". tokenSet says whether
 // --token or SANDMUX_TOKEN was given at all.
+//
+// Spaces and line ends around the token are dropped, from --token as
+// from the file: HTTP trims them from the header a client sends, so a
+// token kept with them (a value read from a file into the template's
+// environment keeps its newline) could never match, and every client got
+// 401 for a token it had right.
 func readToken(token string, tokenSet bool, file string) (string, error) {
+	token = strings.TrimSpace(token)
 	if tokenSet && token == "" && file == "" {
 		return "", errors.New("--token (or SANDMUX_TOKEN) is empty: give the token, or leave both unset to run without authentication")
 	}
 	if file == "" {
-		return token, nil
+		return token, checkToken("--token (or SANDMUX_TOKEN)", token)
 	}
 	if token != "" {
 		return "", errors.New("both --token (or SANDMUX_TOKEN) and --token-file are set; use one")
@@ -184,5 +191,14 @@ func readToken(token string, tokenSet bool, file string) (string, error) {
 	if t == "" {
 		return "", fmt.Errorf("--token-file %s is empty", file)
 	}
-	return t, nil
+	return t, checkToken("--token-file "+file, t)
+}
+
+// checkToken refuses a token no client can send: an HTTP header cannot
+// carry control characters (a second line, say).
+func checkToken(from, token string) error {
+	if strings.ContainsFunc(token, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+		return fmt.Errorf("%s holds a control character (a line break?), which no client can send in a header; give the token on one line", from)
+	}
+	return nil
 }
