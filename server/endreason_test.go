@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -52,4 +53,30 @@ func TestSessionEndReason(t *testing.T) {
 		_ = fault.Close() // the client's every attempt to resume is refused
 		waitLog(t, &logs, ended, `reason="client did not resume within --resume-grace (300ms) after:`)
 	})
+}
+
+// TestShutdownTimeoutLine: a drain that runs out says how many streams it
+// cuts before the lines of the sessions it closes. The line came after
+// them, from the command, and without a count.
+func TestShutdownTimeoutLine(t *testing.T) {
+	s, logs := logServer(t, newEchoTarget(t).addr, nil)
+	sess := dial(t, clientConfig(s.url))
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	if _, err := sess.OpenStream(ctx, ""); err != nil {
+		t.Fatal(err)
+	}
+	testutil.WaitFor(t, waitTimeout, "the stream to be served", func() bool { return s.srv.Stats().ActiveStreams == 1 })
+	short, stop := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer stop()
+	if err := s.srv.Shutdown(short); err == nil {
+		t.Fatal("Shutdown returned nil with a stream open past its deadline")
+	}
+	waitLog(t, logs, `msg="session ended"`, `reason="server shutting down"`)
+	log := logs.String()
+	cut := strings.Index(log, `msg="streams still open at the shutdown timeout; closing them" streams=1 raw_sessions=0`)
+	ended := strings.Index(log, `msg="session ended"`)
+	if cut < 0 || cut > ended {
+		t.Errorf("want the shutdown timeout's line, with streams=1, before the session's end:\n%s", log)
+	}
 }

@@ -22,6 +22,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for s.stats.streamsActive.Load() > 0 || s.rawActive.Load() > 0 {
 		select {
 		case <-ctx.Done():
+			// Said here, before Close ends each session with a line of
+			// its own: said after, it followed the lines of the very
+			// sessions it was about.
+			s.log.Info("streams still open at the shutdown timeout; closing them",
+				"streams", s.stats.streamsActive.Load(), "raw_sessions", s.rawActive.Load())
 			return ctx.Err()
 		case <-tick.C:
 		}

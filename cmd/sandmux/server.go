@@ -139,9 +139,7 @@ func runServer(c *cli.Context) error {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		if err := srv.Shutdown(sctx); err != nil {
-			log.Info("streams still open at the shutdown timeout; closing them", "timeout", drain)
-		}
+		_ = srv.Shutdown(sctx) // which logs the streams it cuts
 		hctx, hcancel := context.WithTimeout(context.Background(), closeGrace)
 		_ = hs.Shutdown(hctx)
 		hcancel()
