@@ -3,10 +3,13 @@ package main
 import (
 	"fmt"
 	"io"
+	stdlog "log"
 	"log/slog"
 	"strings"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/sandmux/sandmux/internal/logflood"
 )
 
 // newLogger writes text logs at the named level to w (always stderr or a
@@ -40,4 +43,20 @@ func parseLevel(level string) (slog.Level, error) {
 func logLevel(_ *cli.Context, level string) error {
 	_, err := parseLevel(level)
 	return err
+}
+
+// httpErrorLog is an http.Server's ErrorLog that writes into log: left
+// nil, net/http wrote its own complaints (an accept failing on a full
+// file table, retried every few milliseconds) to stderr through the
+// standard logger, in another format than every other line, without a
+// level, and with no limit. They are marked as lines a peer can repeat.
+func httpErrorLog(log *slog.Logger) *stdlog.Logger {
+	return stdlog.New(httpLogWriter{logflood.Wrap(log)}, "", 0)
+}
+
+type httpLogWriter struct{ log *slog.Logger }
+
+func (w httpLogWriter) Write(p []byte) (int, error) {
+	w.log.Warn("http server error", logflood.Limit, "err", strings.TrimPrefix(strings.TrimSpace(string(p)), "http: "))
+	return len(p), nil
 }

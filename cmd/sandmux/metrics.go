@@ -25,7 +25,7 @@ func serveMetrics(addr string, public net.Listener, m *metrics.Metrics, log *slo
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", m.Handler())
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: httpErrorLog(log)}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

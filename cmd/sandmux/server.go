@@ -105,7 +105,7 @@ func runServer(c *cli.Context) error {
 		// Without it a keep-alive connection that goes quiet after a
 		// request (a health check) is held forever, outside --max-sessions.
 		IdleTimeout: cfg.Mux.HeaderTimeout,
-		ErrorLog:    nil,
+		ErrorLog:    httpErrorLog(log),
 	}
 	log.Info("listening", "addr", ln.Addr().String(), "target", cfg.Target, "allow", cfg.Allow, "auth", token != "", "version", version)
 
