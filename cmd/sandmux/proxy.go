@@ -38,7 +38,7 @@ func proxyCommand() *cli.Command {
 		Name:      "proxy",
 		Usage:     "OpenSSH ProxyCommand: connect stdin/stdout to HOST's sshd through the tunnel",
 		ArgsUsage: "HOST",
-		Description: "Use in ~/.ssh/config (`sandmux ssh-config` writes it), then `ssh <sandbox-id>.e2b`:\n\n   Host *.e2b\n     ProxyCommand sandmux proxy --strip-suffix .e2b %h\n\n" +
+		Description: "Use in ~/.ssh/config (`sandmux ssh-config` writes it), then `ssh <sandbox-id>.e2b`:\n\n   Host *.e2b\n     ProxyCommand sandmux proxy --strip-suffix .e2b --url 'wss://8081-{host}.e2b.app' %h\n\n" +
 			"HOST, less --strip-suffix, fills {host} in --url (default " + client.DefaultURLTemplate + ").",
 		Flags: append(append(dialFlags(), agentFlags(false)...),
 			&cli.StringFlag{Name: "target", Usage: "ask the server for this allowlisted `HOST:PORT` instead of its default", Action: hostPort("target")},
