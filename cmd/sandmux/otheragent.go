@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -26,7 +27,7 @@ func otherAgentDirs(c *cli.Context, dir string) []string {
 	}
 	var dirs []string
 	add := func(d string) {
-		if d != dir && !containsString(dirs, d) {
+		if d != dir && !slices.Contains(dirs, d) {
 			dirs = append(dirs, d)
 		}
 	}
@@ -44,15 +45,6 @@ func otherAgentDirs(c *cli.Context, dir string) []string {
 		add(agent.DefaultDir("", home))
 	}
 	return dirs
-}
-
-func containsString(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // otherAgent returns another default directory of this user's where an
