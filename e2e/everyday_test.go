@@ -643,7 +643,7 @@ func TestDoctor(t *testing.T) {
 		r := edDoctor(ctx, "--url", srv.URL, "--token", "wrong", "box")
 		v, fix := edVerdict(r)
 		if r.exitCode() != 1 || v != "FAIL at auth: 401 Unauthorized: the server refused the credentials" ||
-			fix != "the token is wrong: use the one `sandmux server` was started with (--token or SANDMUX_TOKEN)" {
+			fix != "the token is wrong: use the one `sandmux server` was started with (--token, --token-file or SANDMUX_TOKEN)" {
 			t.Errorf("doctor with a wrong token: verdict %q, fix %q\n%s", v, fix, r)
 		}
 		if r.stderr != "" {
