@@ -58,7 +58,7 @@ func startEmbedded(c *cli.Context, log *slog.Logger, cfg *server.Config) (*embed
 		return nil, nil
 	case "embedded":
 	default:
-		return nil, fmt.Errorf("--ssh %q: use external or embedded", mode)
+		return nil, fmt.Errorf("%s: use external or embedded", valueRef(c, "ssh")(strconv.Quote(mode)))
 	}
 	if c.IsSet("target") {
 		return nil, errors.New("--target (or SANDMUX_TARGET) names an external sshd; with --ssh embedded the target is the embedded server (drop --target, or use --ssh external)")

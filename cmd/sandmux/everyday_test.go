@@ -70,7 +70,7 @@ func TestForwardUsageErrors(t *testing.T) {
 		{[]string{"status", "json"}, "did you mean the flag --json?"},
 		{[]string{"agent", "--stop", "--foreground"}, "--stop and --foreground: give one"},
 		{[]string{"proxy", "--target", "bad", "abc"}, "--target \"bad\": want HOST:PORT, e.g. --target 127.0.0.1:5432"},
-		{[]string{"agent", "--log-level", "loud"}, "unknown log level \"loud\": use debug, info, warn or error"},
+		{[]string{"agent", "--log-level", "loud"}, "--log-level \"loud\": unknown log level: use debug, info, warn or error"},
 		{[]string{"nosuchcmd"}, "unknown command \"nosuchcmd\" (the commands are in `sandmux --help`)"},
 		{[]string{"server", "--ssh", "embedded", "--max-startups", "20:30:10"}, `--max-startups "20:30:10": want START:RATE:FULL with 0 < START <= FULL and RATE 1-100, e.g. --max-startups 10:30:100 (or START alone)`},
 		{[]string{"server", "--ssh", "embedded", "--max-startups", "a"}, `--max-startups "a": want START:RATE:FULL`},

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -16,9 +17,10 @@ import (
 // positive is a DurationFlag Action refusing zero and negative values
 // with a line that names the flag and a value that works.
 func positive(name, example string) func(*cli.Context, time.Duration) error {
-	return func(_ *cli.Context, d time.Duration) error {
+	return func(c *cli.Context, d time.Duration) error {
 		if d <= 0 {
-			return fmt.Errorf("--%s %v: must be positive, e.g. --%s %s", name, d, name, example)
+			ref := valueRef(c, name)
+			return fmt.Errorf("%s: must be positive, e.g. %s", ref(d.String()), ref(example))
 		}
 		return nil
 	}
@@ -27,9 +29,9 @@ func positive(name, example string) func(*cli.Context, time.Duration) error {
 // nonNegative is a DurationFlag Action refusing negative values; zero
 // means what zeroMeans says.
 func nonNegative(name, zeroMeans string) func(*cli.Context, time.Duration) error {
-	return func(_ *cli.Context, d time.Duration) error {
+	return func(c *cli.Context, d time.Duration) error {
 		if d < 0 {
-			return fmt.Errorf("--%s %v: must not be negative (0 = %s)", name, d, zeroMeans)
+			return fmt.Errorf("%s: must not be negative (0 = %s)", valueRef(c, name)(d.String()), zeroMeans)
 		}
 		return nil
 	}
@@ -126,9 +128,10 @@ func listenError(flag, addr, example string, err error) error {
 // allowlist; this only catches what no allowlist could hold before a
 // session is dialled for it.
 func hostPort(name string) func(*cli.Context, string) error {
-	return func(_ *cli.Context, v string) error {
+	return func(c *cli.Context, v string) error {
 		if server.CheckTarget(v) != nil {
-			return fmt.Errorf("--%s %q: want HOST:PORT, e.g. --%s 127.0.0.1:5432", name, v, name)
+			ref := valueRef(c, name)
+			return fmt.Errorf("%s: want HOST:PORT, e.g. %s", ref(strconv.Quote(v)), ref("127.0.0.1:5432"))
 		}
 		return nil
 	}

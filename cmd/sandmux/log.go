@@ -5,6 +5,7 @@ import (
 	"io"
 	stdlog "log"
 	"log/slog"
+	"strconv"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -40,9 +41,11 @@ func parseLevel(level string) (slog.Level, error) {
 // logLevel is the --log-level flag's Action: a bad level is refused
 // where the flag is parsed, also by a command that only passes it on
 // (`sandmux agent` starting one in the background).
-func logLevel(_ *cli.Context, level string) error {
-	_, err := parseLevel(level)
-	return err
+func logLevel(c *cli.Context, level string) error {
+	if _, err := parseLevel(level); err != nil {
+		return fmt.Errorf("%s: unknown log level: use debug, info, warn or error", valueRef(c, "log-level")(strconv.Quote(level)))
+	}
+	return nil
 }
 
 // httpErrorLog is an http.Server's ErrorLog that writes into log: left
