@@ -27,7 +27,7 @@ func dialFlags() []cli.Flag {
 		&cli.StringSliceFlag{Name: "header", Usage: "extra handshake header `\"Name: value\"` (repeatable)"},
 		&cli.StringFlag{Name: "token", EnvVars: []string{"SANDMUX_TOKEN"}, Usage: "bearer token the server requires"},
 		&cli.StringFlag{Name: "token-file", Usage: "read the bearer token from `FILE` (wins over SANDMUX_TOKEN; keeps it off the command line)"},
-		&cli.StringFlag{Name: "ca", Usage: "trust the server certificate's CA from this PEM `FILE`"},
+		&cli.StringFlag{Name: "ca", Usage: "trust the CA certificates in this PEM `FILE` instead of the system's (a private CA)"},
 		&cli.BoolFlag{Name: "insecure", Usage: "skip TLS certificate verification (testing only)"},
 		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "debug logs on stderr"},
 	}
