@@ -106,8 +106,8 @@ func sshConfigBlock(exe, pattern, user, url string) (string, error) {
 	// carried through. A dead tunnel is sandmux's to notice.
 	resume := agent.DefaultConfig("/").ResumeTimeout
 	fmt.Fprintf(&b, "    # Keepalive inside SSH as well, but for longer than the tunnel resumes a lost\n")
-	fmt.Fprintf(&b, "    # WebSocket (--resume-timeout, %v), so that ssh does not end a session\n", resume)
-	fmt.Fprintf(&b, "    # that the tunnel is resuming.\n")
+	fmt.Fprintf(&b, "    # WebSocket (--resume-timeout, %v: raise the count with a longer one), so\n", resume)
+	fmt.Fprintf(&b, "    # that ssh does not end a session that the tunnel is resuming.\n")
 	fmt.Fprintf(&b, "    ServerAliveInterval %d\n", int(serverAliveInterval.Seconds()))
 	fmt.Fprintf(&b, "    ServerAliveCountMax %d\n", int(resume/serverAliveInterval)+1)
 	return b.String(), nil
