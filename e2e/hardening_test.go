@@ -11,6 +11,7 @@ package e2e
 // another uid refused) is covered by TestAgentSocketRefusesOtherUser.
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -19,6 +20,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
@@ -575,6 +577,78 @@ func TestServerSIGHUPDrains(t *testing.T) {
 	case <-sess.Done():
 	case <-time.After(10 * time.Second):
 		t.Fatalf("the client session still waits (resuming: %v) 10s after the server exited on SIGHUP, instead of ending", sess.Resuming())
+	}
+}
+
+// TestServerOutlivesItsLogReader: a server whose stderr reader goes
+// away (`sandmux server 2>&1 | logger` whose logger died, a supervisor's
+// log pipe restarted) keeps serving. By Go's default the next log line
+// raised SIGPIPE and killed it outright, every session with it.
+func TestServerOutlivesItsLogReader(t *testing.T) {
+	echo := testutil.EchoServer(t)
+	addr := "127.0.0.1:" + strconv.Itoa(testutil.FreePort(t))
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(sandmuxBin, "server", "--listen", addr, "--target", echo.Addr)
+	cmd.Env = childEnv()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	cmd.SysProcAttr = procAttr()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	_ = pw.Close()
+	exited := make(chan error, 1)
+	done := make(chan struct{})
+	go func() { exited <- cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	})
+	line, err := bufio.NewReader(pr).ReadString('\n')
+	if err != nil || !strings.Contains(line, "msg=listening") {
+		t.Fatalf("first line %q, %v; want the server's listening line", line, err)
+	}
+	_ = pr.Close() // the log reader goes away
+
+	// Bounded well below the test's limit: a session whose server died
+	// waits to resume until its context ends, and then the exit is told.
+	ctx := testContext(t, 20*time.Second)
+	for i := range 2 { // each session logs as it starts and ends
+		sess, err := client.Dial(ctx, hardClient("ws://"+addr))
+		if err == nil {
+			var c net.Conn
+			if c, err = sess.OpenStream(ctx, ""); err == nil {
+				_ = c.SetDeadline(time.Now().Add(15 * time.Second))
+				if _, err = c.Write([]byte("ping")); err == nil {
+					_, err = io.ReadFull(c, make([]byte, 4))
+				}
+			}
+			_ = sess.Close()
+		}
+		if err != nil {
+			select {
+			case <-done:
+				t.Fatalf("the server died once its log reader was gone: %v", <-exited)
+			default:
+			}
+			t.Fatalf("session %d: %v", i+1, err)
+		}
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Errorf("server exited with %v on SIGTERM, want 0", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the server did not exit within 20s of SIGTERM")
 	}
 }
 

@@ -109,3 +109,13 @@ func ownedByMe(path string) bool {
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	return !ok || int(st.Uid) == os.Getuid()
 }
+
+// outliveLogReader keeps the server serving when whatever reads its
+// stderr goes away (`sandmux server 2>&1 | logger` whose logger died, a
+// supervisor's log pipe that was restarted): by Go's default the next
+// log line's write raised SIGPIPE and killed the server outright, every
+// session with it and no line said why. Caught rather than ignored, so
+// that the programs the embedded SSH server starts get SIGPIPE's
+// default back at exec and `yes | head -1` still ends; the write then
+// fails with EPIPE and the line is lost instead of the server.
+func outliveLogReader() { signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE) }

@@ -48,6 +48,7 @@ func runServer(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	outliveLogReader()
 	if c.Bool("print-host-key") {
 		return printHostKey(c)
 	}
