@@ -3,12 +3,15 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -257,6 +260,37 @@ func TestProxyInterruptedResetsTarget(t *testing.T) {
 		}
 		_ = toIn.Close()
 		_ = cmd.Wait()
+	}
+}
+
+// TestProxyInterruptedWhileWaiting: Ctrl-C (SIGINT) or SIGTERM on a
+// proxy still waiting for its session (the sandbox's server not up yet)
+// ends it with "sandmux: interrupted", as mid-stream, not with Go's
+// "context canceled".
+func TestProxyInterruptedWhileWaiting(t *testing.T) {
+	t.Parallel()
+	url := "ws://127.0.0.1:" + strconv.Itoa(testutil.FreePort(t)) // nothing listens
+	dir := newAgentDir(t)
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
+		ctx := testContext(t, time.Minute)
+		cmd := sandmux(ctx, nil, "proxy", "--url", url, "--agent-dir", dir, "sandbox")
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		inR, outW, _, _ := startOnPipes(t, cmd)
+		_ = inR.Close()
+		_ = outW.Close()
+		waitFor(t, 30*time.Second, "the proxy to wait on a failing dial", func() (bool, string) {
+			st, err := readStatus(dir)
+			if err != nil || len(st.Sessions) == 0 {
+				return false, fmt.Sprint(err)
+			}
+			return st.Sessions[0].DialErrors > 0, fmt.Sprintf("%+v", st.Sessions[0])
+		})
+		_ = cmd.Process.Signal(sig)
+		err := cmd.Wait()
+		if got := stderr.String(); got != "sandmux: interrupted\n" || err == nil {
+			t.Errorf("%v: exit %v, stderr %q; want a failure and \"sandmux: interrupted\"", sig, err, got)
+		}
 	}
 }
 

@@ -146,6 +146,11 @@ func runProxy(c *cli.Context) error {
 		if sig.hangup() {
 			return nil
 		}
+		if sig.ctx.Err() != nil {
+			// Stopped while waiting for the session: said as for a
+			// stream interrupted later, not as "context canceled".
+			return errors.New("interrupted")
+		}
 		return err
 	}
 	defer closeFn()
