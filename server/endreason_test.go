@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sandmux/sandmux/client"
 	"github.com/sandmux/sandmux/internal/testutil"
 	"github.com/sandmux/sandmux/server"
 )
@@ -78,5 +79,26 @@ func TestShutdownTimeoutLine(t *testing.T) {
 	ended := strings.Index(log, `msg="session ended"`)
 	if cut < 0 || cut > ended {
 		t.Errorf("want the shutdown timeout's line, with streams=1, before the session's end:\n%s", log)
+	}
+}
+
+// TestRefusedTokenLine: the line for a refused upgrade says whether the
+// token was missing or wrong, which tells the fix (set one, or update
+// it); it said "missing or wrong" only.
+func TestRefusedTokenLine(t *testing.T) {
+	s, logs := logServer(t, newEchoTarget(t).addr, func(c *server.Config) { c.Token = "s3cret" })
+	for token, fault := range map[string]string{"": "missing", "guess": "wrong"} {
+		cfg := clientConfig(s.url)
+		cfg.Token = token
+		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+		if sess, err := client.Dial(ctx, cfg); err == nil {
+			_ = sess.Close()
+			t.Errorf("token %q: upgraded", token)
+		}
+		cancel()
+		waitLog(t, logs, `msg="refused upgrade: missing or wrong token" token=`+fault)
+	}
+	if strings.Contains(logs.String(), "guess") {
+		t.Errorf("the server logged the token:\n%s", logs.String())
 	}
 }

@@ -185,7 +185,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if !s.authorized(r) {
 		s.stats.refusedAuth.Add(1)
-		s.log.Info("refused upgrade: missing or wrong token", logflood.Limit, "remote", r.RemoteAddr)
+		s.log.Info("refused upgrade: missing or wrong token", logflood.Limit, "token", tokenFault(r), "remote", r.RemoteAddr)
 		w.Header().Set("WWW-Authenticate", `Bearer realm="sandmux"`)
 		http.Error(w, "sandmux: missing or wrong token (send Authorization: Bearer <token>)", http.StatusUnauthorized)
 		return
@@ -329,6 +329,17 @@ func (s *Server) releaseSlot(resuming bool) {
 		s.slots--
 	}
 	s.mu.Unlock()
+}
+
+// tokenFault says, for the log, which of the two a refused upgrade's
+// token was: an operator helping a user tells one who set no token (or
+// whose Authorization header is not a bearer one) from one holding a
+// stale token only so.
+func tokenFault(r *http.Request) string {
+	if _, ok := bearerToken(r); ok {
+		return "wrong"
+	}
+	return "missing"
 }
 
 // authorized checks the bearer token in constant time.
