@@ -91,6 +91,33 @@ func TestSessionLimitAdmitsResumes(t *testing.T) {
 	echo(t, c, "resumed at the limit")
 }
 
+// TestSessionLimitNamesLostSessions: at the session limit because of
+// sessions whose clients went away without a word (killed, a laptop that
+// never woke), the refusal says so and what to change: "close some
+// sessions" alone read as nonsense to a user who had none open.
+func TestSessionLimitNamesLostSessions(t *testing.T) {
+	_, url := limitedServer(t, func(c *server.Config) { c.MaxSessions = 1; c.ResumeGrace = 10 * time.Minute })
+	fault, err := netem.Start(netem.Config{Target: url[len("ws://"):]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone, err := client.Dial(context.Background(), fastClient("ws://"+fault.Addr()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gone.Close()
+	liveStream(t, gone)
+	_ = fault.Close() // the client is gone: its every resume fails
+	want := url + ": 503 Service Unavailable: server at its session limit (1, 1 of them lost and waiting up to --resume-grace 10m0s to be resumed); close some sessions, or raise --max-sessions or lower --resume-grace"
+	testutil.WaitFor(t, waitTimeout, "the refusal to name the lost session", func() bool {
+		_, err := client.Dial(context.Background(), fastClient(url))
+		if err == nil {
+			t.Fatal("a second session was admitted at the limit")
+		}
+		return err.Error() == want
+	})
+}
+
 func TestIdleTimeout(t *testing.T) {
 	srv, url := limitedServer(t, func(c *server.Config) { c.IdleTimeout = 300 * time.Millisecond; c.ResumeGrace = 0 })
 	sess, err := client.Dial(context.Background(), fastClient(url))

@@ -224,8 +224,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, fmt.Sprintf("sandmux: server has as many resumes in progress as its session limit (%d); retry shortly", s.cfg.MaxSessions), http.StatusServiceUnavailable)
 			return
 		}
-		s.log.Warn("refused upgrade: session limit", logflood.Limit, "limit", s.cfg.MaxSessions, "remote", r.RemoteAddr)
-		http.Error(w, fmt.Sprintf("sandmux: server at its session limit (%d); close some sessions or raise --max-sessions", s.cfg.MaxSessions), http.StatusServiceUnavailable)
+		// Sessions whose clients went away without a word (killed, a
+		// laptop that never woke) keep their slots for --resume-grace:
+		// said, or "close some sessions" reads as nonsense to a user
+		// who has none open.
+		waiting := s.waitingToResume()
+		s.log.Warn("refused upgrade: session limit", logflood.Limit, "limit", s.cfg.MaxSessions, "waiting_to_resume", waiting, "remote", r.RemoteAddr)
+		msg := fmt.Sprintf("sandmux: server at its session limit (%d); close some sessions or raise --max-sessions", s.cfg.MaxSessions)
+		if waiting > 0 {
+			msg = fmt.Sprintf("sandmux: server at its session limit (%d, %d of them lost and waiting up to --resume-grace %s to be resumed); close some sessions, or raise --max-sessions or lower --resume-grace",
+				s.cfg.MaxSessions, waiting, s.cfg.ResumeGrace)
+		}
+		http.Error(w, msg, http.StatusServiceUnavailable)
 		return
 	}
 	// A resume's slot is given back once it has attached (its session
@@ -288,6 +298,20 @@ func (s *Server) observeHandshake(mode string, start time.Time) {
 	if s.cfg.OnHandshake != nil {
 		s.cfg.OnHandshake(mode, time.Since(start))
 	}
+}
+
+// waitingToResume counts the sessions that have lost their WebSocket and
+// wait to be resumed, each still holding its slot.
+func (s *Server) waitingToResume() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, d := range s.resumables {
+		if d.rc.Err() == nil && !d.rc.Attached() {
+			n++
+		}
+	}
+	return n
 }
 
 // trackResult is the verdict on admitting one more WebSocket.
