@@ -80,7 +80,7 @@ func clientConfig(c *cli.Context, host string) (client.Config, error) {
 		}
 		cfg.Header.Add(name, value)
 	}
-	ca, err := tildePath("ca", c.String("ca"), myHome)
+	ca, err := caFile(c)
 	if err != nil {
 		return cfg, err
 	}
@@ -236,6 +236,13 @@ func openViaAgent(ctx context.Context, c *cli.Context, cfg client.Config) (net.C
 	return conn, nil, err
 }
 
+// caFile is --ca's file, a leading ~/ (left unexpanded when quoted in a
+// ProxyCommand) being the home directory; the proxy's own TLS check and
+// the agent's request must read the same file.
+func caFile(c *cli.Context) (string, error) {
+	return tildePath("ca", c.String("ca"), myHome)
+}
+
 // agentRequest is the request for a stream through the agent to host,
 // with what makes its session: the server, credentials, TLS trust and
 // resumption settings of cfg and c.
@@ -248,7 +255,11 @@ func agentRequest(c *cli.Context, cfg client.Config, host string) (agent.OpenReq
 	if cfg.Proxy != nil {
 		req.Proxy = cfg.Proxy.String()
 	}
-	if ca := c.String("ca"); ca != "" {
+	ca, err := caFile(c)
+	if err != nil {
+		return req, err
+	}
+	if ca != "" {
 		pem, err := os.ReadFile(ca)
 		if err != nil {
 			return req, fmt.Errorf("read --ca: %w", err)
