@@ -120,7 +120,7 @@ func TestOpenFailsWithTheServersReason(t *testing.T) {
 	dir := shortDir(t)
 	runAgent(t, dir, nil)
 	_, err := Open(context.Background(), dir, noStart, OpenRequest{URL: url, Token: "wrong", ConnectTimeout: 5 * time.Second})
-	if want := url + ": 401 Unauthorized (check --token or SANDMUX_TOKEN)"; err == nil || err.Error() != want {
+	if want := url + ": 401 Unauthorized (check --token, --token-file or SANDMUX_TOKEN)"; err == nil || err.Error() != want {
 		t.Fatalf("open: %v, want %q", err, want)
 	}
 	// A stream is opened early (its reply is not awaited) once the session

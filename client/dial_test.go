@@ -86,11 +86,11 @@ func TestDialHTTPStatus(t *testing.T) {
 		want      string // after "URL: "
 		temporary bool
 	}{
-		{"401", http.StatusUnauthorized, "", "401 Unauthorized (check --token or SANDMUX_TOKEN)", false},
-		{"401 foreign body dropped", http.StatusUnauthorized, "Unauthorized by edge\n", "401 Unauthorized (check --token or SANDMUX_TOKEN)", false},
+		{"401", http.StatusUnauthorized, "", "401 Unauthorized (check --token, --token-file or SANDMUX_TOKEN)", false},
+		{"401 foreign body dropped", http.StatusUnauthorized, "Unauthorized by edge\n", "401 Unauthorized (check --token, --token-file or SANDMUX_TOKEN)", false},
 		// The hint already says what sandmux's own 401 explanation would.
 		{"401 sandmux detail not repeated", http.StatusUnauthorized, "sandmux: missing or wrong token (send Authorization: Bearer <token>)\n",
-			"401 Unauthorized (check --token or SANDMUX_TOKEN)", false},
+			"401 Unauthorized (check --token, --token-file or SANDMUX_TOKEN)", false},
 		{"403", http.StatusForbidden, "", "403 Forbidden (check --token, SANDMUX_TOKEN and --header values such as e2b-traffic-access-token)", false},
 		{"403 sandmux detail kept", http.StatusForbidden, "sandmux: origin not allowed\n",
 			"403 Forbidden: origin not allowed", false},

@@ -100,7 +100,7 @@ func isRedirect(code int) bool { return code >= 300 && code < 400 }
 func statusHint(code int) string {
 	switch code {
 	case http.StatusUnauthorized:
-		return "check --token or SANDMUX_TOKEN"
+		return "check --token, --token-file or SANDMUX_TOKEN"
 	case http.StatusForbidden:
 		return "check --token, SANDMUX_TOKEN and --header values such as e2b-traffic-access-token"
 	case http.StatusNotFound:

@@ -210,7 +210,7 @@ func TestAgentWrongTokenDoesNotHammer(t *testing.T) {
 	dir := newAgentDir(t)
 	ctx := testContext(t, time.Minute)
 
-	want := fmt.Sprintf("sandmux: %s: 401 Unauthorized (check --token or SANDMUX_TOKEN)\n", srv.URL)
+	want := fmt.Sprintf("sandmux: %s: 401 Unauthorized (check --token, --token-file or SANDMUX_TOKEN)\n", srv.URL)
 	for i := range 3 {
 		args := []string{"proxy", "--url", srv.URL, "--agent-dir", dir}
 		var env []string

@@ -268,7 +268,7 @@ func TestProxyErrorLines(t *testing.T) {
 		{
 			name: "wrong token",
 			args: []string{"--url", tokenSrv.URL, "--token", "wrong-token"},
-			want: fmt.Sprintf("sandmux: %s: 401 Unauthorized (check --token or SANDMUX_TOKEN)", tokenSrv.URL),
+			want: fmt.Sprintf("sandmux: %s: 401 Unauthorized (check --token, --token-file or SANDMUX_TOKEN)", tokenSrv.URL),
 		},
 		{
 			name: "target not allowed",

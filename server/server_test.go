@@ -370,7 +370,7 @@ func TestAuth(t *testing.T) {
 			if !errors.As(err, &de) || de.StatusCode != http.StatusUnauthorized || de.Temporary() {
 				t.Fatalf("Dial = %v (%T), want a permanent 401 DialError", err, err)
 			}
-			if want := s.url + ": 401 Unauthorized (check --token or SANDMUX_TOKEN)"; err.Error() != want {
+			if want := s.url + ": 401 Unauthorized (check --token, --token-file or SANDMUX_TOKEN)"; err.Error() != want {
 				t.Fatalf("error text\n  %s\nwant\n  %s", err, want)
 			}
 		})
