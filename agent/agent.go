@@ -365,7 +365,7 @@ func (a *Agent) serveOpen(ctx context.Context, wg *sync.WaitGroup, c *net.UnixCo
 		a.streamDelta(-1)
 	}()
 	verdict := func(err error) error {
-		return streamEndError(ctx, e.limitHint(err, hostOr(req), sess, req.Overflow), hostOr(req))
+		return streamEndError(ctx, e.limitHint(err, hostOr(req), sess, req.Overflow), hostOr(req), req.URL)
 	}
 	if req.Handoff {
 		serveHandoff(c, stream, verdict)
@@ -379,11 +379,11 @@ func (a *Agent) serveOpen(ctx context.Context, wg *sync.WaitGroup, c *net.UnixCo
 const errShuttingDown = "the sandmux agent is shutting down"
 
 // streamEndError words the end of a stream for the proxy's one line.
-func streamEndError(agentCtx context.Context, err error, host string) error {
+func streamEndError(agentCtx context.Context, err error, host, url string) error {
 	if err != nil && agentCtx.Err() != nil {
 		return errors.New(errShuttingDown)
 	}
-	return client.StreamEndError(err, host)
+	return client.StreamEndError(err, host, url)
 }
 
 func hostOr(req *OpenRequest) string {

@@ -47,14 +47,15 @@ func Pipe(conn io.ReadWriteCloser, in io.ReadCloser, out io.WriteCloser) error {
 // StreamEndError words, for the user's one line, why a stream ended with
 // its session: a session that could not be resumed, or one that ended
 // under the stream; or that the server reset it (its target failed).
-// Other errors (and nil) are returned as they are.
-func StreamEndError(err error, host string) error {
+// Other errors (and nil) are returned as they are. url is the session's
+// URL, which the line names for a check with doctor.
+func StreamEndError(err error, host, url string) error {
 	var nr *mux.NotResumedError
 	switch {
 	case err == nil:
 		return nil
 	case errors.As(err, &nr) && nr.Within > 0:
-		return fmt.Errorf("session to %s %w; run the command again once the sandbox answers (`sandmux doctor %s` checks it)", host, nr, host)
+		return fmt.Errorf("session to %s %w; run the command again once the sandbox answers (`%s` checks it)", host, nr, doctorCommand(host, url))
 	case errors.As(err, &nr):
 		return fmt.Errorf("session to %s %w", host, nr)
 	case errors.Is(err, mux.ErrPeerClosed):
@@ -93,4 +94,16 @@ func (e *serverClosedError) Unwrap() error { return e.err }
 func ClosedByServer(err error) bool {
 	var ce websocket.CloseError
 	return errors.As(err, &ce)
+}
+
+// doctorCommand is the doctor command that checks the server a session
+// to host dialled at url. host is what ssh passed (%h), which with a
+// block's --strip-suffix and --url left out would make doctor dial
+// another URL (wss://8081-abc.e2b.e2b.app for abc.e2b): the URL, already
+// expanded, is named, and host is only its label.
+func doctorCommand(host, url string) string {
+	if url == "" {
+		return "sandmux doctor " + host
+	}
+	return "sandmux doctor --url '" + RedactURL(url) + "' " + host
 }

@@ -188,10 +188,10 @@ func TestStreamEndErrorCloseFrame(t *testing.T) {
 	if !client.ClosedByServer(err) {
 		t.Fatalf("ClosedByServer(%v) = false", err)
 	}
-	if got, want := client.StreamEndError(err, "box").Error(), "the server closed the connection to box: server is shutting down"; got != want {
+	if got, want := client.StreamEndError(err, "box", "").Error(), "the server closed the connection to box: server is shutting down"; got != want {
 		t.Fatalf("StreamEndError = %q, want %q", got, want)
 	}
-	if client.ClosedByServer(io.EOF) || client.StreamEndError(nil, "box") != nil {
+	if client.ClosedByServer(io.EOF) || client.StreamEndError(nil, "box", "") != nil {
 		t.Fatal("a clean end read as the server's close")
 	}
 }
@@ -201,7 +201,7 @@ func TestStreamEndErrorCloseFrame(t *testing.T) {
 // session", and still matches what it wraps.
 func TestStreamEndErrorServerClosed(t *testing.T) {
 	err := fmt.Errorf("read stream: %w: %w", mux.ErrSessionEnded, mux.ErrPeerClosed)
-	got := client.StreamEndError(err, "box")
+	got := client.StreamEndError(err, "box", "")
 	if want := "the server closed the session to box (it is shutting down, or the session was idle past its --idle-timeout); run the command again in a moment"; got.Error() != want {
 		t.Fatalf("StreamEndError = %q, want %q", got, want)
 	}

@@ -643,7 +643,7 @@ func TestResumeErrorLines(t *testing.T) {
 		rg.path.Freeze()
 		ended(t, bg)
 		// Whether an attempt to resume failed within the 2 s or not.
-		re := regexp.MustCompile(`^sandmux: session to sandbox could not be resumed within 2s(: | \(lost: )session stopped responding: nothing received for .*; run the command again once the sandbox answers \(` + "`sandmux doctor sandbox`" + ` checks it\)$`)
+		re := regexp.MustCompile(`^sandmux: session to sandbox could not be resumed within 2s(: | \(lost: )session stopped responding: nothing received for .*; run the command again once the sandbox answers \(` + "`sandmux doctor --url 'ws://[^' ]+' sandbox`" + ` checks it\)$`)
 		waitProxyLine(t, bg, "matching "+re.String(), re.MatchString)
 
 		rg.path.Thaw()

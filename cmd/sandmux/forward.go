@@ -286,7 +286,7 @@ func runForward(c *cli.Context) error {
 		_ = os.Chdir("/")
 	}
 
-	f := &forwarder{opener: opener, host: host, errw: errw}
+	f := &forwarder{opener: opener, host: host, url: cfg.URL, errw: errw}
 	listeners := make([]net.Listener, 0, len(specs))
 	defer func() {
 		for _, ln := range listeners {
@@ -350,6 +350,7 @@ func listenNetwork(hostport string) string {
 type forwarder struct {
 	opener streamOpener
 	host   string // for the words of a cut (client.StreamEndError)
+	url    string // the session's, for the same
 	errw   io.Writer
 	mu     sync.Mutex // one line at a time on errw
 }
@@ -438,6 +439,6 @@ func (f *forwarder) handle(ctx context.Context, c net.Conn, s forwardSpec) {
 	// The tunnel's failures are worth a line; a local client that reset
 	// its connection is not.
 	if err != nil && ctx.Err() == nil && cut.Load() {
-		f.printf("forward %s -> %s: %v", s.Listen, s.Target, client.StreamEndError(err, f.host))
+		f.printf("forward %s -> %s: %v", s.Listen, s.Target, client.StreamEndError(err, f.host, f.url))
 	}
 }

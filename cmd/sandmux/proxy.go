@@ -159,7 +159,7 @@ func runProxy(c *cli.Context) error {
 		return waitHandoff(sig, handoff)
 	}
 	moverRuntime()
-	err = pipeStdio(sig, conn, c.Args().First())
+	err = pipeStdio(sig, conn, c.Args().First(), cfg.URL)
 	if err == nil && sig.hangup() {
 		// ssh has exited: hand its pipes back before closeFn's close
 		// handshake, a round trip to the server (releaseStdio). A verdict
@@ -271,7 +271,7 @@ func agentRequest(c *cli.Context, cfg client.Config, host string) (agent.OpenReq
 
 // pipeStdio splices stdin/stdout to conn until the stream ends or a
 // signal arrives.
-func pipeStdio(sig *signalWatch, conn net.Conn, host string) error {
+func pipeStdio(sig *signalWatch, conn net.Conn, host, url string) error {
 	in, out, restore := proxyStdio()
 	// An interrupt cuts the stream: reset, so that the far end does not
 	// take what it got for the whole. A hang-up is ssh's normal end.
@@ -319,9 +319,9 @@ func pipeStdio(sig *signalWatch, conn net.Conn, host string) error {
 	case errors.As(err, &refused):
 		return refused
 	case cut:
-		return client.StreamEndError(err, host)
+		return client.StreamEndError(err, host, url)
 	case errors.Is(err, mux.ErrStreamReset):
-		return client.StreamEndError(err, host)
+		return client.StreamEndError(err, host, url)
 	case err != nil:
 		return fmt.Errorf("connection to %s lost: %w", host, err)
 	}
