@@ -21,7 +21,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
@@ -564,13 +563,6 @@ func TestServerSIGTERMDrains50Streams(t *testing.T) {
 // the clients, which then tried to resume a session that was gone for
 // their whole --resume-timeout (10 m) instead of being told.
 func TestServerSIGHUPDrains(t *testing.T) {
-	// Under nohup (a suite run as `nohup make test`) this process ignores
-	// SIGHUP and the server would inherit that, rightly leaving SIGHUP
-	// out of what it drains on: while this process takes SIGHUP itself,
-	// the server starts with the default.
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	srv := startServer(t, serverOpts{Target: testutil.EchoServer(t).Addr, Args: []string{"--shutdown-timeout", "1s"}})
 	ctx := testContext(t, time.Minute)
 	sess, _ := echoStream(ctx, t, srv.URL)

@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -29,6 +31,12 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	sandmuxBin = filepath.Join(dir, "sandmux")
+	// Under nohup (`nohup make test`) this process ignores SIGHUP, and
+	// every program it starts would inherit that: a server or forward
+	// rightly leaves a hang-up it was started to ignore alone, and the
+	// tests of what they do on SIGHUP would fail. While this process
+	// takes SIGHUP itself, programs start with the default.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGHUP)
 	goleak.VerifyTestMain(m, goleak.Cleanup(func(code int) {
 		_ = os.RemoveAll(dir)
 		os.Exit(code)
