@@ -288,7 +288,8 @@ func TestCloseDuringResumeWelcomeSendsEnd(t *testing.T) {
 // anything to check.
 func TestGraceEndNamesLastAttempt(t *testing.T) {
 	cfg := DefaultResumeConfig()
-	cfg.Grace = 400 * time.Millisecond
+	// Long enough that a stalled test cannot miss noting the attempt.
+	cfg.Grace = 2 * time.Second
 	r, err := NewResumable(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -312,7 +313,7 @@ func TestGraceEndNamesLastAttempt(t *testing.T) {
 	if !errors.As(r.Err(), &nr) || !errors.Is(nr.Last, refused) {
 		t.Fatalf("session ended with %v, want a NotResumedError naming the last attempt", r.Err())
 	}
-	if want := "could not be resumed within 400ms (lost: the connection closed without a WebSocket close; last attempt: ws://h: connection refused)"; nr.Error() != want {
+	if want := "could not be resumed within 2s (lost: the connection closed without a WebSocket close; last attempt: ws://h: connection refused)"; nr.Error() != want {
 		t.Errorf("text %q", nr.Error())
 	}
 }
