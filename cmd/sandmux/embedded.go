@@ -123,7 +123,11 @@ func embeddedConfig(c *cli.Context, log *slog.Logger) (sshd.Config, error) {
 	if cfg.StateDir, err = stateDir(c, home, herr); err != nil {
 		return cfg, err
 	}
-	switch file := c.String("authorized-keys"); {
+	keys, err := tildePath("authorized-keys", c.String("authorized-keys"), func() (string, error) { return home, herr })
+	if err != nil {
+		return cfg, err
+	}
+	switch file := keys; {
 	case file != "":
 		if _, err := os.Stat(file); err != nil {
 			return cfg, fmt.Errorf("--authorized-keys: %w", err)

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"os/user"
+	"path/filepath"
 	"slices"
 	"testing"
 
@@ -74,5 +75,33 @@ func TestHostKeyDirWithoutHome(t *testing.T) {
 	dir, err := hostKeyDir(c)
 	if err != nil || dir != cfg.StateDir {
 		t.Fatalf("--print-host-key looks in %q (%v); the server keeps its key in %q", dir, err, cfg.StateDir)
+	}
+}
+
+// The server's --token-file and --authorized-keys, quoted in a start
+// command (--token-file '~/token'), are found under the home directory
+// as the client's --token-file and the server's --state-dir are; they
+// failed with "no such file" for a directory named ~.
+func TestServerFilesTildeIsHome(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	if err := os.WriteFile(filepath.Join(home, "token"), []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if tok, err := readToken("", false, "~/token"); tok != "s3cret" || err != nil {
+		t.Errorf("--token-file ~/token: %q, %v", tok, err)
+	}
+	key := "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl test\n"
+	if err := os.WriteFile(filepath.Join(home, "keys"), []byte(key), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(envAuthorizedKeys, "")
+	fs := flag.NewFlagSet("server", flag.ContinueOnError)
+	fs.String("max-startups", "10:30:100", "")
+	fs.String("state-dir", t.TempDir(), "")
+	fs.String("authorized-keys", "~/keys", "")
+	cfg, err := embeddedConfig(cli.NewContext(cli.NewApp(), fs, nil), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil || cfg.AuthorizedKeysFile != filepath.Join(home, "keys") {
+		t.Errorf("--authorized-keys ~/keys: file %q, %v", cfg.AuthorizedKeysFile, err)
 	}
 }

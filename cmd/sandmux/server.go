@@ -182,6 +182,12 @@ func readToken(token string, tokenSet bool, file string) (string, error) {
 	if token != "" {
 		return "", errors.New("both --token (or SANDMUX_TOKEN) and --token-file are set; use one")
 	}
+	// Quoted in a start command or an environment file, ~ is left for
+	// sandmux to expand, as for the client's --token-file.
+	file, err := tildePath("token-file", file, myHome)
+	if err != nil {
+		return "", err
+	}
 	b, err := os.ReadFile(file)
 	if err != nil {
 		return "", fmt.Errorf("read --token-file: %w", err)
