@@ -25,8 +25,15 @@ func clientToken(c *cli.Context) (string, error) {
 	if env, ok := os.LookupEnv("SANDMUX_TOKEN"); token != "" && (!ok || env != token) {
 		return "", errors.New("both --token and --token-file are set; use one")
 	}
-	// Quoted in a ProxyCommand ('~/.config/sandmux/token'), ~ is left
-	// for sandmux to expand.
+	return readTokenFile(file, "put in it the token `sandmux server` was started with")
+}
+
+// readTokenFile reads a --token-file, client's or server's: a leading ~
+// is the home directory (quoted in a ProxyCommand or a start command, ~
+// is left for sandmux to expand), and white space around the token, such
+// as the file's line end, is dropped. An empty file is refused, with
+// emptyHint saying what to put in it.
+func readTokenFile(file, emptyHint string) (string, error) {
 	file, err := tildePath("token-file", file, myHome)
 	if err != nil {
 		return "", err
@@ -37,7 +44,7 @@ func clientToken(c *cli.Context) (string, error) {
 	}
 	t := strings.TrimSpace(string(b))
 	if t == "" {
-		return "", fmt.Errorf("--token-file %s is empty: put in it the token `sandmux server` was started with", file)
+		return "", fmt.Errorf("--token-file %s is empty: %s", file, emptyHint)
 	}
 	return t, nil
 }

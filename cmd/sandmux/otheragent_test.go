@@ -7,10 +7,8 @@ import (
 	"runtime"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/sandmux/sandmux/agent"
-	"github.com/sandmux/sandmux/internal/testutil"
 )
 
 // A shell without the XDG_RUNTIME_DIR of the shell that started the
@@ -34,25 +32,7 @@ func TestStatusNamesTheAgentOfAnotherDefaultDir(t *testing.T) {
 	}
 	// The agent a shell without XDG_RUNTIME_DIR started.
 	dir := agent.DefaultDir("", home)
-	acfg := agent.DefaultConfig(dir)
-	acfg.Persist = 0
-	a, err := agent.New(acfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- a.Serve(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-served; err != nil {
-			t.Errorf("agent: %v", err)
-		}
-	}()
-	testutil.WaitFor(t, 5*time.Second, "the agent to come up", func() bool {
-		_, err := agent.GetStatus(context.Background(), dir)
-		return err == nil
-	})
+	defer serveTestAgent(t, dir)()
 
 	t.Setenv("HOME", home)
 	t.Setenv("XDG_RUNTIME_DIR", xdg)

@@ -24,25 +24,7 @@ func TestWaitHandoffDetachesOnHangup(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer os.RemoveAll(dir)
-	acfg := agent.DefaultConfig(dir)
-	acfg.Persist = 0
-	a, err := agent.New(acfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- a.Serve(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-served; err != nil {
-			t.Errorf("agent: %v", err)
-		}
-	}()
-	testutil.WaitFor(t, 5*time.Second, "the agent to come up", func() bool {
-		_, err := agent.GetStatus(context.Background(), dir)
-		return err == nil
-	})
+	defer serveTestAgent(t, dir)()
 
 	// ssh's ends stay open until the cleanup: the echo target never closes
 	// its side while the proxy waits, so only the detach can end the wait

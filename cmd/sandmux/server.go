@@ -182,19 +182,9 @@ func readToken(token string, tokenSet bool, file string) (string, error) {
 	if token != "" {
 		return "", errors.New("both --token (or SANDMUX_TOKEN) and --token-file are set; use one")
 	}
-	// Quoted in a start command or an environment file, ~ is left for
-	// sandmux to expand, as for the client's --token-file.
-	file, err := tildePath("token-file", file, myHome)
+	t, err := readTokenFile(file, "put in it the token clients are to send")
 	if err != nil {
 		return "", err
-	}
-	b, err := os.ReadFile(file)
-	if err != nil {
-		return "", fmt.Errorf("read --token-file: %w", err)
-	}
-	t := strings.TrimSpace(string(b))
-	if t == "" {
-		return "", fmt.Errorf("--token-file %s is empty", file)
 	}
 	return t, checkToken("--token-file "+file, t)
 }

@@ -1,17 +1,12 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/sandmux/sandmux/agent"
-	"github.com/sandmux/sandmux/internal/testutil"
 )
 
 func TestTildePath(t *testing.T) {
@@ -48,25 +43,7 @@ func TestAgentDirTildeIsHome(t *testing.T) {
 	}
 	defer os.RemoveAll(home)
 	dir := filepath.Join(home, ".sandmux")
-	acfg := agent.DefaultConfig(dir)
-	acfg.Persist = 0
-	a, err := agent.New(acfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- a.Serve(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-served; err != nil {
-			t.Errorf("agent: %v", err)
-		}
-	}()
-	testutil.WaitFor(t, 5*time.Second, "the agent to come up", func() bool {
-		_, err := agent.GetStatus(context.Background(), dir)
-		return err == nil
-	})
+	defer serveTestAgent(t, dir)()
 	t.Setenv("HOME", home)
 	t.Setenv("SANDMUX_AGENT_DIR", "~/.sandmux")
 	t.Chdir(t.TempDir())
