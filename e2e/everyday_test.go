@@ -35,6 +35,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sandmux/sandmux/client"
+	"github.com/sandmux/sandmux/internal/sshtest"
 	"github.com/sandmux/sandmux/internal/testutil"
 	"github.com/sandmux/sandmux/server"
 )
@@ -506,28 +507,7 @@ func TestSSHConfigBlockReachesSSHD(t *testing.T) {
 			t.Errorf("ssh-config output lacks %q:\n%s", want, r.stdout)
 		}
 	}
-	cfg := r.stdout + strings.Join([]string{
-		"    IdentityFile " + sshd.KeyFile,
-		"    IdentitiesOnly yes",
-		"    IdentityAgent none",
-		"    BatchMode yes",
-		"    StrictHostKeyChecking yes",
-		"    UserKnownHostsFile " + filepath.Join(sshd.Dir, "known_hosts"),
-		"    GlobalKnownHostsFile /dev/null",
-		"    UpdateHostKeys no",
-		"    LogLevel ERROR",
-		"    ConnectTimeout 20",
-	}, "\n") + "\n"
-	cfgPath := filepath.Join(t.TempDir(), "ssh_config")
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.CommandContext(ctx, "ssh", "-F", cfgPath, "box1.test", "echo", "ok")
-	cmd.Env = childEnv("SANDMUX_AGENT_DIR=" + dir)
-	cmd.WaitDelay = 10 * time.Second
-	if r := run(cmd, ""); r.err != nil || r.stdout != "ok\n" {
-		t.Fatalf("ssh -F <ssh-config block> box1.test echo ok:\n%s\n--- config ---\n%s", r, cfg)
-	}
+	sshThroughBlock(ctx, t, sshd, dir, r.stdout, "box1.test")
 	if s := onlySession(t, status(t, dir)); s.URL != srv.URL+"/box1" {
 		t.Errorf("the proxy dialed %s, want %s/box1 (suffix .test stripped)", s.URL, srv.URL)
 	}
@@ -548,7 +528,18 @@ func TestSSHConfigUpperCasePattern(t *testing.T) {
 	if r.err != nil {
 		t.Fatalf("ssh-config: %s", r)
 	}
-	cfg := r.stdout + strings.Join([]string{
+	sshThroughBlock(ctx, t, sshd, dir, r.stdout, "BOX2.TEST")
+	if s := onlySession(t, status(t, dir)); s.URL != srv.URL+"/box2" {
+		t.Errorf("the proxy dialed %s, want %s/box2 (suffix .TEST stripped from ssh's lower-cased %%h)", s.URL, srv.URL)
+	}
+}
+
+// sshThroughBlock runs `ssh HOST echo ok` with the block ssh-config
+// printed and only the test's key and known_hosts added, through the
+// agent in dir.
+func sshThroughBlock(ctx context.Context, t *testing.T, sshd *sshtest.Server, dir, block, host string) {
+	t.Helper()
+	cfg := block + strings.Join([]string{
 		"    IdentityFile " + sshd.KeyFile,
 		"    IdentitiesOnly yes",
 		"    IdentityAgent none",
@@ -564,14 +555,11 @@ func TestSSHConfigUpperCasePattern(t *testing.T) {
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.CommandContext(ctx, "ssh", "-F", cfgPath, "BOX2.TEST", "echo", "ok")
+	cmd := exec.CommandContext(ctx, "ssh", "-F", cfgPath, host, "echo", "ok")
 	cmd.Env = childEnv("SANDMUX_AGENT_DIR=" + dir)
 	cmd.WaitDelay = 10 * time.Second
 	if r := run(cmd, ""); r.err != nil || r.stdout != "ok\n" {
-		t.Fatalf("ssh -F <ssh-config block> BOX2.TEST echo ok:\n%s\n--- config ---\n%s", r, cfg)
-	}
-	if s := onlySession(t, status(t, dir)); s.URL != srv.URL+"/box2" {
-		t.Errorf("the proxy dialed %s, want %s/box2 (suffix .TEST stripped from ssh's lower-cased %%h)", s.URL, srv.URL)
+		t.Fatalf("ssh -F <ssh-config block> %s echo ok:\n%s\n--- config ---\n%s", host, r, cfg)
 	}
 }
 
