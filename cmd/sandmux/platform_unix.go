@@ -99,6 +99,10 @@ func releaseStdio() {
 	_ = unix.Dup2(int(null.Fd()), 2)
 }
 
+// statIdentifiesPipes: a pipe's Stat has its device and inode here, so
+// os.SameFile tells two pipes apart.
+const statIdentifiesPipes = true
+
 // ownedByMe reports whether path exists and belongs to this process's
 // user (or cannot be told).
 func ownedByMe(path string) bool {

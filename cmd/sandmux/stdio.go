@@ -97,12 +97,22 @@ func pollable(f *os.File, name string) (rwc io.ReadWriteCloser, restore func()) 
 // sameFile reports whether a and b are one file (a socket passed as both
 // stdin and stdout), or neither can be looked at. One that cannot (closed)
 // is not the other: taking a closed stdout for stdin would write the
-// stream's bytes to stdin.
+// stream's bytes to stdin. Nor is a pipe or a terminal where Stat cannot
+// tell them apart (statIdentifiesPipes).
 func sameFile(a, b *os.File) bool {
 	sa, errA := a.Stat()
 	sb, errB := b.Stat()
 	if errA != nil || errB != nil {
 		return errA != nil && errB != nil
 	}
+	if !statIdentifiesPipes && (unidentified(sa) || unidentified(sb)) {
+		return false
+	}
 	return os.SameFile(sa, sb)
+}
+
+// unidentified reports whether fi is a pipe or a device, which Windows's
+// Stat gives no file ID: os.SameFile takes any two of them for one.
+func unidentified(fi os.FileInfo) bool {
+	return fi.Mode()&(os.ModeNamedPipe|os.ModeDevice|os.ModeCharDevice) != 0
 }
