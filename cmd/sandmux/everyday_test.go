@@ -506,3 +506,42 @@ func TestListenErrorSaysWhatToChange(t *testing.T) {
 		}
 	}
 }
+
+// Windows's ssh starts ProxyCommand without a shell, and the program
+// splits its command line by the Windows rules: single quotes stay in
+// the arguments. The block quoted for sh named a program that does not
+// exist ('C:\...\sandmux.exe', quotes and all).
+func TestSSHConfigBlockWindows(t *testing.T) {
+	defer func(old bool) { proxyCommandNoShell = old }(proxyCommandNoShell)
+	proxyCommandNoShell = true
+	got, err := sshConfigBlock(`C:\Program Files\sandmux\sandmux.exe`, "*.e2b", "user", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `    ProxyCommand "C:\Program Files\sandmux\sandmux.exe" proxy --strip-suffix .e2b --url "wss://8081-{host}.e2b.app" %h` + "\n"
+	if !strings.Contains(got, want) {
+		t.Errorf("block lacks %q:\n%s", want, got)
+	}
+	if strings.Contains(got[strings.Index(got, "ProxyCommand"):], "'") {
+		t.Errorf("a single quote in the ProxyCommand line:\n%s", got)
+	}
+}
+
+// cmdLineQuote's output splits back to its input by the Windows rules
+// (those syscall.EscapeArg writes for), including quotes and the
+// backslashes before them.
+func TestCmdLineQuote(t *testing.T) {
+	for in, want := range map[string]string{
+		`C:\Users\me\sandmux.exe`: `"C:\Users\me\sandmux.exe"`,
+		`/usr/bin/sandmux`:        `/usr/bin/sandmux`,
+		`a b`:                     `"a b"`,
+		`say "hi"`:                `"say \"hi\""`,
+		`a\"b`:                    `"a\\\"b"`,
+		`dir\`:                    `"dir\\"`,
+		``:                        `""`,
+	} {
+		if got := cmdLineQuote(in); got != want {
+			t.Errorf("cmdLineQuote(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

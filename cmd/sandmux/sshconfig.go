@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"strings"
 	"time"
 
@@ -18,7 +19,7 @@ func sshConfigCommand() *cli.Command {
 		Name:  "ssh-config",
 		Usage: "print a ready ~/.ssh/config block that reaches sandboxes through sandmux",
 		Description: "Append it to your ssh config:\n\n" +
-			"   sandmux ssh-config >> ~/.ssh/config\n\n" +
+			"   sandmux ssh-config >> ~/.ssh/config\n\n" + windowsAppendHint +
 			"   then `ssh <sandbox-id>.e2b`, `scp f <sandbox-id>.e2b:`, `sftp <sandbox-id>.e2b` all share one WebSocket.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "host-pattern", Value: "*.e2b", Usage: "ssh `PATTERN` the block applies to; a leading * makes the rest a suffix stripped from the host name"},
@@ -91,11 +92,15 @@ func sshConfigBlock(exe, pattern, user, url string) (string, error) {
 	fmt.Fprintf(&b, "# provider: a token written here shows in ps to every user.\n")
 	fmt.Fprintf(&b, "Host %s\n", pattern)
 	fmt.Fprintf(&b, "    User %s\n", user)
-	args := []string{shellQuote(exe), "proxy"}
-	if suffix != "" {
-		args = append(args, "--strip-suffix", shellQuote(suffix))
+	quote, quoteURL := shellQuote, func(s string) string { return "'" + s + "'" }
+	if proxyCommandNoShell {
+		quote, quoteURL = cmdLineQuote, cmdLineQuote
 	}
-	args = append(args, "--url", "'"+url+"'")
+	args := []string{quote(exe), "proxy"}
+	if suffix != "" {
+		args = append(args, "--strip-suffix", quote(suffix))
+	}
+	args = append(args, "--url", quoteURL(url))
 	// ssh expands %-tokens in ProxyCommand: a literal % is written %%, and
 	// %h, last, is the host name ssh was given.
 	line := strings.ReplaceAll(strings.Join(args, " "), "%", "%%") + " %h"
@@ -123,4 +128,53 @@ func shellQuote(s string) string {
 		return s
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// windowsAppendHint: Windows PowerShell's >> writes UTF-16, which ssh
+// cannot read, and its config then fails to parse from the block on.
+var windowsAppendHint = func() string {
+	if runtime.GOOS != "windows" {
+		return ""
+	}
+	return "   or in PowerShell, whose >> writes UTF-16 that ssh cannot read:\n\n" +
+		"   sandmux ssh-config | Add-Content ~\\.ssh\\config\n\n"
+}()
+
+// proxyCommandNoShell: Windows's ssh (Win32-OpenSSH) starts ProxyCommand
+// without a shell, handing the line to CreateProcess, and the program
+// splits it by the Windows rules, where a single quote is an ordinary
+// character: a block quoted for sh named a program 'C:\...\sandmux.exe'
+// that does not exist, and passed --url with its quotes.
+var proxyCommandNoShell = runtime.GOOS == "windows"
+
+// cmdLineQuote quotes s, when it needs quoting, in double quotes by the
+// rules of a Windows command line (those of syscall.EscapeArg), which
+// also give s back inside double quotes in the sh that Git for Windows's
+// ssh runs ProxyCommand with: a backslash is literal there unless it
+// comes before a quote or another backslash.
+func cmdLineQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./+=:,@") == "" {
+		return s
+	}
+	var b strings.Builder
+	b.WriteByte('"')
+	slashes := 0
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '\\':
+			slashes++
+		case '"':
+			// Each backslash before a quote is doubled, and the quote
+			// escaped with one more.
+			b.WriteString(strings.Repeat(`\`, slashes+1))
+			slashes = 0
+		default:
+			slashes = 0
+		}
+		b.WriteByte(s[i])
+	}
+	// Backslashes before the closing quote are doubled too.
+	b.WriteString(strings.Repeat(`\`, slashes))
+	b.WriteByte('"')
+	return b.String()
 }
