@@ -42,7 +42,11 @@ func statusCommand() *cli.Command {
 					}{false, []struct{}{}, forwards})
 				}
 				msg := "no agent running (the first `sandmux proxy` starts one)"
-				if other := otherAgent(c, dir); other != "" {
+				if !agentSupported {
+					// No proxy ever starts one here: "the first starts
+					// one" would have a user wait for it.
+					msg = "no agent: there is no shared agent on Windows; every `sandmux proxy` and `sandmux forward` opens a session of its own"
+				} else if other := otherAgent(c, dir); other != "" {
 					msg = fmt.Sprintf("no agent running in %s, but one runs in %s, started by a shell with another XDG_RUNTIME_DIR or HOME: `sandmux status --agent-dir %s`", dir, other, other)
 				}
 				if _, err := fmt.Fprintln(c.App.Writer, msg); err != nil {
