@@ -1,47 +1,13 @@
 package mux
 
-import (
-	"io"
-	"syscall"
-	"time"
+import "golang.org/x/sys/unix"
 
-	"golang.org/x/sys/unix"
-)
-
-// sendStall is how long a finished TCP side's send queue may stay still
-// before closeFinished gives up waiting for it.
-const sendStall = 10 * time.Second
-
-// awaitSent waits until what c, a TCP socket (through Direct and Watch;
-// MPTCP too, which Go's listeners accept by default, and whose close with
-// unread bytes is a reset as well), was given to send, its FIN included,
-// has been acknowledged, for as long as its peer keeps taking it
-// (sendStall); anything else returns at once.
-func awaitSent(c io.Closer) {
-	sc, ok := unwatched(c).(syscall.Conn)
-	if !ok {
-		return
+// unacked is how many bytes TCP socket fd holds that its peer has not
+// acknowledged, its FIN included; 0 for anything but TCP or MPTCP.
+func unacked(fd int) int {
+	if p, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PROTOCOL); err != nil || p != unix.IPPROTO_TCP && p != unix.IPPROTO_MPTCP {
+		return 0
 	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return
-	}
-	outq := func() (n int) {
-		if rc.Control(func(fd uintptr) {
-			if p, err := unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_PROTOCOL); err != nil || p != unix.IPPROTO_TCP && p != unix.IPPROTO_MPTCP {
-				return
-			}
-			n, _ = unix.IoctlGetInt(int(fd), unix.SIOCOUTQ)
-		}) != nil {
-			return 0
-		}
-		return n
-	}
-	last, moved := outq(), time.Now()
-	for wait := time.Millisecond; last > 0 && time.Since(moved) < sendStall; wait = min(2*wait, 50*time.Millisecond) {
-		time.Sleep(wait)
-		if n := outq(); n < last {
-			last, moved = n, time.Now()
-		}
-	}
+	n, _ := unix.IoctlGetInt(fd, unix.SIOCOUTQ)
+	return n
 }

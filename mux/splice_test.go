@@ -314,7 +314,7 @@ func TestSpliceErrors(t *testing.T) {
 // data was complete, and a reset would throw away what is still in
 // flight to it. While y keeps talking (a download still flowing), b holds
 // unread bytes when it is closed, and a close with unread bytes is a reset
-// on Linux: Splice waits for b's send queue to drain first.
+// on Linux and macOS: Splice waits for b's send queue to drain first.
 func TestSpliceFailureAfterCleanEndIsNoReset(t *testing.T) {
 	for _, talks := range []bool{false, true} {
 		errBoom := errors.New("boom")
