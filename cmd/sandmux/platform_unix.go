@@ -3,10 +3,10 @@
 package main
 
 import (
-	"bytes"
 	"os"
 	"os/exec"
 	"os/signal"
+	"slices"
 	"syscall"
 
 	"github.com/sandmux/sandmux/internal/procstat"
@@ -69,17 +69,17 @@ var terminateSignals = func() []os.Signal {
 }()
 
 // forwardAlive reports whether pid is a running background forward (its
-// command line says so where /proc shows it), so a reused pid is not
-// listed.
+// command line says so where the system shows it: /proc, or macOS's
+// kern.procargs2), so a reused pid is not listed, nor given to kill.
 func forwardAlive(pid int) bool {
 	if !processAlive(pid) {
 		return false
 	}
-	b, err := os.ReadFile("/proc/" + itoa(pid) + "/cmdline")
+	args, err := processArgs(pid)
 	if err != nil {
 		return true
 	}
-	return bytes.Contains(b, []byte("--background-child"))
+	return slices.Contains(args, "--background-child")
 }
 
 // releaseStdio points stderr at /dev/null. A detached agent calls it once
