@@ -1,9 +1,9 @@
-//go:build !unix
+//go:build !unix && !windows
 
 package main
 
 import "os"
 
 // rawTerminal is false where terminals have no output processing to
-// turn off (Windows consoles translate "\n" themselves).
+// turn off.
 func rawTerminal(*os.File) bool { return false }
