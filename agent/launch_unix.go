@@ -35,7 +35,9 @@ func lock(ctx context.Context, path string) (func(), error) {
 		}
 		if !errors.Is(err, unix.EWOULDBLOCK) {
 			_ = f.Close()
-			return nil, fmt.Errorf("lock %s: %w", path, err)
+			// ENOTSUP, ENOLCK: a file system without locks (a
+			// network home directory).
+			return nil, fmt.Errorf("lock %s: %w; %s", path, err, fixDir)
 		}
 		if !sleepCtx(ctx, 10*time.Millisecond) {
 			_ = f.Close()

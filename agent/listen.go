@@ -28,7 +28,9 @@ func listen(path string) (*net.UnixListener, func(), error) {
 	_ = os.Remove(tmp) // left by an agent killed while starting
 	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: tmp, Net: "unix"})
 	if err != nil {
-		return nil, nil, fmt.Errorf("listen on %s: %w", tmp, err)
+		// A file system without Unix sockets (a network home directory,
+		// an exFAT or SMB volume on macOS) is told what to do about it.
+		return nil, nil, fmt.Errorf("listen on %s: %w; %s", tmp, err, fixDir)
 	}
 	// Removed by close under its final name instead.
 	ln.SetUnlinkOnClose(false)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -79,5 +81,21 @@ func TestExitKeepsAnotherAgentsSocket(t *testing.T) {
 	closeNew()
 	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("the socket is still there after its agent closed it: %v", err)
+	}
+}
+
+// An agent directory where no socket can be made (a network home
+// directory, a macOS exFAT or SMB volume: EOPNOTSUPP) says what to do, as
+// every other unusable agent directory does.
+func TestListenFailureSaysWhatToDo(t *testing.T) {
+	dir := shortDir(t)
+	// A directory in the way of the temporary name stands for a file
+	// system that cannot hold a socket: the bind fails either way.
+	if err := os.MkdirAll(filepath.Join(dir, newSocketName, "x"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := listen(SocketPath(dir))
+	if err == nil || !strings.Contains(err.Error(), fixDir) {
+		t.Fatalf("listen = %v, want an error that ends %q", err, fixDir)
 	}
 }
