@@ -234,7 +234,7 @@ func (d *doctor) run(ctx context.Context) {
 		switch {
 		case errors.As(err, &pe):
 			d.add("tcp", stepFail, time.Since(t0), pe.Hint(), "%v", err)
-		case errors.Is(err, syscall.ECONNREFUSED):
+		case errnoIs(err, syscall.ECONNREFUSED):
 			d.add("tcp", stepFail, time.Since(t0),
 				fmt.Sprintf("nothing listens on port %s there: check the port in --url and that `sandmux server` runs (it listens on 8081)", port),
 				"%s refused the connection", addr)

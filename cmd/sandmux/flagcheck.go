@@ -1,9 +1,9 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"net"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -111,11 +111,15 @@ func listen(flag, addr, example string) (net.Listener, error) {
 // address the machine does not have is spelt right but must change.
 func listenError(flag, addr, example string, err error) error {
 	switch {
-	case errors.Is(err, syscall.EADDRINUSE):
+	case errnoIs(err, syscall.EADDRINUSE):
 		return fmt.Errorf("--%s %s is in use: is another server running there? stop it, or pick another port with --%s", flag, addr, flag)
-	case errors.Is(err, syscall.EACCES):
+	case runtime.GOOS == "windows" && errnoIs(err, syscall.EACCES):
+		// No port is privileged there: this is one that Windows keeps
+		// for itself (Hyper-V, WSL and Docker reserve ranges).
+		return fmt.Errorf("--%s %s: Windows reserves this port (`netsh interface ipv4 show excludedportrange protocol=tcp` lists the reserved ranges); pick another, e.g. --%s %s", flag, addr, flag, example)
+	case errnoIs(err, syscall.EACCES):
 		return fmt.Errorf("--%s %s: permission denied: ports below 1024 need root (or CAP_NET_BIND_SERVICE); pick a port from 1024 up, e.g. --%s %s", flag, addr, flag, example)
-	case errors.Is(err, syscall.EADDRNOTAVAIL):
+	case errnoIs(err, syscall.EADDRNOTAVAIL):
 		host, _, _ := net.SplitHostPort(addr)
 		return fmt.Errorf("--%s %s: %s is not an address of this machine; give one of its own, or 0.0.0.0 for every interface, e.g. --%s %s", flag, addr, host, flag, example)
 	default:

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"errors"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -123,3 +124,7 @@ func ownedByMe(path string) bool {
 // default back at exec and `yes | head -1` still ends; the write then
 // fails with EPIPE and the line is lost instead of the server.
 func outliveLogReader() { signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE) }
+
+// errnoIs is errors.Is(err, target): the network's errors are the
+// system's own errno values here.
+func errnoIs(err error, target syscall.Errno) bool { return errors.Is(err, target) }

@@ -5,6 +5,8 @@ import (
 	"os"
 	"os/exec"
 	"syscall"
+
+	"golang.org/x/sys/windows"
 )
 
 // agentSupported: the shared agent needs flock, SO_PEERCRED and setsid,
@@ -47,3 +49,22 @@ const statIdentifiesPipes = false
 // outliveLogReader: Windows has no SIGPIPE; a write to a closed pipe
 // fails with an error.
 func outliveLogReader() {}
+
+// errnoIs is errors.Is(err, target), or err is Winsock's code for target:
+// Go's network errors on Windows are WSAE* codes, which the syscall
+// package's Unix-named errno values (invented there) never match, so a
+// port in use, or a refused connection, got the hint for a malformed
+// address or a generic one.
+func errnoIs(err error, target syscall.Errno) bool {
+	if errors.Is(err, target) {
+		return true
+	}
+	wsa, ok := map[syscall.Errno]syscall.Errno{
+		syscall.EADDRINUSE:    windows.WSAEADDRINUSE,
+		syscall.EADDRNOTAVAIL: windows.WSAEADDRNOTAVAIL,
+		syscall.ECONNREFUSED:  windows.WSAECONNREFUSED,
+		syscall.ECONNRESET:    windows.WSAECONNRESET,
+		syscall.EACCES:        windows.WSAEACCES,
+	}[target]
+	return ok && errors.Is(err, wsa)
+}
