@@ -17,7 +17,10 @@ func tildePath(flag, p string, home func() (string, error)) (string, error) {
 	if !strings.HasPrefix(p, "~") {
 		return p, nil
 	}
-	if p != "~" && !strings.HasPrefix(p, "~/") {
+	// On Windows, ~\ too: cmd.exe, Windows PowerShell and a ProxyCommand
+	// (started without a shell there) leave ~ as it is, and a path there
+	// is written with backslashes.
+	if p != "~" && !strings.HasPrefix(p, "~/") && !strings.HasPrefix(p, "~"+string(filepath.Separator)) {
 		return "", fmt.Errorf("--%s %s: ~USER is not expanded here; give the absolute path", flag, p)
 	}
 	h, err := home()
