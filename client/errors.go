@@ -10,6 +10,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -147,7 +149,22 @@ func describe(err error) string {
 	if errors.As(err, &ne) && ne.Timeout() {
 		return "timed out"
 	}
-	return err.Error()
+	return redactedText(err)
+}
+
+// redactedText is err's text with the URL that net/http quotes in it (a
+// *url.Error's, query values and all: an edge's access token, say)
+// redacted as RedactURL does, so that it is no more shown than the URL
+// the line starts with.
+func redactedText(err error) string {
+	s := err.Error()
+	var ue *url.Error
+	if errors.As(err, &ue) && ue.URL != "" {
+		red := RedactURL(ue.URL)
+		s = strings.ReplaceAll(s, strconv.Quote(ue.URL), strconv.Quote(red))
+		s = strings.ReplaceAll(s, ue.URL, red)
+	}
+	return s
 }
 
 func netHint(err error) string {
