@@ -28,8 +28,25 @@ func connect(ctx context.Context, dir string) (*net.UnixConn, error) {
 		}
 		return nil, fmt.Errorf("%w (%w)", ErrNotRunning, err)
 	}
-	return c.(*net.UnixConn), nil
+	uc := c.(*net.UnixConn)
+	// Checked before a byte is sent: an open carries the token, the
+	// headers and the HTTP proxy's password, and a socket another user
+	// holds (in a directory they made first, under /tmp say) would
+	// collect them. The agent checks its peers the same way.
+	uid, err := peerUID(uc)
+	if err != nil || uid != myUID() {
+		_ = uc.Close()
+		if err != nil {
+			return nil, fmt.Errorf("%w: cannot tell who holds the agent socket %s: %w", ErrPeerRefused, SocketPath(dir), err)
+		}
+		return nil, fmt.Errorf("%w: the agent socket %s is held by uid %d, not by you (uid %d); nothing was sent to it; %s",
+			ErrPeerRefused, SocketPath(dir), uid, myUID(), fixDir)
+	}
+	return uc, nil
 }
+
+// myUID is this process's uid; tests replace it to play another user.
+var myUID = os.Getuid
 
 // Ensure connects to the agent in dir, starting it with start when none
 // answers. Concurrent callers serialise on a lock file, so exactly one of
