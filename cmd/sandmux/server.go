@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"strings"
@@ -99,15 +100,7 @@ func runServer(c *cli.Context) error {
 		defer stopMetrics()
 	}
 	ln = mux.Listener{Listener: ln}
-	hs := &http.Server{
-		Handler:           srv,
-		ConnContext:       mux.ConnContext,
-		ReadHeaderTimeout: cfg.Mux.HeaderTimeout,
-		// Without it a keep-alive connection that goes quiet after a
-		// request (a health check) is held forever, outside --max-sessions.
-		IdleTimeout: cfg.Mux.HeaderTimeout,
-		ErrorLog:    httpErrorLog(log),
-	}
+	hs := publicHTTPServer(srv, cfg.Mux.HeaderTimeout, log)
 	log.Info("listening", "addr", ln.Addr().String(), "target", cfg.Target, "allow", cfg.Allow, "auth", token != "", "version", version)
 
 	// A hang-up drains as SIGTERM does (unless started under nohup): left
@@ -156,6 +149,29 @@ func runServer(c *cli.Context) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// maxHeaderBytes caps a request's header on the public listener. A
+// sandmux upgrade's is under 1 KiB, and an edge proxy's additions a few
+// more; Go's default, 1 MiB, let anyone on the internet, token or not,
+// make the server hold about 1.2 MiB per connection for --header-timeout
+// (400 connections: 480 MiB) before the token is even looked at.
+const maxHeaderBytes = 64 << 10
+
+// publicHTTPServer is the http.Server of the public listener, whose
+// requests may come from anyone: bounded in time and size before the
+// handler (and its token check) sees them.
+func publicHTTPServer(h http.Handler, headerTimeout time.Duration, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ConnContext:       mux.ConnContext,
+		ReadHeaderTimeout: headerTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		// Without it a keep-alive connection that goes quiet after a
+		// request (a health check) is held forever, outside --max-sessions.
+		IdleTimeout: headerTimeout,
+		ErrorLog:    httpErrorLog(log),
+	}
 }
 
 // closeGrace is how long closing the sessions may take after the drain.
