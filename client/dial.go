@@ -194,7 +194,9 @@ func dialError(url string, resp *http.Response, err error) error {
 		} else if resp.Body != nil {
 			body, _ := io.ReadAll(io.LimitReader(resp.Body, maxEdgeBody))
 			line, _, _ := strings.Cut(string(body), "\n")
-			de.Detail = strings.TrimSpace(line)
+			// Control characters dropped: the line reaches the user's
+			// terminal, and whatever answers the URL wrote it.
+			de.Detail = strings.TrimSpace(printable(line))
 			if !strings.HasPrefix(de.Detail, "sandmux: ") || resp.StatusCode == http.StatusUnauthorized {
 				de.Detail = "" // only our own server's words, and only where the hint does not already say it
 			}

@@ -6,7 +6,11 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"unicode"
 
+	"github.com/coder/websocket"
+
+	"github.com/sandmux/sandmux/client"
 	"github.com/sandmux/sandmux/internal/testutil"
 )
 
@@ -43,5 +47,25 @@ func TestDialErrorRedactsQuery(t *testing.T) {
 				t.Fatalf("the error does not name the (redacted) URL it failed on:\n  %s", err)
 			}
 		})
+	}
+}
+
+// TestServerWordsHaveNoControlCharacters: what a server says (an
+// upgrade's "sandmux: ..." body, a WebSocket close reason) reaches the
+// user's terminal; a hostile or impersonated server (a wrong URL, a
+// ws:// path through a hostile network) must not be able to send it
+// escape sequences.
+func TestServerWordsHaveNoControlCharacters(t *testing.T) {
+	const esc = "\x1b]0;title\x07\x1b[1A\x1b[2K\x1b[31menter your password\x1b[0m"
+	ts := quietServer(t, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "sandmux: "+esc, http.StatusServiceUnavailable)
+	}), false)
+	_, err := dialErr(t, testConfig(wsURL(ts.URL)))
+	if strings.ContainsFunc(err.Error(), unicode.IsControl) || !strings.Contains(err.Error(), "enter your password") {
+		t.Errorf("dial error %q: want the server's words without control characters", err)
+	}
+	loss := client.DescribeLoss(websocket.CloseError{Code: websocket.StatusGoingAway, Reason: esc})
+	if strings.ContainsFunc(loss, unicode.IsControl) || !strings.Contains(loss, "enter your password") {
+		t.Errorf("DescribeLoss = %q: want the close reason without control characters", loss)
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -212,7 +214,29 @@ func ReadReply(r io.Reader) (Reply, error) {
 	if rep.Message, err = textField(fields, tagMessage); err != nil {
 		return Reply{}, err
 	}
+	// Both end up on the user's terminal (ssh shows ProxyCommand's
+	// stderr): a hostile server must not send it escape sequences.
+	rep.Target, rep.Message = printableText(rep.Target), printableText(rep.Message)
 	return rep, nil
+}
+
+// printableText shows the control characters in s, words from the peer
+// bound for a terminal, as \xNN escapes: shown, not dropped, so that a
+// target refused for one ("127.0.0.1:22\x00") does not read as the
+// target without it.
+func printableText(s string) string {
+	if !strings.ContainsFunc(s, unicode.IsControl) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if unicode.IsControl(r) { // C0 and C1: all below 0x100
+			fmt.Fprintf(&b, "\\x%02x", r)
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // Err returns nil for StatusOK and a *StreamError otherwise.
