@@ -166,6 +166,10 @@ func (s *Server) Stats() Stats {
 // ServeHTTP answers health checks and upgrades everything else.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
+	if r.ContentLength != 0 { // announced (or chunked: -1)
+		s.refuseBody(w, r)
+		return
+	}
 	upgrade := isWebSocketUpgrade(r)
 	if !upgrade && r.URL.Path == "/healthz" {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -291,6 +295,22 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.observeHandshake(mux.Subprotocol, start)
 		s.serveMux(mux.NetConn(s.ctx, ws), log)
 	}
+}
+
+// refuseBody answers a request that announces a body, which no sandmux
+// request has, without waiting for the body. net/http reads an unread
+// body (to throw it away) before it sends the answer and again after it,
+// with no deadline unless the http.Server has a ReadTimeout (which would
+// outlive an upgrade): a stranger who announced a body and sent none
+// held the connection for as long as it liked, past the header timeout
+// and before the token check, until the file descriptors ran out. The
+// read deadline set now makes those reads fail at once, and the
+// connection is closed after the answer.
+func (s *Server) refuseBody(w http.ResponseWriter, r *http.Request) {
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now())
+	s.log.Info("refused a request with a body", logflood.Limit, "method", r.Method, "remote", r.RemoteAddr)
+	w.Header().Set("Connection", "close")
+	http.Error(w, "sandmux: a request to sandmux has no body (GET /healthz, or a WebSocket upgrade)", http.StatusBadRequest)
 }
 
 // observeHandshake reports a handshake that started at start.
