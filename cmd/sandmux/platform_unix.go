@@ -128,3 +128,14 @@ func outliveLogReader() { signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE
 // errnoIs is errors.Is(err, target): the network's errors are the
 // system's own errno values here.
 func errnoIs(err error, target syscall.Errno) bool { return errors.Is(err, target) }
+
+// stdoutEPIPE makes a write to a stdout whose reader is gone fail with
+// EPIPE rather than kill the process, so that a proxy whose ssh died
+// mid-stream ends its stream as it does on Linux (pipeStdio), where its
+// stdout writes are raw system calls (mux.Direct) and get EPIPE already.
+// Elsewhere (macOS) they go through the *os.File, for which Go raises
+// SIGPIPE on descriptor 1: the proxy died at once, its stream neither
+// reset nor closed, so the server held the sandbox's sshd connection
+// for the whole resume window, and stdin's blocking mode was not put
+// back. Caught, not ignored, as outliveLogReader says.
+func stdoutEPIPE() { signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE) }

@@ -46,6 +46,9 @@ func ownedByMe(string) bool { return true }
 // to its stdin. A handle that is both is used as two all the same.
 const statIdentifiesPipes = false
 
+// stdoutEPIPE: Windows has no SIGPIPE (see outliveLogReader).
+func stdoutEPIPE() {}
+
 // outliveLogReader: Windows has no SIGPIPE; a write to a closed pipe
 // fails with an error.
 func outliveLogReader() {}

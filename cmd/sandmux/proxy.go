@@ -272,6 +272,7 @@ func agentRequest(c *cli.Context, cfg client.Config, host string) (agent.OpenReq
 // pipeStdio splices stdin/stdout to conn until the stream ends or a
 // signal arrives.
 func pipeStdio(sig *signalWatch, conn net.Conn, host, url string) error {
+	stdoutEPIPE()
 	in, out, restore := proxyStdio()
 	// An interrupt cuts the stream: reset, so that the far end does not
 	// take what it got for the whole. A hang-up is ssh's normal end.
