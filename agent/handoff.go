@@ -144,7 +144,7 @@ func OpenStdio(ctx context.Context, dir string, start func() error, req OpenRequ
 // file is not handed off.
 func Handoffable(f *os.File) bool {
 	fi, err := f.Stat()
-	return err == nil && fi.Mode()&(os.ModeNamedPipe|os.ModeSocket) != 0
+	return err == nil && fi.Mode()&(os.ModeNamedPipe|os.ModeSocket) != 0 && pollableFIFO(fi)
 }
 
 // serveHandoff takes the proxy's descriptors and splices stream to them
