@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"strings"
 	"testing"
 
 	"github.com/sandmux/sandmux/mux"
@@ -71,6 +72,12 @@ func FuzzReadReply(f *testing.F) {
 			_ = err.Error()
 		}
 		b, err := rep.MarshalBinary()
+		if errors.Is(err, mux.ErrHeaderTooLarge) && strings.Contains(rep.Target+rep.Message, `\x`) {
+			// ReadReply shows control characters as \xNN, four bytes
+			// for one, so a reply near the limit that holds some no
+			// longer fits once read; nothing sends a read reply on.
+			return
+		}
 		if err != nil {
 			t.Fatalf("re-encode %+v: %v", rep, err)
 		}
