@@ -116,6 +116,8 @@ func TestDialHTTPStatus(t *testing.T) {
 			"429 Too Many Requests: The sandbox has too many concurrent incoming connections (limit: 100) (too many connections to the sandbox at once; try again in a moment)", true},
 		{"json message made one safe line", http.StatusBadGateway, `{"message":"line one\nline two\u001b[31m ` + strings.Repeat("x", 200) + `"}`,
 			"502 Bad Gateway: line one line two [31m " + strings.Repeat("x", 160-len("line one line two [31m ")) + "… (is `sandmux server` running in the sandbox on that port?)", true},
+		{"431", http.StatusRequestHeaderFieldsTooLarge, "431 Request Header Fields Too Large",
+			"431 Request Header Fields Too Large (the handshake's headers are too large: check the --header values)", false},
 		{"json without a message", http.StatusBadGateway, `{"error":"x"}`, "502 Bad Gateway (is `sandmux server` running in the sandbox on that port?)", true},
 	}
 	for _, tt := range tests {

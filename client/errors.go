@@ -89,7 +89,8 @@ func (e *DialError) Temporary() bool {
 		}
 		return !isTLSTrustError(e.Err)
 	case http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound, http.StatusBadRequest, http.StatusUpgradeRequired,
-		http.StatusOK: // a plain HTTP server: the URL or port is wrong
+		http.StatusRequestHeaderFieldsTooLarge, // the same headers go with every dial
+		http.StatusOK:                          // a plain HTTP server: the URL or port is wrong
 		return false
 	}
 	return !isRedirect(e.StatusCode)
@@ -111,6 +112,8 @@ func statusHint(code int) string {
 		return "is `sandmux server` running in the sandbox on that port?"
 	case http.StatusConflict:
 		return "the sandbox is paused or changing state: resume it, or try again in a moment"
+	case http.StatusRequestHeaderFieldsTooLarge:
+		return "the handshake's headers are too large: check the --header values"
 	case http.StatusTooManyRequests:
 		return "too many connections to the sandbox at once; try again in a moment"
 	case http.StatusUpgradeRequired, http.StatusBadRequest:
