@@ -196,7 +196,7 @@ func dialError(url string, resp *http.Response, err error) error {
 			line, _, _ := strings.Cut(string(body), "\n")
 			// Control characters dropped: the line reaches the user's
 			// terminal, and whatever answers the URL wrote it.
-			de.Detail = strings.TrimSpace(printable(line))
+			de.Detail = strings.TrimSpace(Printable(line))
 			if !strings.HasPrefix(de.Detail, "sandmux: ") || resp.StatusCode == http.StatusUnauthorized {
 				de.Detail = "" // only our own server's words, and only where the hint does not already say it
 			}

@@ -209,7 +209,7 @@ func DescribeLoss(err error) string {
 	case errors.Is(err, mux.ErrSessionDead):
 		return err.Error() // says for how long nothing came
 	case errors.As(err, &ce):
-		return "the server closed the WebSocket: " + cmp.Or(printable(ce.Reason), ce.Code.String())
+		return "the server closed the WebSocket: " + cmp.Or(Printable(ce.Reason), ce.Code.String())
 	case errors.Is(err, syscall.ECONNRESET):
 		return "the connection was reset"
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.EPIPE):

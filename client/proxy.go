@@ -9,9 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
-	"unicode"
 )
 
 // checkProxy reports whether p can carry the client's connection: an
@@ -88,7 +86,7 @@ func dialVia(ctx context.Context, d *net.Dialer, p *url.URL, addr string) (net.C
 	// body is not read (closing it could consume tunnel bytes).
 	if resp.StatusCode/100 != 2 {
 		_ = c.Close()
-		return nil, &ProxyError{Proxy: RedactProxy(p), StatusCode: resp.StatusCode, Status: printable(resp.Status)}
+		return nil, &ProxyError{Proxy: RedactProxy(p), StatusCode: resp.StatusCode, Status: Printable(resp.Status)}
 	}
 	if !stop() {
 		_ = c.Close()
@@ -139,17 +137,6 @@ func (e *ProxyError) Hint() string {
 		return "check HTTPS_PROXY, HTTP_PROXY and NO_PROXY"
 	}
 	return proxyHint(e.StatusCode)
-}
-
-// printable drops control characters from s, a proxy's words bound for a
-// terminal.
-func printable(s string) string {
-	return strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
-			return -1
-		}
-		return r
-	}, s)
 }
 
 func proxyHint(code int) string {

@@ -71,7 +71,7 @@ func StreamEndError(err error, host, url string) error {
 	var ce websocket.CloseError
 	if errors.As(err, &ce) {
 		// A raw connection the server ended with a reason (its shutdown).
-		return fmt.Errorf("the server closed the connection to %s: %s", host, cmp.Or(printable(ce.Reason), ce.Code.String()))
+		return fmt.Errorf("the server closed the connection to %s: %s", host, cmp.Or(Printable(ce.Reason), ce.Code.String()))
 	}
 	return err
 }

@@ -19,7 +19,6 @@ import (
 	"strings"
 	"syscall"
 	"time"
-	"unicode"
 
 	"github.com/urfave/cli/v2"
 
@@ -614,17 +613,8 @@ func certText(c *x509.Certificate) string {
 	if issuer == "" && len(c.Issuer.Organization) > 0 {
 		issuer = c.Issuer.Organization[0]
 	}
-	// Written by whoever answered (a hostile network's own certificate):
-	// no control characters reach the terminal.
-	noCtl := func(s string) string {
-		return strings.Map(func(r rune) rune {
-			if unicode.IsControl(r) {
-				return -1
-			}
-			return r
-		}, s)
-	}
-	return fmt.Sprintf("CN=%s (issuer %s)", noCtl(subject), noCtl(issuer))
+	// Written by whoever answered (a hostile network's own certificate).
+	return fmt.Sprintf("CN=%s (issuer %s)", client.Printable(subject), client.Printable(issuer))
 }
 
 func trustReason(err error) string {
