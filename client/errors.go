@@ -7,7 +7,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -210,10 +209,9 @@ func DescribeLoss(err error) string {
 		return err.Error() // says for how long nothing came
 	case errors.As(err, &ce):
 		return "the server closed the WebSocket: " + cmp.Or(Printable(ce.Reason), ce.Code.String())
-	case errors.Is(err, syscall.ECONNRESET):
-		return "the connection was reset"
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.EPIPE):
-		return "the connection was closed"
+	}
+	if w, ok := mux.LossWords(err); ok {
+		return w
 	}
 	return describe(err)
 }

@@ -313,7 +313,7 @@ func TestGraceEndNamesLastAttempt(t *testing.T) {
 	if !errors.As(r.Err(), &nr) || !errors.Is(nr.Last, refused) {
 		t.Fatalf("session ended with %v, want a NotResumedError naming the last attempt", r.Err())
 	}
-	if want := "could not be resumed within 2s (lost: the connection closed without a WebSocket close; last attempt: ws://h: connection refused)"; nr.Error() != want {
+	if want := "could not be resumed within 2s (lost: the connection was closed; last attempt: ws://h: connection refused)"; nr.Error() != want {
 		t.Errorf("text %q", nr.Error())
 	}
 }

@@ -225,19 +225,32 @@ func (e *NotResumedError) Error() string {
 	return fmt.Sprintf("could not be resumed within %s: %s", e.Within, lossWords(e.Cause))
 }
 
-// lossWords says how a WebSocket was lost: the WebSocket library's
-// words for a connection that just ended ("failed to get reader: failed
-// to read frame header: EOF") tell a user nothing.
+// lossWords words a lost connection's cause for NotResumedError: in the
+// words of LossWords where it has them.
 func lossWords(err error) string {
-	switch {
-	case err == nil:
+	if w, ok := LossWords(err); ok {
+		return w
+	}
+	if err == nil {
 		return "the connection was lost"
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return "the connection closed without a WebSocket close"
-	case errors.Is(err, syscall.ECONNRESET):
-		return "the connection was reset"
 	}
 	return err.Error()
+}
+
+// LossWords says in a few words how a connection ended where the
+// WebSocket library's chain of reads ("failed to get reader: failed to
+// read frame header: EOF") tells a user nothing: reset, or closed; false
+// for any other cause, which its caller words itself.
+func LossWords(err error) (string, bool) {
+	switch {
+	case err == nil:
+		return "", false
+	case errors.Is(err, syscall.ECONNRESET):
+		return "the connection was reset", true
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.EPIPE):
+		return "the connection was closed", true
+	}
+	return "", false
 }
 
 // Unwrap returns the cause.

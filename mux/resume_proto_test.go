@@ -59,7 +59,7 @@ func TestHandshakeStatusErrors(t *testing.T) {
 	// The grace period ran out after failed attempts: how it was lost in
 	// words of its own, then why the last attempt failed.
 	lost := &NotResumedError{Within: 2 * time.Second, Cause: fmt.Errorf("failed to get reader: failed to read frame header: %w", io.EOF), Last: errors.New("ws://h: connection refused")}
-	if want := "could not be resumed within 2s (lost: the connection closed without a WebSocket close; last attempt: ws://h: connection refused)"; lost.Error() != want {
+	if want := "could not be resumed within 2s (lost: the connection was closed; last attempt: ws://h: connection refused)"; lost.Error() != want {
 		t.Errorf("text %q", lost.Error())
 	}
 	// A refusal, not a time limit, names no time.
