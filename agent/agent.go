@@ -262,7 +262,7 @@ func (a *Agent) handle(ctx context.Context, wg *sync.WaitGroup, c *net.UnixConn)
 	uid, err := peerUID(c)
 	if err != nil || uid != os.Getuid() {
 		a.log.Warn("refused a socket peer of another user", logflood.Limit, "peer_uid", uid, "err", err)
-		_ = writeMessage(c, reply{Version: protoVersion, Error: fmt.Sprintf("%v: uid %d may not use the agent of uid %d; give --agent-dir (or SANDMUX_AGENT_DIR) a directory of your own, or unset it", ErrPeerRefused, uid, os.Getuid())})
+		_ = writeMessage(c, reply{Version: protoVersion, Error: fmt.Sprintf("%v: uid %d may not use the agent of uid %d; %s", ErrPeerRefused, uid, os.Getuid(), fixDir)})
 		_ = c.Close()
 		return
 	}
