@@ -311,7 +311,14 @@ type headerReader struct {
 	full     time.Duration
 	armedAt  time.Time
 	detAtArm time.Duration // link.Detached() at armedAt
+	lastLook bool          // the spent budget's last short wait is taken
 }
+
+// lastLookWait is how long a header read whose budget is spent still
+// waits once, when the session has just heard something: the header that
+// ended a stall may be that very thing, heard by the session but not yet
+// in the stream as the deadline fired.
+const lastLookWait = 250 * time.Millisecond
 
 // silentFloor is the shortest silence of a session taken as a stall: one
 // carrying data hears from its peer every few milliseconds.
@@ -337,7 +344,12 @@ func (h *headerReader) Read(p []byte) (int, error) {
 		off = min(off, elapsed)
 		h.budget -= elapsed - off
 		if h.budget <= 0 {
-			return n, err
+			if h.lastLook || h.silence() >= silentFloor {
+				return n, err
+			}
+			h.lastLook = true
+			_ = h.st.SetReadDeadline(now.Add(lastLookWait))
+			continue
 		}
 		wait := h.budget
 		if off > 0 {
