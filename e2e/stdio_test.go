@@ -270,8 +270,11 @@ func TestProxyInterruptedResetsTarget(t *testing.T) {
 func TestProxyInterruptedWhileWaiting(t *testing.T) {
 	t.Parallel()
 	url := "ws://127.0.0.1:" + strconv.Itoa(testutil.FreePort(t)) // nothing listens
-	dir := newAgentDir(t)
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
+		// An agent for each round: one kept from the round before has
+		// failed dials, and still counts that round's request, before
+		// this round's proxy has even asked it.
+		dir := newAgentDir(t)
 		ctx := testContext(t, time.Minute)
 		cmd := sandmux(ctx, nil, "proxy", "--url", url, "--agent-dir", dir, "sandbox")
 		var stderr bytes.Buffer
