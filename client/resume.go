@@ -36,16 +36,35 @@ func (s *Session) resumeLoop() {
 		attempt := 0
 		var foreign time.Time // since when every attempt met a foreign answer
 		for !s.reattach(rc, attempt, &foreign) {
-			wait := s.cfg.Backoff.Delay(attempt)
-			if s.mux.NumStreams() > 0 {
-				wait = s.cfg.Backoff.DelayBusy(attempt)
+			if !s.waitToRedial(rc, attempt) {
+				return
 			}
 			attempt++
-			if !WaitHurried(rc.Done(), wait, rc.Wanted()) {
-				return
+		}
+	}
+}
+
+// waitToRedial waits out the backoff before redial number attempt+1: the
+// busy delay while streams wait on the session, the full one once none
+// do. It looks again when the busy delay is over, as the streams that
+// made it busy may be gone by then (an open given up on, a proxy killed):
+// an idle session redialling every MaxBusy through a long outage would
+// only add to the load of whatever answers. It reports false once the
+// transport has ended.
+func (s *Session) waitToRedial(rc *mux.Resumable, attempt int) bool {
+	start := time.Now()
+	full := s.cfg.Backoff.Delay(attempt)
+	if s.mux.NumStreams() > 0 {
+		if busy := s.cfg.Backoff.DelayBusy(attempt); busy < full {
+			if !WaitHurried(rc.Done(), busy, rc.Wanted()) {
+				return false
+			}
+			if s.mux.NumStreams() > 0 {
+				return true
 			}
 		}
 	}
+	return WaitHurried(rc.Done(), full-time.Since(start), rc.Wanted())
 }
 
 // resumeDialFirst bounds an outage's first resume attempt (dial and

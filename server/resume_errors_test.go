@@ -296,6 +296,47 @@ func TestAbandonedOpenLeavesSessionIdle(t *testing.T) {
 	}
 }
 
+// A session that chose the busy backoff for a stream given up on while
+// the redial that stream hurried was failing looks again when that short
+// delay is over, and, idle by then, waits out its full backoff.
+func TestBusyBackoffLooksAgain(t *testing.T) {
+	target := testutil.EchoServer(t).Addr
+	var sw swapHandler
+	sw.h.Store(fastServer(t, target, time.Minute, nil))
+	fault, sess := throughFaultWith(t, &sw, func(c *client.Config) {
+		c.Backoff = client.Backoff{Min: 10 * time.Minute, Max: 10 * time.Minute, MaxBusy: 2 * time.Second, StableAfter: time.Hour}
+	})
+	sw.down.Store(true)
+	fault.Cut()
+	if !testutil.Poll(10*time.Second, func() bool { return sess.ResumeError() != nil }) {
+		t.Fatal("no failed resume attempt after the cut")
+	}
+	first := sess.ResumeError()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	opened := make(chan error, 1)
+	go func() {
+		_, err := sess.OpenStream(ctx, "")
+		opened <- err
+	}()
+	// The open hurries an attempt, which meets the 503 while the stream
+	// waits: the session, busy, picks the 2 s backoff.
+	if !testutil.Poll(10*time.Second, func() bool { return sess.ResumeError() != first }) {
+		t.Fatal("the open did not hurry a resume attempt")
+	}
+	cancel()
+	if err := <-opened; !errors.Is(err, context.Canceled) {
+		t.Fatalf("open given up on: %v, want the context's cancellation", err)
+	}
+	if n := sess.Mux().NumStreams(); n != 0 {
+		t.Fatalf("the abandoned stream is still in the session (%d streams)", n)
+	}
+	sw.down.Store(false)
+	if testutil.Poll(5*time.Second, func() bool { return !sess.Resuming() }) {
+		t.Fatal("a session idle again redialled on the busy backoff (2 s), not its full one (10 min)")
+	}
+}
+
 // backingOff opens a session with backoff b and a live stream, cuts its
 // WebSocket while the server answers 503, and returns once the first
 // resume attempt has failed, with the server back: the session waits
