@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/sandmux/sandmux/client"
@@ -199,7 +200,14 @@ func serveHandoff(c *net.UnixConn, stream net.Conn, verdict func(error) error) {
 			v.send(verdict(err))
 		}
 	})
-	err = verdict(client.Pipe(early, in, out)) // closes in and out
+	err = client.Pipe(early, in, out) // closes in and out
+	if errors.Is(err, syscall.EPIPE) {
+		// ssh's stdin has no reader: ssh is gone (killed, or it exited
+		// before its hang-up reached the proxy). Its end, not the
+		// tunnel's: the proxy says nothing, as when it splices itself.
+		err = nil
+	}
+	err = verdict(err)
 	restore()
 	close(spliced)
 	v.send(err)
