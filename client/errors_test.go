@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"syscall"
 	"testing"
@@ -23,6 +24,11 @@ func TestDescribeLoss(t *testing.T) {
 		{fmt.Errorf("%w: nothing received for 30s", mux.ErrSessionDead), "session stopped responding: nothing received for 30s"},
 		{fmt.Errorf("failed to get reader: %w", &os.SyscallError{Syscall: "read", Err: syscall.ECONNRESET}), "the connection was reset"},
 		{fmt.Errorf("failed to read frame header: %w", io.ErrUnexpectedEOF), "the connection was closed"},
+		// ss -K on the client's socket, or a network manager doing the
+		// same on a network change: the WebSocket library's chain of
+		// reads said nothing a user could use.
+		{fmt.Errorf("failed to get reader: failed to read frame header: %w", &net.OpError{Op: "read", Net: "tcp", Err: &os.SyscallError{Syscall: "read", Err: syscall.ECONNABORTED}}), "the connection was aborted by this computer"},
+		{fmt.Errorf("failed to get reader: %w", &os.SyscallError{Syscall: "read", Err: syscall.EHOSTUNREACH}), "the network to the server went away"},
 		{websocket.CloseError{Code: websocket.StatusGoingAway, Reason: "server shutting down"}, "the server closed the WebSocket: server shutting down"},
 		{os.ErrDeadlineExceeded, "timed out"},
 		{errors.New("something else"), "something else"},
