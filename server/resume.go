@@ -70,7 +70,10 @@ func (s *Server) serveResumable(link mux.Link, r *http.Request, slotFree bool, a
 	_, _ = rand.Read(d.secret[:])
 	rcfg := s.cfg.Resume
 	rcfg.Grace = s.cfg.ResumeGrace
-	rcfg.Logger = log
+	// The session's own lines (its WebSocket lost, resumed) name it, not
+	// the address of its first WebSocket, which a resume replaces: the
+	// lost one is in the error, the new one in "session resumed".
+	rcfg.Logger = s.log.With("session", shortID(id))
 	d.rc, err = mux.NewResumable(rcfg)
 	if err != nil {
 		log.Error("cannot start resumable session", "err", err)
