@@ -329,8 +329,15 @@ func (a *Agent) serveOpen(ctx context.Context, wg *sync.WaitGroup, c *net.UnixCo
 			_ = writeMessage(c, reply{Version: protoVersion, Progress: &p})
 		}
 	}
+	gone := watchGone(c, cancel)
 	stream, release, sess, err := e.open(octx, ctx, wg, req.Target, req.Overflow, notify)
+	left := gone()
 	cancel()
+	if err != nil && left {
+		// Nobody to tell: the proxy went away while it waited.
+		_ = c.Close()
+		return
+	}
 	if err != nil && ctx.Err() != nil {
 		// Stopped (agent --stop, a signal) under a waiting proxy: told as
 		// an open stream is, rather than as a connect timeout.
