@@ -241,6 +241,10 @@ func Stop(ctx context.Context, dir string) error {
 		return err
 	}
 	defer c.Close()
+	// The socket of the agent being stopped: once its listener is closed
+	// the next proxy may start the next agent, whose socket takes the
+	// same path while this one still closes its sessions.
+	mine, statErr := os.Stat(SocketPath(dir))
 	if _, err := roundTrip(ctx, c, request{Version: protoVersion, Op: opStop}); err != nil {
 		return err
 	}
@@ -248,7 +252,8 @@ func Stop(ctx context.Context, dir string) error {
 	_, _ = io.Copy(io.Discard, c)
 	stopWatch()
 	for ctx.Err() == nil {
-		if _, err := os.Stat(SocketPath(dir)); errors.Is(err, os.ErrNotExist) {
+		cur, err := os.Stat(SocketPath(dir))
+		if errors.Is(err, os.ErrNotExist) || (err == nil && statErr == nil && !os.SameFile(cur, mine)) {
 			return nil
 		}
 		sleepCtx(ctx, 20*time.Millisecond)

@@ -502,3 +502,38 @@ func TestStatusOfAResumingSession(t *testing.T) {
 		t.Errorf("resuming since %v, the path was cut at %v", last.ResumingSince, cut)
 	}
 }
+
+// `agent --stop` while ssh keeps starting (an editor's remote session, a
+// script's loop): the next proxy starts the next agent as soon as the
+// stopped one closes its listener, and Stop, which waited for the socket
+// file to go away, found the new agent's there, waited out its whole
+// limit and said the stopped agent was "still closing its sessions",
+// though it had exited. It returns once the agent it stopped has.
+func TestStopReturnsWhenTheNextAgentServes(t *testing.T) {
+	_, fault := faultyServer(t)
+	dir := shortDir(t)
+	firstDone := startServing(t, dir, 0)
+	c := echoOnce(t, dir, OpenRequest{URL: "ws://" + fault.Addr(), Host: "box", ConnectTimeout: 5 * time.Second})
+	_ = c.Close()
+	fault.Freeze() // the first agent's close now waits until the thaw
+	defer fault.Thaw()
+	old, err := os.Stat(SocketPath(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	stopped := make(chan error, 1)
+	go func() { stopped <- Stop(ctx, dir) }()
+	if !testutil.Poll(5*time.Second, func() bool { cur, err := os.Stat(SocketPath(dir)); return err != nil || !os.SameFile(cur, old) }) {
+		t.Fatal("the stopped agent kept its socket")
+	}
+	runAgent(t, dir, nil) // the next proxy's agent
+	fault.Thaw()
+	if err := <-firstDone; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-stopped; err != nil {
+		t.Fatalf("stop: %v, want nil: the agent it stopped has exited", err)
+	}
+}
