@@ -31,7 +31,13 @@ func fastConfig() mux.Config {
 	c.DeadAfter = 15 * time.Second
 	c.WriteTimeout = 30 * time.Second
 	c.StreamOpenTimeout = 30 * time.Second
-	c.StreamCloseTimeout = 5 * time.Second
+	// The close timeout counts the peer's silence on one stream, and the
+	// streams of a session take turns on it a frame (up to MaxFrame,
+	// 256 KiB) each: 50 bulk echo streams on a loaded CI machine under
+	// the race detector left one stream unheard from for over 5 s, which
+	// reset it (TestSessionConcurrentEcho). The tests of the timeout set
+	// their own.
+	c.StreamCloseTimeout = waitTimeout
 	c.HeaderTimeout = 30 * time.Second
 	return c
 }
