@@ -400,6 +400,14 @@ func hostOr(req *OpenRequest) string {
 	return client.RedactURL(req.URL)
 }
 
+// Carrying reports how many streams the agent carries now, its own
+// WebSockets' included.
+func (a *Agent) Carrying() int64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return int64(a.streams)
+}
+
 func (a *Agent) streamDelta(d int) {
 	a.mu.Lock()
 	a.streams += d

@@ -163,6 +163,12 @@ func (s *Server) Stats() Stats {
 	}
 }
 
+// Carrying reports how many streams and raw connections the server
+// carries now, without taking its lock.
+func (s *Server) Carrying() int64 {
+	return s.stats.streamsActive.Load() + s.rawActive.Load()
+}
+
 // ServeHTTP answers health checks and upgrades everything else.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()

@@ -210,6 +210,7 @@ func serveAgent(ctx context.Context, c *cli.Context, dir string) error {
 	if err != nil {
 		return err
 	}
+	defer trimWhenIdle(a.Carrying)()
 	if err := a.Serve(ctx); err != nil {
 		if c.Bool("daemon") && errors.Is(err, agent.ErrAlreadyRunning) {
 			// Another agent won the race and is coming up (it holds the

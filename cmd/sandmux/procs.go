@@ -1,9 +1,13 @@
 package main
 
 import (
+	"context"
 	"os"
 	"runtime"
 	"runtime/debug"
+	"sync"
+
+	"github.com/sandmux/sandmux/internal/memtrim"
 )
 
 // moverGC is the GOGC of a process that only moves bytes: its heap is
@@ -34,4 +38,18 @@ func moverRuntime() {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(moverGC)
 	}
+}
+
+// trimWhenIdle gives the process's spare heap back to the system each
+// time carrying has read zero for a few seconds (memtrim), until the
+// returned stop, which waits for it.
+func trimWhenIdle(carrying func() int64) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		memtrim.Run(ctx, memtrim.DefaultConfig(carrying))
+	}()
+	return func() { cancel(); wg.Wait() }
 }

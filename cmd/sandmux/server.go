@@ -86,6 +86,7 @@ func runServer(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	defer trimWhenIdle(srv.Carrying)()
 	ln, err := listen("listen", c.String("listen"), "0.0.0.0:8081")
 	if err != nil {
 		return err
