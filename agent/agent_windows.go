@@ -33,5 +33,3 @@ func recvStdio(*net.UnixConn) (io.ReadCloser, io.WriteCloser, func(), error) {
 // CloseOnExecFrom does nothing on Windows, where handles are not
 // inherited unless asked for.
 func CloseOnExecFrom(int) {}
-
-func fdLimit() uint64 { return 0 }

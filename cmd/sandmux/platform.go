@@ -4,14 +4,11 @@ import (
 	"context"
 	"errors"
 	"os/signal"
-	"strconv"
 )
 
 // errAgentUnsupported is what agent-only commands say where the agent
 // cannot run (Windows).
 var errAgentUnsupported = errors.New("the shared agent is not supported on Windows; use --no-agent")
-
-func itoa(n int) string { return strconv.Itoa(n) }
 
 // signalContext is cancelled by the signals that stop a command.
 func signalContext() (context.Context, context.CancelFunc) {

@@ -2,12 +2,13 @@ package main
 
 import (
 	"os"
+	"strconv"
 	"strings"
 )
 
 // processArgs is pid's command line.
 func processArgs(pid int) ([]string, error) {
-	b, err := os.ReadFile("/proc/" + itoa(pid) + "/cmdline")
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
 	if err != nil {
 		return nil, err
 	}
