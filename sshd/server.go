@@ -209,11 +209,8 @@ type conn struct {
 	wg             sync.WaitGroup
 }
 
-func (c *conn) noPTY() bool {
-	_, ok := c.perms.Extensions[extNoPTY]
-	return ok
-}
-
+// noPortForwarding reports whether the key's authorized_keys line said
+// no-port-forwarding.
 func (c *conn) noPortForwarding() bool {
 	_, ok := c.perms.Extensions[extNoPortForwarding]
 	return ok

@@ -171,6 +171,14 @@ func (s *session) setEnv(payload []byte) bool {
 	return true
 }
 
+// noPTY reports whether the key's authorized_keys line said no-pty. It
+// lives here, not beside noPortForwarding, because only sessions (Unix
+// only) ask it.
+func (c *conn) noPTY() bool {
+	_, ok := c.perms.Extensions[extNoPTY]
+	return ok
+}
+
 func (s *session) ptyReq(payload []byte) bool {
 	var m ptyRequestMsg
 	if ssh.Unmarshal(payload, &m) != nil || s.started {
