@@ -2,7 +2,8 @@ package mux
 
 import "errors"
 
-// Sentinel errors of the wire protocol. Callers test them with errors.Is.
+// Sentinel errors of the wire protocol and the resume handshake, in one
+// block so that callers find every one. Callers test them with errors.Is.
 var (
 	// ErrHeaderVersion means a stream header carries a version this build
 	// does not speak.
@@ -27,4 +28,20 @@ var (
 	ErrStreamReset = errors.New("the server reset the stream: the connection inside the sandbox failed")
 	// ErrInvalidConfig wraps every configuration validation failure.
 	ErrInvalidConfig = errors.New("invalid mux config")
+
+	// Errors of the resume handshake.
+
+	// ErrUnknownSession means the server has no state for the session,
+	// typically because it restarted.
+	ErrUnknownSession = errors.New("the server no longer knows this session (it restarted, or the grace period ran out)")
+	// ErrResumeDenied means the resume secret or credentials did not match.
+	ErrResumeDenied = errors.New("the server refused to resume the session (wrong resume secret or credentials)")
+	// ErrResumeDisabled means the server was started with resumption off.
+	ErrResumeDisabled = errors.New("resumption is disabled on the server (--resume-grace 0)")
+	// ErrNotResumed matches every *NotResumedError.
+	ErrNotResumed = errors.New("could not be resumed")
+	// ErrPeerClosed means the peer closed the session deliberately.
+	ErrPeerClosed = errors.New("the peer closed the session")
+	// ErrResumeProtocol means the peer broke the resumable transport's rules.
+	ErrResumeProtocol = errors.New("resumable transport protocol error")
 )

@@ -73,23 +73,6 @@ type Welcome struct {
 	Grace    time.Duration // how long the server keeps a detached session
 }
 
-// Errors of the resume handshake.
-var (
-	// ErrUnknownSession means the server has no state for the session,
-	// typically because it restarted.
-	ErrUnknownSession = errors.New("the server no longer knows this session (it restarted, or the grace period ran out)")
-	// ErrResumeDenied means the resume secret or credentials did not match.
-	ErrResumeDenied = errors.New("the server refused to resume the session (wrong resume secret or credentials)")
-	// ErrResumeDisabled means the server was started with resumption off.
-	ErrResumeDisabled = errors.New("resumption is disabled on the server (--resume-grace 0)")
-	// ErrNotResumed matches every *NotResumedError.
-	ErrNotResumed = errors.New("could not be resumed")
-	// ErrPeerClosed means the peer closed the session deliberately.
-	ErrPeerClosed = errors.New("the peer closed the session")
-	// ErrResumeProtocol means the peer broke the resumable transport's rules.
-	ErrResumeProtocol = errors.New("resumable transport protocol error")
-)
-
 // Err maps a non-success status to its error.
 func (w Welcome) Err() error {
 	switch w.Status {
