@@ -263,8 +263,10 @@ func (r *Resumable) Unacked() int64 {
 	return int64(r.sent - r.acked)
 }
 
-// Resumes counts attachments after the first; Replayed the bytes resent.
-func (r *Resumable) Resumes() int64  { return r.resumes.Load() }
+// Resumes counts attachments after the first.
+func (r *Resumable) Resumes() int64 { return r.resumes.Load() }
+
+// Replayed counts the bytes resent after resumes.
 func (r *Resumable) Replayed() int64 { return r.replayed.Load() }
 
 // Attach makes l.WS the carrier, after detaching any current one.

@@ -33,9 +33,11 @@ type Session struct {
 
 // Stats is a snapshot of a session's counters.
 type Stats struct {
+	// BytesIn and BytesOut count the session's bytes as yamux reads and
+	// writes them, its framing included.
 	BytesIn, BytesOut int64
-	Streams           int
-	LastRTT           time.Duration
+	Streams           int           // streams open now
+	LastRTT           time.Duration // the latest ping's round trip
 	// Resumes and Replayed count transport resumptions and the bytes
 	// resent by them; Unacked is how many sent bytes the peer has not yet
 	// acknowledged, what a resume would replay now (resumable sessions
