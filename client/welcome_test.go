@@ -13,6 +13,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/sandmux/sandmux/client"
+	"github.com/sandmux/sandmux/internal/testutil"
 	"github.com/sandmux/sandmux/mux"
 )
 
@@ -87,11 +88,8 @@ func TestNewSessionDoesNotWaitForWelcome(t *testing.T) {
 	if _, err := st.Write([]byte("ssh version line")); err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(waitTimeout); sess.Grace() != grace || !sess.Welcomed(); {
-		if time.Now().After(deadline) {
-			t.Fatalf("the WELCOME never reached the session: grace %v, welcomed %v", sess.Grace(), sess.Welcomed())
-		}
-		time.Sleep(5 * time.Millisecond)
+	if !testutil.Poll(waitTimeout, func() bool { return sess.Grace() == grace && sess.Welcomed() }) {
+		t.Fatalf("the WELCOME never reached the session: grace %v, welcomed %v", sess.Grace(), sess.Welcomed())
 	}
 }
 

@@ -107,12 +107,7 @@ func throughFaultWith(t *testing.T, h http.Handler, edit func(*client.Config)) (
 	// lost before it ends the session by design (client.ErrNoWelcome,
 	// client/welcome_test.go). The tests here cut an accepted session:
 	// on a loaded CI machine a first cut 20 ms in once beat the WELCOME.
-	for deadline := time.Now().Add(10 * time.Second); sess.Resumable() && !sess.Welcomed(); {
-		if time.Now().After(deadline) {
-			t.Fatal("the server's WELCOME never arrived")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testutil.WaitFor(t, 10*time.Second, "the server's WELCOME", func() bool { return !sess.Resumable() || sess.Welcomed() })
 	return fault, sess
 }
 
