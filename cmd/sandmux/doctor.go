@@ -165,15 +165,67 @@ func (d *doctor) stepCtx(ctx context.Context) (context.Context, context.CancelFu
 
 // run performs the checks in order; the first failure ends them.
 func (d *doctor) run(ctx context.Context) {
-	c := d.c
-	host := d.report.Host
-	tmpl := c.String("url")
 	if d.out != nil {
-		fmt.Fprintf(d.out, "sandmux doctor %s (sandmux %s)\n", host, version)
+		fmt.Fprintf(d.out, "sandmux doctor %s (sandmux %s)\n", d.report.Host, version)
+	}
+	cfg, ok := d.checkURL()
+	if !ok {
+		return
+	}
+	u, _ := neturl.Parse(cfg.URL)
+	hostname, port := u.Hostname(), u.Port()
+	if port == "" {
+		port = map[string]string{"ws": "80", "wss": "443"}[u.Scheme]
+	}
+	if !d.checkDNS(ctx, cfg, hostname) {
+		return
+	}
+	conn, ok := d.checkTCP(ctx, cfg, net.JoinHostPort(hostname, port), port)
+	if !ok {
+		return
+	}
+	if u.Scheme == "wss" {
+		ok := d.checkTLS(ctx, conn, cfg.TLS, hostname)
+		_ = conn.Close()
+		if !ok {
+			return
+		}
+	} else {
+		_ = conn.Close()
+		d.add("tls", stepSkip, 0, "", "ws:// URL: no TLS (use wss:// across the internet)")
 	}
 
-	// URL expansion and the rest of the dial configuration.
-	cfg, err := clientConfig(c, host)
+	// Authentication, upgrade and subprotocol: one real dial.
+	t0 := time.Now()
+	sess, err := client.Dial(ctx, cfg)
+	took := time.Since(t0)
+	if err != nil {
+		d.dialFailed(err, took)
+		return
+	}
+	defer sess.Close()
+	d.reportSession(cfg, u.Scheme, sess, took)
+
+	if !d.checkTarget(ctx, sess) {
+		return
+	}
+	if sess.Raw() {
+		d.add("rtt", stepSkip, 0, "", "raw mode has no pings")
+		d.add("probe", stepSkip, 0, "", "raw mode has no pings, and its one connection is spent")
+		return
+	}
+	if !d.checkRTT(sess) {
+		return
+	}
+	d.probe(ctx, sess)
+}
+
+// checkURL expands --url for the host and builds the rest of the dial
+// configuration; ok is false when a flag is wrong.
+func (d *doctor) checkURL() (cfg client.Config, ok bool) {
+	c := d.c
+	tmpl := c.String("url")
+	cfg, err := clientConfig(c, d.report.Host)
 	if err == nil {
 		err = cfg.Validate()
 	}
@@ -183,7 +235,7 @@ func (d *doctor) run(ctx context.Context) {
 			fix = "pass the sandbox id as HOST (`sandmux doctor abc123`), or a --url such as " + client.DefaultURLTemplate
 		}
 		d.add("url", stepFail, 0, fix, "%v", err)
-		return
+		return cfg, false
 	}
 	d.report.URL = client.RedactURL(cfg.URL)
 	if strings.Contains(tmpl, "{host}") && !strings.ContainsAny(tmpl, "@?") {
@@ -195,36 +247,37 @@ func (d *doctor) run(ctx context.Context) {
 		cfg.Logger = nil // the steps say what went wrong
 	}
 	cfg.DialTimeout = d.timeout
+	return cfg, true
+}
 
-	u, _ := neturl.Parse(cfg.URL)
-	hostname, port := u.Hostname(), u.Port()
-	if port == "" {
-		port = map[string]string{"ws": "80", "wss": "443"}[u.Scheme]
-	}
-
-	// DNS.
-	via := ""
+// checkDNS resolves hostname, unless an HTTP proxy will or it is an IP
+// address.
+func (d *doctor) checkDNS(ctx context.Context, cfg client.Config, hostname string) bool {
 	if cfg.Proxy != nil {
-		via = " through HTTP proxy " + client.RedactProxy(cfg.Proxy)
 		d.add("dns", stepSkip, 0, "", "%s is resolved by the HTTP proxy %s (HTTPS_PROXY or HTTP_PROXY)", hostname, client.RedactProxy(cfg.Proxy))
-	} else if ip := net.ParseIP(hostname); ip != nil {
-		d.add("dns", stepPass, 0, "", "%s is an IP address; nothing to resolve", hostname)
-	} else {
-		sctx, cancel := d.stepCtx(ctx)
-		t0 := time.Now()
-		addrs, err := net.DefaultResolver.LookupHost(sctx, hostname)
-		cancel()
-		if err != nil {
-			d.add("dns", stepFail, time.Since(t0),
-				"check the host name and the sandbox id, that the sandbox exists and runs, and your network's DNS",
-				"cannot resolve %s: %s", hostname, dnsReason(err))
-			return
-		}
-		d.add("dns", stepPass, time.Since(t0), "", "%s -> %s", hostname, strings.Join(addrs, ", "))
+		return true
 	}
+	if ip := net.ParseIP(hostname); ip != nil {
+		d.add("dns", stepPass, 0, "", "%s is an IP address; nothing to resolve", hostname)
+		return true
+	}
+	sctx, cancel := d.stepCtx(ctx)
+	t0 := time.Now()
+	addrs, err := net.DefaultResolver.LookupHost(sctx, hostname)
+	cancel()
+	if err != nil {
+		d.add("dns", stepFail, time.Since(t0),
+			"check the host name and the sandbox id, that the sandbox exists and runs, and your network's DNS",
+			"cannot resolve %s: %s", hostname, dnsReason(err))
+		return false
+	}
+	d.add("dns", stepPass, time.Since(t0), "", "%s -> %s", hostname, strings.Join(addrs, ", "))
+	return true
+}
 
-	// TCP.
-	addr := net.JoinHostPort(hostname, port)
+// checkTCP connects to addr (through the HTTP proxy, if any); the caller
+// closes the connection.
+func (d *doctor) checkTCP(ctx context.Context, cfg client.Config, addr, port string) (net.Conn, bool) {
 	sctx, cancel := d.stepCtx(ctx)
 	t0 := time.Now()
 	conn, err := client.DialTCP(sctx, cfg, addr)
@@ -245,35 +298,20 @@ func (d *doctor) run(ctx context.Context) {
 		default:
 			d.add("tcp", stepFail, time.Since(t0), "check your network and the URL", "connecting to %s: %v", addr, err)
 		}
-		return
+		return nil, false
 	}
-	if via != "" {
-		d.add("tcp", stepPass, time.Since(t0), "", "connected to %s%s", addr, via)
+	if cfg.Proxy != nil {
+		d.add("tcp", stepPass, time.Since(t0), "", "connected to %s through HTTP proxy %s", addr, client.RedactProxy(cfg.Proxy))
 	} else {
 		d.add("tcp", stepPass, time.Since(t0), "", "connected to %s", conn.RemoteAddr())
 	}
+	return conn, true
+}
 
-	// TLS.
-	if u.Scheme == "wss" {
-		ok := d.checkTLS(ctx, conn, cfg.TLS, hostname)
-		_ = conn.Close()
-		if !ok {
-			return
-		}
-	} else {
-		_ = conn.Close()
-		d.add("tls", stepSkip, 0, "", "ws:// URL: no TLS (use wss:// across the internet)")
-	}
-
-	// Authentication, upgrade and subprotocol: one real dial.
-	t0 = time.Now()
-	sess, err := client.Dial(ctx, cfg)
-	took := time.Since(t0)
-	if err != nil {
-		d.dialFailed(err, took)
-		return
-	}
-	defer sess.Close()
+// reportSession records what the dial that made sess showed: the
+// credentials were accepted, the upgrade's time, and the subprotocol the
+// server picked (a raw bridge degrades the verdict).
+func (d *doctor) reportSession(cfg client.Config, scheme string, sess *client.Session, took time.Duration) {
 	switch {
 	case cfg.Token != "":
 		d.add("auth", stepPass, 0, "", "token accepted")
@@ -282,7 +320,7 @@ func (d *doctor) run(ctx context.Context) {
 	default:
 		d.add("auth", stepPass, 0, "", "accepted without credentials")
 	}
-	if u.Scheme == "wss" {
+	if scheme == "wss" {
 		d.add("upgrade", stepPass, took, "", "101 Switching Protocols (timed over a fresh connection: TCP, TLS and upgrade)")
 	} else {
 		d.add("upgrade", stepPass, took, "", "101 Switching Protocols (timed over a fresh connection: TCP and upgrade)")
@@ -298,19 +336,6 @@ func (d *doctor) run(ctx context.Context) {
 		d.degFix = "run `sandmux server` in the sandbox in place of websocat (README: Migrating from websocat)"
 	}
 	d.add("version", stepSkip, 0, "", "not reported: the sandmux protocol does not carry the server's version")
-
-	if !d.checkTarget(ctx, sess) {
-		return
-	}
-	if sess.Raw() {
-		d.add("rtt", stepSkip, 0, "", "raw mode has no pings")
-		d.add("probe", stepSkip, 0, "", "raw mode has no pings, and its one connection is spent")
-		return
-	}
-	if !d.checkRTT(sess) {
-		return
-	}
-	d.probe(ctx, sess)
 }
 
 // checkTLS handshakes on conn and reports the certificate.
