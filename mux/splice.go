@@ -116,13 +116,13 @@ func Splice(a, b io.ReadWriteCloser) error {
 			fail(err, side)
 		}
 	}
-	pendingErr := func() (error, int) {
+	pendingErr := func() (int, error) {
 		pending.Lock()
 		defer pending.Unlock()
 		if pending.timer != nil {
 			pending.timer.Stop()
 		}
-		return pending.err, pending.side
+		return pending.side, pending.err
 	}
 	pipe := func(dst, src int) {
 		defer wg.Done()
@@ -146,7 +146,7 @@ func Splice(a, b io.ReadWriteCloser) error {
 		// dst cannot half-close, so the only way to pass the EOF on is to
 		// close it; that ends the other direction too (and is its end,
 		// where the other direction's write had failed).
-		if err, side := pendingErr(); err != nil {
+		if side, err := pendingErr(); err != nil {
 			finished[dst].Store(true)
 			fail(err, side)
 			return
@@ -159,7 +159,7 @@ func Splice(a, b io.ReadWriteCloser) error {
 	wg.Wait()
 	// A write failure whose other direction then ended cleanly: the
 	// failed side is closed, the finished one ended by closeFinished.
-	if err, side := pendingErr(); err != nil {
+	if side, err := pendingErr(); err != nil {
 		fail(err, side)
 	}
 	once.Do(func() {})
