@@ -66,14 +66,9 @@ func TestRestoreBlocking(t *testing.T) {
 // the last count.
 func fdsWithin(t *testing.T, want int, d time.Duration) int {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		n := openFDs(t)
-		if n == want || time.Now().After(deadline) {
-			return n
-		}
-		time.Sleep(time.Millisecond)
-	}
+	var n int
+	pollUntil(d, func() bool { n = openFDs(t); return n == want })
+	return n
 }
 
 func openFDs(t *testing.T) int {

@@ -72,16 +72,18 @@ func testResumable(t *testing.T) *Resumable {
 func waitBlockedIn(t *testing.T, fn string) {
 	t.Helper()
 	buf := make([]byte, 1<<20)
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
+	blocked := func() bool {
 		n := runtime.Stack(buf, true)
 		for _, g := range strings.Split(string(buf[:n]), "\n\n") {
 			if strings.Contains(g, "sync.(*Mutex).Lock") && strings.Contains(g, fn) {
-				return
+				return true
 			}
 		}
-		time.Sleep(time.Millisecond)
+		return false
 	}
-	t.Fatalf("no goroutine blocked on a mutex in %s", fn)
+	if !pollUntil(5*time.Second, blocked) {
+		t.Fatalf("no goroutine blocked on a mutex in %s", fn)
+	}
 }
 
 // Two Attaches overlap, as when a client gives up on a slow WELCOME and

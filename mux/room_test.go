@@ -155,14 +155,3 @@ func (w countWriter) Write(p []byte) (int, error) {
 	w.n.Add(int64(len(p)))
 	return len(p), nil
 }
-
-// pollUntil polls cond until it holds or timeout passes (internal/testutil
-// imports this package, so its Poll cannot be used here).
-func pollUntil(timeout time.Duration, cond func() bool) bool {
-	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if cond() {
-			return true
-		}
-	}
-	return cond()
-}

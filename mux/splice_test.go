@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sandmux/sandmux/internal/testutil"
 	"github.com/sandmux/sandmux/mux"
 )
 
@@ -356,12 +357,8 @@ func TestSpliceFailureAfterCleanEndIsNoReset(t *testing.T) {
 		if err := s.x.CloseWrite(); err != nil {
 			t.Fatal(err)
 		}
-		deadline := time.Now().Add(waitTimeout)
-		for s.b.closeWrites.Load() == 0 {
-			if time.Now().After(deadline) {
-				t.Fatal("Splice did not pass the EOF on")
-			}
-			time.Sleep(time.Millisecond)
+		if !testutil.Poll(waitTimeout, func() bool { return s.b.closeWrites.Load() != 0 }) {
+			t.Fatal("Splice did not pass the EOF on")
 		}
 		s.a.writeErr.Store(&errBoom)
 		if !talks {
