@@ -859,6 +859,9 @@ func TestProxyReconnectLine(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = pts.Close()
+	// The outage is what is under test, not a wait for an event: it must
+	// outlast the proxy's 2 s quiet period (reconnectQuiet) by enough
+	// for the line to be drawn and updated before the server is back.
 	time.Sleep(3500 * time.Millisecond)
 	srv.Restart()
 	err := cmd.Wait()
@@ -881,6 +884,8 @@ func TestProxyReconnectLine(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	// As above, an outage past the quiet period: long enough that a
+	// terminal would have been drawn on, which a pipe must not be.
 	time.Sleep(3 * time.Second)
 	srv.Restart()
 	if err := cmd.Wait(); err != nil || out.String() != "third\n" || errb.String() != "" {

@@ -326,6 +326,8 @@ func TestReconnectLine(t *testing.T) {
 	w := &testutil.Buffer{}
 	l := startReconnectLine(w, "abc", time.Hour)
 	l.update(agent.Progress{State: agent.StateReconnecting, Attempt: 2, NextIn: time.Second})
+	// Nothing to wait for: the test is that nothing happens while the
+	// line's ticker fires a few times inside the quiet period.
 	time.Sleep(3 * reconnectTick)
 	l.finish()
 	if w.String() != "" {
