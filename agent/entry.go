@@ -132,43 +132,10 @@ func (e *entry) maintain(ctx context.Context) {
 			return
 		}
 		if err != nil {
-			if !temporary(err) {
-				e.log.Warn("dial failed; not retrying", "err", err)
-				e.stopped(StateFailed, err.Error(), err)
+			if !e.dialFailed(ctx, err, attempt) {
 				return
 			}
-			e.mu.Lock()
-			e.dialErrs++
-			e.lastErr = err
-			if e.requests == 0 && e.streams == 0 {
-				// Nobody waits any more (the request that asked gave up):
-				// redialling until the agent exits would only hammer a
-				// server that may be gone for good (a deleted sandbox).
-				// The next request dials again (ensureRunningLocked); a
-				// request that comes meanwhile sees running false, under
-				// the same lock, and starts a maintainer of its own.
-				e.running = false
-				e.outageFails, e.retryAt = 0, time.Time{}
-				e.setLocked(StateIdle, fmt.Sprintf("%v; reconnects when next used", err))
-				e.mu.Unlock()
-				e.log.Info("dial failed; nobody waits for the session, so it is dialled again when next used", "err", err)
-				return
-			}
-			state := StateReconnecting
-			if e.connects == 0 {
-				state = StateConnecting
-			}
-			wait := e.backoff.Delay(attempt)
-			e.outageFails++
-			e.retryAt = time.Now().Add(wait)
-			e.setLocked(state, fmt.Sprintf("%v; retry %d in %s", err, attempt+1, wait.Round(time.Millisecond)))
-			e.mu.Unlock()
-			e.log.Info("dial failed; retrying", "err", err, "in", wait.Round(time.Millisecond))
 			attempt++
-			if !e.backoffWait(ctx, wait) {
-				e.stopped(StateFailed, "agent shutting down", ctx.Err())
-				return
-			}
 			continue
 		}
 		if sess.Raw() {
@@ -188,24 +155,7 @@ func (e *entry) maintain(ctx context.Context) {
 		e.mu.Unlock()
 		e.log.Info("session connected", "connects", e.connects)
 
-		select {
-		case <-sess.Done():
-		case <-ctx.Done():
-		}
-		reason, lazy := lostReason(sess)
-		st := sess.Mux().Stats()
-		_ = sess.Close()
-		e.mu.Lock()
-		e.sess = nil
-		e.bytesIn += st.BytesIn
-		e.bytesOut += st.BytesOut
-		e.resumes += st.Resumes
-		e.replayed += st.Replayed
-		e.lastErr = errors.New(reason)
-		if ctx.Err() == nil && !lazy {
-			e.setLocked(StateReconnecting, reason)
-		}
-		e.mu.Unlock()
+		reason, lazy := e.hold(ctx, sess)
 		if ctx.Err() != nil {
 			e.stopped(StateFailed, "agent shutting down", ctx.Err())
 			return
@@ -233,6 +183,76 @@ func (e *entry) maintain(ctx context.Context) {
 		}
 		attempt++
 	}
+}
+
+// dialFailed handles a failed dial, the attempt-th since the last
+// success, and reports whether to dial again. A permanent failure ends the
+// maintainer, and so does one that nobody waits for any more; any other
+// is retried after the backoff.
+func (e *entry) dialFailed(ctx context.Context, err error, attempt int) bool {
+	if !temporary(err) {
+		e.log.Warn("dial failed; not retrying", "err", err)
+		e.stopped(StateFailed, err.Error(), err)
+		return false
+	}
+	e.mu.Lock()
+	e.dialErrs++
+	e.lastErr = err
+	if e.requests == 0 && e.streams == 0 {
+		// Nobody waits any more (the request that asked gave up):
+		// redialling until the agent exits would only hammer a server
+		// that may be gone for good (a deleted sandbox). The next request
+		// dials again (ensureRunningLocked); a request that comes
+		// meanwhile sees running false, under the same lock, and starts a
+		// maintainer of its own.
+		e.running = false
+		e.outageFails, e.retryAt = 0, time.Time{}
+		e.setLocked(StateIdle, fmt.Sprintf("%v; reconnects when next used", err))
+		e.mu.Unlock()
+		e.log.Info("dial failed; nobody waits for the session, so it is dialled again when next used", "err", err)
+		return false
+	}
+	state := StateReconnecting
+	if e.connects == 0 {
+		state = StateConnecting
+	}
+	wait := e.backoff.Delay(attempt)
+	e.outageFails++
+	e.retryAt = time.Now().Add(wait)
+	e.setLocked(state, fmt.Sprintf("%v; retry %d in %s", err, attempt+1, wait.Round(time.Millisecond)))
+	e.mu.Unlock()
+	e.log.Info("dial failed; retrying", "err", err, "in", wait.Round(time.Millisecond))
+	if !e.backoffWait(ctx, wait) {
+		e.stopped(StateFailed, "agent shutting down", ctx.Err())
+		return false
+	}
+	return true
+}
+
+// hold keeps the connected sess until it ends or the agent stops, then
+// closes it, folds its counters into the entry's, and says why it ended
+// (lostReason). The entry shows it reconnecting unless the agent is
+// stopping or the session is to be dialled when next used (lazy).
+func (e *entry) hold(ctx context.Context, sess *client.Session) (reason string, lazy bool) {
+	select {
+	case <-sess.Done():
+	case <-ctx.Done():
+	}
+	reason, lazy = lostReason(sess)
+	st := sess.Mux().Stats()
+	_ = sess.Close()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.sess = nil
+	e.bytesIn += st.BytesIn
+	e.bytesOut += st.BytesOut
+	e.resumes += st.Resumes
+	e.replayed += st.Replayed
+	e.lastErr = errors.New(reason)
+	if ctx.Err() == nil && !lazy {
+		e.setLocked(StateReconnecting, reason)
+	}
+	return reason, lazy
 }
 
 // lostReason says why sess ended, as `sandmux status` shows it, and
