@@ -172,48 +172,8 @@ func (s *Server) Carrying() int64 {
 // ServeHTTP answers health checks and upgrades everything else.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	if r.ContentLength != 0 { // announced (or chunked: -1)
-		s.refuseBody(w, r)
-		return
-	}
-	upgrade := isWebSocketUpgrade(r)
-	if !upgrade && r.URL.Path == "/healthz" {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		if s.draining.Load() {
-			// Shutting down: a load balancer should send no new sessions.
-			w.WriteHeader(http.StatusServiceUnavailable)
-			_, _ = fmt.Fprintln(w, "draining")
-			return
-		}
-		_, _ = fmt.Fprintln(w, "ok")
-		return
-	}
-	if !upgrade {
-		w.Header().Set("Upgrade", "websocket")
-		http.Error(w, "this is a sandmux endpoint: connect with `sandmux proxy` or a WebSocket client (GET /healthz for a health check)", http.StatusUpgradeRequired)
-		return
-	}
-	if !s.authorized(r) {
-		s.stats.refusedAuth.Add(1)
-		s.log.Info("refused upgrade: missing or wrong token", logflood.Limit, "token", tokenFault(r), "remote", r.RemoteAddr)
-		w.Header().Set("WWW-Authenticate", `Bearer realm="sandmux"`)
-		http.Error(w, "sandmux: missing or wrong token (send Authorization: Bearer <token>)", http.StatusUnauthorized)
-		return
-	}
-	offered := offeredSubprotocols(r)
-	mode := pickMode(offered, s.cfg.ResumeGrace > 0)
-	if mode == modeUnsupported && r.Header.Get(mux.ResumeHeader) != "" && slices.Contains(offered, mux.SubprotocolResumable) {
-		// A resume to a server restarted with resumption off: say that,
-		// not that a version is unknown.
-		s.log.Info("refused a resume: resumption is off (--resume-grace 0)", "remote", r.RemoteAddr)
-		http.Error(w, "sandmux: this server does not resume sessions (started with --resume-grace 0)", http.StatusBadRequest)
-		return
-	}
-	if mode == modeUnsupported {
-		s.stats.refusedProtocol.Add(1)
-		s.log.Info("refused upgrade: unsupported protocol version", logflood.Limit, "offered", offered, "remote", r.RemoteAddr)
-		http.Error(w, fmt.Sprintf("sandmux: unsupported protocol %s; this server speaks %s (upgrade the older side)",
-			strings.Join(offered, ", "), strings.Join(s.subprotocols(), ", ")), http.StatusBadRequest)
+	mode, ok := s.admit(w, r)
+	if !ok {
 		return
 	}
 	resuming := r.Header.Get(mux.ResumeHeader) != "" && mode == modeResumable
@@ -228,24 +188,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "sandmux: server is shutting down", http.StatusServiceUnavailable)
 		return
 	case trackFull:
-		s.stats.refusedSessions.Add(1)
-		if resuming {
-			s.log.Warn("refused upgrade: resumes in progress at the session limit", logflood.Limit, "limit", s.cfg.MaxSessions, "remote", r.RemoteAddr)
-			http.Error(w, fmt.Sprintf("sandmux: server has as many resumes in progress as its session limit (%d); retry shortly", s.cfg.MaxSessions), http.StatusServiceUnavailable)
-			return
-		}
-		// Sessions whose clients went away without a word (killed, a
-		// laptop that never woke) keep their slots for --resume-grace:
-		// said, or "close some sessions" reads as nonsense to a user
-		// who has none open.
-		waiting := s.waitingToResume()
-		s.log.Warn("refused upgrade: session limit", logflood.Limit, "limit", s.cfg.MaxSessions, "waiting_to_resume", waiting, "remote", r.RemoteAddr)
-		msg := fmt.Sprintf("sandmux: server at its session limit (%d); close some sessions or raise --max-sessions", s.cfg.MaxSessions)
-		if waiting > 0 {
-			msg = fmt.Sprintf("sandmux: server at its session limit (%d, %d of them lost and waiting up to --resume-grace %s to be resumed); close some sessions, or raise --max-sessions or lower --resume-grace",
-				s.cfg.MaxSessions, waiting, s.cfg.ResumeGrace)
-		}
-		http.Error(w, msg, http.StatusServiceUnavailable)
+		s.refuseFull(w, r, resuming)
 		return
 	}
 	// A resume's slot is given back once it has attached (its session
@@ -301,6 +244,79 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.observeHandshake(mux.Subprotocol, start)
 		s.serveMux(mux.NetConn(s.ctx, ws), log)
 	}
+}
+
+// admit answers every request that is not an authorised WebSocket
+// upgrade in a protocol this server speaks (a body, /healthz, plain HTTP,
+// a missing or wrong token, an unknown subprotocol), and reports the mode
+// of one that is.
+func (s *Server) admit(w http.ResponseWriter, r *http.Request) (mode, bool) {
+	if r.ContentLength != 0 { // announced (or chunked: -1)
+		s.refuseBody(w, r)
+		return modeUnsupported, false
+	}
+	upgrade := isWebSocketUpgrade(r)
+	if !upgrade && r.URL.Path == "/healthz" {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if s.draining.Load() {
+			// Shutting down: a load balancer should send no new sessions.
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = fmt.Fprintln(w, "draining")
+			return modeUnsupported, false
+		}
+		_, _ = fmt.Fprintln(w, "ok")
+		return modeUnsupported, false
+	}
+	if !upgrade {
+		w.Header().Set("Upgrade", "websocket")
+		http.Error(w, "this is a sandmux endpoint: connect with `sandmux proxy` or a WebSocket client (GET /healthz for a health check)", http.StatusUpgradeRequired)
+		return modeUnsupported, false
+	}
+	if !s.authorized(r) {
+		s.stats.refusedAuth.Add(1)
+		s.log.Info("refused upgrade: missing or wrong token", logflood.Limit, "token", tokenFault(r), "remote", r.RemoteAddr)
+		w.Header().Set("WWW-Authenticate", `Bearer realm="sandmux"`)
+		http.Error(w, "sandmux: missing or wrong token (send Authorization: Bearer <token>)", http.StatusUnauthorized)
+		return modeUnsupported, false
+	}
+	offered := offeredSubprotocols(r)
+	mode := pickMode(offered, s.cfg.ResumeGrace > 0)
+	if mode == modeUnsupported && r.Header.Get(mux.ResumeHeader) != "" && slices.Contains(offered, mux.SubprotocolResumable) {
+		// A resume to a server restarted with resumption off: say that,
+		// not that a version is unknown.
+		s.log.Info("refused a resume: resumption is off (--resume-grace 0)", "remote", r.RemoteAddr)
+		http.Error(w, "sandmux: this server does not resume sessions (started with --resume-grace 0)", http.StatusBadRequest)
+		return modeUnsupported, false
+	}
+	if mode == modeUnsupported {
+		s.stats.refusedProtocol.Add(1)
+		s.log.Info("refused upgrade: unsupported protocol version", logflood.Limit, "offered", offered, "remote", r.RemoteAddr)
+		http.Error(w, fmt.Sprintf("sandmux: unsupported protocol %s; this server speaks %s (upgrade the older side)",
+			strings.Join(offered, ", "), strings.Join(s.subprotocols(), ", ")), http.StatusBadRequest)
+		return modeUnsupported, false
+	}
+	return mode, true
+}
+
+// refuseFull answers an upgrade that found every session slot taken.
+func (s *Server) refuseFull(w http.ResponseWriter, r *http.Request, resuming bool) {
+	s.stats.refusedSessions.Add(1)
+	if resuming {
+		s.log.Warn("refused upgrade: resumes in progress at the session limit", logflood.Limit, "limit", s.cfg.MaxSessions, "remote", r.RemoteAddr)
+		http.Error(w, fmt.Sprintf("sandmux: server has as many resumes in progress as its session limit (%d); retry shortly", s.cfg.MaxSessions), http.StatusServiceUnavailable)
+		return
+	}
+	// Sessions whose clients went away without a word (killed, a laptop
+	// that never woke) keep their slots for --resume-grace: said, or
+	// "close some sessions" reads as nonsense to a user who has none open.
+	waiting := s.waitingToResume()
+	s.log.Warn("refused upgrade: session limit", logflood.Limit, "limit", s.cfg.MaxSessions, "waiting_to_resume", waiting, "remote", r.RemoteAddr)
+	msg := fmt.Sprintf("sandmux: server at its session limit (%d); close some sessions or raise --max-sessions", s.cfg.MaxSessions)
+	if waiting > 0 {
+		msg = fmt.Sprintf("sandmux: server at its session limit (%d, %d of them lost and waiting up to --resume-grace %s to be resumed); close some sessions, or raise --max-sessions or lower --resume-grace",
+			s.cfg.MaxSessions, waiting, s.cfg.ResumeGrace)
+	}
+	http.Error(w, msg, http.StatusServiceUnavailable)
 }
 
 // refuseBody answers a request that announces a body, which no sandmux
