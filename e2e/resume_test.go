@@ -443,54 +443,27 @@ func TestResumeSFTPParallel(t *testing.T) {
 	ctx := testContext(t, 4*time.Minute)
 
 	const n, size = 8, 16 << 20
-	local := t.TempDir()
-	type job struct {
-		src, remote, back, sum string
-		cmd                    *exec.Cmd
-		res                    result
-	}
-	jobs := make([]*job, n)
+	jobs := newSFTPJobs(t, n, size, t.TempDir(), rg.sshd.Dir)
+	cmds := make([]*exec.Cmd, n)
 	var files []string
-	for i := range jobs {
-		j := &job{
-			src:    filepath.Join(local, fmt.Sprintf("par-%d.bin", i)),
-			remote: filepath.Join(rg.sshd.Dir, fmt.Sprintf("par-remote-%d.bin", i)),
-			back:   filepath.Join(local, fmt.Sprintf("par-back-%d.bin", i)),
-		}
-		j.sum = sshtest.RandomFile(t, j.src, size)
-		batch := filepath.Join(local, fmt.Sprintf("par-%d.batch", i))
-		if err := os.WriteFile(batch, fmt.Appendf(nil, "put %s %s\nget %s %s\n", j.src, j.remote, j.remote, j.back), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		j.cmd = rg.command(ctx, t, "sftp", "-b", batch, "sandbox")
+	for i, j := range jobs {
+		cmds[i] = rg.command(ctx, t, "sftp", "-b", j.batch, "sandbox")
 		files = append(files, j.remote, j.back)
-		jobs[i] = j
 	}
 	// Start the agent and its session first, so that the 8 proxies share
 	// it rather than racing to start it while the cuts are made.
 	sshEcho(ctx, t, rg.sshd, rg.proxy, rg.env, "warm")
 
 	var wg sync.WaitGroup
-	for _, j := range jobs {
-		wg.Go(func() { j.res = run(j.cmd, "") })
+	for i, j := range jobs {
+		wg.Go(func() { j.res = run(cmds[i], "") })
 	}
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
 	const total = 2 * n * size // every byte is put and then got
 	rg.cutAt(t, done, files, cutPoint{at: total / 3}, cutPoint{at: total * 2 / 3})
 	<-done
-	for i, j := range jobs {
-		if j.res.err != nil {
-			t.Errorf("sftp %d: %s", i, j.res)
-			continue
-		}
-		if got := sshtest.FileSHA256(t, j.remote); got != j.sum {
-			t.Errorf("sftp %d: uploaded sha256 %s, want %s", i, got, j.sum)
-		}
-		if got := sshtest.FileSHA256(t, j.back); got != j.sum {
-			t.Errorf("sftp %d: downloaded sha256 %s, want %s", i, got, j.sum)
-		}
-	}
+	checkSFTPJobs(t, jobs)
 	if s := rg.session(t); s.Resumes < 2 || s.Connects != 1 {
 		t.Errorf("session %+v: want resumes >= 2 on 1 connect", s)
 	}

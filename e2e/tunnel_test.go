@@ -123,26 +123,7 @@ func TestSFTPParallel(t *testing.T) {
 	proxy := proxyCommand(srv.URL, "")
 
 	const n = 8
-	local := t.TempDir()
-	type job struct {
-		src, remote, back, batch, sum string
-		res                           result
-	}
-	jobs := make([]*job, n)
-	for i := range jobs {
-		j := &job{
-			src:    filepath.Join(local, fmt.Sprintf("par-%d.bin", i)),
-			remote: filepath.Join(sshd.Dir, fmt.Sprintf("par-remote-%d.bin", i)),
-			back:   filepath.Join(local, fmt.Sprintf("par-back-%d.bin", i)),
-			batch:  filepath.Join(local, fmt.Sprintf("par-%d.batch", i)),
-		}
-		j.sum = sshtest.RandomFile(t, j.src, 8<<20)
-		script := fmt.Sprintf("put %s %s\nget %s %s\n", j.src, j.remote, j.remote, j.back)
-		if err := os.WriteFile(j.batch, []byte(script), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		jobs[i] = j
-	}
+	jobs := newSFTPJobs(t, n, 8<<20, t.TempDir(), sshd.Dir)
 	// Commands are built on the test goroutine (Command calls t.Helper
 	// and may fail the test); only running them is concurrent.
 	cmds := make([]*exec.Cmd, n)
@@ -155,18 +136,7 @@ func TestSFTPParallel(t *testing.T) {
 		wg.Go(func() { j.res = run(cmds[i], "") })
 	}
 	wg.Wait()
-	for i, j := range jobs {
-		if j.res.err != nil {
-			t.Errorf("sftp %d: %s", i, j.res)
-			continue
-		}
-		if got := sshtest.FileSHA256(t, j.remote); got != j.sum {
-			t.Errorf("sftp %d: uploaded sha256 %s, want %s", i, got, j.sum)
-		}
-		if got := sshtest.FileSHA256(t, j.back); got != j.sum {
-			t.Errorf("sftp %d: downloaded sha256 %s, want %s", i, got, j.sum)
-		}
-	}
+	checkSFTPJobs(t, jobs)
 	if got := srv.Count(logSessionStarted, logModeSandmux); got != n {
 		t.Errorf("server logged %d sandmux sessions for %d --no-agent sftp processes, want %d", got, n, n)
 	}
