@@ -79,7 +79,9 @@ func (c Config) Validate() error {
 // SocketPath is the agent's socket in dir.
 func SocketPath(dir string) string { return filepath.Join(dir, SocketName) }
 
-// Sentinel errors of the agent package.
+// Sentinel errors of the agent package, exported and internal, in one
+// block, but for the two of one platform: ErrUnsupported
+// (agent_windows.go) and errNotPollable (handoff_unix.go).
 var (
 	// ErrInvalidConfig wraps every configuration validation failure.
 	ErrInvalidConfig = errors.New("invalid agent config")
@@ -101,4 +103,14 @@ var (
 	// errAgentLeft means the agent closed a connection without answering
 	// its request: it was exiting (--persist) as the request arrived.
 	errAgentLeft = errors.New("the sandmux agent closed the connection without an answer")
+	// errBadFrame means the agent sent a frame this proxy does not
+	// understand.
+	errBadFrame = errors.New("malformed frame from agent")
+	// errProxyGone is the agent's read of a framing proxy whose
+	// connection ended without the EOF frame.
+	errProxyGone = errors.New("the proxy's connection ended before the end of its data (the local side was cut)")
+	// errMessageTooLarge means a control message exceeded maxMessage.
+	errMessageTooLarge = errors.New("agent message too large")
+	// errRawServer tells open to dial a session of its own.
+	errRawServer = errors.New("raw server")
 )

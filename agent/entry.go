@@ -291,9 +291,6 @@ func (e *entry) stopped(state, reason string, err error) {
 	e.setLocked(state, reason)
 }
 
-// errRawServer tells open to dial a session of its own.
-var errRawServer = errors.New("raw server")
-
 // session waits for a connected session, starting the maintainer if
 // needed. It fails at once on a permanent failure that happened after the
 // call began, and with the last dial error when ctx ends first.

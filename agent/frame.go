@@ -38,15 +38,6 @@ type StreamError struct{ Reason string }
 // Error returns the agent's reason.
 func (e *StreamError) Error() string { return e.Reason }
 
-var (
-	// errBadFrame means the agent sent a frame this proxy does not
-	// understand.
-	errBadFrame = errors.New("malformed frame from agent")
-	// errProxyGone is the agent's read of a framing proxy whose
-	// connection ended without the EOF frame.
-	errProxyGone = errors.New("the proxy's connection ended before the end of its data (the local side was cut)")
-)
-
 // framedWriter is the agent's end of a proxy connection: stream bytes go
 // out framed, the proxy's raw bytes come in unframed.
 type framedWriter struct {

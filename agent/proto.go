@@ -3,7 +3,6 @@ package agent
 import (
 	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -120,9 +119,6 @@ type reply struct {
 	// Proxy and dials directly; the proxy then refuses its stream.
 	Proxy bool `json:"proxy,omitempty"`
 }
-
-// errMessageTooLarge means a control message exceeded maxMessage.
-var errMessageTooLarge = errors.New("agent message too large")
 
 // writeMessage sends v as a 4-byte big-endian length and JSON. The length
 // prefix (rather than a newline) lets the reader take exactly the message
