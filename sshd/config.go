@@ -116,4 +116,7 @@ var (
 	ErrNoAuthorizedKeys = errors.New("no authorized keys")
 	// ErrServerClosed is returned by Serve after Close.
 	ErrServerClosed = errors.New("sshd: server closed")
+	// errKeyNotAuthorized refuses a public key that is not among the
+	// authorized ones.
+	errKeyNotAuthorized = errors.New("public key not authorized")
 )

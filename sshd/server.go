@@ -310,8 +310,6 @@ func (s *Server) serveConn(nc net.Conn) {
 	c.log.Debug("ssh connection closed")
 }
 
-var errKeyNotAuthorized = errors.New("public key not authorized")
-
 // globalRequests answers connection-level requests until the connection
 // ends. Remote forwarding (tcpip-forward) is not offered.
 func (c *conn) globalRequests(reqs <-chan *ssh.Request) {
