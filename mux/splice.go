@@ -90,45 +90,14 @@ func Splice(a, b io.ReadWriteCloser) error {
 			}
 		})
 	}
-	// A write that fails on a side ends only the direction into it: what
-	// that side still sends may yet end cleanly (its peer sent everything
-	// and closed, and our write drew the failure), and whether the other
-	// side is then closed or aborted depends on it. The other direction
-	// gets drainGrace to reach its end; failing that, the write's error
-	// ends both.
-	var pending struct {
-		sync.Mutex
-		err   error
-		side  int
-		timer *time.Timer
-	}
-	writeFailed := func(err error, side int) {
-		pending.Lock()
-		both := pending.err != nil
-		if !both {
-			pending.err, pending.side = err, side
-			pending.timer = time.AfterFunc(drainGrace, func() { fail(err, side) })
-		} else {
-			err, side = pending.err, pending.side // the first failure is the one to tell
-		}
-		pending.Unlock()
-		if both { // neither side takes data any more
-			fail(err, side)
-		}
-	}
-	pendingErr := func() (int, error) {
-		pending.Lock()
-		defer pending.Unlock()
-		if pending.timer != nil {
-			pending.timer.Stop()
-		}
-		return pending.side, pending.err
-	}
+	// A write that fails on a side ends only the direction into it (see
+	// writeFailure).
+	pending := writeFailure{fail: fail}
 	pipe := func(dst, src int) {
 		defer wg.Done()
 		if dstFailed, err := copyStream(sides[dst], sides[src]); err != nil {
 			if dstFailed {
-				writeFailed(err, dst)
+				pending.record(err, dst)
 			} else {
 				fail(err, src)
 			}
@@ -146,7 +115,7 @@ func Splice(a, b io.ReadWriteCloser) error {
 		// dst cannot half-close, so the only way to pass the EOF on is to
 		// close it; that ends the other direction too (and is its end,
 		// where the other direction's write had failed).
-		if side, err := pendingErr(); err != nil {
+		if side, err := pending.take(); err != nil {
 			finished[dst].Store(true)
 			fail(err, side)
 			return
@@ -159,13 +128,56 @@ func Splice(a, b io.ReadWriteCloser) error {
 	wg.Wait()
 	// A write failure whose other direction then ended cleanly: the
 	// failed side is closed, the finished one ended by closeFinished.
-	if side, err := pendingErr(); err != nil {
+	if side, err := pending.take(); err != nil {
 		fail(err, side)
 	}
 	once.Do(func() {})
 	_ = a.Close()
 	_ = b.Close()
 	return firstErr
+}
+
+// writeFailure holds the first write that failed in a Splice. A write
+// that fails on a side ends only the direction into it: what that side
+// still sends may yet end cleanly (its peer sent everything and closed,
+// and our write drew the failure), and whether the other side is then
+// closed or aborted depends on it. The other direction gets drainGrace to
+// reach its end; failing that, the write's error ends both.
+type writeFailure struct {
+	fail func(err error, failed int) // Splice's, which ends both sides
+
+	mu    sync.Mutex
+	err   error
+	side  int
+	timer *time.Timer
+}
+
+// record notes that writing to sides[side] failed with err. A second
+// failure means neither side takes data any more: both end at once, told
+// by the first.
+func (w *writeFailure) record(err error, side int) {
+	w.mu.Lock()
+	both := w.err != nil
+	if !both {
+		w.err, w.side = err, side
+		w.timer = time.AfterFunc(drainGrace, func() { w.fail(err, side) })
+	} else {
+		err, side = w.err, w.side // the first failure is the one to tell
+	}
+	w.mu.Unlock()
+	if both {
+		w.fail(err, side)
+	}
+}
+
+// take stops the drain timer and returns the recorded failure, if any.
+func (w *writeFailure) take() (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.timer != nil {
+		w.timer.Stop()
+	}
+	return w.side, w.err
 }
 
 // drainGrace bounds how long, after a write to one side failed, the
