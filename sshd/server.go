@@ -283,6 +283,16 @@ func (s *Server) serveConn(nc net.Conn) {
 	c.log = log.With("user", sconn.User(), "key", c.perms.Extensions[extFingerprint])
 	c.log.Info("ssh login")
 	c.wg.Go(func() { c.globalRequests(reqs) })
+	c.channels(chans)
+	// The connection is gone: every channel's requests end too.
+	_ = sconn.Close()
+	c.wg.Wait()
+	c.log.Debug("ssh connection closed")
+}
+
+// channels starts a goroutine for each channel the client opens, until
+// the connection ends; the caller waits for them (c.wg).
+func (c *conn) channels(chans <-chan ssh.NewChannel) {
 	sessions := 0
 	for nch := range chans {
 		switch nch.ChannelType() {
@@ -304,10 +314,6 @@ func (s *Server) serveConn(nc net.Conn) {
 			_ = nch.Reject(ssh.UnknownChannelType, "channel type "+nch.ChannelType()+" is not supported")
 		}
 	}
-	// The connection is gone: every channel's requests end too.
-	_ = sconn.Close()
-	c.wg.Wait()
-	c.log.Debug("ssh connection closed")
 }
 
 // globalRequests answers connection-level requests until the connection
