@@ -122,15 +122,27 @@ func runServer(c *cli.Context) error {
 	stop()
 	drain := c.Duration("shutdown-timeout")
 	log.Info("shutting down; open streams have until the shutdown timeout to finish", "timeout", drain, "cause", context.Cause(ctx))
+	if err := shutdownServer(srv, hs, emb, drain); err != nil {
+		return err
+	}
+	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// shutdownServer drains srv for up to drain, then closes the public
+// listener (hs) and the embedded sshd, if any. The listener stays open
+// while srv.Shutdown drains, so that a session whose WebSocket is lost
+// meanwhile can resume and finish its streams (new sessions get 503, and
+// /healthz says draining). Then hs.Shutdown closes it; upgraded
+// connections are hijacked and invisible to it, which is why
+// srv.Shutdown closes them. Closing what is still open after the drain
+// gets closeGrace more (a session's close waits briefly for its peer).
+func shutdownServer(srv *server.Server, hs *http.Server, emb *embedded, drain time.Duration) error {
 	sctx, cancel := context.WithTimeout(context.Background(), drain)
 	defer cancel()
-	// The listener stays open while srv.Shutdown drains, so that a
-	// session whose WebSocket is lost meanwhile can resume and finish its
-	// streams (new sessions get 503, and /healthz says draining). Then
-	// hs.Shutdown closes it; upgraded connections are hijacked and
-	// invisible to it, which is why srv.Shutdown closes them. Closing
-	// what is still open after the drain gets closeGrace more (a
-	// session's close waits briefly for its peer).
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -142,14 +154,10 @@ func runServer(c *cli.Context) error {
 	}()
 	select {
 	case <-done:
+		return nil
 	case <-time.After(drain + closeGrace):
 		return fmt.Errorf("sessions did not close within --shutdown-timeout and the %s after it", closeGrace)
 	}
-	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	log.Info("stopped")
-	return nil
 }
 
 // maxHeaderBytes caps a request's header on the public listener. A
