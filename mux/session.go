@@ -416,6 +416,13 @@ func (s *Session) ClosedByPeer() bool {
 	if s.rc != nil {
 		return errors.Is(s.rc.Err(), ErrPeerClosed)
 	}
+	if s.ys.IsClosed() {
+		// Ended by a write that failed as the library closed the
+		// connection on the peer's close frame: the read that brings
+		// that close may not have returned yet. yamux's close, under
+		// way, ends it (bounded by closeHandshakeWait).
+		<-s.ys.RecvDone()
+	}
 	return s.tr.peerClosed.Load()
 }
 

@@ -9,6 +9,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/coder/websocket"
 )
@@ -126,11 +127,36 @@ func (t *trustedReads) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// Close implements net.Conn.
+// Close implements net.Conn with the close handshake first, bounded by
+// closeHandshakeWait. The library's NetConn cancels its reads' context
+// before it starts the handshake, and that cancellation closes the
+// socket: now and then the socket closed before the close frame went
+// out, so the peer read a deliberate end as a lost connection (about 1
+// in 100 v1 sessions closed by their client were logged so by the
+// server), and a raw-mode peer took a finished stream for a failed one.
 func (t *trustedReads) Close() error {
 	t.closed.Store(true)
-	return t.Conn.Close()
+	done := make(chan error, 1)
+	go func() { done <- t.ws.Close(websocket.StatusNormalClosure, "") }()
+	timer := time.NewTimer(closeHandshakeWait)
+	defer timer.Stop()
+	select {
+	case err := <-done:
+		_ = t.Conn.Close() // its timers; the WebSocket is closed already
+		return err
+	case <-timer.C:
+		// A peer that does not answer (a dead path): the NetConn's
+		// close ends the handshake's wait.
+		_ = t.Conn.Close()
+		return <-done
+	}
 }
+
+// closeHandshakeWait bounds how long Close waits for the peer's close
+// frame: a live peer answers within a round trip, and a dead path must
+// not hold the end of a session (and so its redial) for the library's
+// own bound, 5 s.
+const closeHandshakeWait = time.Second
 
 // Abort implements Aborter: the connection is dropped without a close
 // frame, which the peer reads as a failure (a normal close would be the

@@ -142,6 +142,13 @@ func newSession(config *Config, conn io.ReadWriteCloser, client bool) *Session {
 }
 
 // IsClosed does a safe check to see if we have shutdown
+// RecvDone is closed once the session's receive loop has ended
+// (sandmux patch): from then on, everything the peer sent before the end
+// has been handled. A session that ended on a failed write (its
+// connection closed under it as the peer's close arrived) may still be
+// reading that close when IsClosed turns true.
+func (s *Session) RecvDone() <-chan struct{} { return s.recvDoneCh }
+
 func (s *Session) IsClosed() bool {
 	select {
 	case <-s.shutdownCh:
