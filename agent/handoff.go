@@ -167,12 +167,15 @@ func serveHandoff(c *net.UnixConn, stream net.Conn, verdict func(error) error) {
 	// detaches instead (its ssh has exited) gets its answer now and leaves
 	// the stream to end by itself.
 	spliced := make(chan struct{})
+	proxyDone := make(chan struct{}) // it closed the connection, or detached
 	var watch sync.WaitGroup
 	watch.Add(1)
 	go func() {
 		defer watch.Done()
 		var b [1]byte
-		if n, _ := c.Read(b[:]); n == 1 && b[0] == detachByte {
+		n, _ := c.Read(b[:])
+		close(proxyDone)
+		if n == 1 && b[0] == detachByte {
 			v.send(nil)
 			t := time.NewTimer(detachGrace)
 			defer t.Stop()
@@ -194,10 +197,18 @@ func serveHandoff(c *net.UnixConn, stream net.Conn, verdict func(error) error) {
 	}()
 	// A stream cut by its session is told to the proxy before the splice
 	// closes ssh's pipes: ssh exits as soon as they close and hangs up on
-	// the proxy, which must have its line by then.
+	// the proxy, which must have its line by then. Sent is not enough: a
+	// proxy not yet scheduled printed it after ssh had exited (past the
+	// shell's prompt), so the pipes wait until it has read the verdict,
+	// when it closes the connection, for verdictTaken at most.
 	early := mux.Watch(stream, func(err error) {
-		if cutBy(err) {
-			v.send(verdict(err))
+		if cutBy(err) && v.send(verdict(err)) {
+			t := time.NewTimer(verdictTaken)
+			defer t.Stop()
+			select {
+			case <-proxyDone:
+			case <-t.C:
+			}
 		}
 	})
 	err = client.Pipe(early, in, out) // closes in and out
@@ -223,15 +234,21 @@ type verdictOnce struct {
 	sent bool
 }
 
-func (v *verdictOnce) send(err error) {
+// send reports whether this call sent the verdict.
+func (v *verdictOnce) send(err error) bool {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if v.sent {
-		return
+		return false
 	}
 	v.sent = true
 	_ = writeMessage(v.c, verdictReply(err))
+	return true
 }
+
+// verdictTaken bounds how long ssh's pipes stay open after a cut's
+// verdict went to a proxy that has not read it yet.
+const verdictTaken = 2 * time.Second
 
 func verdictReply(err error) reply {
 	rep := reply{Version: protoVersion, OK: err == nil}

@@ -416,3 +416,44 @@ func TestProxyRefusesAnAgentThatIgnoresItsHTTPProxy(t *testing.T) {
 		t.Fatalf("open through an agent that ignores the proxy: %v", err)
 	}
 }
+
+// A cut's verdict reaches the proxy before ssh's pipes close: ssh exits
+// as soon as they do, and hangs up on the proxy, so a proxy slow to be
+// scheduled (a busy machine) printed its line after ssh had exited, past
+// the shell's prompt or a script's look at ssh's stderr, as a soak saw
+// for one ssh in two. The agent keeps the pipes until the proxy has
+// taken the verdict (it closes the connection then), for a moment at most.
+func TestHandoffCutToldBeforePipesClose(t *testing.T) {
+	r := newHandoffRig(t)
+	p := testutil.NewStdioPipes(t)
+	req := r.req
+	req.Handoff = true
+	c, rep, err := open(context.Background(), r.dir, noStart, req)
+	if err != nil || !rep.Handoff {
+		t.Fatalf("open: %v, %+v: want a hand-off", err, rep)
+	}
+	defer c.Close()
+	if err := sendFiles(c, p.In, p.Out); err != nil {
+		t.Fatal(err)
+	}
+	_ = p.In.Close()
+	_ = p.Out.Close()
+	p.EchoOnce(t, "x")
+	_ = r.srv.Close() // ends its sessions; resumption is off
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	var verdict reply
+	if err := readMessage(c, &verdict); err != nil || verdict.OK || verdict.Error == "" {
+		t.Fatalf("verdict %+v, %v: want the cut's reason", verdict, err)
+	}
+	// The proxy has its verdict but has not closed the connection (not
+	// yet printed): ssh's stdout stays open meanwhile.
+	_ = p.FromOut.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	if _, err := io.ReadAll(p.FromOut); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("stdout before the proxy took its verdict: %v, want it still open", err)
+	}
+	_ = c.Close()
+	_ = p.FromOut.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.ReadAll(p.FromOut); err != nil {
+		t.Fatalf("stdout after the proxy took its verdict: %v, want EOF", err)
+	}
+}
