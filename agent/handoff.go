@@ -107,8 +107,15 @@ func (h *Handoff) readVerdict() {
 	if !rep.OK {
 		h.err = &StreamError{Reason: rep.Error}
 	}
-	_ = h.c.Close()
+	// The connection stays open until Close (or the proxy's exit): the
+	// agent keeps ssh's pipes open after a cut until it closes, so that
+	// the proxy prints the verdict before ssh, which exits as soon as its
+	// pipes close, has exited.
 }
+
+// Close releases the connection to the agent once the verdict has been
+// told (printed): a cut stream's pipes close then, and ssh exits.
+func (h *Handoff) Close() error { return h.c.Close() }
 
 // OpenStdio is Open for a process whose in and out are pipes or sockets:
 // it hands both to the agent, closes them here and returns a Handoff. An
@@ -199,8 +206,9 @@ func serveHandoff(c *net.UnixConn, stream net.Conn, verdict func(error) error) {
 	// closes ssh's pipes: ssh exits as soon as they close and hangs up on
 	// the proxy, which must have its line by then. Sent is not enough: a
 	// proxy not yet scheduled printed it after ssh had exited (past the
-	// shell's prompt), so the pipes wait until it has read the verdict,
-	// when it closes the connection, for verdictTaken at most.
+	// shell's prompt), so the pipes wait until it has told the verdict,
+	// when it closes the connection (Handoff.Close, or its exit), for
+	// verdictTaken at most.
 	early := mux.Watch(stream, func(err error) {
 		if cutBy(err) && v.send(verdict(err)) {
 			t := time.NewTimer(verdictTaken)

@@ -155,6 +155,7 @@ func TestHandoffCutGivesReasonThenEOF(t *testing.T) {
 		t.Fatalf("verdict %v, want a *StreamError with the reason", h.Err())
 	}
 	t.Logf("verdict: %v", se)
+	_ = h.Close() // the proxy has printed it
 	_ = p.FromOut.SetReadDeadline(time.Now().Add(10 * time.Second))
 	if _, err := io.ReadAll(p.FromOut); err != nil {
 		t.Fatalf("stdout after the cut: %v, want EOF", err)
@@ -455,5 +456,31 @@ func TestHandoffCutToldBeforePipesClose(t *testing.T) {
 	_ = p.FromOut.SetReadDeadline(time.Now().Add(10 * time.Second))
 	if _, err := io.ReadAll(p.FromOut); err != nil {
 		t.Fatalf("stdout after the proxy took its verdict: %v, want EOF", err)
+	}
+}
+
+// The proxy's side of the same: a Handoff keeps its connection after the
+// verdict until Close (the proxy's exit, once it has printed the line),
+// and ssh's pipes stay open until then. It closed the connection as soon
+// as it had read the verdict, before the line was printed.
+func TestHandoffKeepsPipesUntilClose(t *testing.T) {
+	r := newHandoffRig(t)
+	p := testutil.NewStdioPipes(t)
+	h := r.open(t, p)
+	p.EchoOnce(t, "x")
+	_ = r.srv.Close() // ends its sessions; resumption is off
+	waitDone(t, h)
+	var se *StreamError
+	if !errors.As(h.Err(), &se) {
+		t.Fatalf("verdict %v, want the cut's *StreamError", h.Err())
+	}
+	_ = p.FromOut.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	if _, err := io.ReadAll(p.FromOut); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("stdout before the proxy closed: %v, want it still open", err)
+	}
+	_ = h.Close()
+	_ = p.FromOut.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.ReadAll(p.FromOut); err != nil {
+		t.Fatalf("stdout after the proxy closed: %v, want EOF", err)
 	}
 }
