@@ -137,6 +137,9 @@ func (s *Session) monitor() {
 			}
 			s.log.Warn("session silent, closing", "silent", silent.Round(time.Millisecond), "limit", deadAfter)
 			s.dead.Store(true)
+			// Dropped, not closed: a close handshake on a silent path
+			// waits for an answer that will not come.
+			Abort(s.tr.Conn)
 			_ = s.ys.Close()
 			return
 		}

@@ -166,6 +166,19 @@ func (t *trustedReads) Abort() {
 	_ = t.ws.CloseNow()
 }
 
+// Abort implements Aborter for the connection underneath.
+func (c *framedConn) Abort() { abortOnly(c.Conn) }
+
+// Abort implements Aborter for the connection underneath.
+func (c *coalescingConn) Abort() { abortOnly(c.Conn) }
+
+// abortOnly aborts c if it can, without closing it (Abort then does).
+func abortOnly(c net.Conn) {
+	if a, ok := c.(Aborter); ok {
+		a.Abort()
+	}
+}
+
 // coalescingConn holds back a yamux data header until its body arrives.
 // yamux's single send loop is its only writer, so no lock is needed.
 type coalescingConn struct {
