@@ -34,8 +34,9 @@ test: vet cross
 	# upstream's suite (without race and with -short, as upstream runs it:
 	# its timing tests flake under the race detector, patched or not), less
 	# one test that fails about a run in four on unpatched v0.1.2 here
-	# (see third_party/yamux/PATCHES.md).
-	cd third_party/yamux && $(GO) vet . && $(GO) test -race -count=1 -run 'RecvQueue|ReadChunk|WindowTune|Urgent|LaneFor|Abort|BodyFromSender|BodyStuck|ResetReads|PingFlood' . && $(GO) test -short -count=1 -skip '^TestHalfCloseSessionShutdown$$' .
+	# (see third_party/yamux/PATCHES.md), and with one retry of a failed
+	# test, since its wall-clock guesses fail under CPU load (see the script).
+	cd third_party/yamux && $(GO) vet . && $(GO) test -race -count=1 -run 'RecvQueue|ReadChunk|WindowTune|Urgent|LaneFor|Abort|BodyFromSender|BodyStuck|ResetReads|PingFlood' . && GO='$(GO)' bash ../../scripts/yamux-upstream-test.sh
 
 # The sandbox side is the embedded SSH server: needs only the OpenSSH client.
 demo: build
