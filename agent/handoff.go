@@ -208,16 +208,27 @@ func serveHandoff(c *net.UnixConn, stream net.Conn, verdict func(error) error) {
 	// proxy not yet scheduled printed it after ssh had exited (past the
 	// shell's prompt), so the pipes wait until it has told the verdict,
 	// when it closes the connection (Handoff.Close, or its exit), for
-	// verdictTaken at most.
+	// verdictTaken at most. Both directions of the splice meet a cut,
+	// in either order, and either closes the pipes once its call returns:
+	// the one that meets it second waits in cutOnce for the first (the
+	// reader returning at once closed them after an upload's writer had
+	// told the cut).
+	var cutOnce sync.Once
 	early := mux.Watch(stream, func(err error) {
-		if cutBy(err) && v.send(verdict(err)) {
+		if !cutBy(err) {
+			return
+		}
+		cutOnce.Do(func() {
+			if !v.send(verdict(err)) {
+				return
+			}
 			t := time.NewTimer(verdictTaken)
 			defer t.Stop()
 			select {
 			case <-proxyDone:
 			case <-t.C:
 			}
-		}
+		})
 	})
 	err = client.Pipe(early, in, out) // closes in and out
 	if errors.Is(err, syscall.EPIPE) {
