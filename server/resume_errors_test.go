@@ -260,17 +260,7 @@ func TestBusySessionRedialsWithinMaxBusy(t *testing.T) {
 // the session for the stream close timeout (5 min), redialling every
 // 2 s instead of 10.
 func TestAbandonedOpenLeavesSessionIdle(t *testing.T) {
-	target := testutil.EchoServer(t).Addr
-	var sw swapHandler
-	sw.h.Store(fastServer(t, target, time.Minute, nil))
-	fault, sess := throughFaultWith(t, &sw, func(c *client.Config) {
-		c.Backoff = client.Backoff{Min: 10 * time.Minute, Max: 10 * time.Minute, MaxBusy: 300 * time.Millisecond, StableAfter: time.Hour}
-	})
-	sw.down.Store(true)
-	fault.Cut()
-	if !testutil.Poll(10*time.Second, func() bool { return sess.ResumeError() != nil }) {
-		t.Fatal("no failed resume attempt after the cut")
-	}
+	sw, sess := lostWhileDown(t, 300*time.Millisecond)
 	first := sess.ResumeError()
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	_, err := sess.OpenStream(ctx, "")
@@ -297,17 +287,7 @@ func TestAbandonedOpenLeavesSessionIdle(t *testing.T) {
 // the redial that stream hurried was failing looks again when that short
 // delay is over, and, idle by then, waits out its full backoff.
 func TestBusyBackoffLooksAgain(t *testing.T) {
-	target := testutil.EchoServer(t).Addr
-	var sw swapHandler
-	sw.h.Store(fastServer(t, target, time.Minute, nil))
-	fault, sess := throughFaultWith(t, &sw, func(c *client.Config) {
-		c.Backoff = client.Backoff{Min: 10 * time.Minute, Max: 10 * time.Minute, MaxBusy: 2 * time.Second, StableAfter: time.Hour}
-	})
-	sw.down.Store(true)
-	fault.Cut()
-	if !testutil.Poll(10*time.Second, func() bool { return sess.ResumeError() != nil }) {
-		t.Fatal("no failed resume attempt after the cut")
-	}
+	sw, sess := lostWhileDown(t, 2*time.Second)
 	first := sess.ResumeError()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -332,6 +312,26 @@ func TestBusyBackoffLooksAgain(t *testing.T) {
 	if testutil.Poll(5*time.Second, func() bool { return !sess.Resuming() }) {
 		t.Fatal("a session idle again redialled on the busy backoff (2 s), not its full one (10 min)")
 	}
+}
+
+// lostWhileDown opens a session with a stream-less backoff of 10 min
+// (maxBusy with streams), cuts its WebSocket while the server answers
+// 503, and returns once the first resume attempt has failed, with the
+// server still answering so.
+func lostWhileDown(t *testing.T, maxBusy time.Duration) (*swapHandler, *client.Session) {
+	t.Helper()
+	target := testutil.EchoServer(t).Addr
+	sw := &swapHandler{}
+	sw.h.Store(fastServer(t, target, time.Minute, nil))
+	fault, sess := throughFaultWith(t, sw, func(c *client.Config) {
+		c.Backoff = client.Backoff{Min: 10 * time.Minute, Max: 10 * time.Minute, MaxBusy: maxBusy, StableAfter: time.Hour}
+	})
+	sw.down.Store(true)
+	fault.Cut()
+	if !testutil.Poll(10*time.Second, func() bool { return sess.ResumeError() != nil }) {
+		t.Fatal("no failed resume attempt after the cut")
+	}
+	return sw, sess
 }
 
 // backingOff opens a session with backoff b and a live stream, cuts its
