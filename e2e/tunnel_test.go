@@ -11,6 +11,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -479,5 +480,51 @@ func TestProxyBehindHTTPProxy(t *testing.T) {
 	r = run(sandmux(ctx, env, "proxy", "--no-agent", "--url", url, "sandbox"), "")
 	if want := "sandmux: " + url + ": HTTP proxy http://xxxxx@" + strings.TrimPrefix(hp.URL(""), "http://") + " refused the tunnel: 407 Proxy Authentication Required"; r.err == nil || !strings.HasPrefix(r.stderr, want) {
 		t.Fatalf("a refused tunnel: stderr %q, want it to start %q", r.stderr, want)
+	}
+}
+
+// A --no-agent proxy tells a refusal on stderr before ssh's stdout closes:
+// ssh exits as soon as it does, prints its own line and hangs up, and the
+// proxy's reason came after the session's close handshake, behind ssh's
+// `kex_exchange_identification: Connection closed`, or not at all when
+// the proxy was killed meanwhile. Killed the moment its stdout ends, the
+// proxy has already said why.
+func TestProxyRefusalToldBeforeStdoutEnds(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, serverOpts{Target: testutil.EchoServer(t).Addr})
+	for i := range 5 {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		cmd := sandmux(ctx, nil, "proxy", "--no-agent", "--url", srv.URL, "--target", "10.0.0.1:5432", "sandbox")
+		stdinR, stdinW, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		stdout, stdoutW, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		stderr, err := os.CreateTemp(t.TempDir(), "stderr")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = stdinR, stdoutW, stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		_, _ = stdinR.Close(), stdoutW.Close()
+		if _, err := io.Copy(io.Discard, stdout); err != nil {
+			t.Fatal(err)
+		}
+		_ = cmd.Process.Kill() // as ssh's exit would end it, at once
+		_ = cmd.Wait()
+		_, _ = stdinW.Close(), stdout.Close()
+		cancel()
+		got, err := os.ReadFile(stderr.Name())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := "sandmux: server refused target 10.0.0.1:5432: not allowed (server --allow)\n"; string(got) != want {
+			t.Fatalf("round %d: stderr when stdout ended: %q, want %q", i, got, want)
+		}
 	}
 }

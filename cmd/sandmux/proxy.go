@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -159,7 +161,7 @@ func runProxy(c *cli.Context) error {
 		return waitHandoff(sig, handoff)
 	}
 	moverRuntime()
-	err = pipeStdio(sig, conn, c.Args().First(), cfg.URL)
+	err = pipeStdio(sig, conn, c.Args().First(), cfg.URL, c.App.ErrWriter)
 	if err == nil && sig.hangup() {
 		// ssh has exited: hand its pipes back before closeFn's close
 		// handshake, a round trip to the server (releaseStdio). A verdict
@@ -270,8 +272,12 @@ func agentRequest(c *cli.Context, cfg client.Config, host string) (agent.OpenReq
 }
 
 // pipeStdio splices stdin/stdout to conn until the stream ends or a
-// signal arrives.
-func pipeStdio(sig *signalWatch, conn net.Conn, host, url string) error {
+// signal arrives. A cut is told on stderr before the splice closes
+// ssh's pipes, as the agent tells its proxies (serveHandoff): ssh exits
+// as soon as they close and prints its own line, which came first
+// (`kex_exchange_identification: Connection closed`) when the reason
+// followed only once the splice had returned.
+func pipeStdio(sig *signalWatch, conn net.Conn, host, url string, stderr io.Writer) error {
 	stdoutEPIPE()
 	in, out, restore := proxyStdio()
 	// An interrupt cuts the stream: reset, so that the far end does not
@@ -289,8 +295,22 @@ func pipeStdio(sig *signalWatch, conn net.Conn, host, url string) error {
 		mux.Abort(conn)
 	})
 	defer stop()
-	err := client.Pipe(conn, in, out) // closes in and out
+	var told sync.Once
+	toldCut := false
+	watched := mux.Watch(conn, func(err error) {
+		if cutErr(err) {
+			told.Do(func() {
+				printError(stderr, os.Stderr, verdictError(err, host, url).Error())
+				toldCut = true
+			})
+		}
+	})
+	err := client.Pipe(watched, in, out) // closes in and out
 	restore()
+	told.Do(func() {}) // a tell under way is over; none starts after
+	if toldCut {
+		return cli.Exit("", 1)
+	}
 	if errors.Is(err, syscall.EPIPE) {
 		// stdout's reader is gone: before stdout's writes were raw
 		// system calls, Go raised SIGPIPE for this and the process ended
@@ -298,14 +318,10 @@ func pipeStdio(sig *signalWatch, conn net.Conn, host, url string) error {
 		// exited.
 		return nil
 	}
-	var se *agent.StreamError
-	var refused *mux.StreamError // the stream is opened early: a refusal comes from its first read
-	var nr *mux.NotResumedError
 	// The tunnel's verdict comes first: when it cuts the stream, Pipe
 	// closes stdout, so ssh exits and hangs up on this process, often
 	// before the checks below run, and the reason would be lost.
-	cut := errors.As(err, &se) || errors.As(err, &refused) || errors.As(err, &nr) ||
-		errors.Is(err, mux.ErrSessionEnded) || errors.Is(err, mux.ErrSessionDead) || client.ClosedByServer(err)
+	cut := cutErr(err)
 	switch {
 	case cut:
 	case sig.hangup():
@@ -315,18 +331,38 @@ func pipeStdio(sig *signalWatch, conn net.Conn, host, url string) error {
 		return errors.New("interrupted")
 	}
 	switch {
-	case errors.As(err, &se):
-		return se
-	case errors.As(err, &refused):
-		return refused
 	case cut:
-		return client.StreamEndError(err, host, url)
+		return verdictError(err, host, url)
 	case errors.Is(err, mux.ErrStreamReset):
 		return client.StreamEndError(err, host, url)
 	case err != nil:
 		return fmt.Errorf("connection to %s lost: %w", host, err)
 	}
 	return nil
+}
+
+// cutErr reports whether err is the tunnel's cut of a stream (a refusal,
+// an agent's verdict, a session that ended or could not be resumed),
+// rather than its end by either side.
+func cutErr(err error) bool {
+	var se *agent.StreamError
+	var refused *mux.StreamError // the stream is opened early: a refusal comes from its first read
+	var nr *mux.NotResumedError
+	return errors.As(err, &se) || errors.As(err, &refused) || errors.As(err, &nr) ||
+		errors.Is(err, mux.ErrSessionEnded) || errors.Is(err, mux.ErrSessionDead) || client.ClosedByServer(err)
+}
+
+// verdictError words a cut (cutErr) for the user's one line.
+func verdictError(err error, host, url string) error {
+	var se *agent.StreamError
+	var refused *mux.StreamError
+	switch {
+	case errors.As(err, &se):
+		return se
+	case errors.As(err, &refused):
+		return refused
+	}
+	return client.StreamEndError(err, host, url)
 }
 
 // signalWatch turns SIGINT, SIGTERM and SIGHUP into a cancelled context and
