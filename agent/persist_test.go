@@ -182,13 +182,7 @@ func TestOneAgentPerDirectory(t *testing.T) {
 // though it may take seconds more to close a session whose server went
 // silent.
 func TestNextAgentServesWhileTheLastCloses(t *testing.T) {
-	_, fault := faultyServer(t)
-	dir := shortDir(t)
-	firstDone := startServing(t, dir, 0)
-	c := echoOnce(t, dir, OpenRequest{URL: "ws://" + fault.Addr(), Host: "box", ConnectTimeout: 5 * time.Second})
-	_ = c.Close()
-	fault.Freeze() // its session's close now waits for a peer that is silent
-	defer fault.Thaw()
+	dir, firstDone, fault := servingFrozen(t)
 	// Stop waits for the sessions' close; this test does not.
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
@@ -406,6 +400,22 @@ func TestExitingAgentMakesWayAtOnce(t *testing.T) {
 	}
 }
 
+// servingFrozen starts an agent serving a new directory (startServing)
+// with a session to a server behind a fault proxy, and then freezes the
+// path: the agent's close of that session waits for a silent peer until
+// the thaw (at the test's end at the latest).
+func servingFrozen(t *testing.T) (dir string, done chan error, fault *netem.Proxy) {
+	t.Helper()
+	_, fault = faultyServer(t)
+	dir = shortDir(t)
+	done = startServing(t, dir, 0)
+	c := echoOnce(t, dir, OpenRequest{URL: "ws://" + fault.Addr(), Host: "box", ConnectTimeout: 5 * time.Second})
+	_ = c.Close()
+	fault.Freeze()
+	t.Cleanup(fault.Thaw)
+	return dir, done, fault
+}
+
 // startServing runs an agent on dir with persist until it exits on its
 // own; its Serve's error arrives on the channel returned, once the agent
 // listens. The caller receives from it.
@@ -510,13 +520,7 @@ func TestStatusOfAResumingSession(t *testing.T) {
 // limit and said the stopped agent was "still closing its sessions",
 // though it had exited. It returns once the agent it stopped has.
 func TestStopReturnsWhenTheNextAgentServes(t *testing.T) {
-	_, fault := faultyServer(t)
-	dir := shortDir(t)
-	firstDone := startServing(t, dir, 0)
-	c := echoOnce(t, dir, OpenRequest{URL: "ws://" + fault.Addr(), Host: "box", ConnectTimeout: 5 * time.Second})
-	_ = c.Close()
-	fault.Freeze() // the first agent's close now waits until the thaw
-	defer fault.Thaw()
+	dir, firstDone, fault := servingFrozen(t)
 	old, err := os.Stat(SocketPath(dir))
 	if err != nil {
 		t.Fatal(err)
