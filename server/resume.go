@@ -129,6 +129,18 @@ func (s *Server) resume(link mux.Link, hello mux.Hello, auth [sha256.Size]byte, 
 		refuse(mux.WelcomeDenied)
 		return
 	}
+	select {
+	case <-d.rc.Done():
+		// Ended but not yet forgotten (a resume that broke the protocol
+		// ended it, or its grace ran out): told at once, as for a
+		// forgotten one. Attach would return the error that ended it,
+		// and a protocol error there means the attempt that made it,
+		// which gets no welcome; this one is another attempt (§9.4).
+		log.Info("resume refused: session ended", logflood.Limit)
+		refuse(mux.WelcomeUnknown)
+		return
+	default:
+	}
 	welcomed := false
 	welcome := func(received uint64) error {
 		welcomed = true

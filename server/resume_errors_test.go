@@ -566,6 +566,32 @@ func TestResumeBeyondWhatWasSent(t *testing.T) {
 	}
 }
 
+// The attempt after a resume that claimed bytes never sent meets
+// "unknown session" (spec §9.4), even when it comes before the ended
+// session is forgotten: it used to find the session still registered,
+// inherit the protocol error that ended it, and be dropped without a
+// welcome, like the attempt that broke the protocol.
+func TestResumeAfterOneBeyondWhatWasSent(t *testing.T) {
+	_, url := limitedServer(t, func(c *server.Config) { c.ResumeGrace = 30 * time.Second })
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	// The window is short: a few sessions make it certain to be met.
+	for range 20 {
+		w := newV2Session(t, ctx, url)
+		for i, recv := range []uint64{1 << 40, 0} {
+			ws, _, err := dialResume(ctx, url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w2, err := mux.ClientHandshake(ctx, ws, mux.Hello{ID: w.ID, Secret: w.Secret, Received: recv})
+			_ = ws.CloseNow()
+			if i == 1 && (err != nil || w2.Status != mux.WelcomeUnknown) {
+				t.Fatalf("next attempt: %v, %v; want status %v", w2.Status, err, mux.WelcomeUnknown)
+			}
+		}
+	}
+}
+
 // newV2Session starts a resumable session by hand, on a WebSocket closed
 // when the test ends, and returns the server's welcome.
 func newV2Session(t *testing.T, ctx context.Context, url string) mux.Welcome {
