@@ -152,13 +152,22 @@ func TestSpecV1HalfClose(t *testing.T) {
 	s := dialV1(t, ctx, url, nil)
 
 	for _, spelling := range []string{"127.0.0.1:0" + port, "[::ffff:127.0.0.1]:" + port} {
-		st := openOK(t, ctx, s, spelling, digest.Addr)
+		// The upload and the FIN go right behind the request, before the
+		// reply (§5.4 allows it).
+		st, err := s.open(request(spelling))
+		if err != nil {
+			t.Fatal(err)
+		}
 		data := randomBytes(t, 300<<10)
 		if err := st.write(ctx, data); err != nil {
 			t.Fatal(err)
 		}
 		if err := st.closeWrite(); err != nil {
 			t.Fatal(err)
+		}
+		rep, err := readReply(streamReader{ctx, st})
+		if err != nil || rep.Status != 0 || rep.Target != digest.Addr {
+			t.Fatalf("%s: reply %+v, %v; want OK naming %s (§5.2)", spelling, rep, err, digest.Addr)
 		}
 		got, err := st.readAll(ctx)
 		if err != nil {

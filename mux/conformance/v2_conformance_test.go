@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"net/http"
+	"slices"
 	"testing"
 	"time"
 
@@ -84,7 +85,7 @@ func TestSpecV2ResumeReplay(t *testing.T) {
 	// as a transport error (§9.3).
 	x := randomBytes(t, 200<<10)
 	r.mu.Lock()
-	r.blackhole = true
+	r.deaf = r.ws
 	r.mu.Unlock()
 	if err := st.write(ctx, x); err != nil {
 		t.Fatal(err)
@@ -100,7 +101,6 @@ func TestSpecV2ResumeReplay(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.mu.Lock()
-	r.blackhole = false
 	rc := r.received
 	r.mu.Unlock()
 
@@ -249,4 +249,28 @@ func TestSpecV2CredentialsAndEnd(t *testing.T) {
 	if w.Status != welcomeUnknown {
 		t.Errorf("resume after END: status %d, want 2 (§9.6)", w.Status)
 	}
+}
+
+// TestSpecV2ResumeOverLiveWebSocket resumes while the first WebSocket is
+// still open, as a client that noticed a dead path before the server
+// does: the server drops the old one first (§9.4).
+func TestSpecV2ResumeOverLiveWebSocket(t *testing.T) {
+	ctx := testCtx(t)
+	echo := testutil.EchoServer(t)
+	_, url := testutil.SandmuxServer(t, func(c *server.Config) { c.Target = echo.Addr })
+	r, s := startV2(t, ctx, url, nil)
+	st := openOK(t, ctx, s, "", echo.Addr)
+	echoRoundTrip(t, ctx, st, []byte("first path"))
+	r.mu.Lock()
+	old := r.ws
+	r.deaf = old // our count must be final before the HELLO
+	r.mu.Unlock()
+	if w, err := r.resume(ctx); err != nil || w.Status != welcomeResumed {
+		t.Fatalf("resume: %+v, %v", w, err)
+	}
+	err := r.waitFor(ctx, func() bool { return slices.Contains(r.gone, old) })
+	if err != nil {
+		t.Error("the server kept the old WebSocket after the resume (§9.4)")
+	}
+	echoRoundTrip(t, ctx, st, randomBytes(t, 100<<10))
 }

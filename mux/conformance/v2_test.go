@@ -96,8 +96,9 @@ type resumable struct {
 	in       []byte // received, not yet read
 	ended    error  // over for good
 	// test knobs
-	blackhole bool // drop incoming DATA uncounted, as if lost in transit
-	dropped   int  // bytes the blackhole took
+	deaf    *websocket.Conn // its DATA is dropped uncounted, as if lost in transit
+	dropped int             // bytes deaf dropped
+	gone    []*websocket.Conn // WebSockets whose reading failed
 }
 
 func (r *resumable) broadcastLocked() {
@@ -184,12 +185,13 @@ func (r *resumable) readLoop(c *websocket.Conn, first bool) {
 			if r.ws == c {
 				r.ws = nil // detached; the test resumes
 			}
+			r.gone = append(r.gone, c)
 			r.broadcastLocked()
 			r.mu.Unlock()
 			c.CloseNow()
 			return
 		}
-		ack, err := r.handle(m)
+		ack, err := r.handle(c, m)
 		if err != nil {
 			r.end(err)
 			c.CloseNow()
@@ -221,7 +223,7 @@ func (r *resumable) readWelcome(c *websocket.Conn) error {
 }
 
 // handle takes one message; it returns the ACK to send, if any.
-func (r *resumable) handle(m []byte) ([]byte, error) {
+func (r *resumable) handle(c *websocket.Conn, m []byte) ([]byte, error) {
 	if len(m) == 0 {
 		return nil, errors.New("empty message")
 	}
@@ -234,7 +236,7 @@ func (r *resumable) handle(m []byte) ([]byte, error) {
 		if len(p) == 0 || len(p) > maxDataPayload {
 			return nil, fmt.Errorf("DATA of %d bytes", len(p))
 		}
-		if r.blackhole {
+		if c == r.deaf {
 			r.dropped += len(p)
 			return nil, nil
 		}

@@ -88,6 +88,8 @@ type miniSession struct {
 	pongs   []uint32
 	err     error // why the reader stopped
 	goAway  bool
+	opened  []uint32 // streams the server tried to open (§3: never)
+	mute    bool     // answer no pings, as a peer whose path froze
 }
 
 type miniStream struct {
@@ -175,7 +177,10 @@ func (s *miniSession) read() error {
 				return err
 			}
 		}
-		if h.Type == typePing && h.Flags&flagSYN != 0 {
+		s.mu.Lock()
+		mute := s.mute
+		s.mu.Unlock()
+		if h.Type == typePing && h.Flags&flagSYN != 0 && !mute {
 			if err := s.writeFrame(frameHeader{Type: typePing, Flags: flagACK, Length: h.Length}, nil); err != nil {
 				return err
 			}
@@ -186,6 +191,9 @@ func (s *miniSession) read() error {
 		case typeData, typeWindow:
 			st := s.streams[h.Stream]
 			if st == nil {
+				if h.Flags&flagSYN != 0 {
+					s.opened = append(s.opened, h.Stream)
+				}
 				break // a stream we closed, or one the server must not open (§3)
 			}
 			if h.Flags&flagACK != 0 {
@@ -230,15 +238,21 @@ func (s *miniSession) framesOf(id uint32) []frame {
 	return out
 }
 
-// open opens a stream the way §5.6 shows: a window update with SYN that
-// grants the 16 MiB window, then the request as the first data.
-func (s *miniSession) open(req []byte) (*miniStream, error) {
+// openBare opens a stream and sends no request.
+func (s *miniSession) openBare() (*miniStream, error) {
 	s.mu.Lock()
 	st := &miniStream{s: s, id: s.next, window: initialWindow}
 	s.next += 2
 	s.streams[st.id] = st
 	s.mu.Unlock()
-	if err := s.writeFrame(frameHeader{Type: typeWindow, Flags: flagSYN, Stream: st.id, Length: ourWindow - initialWindow}, nil); err != nil {
+	return st, s.writeFrame(frameHeader{Type: typeWindow, Flags: flagSYN, Stream: st.id, Length: ourWindow - initialWindow}, nil)
+}
+
+// open opens a stream the way §5.6 shows: a window update with SYN that
+// grants the 16 MiB window, then the request as the first data.
+func (s *miniSession) open(req []byte) (*miniStream, error) {
+	st, err := s.openBare()
+	if err != nil {
 		return nil, err
 	}
 	return st, st.write(context.Background(), req)
