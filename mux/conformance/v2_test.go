@@ -96,8 +96,8 @@ type resumable struct {
 	in       []byte // received, not yet read
 	ended    error  // over for good
 	// test knobs
-	deaf    *websocket.Conn // its DATA is dropped uncounted, as if lost in transit
-	dropped int             // bytes deaf dropped
+	deaf    *websocket.Conn   // its DATA is dropped uncounted, as if lost in transit
+	dropped int               // bytes deaf dropped
 	gone    []*websocket.Conn // WebSockets whose reading failed
 }
 
@@ -197,7 +197,10 @@ func (r *resumable) readLoop(c *websocket.Conn, first bool) {
 			c.CloseNow()
 			return
 		}
-		if ack != nil {
+		r.mu.Lock()
+		current := r.ws == c
+		r.mu.Unlock()
+		if ack != nil && current { // nothing goes out before a WELCOME
 			// A failed write shows as the next read failing.
 			_ = c.Write(r.ctx, websocket.MessageBinary, ack)
 		}
@@ -409,4 +412,68 @@ func (r *resumable) Close() error {
 	r.cancel()
 	r.wg.Wait()
 	return nil
+}
+
+func (w welcome) bytes() []byte {
+	b := []byte{msgWelcome, w.Status}
+	b = append(b, w.ID[:]...)
+	b = append(b, w.Secret[:]...)
+	b = binary.BigEndian.AppendUint64(b, w.Received)
+	return binary.BigEndian.AppendUint64(b, w.GraceMS)
+}
+
+// serverResumable is the server's end of a new v2 session on c, whose
+// HELLO has been read: it reads c at once (the client may send DATA
+// behind its HELLO, §9.2) but sends nothing until attach.
+func serverResumable(c *websocket.Conn, w welcome) *resumable {
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &resumable{ctx: ctx, cancel: cancel, changed: make(chan struct{}), welcomed: make(chan struct{}), w: w}
+	close(r.welcomed)
+	r.wg.Add(1)
+	go r.readLoop(c, false)
+	return r
+}
+
+// attach is the server's answer (§9.2, §9.4): it drops the WebSocket
+// attached before (its count is then final), sends w with that count,
+// replays from the client's count rc and attaches c. For a new session
+// c is already being read; for a resume its reader starts here.
+func (r *resumable) attach(ctx context.Context, c *websocket.Conn, w welcome, rc uint64, resume bool) error {
+	r.wmu.Lock()
+	defer r.wmu.Unlock()
+	r.mu.Lock()
+	old := r.ws
+	r.ws, r.deaf = nil, old
+	w.Received = r.received
+	if rc < r.heldFrom || rc > r.sent {
+		r.mu.Unlock()
+		return fmt.Errorf("client resumes at %d, we hold [%d, %d]", rc, r.heldFrom, r.sent)
+	}
+	r.held = r.held[rc-r.heldFrom:]
+	r.heldFrom = rc
+	replay := bytes.Clone(r.held)
+	r.mu.Unlock()
+	if old != nil {
+		old.CloseNow()
+	}
+	if err := c.Write(ctx, websocket.MessageBinary, w.bytes()); err != nil {
+		return err
+	}
+	for len(replay) > 0 {
+		n := min(len(replay), maxDataPayload)
+		if err := c.Write(ctx, websocket.MessageBinary, append([]byte{msgData}, replay[:n]...)); err != nil {
+			return err
+		}
+		replay = replay[n:]
+	}
+	r.mu.Lock()
+	r.ws = c
+	ack := binary.BigEndian.AppendUint64([]byte{msgAck}, r.received)
+	r.broadcastLocked()
+	r.mu.Unlock()
+	if resume {
+		r.wg.Add(1)
+		go r.readLoop(c, false)
+	}
+	return c.Write(ctx, websocket.MessageBinary, ack)
 }

@@ -90,6 +90,9 @@ type miniSession struct {
 	goAway  bool
 	opened  []uint32 // streams the server tried to open (§3: never)
 	mute    bool     // answer no pings, as a peer whose path froze
+	// accept, when set, makes this the server's end: streams the client
+	// opens are acknowledged and handed over here.
+	accept chan *miniStream
 }
 
 type miniStream struct {
@@ -104,12 +107,23 @@ type miniStream struct {
 }
 
 func newMiniSession(bs byteStream) *miniSession {
+	return startMiniSession(bs, nil)
+}
+
+// newServerSession is the server's end: it takes the streams the client
+// opens (odd ids, §3) and opens none.
+func newServerSession(bs byteStream) *miniSession {
+	return startMiniSession(bs, make(chan *miniStream, 64))
+}
+
+func startMiniSession(bs byteStream, accept chan *miniStream) *miniSession {
 	s := &miniSession{
 		bs:      bs,
 		done:    make(chan struct{}),
 		changed: make(chan struct{}),
 		streams: map[uint32]*miniStream{},
 		next:    1, // §3: the client opens odd ids
+		accept:  accept,
 	}
 	go s.readLoop()
 	return s
@@ -190,6 +204,22 @@ func (s *miniSession) read() error {
 		switch h.Type {
 		case typeData, typeWindow:
 			st := s.streams[h.Stream]
+			if st == nil && h.Flags&flagSYN != 0 && s.accept != nil && h.Stream%2 == 1 {
+				st = &miniStream{s: s, id: h.Stream, window: initialWindow}
+				s.streams[st.id] = st
+				select {
+				case s.accept <- st:
+				default:
+					s.mu.Unlock()
+					return fmt.Errorf("accept backlog full")
+				}
+				ack := frameHeader{Type: typeWindow, Flags: flagACK, Stream: st.id, Length: ourWindow - initialWindow}
+				s.mu.Unlock()
+				if err := s.writeFrame(ack, nil); err != nil {
+					return err
+				}
+				s.mu.Lock()
+			}
 			if st == nil {
 				if h.Flags&flagSYN != 0 {
 					s.opened = append(s.opened, h.Stream)
