@@ -274,3 +274,42 @@ func TestSpecV2ResumeOverLiveWebSocket(t *testing.T) {
 	}
 	echoRoundTrip(t, ctx, st, randomBytes(t, 100<<10))
 }
+
+// TestSpecV2GraceRunsOut: a session not resumed within the grace ends,
+// its target connections are reset, not finished (§6, §9.5), and a late
+// resume meets status 2.
+func TestSpecV2GraceRunsOut(t *testing.T) {
+	ctx := testCtx(t)
+	drain, drained := testutil.DrainServer(t)
+	_, url := testutil.SandmuxServer(t, func(c *server.Config) {
+		c.Target = drain.Addr
+		c.ResumeGrace = 300 * time.Millisecond
+	})
+	r, s := startV2(t, ctx, url, nil)
+	w, err := r.welcomeOf(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.GraceMS != 300 {
+		t.Errorf("grace %d ms, want 300", w.GraceMS)
+	}
+	st := openOK(t, ctx, s, "", drain.Addr)
+	if err := st.write(ctx, make([]byte, 1000)); err != nil {
+		t.Fatal(err)
+	}
+	r.cut()
+	if d := testutil.AwaitDrained(t, drained); d.Err == nil {
+		t.Errorf("the target read %d bytes and a clean end after the grace, want a reset (§6)", d.N)
+	}
+	r.mu.Lock()
+	rc := r.received
+	r.mu.Unlock()
+	c, w2, err := resumeHello(ctx, url, nil, hello(w.ID, w.Secret, rc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.CloseNow()
+	if w2.Status != welcomeUnknown {
+		t.Errorf("resume after the grace: status %d, want 2 (§9.4)", w2.Status)
+	}
+}
