@@ -114,6 +114,9 @@ var (
 	// ErrNoAuthorizedKeys is returned by New when neither the authorized
 	// keys file nor the key text holds a usable public key.
 	ErrNoAuthorizedKeys = errors.New("no authorized keys")
+	// ErrHostKeyTooOpen refuses a host key file that users other than
+	// its owner may read or write (Unix only), as OpenSSH's sshd does.
+	ErrHostKeyTooOpen = errors.New("host key is open to other users")
 	// ErrServerClosed is returned by Serve after Close.
 	ErrServerClosed = errors.New("sshd: server closed")
 	// errKeyNotAuthorized refuses a public key that is not among the

@@ -6,6 +6,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -97,8 +98,34 @@ func LoadHostKey(stateDir string) (*HostKey, error) {
 	return k, nil
 }
 
+// CheckHostKey reads the host key in stateDir, if there is one yet, as
+// LoadHostKey would, without generating one: a key that every login
+// would refuse (unreadable, or open to other users) is refused at
+// start-up instead, where the operator sees it, rather than in the log
+// of each refused login.
+func CheckHostKey(stateDir string) error {
+	_, err := readHostKey(filepath.Join(stateDir, HostKeyFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return err
+}
+
 func readHostKey(path string) (*HostKey, error) {
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read host key: %w", err)
+	}
+	defer f.Close()
+	// The mode of the file read, not of the path's later occupant.
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("read host key: %w", err)
+	}
+	if err := checkKeyMode(path, fi); err != nil {
+		return nil, err
+	}
+	b, err := io.ReadAll(f)
 	if err != nil {
 		return nil, fmt.Errorf("read host key: %w", err)
 	}

@@ -73,6 +73,11 @@ func startEmbedded(c *cli.Context, log *slog.Logger, cfg *server.Config) (*embed
 	if err := checkStateDir(scfg.StateDir); err != nil {
 		return nil, err
 	}
+	// A key already there that every login would refuse (one copied in
+	// with mode 0644, say) is refused now, where the operator sees it.
+	if err := sshd.CheckHostKey(scfg.StateDir); err != nil {
+		return nil, err
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("embedded ssh server: %w", err)
