@@ -80,6 +80,11 @@ type Stats struct {
 	Sessions int64
 	// RawSessions is how many of those ran in raw (websocat) mode.
 	RawSessions int64
+	// ActiveRaw is the number of raw-mode connections open now (each a
+	// WebSocket spliced to the default target); ActiveSessions does not
+	// count them. Their bytes are not counted: the splice moves them
+	// with no counter on its way.
+	ActiveRaw int
 	// ActiveSessions is the number of sandmux sessions open now.
 	ActiveSessions int
 	// Streams is the number of streams opened so far; ActiveStreams, now.
@@ -131,7 +136,7 @@ func New(cfg Config) (*Server, error) {
 // Stats returns the server's counters.
 func (s *Server) Stats() Stats {
 	s.mu.Lock()
-	active := len(s.sessions)
+	active, activeRaw := len(s.sessions), len(s.raws)
 	in, out := s.stats.bytesIn.Load(), s.stats.bytesOut.Load()
 	for sess := range s.sessions {
 		// Bytes, not Stats: Stats counts streams under yamux's stream
@@ -155,6 +160,7 @@ func (s *Server) Stats() Stats {
 		RawSessions:     s.stats.rawTotal.Load(),
 		Sessions:        s.stats.sessionsTotal.Load(),
 		ActiveSessions:  active,
+		ActiveRaw:       activeRaw,
 		Streams:         s.stats.streamsTotal.Load(),
 		ActiveStreams:   s.stats.streamsActive.Load(),
 		Resumes:         s.stats.resumes.Load(),

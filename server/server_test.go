@@ -587,12 +587,15 @@ func TestRawMode(t *testing.T) {
 	if _, err := io.ReadFull(nc, back); err != nil || string(back) != string(msg) {
 		t.Fatalf("echo = %q, %v", back, err)
 	}
-	if st := s.srv.Stats(); st.Sessions != 1 || st.RawSessions != 1 || st.ActiveSessions != 0 {
-		t.Fatalf("Stats() = %+v, want 1 raw session and no sandmux session", st)
+	// A raw connection open now is counted as one (it is neither a
+	// session nor a stream, and no metric showed it).
+	if st := s.srv.Stats(); st.Sessions != 1 || st.RawSessions != 1 || st.ActiveSessions != 0 || st.ActiveRaw != 1 {
+		t.Fatalf("Stats() = %+v, want 1 raw session, open, and no sandmux session", st)
 	}
 	if err := nc.Close(); err != nil {
 		t.Fatalf("close: %v", err)
 	}
+	testutil.WaitFor(t, waitTimeout, "the ended raw connection uncounted", func() bool { return s.srv.Stats().ActiveRaw == 0 })
 
 	// A target that is down is the upgrade's answer, in the words a
 	// sandmux stream gets, not a WebSocket that opens and closes cleanly.

@@ -124,6 +124,10 @@ func writeStats(e *exposition, st server.Stats) {
 	// Stats reads the two totals one after the other: a raw upgrade in
 	// between must not show as a counter going back.
 	f.add("", float64(max(st.Sessions-st.RawSessions, 0)), "mode", "sandmux")
+	// Raw connections carry no session and no stream: without a family
+	// of their own, websocat clients were invisible on a dashboard.
+	e.family("sandmux_raw_connections_active", "Raw-mode (websocat) connections open now, each a WebSocket spliced to the default target; sandmux_sessions_total{mode=\"raw\"} counts them all.", typeGauge).
+		add("", float64(st.ActiveRaw))
 	e.family("sandmux_streams_active", "Streams open now.", typeGauge).
 		add("", float64(st.ActiveStreams))
 	e.family("sandmux_streams_total", "Streams opened, refused ones included.", typeCounter).

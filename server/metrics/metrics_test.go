@@ -22,7 +22,7 @@ func TestExposition(t *testing.T) {
 	m := metrics.New()
 	m.SetSource(func() server.Stats {
 		return server.Stats{
-			Sessions: 7, RawSessions: 2, ActiveSessions: 3, Streams: 40, ActiveStreams: 5, Resumes: 4,
+			Sessions: 7, RawSessions: 2, ActiveSessions: 3, ActiveRaw: 1, Streams: 40, ActiveStreams: 5, Resumes: 4,
 			RefusedSessions: 1, RefusedStreams: 2, RefusedAuth: 3, RefusedProtocol: 4, RefusedTargets: 5, TargetErrors: 6, RefusedResumes: 8,
 			BytesIn: 1000, BytesOut: 2000,
 		}
@@ -37,6 +37,7 @@ func TestExposition(t *testing.T) {
 	text := string(b)
 	for _, want := range []string{
 		"sandmux_sessions_active 3\n",
+		"sandmux_raw_connections_active 1\n",
 		`sandmux_sessions_total{mode="sandmux"} 5` + "\n",
 		`sandmux_sessions_total{mode="raw"} 2` + "\n",
 		"sandmux_streams_active 5\n",
@@ -441,6 +442,7 @@ func TestExpositionFormat(t *testing.T) {
 
 	want := map[string]string{
 		"sandmux_sessions_active":            "gauge",
+		"sandmux_raw_connections_active":     "gauge",
 		"sandmux_sessions_total":             "counter",
 		"sandmux_streams_active":             "gauge",
 		"sandmux_streams_total":              "counter",
