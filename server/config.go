@@ -23,6 +23,16 @@ type Config struct {
 	// MaxSessions bounds concurrent WebSockets (sandmux and raw). Resuming
 	// an existing session never counts as a new one.
 	MaxSessions int
+	// MaxHandshakes bounds the connections still in their handshake at
+	// once: accepted but not yet a session (the HTTP request, the token
+	// check, the upgrade, the sandmux.v2 hello), as sshd's MaxStartups
+	// bounds those not yet logged in. Anyone who can reach the port can
+	// open them, each held for up to the header timeout. Beyond it, as
+	// many again are answered 503 with Retry-After once their request
+	// arrives, and the rest are closed unread. Streams on a session are
+	// not connections and never count. It takes effect only when the
+	// http.Server uses the Server's ConnContext and ConnState.
+	MaxHandshakes int
 	// MaxStreams bounds concurrent streams per session. Together with the
 	// stream window it bounds what one peer can make the server buffer.
 	MaxStreams int
@@ -54,10 +64,15 @@ func DefaultConfig() Config {
 		Target:      "127.0.0.1:22",
 		DialTimeout: 10 * time.Second,
 		MaxSessions: 100,
-		MaxStreams:  256,
-		Mux:         mux.DefaultConfig(),
-		ResumeGrace: 10 * time.Minute,
-		Resume:      mux.DefaultResumeConfig(),
+		// Far above what a burst of ssh and scp processes, each with a
+		// WebSocket of its own, keeps in their handshake at once (a few
+		// round trips each), and far below what the file descriptors
+		// and memory of a sandbox bear.
+		MaxHandshakes: 64,
+		MaxStreams:    256,
+		Mux:           mux.DefaultConfig(),
+		ResumeGrace:   10 * time.Minute,
+		Resume:        mux.DefaultResumeConfig(),
 	}
 }
 
@@ -73,6 +88,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxSessions <= 0 || c.MaxStreams <= 0 {
 		return fmt.Errorf("%w: --max-sessions and --max-streams must be positive", ErrInvalidConfig)
+	}
+	if c.MaxHandshakes <= 0 {
+		return fmt.Errorf("%w: --max-handshakes must be positive", ErrInvalidConfig)
 	}
 	if c.IdleTimeout < 0 {
 		return fmt.Errorf("%w: idle timeout must not be negative", ErrInvalidConfig)

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"time"
 
 	"github.com/coder/websocket"
 
@@ -42,7 +41,7 @@ func authHash(r *http.Request) [sha256.Size]byte {
 // WebSocket is lost again). slotFree says the upgrade was admitted as a
 // resume, past the session limit and the drain, so it may only resume;
 // attached is called once a resume has attached.
-func (s *Server) serveResumable(link mux.Link, r *http.Request, slotFree bool, attached func(), log *slog.Logger, start time.Time) {
+func (s *Server) serveResumable(link mux.Link, r *http.Request, slotFree bool, attached func(), log *slog.Logger, hs *handshake) {
 	ws := link.WS
 	hctx, cancel := context.WithTimeout(s.ctx, s.cfg.Mux.HeaderTimeout)
 	defer cancel()
@@ -53,7 +52,7 @@ func (s *Server) serveResumable(link mux.Link, r *http.Request, slotFree bool, a
 		return
 	}
 	if hello.Resuming() {
-		s.resume(link, hello, authHash(r), attached, log, start)
+		s.resume(link, hello, authHash(r), attached, log, hs)
 		return
 	}
 	if slotFree {
@@ -100,13 +99,13 @@ func (s *Server) serveResumable(link mux.Link, r *http.Request, slotFree bool, a
 		return
 	}
 	cancel()
-	s.observeHandshake(mux.SubprotocolResumable, start)
+	s.handshakeOver(hs, mux.SubprotocolResumable)
 	s.serveMux(d.rc, log.With("session", shortID(id)))
 }
 
 // resume attaches link to the session hello names, if the secret and
 // credentials match, and holds it until it is lost.
-func (s *Server) resume(link mux.Link, hello mux.Hello, auth [sha256.Size]byte, attached func(), log *slog.Logger, start time.Time) {
+func (s *Server) resume(link mux.Link, hello mux.Hello, auth [sha256.Size]byte, attached func(), log *slog.Logger, hs *handshake) {
 	ws := link.WS
 	log = log.With("session", shortID(hello.ID))
 	hctx, cancel := context.WithTimeout(s.ctx, s.cfg.Mux.HeaderTimeout)
@@ -168,7 +167,7 @@ func (s *Server) resume(link mux.Link, hello mux.Hello, auth [sha256.Size]byte, 
 	}
 	cancel()
 	s.stats.resumes.Add(1)
-	s.observeHandshake("resume", start)
+	s.handshakeOver(hs, "resume")
 	log.Info("session resumed", "client_received", hello.Received)
 	select {
 	case <-lost:

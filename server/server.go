@@ -54,6 +54,8 @@ type Server struct {
 	resumables map[[mux.SessionIDSize]byte]*detached
 	wg         sync.WaitGroup // one per live ServeHTTP upgrade
 
+	hs handshakes // connections in their handshake (MaxHandshakes)
+
 	stats counters
 }
 
@@ -69,6 +71,7 @@ type counters struct {
 	refusedAuth, refusedProtocol    atomic.Int64
 	refusedTargets, targetErrors    atomic.Int64
 	refusedResumes                  atomic.Int64
+	refusedHandshakes               atomic.Int64
 	// Bytes of sandmux sessions that have ended; live ones are added by
 	// Stats.
 	bytesIn, bytesOut atomic.Int64
@@ -102,6 +105,9 @@ type Stats struct {
 	// RefusedResumes counts resumes refused for an unknown session or a
 	// wrong resume secret or credentials.
 	RefusedResumes int64
+	// RefusedHandshakes counts connections refused at MaxHandshakes
+	// (answered 503, or closed).
+	RefusedHandshakes int64
 	// BytesIn and BytesOut are what sandmux sessions (not raw ones)
 	// received and sent on their WebSockets, live sessions included.
 	BytesIn, BytesOut int64
@@ -130,6 +136,7 @@ func New(cfg Config) (*Server, error) {
 		sessions:   make(map[*mux.Session]struct{}),
 		raws:       make(map[*websocket.Conn]struct{}),
 		resumables: make(map[[mux.SessionIDSize]byte]*detached),
+		hs:         handshakes{max: cfg.MaxHandshakes, answerLimit: busyAnswerLimit, conns: make(map[net.Conn]*hsConn)},
 	}, nil
 }
 
@@ -148,13 +155,14 @@ func (s *Server) Stats() Stats {
 	}
 	s.mu.Unlock()
 	return Stats{
-		RefusedAuth:     s.stats.refusedAuth.Load(),
-		RefusedProtocol: s.stats.refusedProtocol.Load(),
-		RefusedTargets:  s.stats.refusedTargets.Load(),
-		TargetErrors:    s.stats.targetErrors.Load(),
-		RefusedResumes:  s.stats.refusedResumes.Load(),
-		BytesIn:         in,
-		BytesOut:        out,
+		RefusedAuth:       s.stats.refusedAuth.Load(),
+		RefusedProtocol:   s.stats.refusedProtocol.Load(),
+		RefusedTargets:    s.stats.refusedTargets.Load(),
+		TargetErrors:      s.stats.targetErrors.Load(),
+		RefusedResumes:    s.stats.refusedResumes.Load(),
+		RefusedHandshakes: s.stats.refusedHandshakes.Load(),
+		BytesIn:           in,
+		BytesOut:          out,
 		// Raw first: both count up in the order sessions, raw, so this
 		// never reports more raw sessions than sessions.
 		RawSessions:     s.stats.rawTotal.Load(),
@@ -177,7 +185,15 @@ func (s *Server) Carrying() int64 {
 
 // ServeHTTP answers health checks and upgrades everything else.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
+	hs := &handshake{start: time.Now(), conn: hsConnFrom(r.Context())}
+	if s.refuseBusy(w, r) {
+		return
+	}
+	// Once upgraded, the connection is the handler's: it counts against
+	// the handshake limit until its session starts, or until this returns.
+	if hs.conn != nil {
+		defer s.hs.forget(hs.conn, true)
+	}
 	mode, ok := s.admit(w, r)
 	if !ok {
 		return
@@ -241,13 +257,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch mode {
 	case modeRaw:
 		s.stats.rawTotal.Add(1)
-		s.observeHandshake("raw", start)
+		s.handshakeOver(hs, "raw")
 		s.serveRaw(ws, rawTarget, log)
 	case modeResumable:
 		// Its data messages go out as frames built in place (mux.Link).
-		s.serveResumable(mux.Link{WS: ws, Frames: bc}, r, resuming, releaseSlot, log, start)
+		s.serveResumable(mux.Link{WS: ws, Frames: bc}, r, resuming, releaseSlot, log, hs)
 	default:
-		s.observeHandshake(mux.Subprotocol, start)
+		s.handshakeOver(hs, mux.Subprotocol)
 		s.serveMux(mux.NetConn(s.ctx, ws), log)
 	}
 }
@@ -339,13 +355,6 @@ func (s *Server) refuseBody(w http.ResponseWriter, r *http.Request) {
 	s.log.Info("refused a request with a body", logflood.Limit, "method", r.Method, "remote", r.RemoteAddr)
 	w.Header().Set("Connection", "close")
 	http.Error(w, "sandmux: a request to sandmux has no body (GET /healthz, or a WebSocket upgrade)", http.StatusBadRequest)
-}
-
-// observeHandshake reports a handshake that started at start.
-func (s *Server) observeHandshake(mode string, start time.Time) {
-	if s.cfg.OnHandshake != nil {
-		s.cfg.OnHandshake(mode, time.Since(start))
-	}
 }
 
 // waitingToResume counts the sessions that have lost their WebSocket and

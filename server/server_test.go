@@ -106,7 +106,8 @@ func startServer(t *testing.T, target string, mod func(*server.Config)) *testSer
 	// As cmd/sandmux serves: the resumable transport then writes the
 	// frames it builds itself (mux.Link.Frames).
 	ts.Listener = mux.Listener{Listener: ts.Listener}
-	ts.Config.ConnContext = mux.ConnContext
+	ts.Config.ConnContext = srv.ConnContext
+	ts.Config.ConnState = srv.ConnState
 	ts.Start()
 	// Server.Close ends the hijacked WebSocket connections, which
 	// httptest.Server.Close does not wait for.

@@ -49,6 +49,7 @@ const (
 	ReasonTargetNotAllowed = "target_not_allowed" // stream asked for a target not --allow'ed
 	ReasonTargetFailed     = "target_failed"      // the target refused or was unreachable
 	ReasonResume           = "resume"             // a resume naming an unknown session, or with a wrong secret or credentials
+	ReasonHandshakeLimit   = "handshake_limit"    // 503 or closed: --max-handshakes connections were in their handshake
 )
 
 // handshakeBuckets are the upper bounds of
@@ -136,8 +137,9 @@ func writeStats(e *exposition, st server.Stats) {
 	f.add("", float64(st.BytesIn), "direction", "in")
 	f.add("", float64(st.BytesOut), "direction", "out")
 	// In the order of the reasons' names, as client_golang sorted them.
-	f = e.family("sandmux_refusals_total", "Refused upgrades, resumes and streams, by reason.", typeCounter)
+	f = e.family("sandmux_refusals_total", "Refused connections (at the handshake limit), upgrades, resumes and streams, by reason.", typeCounter)
 	f.add("", float64(st.RefusedAuth), "reason", ReasonAuth)
+	f.add("", float64(st.RefusedHandshakes), "reason", ReasonHandshakeLimit)
 	f.add("", float64(st.RefusedProtocol), "reason", ReasonProtocol)
 	f.add("", float64(st.RefusedResumes), "reason", ReasonResume)
 	f.add("", float64(st.RefusedSessions), "reason", ReasonSessionLimit)

@@ -23,7 +23,7 @@ func TestExposition(t *testing.T) {
 	m.SetSource(func() server.Stats {
 		return server.Stats{
 			Sessions: 7, RawSessions: 2, ActiveSessions: 3, ActiveRaw: 1, Streams: 40, ActiveStreams: 5, Resumes: 4,
-			RefusedSessions: 1, RefusedStreams: 2, RefusedAuth: 3, RefusedProtocol: 4, RefusedTargets: 5, TargetErrors: 6, RefusedResumes: 8,
+			RefusedSessions: 1, RefusedStreams: 2, RefusedAuth: 3, RefusedProtocol: 4, RefusedTargets: 5, TargetErrors: 6, RefusedResumes: 8, RefusedHandshakes: 9,
 			BytesIn: 1000, BytesOut: 2000,
 		}
 	})
@@ -52,6 +52,7 @@ func TestExposition(t *testing.T) {
 		`sandmux_refusals_total{reason="target_not_allowed"} 5` + "\n",
 		`sandmux_refusals_total{reason="target_failed"} 6` + "\n",
 		`sandmux_refusals_total{reason="resume"} 8` + "\n",
+		`sandmux_refusals_total{reason="handshake_limit"} 9` + "\n",
 		`sandmux_handshake_duration_seconds_count{mode="sandmux.v2"} 2` + "\n",
 		`sandmux_handshake_duration_seconds_bucket{mode="sandmux.v2",le="0.005"} 1` + "\n",
 		`sandmux_handshake_duration_seconds_count{mode="raw"} 1` + "\n",

@@ -1,0 +1,234 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/sandmux/sandmux/mux"
+)
+
+// The handshake limit (Config.MaxHandshakes) bounds the connections that
+// have not yet become a session: from the TCP accept through the HTTP
+// request, the token check, the upgrade and the sandmux.v2 hello. Anyone
+// who can reach the sandbox's public port can open such connections, and
+// each holds a goroutine and buffers for up to --header-timeout; the
+// limit plays the part of sshd's MaxStartups. Streams on an established
+// session are not connections and never count.
+//
+// Beyond the limit, as many connections again are answered 503 with
+// Retry-After as soon as their request arrives (within busyAnswerLimit),
+// so that a client that was merely unlucky is told to retry; past those
+// too, a connection is closed unread. The limit is kept by the
+// http.Server's ConnContext and ConnState hooks (Server.ConnContext,
+// Server.ConnState), which see every connection without wrapping it: the
+// data path keeps its *net.TCPConn.
+
+// busyAnswerLimit bounds how long a connection refused for the handshake
+// limit may take to send the request it is to be answered 503 on.
+const busyAnswerLimit = time.Second
+
+// busyReportEvery is how often refusals are logged while they go on: the
+// first of a burst at once, then one line with their count at most this
+// often, so that a flood of connections does not flood the log too.
+const busyReportEvery = time.Minute
+
+// hsConn is a connection the handshake limit keeps track of.
+type hsConn struct {
+	// busy: over the limit, to be answered 503 (or closed by timer).
+	busy  bool
+	timer *time.Timer
+	// hijacked: upgraded; the handler now says when its handshake ends.
+	hijacked bool
+}
+
+// handshakes counts the connections in their handshake.
+type handshakes struct {
+	max         int
+	answerLimit time.Duration // busyAnswerLimit, but for tests
+
+	mu      sync.Mutex
+	conns   map[net.Conn]*hsConn
+	pending int // conns not busy
+	busy    int
+	// Refusals not yet logged, and when they last were.
+	answered, closed int
+	reportedAt       time.Time
+}
+
+// verdict is what admit decided for a new connection.
+type verdict int
+
+const (
+	admitted verdict = iota
+	answerBusy
+	dropped
+)
+
+// admit decides on a new connection. report is non-nil when refusals
+// are due to be logged.
+func (h *handshakes) admit(c net.Conn, now time.Time) (v verdict, report *busyReport) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	quiet := h.answered == 0 && h.closed == 0
+	switch {
+	case h.pending < h.max:
+		h.pending++
+		h.conns[c] = &hsConn{}
+		return admitted, nil
+	case h.busy < h.max:
+		h.busy++
+		hc := &hsConn{busy: true}
+		// A connection that is slow with its request is not waited for
+		// as long as --header-timeout: it is closed unanswered.
+		hc.timer = time.AfterFunc(h.answerLimit, func() { _ = c.Close() })
+		h.conns[c] = hc
+		h.answered++
+		v = answerBusy
+	default:
+		h.closed++
+		v = dropped
+	}
+	if now.Sub(h.reportedAt) < busyReportEvery {
+		return v, nil
+	}
+	report = &busyReport{answered: h.answered, closed: h.closed, pending: h.pending, first: quiet}
+	h.answered, h.closed, h.reportedAt = 0, 0, now
+	return v, report
+}
+
+// busyReport is one log line's worth of refusals.
+type busyReport struct {
+	answered, closed, pending int
+	first                     bool // the first of a burst, not a running count
+}
+
+// forget drops c once it is closed, or once its handshake is over if it
+// was hijacked (onlyHijacked): a connection that was not is still the
+// http.Server's, which may read another request on it.
+func (h *handshakes) forget(c net.Conn, onlyHijacked bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	hc, ok := h.conns[c]
+	if !ok || onlyHijacked && !hc.hijacked {
+		return
+	}
+	delete(h.conns, c)
+	if hc.busy {
+		hc.timer.Stop()
+		h.busy--
+		return
+	}
+	h.pending--
+}
+
+// hijacked marks c as upgraded (or taken by the handler otherwise).
+func (h *handshakes) hijacked(c net.Conn) {
+	h.mu.Lock()
+	if hc, ok := h.conns[c]; ok {
+		hc.hijacked = true
+	}
+	h.mu.Unlock()
+}
+
+// isBusy reports whether c is to be answered 503, and stops its timer:
+// false once the timer has fired (the connection is being closed).
+func (h *handshakes) isBusy(c net.Conn) (busy, inTime bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	hc, ok := h.conns[c]
+	if !ok || !hc.busy {
+		return false, false
+	}
+	return true, hc.timer.Stop()
+}
+
+type hsConnKey struct{}
+
+// ConnContext is for the public http.Server's ConnContext: it applies the
+// handshake limit to each new connection and does what mux.ConnContext
+// does. Pair it with ConnState; without both, connections are not
+// limited.
+func (s *Server) ConnContext(ctx context.Context, c net.Conn) context.Context {
+	v, report := s.hs.admit(c, time.Now())
+	if report != nil {
+		s.logBusy(report)
+	}
+	if v != admitted {
+		s.stats.refusedHandshakes.Add(1)
+	}
+	if v == dropped {
+		_ = c.Close() // its request is never read: net/http ends at once
+		return ctx
+	}
+	return context.WithValue(mux.ConnContext(ctx, c), hsConnKey{}, c)
+}
+
+// ConnState is for the public http.Server's ConnState: with ConnContext,
+// it keeps the handshake limit's count of connections.
+func (s *Server) ConnState(c net.Conn, st http.ConnState) {
+	switch st {
+	case http.StateHijacked:
+		s.hs.hijacked(c)
+	case http.StateClosed:
+		s.hs.forget(c, false)
+	}
+}
+
+// hsConnFrom is the request's connection, if the handshake limit tracks it.
+func hsConnFrom(ctx context.Context) net.Conn {
+	c, _ := ctx.Value(hsConnKey{}).(net.Conn)
+	return c
+}
+
+// refuseBusy answers a request on a connection that came in over the
+// handshake limit, and reports whether it was one.
+func (s *Server) refuseBusy(w http.ResponseWriter, r *http.Request) bool {
+	c := hsConnFrom(r.Context())
+	if c == nil {
+		return false
+	}
+	busy, inTime := s.hs.isBusy(c)
+	if !busy {
+		return false
+	}
+	if !inTime {
+		return true // closed by its timer meanwhile
+	}
+	w.Header().Set("Retry-After", "1")
+	w.Header().Set("Connection", "close")
+	http.Error(w, fmt.Sprintf("sandmux: server busy: %d connections are still in their handshake (--max-handshakes %d); retry in a moment", s.cfg.MaxHandshakes, s.cfg.MaxHandshakes), http.StatusServiceUnavailable)
+	return true
+}
+
+// logBusy logs refusals at the handshake limit, once per burst and then
+// at most once per busyReportEvery with their count.
+func (s *Server) logBusy(r *busyReport) {
+	msg := "refusing connections: too many still in their handshake (upgrade, token, hello); more are answered 503 or closed, and the next such line comes a minute later at the earliest"
+	if !r.first {
+		msg = "still refusing connections: too many in their handshake; the next such line comes a minute later at the earliest"
+	}
+	s.log.Warn(msg, slog.Int("refused_503", r.answered), slog.Int("closed_unread", r.closed),
+		slog.Int("in_handshake", r.pending), slog.Int("max_handshakes", s.cfg.MaxHandshakes))
+}
+
+// handshake is one connection's way from its request to its session.
+type handshake struct {
+	start time.Time
+	conn  net.Conn // nil when the handshake limit does not track it
+}
+
+// handshakeOver ends the handshake: the connection now carries a session (or a
+// resumed one) and no longer counts against the limit.
+func (s *Server) handshakeOver(hs *handshake, mode string) {
+	if hs.conn != nil {
+		s.hs.forget(hs.conn, true)
+	}
+	if s.cfg.OnHandshake != nil {
+		s.cfg.OnHandshake(mode, time.Since(hs.start))
+	}
+}
