@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -17,8 +19,15 @@ import (
 )
 
 // Dial opens the WebSocket described by cfg and starts a session on it.
-// ctx bounds only the dial; the session lives until Close.
+// ctx bounds only the dial; the session lives until Close. It dials once:
+// a caller that retries (the agent) sees every refusal.
 func Dial(ctx context.Context, cfg Config) (*Session, error) {
+	return dial(ctx, cfg, false)
+}
+
+// dial is Dial; retryBusy dials again while the server says it is busy
+// (dialUntilNotBusy).
+func dial(ctx context.Context, cfg Config, retryBusy bool) (*Session, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -40,7 +49,13 @@ func Dial(ctx context.Context, cfg Config) (*Session, error) {
 	default:
 		protos = []string{mux.SubprotocolResumable, mux.Subprotocol}
 	}
-	link, err := s.dialWS(dctx, protos, false)
+	var link mux.Link
+	var err error
+	if retryBusy {
+		link, err = s.dialUntilNotBusy(dctx, protos)
+	} else {
+		link, err = s.dialWS(dctx, protos, false)
+	}
 	if err != nil {
 		lcancel()
 		return nil, err
@@ -180,12 +195,62 @@ func httpClient(tc *tls.Config, proxy *url.URL) (hc *http.Client, conn func() *m
 		}
 }
 
+// maxBusyWait caps the wait a busy server's Retry-After asks for.
+const maxBusyWait = 5 * time.Second
+
+// dialUntilNotBusy opens the WebSocket, again and again while the server
+// answers that it is busy and says when to come back (503 or 429 with
+// Retry-After: a sandmux server at its --max-handshakes), for as long as
+// ctx allows: such a refusal is a moment's, not the user's to deal with,
+// and a --no-agent proxy, which dials once, failed on it. Given up, the
+// error is the last refusal, whose text says the server is busy. Only a
+// dial for one stream (DialStream) does this: the agent retries with its
+// own backoff, and tells the proxies waiting why the last dial failed.
+func (s *Session) dialUntilNotBusy(ctx context.Context, protos []string) (mux.Link, error) {
+	for {
+		link, err := s.dialWS(ctx, protos, false)
+		var de *DialError
+		if err == nil || !errors.As(err, &de) || de.RetryAfter <= 0 {
+			return link, err
+		}
+		// Spread out, so that the clients a burst refused together do
+		// not come back together.
+		wait := min(de.RetryAfter, maxBusyWait)
+		wait += rand.N(wait / 2)
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
+			return link, err
+		}
+		s.log.Debug("server busy; dialling again", "in", wait.Round(time.Millisecond), "err", err)
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return link, err
+		}
+	}
+}
+
+// retryAfter is a busy answer's Retry-After in seconds (the form sandmux
+// and most servers send; a date is taken for none), or zero.
+func retryAfter(resp *http.Response) time.Duration {
+	if resp.StatusCode != http.StatusServiceUnavailable && resp.StatusCode != http.StatusTooManyRequests {
+		return 0
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(resp.Header.Get("Retry-After")))
+	if err != nil || n <= 0 {
+		return 0
+	}
+	return time.Duration(min(n, 3600)) * time.Second
+}
+
 // dialError turns a failed handshake into a DialError carrying the HTTP
 // status and the server's first line of explanation.
 func dialError(url string, resp *http.Response, err error) error {
 	de := &DialError{URL: RedactURL(url), Err: err}
 	if resp != nil && resp.StatusCode != http.StatusSwitchingProtocols {
 		de.StatusCode = resp.StatusCode
+		de.RetryAfter = retryAfter(resp)
 		if loc := resp.Header.Get("Location"); isRedirect(resp.StatusCode) && loc != "" {
 			de.Detail = "redirects to " + RedactURL(loc) + "; sandmux does not follow redirects, which would carry the token there: put that address in --url if you trust it"
 			if resp.Body != nil {

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/coder/websocket"
 
@@ -52,7 +53,11 @@ type DialError struct {
 	// in JSON, such as E2B's "The sandbox was not found", shown beside
 	// the hint: it says what happened, not what to do.
 	Edge string
-	Err  error
+	// RetryAfter is how soon a server that refused the upgrade as busy
+	// (503 or 429 with a Retry-After in seconds) asked to be tried again;
+	// zero when it did not.
+	RetryAfter time.Duration
+	Err        error
 }
 
 // Error renders the failure for a terminal.

@@ -172,11 +172,13 @@ func (s *Session) Close() error {
 }
 
 // DialStream dials a session of its own for exactly one stream to target:
-// the --no-agent path, and the only way to reach a raw server. The stream
-// is opened early (OpenStreamEarly): a refusal comes from its first Read.
-// The returned func closes the session; call it when the stream is done.
+// the --no-agent path, and the only way to reach a raw server. A server
+// that refuses as busy, saying when to come back (Retry-After), is dialled
+// again then, within cfg.DialTimeout. The stream is opened early
+// (OpenStreamEarly): a refusal comes from its first Read. The returned
+// func closes the session; call it when the stream is done.
 func DialStream(ctx context.Context, cfg Config, target string) (net.Conn, func(), error) {
-	sess, err := Dial(ctx, cfg)
+	sess, err := dial(ctx, cfg, true)
 	if err != nil {
 		return nil, nil, err
 	}
