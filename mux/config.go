@@ -12,8 +12,11 @@ import (
 // window must be large on both ends for throughput.
 type Config struct {
 	// StreamWindow is the receive window a stream starts with. A stream
-	// can move at most one window per round trip (16 MiB is 160 MiB/s at
-	// 100 ms). Memory grows only with unread data, up to the window.
+	// can move at most one window per round trip (512 KiB is 10 MiB/s at
+	// 50 ms) until its window grows (MaxStreamWindow). A window granted
+	// cannot be taken back, so every open stream, idle or not, holds its
+	// window of the session's (SessionWindow): small, so that idle streams
+	// leave the rest to the busy ones. Memory grows only with unread data.
 	StreamWindow uint32
 	// MaxStreamWindow is how far a stream's window may grow while the
 	// window, not its reader, holds it back: it doubles whenever the
@@ -27,6 +30,14 @@ type Config struct {
 	// closed and drained. A session so buffers at most streams ×
 	// StreamWindow + WindowGrowth of unread data. Zero turns growth off.
 	WindowGrowth uint64
+	// SessionWindow caps what all of a session's open streams together
+	// hold granted to the peer or received and unread, as a connection's
+	// window would (yamux has none): the memory a session's stalled readers
+	// can make it hold. Every stream may still hold 256 KiB, so no stream
+	// waits for another's reader; one held back is granted more at its
+	// next read, once the others have been read or closed. Zero means no
+	// cap: streams × (window) + WindowGrowth.
+	SessionWindow uint64
 	// MaxFrame caps each data frame. Frames are sized to the path (see
 	// Session.frameSize) so that an interactive keystroke never queues
 	// behind more than about a millisecond of one frame of bulk data;
@@ -61,9 +72,10 @@ type Config struct {
 // DefaultConfig returns the tuned defaults described in DESIGN.md.
 func DefaultConfig() Config {
 	return Config{
-		StreamWindow:       16 << 20,
+		StreamWindow:       2 << 20,
 		MaxStreamWindow:    64 << 20,
 		WindowGrowth:       96 << 20,
+		SessionWindow:      256 << 20,
 		MaxFrame:           256 << 10,
 		KeepAliveInterval:  15 * time.Second,
 		WriteTimeout:       45 * time.Second,
@@ -81,6 +93,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: stream window %d is below yamux's minimum of 262144", ErrInvalidConfig, c.StreamWindow)
 	case c.MaxStreamWindow < c.StreamWindow:
 		return fmt.Errorf("%w: max stream window %d is below the stream window %d; raise it or lower the stream window", ErrInvalidConfig, c.MaxStreamWindow, c.StreamWindow)
+	case c.SessionWindow != 0 && c.SessionWindow < uint64(c.MaxStreamWindow):
+		return fmt.Errorf("%w: session window %d is below the max stream window %d; raise it or set 0 for no cap", ErrInvalidConfig, c.SessionWindow, c.MaxStreamWindow)
 	case c.MaxFrame < 1024:
 		return fmt.Errorf("%w: max frame %d is below 1024", ErrInvalidConfig, c.MaxFrame)
 	case c.KeepAliveInterval <= 0:
@@ -114,15 +128,16 @@ func (c Config) yamuxConfig(log *slog.Logger) *yamux.Config {
 		maxWindow = c.StreamWindow // yamux reads a zero cap as no cap
 	}
 	return &yamux.Config{
-		AcceptBacklog:          c.AcceptBacklog,
-		EnableKeepAlive:        false,
-		KeepAliveInterval:      c.KeepAliveInterval,
-		ConnectionWriteTimeout: c.WriteTimeout,
-		MaxStreamWindowSize:    maxWindow,
-		StartStreamWindowSize:  c.StreamWindow,
-		MaxSessionWindowGrowth: c.WindowGrowth,
-		StreamOpenTimeout:      c.StreamOpenTimeout,
-		StreamCloseTimeout:     c.StreamCloseTimeout,
-		Logger:                 yamuxLogger{log: log.With("component", "yamux")},
+		AcceptBacklog:           c.AcceptBacklog,
+		EnableKeepAlive:         false,
+		KeepAliveInterval:       c.KeepAliveInterval,
+		ConnectionWriteTimeout:  c.WriteTimeout,
+		MaxStreamWindowSize:     maxWindow,
+		StartStreamWindowSize:   c.StreamWindow,
+		MaxSessionWindowGrowth:  c.WindowGrowth,
+		MaxSessionReceiveWindow: c.SessionWindow,
+		StreamOpenTimeout:       c.StreamOpenTimeout,
+		StreamCloseTimeout:      c.StreamCloseTimeout,
+		Logger:                  yamuxLogger{log: log.With("component", "yamux")},
 	}
 }

@@ -69,6 +69,7 @@ type windowTuner struct {
 	epochRead  uint64    // read at epochStart
 
 	unread atomic.Int64               // recvBuf.Len(), for closeStream
+	held   atomic.Int64               // recvWindow + recvBuf.Len() (sessionwindow.go)
 	closed atomic.Bool                // closeStream ran
 	cell   atomic.Pointer[growthCell] // set at the first growth
 }
@@ -185,6 +186,7 @@ func (c *growthCell) release() {
 func (s *Stream) noteUnread() {
 	t := &s.tuner
 	t.unread.Store(int64(s.recvBuf.Len()))
+	s.noteHeld()
 	if t.closed.Load() {
 		s.releaseIfDrained()
 	}

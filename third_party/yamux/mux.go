@@ -41,6 +41,12 @@ type Config struct {
 	// Zero means no cap.
 	MaxSessionWindowGrowth uint64
 
+	// MaxSessionReceiveWindow (sandmux patch, sessionwindow.go) caps what
+	// a session's open streams together hold granted to the peer and
+	// unread, as a connection-level window would; every stream may still
+	// hold the initial 256 KiB. Zero means no cap.
+	MaxSessionReceiveWindow uint64
+
 	// StreamOpenTimeout is the maximum amount of time that a stream will
 	// be allowed to remain in pending state while waiting for an ack from the peer.
 	// Once the timeout is reached the session will be gracefully closed.

@@ -83,6 +83,7 @@ func newStream(session *Session, id uint32, state streamState) *Stream {
 		establishCh:  make(chan struct{}, 1),
 	}
 	s.tuner.max = session.config.startWindow()
+	s.tuner.held.Store(int64(initialStreamWindow))
 	s.tuner.epochStart = time.Now()
 	s.readDeadline.Store(time.Time{})
 	s.writeDeadline.Store(time.Time{})
@@ -330,8 +331,7 @@ func (s *Stream) sendWindowUpdate() error {
 	s.recvLock.Lock()
 	s.tune()
 	max := s.tuner.max
-	bufLen := uint32(s.recvBuf.Len())
-	delta := (max - bufLen) - s.recvWindow
+	delta := s.grantFor(max)
 
 	// Determine the flags if any
 	flags := s.sendFlags()
@@ -345,8 +345,24 @@ func (s *Stream) sendWindowUpdate() error {
 		return nil
 	}
 
+	// sandmux patch: within the session's receive window
+	// (sessionwindow.go), asked without recvLock, which the reader and the
+	// receive loop may take meanwhile, so the grant is worked out again.
+	if s.session.config.MaxSessionReceiveWindow > 0 && max > initialStreamWindow {
+		s.recvLock.Unlock()
+		share := s.shareOf(max)
+		s.recvLock.Lock()
+		max = share
+		delta = s.grantFor(max)
+		if delta < (max/8) && flags == 0 {
+			s.recvLock.Unlock()
+			return nil
+		}
+	}
+
 	// Update our window
 	s.recvWindow += delta
+	s.noteHeld()
 	s.recvLock.Unlock()
 
 	// Send the header

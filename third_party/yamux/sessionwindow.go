@@ -1,0 +1,70 @@
+package yamux
+
+// sandmux patch: a session-wide receive window.
+//
+// yamux has no connection-level flow control, as HTTP/2 and QUIC have:
+// every stream's grant is its own, so a session whose readers stall (slow
+// consumers of forwarded downloads, a target that stopped reading) buffers
+// up to streams × window. Without a change to the protocol a receiver can
+// only hold back its own grants, so MaxSessionReceiveWindow caps what a
+// session's open streams hold together, granted to the peer and not yet
+// arrived, or arrived and not yet read, as a connection window would,
+// except that every stream may always hold initialStreamWindow, so that no
+// stream waits for another to be read. A stream held back is granted more
+// at its next read, once the others have been read or closed. A grant
+// cannot be taken back, so streams start small (StartStreamWindowSize)
+// and grow only while their reader keeps up (autotune.go): idle streams
+// then hold little of the session's window.
+
+// noteHeld records what the stream holds of its session's receive window.
+// Call with recvLock held, after every change to recvWindow or recvBuf.
+func (s *Stream) noteHeld() {
+	s.tuner.held.Store(int64(s.recvWindow) + int64(s.recvBuf.Len()))
+}
+
+// grantFor is how much the stream may grant now to hold target in all.
+// Call with recvLock held.
+func (s *Stream) grantFor(target uint32) uint32 {
+	held := uint64(s.recvWindow) + uint64(s.recvBuf.Len())
+	if held >= uint64(target) {
+		return 0
+	}
+	return target - uint32(held)
+}
+
+// shareOf caps want at what the session's receive window leaves beside
+// the other streams' holdings, but never below initialStreamWindow. It
+// takes streamLock, so call it without recvLock (lock order).
+func (s *Stream) shareOf(want uint32) uint32 {
+	limit := s.session.config.MaxSessionReceiveWindow
+	if limit == 0 || want <= initialStreamWindow {
+		return want
+	}
+	others := s.session.heldBy(s, limit)
+	room := uint64(0)
+	if others < limit {
+		room = limit - others
+	}
+	if room >= uint64(want) {
+		return want
+	}
+	return uint32(max(room, uint64(initialStreamWindow)))
+}
+
+// heldBy sums what the session's open streams other than self hold of
+// its receive window. While no stream could reach its maximum window
+// without the session exceeding limit, it returns 0 without summing.
+func (s *Session) heldBy(self *Stream, limit uint64) uint64 {
+	s.streamLock.Lock()
+	defer s.streamLock.Unlock()
+	if uint64(len(s.streams))*uint64(s.config.MaxStreamWindowSize) <= limit {
+		return 0
+	}
+	var sum int64
+	for _, st := range s.streams {
+		if st != self {
+			sum += st.tuner.held.Load()
+		}
+	}
+	return uint64(sum)
+}
