@@ -98,10 +98,24 @@ func (a *Agent) Serve(ctx context.Context) error {
 		_ = c.Close()
 		return fmt.Errorf("%w on %s", ErrAlreadyRunning, path)
 	}
-	ln, closeListener, err := listen(path)
+	ln, closeSocket, err := listen(path)
 	if err != nil {
 		return err
 	}
+	// From the moment the listener closes until Serve returns, the agent
+	// holds StoppingName: an `agent --stop` that finds no socket
+	// meanwhile (a second one, while the first waits for the sessions
+	// to close) is told the agent is stopping, not that none ran.
+	releaseStopping := func() {}
+	closeListener := sync.OnceFunc(func() {
+		release, err := holdStopping(filepath.Join(a.cfg.Dir, StoppingName))
+		if err != nil {
+			a.log.Warn("cannot mark the agent as stopping", "err", err)
+		} else {
+			releaseStopping = release
+		}
+		closeSocket()
+	})
 	a.started = time.Now()
 	a.idle = a.started
 	if a.cfg.OnListening != nil {
@@ -161,6 +175,7 @@ func (a *Agent) Serve(ctx context.Context) error {
 	}
 	a.stoppers = nil
 	a.mu.Unlock()
+	releaseStopping()
 	return nil
 }
 

@@ -14,6 +14,10 @@ var ErrUnsupported = errors.New("the shared agent is not supported on Windows; u
 
 func lock(context.Context, string) (func(), error) { return nil, ErrUnsupported }
 
+func holdStopping(string) (func(), error) { return nil, ErrUnsupported }
+
+func stoppingNow(string) bool { return false }
+
 // StartDetached is not supported on Windows.
 func StartDetached(string, []string, []string) error { return ErrUnsupported }
 

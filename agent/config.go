@@ -18,7 +18,10 @@ const (
 	LogName    = "agent.log"
 	// RunLockName is held by the serving agent for its whole life.
 	RunLockName = "agent.run"
-	DefaultMode = 0o700
+	// StoppingName is locked (shared) by every agent from the moment it
+	// stops accepting until it has closed its sessions and exits.
+	StoppingName = "agent.stopping"
+	DefaultMode  = 0o700
 )
 
 // Config configures an Agent.
@@ -100,6 +103,10 @@ var (
 	// ErrStopSlow means a stopped agent was still closing its sessions
 	// (or still serving its socket) when the wait for it ran out.
 	ErrStopSlow = errors.New("the sandmux agent is still closing its sessions; if it does not exit, kill the `sandmux agent` process")
+	// ErrStopping means the agent no longer answers because it is
+	// already stopping (an earlier `agent --stop`, or --persist ran out)
+	// and still closing its sessions; WaitStopped waits for it.
+	ErrStopping = errors.New("the sandmux agent is already stopping")
 	// errAgentLeft means the agent closed a connection without answering
 	// its request: it was exiting (--persist) as the request arrived.
 	errAgentLeft = errors.New("the sandmux agent closed the connection without an answer")

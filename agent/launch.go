@@ -235,9 +235,15 @@ func GetStatus(ctx context.Context, dir string) (Status, error) {
 // its sessions (the agent closes the request's connection last) and its
 // socket is gone, or ctx ends. An agent that predates the wait closes the
 // connection at once; the socket's removal is then all there is to wait for.
+// An agent that no longer answers because it is already stopping (an
+// earlier Stop still waits for it) is ErrStopping, at once: WaitStopped
+// waits for it.
 func Stop(ctx context.Context, dir string) error {
 	c, err := connect(ctx, dir)
 	if err != nil {
+		if errors.Is(err, ErrNotRunning) && stoppingNow(filepath.Join(dir, StoppingName)) {
+			return ErrStopping
+		}
 		return err
 	}
 	defer c.Close()
@@ -246,6 +252,10 @@ func Stop(ctx context.Context, dir string) error {
 	// same path while this one still closes its sessions.
 	mine, statErr := os.Stat(SocketPath(dir))
 	if _, err := roundTrip(ctx, c, request{Version: protoVersion, Op: opStop}); err != nil {
+		// Reached the listener as it closed: the agent was stopping.
+		if errors.Is(err, errAgentLeft) && stoppingNow(filepath.Join(dir, StoppingName)) {
+			return ErrStopping
+		}
 		return err
 	}
 	stopWatch := context.AfterFunc(ctx, func() { _ = c.Close() })
@@ -262,4 +272,20 @@ func Stop(ctx context.Context, dir string) error {
 		return ErrStopSlow
 	}
 	return ctx.Err() // interrupted
+}
+
+// WaitStopped waits until no agent in dir is stopping (see ErrStopping):
+// every one that had stopped accepting has closed its sessions and
+// exited. It is ErrStopSlow if ctx's deadline comes first.
+func WaitStopped(ctx context.Context, dir string) error {
+	path := filepath.Join(dir, StoppingName)
+	for stoppingNow(path) {
+		if !sleepCtx(ctx, 20*time.Millisecond) {
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return ErrStopSlow
+			}
+			return ctx.Err()
+		}
+	}
+	return nil
 }

@@ -541,3 +541,47 @@ func TestStopReturnsWhenTheNextAgentServes(t *testing.T) {
 		t.Fatalf("stop: %v, want nil: the agent it stopped has exited", err)
 	}
 }
+
+// A second `agent --stop` while the first still waits for the agent to
+// close its sessions found no socket and said "no agent was running".
+// It is told the agent is already stopping, and can wait for its end.
+func TestSecondStopFindsTheAgentStopping(t *testing.T) {
+	dir, firstDone, fault := servingFrozen(t)
+	old, err := os.Stat(SocketPath(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	stopped := make(chan error, 1)
+	go func() { stopped <- Stop(ctx, dir) }()
+	if !testutil.Poll(5*time.Second, func() bool { cur, err := os.Stat(SocketPath(dir)); return err != nil || !os.SameFile(cur, old) }) {
+		t.Fatal("the stopped agent kept its socket")
+	}
+	if err := Stop(ctx, dir); !errors.Is(err, ErrStopping) {
+		t.Fatalf("second stop: %v, want %v", err, ErrStopping)
+	}
+	short, cancelShort := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancelShort()
+	if err := WaitStopped(short, dir); !errors.Is(err, ErrStopSlow) {
+		t.Fatalf("wait while the session's close hangs: %v, want %v", err, ErrStopSlow)
+	}
+	fault.Thaw()
+	if err := WaitStopped(ctx, dir); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-firstDone:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-ctx.Done():
+		t.Fatal("WaitStopped returned, but the agent's Serve did not")
+	}
+	if err := <-stopped; err != nil {
+		t.Fatalf("first stop: %v", err)
+	}
+	if err := Stop(ctx, dir); !errors.Is(err, ErrNotRunning) {
+		t.Fatalf("stop once the agent exited: %v, want %v", err, ErrNotRunning)
+	}
+}

@@ -129,6 +129,16 @@ func runAgent(c *cli.Context) error {
 		sctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 		defer cancel()
 		if err := agent.Stop(sctx, dir); err != nil {
+			if errors.Is(err, agent.ErrStopping) {
+				// Another `agent --stop` (or --persist) began it: wait
+				// for the same end as the first.
+				fmt.Fprintln(c.App.ErrWriter, "sandmux: the agent is already stopping (closing its sessions); waiting for it")
+				if err := agent.WaitStopped(sctx, dir); err != nil {
+					return err
+				}
+				fmt.Fprintln(c.App.ErrWriter, "sandmux: agent stopped")
+				return nil
+			}
 			if errors.Is(err, agent.ErrNotRunning) {
 				if other := otherAgent(c, dir); other != "" {
 					fmt.Fprintf(c.App.ErrWriter, "sandmux: no agent was running in %s, but one runs in %s, started by a shell with another XDG_RUNTIME_DIR or HOME: `sandmux agent --stop --agent-dir %s` stops it\n", dir, other, other)
