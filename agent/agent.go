@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -492,7 +493,7 @@ func (a *Agent) entryFor(req *OpenRequest) (*entry, error) {
 // overruled by a session another proxy started.
 func sessionKey(req *OpenRequest, noResume bool, resumeTimeout time.Duration) string {
 	h := sha256.New()
-	fmt.Fprintf(h, "%q|%q|%q|%t|%t|%d|%q|", req.URL, req.Token, req.CAPEM, req.Insecure, noResume, resumeTimeout, req.Proxy)
+	fmt.Fprintf(h, "%q|%q|%q|%t|%t|%d|%q|", sameServerURL(req.URL), req.Token, req.CAPEM, req.Insecure, noResume, resumeTimeout, req.Proxy)
 	names := make([]string, 0, len(req.Header))
 	for k := range req.Header {
 		names = append(names, k)
@@ -502,6 +503,28 @@ func sessionKey(req *OpenRequest, noResume bool, resumeTimeout time.Duration) st
 		fmt.Fprintf(h, "%q=%q|", k, req.Header[k])
 	}
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// sameServerURL is u with its scheme and host name in lower case, as DNS,
+// TLS and HTTP compare them: `sandmux proxy ABC` and ssh's %h, which
+// OpenSSH lowercases (`ssh ABC` passes abc), reach the same sandbox and
+// share its session. The rest stays as given: a path or a query (a
+// gateway's /sandbox/{host}) may tell sandboxes apart by case, and so may
+// an IPv6 zone (an interface name).
+func sameServerURL(u string) string {
+	scheme, rest, ok := strings.Cut(u, "://")
+	if !ok {
+		return u
+	}
+	end := strings.IndexAny(rest, "/?#")
+	if end < 0 {
+		end = len(rest)
+	}
+	host, tail := rest[:end], rest[end:]
+	if i := strings.IndexByte(host, '%'); i >= 0 {
+		host, tail = host[:i], host[i:]+tail
+	}
+	return strings.ToLower(scheme) + "://" + strings.ToLower(host) + tail
 }
 
 // status snapshots the agent.

@@ -429,6 +429,59 @@ func TestSessionKeySeparatesCredentials(t *testing.T) {
 	}
 }
 
+// `sandmux proxy ABC` and ssh's %h for it, which OpenSSH lowercases
+// (`ssh ABC` passes abc), got two sessions to one sandbox: host names
+// are compared in any case. A path, a query or an IPv6 zone may tell
+// sandboxes apart by case, and still does.
+func TestSessionKeyIgnoresHostCase(t *testing.T) {
+	a, err := New(DefaultConfig(shortDir(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	entry := func(url string) *entry {
+		t.Helper()
+		e, err := a.entryFor(&OpenRequest{URL: url, Token: "t"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	for _, same := range [][2]string{
+		{"wss://8081-ABC.e2b.app", "wss://8081-abc.e2b.app"},
+		{"WSS://Box.Example:8443/ws?id=X", "wss://box.example:8443/ws?id=X"},
+		{"ws://[::FFFF:7F00:1]:8081", "ws://[::ffff:7f00:1]:8081"},
+	} {
+		if entry(same[0]) != entry(same[1]) {
+			t.Errorf("%s and %s: two sessions, want one", same[0], same[1])
+		}
+	}
+	for _, apart := range [][2]string{
+		{"wss://gw.example/sandbox/ABC", "wss://gw.example/sandbox/abc"},
+		{"wss://gw.example/?id=ABC", "wss://gw.example/?id=abc"},
+		{"ws://[fe80::1%25ETH0]:8081", "ws://[fe80::1%25eth0]:8081"},
+	} {
+		if entry(apart[0]) == entry(apart[1]) {
+			t.Errorf("%s and %s share a session", apart[0], apart[1])
+		}
+	}
+}
+
+// Through the agent, the streams of both spellings of a host share one
+// WebSocket.
+func TestHostCaseSharesOneWebSocket(t *testing.T) {
+	srv, url := testutil.SandmuxServer(t, nil)
+	port := url[strings.LastIndexByte(url, ':'):]
+	dir := shortDir(t)
+	runAgent(t, dir, nil)
+	for _, host := range []string{"[::FFFF:7F00:1]", "[::ffff:7f00:1]"} {
+		c := echoOnce(t, dir, OpenRequest{URL: "ws://" + host + port, Host: "box", ConnectTimeout: 5 * time.Second})
+		defer c.Close()
+	}
+	if n := srv.Stats().Sessions; n != 1 {
+		t.Fatalf("server saw %d WebSockets, want 1", n)
+	}
+}
+
 // A session the server closes on purpose (its idle timeout) is not
 // redialled until it is needed: redialling at once would only have the
 // server close another every few seconds for as long as the agent stays.
