@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"bufio"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,6 +20,7 @@ import (
 
 	"github.com/sandmux/sandmux/client"
 	"github.com/sandmux/sandmux/internal/testutil"
+	"github.com/sandmux/sandmux/mux"
 	"github.com/sandmux/sandmux/server"
 )
 
@@ -580,14 +583,14 @@ func TestRequestCutsBackoffShort(t *testing.T) {
 	t.Logf("session up %v after the request", time.Since(start).Round(time.Millisecond))
 }
 
-// A session at the server's stream limit refuses the next stream with a
+// A session at the stream limit of a server that does not say its limit
+// (one older than mux.MaxStreamsHeader) refuses the next stream with a
 // line saying to run the command again, and the next proxy's stream gets
 // a WebSocket of its own, as ssh does when its ControlMaster refuses a
 // session; a forward's does not (the limit is the server's to keep), and
-// once the session has room again, streams share it. The agent's stop
-// ends a stream on a WebSocket of its own as it ends shared ones.
+// once the session has room again, streams share it.
 func TestStreamLimitOverflowsToOwnSession(t *testing.T) {
-	srv, url := testutil.SandmuxServer(t, func(c *server.Config) { c.MaxStreams = 2 })
+	srv, url := unsaidLimitServer(t, 2)
 	dir := shortDir(t)
 	runAgent(t, dir, nil)
 	proxy := OpenRequest{URL: url, Host: "box", ConnectTimeout: 5 * time.Second, Overflow: true}
@@ -643,14 +646,14 @@ func TestStopEndsOwnSessions(t *testing.T) {
 	runAgent(t, dir, nil)
 	req := OpenRequest{URL: url, Host: "box", ConnectTimeout: 5 * time.Second, Overflow: true}
 	var conns []net.Conn
-	for range 3 { // the shared stream, the refused one, one of its own
+	for range 3 { // the shared stream, then two of their own
 		if c, err := echoVia(dir, req, "x"); err == nil {
 			defer c.Close()
 			conns = append(conns, c)
 		}
 	}
-	if len(conns) != 2 || srv.Stats().Sessions != 2 {
-		t.Fatalf("%d streams up on %d WebSockets, want 2 on 2", len(conns), srv.Stats().Sessions)
+	if len(conns) != 3 || srv.Stats().Sessions != 3 {
+		t.Fatalf("%d streams up on %d WebSockets, want 3 on 3", len(conns), srv.Stats().Sessions)
 	}
 	if err := Stop(context.Background(), dir); err != nil {
 		t.Fatal(err)
@@ -723,6 +726,64 @@ func TestCrowdedSessionOverflowsWithoutFailing(t *testing.T) {
 	if n := srv.Stats().Sessions; n != 2 {
 		t.Fatalf("server saw %d WebSockets, want 2: the shared one and the proxy's own", n)
 	}
+}
+
+// With the server's --max-streams under crowdedStreams (4), the first ssh
+// past the limit failed ("run the command again"): its stream was opened
+// early, and the refusal came after ssh's first bytes had gone. The
+// server says its limit, and from half of it on a proxy's stream waits
+// for the reply: every proxy past the limit gets a WebSocket of its own.
+func TestLowStreamLimitOverflowsWithoutFailing(t *testing.T) {
+	const limit = 4
+	srv, url := testutil.SandmuxServer(t, func(c *server.Config) { c.MaxStreams = limit })
+	dir := shortDir(t)
+	runAgent(t, dir, nil)
+	proxy := OpenRequest{URL: url, Host: "box", ConnectTimeout: 5 * time.Second, Overflow: true}
+	for i := range limit + 2 {
+		c, err := echoVia(dir, proxy, fmt.Sprint("proxy ", i))
+		if err != nil {
+			t.Fatalf("proxy %d of %d on a server that carries %d: %v", i+1, limit+2, limit, err)
+		}
+		defer c.Close()
+	}
+	if n := srv.Stats().Sessions; n != 3 {
+		t.Fatalf("server saw %d WebSockets, want 3: the shared one and two of their own", n)
+	}
+}
+
+// unsaidLimitServer is a sandmux server with the stream limit limit that
+// does not say it (mux.MaxStreamsHeader), as one older than the header,
+// or behind an edge that drops it.
+func unsaidLimitServer(t *testing.T, limit int) (*server.Server, string) {
+	t.Helper()
+	cfg := server.DefaultConfig()
+	cfg.Target = testutil.EchoServer(t).Addr
+	cfg.MaxStreams = limit
+	srv, err := server.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		srv.ServeHTTP(unsaidLimit{w}, r)
+	}))
+	t.Cleanup(func() {
+		hs.CloseClientConnections()
+		_ = srv.Close()
+		hs.Close()
+	})
+	return srv, "ws://" + hs.Listener.Addr().String()
+}
+
+// unsaidLimit drops mux.MaxStreamsHeader from the upgrade's answer.
+type unsaidLimit struct{ http.ResponseWriter }
+
+func (w unsaidLimit) WriteHeader(code int) {
+	w.Header().Del(mux.MaxStreamsHeader)
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w unsaidLimit) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	return http.NewResponseController(w.ResponseWriter).Hijack()
 }
 
 // echoVia opens a stream through the agent in dir and has msg echoed on

@@ -387,7 +387,7 @@ func (e *entry) open(ctx, agentCtx context.Context, wg *sync.WaitGroup, target s
 		// refusal of a stream opened early comes after ssh's first bytes
 		// went with it, too late to give it a WebSocket of its own. Its
 		// set-up pays the reply's round trip.
-		crowded := overflow && sess.Mux() != nil && sess.Mux().NumStreams() >= crowdedStreams
+		crowded := overflow && sess.Mux() != nil && sess.Mux().NumStreams() >= crowdedAt(sess.ServerMaxStreams())
 		open := sess.OpenStreamEarly
 		if resuming || !sess.Welcomed() || crowded {
 			open = sess.OpenStream
@@ -417,6 +417,21 @@ func (e *entry) open(ctx, agentCtx context.Context, wg *sync.WaitGroup, target s
 // server's default limit (256), and above what ssh, scp and sftp alone
 // keep open.
 const crowdedStreams = 32
+
+// crowdedAt is how many streams make a session crowded (see open) on a
+// server whose stream limit is limit (0: it did not say): crowdedStreams,
+// or half the limit where that is fewer. A server with a low
+// --max-streams (4, say) refused the next ssh past it after its first
+// bytes had gone, and that ssh failed; from half the limit on, a
+// refusal comes first, and the ssh gets a WebSocket of its own. The
+// margin covers streams the server still counts that the agent has
+// closed.
+func crowdedAt(limit int) int {
+	if limit <= 0 {
+		return crowdedStreams
+	}
+	return min(crowdedStreams, limit/2)
+}
 
 // ownSession is a session dialled for one stream (dialOwn).
 type ownSession struct{ close func() }

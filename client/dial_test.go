@@ -359,6 +359,21 @@ func TestSessionMux(t *testing.T) {
 	}
 }
 
+// The session keeps the stream limit the server says in its upgrade's
+// answer, in both protocol versions: the agent opens streams by it.
+func TestSessionKnowsServerStreamLimit(t *testing.T) {
+	_, url := testutil.SandmuxServer(t, func(c *server.Config) { c.MaxStreams = 7 })
+	for _, noResume := range []bool{false, true} {
+		cfg := testConfig(url)
+		cfg.NoResume = noResume
+		s := dial(t, cfg)
+		if n := s.ServerMaxStreams(); n != 7 {
+			t.Errorf("no-resume %v: ServerMaxStreams() = %d, want 7", noResume, n)
+		}
+		_ = s.Close()
+	}
+}
+
 // TestRawFallback: a WebSocket server that picks no subprotocol (a plain
 // websocat bridge) gets raw mode: one connection, to its one target.
 func TestRawFallback(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/coder/websocket"
@@ -224,6 +225,11 @@ func (s *Session) dialWS(ctx context.Context, protos []string, resuming bool) (m
 			err = notHTTP(err, conn())
 		}
 		return mux.Link{}, dialError(s.cfg.URL, resp, err)
+	}
+	if resp != nil {
+		if n, err := strconv.Atoi(resp.Header.Get(mux.MaxStreamsHeader)); err == nil && n > 0 {
+			s.maxStreams.Store(int64(n))
+		}
 	}
 	link := mux.Link{WS: ws, Client: true}
 	if bc := conn(); bc != nil {

@@ -38,7 +38,15 @@ type Session struct {
 	// once one succeeds.
 	resumeErr error
 	wg        sync.WaitGroup
+	// maxStreams is the server's stream limit as its last upgrade
+	// answered it (mux.MaxStreamsHeader); 0 when it did not say.
+	maxStreams atomic.Int64
 }
+
+// ServerMaxStreams is how many streams the server carries at once on this
+// session, as it said when the WebSocket was made, or 0 when it did not
+// (a server older than the header, or an edge that dropped it).
+func (s *Session) ServerMaxStreams() int { return int(s.maxStreams.Load()) }
 
 // ResumeError is why the last attempt to resume the session failed, or
 // nil: for the one line of a request that waited for it in vain.

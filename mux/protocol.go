@@ -13,6 +13,12 @@ const Subprotocol = "sandmux.v1"
 // from a foreign subprotocol (served in raw mode).
 const subprotocolPrefix = "sandmux."
 
+// MaxStreamsHeader is the server's answer to a sandmux upgrade that says
+// how many streams it carries at once per session (its --max-streams), so
+// that a client that opens streams early (§5.4) can wait for the reply
+// before a refusal for that limit would cost a stream its first bytes.
+const MaxStreamsHeader = "Sandmux-Max-Streams"
+
 // SupportedSubprotocols lists the versions this build speaks, newest first.
 var SupportedSubprotocols = []string{SubprotocolResumable, Subprotocol}
 

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -236,6 +237,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		opts.Subprotocols = []string{mux.Subprotocol}
 	case modeResumable:
 		opts.Subprotocols = []string{mux.SubprotocolResumable}
+	}
+	if mode != modeRaw {
+		w.Header().Set(mux.MaxStreamsHeader, strconv.Itoa(s.cfg.MaxStreams))
 	}
 	ws, err := websocket.Accept(w, r, opts)
 	if err != nil {
