@@ -17,6 +17,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/sandmux/sandmux/internal/neterrno"
 	"github.com/sandmux/sandmux/mux"
 )
 
@@ -139,7 +140,7 @@ func describe(err error) string {
 		return pe.what()
 	case errors.As(err, &dns):
 		return "cannot resolve " + dns.Name
-	case errors.Is(err, syscall.ECONNREFUSED):
+	case neterrno.Is(err, syscall.ECONNREFUSED):
 		return "connection refused"
 	case isTLSTrustError(err):
 		return "TLS certificate not trusted"
@@ -182,7 +183,7 @@ func netHint(err error) string {
 		return pe.Hint()
 	case errors.As(err, &dns):
 		return "check the host name, the sandbox id and your network"
-	case errors.Is(err, syscall.ECONNREFUSED):
+	case neterrno.Is(err, syscall.ECONNREFUSED):
 		return "is `sandmux server` listening there?"
 	case isTLSTrustError(err):
 		return "pass the server's CA with --ca FILE, or --insecure to skip verification"

@@ -29,6 +29,12 @@ func TestDescribeLoss(t *testing.T) {
 		// reads said nothing a user could use.
 		{fmt.Errorf("failed to get reader: failed to read frame header: %w", &net.OpError{Op: "read", Net: "tcp", Err: &os.SyscallError{Syscall: "read", Err: syscall.ECONNABORTED}}), "the connection was aborted by this computer"},
 		{fmt.Errorf("failed to get reader: %w", &os.SyscallError{Syscall: "read", Err: syscall.EHOSTUNREACH}), "the network to the server went away"},
+		// The same on Windows, whose network errors carry Winsock's
+		// codes, which errors.Is never matched with the Unix-named errnos.
+		{fmt.Errorf("failed to get reader: %w", &net.OpError{Op: "read", Net: "tcp", Err: &os.SyscallError{Syscall: "wsarecv", Err: syscall.Errno(10053)}}), "the connection was aborted by this computer"}, // WSAECONNABORTED
+		{fmt.Errorf("failed to get reader: %w", &net.OpError{Op: "read", Net: "tcp", Err: &os.SyscallError{Syscall: "wsarecv", Err: syscall.Errno(10054)}}), "the connection was reset"},                    // WSAECONNRESET
+		{fmt.Errorf("failed to get reader: %w", &os.SyscallError{Syscall: "wsarecv", Err: syscall.Errno(10051)}), "the network to the server went away"},                                                    // WSAENETUNREACH
+		{fmt.Errorf("failed to get reader: %w", &os.SyscallError{Syscall: "wsarecv", Err: syscall.Errno(10065)}), "the network to the server went away"},                                                    // WSAEHOSTUNREACH
 		{websocket.CloseError{Code: websocket.StatusGoingAway, Reason: "server shutting down"}, "the server closed the WebSocket: server shutting down"},
 		{os.ErrDeadlineExceeded, "timed out"},
 		{errors.New("something else"), "something else"},
@@ -36,5 +42,17 @@ func TestDescribeLoss(t *testing.T) {
 		if got := client.DescribeLoss(c.err); got != c.want {
 			t.Errorf("DescribeLoss(%v) = %q, want %q", c.err, got, c.want)
 		}
+	}
+}
+
+// A dial Windows refused (WSAECONNREFUSED) gets the words and the hint
+// of a refused dial elsewhere, not Winsock's sentence and "check the URL
+// and your network".
+func TestWindowsRefusedDialHint(t *testing.T) {
+	refused := &net.OpError{Op: "dial", Net: "tcp", Err: &os.SyscallError{Syscall: "connectex", Err: syscall.Errno(10061)}}
+	err := &client.DialError{URL: "ws://127.0.0.1:1", Err: refused}
+	want := "ws://127.0.0.1:1: connection refused (is `sandmux server` listening there?)"
+	if got := err.Error(); got != want {
+		t.Fatalf("%q, want %q", got, want)
 	}
 }

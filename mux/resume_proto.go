@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/sandmux/sandmux/internal/neterrno"
 )
 
 // SubprotocolResumable is sandmux.v1's stream layer over a resumable
@@ -228,13 +230,13 @@ func LossWords(err error) (string, bool) {
 	switch {
 	case err == nil:
 		return "", false
-	case errors.Is(err, syscall.ECONNRESET):
+	case neterrno.Is(err, syscall.ECONNRESET):
 		return "the connection was reset", true
-	case errors.Is(err, syscall.ECONNABORTED):
+	case neterrno.Is(err, syscall.ECONNABORTED):
 		// This host ended it: a socket killed with ss -K, as some
 		// network managers do when the network changes.
 		return "the connection was aborted by this computer", true
-	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH), errors.Is(err, syscall.ENETDOWN):
+	case neterrno.Is(err, syscall.EHOSTUNREACH), neterrno.Is(err, syscall.ENETUNREACH), neterrno.Is(err, syscall.ENETDOWN):
 		return "the network to the server went away", true
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.EPIPE):
 		return "the connection was closed", true

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sandmux/sandmux/internal/logflood"
+	"github.com/sandmux/sandmux/internal/neterrno"
 	"github.com/sandmux/sandmux/mux"
 )
 
@@ -289,7 +290,7 @@ func dialMessage(err error) string {
 		return "cannot resolve " + dns.Name + ": " + dns.Err
 	case errors.As(err, &ne) && ne.Timeout():
 		return "connection timed out"
-	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
+	case neterrno.Is(err, syscall.EHOSTUNREACH), neterrno.Is(err, syscall.ENETUNREACH):
 		return "no route to host"
 	}
 	return err.Error()
@@ -297,7 +298,7 @@ func dialMessage(err error) string {
 
 // dialStatus classifies a dial failure for the client.
 func dialStatus(err error) mux.Status {
-	if errors.Is(err, syscall.ECONNREFUSED) {
+	if neterrno.Is(err, syscall.ECONNREFUSED) {
 		return mux.StatusRefused
 	}
 	return mux.StatusUnreachable
