@@ -42,7 +42,7 @@ complete -o bashdefault -o default -o nospace -F _sandmux_bash_autocomplete sand
 const zshCompletion = `#compdef sandmux
 # zsh completion for sandmux; load with
 #   source <(sandmux completion zsh)
-# or save it as _sandmux in a directory on your $fpath.
+# after compinit (it defines compdef), or save it as _sandmux in a directory on your $fpath.
 
 _sandmux_zsh_autocomplete() {
   local -a opts
@@ -64,13 +64,22 @@ _sandmux_zsh_autocomplete() {
 compdef _sandmux_zsh_autocomplete sandmux
 `
 
+// completionShells are the shells `sandmux completion` writes a script for.
+var completionShells = []string{"bash", "zsh", "fish"}
+
 func completionCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "completion",
 		Usage:     "print a shell completion script (bash, zsh or fish)",
 		ArgsUsage: "bash|zsh|fish",
+		// `sandmux completion <TAB>` offers the shells.
+		BashComplete: func(c *cli.Context) {
+			if c.NArg() == 0 {
+				_, _ = fmt.Fprintln(c.App.Writer, strings.Join(completionShells, "\n"))
+			}
+		},
 		Description: "   source <(sandmux completion bash)     # bash, in ~/.bashrc\n" +
-			"   source <(sandmux completion zsh)      # zsh, in ~/.zshrc\n" +
+			"   source <(sandmux completion zsh)      # zsh, in ~/.zshrc after compinit\n" +
 			"   sandmux completion fish > ~/.config/fish/completions/sandmux.fish",
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
@@ -87,7 +96,10 @@ func completionCommand() *cli.Command {
 				if err != nil {
 					return fmt.Errorf("fish completion: %w", err)
 				}
-				script = s
+				// urfave/cli leaves the backticks that mark a flag's
+				// placeholder (`FILE`) in fish's descriptions; fish
+				// shows them as they are.
+				script = strings.ReplaceAll(s, "`", "")
 			default:
 				return fmt.Errorf("no completion for shell %q: use bash, zsh or fish", shell)
 			}

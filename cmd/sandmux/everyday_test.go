@@ -237,6 +237,62 @@ func TestCompletion(t *testing.T) {
 	}
 }
 
+// TestCompletionWords checks what the shell scripts get from `sandmux ...
+// --generate-bash-completion`: after `completion`, the shells; after a
+// command that takes no subcommand, nothing (not "help h", which urfave/cli
+// offered for every one, so bash proposed `sandmux completion help`).
+func TestCompletionWords(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"completion"}, "bash\nzsh\nfish\n"},
+		{[]string{"status"}, ""},
+		{[]string{"server"}, ""},
+		{[]string{"agent"}, ""},
+		{[]string{"ssh-config"}, ""},
+	} {
+		// urfave/cli's default completion reads os.Args, not Run's.
+		args := append(append([]string{"sandmux"}, tt.args...), "--generate-bash-completion")
+		saved := os.Args
+		os.Args = args
+		out, _, err := runApp(t, args[1:]...)
+		os.Args = saved
+		if err != nil || out != tt.want {
+			t.Errorf("%s: got %q, %v; want %q", strings.Join(args, " "), out, err, tt.want)
+		}
+	}
+}
+
+// TestFishCompletesFileFlags: fish completes file names only for flags
+// marked TakesFile; the others get `-f` (no files), so `--ca <TAB>` and
+// `--token-file <TAB>` offered nothing. The placeholders' backticks must
+// not show in fish's descriptions either.
+func TestFishCompletesFileFlags(t *testing.T) {
+	out, _, err := runApp(t, "completion", "fish")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(out, "`") {
+		t.Errorf("fish completion has backticks in its descriptions:\n%s", out)
+	}
+	for _, flag := range []string{"ca", "token-file", "agent-dir", "state-dir", "authorized-keys"} {
+		found := false
+		for _, line := range strings.Split(out, "\n") {
+			if !strings.Contains(line, " -l "+flag+" ") {
+				continue
+			}
+			found = true
+			if strings.Contains(line, " -f ") {
+				t.Errorf("fish does not complete file names for --%s: %s", flag, line)
+			}
+		}
+		if !found {
+			t.Errorf("fish completion lacks --%s", flag)
+		}
+	}
+}
+
 // TestReadmeCommandsHaveHelp runs `sandmux CMD --help` for every command
 // the README names in code (`sandmux CMD` in backticks or code blocks).
 func TestReadmeCommandsHaveHelp(t *testing.T) {

@@ -72,6 +72,13 @@ func newApp() *cli.App {
 	// the stream.
 	for _, cmd := range app.Commands {
 		cmd.OnUsageError = usageError
+		if len(cmd.Subcommands) == 0 {
+			// Otherwise urfave/cli gives each command a "help" (and "h")
+			// subcommand, which is all that shell completion then offers
+			// after it: `sandmux completion <TAB>` proposed "help h", not
+			// a shell. --help still works.
+			cmd.HideHelpCommand = true
+		}
 	}
 	return app
 }

@@ -28,8 +28,8 @@ func dialFlags() []cli.Flag {
 		&cli.StringFlag{Name: "strip-suffix", EnvVars: []string{"SANDMUX_STRIP_SUFFIX"}, Usage: "remove `SUFFIX` (e.g. .e2b, from a `Host *.e2b` pattern) from HOST before filling {host}"},
 		&cli.StringSliceFlag{Name: "header", Usage: "extra handshake header `\"Name: value\"` (repeatable)"},
 		&cli.StringFlag{Name: "token", EnvVars: []string{"SANDMUX_TOKEN"}, Usage: "bearer token the server requires"},
-		&cli.StringFlag{Name: "token-file", Usage: "read the bearer token from `FILE` (wins over SANDMUX_TOKEN; keeps it off the command line)"},
-		&cli.StringFlag{Name: "ca", Usage: "trust the CA certificates in this PEM `FILE` instead of the system's (a private CA)"},
+		&cli.StringFlag{Name: "token-file", Usage: "read the bearer token from `FILE` (wins over SANDMUX_TOKEN; keeps it off the command line)", TakesFile: true},
+		&cli.StringFlag{Name: "ca", Usage: "trust the CA certificates in this PEM `FILE` instead of the system's (a private CA)", TakesFile: true},
 		&cli.BoolFlag{Name: "insecure", Usage: "skip TLS certificate verification (testing only)"},
 		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "debug logs on stderr"},
 	}

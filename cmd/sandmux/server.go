@@ -26,7 +26,7 @@ func serverCommand() *cli.Command {
 			&cli.StringFlag{Name: "target", Value: "127.0.0.1:22", EnvVars: []string{"SANDMUX_TARGET"}, Usage: "default target for streams and raw (websocat) clients", Action: hostPort("target")},
 			&cli.StringSliceFlag{Name: "allow", Usage: "another `HOST:PORT` clients may ask for (repeatable)", Action: hostPorts("allow")},
 			&cli.StringFlag{Name: "token", EnvVars: []string{"SANDMUX_TOKEN"}, Usage: "require the header Authorization: Bearer `TOKEN` on the upgrade"},
-			&cli.StringFlag{Name: "token-file", Usage: "read the token from `FILE`"},
+			&cli.StringFlag{Name: "token-file", Usage: "read the token from `FILE`", TakesFile: true},
 			&cli.StringFlag{Name: "log-level", Value: "info", EnvVars: []string{"SANDMUX_LOG_LEVEL"}, Usage: "debug, info, warn or error", Action: logLevel},
 			&cli.DurationFlag{Name: "resume-grace", Value: 10 * time.Minute, EnvVars: []string{"SANDMUX_RESUME_GRACE"}, Usage: "how long a session whose WebSocket was lost keeps its streams for the client to resume (0 = off)", Action: nonNegative("resume-grace", "off")},
 			&cli.DurationFlag{Name: "keepalive", Value: 15 * time.Second, EnvVars: []string{"SANDMUX_KEEPALIVE"}, Usage: "session keepalive interval; a silent client is dropped within 2x this", Action: positive("keepalive", "15s")},
