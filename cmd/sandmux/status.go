@@ -86,18 +86,13 @@ func printStatus(w io.Writer, st agent.Status) error {
 	// table: a reason with the last attempt's error in a cell widened
 	// every row to some 300 columns.
 	var reasons []string
-	// Sessions to the same server differ in settings (a proxy's own
-	// --no-resume, token or headers): only then are these named, so
-	// that the rows can be told apart.
-	sameURL := map[string]int{}
-	for _, s := range st.Sessions {
-		sameURL[s.URL+" via "+s.Proxy]++
-	}
-	for _, s := range st.Sessions {
+	names := sessionNames(st.Sessions)
+	for i, s := range st.Sessions {
 		state := s.State
 		if s.Reason != "" && s.State != agent.StateConnected {
-			// A dial error names the URL already.
-			reasons = append(reasons, fmt.Sprintf("%s: %s: %s", s.URL, s.State, strings.TrimPrefix(s.Reason, s.URL+": ")))
+			// A dial error names the URL already; the row's name says
+			// which of the sessions to it this is.
+			reasons = append(reasons, fmt.Sprintf("%s: %s: %s", names[i], s.State, strings.TrimPrefix(s.Reason, s.URL+": ")))
 		}
 		since, rtt := "-", rttText(s.LastRTT)
 		switch {
@@ -117,18 +112,7 @@ func printStatus(w io.Writer, st agent.Status) error {
 			// what a user looking at a hung ssh wants to see.
 			streams += fmt.Sprintf(" (+%d waiting)", s.Waiting)
 		}
-		url := s.URL
-		if s.Proxy != "" {
-			url += " via " + s.Proxy
-		}
-		if sameURL[s.URL+" via "+s.Proxy] > 1 {
-			opts := "defaults"
-			if len(s.Options) > 0 {
-				opts = strings.Join(s.Options, ", ")
-			}
-			url += " (" + opts + ")"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", url, state, since, s.Reconnects,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", names[i], state, since, s.Reconnects,
 			resumes, bytesIEC(s.Replayed), rtt, streams, bytesIEC(s.BytesIn), bytesIEC(s.BytesOut))
 	}
 	if err := tw.Flush(); err != nil {
@@ -141,6 +125,44 @@ func printStatus(w io.Writer, st agent.Status) error {
 		fmt.Fprintln(w, r)
 	}
 	return nil
+}
+
+// sessionNames names each session's row: its URL (and HTTP proxy), and
+// where sessions to the same server differ in settings (a proxy's own
+// --no-resume, token or headers), what sets each apart. Sessions that
+// differ only in a value status never shows (two tokens, two CAs) are
+// numbered, so that each row, and the reason line under the table, names
+// one session.
+func sessionNames(sessions []agent.SessionStatus) []string {
+	names := make([]string, len(sessions))
+	sameURL := map[string]int{}
+	for i, s := range sessions {
+		names[i] = s.URL
+		if s.Proxy != "" {
+			names[i] += " via " + s.Proxy
+		}
+		sameURL[names[i]]++
+	}
+	same := map[string]int{}
+	for i, s := range sessions {
+		if sameURL[names[i]] > 1 {
+			opts := "defaults"
+			if len(s.Options) > 0 {
+				opts = strings.Join(s.Options, ", ")
+			}
+			names[i] += " (" + opts + ")"
+		}
+		same[names[i]]++
+	}
+	seen := map[string]int{}
+	for i := range names {
+		if same[names[i]] > 1 {
+			seen[names[i]]++
+			n := seen[names[i]]
+			names[i] = strings.TrimSuffix(names[i], ")") + fmt.Sprintf(" #%d)", n)
+		}
+	}
+	return names
 }
 
 // rttText renders a round trip to a hundredth of its unit (2.76s,

@@ -68,3 +68,27 @@ func TestPrintStatusTellsSessionsToOneURLApart(t *testing.T) {
 		}
 	}
 }
+
+// Two sessions to one server that differ only in a value status never
+// shows (a wrong token and the right one) are numbered, and the reason
+// line under the table names the row it belongs to, not only the URL
+// that both rows share.
+func TestPrintStatusNumbersSessionsThatReadTheSame(t *testing.T) {
+	st := agent.Status{Started: time.Now(), Sessions: []agent.SessionStatus{
+		{URL: "ws://127.0.0.1:9", State: agent.StateFailed, Reason: "ws://127.0.0.1:9: 401 Unauthorized", Options: []string{"token"}},
+		{URL: "ws://127.0.0.1:9", State: agent.StateConnected, Options: []string{"token"}},
+		{URL: "ws://127.0.0.1:9", State: agent.StateFailed, Reason: "ws://127.0.0.1:9: 401 Unauthorized"},
+	}}
+	var b strings.Builder
+	if err := printStatus(&b, st); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"\nws://127.0.0.1:9 (token #1)  ", "\nws://127.0.0.1:9 (token #2)  ", "\nws://127.0.0.1:9 (defaults)  ",
+		"\nws://127.0.0.1:9 (token #1): failed: 401 Unauthorized\n", "\nws://127.0.0.1:9 (defaults): failed: 401 Unauthorized\n",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("status lacks %q:\n%s", want, b.String())
+		}
+	}
+}
