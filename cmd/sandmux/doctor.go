@@ -85,6 +85,7 @@ type doctor struct {
 	degraded string // why a working path is not the full sandmux one
 	degFix   string
 	notSSH   string // the target, when it answered or stayed silent but is no SSH server
+	hostHint string // HOST ends in the suffix --url adds (doubledSuffixHint)
 }
 
 func runDoctor(c *cli.Context) error {
@@ -143,6 +144,10 @@ func (d *doctor) verdict() {
 		if s.Status == stepFail {
 			d.report.Verdict = fmt.Sprintf("FAIL at %s: %s", s.Name, s.Detail)
 			d.report.Fix = s.Fix
+			if d.hostHint != "" {
+				// The likelier cause than whatever failed at that URL.
+				d.report.Fix = d.hostHint
+			}
 			return
 		}
 	}
@@ -238,10 +243,14 @@ func (d *doctor) checkURL() (cfg client.Config, ok bool) {
 		return cfg, false
 	}
 	d.report.URL = client.RedactURL(cfg.URL)
+	status, note := stepPass, ""
+	if d.hostHint = doubledSuffixHint(tmpl, d.report.Host, c.String("strip-suffix")); d.hostHint != "" {
+		status, note = stepWarn, "; "+d.hostHint
+	}
 	if strings.Contains(tmpl, "{host}") && !strings.ContainsAny(tmpl, "@?") {
-		d.add("url", stepPass, 0, "", "%s (from %s)", d.report.URL, tmpl)
+		d.add("url", status, 0, "", "%s (from %s)%s", d.report.URL, tmpl, note)
 	} else {
-		d.add("url", stepPass, 0, "", "%s", d.report.URL)
+		d.add("url", status, 0, "", "%s%s", d.report.URL, note)
 	}
 	if !c.Bool("verbose") {
 		cfg.Logger = nil // the steps say what went wrong

@@ -153,6 +153,9 @@ func runProxy(c *cli.Context) error {
 			// stream interrupted later, not as "context canceled".
 			return errors.New("interrupted")
 		}
+		if hint := doubledSuffixHint(c.String("url"), c.Args().First(), c.String("strip-suffix")); hint != "" {
+			return fmt.Errorf("%w (%s)", err, hint)
+		}
 		return err
 	}
 	defer closeFn()

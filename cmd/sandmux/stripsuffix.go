@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"strings"
+
+	"github.com/sandmux/sandmux/client"
 )
 
 // stripHostSuffix removes --strip-suffix from host, as a `Host *.e2b`
@@ -33,4 +35,36 @@ func stripHostSuffix(host, suffix string) (string, error) {
 		name = strings.TrimSuffix(name, ".")
 	}
 	return name, nil
+}
+
+// doubledSuffixHint says what to do when HOST still ends in the suffix
+// that the URL template adds after {host}: `sandmux doctor abc.e2b`,
+// typed as one types `ssh abc.e2b`, dialled wss://8081-abc.e2b.e2b.app,
+// which fails as an unknown host (or, under a wildcard DNS name, as a
+// certificate that does not cover it) without a word on why. Empty when
+// --strip-suffix is given or the suffix is not doubled.
+func doubledSuffixHint(tmpl, host, strip string) string {
+	if strip != "" {
+		return ""
+	}
+	if tmpl == "" {
+		tmpl = client.DefaultURLTemplate
+	}
+	name := strings.TrimSuffix(host, ".")
+	dot := strings.LastIndex(name, ".")
+	if dot <= 0 || dot == len(name)-1 {
+		return ""
+	}
+	suffix := name[dot:]
+	lower := strings.ToLower(tmpl)
+	at := strings.Index(lower, "{host}"+strings.ToLower(suffix))
+	if at < 0 {
+		return ""
+	}
+	// The suffix must end where a name's label ends (".e2b.app",
+	// ".e2b:8081", ".e2b/"), not run on into a longer one (".e2bx").
+	if rest := lower[at+len("{host}")+len(suffix):]; rest != "" && !strings.ContainsAny(rest[:1], ".:/") {
+		return ""
+	}
+	return fmt.Sprintf("HOST %s ends in %s, which --url adds again: give the sandbox id alone (%s) or add --strip-suffix %s", host, suffix, name[:dot], suffix)
 }

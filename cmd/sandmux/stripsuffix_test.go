@@ -48,3 +48,43 @@ func TestProxyStripsSuffixOfAnyCase(t *testing.T) {
 		t.Fatalf("--strip-suffix '*.sbx': %v, want the wildcard refused", err)
 	}
 }
+
+// A HOST typed as for ssh ("abc.e2b") with a --url that adds ".e2b"
+// itself gets a hint; a bare id, a --strip-suffix or a suffix the
+// template does not repeat gets none.
+func TestDoubledSuffixHint(t *testing.T) {
+	for _, tt := range []struct {
+		tmpl, host, strip string
+		want              string
+	}{
+		{"", "abc.e2b", "", "HOST abc.e2b ends in .e2b, which --url adds again: give the sandbox id alone (abc) or add --strip-suffix .e2b"},
+		{"wss://8081-{host}.E2B.app", "abc.e2b.", "", "HOST abc.e2b. ends in .e2b, which --url adds again: give the sandbox id alone (abc) or add --strip-suffix .e2b"},
+		{"ws://127.0.0.1:1/{host}.x", "abc.x", "", "HOST abc.x ends in .x, which --url adds again: give the sandbox id alone (abc) or add --strip-suffix .x"},
+		{"", "abc", "", ""},
+		{"", "abc.e2b", ".e2b", ""},
+		{"wss://{host}.e2bx.app", "abc.e2b", "", ""},
+		{"wss://{host}:8081", "abc.e2b", "", ""},
+		{"wss://127.0.0.1:9/{host}", "abc.sbx", "", ""},
+		{"", ".e2b", "", ""},
+	} {
+		if got := doubledSuffixHint(tt.tmpl, tt.host, tt.strip); got != tt.want {
+			t.Errorf("doubledSuffixHint(%q, %q, %q) = %q, want %q", tt.tmpl, tt.host, tt.strip, got, tt.want)
+		}
+	}
+}
+
+// `sandmux doctor abc.x` and `sandmux proxy abc.x`, with a --url that adds
+// ".x" again, say so: the doctor's url step warns and its fix is the
+// hint, and the proxy's failure line carries it.
+func TestDoubledSuffixIsTold(t *testing.T) {
+	url := "ws://127.0.0.1:1/{host}.x" // port 1: refused at once
+	out, _, err := runApp(t, "doctor", "--url", url, "--timeout", "5s", "abc.x")
+	const hint = "HOST abc.x ends in .x, which --url adds again: give the sandbox id alone (abc) or add --strip-suffix .x"
+	if err == nil || !strings.Contains(out, "WARN  url ") || !strings.Contains(out, "\nfix: "+hint+"\n") {
+		t.Errorf("doctor: err %v, output:\n%s\nwant a warning and the fix %q", err, out, hint)
+	}
+	_, _, err = runApp(t, "proxy", "--no-agent", "--url", url, "abc.x")
+	if err == nil || !strings.HasSuffix(err.Error(), "("+hint+")") {
+		t.Errorf("proxy: error %v, want it to end with the hint", err)
+	}
+}
