@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -226,6 +227,10 @@ func openViaAgent(ctx context.Context, c *cli.Context, cfg client.Config) (net.C
 		return nil, nil, err
 	}
 	req.Target = c.String("target")
+	// Through the agent, this process has nothing else to log: the
+	// session's lines are the agent's. Without this line, -v printed
+	// nothing at all.
+	cfg.Logger.Debug("asking the agent for a stream; the session's logs are the agent's", "log", filepath.Join(dir, agent.LogName))
 	// The wait for the agent is bounded by --connect-timeout too, plus the
 	// agent's own start-up.
 	octx, cancel := context.WithTimeout(ctx, c.Duration("connect-timeout")+15*time.Second)

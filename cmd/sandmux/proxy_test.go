@@ -6,6 +6,8 @@ import (
 	"context"
 	"errors"
 	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -83,5 +85,28 @@ func TestSameFile(t *testing.T) {
 	_ = closed.Close()
 	if !sameFile(other, closed) {
 		t.Fatal("two files that cannot be looked at are not taken as one")
+	}
+}
+
+// `sandmux proxy -v` through the agent says on stderr that the session is
+// the agent's and where it logs; it printed nothing at all, so a user
+// debugging with `ssh -v` saw no sandmux line.
+func TestVerboseProxyNamesTheAgentLog(t *testing.T) {
+	dir, err := os.MkdirTemp("", "smxv") // short enough for a socket path
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	defer serveTestAgent(t, dir)()
+	// Port 1 refuses at once: the proxy gives up at its --connect-timeout.
+	args := []string{"proxy", "--agent-dir", dir, "--url", "ws://127.0.0.1:1", "--connect-timeout", "100ms"}
+	_, stderr, err := runApp(t, append(append(args, "-v"), "abc")...)
+	want := filepath.Join(dir, agent.LogName)
+	if err == nil || !strings.Contains(stderr, "asking the agent for a stream") || !strings.Contains(stderr, want) {
+		t.Errorf("proxy -v: err %v, stderr:\n%s\nwant a line naming %s", err, stderr, want)
+	}
+	_, stderr, _ = runApp(t, append(args, "abc")...)
+	if stderr != "" {
+		t.Errorf("proxy without -v wrote to stderr:\n%s", stderr)
 	}
 }
