@@ -482,7 +482,7 @@ func TestForwardBackground(t *testing.T) {
 	defer ln.Close()
 	_, port, _ := net.SplitHostPort(busy)
 	r = run(sandmux(ctx, nil, "forward", "--background", "-L", port+":"+echo, "--url", srv.URL, "--agent-dir", dir, "box"), "")
-	if r.err == nil || !strings.Contains(r.stderr, "sandmux: the background forward did not start: -L "+port+":"+echo+": listen tcp "+busy+": bind: address already in use") {
+	if r.err == nil || !strings.Contains(r.stderr, "sandmux: the background forward did not start: -L "+port+":"+echo+": "+busy+" is in use (another forward, or a program listening there?): pick another local port, or 0 for a free one") {
 		t.Errorf("forward --background on a taken port: %s", r)
 	}
 }

@@ -8,10 +8,12 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -296,7 +298,7 @@ func runForward(c *cli.Context) error {
 	for i, s := range specs {
 		ln, err := net.Listen(listenNetwork(s.Listen), s.Listen)
 		if err != nil {
-			return fmt.Errorf("-L %s: %w", raw[i], err)
+			return forwardListenError(raw[i], s.Listen, err)
 		}
 		listeners = append(listeners, ln)
 		specs[i].Listen = ln.Addr().String()
@@ -440,5 +442,22 @@ func (f *forwarder) handle(ctx context.Context, c net.Conn, s forwardSpec) {
 	// its connection is not.
 	if err != nil && ctx.Err() == nil && cut.Load() {
 		f.printf("forward %s -> %s: %v", s.Listen, s.Target, client.StreamEndError(err, f.host, f.url))
+	}
+}
+
+// forwardListenError words a failure to listen for -L raw on addr with
+// what to change, as the server's --listen does (listenError): Go's own
+// "bind: address already in use" named no way out.
+func forwardListenError(raw, addr string, err error) error {
+	switch {
+	case errnoIs(err, syscall.EADDRINUSE):
+		return fmt.Errorf("-L %s: %s is in use (another forward, or a program listening there?): pick another local port, or 0 for a free one", raw, addr)
+	case runtime.GOOS != "windows" && errnoIs(err, syscall.EACCES):
+		return fmt.Errorf("-L %s: permission denied: local ports below 1024 need root; pick one from 1024 up, or 0 for a free one", raw)
+	case errnoIs(err, syscall.EADDRNOTAVAIL):
+		host, _, _ := net.SplitHostPort(addr)
+		return fmt.Errorf("-L %s: %s is not an address of this machine; leave BIND out for 127.0.0.1, or give * for every interface", raw, host)
+	default:
+		return fmt.Errorf("-L %s: %w", raw, err)
 	}
 }
