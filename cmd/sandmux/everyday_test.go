@@ -183,7 +183,8 @@ func TestSSHConfigBlock(t *testing.T) {
 		{"a b", "user", "", "--host-pattern"},
 		{"*.e2b,*.sb", "user", "", "give one pattern"},
 		{"!*.x", "user", "", "a negated pattern alone matches no host"},
-		{"*.e2b", "", "", "--user"},
+		{"*.e2b", "", "", `--user "" is not a plain login name: give the login name in the sandbox alone, e.g. --user user`},
+		{"*.e2b", "a b", "", `--user "a b" is not a plain login name: give the login name in the sandbox alone, e.g. --user user`},
 		{"*.e2b", "user", "http://{host}", "scheme must be ws:// or wss://"},
 	} {
 		if _, err := sshConfigBlock("/x", bad.pattern, bad.user, bad.url); err == nil || !strings.Contains(err.Error(), bad.want) {

@@ -56,7 +56,7 @@ func sshConfigBlock(exe, pattern, user, url string) (string, error) {
 		return "", fmt.Errorf("--host-pattern %q: a negated pattern alone matches no host; give the hosts to match, e.g. '*.e2b'", pattern)
 	}
 	if user == "" || strings.ContainsAny(user, " \t\r\n\"'%") {
-		return "", fmt.Errorf("--user %q is not a plain login name", user)
+		return "", fmt.Errorf("--user %q is not a plain login name: give the login name in the sandbox alone, e.g. --user user (E2B's default)", user)
 	}
 	if url == "" {
 		// Written out all the same: a SANDMUX_URL in the environment
