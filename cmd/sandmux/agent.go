@@ -46,6 +46,13 @@ func agentCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "agent",
 		Usage: "the background process that shares one WebSocket per sandbox (started by proxy)",
+		// Without it, the help named --foreground and --stop but not
+		// what the command alone does.
+		Description: "The first `sandmux proxy` (or forward) starts one; you need not.\n\n" +
+			"   sandmux agent                                  # start one in the background unless one runs; prints its pid, socket and log\n" +
+			"   sandmux agent --stop                           # stop it now (its open streams end)\n" +
+			"   sandmux agent --foreground --log-level debug   # run one in this terminal, when none runs\n\n" +
+			"It exits --persist after its last stream closed. `sandmux status` shows its sessions.",
 		Flags: append(agentFlags(true),
 			&cli.BoolFlag{Name: "foreground", Usage: "run in this terminal, logging to stderr"},
 			&cli.BoolFlag{Name: "stop", Usage: "stop the running agent now (open streams end)"},

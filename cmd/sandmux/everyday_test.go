@@ -604,3 +604,12 @@ func TestCmdLineQuote(t *testing.T) {
 		}
 	}
 }
+
+// `sandmux agent --help` says what `sandmux agent` alone does (start one
+// in the background); it named only --foreground and --stop.
+func TestAgentHelpSaysWhatItDoesAlone(t *testing.T) {
+	out, _, err := runApp(t, "agent", "--help")
+	if err != nil || !strings.Contains(out, "sandmux agent                                  # start one in the background unless one runs") {
+		t.Fatalf("agent --help: %v\n%s", err, out)
+	}
+}
