@@ -235,7 +235,7 @@ func (d *doctor) checkURL() (cfg client.Config, ok bool) {
 		err = cfg.Validate()
 	}
 	if err != nil {
-		fix := "correct the flag named above"
+		fix := "correct the flag or environment variable named above"
 		if errors.Is(err, client.ErrBadURL) {
 			fix = "pass the sandbox id as HOST (`sandmux doctor abc123`), or a --url such as " + client.DefaultURLTemplate
 		}
