@@ -389,8 +389,8 @@ func (d *doctor) checkTLS(ctx context.Context, conn net.Conn, base *tls.Config, 
 	case left < 14*24*time.Hour:
 		status, note = stepWarn, "; expires soon"
 	}
-	d.add("tls", status, took, "", "%s, certificate %s, expires %s (%d days)%s",
-		tls.VersionName(st.Version), certText(cert), cert.NotAfter.UTC().Format("2006-01-02"), int(left.Hours()/24), note)
+	d.add("tls", status, took, "", "%s, certificate %s, expires %s (%s)%s",
+		tls.VersionName(st.Version), certText(cert), cert.NotAfter.UTC().Format("2006-01-02"), plural(int(left.Hours()/24), "day"), note)
 	return true
 }
 

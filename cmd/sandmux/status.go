@@ -75,7 +75,7 @@ func statusCommand() *cli.Command {
 }
 
 func printStatus(w io.Writer, st agent.Status) error {
-	fmt.Fprintf(w, "agent pid %d, version %s, up %s, %d open streams\n", st.PID, st.Version, time.Since(st.Started).Round(time.Second), st.Streams)
+	fmt.Fprintf(w, "agent pid %d, version %s, up %s, %s\n", st.PID, st.Version, time.Since(st.Started).Round(time.Second), plural(st.Streams, "open stream"))
 	if note := agentVersionNote(st.Version); note != "" {
 		fmt.Fprintln(w, note)
 	}
@@ -202,4 +202,12 @@ func agentVersionNote(agentVersion string) string {
 		return ""
 	}
 	return fmt.Sprintf("this sandmux is version %s, the agent version %s, which it keeps until it exits: `sandmux agent --stop` (which ends its open streams) lets the next ssh start one of this version", version, agentVersion)
+}
+
+// plural is n and noun, with an s unless n is 1 ("1 open stream").
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

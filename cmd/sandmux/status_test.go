@@ -92,3 +92,16 @@ func TestPrintStatusNumbersSessionsThatReadTheSame(t *testing.T) {
 		}
 	}
 }
+
+// The head line counts in English: "1 open stream", "0 open streams".
+func TestPrintStatusPlural(t *testing.T) {
+	for n, want := range map[int]string{0: ", 0 open streams\n", 1: ", 1 open stream\n", 2: ", 2 open streams\n"} {
+		var b strings.Builder
+		if err := printStatus(&b, agent.Status{Started: time.Now(), Streams: n}); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("status with %d streams:\n%s\nwant %q", n, b.String(), want)
+		}
+	}
+}
