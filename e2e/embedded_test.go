@@ -432,19 +432,62 @@ func TestEmbeddedUnknownKeyRefused(t *testing.T) {
 	}
 }
 
-// TestEmbeddedNeedsKeys pins the line a user sees when there is no key
-// to accept.
+// TestEmbeddedNeedsKeys pins the line a user sees when the keys given
+// hold none it can use.
 func TestEmbeddedNeedsKeys(t *testing.T) {
 	t.Parallel()
 	ctx := testContext(t, time.Minute)
-	home := t.TempDir() // no ~/.ssh/authorized_keys, no SANDMUX_AUTHORIZED_KEYS
+	home := t.TempDir()
+	keys := filepath.Join(home, ".ssh", "authorized_keys")
+	if err := os.MkdirAll(filepath.Dir(keys), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keys, []byte("ssh-ed25519 not-a-key\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	r := run(sandmux(ctx, []string{"HOME=" + home, "XDG_STATE_HOME="}, "server", "--ssh", "embedded", "--listen", "127.0.0.1:0"), "")
-	const want = "sandmux: --ssh embedded needs authorized keys: set --authorized-keys FILE or SANDMUX_AUTHORIZED_KEYS\n"
-	if r.exitCode() != 1 || r.stderr != want || r.stdout != "" {
-		t.Fatalf("want exit 1 and stderr %q\n%s", want, r)
+	want := "sandmux: " + keys + " holds no public key the embedded server can use: add one"
+	if r.exitCode() != 1 || !strings.Contains(r.stderr, want) || strings.Count(r.stderr, "sandmux: ") != 1 || r.stdout != "" {
+		t.Fatalf("want exit 1 and one line starting %q\n%s", want, r)
 	}
 	if _, err := os.Stat(filepath.Join(home, ".local")); !os.IsNotExist(err) {
 		t.Errorf("a server that did not start left state behind (stat: %v)", err)
+	}
+}
+
+// TestEmbeddedKeyWrittenAfterStart: as in an E2B template, whose server
+// starts when the template is built, the server starts before any key is
+// there, says that logins wait for one, and lets the laptop in once its
+// key is written into the sandbox.
+func TestEmbeddedKeyWrittenAfterStart(t *testing.T) {
+	t.Parallel()
+	c := newSSHClient(t)
+	home := filepath.Join(c.Dir, "home")
+	if err := os.Mkdir(home, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	srv := startServer(t, serverOpts{
+		Args: []string{"--ssh", "embedded"},
+		Env:  []string{"HOME=" + home, "XDG_STATE_HOME=", "SHLVL=1"},
+	})
+	keys := filepath.Join(home, ".ssh", "authorized_keys")
+	if n := srv.Count("no authorized key yet", keys); n != 1 {
+		t.Errorf("server logged %d lines saying logins wait for a key in %s, want 1\n%s", n, keys, srv.Log())
+	}
+	pub, _ := printHostKey(t, filepath.Join(home, ".local", "state", "sandmux"))
+	c.pin(t, pub)
+	ctx := testContext(t, time.Minute)
+	if r := c.sshRun(ctx, t, proxyCommand(srv.URL, ""), "", "true"); r.exitCode() != 255 || !strings.Contains(r.stderr, "Permission denied (publickey)") {
+		t.Fatalf("ssh before the key is written: want exit 255 and \"Permission denied (publickey)\"\n%s", r)
+	}
+	if err := os.MkdirAll(filepath.Dir(keys), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keys, []byte(c.PubKey), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r := c.sshRun(ctx, t, proxyCommand(srv.URL, ""), "", "echo", "in"); r.err != nil || r.stdout != "in\n" {
+		t.Fatalf("ssh once the key is written:\n%s", r)
 	}
 }
 

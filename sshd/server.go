@@ -54,7 +54,15 @@ func New(cfg Config) (*Server, error) {
 	for _, s := range keys.skipped {
 		log.Warn("skipped authorized key", "why", s)
 	}
-	if keys.usable() == 0 {
+	// No key yet, and nothing that failed to be one: a sandbox whose key
+	// is written after it starts (E2B's templates start their server at
+	// build time, and the laptop writes its key into each new sandbox).
+	// The file is read at every login, so logins work once it is there.
+	waiting := keys.usable() == 0 && len(keys.keys) == 0 && len(keys.skipped) == 0 && cfg.AuthorizedKeysFile != ""
+	if waiting {
+		log.Warn("no authorized key yet: logins are refused until one is written to the file, which is read at every login", "file", cfg.AuthorizedKeysFile)
+	}
+	if keys.usable() == 0 && !waiting {
 		var where []string
 		if cfg.AuthorizedKeys != "" {
 			where = append(where, "the authorized keys text")
@@ -70,7 +78,9 @@ func New(cfg Config) (*Server, error) {
 	if keys.fileMissing {
 		file += " (not there; read again at every login)"
 	}
-	log.Info("authorized keys", "file", file, "from_text", cfg.AuthorizedKeys != "", "keys", keys.usable())
+	if !waiting {
+		log.Info("authorized keys", "file", file, "from_text", cfg.AuthorizedKeys != "", "keys", keys.usable())
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Server{
 		cfg: cfg, log: log,

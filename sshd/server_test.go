@@ -469,7 +469,15 @@ func TestEmbeddedNewNeedsKeys(t *testing.T) {
 	base := testConfig(t, newKey(t))
 	for name, edit := range map[string]func(*Config){
 		"none configured": func(c *Config) { c.AuthorizedKeys = "" },
-		"missing file":    func(c *Config) { c.AuthorizedKeys, c.AuthorizedKeysFile = "", filepath.Join(t.TempDir(), "nope") },
+		"file without a usable key": func(c *Config) {
+			c.AuthorizedKeys, c.AuthorizedKeysFile = "", filepath.Join(t.TempDir(), "authorized_keys")
+			if err := os.WriteFile(c.AuthorizedKeysFile, []byte("ssh-ed25519 not-base64\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		},
+		"missing file, bad text": func(c *Config) {
+			c.AuthorizedKeys, c.AuthorizedKeysFile = "ssh-ed25519 not-base64\n", filepath.Join(t.TempDir(), "nope")
+		},
 		"no usable key":   func(c *Config) { c.AuthorizedKeys = "# a comment\nssh-ed25519 not-base64\n" },
 		"only restricted": func(c *Config) { c.AuthorizedKeys = `command="/bin/true" ` + c.AuthorizedKeys },
 	} {
@@ -483,6 +491,41 @@ func TestEmbeddedNewNeedsKeys(t *testing.T) {
 	bad.StateDir = ""
 	if _, err := New(bad); !errors.Is(err, ErrInvalidConfig) {
 		t.Errorf("no state dir: New: %v, want ErrInvalidConfig", err)
+	}
+}
+
+// A server whose key file is not there yet, or empty, starts (a sandbox
+// whose key is written after it starts), refuses logins, says why, and
+// lets the key in once it is written.
+func TestEmbeddedStartsBeforeItsKey(t *testing.T) {
+	t.Parallel()
+	for name, empty := range map[string]bool{"missing": false, "empty": true} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			key := newKey(t)
+			file := filepath.Join(t.TempDir(), "authorized_keys")
+			if empty {
+				if err := os.WriteFile(file, []byte("# keys go here\n"), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var logs testutil.Buffer
+			cfg := testConfig(t, key)
+			cfg.AuthorizedKeys, cfg.AuthorizedKeysFile = "", file
+			cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+			f := startWith(t, cfg, key)
+			if !strings.Contains(logs.String(), "no authorized key yet") || !strings.Contains(logs.String(), file) {
+				t.Errorf("log does not say that logins wait for a key in %s:\n%s", file, logs.String())
+			}
+			if c, err := f.dial(t, ssh.PublicKeys(key)); err == nil {
+				c.Close()
+				t.Fatal("logged in with no key in the file")
+			}
+			if err := os.WriteFile(file, []byte(authorizedLine(key)), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			f.client(t).Close()
+		})
 	}
 }
 

@@ -95,10 +95,16 @@ func startEmbedded(c *cli.Context, log *slog.Logger, cfg *server.Config) (*embed
 	if err != nil {
 		_ = ln.Close()
 		if errors.Is(err, sshd.ErrNoAuthorizedKeys) {
-			if c.IsSet("authorized-keys") {
-				return nil, fmt.Errorf("--authorized-keys %s holds no public key the embedded server can use: add one (a line like those in ~/.ssh/id_ed25519.pub; keys with options it does not support are skipped, as the warnings above say)", scfg.AuthorizedKeysFile)
+			// Lines that are no usable key (a file or the variable with
+			// none at all starts the server, waiting for its key).
+			var where []string
+			if scfg.AuthorizedKeysFile != "" {
+				where = append(where, scfg.AuthorizedKeysFile)
 			}
-			return nil, errNeedKeys
+			if scfg.AuthorizedKeys != "" {
+				where = append(where, envAuthorizedKeys)
+			}
+			return nil, fmt.Errorf("%s holds no public key the embedded server can use: add one (a line like those in ~/.ssh/id_ed25519.pub; keys with options it does not support are skipped, as the warnings above say)", strings.Join(where, " or "))
 		}
 		return nil, err
 	}
@@ -134,7 +140,9 @@ func embeddedConfig(c *cli.Context, log *slog.Logger) (sshd.Config, error) {
 	}
 	switch file := keys; {
 	case file != "":
-		if _, err := os.Stat(file); err != nil {
+		// Not there yet is fine: it is read at every login, and a
+		// sandbox's key may be written after the server starts.
+		if _, err := os.Stat(file); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return cfg, fmt.Errorf("--authorized-keys: %w", err)
 		}
 		cfg.AuthorizedKeysFile = file
