@@ -189,6 +189,36 @@ func TestDialNetworkErrors(t *testing.T) {
 		}
 	})
 
+	// A server past its --max-handshakes closes some connections
+	// unread: said as such, not as net/http's "Get URL: EOF".
+	t.Run("closed before any answer", func(t *testing.T) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				_ = c.Close()
+			}
+		}()
+		defer func() { _ = ln.Close(); <-done }()
+		url := "ws://" + ln.Addr().String()
+		de, err := dialErr(t, testConfig(url))
+		want := url + ": the connection was closed before any answer (a busy server closes connections beyond its --max-handshakes: try again in a moment; else check that the port is `sandmux server`'s)"
+		if err.Error() != want {
+			t.Fatalf("error text\n  %s\nwant\n  %s", err, want)
+		}
+		if !de.Temporary() {
+			t.Fatal("a connection closed unanswered should be worth retrying")
+		}
+	})
+
 	// --url naming an sshd port: the answer is an SSH banner, not HTTP.
 	// Said as such, and not retried (through the agent, for 30 s).
 	t.Run("not HTTP", func(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -152,6 +153,9 @@ func describe(err error) string {
 			return fmt.Sprintf("%v: it sent %q", ErrNotHTTP, nh.first)
 		}
 		return ErrNotHTTP.Error()
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		// net/http's "Get URL: EOF": closed before any answer.
+		return "the connection was closed before any answer"
 	}
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
@@ -191,6 +195,8 @@ func netHint(err error) string {
 		return "use ws:// for a server without TLS, or check the port"
 	case errors.Is(err, ErrNotHTTP):
 		return "that port is not `sandmux server`'s; check the port in --url: the server listens on 8081"
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "a busy server closes connections beyond its --max-handshakes: try again in a moment; else check that the port is `sandmux server`'s"
 	}
 	return "check the URL and your network"
 }
