@@ -79,6 +79,11 @@ func printStatus(w io.Writer, st agent.Status) error {
 	if note := agentVersionNote(st.Version); note != "" {
 		fmt.Fprintln(w, note)
 	}
+	if len(st.Sessions) == 0 {
+		// A table head over nothing read as if the rows were missing.
+		_, err := fmt.Fprintln(w, "no sessions (the next ssh through sandmux opens one)")
+		return err
+	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "URL\tSTATE\tSINCE\tRECONNECTS\tRESUMES\tREPLAYED\tRTT\tSTREAMS\tIN\tOUT")

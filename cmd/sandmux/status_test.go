@@ -105,3 +105,14 @@ func TestPrintStatusPlural(t *testing.T) {
 		}
 	}
 }
+
+// An agent with no session says so instead of a table head over nothing.
+func TestPrintStatusNoSessions(t *testing.T) {
+	var b strings.Builder
+	if err := printStatus(&b, agent.Status{Started: time.Now(), PID: 7}); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.String(); strings.Contains(got, "URL") || !strings.HasSuffix(got, "0 open streams\nno sessions (the next ssh through sandmux opens one)\n") {
+		t.Errorf("status of an agent with no session:\n%s", got)
+	}
+}
