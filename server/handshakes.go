@@ -55,9 +55,11 @@ type handshakes struct {
 	conns   map[net.Conn]*hsConn
 	pending int // conns not busy
 	busy    int
-	// Refusals not yet logged, and when they last were.
+	// Refusals not yet logged, when they last were, and when the last
+	// refusal was.
 	answered, closed int
 	reportedAt       time.Time
+	refusedAt        time.Time
 }
 
 // verdict is what admit decided for a new connection.
@@ -69,17 +71,22 @@ const (
 	dropped
 )
 
-// admit decides on a new connection. report is non-nil when refusals
-// are due to be logged.
-func (h *handshakes) admit(c net.Conn, now time.Time) (v verdict, report *busyReport) {
+// admit decides on a new connection. reports are the log lines of
+// refusals now due: those of the last minute not yet logged, once the
+// minute is over (whichever connection comes next, refused or not, so
+// that a burst's end is logged soon after it, not with the next burst),
+// and this connection's refusal, if it starts a burst.
+func (h *handshakes) admit(c net.Conn, now time.Time) (v verdict, reports []busyReport) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	quiet := h.answered == 0 && h.closed == 0
+	if (h.answered > 0 || h.closed > 0) && now.Sub(h.reportedAt) >= busyReportEvery {
+		reports = append(reports, h.report(now, false))
+	}
 	switch {
 	case h.pending < h.max:
 		h.pending++
 		h.conns[c] = &hsConn{}
-		return admitted, nil
+		return admitted, reports
 	case h.busy < h.max:
 		h.busy++
 		hc := &hsConn{busy: true}
@@ -93,12 +100,20 @@ func (h *handshakes) admit(c net.Conn, now time.Time) (v verdict, report *busyRe
 		h.closed++
 		v = dropped
 	}
-	if now.Sub(h.reportedAt) < busyReportEvery {
-		return v, nil
+	// A refusal after a minute without one starts a burst, logged at once.
+	first := now.Sub(h.refusedAt) >= busyReportEvery
+	h.refusedAt = now
+	if first || now.Sub(h.reportedAt) >= busyReportEvery {
+		reports = append(reports, h.report(now, first))
 	}
-	report = &busyReport{answered: h.answered, closed: h.closed, pending: h.pending, first: quiet}
+	return v, reports
+}
+
+// report takes the refusals not yet logged into a log line's worth.
+func (h *handshakes) report(now time.Time, first bool) busyReport {
+	r := busyReport{answered: h.answered, closed: h.closed, pending: h.pending, first: first}
 	h.answered, h.closed, h.reportedAt = 0, 0, now
-	return v, report
+	return r
 }
 
 // busyReport is one log line's worth of refusals.
@@ -154,9 +169,9 @@ type hsConnKey struct{}
 // does. Pair it with ConnState; without both, connections are not
 // limited.
 func (s *Server) ConnContext(ctx context.Context, c net.Conn) context.Context {
-	v, report := s.hs.admit(c, time.Now())
-	if report != nil {
-		s.logBusy(report)
+	v, reports := s.hs.admit(c, time.Now())
+	for _, r := range reports {
+		s.logBusy(r)
 	}
 	if v != admitted {
 		s.stats.refusedHandshakes.Add(1)
@@ -207,10 +222,10 @@ func (s *Server) refuseBusy(w http.ResponseWriter, r *http.Request) bool {
 
 // logBusy logs refusals at the handshake limit, once per burst and then
 // at most once per busyReportEvery with their count.
-func (s *Server) logBusy(r *busyReport) {
+func (s *Server) logBusy(r busyReport) {
 	msg := "refusing connections: too many still in their handshake (upgrade, token, hello); more are answered 503 or closed, and the next such line comes a minute later at the earliest"
 	if !r.first {
-		msg = "still refusing connections: too many in their handshake; the next such line comes a minute later at the earliest"
+		msg = "refused more connections since the last such line: too many in their handshake; the next such line comes a minute later at the earliest"
 	}
 	s.log.Warn(msg, slog.Int("refused_503", r.answered), slog.Int("closed_unread", r.closed),
 		slog.Int("in_handshake", r.pending), slog.Int("max_handshakes", s.cfg.MaxHandshakes))
