@@ -150,16 +150,19 @@ func (h *handshakes) hijacked(c net.Conn) {
 	h.mu.Unlock()
 }
 
-// isBusy reports whether c is to be answered 503, and stops its timer:
-// false once the timer has fired (the connection is being closed).
-func (h *handshakes) isBusy(c net.Conn) (busy, inTime bool) {
+// isBusy reports whether c is to be answered 503, and stops its timer.
+// One whose timer has just fired is answered too: a handler that wrote
+// nothing would have net/http answer 200 OK, which a client would take
+// for the server's answer; the timer's Close may still cut the 503 off.
+func (h *handshakes) isBusy(c net.Conn) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	hc, ok := h.conns[c]
 	if !ok || !hc.busy {
-		return false, false
+		return false
 	}
-	return true, hc.timer.Stop()
+	hc.timer.Stop()
+	return true
 }
 
 type hsConnKey struct{}
@@ -207,12 +210,8 @@ func (s *Server) refuseBusy(w http.ResponseWriter, r *http.Request) bool {
 	if c == nil {
 		return false
 	}
-	busy, inTime := s.hs.isBusy(c)
-	if !busy {
+	if !s.hs.isBusy(c) {
 		return false
-	}
-	if !inTime {
-		return true // closed by its timer meanwhile
 	}
 	w.Header().Set("Retry-After", "1")
 	w.Header().Set("Connection", "close")

@@ -1,7 +1,10 @@
 package server
 
 import (
+	"context"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 )
@@ -57,4 +60,36 @@ func TestHandshakeLimitReportsEachBurst(t *testing.T) {
 		t.Fatalf("refusal starting a second burst: %v, %+v; want one line saying a burst started, counting 1", v, r)
 	}
 	forgetAll()
+}
+
+// A connection over the limit whose request came just as its answer's
+// time ran out (the timer fired, its Close not yet done) got no answer
+// from the handler, so net/http sent its own: 200 OK with an empty body,
+// which a client took for the server's answer to its upgrade. It is
+// answered 503 as any other busy one; the timer's Close may still cut it.
+func TestBusyAnswerAtItsDeadlineIs503(t *testing.T) {
+	s, err := New(DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.hs.max = 1
+	first, firstPeer := net.Pipe() // takes the one place
+	defer firstPeer.Close()
+	defer first.Close()
+	s.ConnContext(context.Background(), first)
+	defer s.hs.forget(first, false)
+	c, peer := net.Pipe()
+	defer peer.Close()
+	defer c.Close()
+	ctx := s.ConnContext(context.Background(), c)
+	s.hs.mu.Lock()
+	s.hs.conns[c].timer.Stop() // as if it had just fired
+	s.hs.mu.Unlock()
+	w := httptest.NewRecorder()
+	s.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/", nil).WithContext(ctx))
+	if w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") == "" {
+		t.Fatalf("a busy connection's request at its deadline: %d, Retry-After %q; want 503 with Retry-After", w.Code, w.Header().Get("Retry-After"))
+	}
+	s.hs.forget(c, false)
 }
