@@ -111,8 +111,13 @@ func TestSpecV2ResumeReplay(t *testing.T) {
 	if w.Status != welcomeResumed || w.ID != w0.ID || w.Secret != ([32]byte{}) || w.GraceMS != w0.GraceMS {
 		t.Fatalf("resume WELCOME = %+v, want status 1, the id, a zero secret and the grace (§9.4, §9.7)", w)
 	}
-	if w.Received > r.sent {
-		t.Fatalf("server received %d, more than our %d", w.Received, r.sent)
+	// r.sent under its lock: the session's read loop writes window
+	// updates meanwhile, each counted in it.
+	r.mu.Lock()
+	sent := r.sent
+	r.mu.Unlock()
+	if w.Received > sent {
+		t.Fatalf("server received %d, more than our %d", w.Received, sent)
 	}
 
 	want := append(append([]byte{}, x...), y...)
