@@ -264,7 +264,7 @@ func (p *proc) ctxSwitches() int64 {
 	if !ok {
 		return 0
 	}
-	return ru.Nvcsw + ru.Nivcsw
+	return int64(ru.Nvcsw) + int64(ru.Nivcsw) // int32 on 386
 }
 
 // CPU is the user+system time of an exited process.
