@@ -21,7 +21,7 @@ func checkKeyMode(path string, fi fs.FileInfo) error {
 		return nil
 	}
 	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-		return fmt.Errorf("%w: %s has permissions %04o (OpenSSH's sshd refuses such a key too); run chmod 600 %s", ErrHostKeyTooOpen, path, perm, path)
+		return fmt.Errorf("%w: %s has permissions %04o (OpenSSH's sshd refuses such a key too); run chmod 600 %s (a mounted secret: mount it with mode 0600, e.g. defaultMode: 0600)", ErrHostKeyTooOpen, path, perm, path)
 	}
 	return nil
 }
