@@ -513,6 +513,22 @@ func TestStatusOfAResumingSession(t *testing.T) {
 	}
 }
 
+// stopUntilSocketGone starts Stop(ctx, dir), whose result comes on the
+// channel, and waits until the agent has let go of its socket.
+func stopUntilSocketGone(ctx context.Context, t *testing.T, dir string) <-chan error {
+	t.Helper()
+	old, err := os.Stat(SocketPath(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopped := make(chan error, 1)
+	go func() { stopped <- Stop(ctx, dir) }()
+	if !testutil.Poll(5*time.Second, func() bool { cur, err := os.Stat(SocketPath(dir)); return err != nil || !os.SameFile(cur, old) }) {
+		t.Fatal("the stopped agent kept its socket")
+	}
+	return stopped
+}
+
 // `agent --stop` while ssh keeps starting (an editor's remote session, a
 // script's loop): the next proxy starts the next agent as soon as the
 // stopped one closes its listener, and Stop, which waited for the socket
@@ -521,17 +537,9 @@ func TestStatusOfAResumingSession(t *testing.T) {
 // though it had exited. It returns once the agent it stopped has.
 func TestStopReturnsWhenTheNextAgentServes(t *testing.T) {
 	dir, firstDone, fault := servingFrozen(t)
-	old, err := os.Stat(SocketPath(dir))
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	stopped := make(chan error, 1)
-	go func() { stopped <- Stop(ctx, dir) }()
-	if !testutil.Poll(5*time.Second, func() bool { cur, err := os.Stat(SocketPath(dir)); return err != nil || !os.SameFile(cur, old) }) {
-		t.Fatal("the stopped agent kept its socket")
-	}
+	stopped := stopUntilSocketGone(ctx, t, dir)
 	runAgent(t, dir, nil) // the next proxy's agent
 	fault.Thaw()
 	if err := <-firstDone; err != nil {
@@ -547,17 +555,9 @@ func TestStopReturnsWhenTheNextAgentServes(t *testing.T) {
 // It is told the agent is already stopping, and can wait for its end.
 func TestSecondStopFindsTheAgentStopping(t *testing.T) {
 	dir, firstDone, fault := servingFrozen(t)
-	old, err := os.Stat(SocketPath(dir))
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	stopped := make(chan error, 1)
-	go func() { stopped <- Stop(ctx, dir) }()
-	if !testutil.Poll(5*time.Second, func() bool { cur, err := os.Stat(SocketPath(dir)); return err != nil || !os.SameFile(cur, old) }) {
-		t.Fatal("the stopped agent kept its socket")
-	}
+	stopped := stopUntilSocketGone(ctx, t, dir)
 	if err := Stop(ctx, dir); !errors.Is(err, ErrStopping) {
 		t.Fatalf("second stop: %v, want %v", err, ErrStopping)
 	}
