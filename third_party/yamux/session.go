@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"weak"
 )
 
 // Session is used to wrap a reliable ordered connection and to
@@ -59,8 +60,12 @@ type Session struct {
 	// streams maps a stream id to a stream, and inflight has an entry
 	// for any outgoing stream that has not yet been established. Both are
 	// protected by streamLock.
-	streams    map[uint32]*Stream
-	inflight   map[uint32]struct{}
+	streams  map[uint32]*Stream
+	inflight map[uint32]struct{}
+	// draining (sandmux patch, sessionwindow.go) keeps the streams that
+	// left streams with bytes still unread, so that they still count
+	// against MaxSessionReceiveWindow until read or garbage.
+	draining   map[uint32]weak.Pointer[Stream]
 	streamLock sync.Mutex
 
 	// synCh acts like a semaphore. It is sized to the AcceptBacklog which
@@ -118,6 +123,7 @@ func newSession(config *Config, conn io.ReadWriteCloser, client bool) *Session {
 		pings:       make(map[uint32]chan struct{}),
 		streams:     make(map[uint32]*Stream),
 		inflight:    make(map[uint32]struct{}),
+		draining:    make(map[uint32]weak.Pointer[Stream]),
 		synCh:       make(chan struct{}, config.AcceptBacklog),
 		acceptCh:    make(chan *Stream, config.AcceptBacklog),
 		sendCh:      make(chan *sendReady, 64),
@@ -794,6 +800,9 @@ func (s *Session) closeStream(id uint32) {
 	}
 	stream := s.streams[id]
 	delete(s.streams, id)
+	if stream != nil {
+		s.keepDraining(stream)
+	}
 	s.streamLock.Unlock()
 	if stream != nil {
 		stream.closedForGrowth()

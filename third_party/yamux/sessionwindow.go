@@ -1,5 +1,7 @@
 package yamux
 
+import "weak"
+
 // sandmux patch: a session-wide receive window.
 //
 // yamux has no connection-level flow control, as HTTP/2 and QUIC have:
@@ -52,12 +54,13 @@ func (s *Stream) shareOf(want uint32) uint32 {
 }
 
 // heldBy sums what the session's open streams other than self hold of
-// its receive window. While no stream could reach its maximum window
+// its receive window, and what the streams that left the session still
+// hold unread (draining). While no stream could reach its maximum window
 // without the session exceeding limit, it returns 0 without summing.
 func (s *Session) heldBy(self *Stream, limit uint64) uint64 {
 	s.streamLock.Lock()
 	defer s.streamLock.Unlock()
-	if uint64(len(s.streams))*uint64(s.config.MaxStreamWindowSize) <= limit {
+	if uint64(len(s.streams)+len(s.draining))*uint64(s.config.MaxStreamWindowSize) <= limit {
 		return 0
 	}
 	var sum int64
@@ -66,5 +69,31 @@ func (s *Session) heldBy(self *Stream, limit uint64) uint64 {
 			sum += st.tuner.held.Load()
 		}
 	}
+	for id, w := range s.draining {
+		st := w.Value()
+		var unread int64
+		if st != nil {
+			unread = st.tuner.unread.Load()
+		}
+		if unread == 0 {
+			delete(s.draining, id) // read, or garbage
+			continue
+		}
+		if st != self {
+			sum += unread
+		}
+	}
 	return uint64(sum)
+}
+
+// keepDraining keeps counting a stream that leaves the session's map with
+// bytes unread: a stream whose peer finished while its reader lags (a
+// download whose client half-closed first) still holds them, up to a
+// window each. Only what is unread counts, as no more can arrive. It is
+// held weakly, so a stream dropped unread stops counting once garbage.
+// Call with streamLock held.
+func (s *Session) keepDraining(st *Stream) {
+	if s.config.MaxSessionReceiveWindow > 0 && st.tuner.unread.Load() > 0 {
+		s.draining[st.id] = weak.Make(st)
+	}
 }

@@ -144,3 +144,81 @@ func TestSessionReceiveWindowBoundsStalledStreams(t *testing.T) {
 		t.Fatalf("a stream alone on the session holds %d, want its start window %d", got, 2*mib)
 	}
 }
+
+// A stream whose peer has finished sending leaves the session's map as
+// soon as both sides have closed (here the reader half-closed first, as a
+// forwarded client that shuts down its sending side does), but its unread
+// bytes are still held: they must still count against the session's
+// receive window, or every finished-but-unread stream buffers a whole
+// window beside the cap. Once read (or dropped), they count no more.
+func TestSessionReceiveWindowCountsClosedUnreadStreams(t *testing.T) {
+	const (
+		mib   = 1 << 20
+		n     = 8
+		limit = 4 * mib
+		size  = 2 * mib
+	)
+	conf := func(limit uint64) *Config {
+		c := testConf()
+		c.ConnectionWriteTimeout = 10 * time.Second
+		c.MaxStreamWindowSize = 4 * mib
+		c.StartStreamWindowSize = 2 * mib
+		c.MaxSessionReceiveWindow = limit
+		return c
+	}
+	var writers sync.WaitGroup
+	t.Cleanup(writers.Wait)
+	cc, sc := testConnTCP(t)
+	client, server := testClientServerConfig(t, cc, sc, conf(0), conf(limit))
+
+	finished := make([]*Stream, 0, n)
+	for i := 0; i < n; i++ {
+		c, err := client.OpenStream()
+		if err != nil {
+			t.Fatalf("open: %v", err)
+		}
+		s, err := server.AcceptStream()
+		if err != nil {
+			t.Fatalf("accept: %v", err)
+		}
+		s.Close() // half-close: the server side still reads
+		finished = append(finished, s)
+		writers.Add(1)
+		go func(id int) {
+			defer writers.Done()
+			// As much as the window lets through at once; the rest
+			// would wait for a read that does not come.
+			c.SetWriteDeadline(time.Now().Add(200 * time.Millisecond))
+			_, _ = c.Write(pattern(id, size))
+			c.Close()
+		}(i)
+		writers.Wait()
+		waitUntil(t, "the finished stream leaves the session", func() bool { return server.NumStreams() == 0 })
+	}
+	var unread uint64
+	for _, s := range finished {
+		unread += uint64(s.tuner.unread.Load())
+	}
+	if bound := uint64(limit + n*initialStreamWindow); unread > bound {
+		t.Fatalf("finished, unread streams buffer %d bytes, want at most %d", unread, bound)
+	}
+	for _, s := range finished {
+		if _, err := io.Copy(io.Discard, s); err != nil {
+			t.Fatalf("read: %v", err)
+		}
+	}
+	// Read: the next stream gets its full start window again.
+	c, err := client.OpenStream()
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	defer c.Close()
+	fresh, err := server.AcceptStream()
+	if err != nil {
+		t.Fatalf("accept: %v", err)
+	}
+	defer fresh.Close()
+	if got := fresh.tuner.held.Load(); got != 2*mib {
+		t.Fatalf("a stream alone on the session holds %d, want its start window %d", got, 2*mib)
+	}
+}
