@@ -26,7 +26,7 @@ const (
 	flagRST = 0x0008
 
 	initialWindow = 256 << 10 // §4: fixed by yamux
-	ourWindow     = 2 << 20   // §4: granted by the opening window update
+	ourWindow     = 512 << 10 // §4: granted by the opening window update
 	maxFrameBody  = 64 << 10  // §4: the largest frame a v1 sender sends
 )
 
@@ -279,7 +279,7 @@ func (s *miniSession) openBare() (*miniStream, error) {
 }
 
 // open opens a stream the way §5.6 shows: a window update with SYN that
-// grants the 2 MiB window, then the request as the first data.
+// grants the 512 KiB window, then the request as the first data.
 func (s *miniSession) open(req []byte) (*miniStream, error) {
 	st, err := s.openBare()
 	if err != nil {
@@ -353,7 +353,7 @@ func (st *miniStream) read(ctx context.Context, p []byte) (int, error) {
 	switch {
 	case n > 0:
 		if !fin && !rst {
-			// Give back what we consumed, so the window stays 2 MiB.
+			// Give back what we consumed, so the window stays 512 KiB.
 			if err := s.writeFrame(frameHeader{Type: typeWindow, Stream: st.id, Length: uint32(n)}, nil); err != nil {
 				return n, err
 			}
