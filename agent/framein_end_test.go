@@ -15,9 +15,9 @@ import (
 // it and a clean end, however the agent's write to the closed proxy races
 // its read of the EOF frame.
 func TestFrameInUploadThenCloseIsNoReset(t *testing.T) {
-	// Within a stream's 2 MiB start window: the whole upload must fit in
+	// Within a stream's 512 KiB start window: the whole upload must fit in
 	// the tunnel while the target reads nothing, or the write waits for it.
-	const size = 1 << 20
+	const size = 384 << 10
 	talk := make(chan struct{})
 	target, drained := testutil.SlowReaderServer(t, talk)
 	_, url := testutil.SandmuxServer(t, func(c *server.Config) { c.Allow = []string{target.Addr} })

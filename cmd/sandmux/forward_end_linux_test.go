@@ -29,9 +29,9 @@ func (c closeWriteSignal) CloseWrite() error {
 // back while it is still reading the upload. Plain TCP would give the
 // target the whole upload; through forward it must too.
 func TestForwardUploadThenCloseIsNoReset(t *testing.T) {
-	// Within a stream's 2 MiB start window: the whole upload must fit in
+	// Within a stream's 512 KiB start window: the whole upload must fit in
 	// the tunnel while the target reads nothing, or the write waits for it.
-	const size = 1 << 20
+	const size = 384 << 10
 	talk := make(chan struct{})
 	target, drained := testutil.SlowReaderServer(t, talk)
 	_, url := testutil.SandmuxServer(t, func(c *server.Config) { c.Allow = []string{target.Addr} })
