@@ -41,9 +41,11 @@ type Config struct {
 	Resume mux.ResumeConfig
 	// Backoff spaces resume attempts.
 	Backoff Backoff
-	// Proxy, if set, is the http:// proxy through which to reach URL: the
-	// client asks it to CONNECT to the server (HTTPS_PROXY, as the
-	// command resolves it for URL).
+	// Proxy, if set, is the proxy through which to reach URL: an http://
+	// one, which the client asks to CONNECT to the server, or a
+	// socks5:// (the client resolves the server's name) or socks5h://
+	// (the proxy does) one (HTTPS_PROXY or ALL_PROXY, as the command
+	// resolves it for URL).
 	Proxy *url.URL
 	// ForeignAnswers is how long a resume keeps trying while every
 	// attempt meets an answer a first dial would take as final (404, a

@@ -41,6 +41,18 @@ var (
 	// ErrNoWelcome ends a new session whose WebSocket was lost before the
 	// server answered its hello: there is no id to resume it with.
 	ErrNoWelcome = errors.New("the connection was lost before the server accepted the session; run the command again")
+	// ErrNotSOCKS5 means a socks5:// or socks5h:// proxy answered the
+	// greeting with something other than SOCKS version 5.
+	ErrNotSOCKS5 = errors.New("not a SOCKS5 proxy")
+	// ErrSOCKSAuthFailed means a SOCKS5 proxy rejected the user name and
+	// password of its URL (RFC 1929).
+	ErrSOCKSAuthFailed = errors.New("the proxy rejected the user name and password")
+	// ErrSOCKSAuthNeeded means a SOCKS5 proxy wants a user name and
+	// password that its URL does not give.
+	ErrSOCKSAuthNeeded = errors.New("the proxy requires a user name and password")
+	// ErrSOCKSAuthMethod means a SOCKS5 proxy accepts none of the
+	// authentication methods the client speaks (none, user/password).
+	ErrSOCKSAuthMethod = errors.New("the proxy accepts neither no authentication nor a user name and password")
 )
 
 // DialError is a failure to establish the WebSocket. Its text is the one

@@ -9,27 +9,35 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 )
 
 // checkProxy reports whether p can carry the client's connection: an
-// http:// proxy, which the client asks to CONNECT to the server.
+// http:// proxy, which the client asks to CONNECT to the server, or a
+// socks5:// or socks5h:// one.
 func checkProxy(p *url.URL) error {
 	if p == nil {
 		return nil
 	}
-	if p.Scheme != "http" || p.Hostname() == "" {
-		return fmt.Errorf("%w: proxy %s (HTTPS_PROXY or HTTP_PROXY): only http:// proxies (HTTP CONNECT) are supported; to connect directly, name the server's host in NO_PROXY", ErrInvalidConfig, RedactProxy(p))
+	if (p.Scheme != "http" && !isSOCKS(p.Scheme)) || p.Hostname() == "" {
+		return fmt.Errorf("%w: proxy %s (HTTPS_PROXY, HTTP_PROXY or ALL_PROXY): only http:// (HTTP CONNECT), socks5:// and socks5h:// proxies are supported; to connect directly, name the server's host in NO_PROXY", ErrInvalidConfig, RedactProxy(p))
 	}
 	// What net/http's environment reading makes of a malformed value
 	// ("http://user:pw@proxy:3128x" is retried as "http://" + value, so the
 	// host becomes "http" and the credentials land in the path).
 	if p.Opaque != "" || (p.Path != "" && p.Path != "/") || p.RawQuery != "" || p.Fragment != "" {
-		return fmt.Errorf("%w: proxy %s: not a proxy address (http://[user:password@]host:port)", ErrInvalidConfig, RedactProxy(p))
+		return fmt.Errorf("%w: proxy %s: not a proxy address (%s://[user:password@]host:port)", ErrInvalidConfig, RedactProxy(p), p.Scheme)
 	}
 	if port := p.Port(); port != "" {
 		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
 			return fmt.Errorf("%w: proxy %s: bad port", ErrInvalidConfig, RedactProxy(p))
+		}
+	}
+	if u := p.User; u != nil && isSOCKS(p.Scheme) {
+		// RFC 1929 gives each a length byte.
+		if pw, _ := u.Password(); len(u.Username()) > 255 || len(pw) > 255 {
+			return fmt.Errorf("%w: proxy %s: a SOCKS5 proxy's user name and password are at most 255 bytes each", ErrInvalidConfig, RedactProxy(p))
 		}
 	}
 	return nil
@@ -49,11 +57,14 @@ func RedactProxy(p *url.URL) string {
 	return r.String()
 }
 
-// dialVia connects to addr through the HTTP proxy p (an HTTP CONNECT
-// tunnel, RFC 9110 §9.3.6), as curl and git do for HTTPS_PROXY. What
-// follows on the connection (TLS, the upgrade) is the server's, end to
-// end. A refusal is a *ProxyError.
+// dialVia connects to addr through the proxy p: a SOCKS5 one, or an HTTP
+// one (an HTTP CONNECT tunnel, RFC 9110 §9.3.6), as curl and git do for
+// HTTPS_PROXY. What follows on the connection (TLS, the upgrade) is the
+// server's, end to end. A refusal is a *ProxyError.
 func dialVia(ctx context.Context, d *net.Dialer, p *url.URL, addr string) (net.Conn, error) {
+	if isSOCKS(p.Scheme) {
+		return dialSOCKS(ctx, d, p, addr)
+	}
 	paddr := p.Host
 	if p.Port() == "" {
 		paddr = net.JoinHostPort(p.Hostname(), "80")
@@ -99,18 +110,27 @@ func dialVia(ctx context.Context, d *net.Dialer, p *url.URL, addr string) (net.C
 	return c, nil
 }
 
-// ProxyError is a failure to open a tunnel through the HTTP proxy.
+// ProxyError is a failure to open a tunnel through the proxy (HTTP or
+// SOCKS5).
 type ProxyError struct {
 	Proxy      string // redacted
-	StatusCode int    // the proxy's answer to CONNECT; 0 if none
+	StatusCode int    // the HTTP proxy's answer to CONNECT; 0 if none
 	Status     string
-	Err        error // when there was no answer
+	// Reply is the SOCKS5 proxy's refusal code (RFC 1928 §6); 0 if none.
+	Reply byte
+	Err   error // when there was no answer
 }
 
 func (e *ProxyError) Error() string { return e.what() + " (" + e.Hint() + ")" }
 
 // what says what failed, without the hint.
 func (e *ProxyError) what() string {
+	if e.socks() {
+		if e.Reply != 0 {
+			return fmt.Sprintf("SOCKS proxy %s refused the connection: %s", e.Proxy, socksReplyText(e.Reply))
+		}
+		return fmt.Sprintf("SOCKS proxy %s: %s", e.Proxy, describe(e.Err))
+	}
 	if e.StatusCode != 0 {
 		return fmt.Sprintf("HTTP proxy %s refused the tunnel: %s", e.Proxy, e.Status)
 	}
@@ -120,8 +140,17 @@ func (e *ProxyError) what() string {
 // Unwrap exposes the cause.
 func (e *ProxyError) Unwrap() error { return e.Err }
 
+// socks reports whether the proxy is a SOCKS5 one, by its redacted
+// URL's scheme (which every ProxyError's maker sets).
+func (e *ProxyError) socks() bool {
+	return strings.HasPrefix(e.Proxy, "socks5://") || strings.HasPrefix(e.Proxy, "socks5h://")
+}
+
 // temporary reports whether asking the proxy again may help.
 func (e *ProxyError) temporary() bool {
+	if e.socks() {
+		return socksTemporary(e.Reply, e.Err)
+	}
 	switch e.StatusCode {
 	case http.StatusRequestTimeout, http.StatusTooManyRequests:
 		return true
@@ -133,6 +162,9 @@ func (e *ProxyError) temporary() bool {
 
 // Hint says what to do about the failure.
 func (e *ProxyError) Hint() string {
+	if e.socks() {
+		return socksHint(e.Reply, e.Err, e.Proxy[:strings.Index(e.Proxy, ":")])
+	}
 	if e.StatusCode == 0 {
 		return "check HTTPS_PROXY, HTTP_PROXY and NO_PROXY"
 	}
@@ -158,7 +190,7 @@ type bufferedConn struct {
 func (b *bufferedConn) Read(p []byte) (int, error) { return b.r.Read(p) }
 
 // DialTCP connects to addr as the client's dial does: directly, or
-// through cfg.Proxy's CONNECT tunnel (a *ProxyError if it is refused).
+// through cfg.Proxy (a *ProxyError if it is refused).
 func DialTCP(ctx context.Context, cfg Config, addr string) (net.Conn, error) {
 	d := &net.Dialer{}
 	if cfg.Proxy != nil {

@@ -259,11 +259,19 @@ func (d *doctor) checkURL() (cfg client.Config, ok bool) {
 	return cfg, true
 }
 
-// checkDNS resolves hostname, unless an HTTP proxy will or it is an IP
-// address.
+// proxyKind names the proxy p's protocol for the doctor's lines.
+func proxyKind(p *neturl.URL) string {
+	if p.Scheme == "http" {
+		return "HTTP proxy"
+	}
+	return "SOCKS proxy"
+}
+
+// checkDNS resolves hostname, unless a proxy will (an HTTP or socks5h://
+// one; with socks5:// the client resolves it) or it is an IP address.
 func (d *doctor) checkDNS(ctx context.Context, cfg client.Config, hostname string) bool {
-	if cfg.Proxy != nil {
-		d.add("dns", stepSkip, 0, "", "%s is resolved by the HTTP proxy %s (HTTPS_PROXY or HTTP_PROXY)", hostname, client.RedactProxy(cfg.Proxy))
+	if cfg.Proxy != nil && cfg.Proxy.Scheme != "socks5" {
+		d.add("dns", stepSkip, 0, "", "%s is resolved by the %s %s (HTTPS_PROXY, HTTP_PROXY or ALL_PROXY)", hostname, proxyKind(cfg.Proxy), client.RedactProxy(cfg.Proxy))
 		return true
 	}
 	if ip := net.ParseIP(hostname); ip != nil {
@@ -284,7 +292,7 @@ func (d *doctor) checkDNS(ctx context.Context, cfg client.Config, hostname strin
 	return true
 }
 
-// checkTCP connects to addr (through the HTTP proxy, if any); the caller
+// checkTCP connects to addr (through the proxy, if any); the caller
 // closes the connection.
 func (d *doctor) checkTCP(ctx context.Context, cfg client.Config, addr, port string) (net.Conn, bool) {
 	sctx, cancel := d.stepCtx(ctx)
@@ -310,7 +318,7 @@ func (d *doctor) checkTCP(ctx context.Context, cfg client.Config, addr, port str
 		return nil, false
 	}
 	if cfg.Proxy != nil {
-		d.add("tcp", stepPass, time.Since(t0), "", "connected to %s through HTTP proxy %s", addr, client.RedactProxy(cfg.Proxy))
+		d.add("tcp", stepPass, time.Since(t0), "", "connected to %s through %s %s", addr, proxyKind(cfg.Proxy), client.RedactProxy(cfg.Proxy))
 	} else {
 		d.add("tcp", stepPass, time.Since(t0), "", "connected to %s", conn.RemoteAddr())
 	}
