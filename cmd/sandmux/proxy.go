@@ -92,7 +92,7 @@ func clientConfig(c *cli.Context, host string) (client.Config, error) {
 		return cfg, err
 	}
 	if cfg.Proxy, err = proxyFor(url); err != nil {
-		return cfg, fmt.Errorf("HTTPS_PROXY or HTTP_PROXY: %w", err)
+		return cfg, fmt.Errorf("HTTPS_PROXY, HTTP_PROXY or ALL_PROXY: %w", err)
 	}
 	cfg.Logger, err = newLogger(c.App.ErrWriter, clientLogLevel(c))
 	if err != nil {
