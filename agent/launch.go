@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -127,6 +128,11 @@ func open(ctx context.Context, dir string, start func() error, req OpenRequest) 
 			return c, rep, nil
 		}
 		_ = c.Close()
+		if rep.Error != "" && isSOCKSProxy(req.Proxy) && !agentSpeaksSOCKS(ctx, dir) {
+			// Its reason, "only http:// proxies are supported", would
+			// tell a user of a current sandmux that SOCKS is not.
+			return nil, reply{}, errors.New("the running sandmux agent predates SOCKS proxy support: run `sandmux agent --stop`, or use --no-agent")
+		}
 		// An agent that reached --persist as this request arrived closed
 		// it unanswered; the next attempt finds it gone and starts one.
 		// Nothing of the stream was sent yet, so asking again is safe.
@@ -134,6 +140,19 @@ func open(ctx context.Context, dir string, start func() error, req OpenRequest) 
 			return nil, reply{}, err
 		}
 	}
+}
+
+// isSOCKSProxy reports whether the proxy URL p is a SOCKS5 one.
+func isSOCKSProxy(p string) bool {
+	return strings.HasPrefix(p, "socks5://") || strings.HasPrefix(p, "socks5h://")
+}
+
+// agentSpeaksSOCKS asks the agent in dir whether it supports SOCKS
+// proxies; when it cannot tell, it says yes, so that the agent's own
+// reason stands.
+func agentSpeaksSOCKS(ctx context.Context, dir string) bool {
+	st, err := GetStatus(ctx, dir)
+	return err != nil || st.SOCKS
 }
 
 // openAttempts bounds how often open asks again after errAgentLeft, a

@@ -11,6 +11,9 @@ type Status struct {
 	// Streams counts the proxy connections open now, over all sessions.
 	Streams  int             `json:"open_streams"`
 	Sessions []SessionStatus `json:"sessions"`
+	// SOCKS says the agent dials through socks5:// and socks5h://
+	// proxies; one that predates them refuses them as unsupported.
+	SOCKS bool `json:"socks,omitempty"`
 }
 
 // Session states.
