@@ -50,6 +50,9 @@ var (
 	// ErrSOCKSAuthNeeded means a SOCKS5 proxy wants a user name and
 	// password that its URL does not give.
 	ErrSOCKSAuthNeeded = errors.New("the proxy requires a user name and password")
+	// ErrSOCKSClosed means a SOCKS5 proxy hung up on CONNECT without a
+	// reply, as `ssh -D` does when it cannot reach the server.
+	ErrSOCKSClosed = errors.New("the proxy closed the connection instead of answering CONNECT")
 	// ErrSOCKSAuthMethod means a SOCKS5 proxy accepts none of the
 	// authentication methods the client speaks (none, user/password).
 	ErrSOCKSAuthMethod = errors.New("the proxy accepts neither no authentication nor a user name and password")

@@ -9,7 +9,10 @@ import (
 	"net"
 	"net/url"
 	"strconv"
+	"syscall"
 	"time"
+
+	"github.com/sandmux/sandmux/internal/neterrno"
 )
 
 // SOCKS5 (RFC 1928) with user name and password authentication
@@ -161,6 +164,10 @@ func socksHandshake(c net.Conn, user *url.Userinfo, host string, port uint16) (b
 	}
 	var head [4]byte // VER REP RSV ATYP
 	if _, err := io.ReadFull(c, head[:]); err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || neterrno.Is(err, syscall.ECONNRESET) {
+			// `ssh -D` says no so, where a SOCKS server sends a code.
+			return 0, ErrSOCKSClosed
+		}
 		return 0, err
 	}
 	if head[0] != socksVersion {
@@ -260,6 +267,8 @@ func socksHint(reply byte, err error, scheme string) string {
 	}
 	var dns *net.DNSError
 	switch {
+	case errors.Is(err, ErrSOCKSClosed):
+		return "as `ssh -D` does when it cannot reach the server: check the URL's host and port"
 	case errors.Is(err, ErrSOCKSAuthFailed):
 		return "check the user and password in the proxy URL: " + scheme + "://user:password@proxy:port"
 	case errors.Is(err, ErrSOCKSAuthNeeded):

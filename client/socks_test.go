@@ -132,6 +132,12 @@ func TestSOCKSProxyRefusals(t *testing.T) {
 		})
 	}
 
+	t.Run("hung up on CONNECT", func(t *testing.T) {
+		p := testutil.StartSOCKSProxy(t, "")
+		p.HangUp()
+		check(t, p.URL("socks5h", ""), ": the proxy closed the connection instead of answering CONNECT",
+			"as `ssh -D` does when it cannot reach the server: check the URL's host and port", true)
+	})
 	t.Run("wrong password", func(t *testing.T) {
 		p := testutil.StartSOCKSProxy(t, "alice:s3cret")
 		check(t, p.URL("socks5h", "alice:wrong"), ": the proxy rejected the user name and password",

@@ -66,6 +66,13 @@ func (p *SOCKSProxy) URL(scheme, userinfo string) string {
 // code (RFC 1928 §6); 0 carries them again.
 func (p *SOCKSProxy) Refuse(code byte) { p.refuse.Store(uint32(code)) }
 
+// HangUp makes the proxy close every CONNECT from now on without a reply,
+// as `ssh -D` does when it cannot reach the destination.
+func (p *SOCKSProxy) HangUp() { p.refuse.Store(hangUp) }
+
+// hangUp, in refuse, stands for HangUp.
+const hangUp = 0x100
+
 // Asked lists the host:port of every CONNECT asked for.
 func (p *SOCKSProxy) Asked() []string {
 	p.mu.Lock()
@@ -145,8 +152,12 @@ func (p *SOCKSProxy) serve(c net.Conn) {
 		_, err := c.Write([]byte{5, code, 0, 1, 127, 0, 0, 1, 0, 0})
 		return err
 	}
-	if code := byte(p.refuse.Load()); code != 0 {
-		_ = reply(code)
+	switch code := p.refuse.Load(); code {
+	case 0:
+	case hangUp:
+		return
+	default:
+		_ = reply(byte(code))
 		return
 	}
 	up, err := net.Dial("tcp", net.JoinHostPort("127.0.0.1", port))
