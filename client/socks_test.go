@@ -2,10 +2,14 @@ package client_test
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -13,6 +17,7 @@ import (
 
 	"github.com/sandmux/sandmux/client"
 	"github.com/sandmux/sandmux/internal/testutil"
+	"github.com/sandmux/sandmux/server"
 )
 
 // echoThrough opens a stream on sess and checks that bytes come back.
@@ -69,6 +74,32 @@ func TestDialThroughSOCKSProxy(t *testing.T) {
 			}
 		})
 	}
+
+	// TLS runs end to end through the proxy, its name checked against
+	// the server's host, not the proxy's.
+	t.Run("wss", func(t *testing.T) {
+		cfg := server.DefaultConfig()
+		cfg.Target = testutil.EchoServer(t).Addr
+		srv, err := server.New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ts := httptest.NewUnstartedServer(srv)
+		ts.Config.ErrorLog = log.New(io.Discard, "", 0)
+		ts.StartTLS()
+		t.Cleanup(func() { ts.CloseClientConnections(); _ = srv.Close(); ts.Close() })
+		_, tport, _ := net.SplitHostPort(ts.Listener.Addr().String())
+		p := testutil.StartSOCKSProxy(t, "")
+		ccfg := testConfig("wss://example.com:" + tport) // a name the test certificate holds
+		ccfg.Proxy, _ = url.Parse(p.URL("socks5h", ""))
+		pool := x509.NewCertPool()
+		pool.AddCert(ts.Certificate())
+		ccfg.TLS = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+		echoThrough(t, dial(t, ccfg))
+		if a := p.Asked(); len(a) != 1 || a[0] != "example.com:"+tport {
+			t.Fatalf("the proxy was asked for %q", a)
+		}
+	})
 
 	// Only the proxy knows the name: socks5h works, socks5 says why not.
 	t.Run("name only the proxy resolves", func(t *testing.T) {
