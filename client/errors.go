@@ -266,9 +266,22 @@ func notHTTP(err error, bc *mux.BufConn) error {
 		return err
 	}
 	head := bc.Head()
+	if len(head) == 0 && bc.Silent() && !errors.Is(err, io.EOF) {
+		// A busy server's hang-up, which net/http reports as "server
+		// closed idle connection" when it came before the request was
+		// counted as sent, or as a reset when the request was unread.
+		return closedUnanswered{err}
+	}
 	if len(head) == 0 || bytes.HasPrefix(head, []byte("HTTP/")) || bytes.HasPrefix([]byte("HTTP/"), head) {
 		return err
 	}
 	first, _, _ := bytes.Cut(head, []byte("\n"))
 	return &notHTTPError{first: strings.TrimRight(string(first), "\r"), err: err}
 }
+
+// closedUnanswered is a dial's error on a connection the server closed
+// without a byte, which is io.EOF whatever the HTTP library called it.
+type closedUnanswered struct{ err error }
+
+func (e closedUnanswered) Error() string   { return e.err.Error() }
+func (e closedUnanswered) Unwrap() []error { return []error{io.EOF, e.err} }

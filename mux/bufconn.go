@@ -4,9 +4,13 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"io"
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
+
+	"github.com/sandmux/sandmux/internal/neterrno"
 )
 
 // BufConn sits under a WebSocket library to cut syscalls. coder/websocket
@@ -55,6 +59,7 @@ type BufConn struct {
 	headMu   sync.Mutex
 	head     []byte
 	headFull atomic.Bool
+	headEOF  bool // the peer closed (or reset) the connection before headFull
 }
 
 // headSize is how many of the peer's first bytes Head keeps: enough for
@@ -301,7 +306,22 @@ func (b *BufConn) Read(p []byte) (n int, err error) {
 		b.headFull.Store(len(b.head) == headSize)
 		b.headMu.Unlock()
 	}
+	if (errors.Is(err, io.EOF) || neterrno.Is(err, syscall.ECONNRESET)) && !b.headFull.Load() {
+		b.headMu.Lock()
+		b.headEOF = true
+		b.headMu.Unlock()
+	}
 	return n, err
+}
+
+// Silent reports whether the peer closed the connection without sending
+// a byte (a reset too: a server that closes with the request unread
+// resets it): a client whose upgrade failed tells by it a server that hung up
+// unanswered (a busy one) whatever error its HTTP library made of that.
+func (b *BufConn) Silent() bool {
+	b.headMu.Lock()
+	defer b.headMu.Unlock()
+	return b.headEOF && len(b.head) == 0
 }
 
 // Head returns the first bytes the peer sent (up to 64): a client whose
