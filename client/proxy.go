@@ -166,7 +166,7 @@ func (e *ProxyError) Hint() string {
 		return socksHint(e.Reply, e.Err, e.Proxy[:strings.Index(e.Proxy, ":")])
 	}
 	if e.StatusCode == 0 {
-		return "check HTTPS_PROXY, HTTP_PROXY and NO_PROXY"
+		return "check HTTPS_PROXY, HTTP_PROXY, ALL_PROXY and NO_PROXY"
 	}
 	return proxyHint(e.StatusCode)
 }

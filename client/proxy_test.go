@@ -130,7 +130,7 @@ func TestDialThroughHTTPProxy(t *testing.T) {
 		cfg.Proxy, _ = url.Parse("http://" + ln.Addr().String())
 		cfg.DialTimeout = 300 * time.Millisecond
 		de, err := dialErr(t, cfg)
-		want := serverURL + ": HTTP proxy http://" + ln.Addr().String() + ": timed out (check HTTPS_PROXY, HTTP_PROXY and NO_PROXY)"
+		want := serverURL + ": HTTP proxy http://" + ln.Addr().String() + ": timed out (check HTTPS_PROXY, HTTP_PROXY, ALL_PROXY and NO_PROXY)"
 		if err.Error() != want {
 			t.Fatalf("error text\n  %s\nwant\n  %s", err, want)
 		}
