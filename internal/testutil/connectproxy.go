@@ -16,9 +16,8 @@ import (
 // records what it was asked. With auth set it wants that Basic
 // user:password first.
 type ConnectProxy struct {
-	ln   net.Listener
+	srv  *Server
 	auth string
-	wg   sync.WaitGroup
 
 	mu      sync.Mutex
 	targets []string
@@ -27,27 +26,8 @@ type ConnectProxy struct {
 // StartConnectProxy runs a ConnectProxy until the test ends.
 func StartConnectProxy(t testing.TB, auth string) *ConnectProxy {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &ConnectProxy{ln: ln, auth: auth}
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			p.wg.Add(1)
-			go func() {
-				defer p.wg.Done()
-				p.serve(c)
-			}()
-		}
-	}()
-	t.Cleanup(func() { _ = ln.Close(); p.wg.Wait() })
+	p := &ConnectProxy{auth: auth}
+	p.srv = Serve(t, p.serve)
 	return p
 }
 
@@ -57,7 +37,7 @@ func (p *ConnectProxy) URL(userinfo string) string {
 	if userinfo != "" {
 		userinfo += "@"
 	}
-	return "http://" + userinfo + p.ln.Addr().String()
+	return "http://" + userinfo + p.srv.Addr
 }
 
 func (p *ConnectProxy) serve(c net.Conn) {

@@ -17,10 +17,9 @@ import (
 // name as sent (socks5h://), an IP address as text (socks5://). With auth
 // ("user:password") set it wants those credentials.
 type SOCKSProxy struct {
-	ln     net.Listener
+	srv    *Server
 	auth   string
 	refuse atomic.Uint32
-	wg     sync.WaitGroup
 
 	mu      sync.Mutex
 	targets []string
@@ -29,27 +28,8 @@ type SOCKSProxy struct {
 // StartSOCKSProxy runs a SOCKSProxy until the test ends.
 func StartSOCKSProxy(t testing.TB, auth string) *SOCKSProxy {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &SOCKSProxy{ln: ln, auth: auth}
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			p.wg.Add(1)
-			go func() {
-				defer p.wg.Done()
-				p.serve(c)
-			}()
-		}
-	}()
-	t.Cleanup(func() { _ = ln.Close(); p.wg.Wait() })
+	p := &SOCKSProxy{auth: auth}
+	p.srv = Serve(t, p.serve)
 	return p
 }
 
@@ -59,7 +39,7 @@ func (p *SOCKSProxy) URL(scheme, userinfo string) string {
 	if userinfo != "" {
 		userinfo += "@"
 	}
-	return scheme + "://" + userinfo + p.ln.Addr().String()
+	return scheme + "://" + userinfo + p.srv.Addr
 }
 
 // Refuse makes the proxy answer every CONNECT from now on with the reply
