@@ -303,22 +303,7 @@ func fakeAgent(t *testing.T) (string, net.Listener) {
 // test so that no other process can take the port meanwhile.
 func deadServer(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { _ = ln.Close(); wg.Wait() })
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			_ = c.Close()
-		}
-	})
-	return ln.Addr().String()
+	return testutil.Serve(t, func(net.Conn) {}).Addr
 }
 
 // `sandmux status` polled in a loop does not keep the agent up: only

@@ -59,28 +59,6 @@ func quietServer(t *testing.T, h http.Handler, tlsOn bool) *httptest.Server {
 	return ts
 }
 
-// tcpServer serves every connection on a loopback listener with handle,
-// then closes it, until the test ends; it returns the address.
-func tcpServer(t *testing.T, handle func(net.Conn)) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { _ = ln.Close(); wg.Wait() })
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Go(func() { defer c.Close(); handle(c) })
-		}
-	})
-	return ln.Addr().String()
-}
-
 func dialErr(t *testing.T, cfg client.Config) (*client.DialError, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
@@ -214,7 +192,7 @@ func TestDialNetworkErrors(t *testing.T) {
 	// A server past its --max-handshakes closes some connections
 	// unread: said as such, not as net/http's "Get URL: EOF".
 	t.Run("closed before any answer", func(t *testing.T) {
-		url := "ws://" + tcpServer(t, func(c net.Conn) {})
+		url := "ws://" + testutil.Serve(t, func(net.Conn) {}).Addr
 		de, err := dialErr(t, testConfig(url))
 		want := url + ": the connection was closed before any answer (a busy server closes connections beyond its --max-handshakes: try again in a moment; else check that the port is `sandmux server`'s)"
 		if err.Error() != want {
@@ -228,11 +206,10 @@ func TestDialNetworkErrors(t *testing.T) {
 	// --url naming an sshd port: the answer is an SSH banner, not HTTP.
 	// Said as such, and not retried (through the agent, for 30 s).
 	t.Run("not HTTP", func(t *testing.T) {
-		url := "ws://" + tcpServer(t, func(c net.Conn) {
+		url := "ws://" + testutil.Serve(t, func(c net.Conn) {
 			_, _ = io.WriteString(c, "SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n")
-			_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
 			_, _ = io.Copy(io.Discard, c)
-		})
+		}).Addr
 		de, err := dialErr(t, testConfig(url))
 		want := url + `: the server did not answer in HTTP: it sent "SSH-2.0-OpenSSH_9.2p1 Debian-2" (that port is not ` + "`sandmux server`'s; check the port in --url: the server listens on 8081)"
 		if err.Error() != want {

@@ -54,16 +54,7 @@ func TestDialThroughHTTPProxy(t *testing.T) {
 	}
 
 	t.Run("wss", func(t *testing.T) {
-		cfg := server.DefaultConfig()
-		cfg.Target = testutil.EchoServer(t).Addr
-		srv, err := server.New(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ts := httptest.NewUnstartedServer(srv)
-		ts.Config.ErrorLog = log.New(io.Discard, "", 0)
-		ts.StartTLS()
-		t.Cleanup(func() { ts.CloseClientConnections(); _ = srv.Close(); ts.Close() })
+		ts := tlsSandmuxServer(t)
 		_, tport, _ := net.SplitHostPort(ts.Listener.Addr().String())
 		p := testutil.StartConnectProxy(t, "")
 		ccfg := testConfig("wss://box.sandmux.invalid:" + tport)
@@ -167,4 +158,21 @@ func TestMalformedProxyNotShown(t *testing.T) {
 			t.Fatalf("RedactProxy(%s) = %s", raw, s)
 		}
 	}
+}
+
+// tlsSandmuxServer is a sandmux server behind TLS (httptest's own
+// certificate) whose streams reach an echo server, until the test ends.
+func tlsSandmuxServer(t *testing.T) *httptest.Server {
+	t.Helper()
+	cfg := server.DefaultConfig()
+	cfg.Target = testutil.EchoServer(t).Addr
+	srv, err := server.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewUnstartedServer(srv)
+	ts.Config.ErrorLog = log.New(io.Discard, "", 0)
+	ts.StartTLS()
+	t.Cleanup(func() { ts.CloseClientConnections(); _ = srv.Close(); ts.Close() })
+	return ts
 }

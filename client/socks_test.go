@@ -7,9 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log"
 	"net"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -17,7 +15,6 @@ import (
 
 	"github.com/sandmux/sandmux/client"
 	"github.com/sandmux/sandmux/internal/testutil"
-	"github.com/sandmux/sandmux/server"
 )
 
 // echoThrough opens a stream on sess and checks that bytes come back.
@@ -78,16 +75,7 @@ func TestDialThroughSOCKSProxy(t *testing.T) {
 	// TLS runs end to end through the proxy, its name checked against
 	// the server's host, not the proxy's.
 	t.Run("wss", func(t *testing.T) {
-		cfg := server.DefaultConfig()
-		cfg.Target = testutil.EchoServer(t).Addr
-		srv, err := server.New(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ts := httptest.NewUnstartedServer(srv)
-		ts.Config.ErrorLog = log.New(io.Discard, "", 0)
-		ts.StartTLS()
-		t.Cleanup(func() { ts.CloseClientConnections(); _ = srv.Close(); ts.Close() })
+		ts := tlsSandmuxServer(t)
 		_, tport, _ := net.SplitHostPort(ts.Listener.Addr().String())
 		p := testutil.StartSOCKSProxy(t, "")
 		ccfg := testConfig("wss://example.com:" + tport) // a name the test certificate holds

@@ -18,9 +18,7 @@ import (
 type ConnectProxy struct {
 	srv  *Server
 	auth string
-
-	mu      sync.Mutex
-	targets []string
+	askLog
 }
 
 // StartConnectProxy runs a ConnectProxy until the test ends.
@@ -46,9 +44,7 @@ func (p *ConnectProxy) serve(c net.Conn) {
 	if err != nil || req.Method != http.MethodConnect {
 		return
 	}
-	p.mu.Lock()
-	p.targets = append(p.targets, req.Host)
-	p.mu.Unlock()
+	p.record(req.Host)
 	if p.auth != "" && req.Header.Get("Proxy-Authorization") != "Basic "+base64.StdEncoding.EncodeToString([]byte(p.auth)) {
 		_, _ = io.WriteString(c, "HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm=\"test\"\r\nContent-Length: 0\r\n\r\n")
 		return
@@ -72,9 +68,21 @@ func (p *ConnectProxy) serve(c net.Conn) {
 	<-done
 }
 
-// Asked lists the host:port of every tunnel asked for.
-func (p *ConnectProxy) Asked() []string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return append([]string(nil), p.targets...)
+// askLog records what a test proxy was asked to connect to.
+type askLog struct {
+	mu      sync.Mutex
+	targets []string
+}
+
+func (a *askLog) record(hostport string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.targets = append(a.targets, hostport)
+}
+
+// Asked lists the host:port of every tunnel or CONNECT asked for.
+func (a *askLog) Asked() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]string(nil), a.targets...)
 }

@@ -5,7 +5,6 @@ import (
 	"io"
 	"net"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"testing"
 )
@@ -20,9 +19,7 @@ type SOCKSProxy struct {
 	srv    *Server
 	auth   string
 	refuse atomic.Uint32
-
-	mu      sync.Mutex
-	targets []string
+	askLog
 }
 
 // StartSOCKSProxy runs a SOCKSProxy until the test ends.
@@ -52,13 +49,6 @@ func (p *SOCKSProxy) HangUp() { p.refuse.Store(hangUp) }
 
 // hangUp, in refuse, stands for HangUp.
 const hangUp = 0x100
-
-// Asked lists the host:port of every CONNECT asked for.
-func (p *SOCKSProxy) Asked() []string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return append([]string(nil), p.targets...)
-}
 
 func (p *SOCKSProxy) serve(c net.Conn) {
 	defer c.Close()
@@ -125,9 +115,7 @@ func (p *SOCKSProxy) serve(c net.Conn) {
 		return
 	}
 	port := strconv.Itoa(int(binary.BigEndian.Uint16(pb[:])))
-	p.mu.Lock()
-	p.targets = append(p.targets, net.JoinHostPort(host, port))
-	p.mu.Unlock()
+	p.record(net.JoinHostPort(host, port))
 	reply := func(code byte) error {
 		_, err := c.Write([]byte{5, code, 0, 1, 127, 0, 0, 1, 0, 0})
 		return err
