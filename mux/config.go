@@ -23,6 +23,15 @@ type Config struct {
 	// 256 KiB per round trip: 5 MB/s at 50 ms). Memory grows only with
 	// unread data.
 	StreamWindow uint32
+	// SpareStreamWindow is the window a stream starts with instead, while
+	// the session has room to spare: its streams hold, with this one, no
+	// more than an eighth of SessionWindow (32 MiB of 256: the first
+	// streams of a session, or a stream opened beside a few idle ones).
+	// From 512 KiB a window takes four doublings, a round trip or more
+	// each, to cover the 6 MB of a 1 Gbit/s path at 50 ms; from 4 MiB one.
+	// Many idle streams still start at StreamWindow. Zero (or any value
+	// up to StreamWindow), or no SessionWindow, turns it off.
+	SpareStreamWindow uint32
 	// MaxStreamWindow is how far a stream's window may grow while the
 	// window, not its reader, holds it back: it doubles whenever the
 	// reader drained more than half of it within two round trips (the
@@ -78,6 +87,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		StreamWindow:       512 << 10,
+		SpareStreamWindow:  4 << 20,
 		MaxStreamWindow:    64 << 20,
 		WindowGrowth:       96 << 20,
 		SessionWindow:      256 << 20,
@@ -98,6 +108,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: stream window %d is below yamux's minimum of 262144", ErrInvalidConfig, c.StreamWindow)
 	case c.MaxStreamWindow < c.StreamWindow:
 		return fmt.Errorf("%w: max stream window %d is below the stream window %d; raise it or lower the stream window", ErrInvalidConfig, c.MaxStreamWindow, c.StreamWindow)
+	case c.SpareStreamWindow > c.MaxStreamWindow:
+		return fmt.Errorf("%w: spare stream window %d is above the max stream window %d; lower it, or set 0 to turn it off", ErrInvalidConfig, c.SpareStreamWindow, c.MaxStreamWindow)
 	case c.SessionWindow != 0 && c.SessionWindow < uint64(c.MaxStreamWindow):
 		return fmt.Errorf("%w: session window %d is below the max stream window %d; raise it or set 0 for no cap", ErrInvalidConfig, c.SessionWindow, c.MaxStreamWindow)
 	case c.MaxFrame < 1024:
@@ -128,9 +140,10 @@ func (c Config) deadAfter() time.Duration {
 // its own so that it can record the round-trip time and judge liveness by
 // every byte received rather than by one ping that may queue behind data.
 func (c Config) yamuxConfig(log *slog.Logger) *yamux.Config {
-	maxWindow := c.MaxStreamWindow
+	maxWindow, spare := c.MaxStreamWindow, c.SpareStreamWindow
 	if c.WindowGrowth == 0 {
 		maxWindow = c.StreamWindow // yamux reads a zero cap as no cap
+		spare = 0                  // taken from the growth budget
 	}
 	return &yamux.Config{
 		AcceptBacklog:           c.AcceptBacklog,
@@ -141,6 +154,7 @@ func (c Config) yamuxConfig(log *slog.Logger) *yamux.Config {
 		StartStreamWindowSize:   c.StreamWindow,
 		MaxSessionWindowGrowth:  c.WindowGrowth,
 		MaxSessionReceiveWindow: c.SessionWindow,
+		SpareStartWindowSize:    spare,
 		StreamOpenTimeout:       c.StreamOpenTimeout,
 		StreamCloseTimeout:      c.StreamCloseTimeout,
 		Logger:                  yamuxLogger{log: log.With("component", "yamux")},

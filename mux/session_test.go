@@ -799,6 +799,7 @@ func TestConfigValidate(t *testing.T) {
 	}{
 		{"window below yamux minimum", func(c *mux.Config) { c.StreamWindow = 256<<10 - 1 }},
 		{"max window below the start", func(c *mux.Config) { c.MaxStreamWindow = c.StreamWindow - 1 }},
+		{"spare window above the max", func(c *mux.Config) { c.SpareStreamWindow = c.MaxStreamWindow + 1 }},
 		{"session window below one stream's", func(c *mux.Config) { c.SessionWindow = uint64(c.MaxStreamWindow) - 1 }},
 		{"tiny max frame", func(c *mux.Config) { c.MaxFrame = 1023 }},
 		{"zero max frame", func(c *mux.Config) { c.MaxFrame = 0 }},

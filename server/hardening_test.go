@@ -182,7 +182,7 @@ func TestBadBytesAfterUpgrade(t *testing.T) {
 			name: "v1 data frame of 4 GiB on a new stream", proto: mux.Subprotocol,
 			msgs:         [][]byte{yamuxHeader(yamuxData, yamuxSYN, 1, 0xFFFFFFFF)},
 			serverCloses: true, status: -1,
-			// remain is 256 KiB, or 512 KiB if the accept's window update
+			// remain is 256 KiB, or the start window if the accept's window update
 			// ran first.
 			log: []string{"yamux: receive window exceeded (stream: 1, remain: ", "recv: 4294967295)"},
 		},

@@ -77,8 +77,8 @@ func TestClientV1(t *testing.T) {
 		t.Errorf("request % x, want % x (§5.6)", ss.requests, want)
 	}
 	fr := ss.sess.framesOf(1)
-	if len(fr) < 2 || fr[0].frameHeader != (frameHeader{Type: typeWindow, Flags: flagSYN, Stream: 1, Length: 0x00040000}) {
-		t.Errorf("client's first frame on stream 1: %+v, want window update, SYN, +512 KiB-256 KiB (§5.6)", fr[:min(len(fr), 1)])
+	if len(fr) < 2 || fr[0].frameHeader != (frameHeader{Type: typeWindow, Flags: flagSYN, Stream: 1, Length: 0x003C0000}) {
+		t.Errorf("client's first frame on stream 1: %+v, want window update, SYN, +4 MiB-256 KiB, a first stream's spare start (§4, §5.6)", fr[:min(len(fr), 1)])
 	}
 	var fin bool
 	for _, f := range fr {

@@ -117,8 +117,8 @@ func TestSpecV1StreamTrace(t *testing.T) {
 	if len(fr) < 2 {
 		t.Fatalf("server frames on stream 1: %+v", fr)
 	}
-	if h := fr[0].frameHeader; h != (frameHeader{Type: typeWindow, Flags: flagACK, Stream: 1, Length: 0x00040000}) {
-		t.Errorf("server's first frame = %+v, want window update, ACK, +512 KiB-256 KiB (§5.6)", h)
+	if h := fr[0].frameHeader; h != (frameHeader{Type: typeWindow, Flags: flagACK, Stream: 1, Length: 0x003C0000}) {
+		t.Errorf("server's first frame = %+v, want window update, ACK, +4 MiB-256 KiB, a first stream's spare start (§4, §5.6)", h)
 	}
 	if h := fr[1]; h.Type != typeData || h.Flags != 0 || !bytes.Equal(h.Body, rep.Raw) {
 		t.Errorf("server's second frame = %+v, want the reply alone in one data frame (§5.6)", h)

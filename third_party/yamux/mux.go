@@ -47,6 +47,13 @@ type Config struct {
 	// hold the initial 256 KiB. Zero means no cap.
 	MaxSessionReceiveWindow uint64
 
+	// SpareStartWindowSize (sandmux patch, sessionwindow.go) is the
+	// window a stream starts with instead of StartStreamWindowSize while
+	// its session has room to spare: its streams hold no more than an
+	// eighth of MaxSessionReceiveWindow with this one. Zero, or a session
+	// with no MaxSessionReceiveWindow, means StartStreamWindowSize always.
+	SpareStartWindowSize uint32
+
 	// StreamOpenTimeout is the maximum amount of time that a stream will
 	// be allowed to remain in pending state while waiting for an ack from the peer.
 	// Once the timeout is reached the session will be gracefully closed.

@@ -216,6 +216,7 @@ GET_ID:
 	// Register the stream
 	stream := newStream(s, id, streamInit)
 	s.streamLock.Lock()
+	s.startSpare(stream)
 	s.streams[id] = stream
 	s.inflight[id] = struct{}{}
 	s.streamLock.Unlock()
@@ -768,6 +769,7 @@ func (s *Session) incomingStream(id uint32) error {
 	}
 
 	// Register the stream
+	s.startSpare(stream)
 	s.streams[id] = stream
 
 	// Check if we've exceeded the backlog
