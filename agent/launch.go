@@ -237,12 +237,12 @@ func roundTrip(ctx context.Context, c *net.UnixConn, req request) (rep reply, er
 func GetStatus(ctx context.Context, dir string) (Status, error) {
 	c, err := connect(ctx, dir)
 	if err != nil {
-		return Status{}, err
+		return Status{}, orStopping(dir, err)
 	}
 	defer c.Close()
 	rep, err := roundTrip(ctx, c, request{Version: protoVersion, Op: opStatus})
 	if err != nil {
-		return Status{}, err
+		return Status{}, orStopping(dir, err)
 	}
 	if rep.Status == nil {
 		return Status{}, errors.New("the sandmux agent sent no status")
@@ -260,10 +260,7 @@ func GetStatus(ctx context.Context, dir string) (Status, error) {
 func Stop(ctx context.Context, dir string) error {
 	c, err := connect(ctx, dir)
 	if err != nil {
-		if errors.Is(err, ErrNotRunning) && stoppingNow(filepath.Join(dir, StoppingName)) {
-			return ErrStopping
-		}
-		return err
+		return orStopping(dir, err)
 	}
 	defer c.Close()
 	// The socket of the agent being stopped: once its listener is closed
@@ -271,11 +268,7 @@ func Stop(ctx context.Context, dir string) error {
 	// same path while this one still closes its sessions.
 	mine, statErr := os.Stat(SocketPath(dir))
 	if _, err := roundTrip(ctx, c, request{Version: protoVersion, Op: opStop}); err != nil {
-		// Reached the listener as it closed: the agent was stopping.
-		if errors.Is(err, errAgentLeft) && stoppingNow(filepath.Join(dir, StoppingName)) {
-			return ErrStopping
-		}
-		return err
+		return orStopping(dir, err)
 	}
 	stopWatch := context.AfterFunc(ctx, func() { _ = c.Close() })
 	_, _ = io.Copy(io.Discard, c)
@@ -291,6 +284,16 @@ func Stop(ctx context.Context, dir string) error {
 		return ErrStopSlow
 	}
 	return ctx.Err() // interrupted
+}
+
+// orStopping is ErrStopping for a failure to reach an agent that is
+// stopping: it has closed its listener (no socket, or the connection
+// reached the listener as it closed) and still closes its sessions.
+func orStopping(dir string, err error) error {
+	if (errors.Is(err, ErrNotRunning) || errors.Is(err, errAgentLeft)) && stoppingNow(filepath.Join(dir, StoppingName)) {
+		return ErrStopping
+	}
+	return err
 }
 
 // WaitStopped waits until no agent in dir is stopping (see ErrStopping):

@@ -15,20 +15,28 @@ import (
 	"github.com/sandmux/sandmux/internal/testutil"
 )
 
+// holdStoppingLock plays an agent that has begun to stop: it holds the
+// agent's stopping lock in dir until the returned function is called.
+func holdStoppingLock(t *testing.T, dir string) (release func()) {
+	t.Helper()
+	f, err := os.OpenFile(filepath.Join(dir, agent.StoppingName), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = f.Close() })
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_SH); err != nil {
+		t.Fatal(err)
+	}
+	return func() { _ = unix.Flock(int(f.Fd()), unix.LOCK_UN) }
+}
+
 // A second `sandmux agent --stop`, run while the first still waits for the
 // agent to close its sessions, said "no agent was running". It says the
 // agent is already stopping, waits for it to exit, and then says it
 // stopped. The stopping agent is played by a hold of its lock.
 func TestAgentStopWhileStopping(t *testing.T) {
 	dir := t.TempDir()
-	f, err := os.OpenFile(filepath.Join(dir, agent.StoppingName), os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_SH); err != nil {
-		t.Fatal(err)
-	}
+	release := holdStoppingLock(t, dir)
 	app := newApp()
 	errOut := &testutil.Buffer{}
 	app.Writer, app.ErrWriter = &testutil.Buffer{}, errOut
@@ -42,11 +50,32 @@ func TestAgentStopWhileStopping(t *testing.T) {
 		t.Fatalf("agent --stop returned while the agent was still stopping: %v\n%s", err, errOut)
 	default:
 	}
-	_ = unix.Flock(int(f.Fd()), unix.LOCK_UN) // the agent exits
+	release() // the agent exits
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
 	if !strings.HasSuffix(errOut.String(), "\nsandmux: agent stopped\n") {
 		t.Fatalf("agent --stop printed:\n%s", errOut)
+	}
+}
+
+// `sandmux status` while the agent closes its sessions (their ssh still
+// open) said "no agent running": it says the agent is stopping, and
+// --json says so too.
+func TestStatusWhileStopping(t *testing.T) {
+	dir := t.TempDir()
+	release := holdStoppingLock(t, dir)
+	out, _, err := runApp(t, "status", "--agent-dir", dir)
+	if err != nil || !strings.HasPrefix(out, "the agent is stopping: ") {
+		t.Fatalf("status while stopping: %v\n%s", err, out)
+	}
+	out, _, err = runApp(t, "status", "--json", "--agent-dir", dir)
+	if err != nil || !strings.Contains(out, `"running":false,"stopping":true`) {
+		t.Fatalf("status --json while stopping: %v\n%s", err, out)
+	}
+	release()
+	out, _, err = runApp(t, "status", "--agent-dir", dir)
+	if err != nil || !strings.HasPrefix(out, "no agent running") {
+		t.Fatalf("status once stopped: %v\n%s", err, out)
 	}
 }

@@ -32,17 +32,23 @@ func statusCommand() *cli.Command {
 			defer cancel()
 			st, err := agent.GetStatus(ctx, dir)
 			forwards := listForwards(dir)
-			if errors.Is(err, agent.ErrNotRunning) {
+			stopping := errors.Is(err, agent.ErrStopping)
+			if errors.Is(err, agent.ErrNotRunning) || stopping {
 				if c.Bool("json") {
 					enc := json.NewEncoder(c.App.Writer)
 					return enc.Encode(struct {
 						Running  bool           `json:"running"`
+						Stopping bool           `json:"stopping,omitempty"`
 						Sessions []struct{}     `json:"sessions"`
 						Forwards []forwardState `json:"forwards,omitempty"`
-					}{false, []struct{}{}, forwards})
+					}{false, stopping, []struct{}{}, forwards})
 				}
 				msg := "no agent running (the first `sandmux proxy` starts one)"
-				if !agentSupported {
+				if stopping {
+					// Its sessions' ssh are still open: "no agent"
+					// would send a user looking for them elsewhere.
+					msg = "the agent is stopping: it is closing its sessions and answers no more (`sandmux agent --stop` waits for it; the next `sandmux proxy` starts a new one)"
+				} else if !agentSupported {
 					// No proxy ever starts one here: "the first starts
 					// one" would have a user wait for it.
 					msg = "no agent: there is no shared agent on Windows; every `sandmux proxy` and `sandmux forward` opens a session of its own"
