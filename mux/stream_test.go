@@ -45,8 +45,10 @@ func openHalfClosed(t *testing.T, ccfg mux.Config, handle func(*mux.Session, *mu
 // the request was half-closed arrives whole, and ends with EOF.
 func TestHalfClosedStreamOutlivesCloseTimeoutWhileBusy(t *testing.T) {
 	ccfg := fastConfig()
-	ccfg.StreamCloseTimeout = 300 * time.Millisecond
-	const chunks, size = 15, 1000 // one every 100 ms: 1.5 s, five timeouts
+	// Five times the pace: a loaded machine (other tests, -race) once
+	// left a 300 ms gap between two chunks paced 100 ms apart.
+	ccfg.StreamCloseTimeout = 500 * time.Millisecond
+	const chunks, size = 25, 1000 // one every 100 ms: 2.5 s, five timeouts
 	_, st := openHalfClosed(t, ccfg, func(_ *mux.Session, st *mux.Stream) {
 		tick := time.NewTicker(100 * time.Millisecond) // pacing the download, not synchronising
 		defer tick.Stop()
