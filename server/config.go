@@ -27,9 +27,12 @@ type Config struct {
 	// once: accepted but not yet a session (the HTTP request, the token
 	// check, the upgrade, the sandmux.v2 hello), as sshd's MaxStartups
 	// bounds those not yet logged in. Anyone who can reach the port can
-	// open them, each held for up to the header timeout. Beyond it, as
-	// many again are answered 503 with Retry-After once their request
-	// arrives, and the rest are closed unread. Streams on a session are
+	// open them, each held for up to the header timeout. At the limit a
+	// newcomer closes the oldest one whose request has not reached the
+	// handler (silent, slow, or idle between keep-alive requests) and
+	// takes its place; beyond those in the handler, as many again are
+	// answered 503 with Retry-After once their request arrives, and the
+	// rest are closed unread. Streams on a session are
 	// not connections and never count. It takes effect only when the
 	// http.Server uses the Server's ConnContext and ConnState.
 	MaxHandshakes int

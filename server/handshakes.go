@@ -20,7 +20,19 @@ import (
 // limit plays the part of sshd's MaxStartups. Streams on an established
 // session are not connections and never count.
 //
-// Beyond the limit, as many connections again are answered 503 with
+// A connection whose request has not yet reached the handler (one that
+// has sent nothing, or half a header, or waits idle between keep-alive
+// requests) makes way: a newcomer at the limit closes the oldest such
+// connection instead of being refused. Without that, 64 connections
+// that sent a GET /healthz every few seconds, or trickled their headers,
+// held every place with no token and almost no traffic, and every
+// client, resumes included, got 503 for as long as they liked. A real
+// client's request follows its connection within a round trip (at once
+// behind E2B's edge, which has the request before it connects), so only
+// a flood of new connections faster than that can push one out.
+//
+// Beyond the limit of connections whose request is in the handler or
+// upgraded, as many connections again are answered 503 with
 // Retry-After as soon as their request arrives (within busyAnswerLimit),
 // so that a client that was merely unlucky is told to retry; past those
 // too, a connection is closed unread. The limit is kept by the
@@ -44,6 +56,11 @@ type hsConn struct {
 	timer *time.Timer
 	// hijacked: upgraded; the handler now says when its handshake ends.
 	hijacked bool
+	// serving: its request is in the handler. One that is neither this
+	// nor hijacked may be closed to make way for a newcomer.
+	serving bool
+	// seq orders connections by admission: the oldest makes way first.
+	seq uint64
 }
 
 // handshakes counts the connections in their handshake.
@@ -55,11 +72,12 @@ type handshakes struct {
 	conns   map[net.Conn]*hsConn
 	pending int // conns not busy
 	busy    int
+	seq     uint64 // the last admitted connection's hsConn.seq
 	// Refusals not yet logged, when they last were, and when the last
 	// refusal was.
-	answered, closed int
-	reportedAt       time.Time
-	refusedAt        time.Time
+	answered, closed, evicted int
+	reportedAt                time.Time
+	refusedAt                 time.Time
 }
 
 // verdict is what admit decided for a new connection.
@@ -75,18 +93,30 @@ const (
 // refusals now due: those of the last minute not yet logged, once the
 // minute is over (whichever connection comes next, refused or not, so
 // that a burst's end is logged soon after it, not with the next burst),
-// and this connection's refusal, if it starts a burst.
-func (h *handshakes) admit(c net.Conn, now time.Time) (v verdict, reports []busyReport) {
+// and this connection's refusal, if it starts a burst. evicted, if not
+// nil, is a waiting connection that made way for c: the caller closes it.
+func (h *handshakes) admit(c net.Conn, now time.Time) (v verdict, reports []busyReport, evicted net.Conn) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if (h.answered > 0 || h.closed > 0) && now.Sub(h.reportedAt) >= busyReportEvery {
+	if (h.answered > 0 || h.closed > 0 || h.evicted > 0) && now.Sub(h.reportedAt) >= busyReportEvery {
 		reports = append(reports, h.report(now, false))
+	}
+	if h.pending >= h.max {
+		if evicted = h.oldestWaiting(); evicted != nil {
+			delete(h.conns, evicted)
+			h.pending--
+			h.evicted++
+		}
 	}
 	switch {
 	case h.pending < h.max:
 		h.pending++
-		h.conns[c] = &hsConn{}
-		return admitted, reports
+		h.seq++
+		h.conns[c] = &hsConn{seq: h.seq}
+		if evicted == nil {
+			return admitted, reports, nil
+		}
+		v = admitted
 	case h.busy < h.max:
 		h.busy++
 		hc := &hsConn{busy: true}
@@ -100,26 +130,43 @@ func (h *handshakes) admit(c net.Conn, now time.Time) (v verdict, reports []busy
 		h.closed++
 		v = dropped
 	}
-	// A refusal after a minute without one starts a burst, logged at once.
+	// A refusal (or an eviction) after a minute without one starts a
+	// burst, logged at once.
 	first := now.Sub(h.refusedAt) >= busyReportEvery
 	h.refusedAt = now
 	if first || now.Sub(h.reportedAt) >= busyReportEvery {
 		reports = append(reports, h.report(now, first))
 	}
-	return v, reports
+	return v, reports, evicted
+}
+
+// oldestWaiting is the connection admitted first among those whose
+// request is not in the handler, or nil.
+func (h *handshakes) oldestWaiting() net.Conn {
+	var oldest net.Conn
+	var seq uint64
+	for c, hc := range h.conns {
+		if hc.busy || hc.hijacked || hc.serving {
+			continue
+		}
+		if oldest == nil || hc.seq < seq {
+			oldest, seq = c, hc.seq
+		}
+	}
+	return oldest
 }
 
 // report takes the refusals not yet logged into a log line's worth.
 func (h *handshakes) report(now time.Time, first bool) busyReport {
-	r := busyReport{answered: h.answered, closed: h.closed, pending: h.pending, first: first}
-	h.answered, h.closed, h.reportedAt = 0, 0, now
+	r := busyReport{answered: h.answered, closed: h.closed, evicted: h.evicted, pending: h.pending, first: first}
+	h.answered, h.closed, h.evicted, h.reportedAt = 0, 0, 0, now
 	return r
 }
 
 // busyReport is one log line's worth of refusals.
 type busyReport struct {
-	answered, closed, pending int
-	first                     bool // the first of a burst, not a running count
+	answered, closed, evicted, pending int
+	first                              bool // the first of a burst, not a running count
 }
 
 // forget drops c once it is closed, or once its handshake is over if it
@@ -139,6 +186,17 @@ func (h *handshakes) forget(c net.Conn, onlyHijacked bool) {
 		return
 	}
 	h.pending--
+}
+
+// serving marks c's request as in the handler (on), or its handler as
+// returned (off): a keep-alive connection then waits for its next
+// request, and may make way for a newcomer again.
+func (h *handshakes) serving(c net.Conn, on bool) {
+	h.mu.Lock()
+	if hc, ok := h.conns[c]; ok {
+		hc.serving = on
+	}
+	h.mu.Unlock()
 }
 
 // hijacked marks c as upgraded (or taken by the handler otherwise).
@@ -172,9 +230,14 @@ type hsConnKey struct{}
 // does. Pair it with ConnState; without both, connections are not
 // limited.
 func (s *Server) ConnContext(ctx context.Context, c net.Conn) context.Context {
-	v, reports := s.hs.admit(c, time.Now())
+	v, reports, evicted := s.hs.admit(c, time.Now())
 	for _, r := range reports {
 		s.logBusy(r)
+	}
+	if evicted != nil {
+		// Its read fails at once: net/http closes it, unanswered.
+		_ = evicted.Close()
+		s.stats.refusedHandshakes.Add(1)
 	}
 	if v != admitted {
 		s.stats.refusedHandshakes.Add(1)
@@ -222,11 +285,11 @@ func (s *Server) refuseBusy(w http.ResponseWriter, r *http.Request) bool {
 // logBusy logs refusals at the handshake limit, once per burst and then
 // at most once per busyReportEvery with their count.
 func (s *Server) logBusy(r busyReport) {
-	msg := "refusing connections: too many still in their handshake (upgrade, token, hello); more are answered 503 or closed, and the next such line comes a minute later at the earliest"
+	msg := "refusing connections: too many still in their handshake (upgrade, token, hello); those yet to send their request make way for newcomers, more are answered 503 or closed, and the next such line comes a minute later at the earliest"
 	if !r.first {
 		msg = "refused more connections since the last such line: too many in their handshake; the next such line comes a minute later at the earliest"
 	}
-	s.log.Warn(msg, slog.Int("refused_503", r.answered), slog.Int("closed_unread", r.closed),
+	s.log.Warn(msg, slog.Int("made_way", r.evicted), slog.Int("refused_503", r.answered), slog.Int("closed_unread", r.closed),
 		slog.Int("in_handshake", r.pending), slog.Int("max_handshakes", s.cfg.MaxHandshakes))
 }
 

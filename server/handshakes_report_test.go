@@ -20,11 +20,18 @@ import (
 func TestHandshakeLimitReportsEachBurst(t *testing.T) {
 	h := &handshakes{max: 1, answerLimit: time.Hour, conns: make(map[net.Conn]*hsConn)}
 	var conns []net.Conn
+	// Each admitted connection's request is in the handler at once, so
+	// that none makes way for the next.
 	admit := func(at time.Time) (verdict, []busyReport) {
 		c, peer := net.Pipe()
 		t.Cleanup(func() { _ = c.Close(); _ = peer.Close() })
 		conns = append(conns, c)
-		return h.admit(c, at)
+		v, r, evicted := h.admit(c, at)
+		if evicted != nil {
+			t.Fatalf("a connection in the handler made way for another")
+		}
+		h.serving(c, true)
+		return v, r
 	}
 	forgetAll := func() {
 		for _, c := range conns {
@@ -78,6 +85,7 @@ func TestBusyAnswerAtItsDeadlineIs503(t *testing.T) {
 	defer firstPeer.Close()
 	defer first.Close()
 	s.ConnContext(context.Background(), first)
+	s.hs.serving(first, true) // its request is in the handler: it stays
 	defer s.hs.forget(first, false)
 	c, peer := net.Pipe()
 	defer peer.Close()

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/sandmux/sandmux/client"
 	"github.com/sandmux/sandmux/internal/testutil"
+	"github.com/sandmux/sandmux/mux"
 	"github.com/sandmux/sandmux/server"
 )
 
@@ -31,6 +33,15 @@ func stranger(t *testing.T, s *testServer) net.Conn {
 	}
 	t.Cleanup(func() { _ = c.Close() })
 	return c
+}
+
+// halfway is a connection upgraded to sandmux.v2 that sends no hello:
+// its handshake goes on, in the handler, until --header-timeout. Such a
+// connection holds its place at the limit; one that has sent no request
+// yet makes way for a newcomer.
+func halfway(t *testing.T, s *testServer) net.Conn {
+	t.Helper()
+	return rawUpgrade(t, s.url, mux.SubprotocolResumable)
 }
 
 // askUpgrade sends an upgrade on c and reads the answer: nil with an
@@ -60,8 +71,7 @@ func askUpgrade(t *testing.T, c net.Conn) (*http.Response, string, error) {
 func TestHandshakeLimit(t *testing.T) {
 	s, logs := logServer(t, testutil.EchoServer(t).Addr, func(c *server.Config) { c.MaxHandshakes = 2 })
 	s.srv.SetBusyAnswerLimit(time.Minute)
-	// Connections are accepted in the order they were made.
-	held := []net.Conn{stranger(t, s), stranger(t, s)}
+	held := []net.Conn{halfway(t, s), halfway(t, s)}
 
 	busy := stranger(t, s)
 	resp, body, err := askUpgrade(t, busy)
@@ -111,7 +121,7 @@ func TestHandshakeLimitOverflowIsBrief(t *testing.T) {
 		c.Mux.HeaderTimeout = 10 * time.Minute
 	})
 	s.srv.SetBusyAnswerLimit(50 * time.Millisecond)
-	stranger(t, s)
+	halfway(t, s)
 	late := stranger(t, s)
 	_ = late.SetReadDeadline(time.Now().Add(hardWait))
 	start := time.Now()
@@ -154,7 +164,7 @@ func TestHandshakeLimitSparesSessionsAndStreams(t *testing.T) {
 		testutil.WaitFor(t, hardWait, "the raw connection started", func() bool { return s.srv.Stats().ActiveRaw == i+1 })
 	}
 
-	stranger(t, s) // holds the one place
+	halfway(t, s) // holds the one place
 	resp, _, err := askUpgrade(t, stranger(t, s))
 	if err != nil || resp.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("an upgrade while a stranger holds the place: %v, %v; want 503", resp, err)
@@ -181,5 +191,61 @@ func TestHandshakeLimitSparesSessionsAndStreams(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Errorf("a stream while a stranger holds the handshake limit: %v", err)
+	}
+}
+
+// A connection that has not sent its request makes way for a newcomer at
+// the limit: one that sent nothing, one that trickles its header, and a
+// keep-alive one idle between requests. 64 connections, each asking
+// GET /healthz every few seconds, held every place of a server with a
+// token, and every client, resumes too, got 503 for as long as they went
+// on: a denial of service from anyone on the internet at eight requests
+// a second. Places held by requests in the handler (an upgrade waiting
+// for its hello) are kept.
+func TestHandshakeLimitWaitingConnectionsMakeWay(t *testing.T) {
+	s, logs := logServer(t, testutil.EchoServer(t).Addr, func(c *server.Config) { c.MaxHandshakes = 4 })
+	s.srv.SetBusyAnswerLimit(time.Minute)
+	upgrading := halfway(t, s)
+	silent := stranger(t, s)
+	trickling := stranger(t, s)
+	if _, err := io.WriteString(trickling, "GET /healthz HTTP/1.1\r\nHost: sandbox\r\nX-Slow: "); err != nil {
+		t.Fatal(err)
+	}
+	idle := stranger(t, s)
+	_ = idle.SetDeadline(time.Now().Add(hardWait))
+	if _, err := io.WriteString(idle, "GET /healthz HTTP/1.1\r\nHost: sandbox\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(idle), nil)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("health check: %v, %v", resp, err)
+	}
+	_ = resp.Body.Close()
+
+	// Three newcomers push out the three waiting, oldest first; a client
+	// then pushes out the first newcomer.
+	for range 3 {
+		stranger(t, s)
+	}
+	for name, c := range map[string]net.Conn{"silent": silent, "trickling": trickling, "idle keep-alive": idle} {
+		_ = c.SetReadDeadline(time.Now().Add(hardWait))
+		if _, err := io.Copy(io.Discard, c); err != nil {
+			t.Errorf("the %s connection: %v, want it closed to make way", name, err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), hardWait)
+	sess, err := client.Dial(ctx, clientConfig(s.url))
+	cancel()
+	if err != nil {
+		t.Fatalf("a client while waiting connections fill the handshake limit: %v", err)
+	}
+	_ = sess.Close()
+	waitLog(t, logs, "refusing connections", "made_way=1")
+	testutil.WaitFor(t, hardWait, "the connections that made way counted", func() bool { return s.srv.Stats().RefusedHandshakes == 4 })
+	// The upgrade in its handshake kept its place: it still gets its
+	// session once it says hello.
+	_ = upgrading.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+	if _, err := upgrading.Read(make([]byte, 1)); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("the upgrade waiting for its hello: %v, want it kept", err)
 	}
 }

@@ -107,7 +107,7 @@ type Stats struct {
 	// wrong resume secret or credentials.
 	RefusedResumes int64
 	// RefusedHandshakes counts connections refused at MaxHandshakes
-	// (answered 503, or closed).
+	// (answered 503, closed, or closed to make way for a newcomer).
 	RefusedHandshakes int64
 	// BytesIn and BytesOut are what sandmux sessions (not raw ones)
 	// received and sent on their WebSockets, live sessions included.
@@ -194,6 +194,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// the handshake limit until its session starts, or until this returns.
 	if hs.conn != nil {
 		defer s.hs.forget(hs.conn, true)
+		// Its request has come: it no longer makes way for newcomers.
+		s.hs.serving(hs.conn, true)
+		defer s.hs.serving(hs.conn, false)
 	}
 	mode, ok := s.admit(w, r)
 	if !ok {

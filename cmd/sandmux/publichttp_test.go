@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sandmux/sandmux/mux"
 	"github.com/sandmux/sandmux/server"
 )
 
@@ -81,8 +82,8 @@ func TestPublicListenerCapsHeaders(t *testing.T) {
 	}
 }
 
-// The public listener keeps --max-handshakes: with one connection that
-// never sends its request holding the only place, an upgrade is answered
+// The public listener keeps --max-handshakes: with one upgrade that
+// never says its hello holding the only place, an upgrade is answered
 // 503 at once (the server's hooks must be the http.Server's for that).
 func TestPublicListenerLimitsHandshakes(t *testing.T) {
 	cfg := server.DefaultConfig()
@@ -105,26 +106,28 @@ func TestPublicListenerLimitsHandshakes(t *testing.T) {
 			t.Error(err)
 		}
 	}()
-	silent, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
+	const upgrade = "GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+	ask := func(req string) *http.Response {
+		t.Helper()
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		go func() { _, _ = c.Write([]byte(req)) }()
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		return resp
 	}
-	defer silent.Close()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
+	if resp := ask(upgrade + "Sec-WebSocket-Protocol: " + mux.SubprotocolResumable + "\r\n\r\n"); resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("the first upgrade: %d", resp.StatusCode)
 	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-	go func() {
-		_, _ = c.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"))
-	}()
-	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = resp.Body.Close()
+	resp := ask(upgrade + "\r\n")
 	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
-		t.Fatalf("an upgrade while a silent connection holds --max-handshakes 1: %d, Retry-After %q; want 503 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
+		t.Fatalf("an upgrade while another waiting for its hello holds --max-handshakes 1: %d, Retry-After %q; want 503 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
 	}
 }

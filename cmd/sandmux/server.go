@@ -31,7 +31,7 @@ func serverCommand() *cli.Command {
 			&cli.DurationFlag{Name: "resume-grace", Value: 10 * time.Minute, EnvVars: []string{"SANDMUX_RESUME_GRACE"}, Usage: "how long a session whose WebSocket was lost keeps its streams for the client to resume (0 = off)", Action: nonNegative("resume-grace", "off")},
 			&cli.DurationFlag{Name: "keepalive", Value: 15 * time.Second, EnvVars: []string{"SANDMUX_KEEPALIVE"}, Usage: "session keepalive interval; a silent client is dropped within 2x this", Action: positive("keepalive", "15s")},
 			&cli.IntFlag{Name: "max-sessions", Value: 100, Usage: "most concurrent WebSockets; more are refused with 503"},
-			&cli.IntFlag{Name: "max-handshakes", Value: 64, Usage: "most connections still in their handshake (HTTP upgrade, token, hello) at once, as sshd's MaxStartups; more are refused at once with 503 and Retry-After"},
+			&cli.IntFlag{Name: "max-handshakes", Value: 64, Usage: "most connections still in their handshake (HTTP upgrade, token, hello) at once, as sshd's MaxStartups; at the limit a newcomer replaces the oldest one yet to send its request, else it is refused at once with 503 and Retry-After"},
 			&cli.IntFlag{Name: "max-streams", Value: 256, Usage: "most concurrent streams per session; more are refused"},
 			&cli.DurationFlag{Name: "idle-timeout", Usage: "close a session with no stream for this long (0 = never)", Action: nonNegative("idle-timeout", "never")},
 			&cli.DurationFlag{Name: "header-timeout", Value: 10 * time.Second, Usage: "limit for the HTTP upgrade and for each stream header (slow clients)", Action: positive("header-timeout", "10s")},
