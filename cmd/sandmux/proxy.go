@@ -31,7 +31,7 @@ func dialFlags() []cli.Flag {
 		&cli.StringFlag{Name: "token", EnvVars: []string{"SANDMUX_TOKEN"}, Usage: "bearer token the server requires"},
 		&cli.StringFlag{Name: "token-file", Usage: "read the bearer token from `FILE` (wins over SANDMUX_TOKEN; keeps it off the command line)", TakesFile: true},
 		&cli.StringFlag{Name: "ca", Usage: "trust the CA certificates in this PEM `FILE` instead of the system's (a private CA)", TakesFile: true},
-		&cli.BoolFlag{Name: "insecure", Usage: "skip TLS certificate verification (testing only)"},
+		&cli.BoolFlag{Name: "insecure", Usage: "skip TLS certificate verification, and send --token and --header over ws:// to another machine, in clear text (testing only)"},
 		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "debug logs on stderr"},
 	}
 }
@@ -82,6 +82,11 @@ func clientConfig(c *cli.Context, host string) (client.Config, error) {
 			return cfg, err
 		}
 		cfg.Header.Add(name, value)
+	}
+	if !c.Bool("insecure") {
+		if err := cleartextCredentials(cfg); err != nil {
+			return cfg, err
+		}
 	}
 	ca, err := caFile(c)
 	if err != nil {
