@@ -21,9 +21,9 @@ import (
 // lock takes an exclusive flock on path, polling so ctx can end the wait.
 // The kernel drops the lock if this process dies, so it can never go stale.
 func lock(ctx context.Context, path string) (func(), error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR|noFollow, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("open lock: %w; %s", err, fixDir)
+		return nil, fmt.Errorf("open lock: %w%s; %s", err, symlinkHint(path, err), fixDir)
 	}
 	for {
 		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)

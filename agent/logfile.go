@@ -27,10 +27,14 @@ func OpenLogFile(path string, max int64) (*LogFile, error) {
 	return l, nil
 }
 
+// open does not follow a symbolic link at the log's path: whoever could
+// put one in the directory (a user who can write its parent and swapped
+// the directory after EnsureDir checked it) would have the agent append
+// to a file of their choosing with the user's rights, ~/.bashrc say.
 func (l *LogFile) open() error {
-	f, err := os.OpenFile(l.path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	f, err := os.OpenFile(l.path, os.O_CREATE|os.O_WRONLY|os.O_APPEND|noFollow, 0o600)
 	if err != nil {
-		return fmt.Errorf("open log: %w", err)
+		return fmt.Errorf("open log: %w%s", err, symlinkHint(l.path, err))
 	}
 	fi, err := f.Stat()
 	if err != nil {
@@ -62,4 +66,13 @@ func (l *LogFile) Close() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.f.Close()
+}
+
+// symlinkHint explains an open that failed on a symbolic link (ELOOP on
+// Linux and macOS, EMLINK on FreeBSD), or is "".
+func symlinkHint(path string, err error) string {
+	if fi, lerr := os.Lstat(path); err == nil || lerr != nil || fi.Mode()&os.ModeSymlink == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (%s is a symbolic link, which the agent does not follow: remove it)", path)
 }

@@ -16,7 +16,7 @@ import (
 // checker (stoppingNow) holds it exclusively only for an instant, so a
 // short wait gets it; a file system without locks gets nothing.
 func holdStopping(path string) (func(), error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR|noFollow, 0o600)
 	if err != nil {
 		return nil, err
 	}
@@ -41,7 +41,7 @@ func holdStopping(path string) (func(), error) {
 // has stopped accepting but not yet exited. The kernel drops the lock of
 // a process that dies, so a killed agent never looks as if stopping.
 func stoppingNow(path string) bool {
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	f, err := os.OpenFile(path, os.O_RDWR|noFollow, 0)
 	if err != nil {
 		return false // no agent has ever stopped in this directory
 	}
