@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -89,10 +90,29 @@ func (s *forwardStateFile) write(host, url string, specs []forwardSpec, noAgent 
 		return err
 	}
 	tmp := s.path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+	if err := writeNew(tmp, b); err != nil {
 		return err
 	}
 	return os.Rename(tmp, s.path)
+}
+
+// writeNew writes b to a file made anew at path: a symbolic link put in
+// its place (another user who can write to the directory) is removed,
+// not followed, as O_EXCL never follows one. The agent's log and lock
+// files are opened the same way (agent's noFollow).
+func writeNew(path string, b []byte) error {
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		_ = f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // remove deletes the state file and the log after a clean exit.
