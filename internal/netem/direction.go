@@ -95,8 +95,9 @@ func (d *direction) open() bool {
 
 // due is when a chunk of n bytes read at now may be written: once it has
 // crossed the link (Config.Rate) and waited out the delay. The floor only
-// holds back the first bytes, and since every term only grows, chunks stay
-// in order.
+// holds back the first bytes. Chunks leave in the order read whatever
+// their due times (the queue is first in, first out), so a Throttle that
+// gives later bytes an earlier time reorders nothing.
 func (d *direction) due(now time.Time, n int) time.Time {
 	t := d.link.depart(now, n).Add(d.delay)
 	if t.Before(d.notBefore) {

@@ -75,3 +75,14 @@ func (p *Proxy) HeldToTarget() int64 {
 	}
 	return n
 }
+
+// Throttle sets Config.Rate of both directions for the bytes read from
+// now on, like a path that degrades to a trickle (a congested or lossy
+// link) and later recovers (rate 0: unlimited again). Bytes read before
+// keep the departure they were given, and each connection still writes
+// its bytes in order; the backlog they leave on the link is forgotten,
+// so a link that recovers is fast at once for new connections.
+func (p *Proxy) Throttle(rate int64) {
+	p.upLink.setRate(rate)
+	p.downLink.setRate(rate)
+}

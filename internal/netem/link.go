@@ -11,29 +11,40 @@ import (
 // rate to itself.
 type link struct {
 	mu   sync.Mutex
-	rate float64   // bytes per second
+	rate float64   // bytes per second; 0 is infinitely fast
 	free time.Time // when the bytes taken so far have all left
 }
 
 func newLink(rate int64) *link {
-	if rate <= 0 {
-		return nil
-	}
-	return &link{rate: float64(rate)}
+	l := &link{}
+	l.setRate(rate)
+	return l
+}
+
+// setRate changes the rate for the bytes taken from now on; those taken
+// before keep the departure they were given, but the link forgets the
+// backlog they left: the bytes taken next leave as if it were empty,
+// else a trickle's backlog (of connections since cut, too) would hold a
+// recovered link for as long as the trickle would have needed to carry
+// it. rate <= 0 is unlimited.
+func (l *link) setRate(rate int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.rate = float64(max(rate, 0))
+	l.free = time.Time{}
 }
 
 // depart takes n bytes that arrive at now and returns when their last
-// byte has left, after everything taken before them. A nil link is
-// infinitely fast.
+// byte has left, after everything taken before them.
 func (l *link) depart(now time.Time, n int) time.Time {
-	if l == nil {
-		return now
-	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	start := now
 	if l.free.After(start) {
 		start = l.free
+	}
+	if l.rate == 0 {
+		return start
 	}
 	l.free = start.Add(time.Duration(float64(n) / l.rate * float64(time.Second)))
 	return l.free
