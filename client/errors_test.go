@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"syscall"
 	"testing"
@@ -54,5 +55,28 @@ func TestWindowsRefusedDialHint(t *testing.T) {
 	want := "ws://127.0.0.1:1: connection refused (is `sandmux server` listening there?)"
 	if got := err.Error(); got != want {
 		t.Fatalf("%q, want %q", got, want)
+	}
+}
+
+// A connection reset before the server answered, in the TCP connect (the
+// chaos run's fault proxy resetting a connection it had just accepted; a
+// middlebox or an edge doing the same): said in sandmux's words, not as
+// the library's chain "failed to WebSocket dial: failed to send handshake
+// request: Get URL: dial tcp ADDR: connect: connection reset by peer",
+// and worth another try. The same with Windows's WSAECONNRESET.
+func TestResetDialWords(t *testing.T) {
+	for _, code := range []syscall.Errno{syscall.ECONNRESET, 10054} {
+		reset := fmt.Errorf("failed to WebSocket dial: failed to send handshake request: %w", &url.Error{
+			Op: "Get", URL: "http://127.0.0.1:1",
+			Err: &net.OpError{Op: "dial", Net: "tcp", Err: &os.SyscallError{Syscall: "connect", Err: code}},
+		})
+		err := &client.DialError{URL: "ws://127.0.0.1:1", Err: reset}
+		want := "ws://127.0.0.1:1: the connection was reset before any answer (try again in a moment; if it keeps happening, check the URL and your network)"
+		if got := err.Error(); got != want {
+			t.Errorf("errno %d: %q, want %q", code, got, want)
+		}
+		if !err.Temporary() {
+			t.Errorf("errno %d: a reset dial should be worth retrying", code)
+		}
 	}
 }
