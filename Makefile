@@ -10,7 +10,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 TAGS    := urfave_cli_no_docs
 BIN     := bin/sandmux
 
-.PHONY: build test demo demo-sshd bench fuzz soak vet cross dist clean
+.PHONY: build test demo demo-sshd bench fuzz soak chaos vet cross dist clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -tags '$(TAGS)' -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/sandmux
@@ -69,6 +69,15 @@ fuzz:
 # each, server RSS sampled. A short version runs in `make test`.
 soak:
 	SANDMUX_SOAK=1 $(GO) test -run='^TestSoak$$' -count=1 -timeout 30m -v ./e2e/
+
+# Opt-in fault run: real scp, sftp, rsync and ssh streams through the agent
+# and --no-agent while the path is cut, black-holed, stranded and slowed,
+# and the server and agent are killed, stopped and restarted; every byte
+# checked, descriptors and goroutines back at their baseline after each
+# round. CHAOS_ROUNDS rounds (about 20 s each); CHAOS_SEED replays a run.
+CHAOS_ROUNDS ?= 12
+chaos:
+	SANDMUX_CHAOS=1 SANDMUX_CHAOS_ROUNDS=$(CHAOS_ROUNDS) SANDMUX_CHAOS_SEED=$(CHAOS_SEED) $(GO) test -run='^TestChaos$$' -count=1 -timeout 60m -v ./e2e/
 
 # Release binaries: static (CGO off), stamped with VERSION and COMMIT, one
 # per platform in dist/, and dist/SHA256SUMS. Windows gets --no-agent only.

@@ -326,21 +326,13 @@ func TestClientKilledMidTransfer(t *testing.T) {
 func sshdPID(t *testing.T, dir string) int {
 	t.Helper()
 	cfg := filepath.Join(dir, "sshd_config")
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err != nil {
-			continue
-		}
+	pids := processes(func(pid int, args []string) bool {
 		// sshd rewrites its command line ("sshd: /usr/sbin/sshd -D -e -f
 		// CFG [listener] ..."), so only a substring can be matched.
-		if strings.Contains(string(b), cfg) && parentOf(pid) == os.Getpid() {
-			return pid
-		}
+		return strings.Contains(strings.Join(args, " "), cfg) && parentOf(pid) == os.Getpid()
+	})
+	if len(pids) > 0 {
+		return pids[0]
 	}
 	t.Fatalf("no sshd process for %s", cfg)
 	return 0

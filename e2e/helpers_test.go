@@ -442,6 +442,22 @@ func appendUnique(s []int, v int) []int {
 // agentPIDs finds the live agent processes serving dir by their command
 // line (the agent is detached, so the test has no handle on it).
 func agentPIDs(dir string) []int {
+	return processes(func(pid int, args []string) bool {
+		if args[0] != sandmuxBin || len(args) < 2 || args[1] != "agent" {
+			return false
+		}
+		for i := 2; i+1 < len(args); i++ {
+			if args[i] == "--agent-dir" && args[i+1] == dir {
+				return !processGone(pid)
+			}
+		}
+		return false
+	})
+}
+
+// processes are the pids of the processes whose command line (its
+// arguments, at least one) match accepts.
+func processes(match func(pid int, args []string) bool) []int {
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
 		return nil
@@ -456,15 +472,8 @@ func agentPIDs(dir string) []int {
 		if err != nil || len(b) == 0 {
 			continue
 		}
-		args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
-		if args[0] != sandmuxBin || len(args) < 2 || args[1] != "agent" {
-			continue
-		}
-		for i := 2; i+1 < len(args); i++ {
-			if args[i] == "--agent-dir" && args[i+1] == dir && !processGone(pid) {
-				pids = append(pids, pid)
-				break
-			}
+		if match(pid, strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")) {
+			pids = append(pids, pid)
 		}
 	}
 	return pids

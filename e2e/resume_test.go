@@ -63,6 +63,7 @@ type rigOpts struct {
 	serverArgs []string        // e.g. --resume-grace 2s
 	env        []string        // more environment for the ssh side
 	noAgent    bool
+	inFlight   int // the fault proxy's MaxInFlight; 0 is netem's default
 }
 
 func newResumeRig(t *testing.T, o rigOpts) *resumeRig {
@@ -73,7 +74,7 @@ func newResumeRig(t *testing.T, o rigOpts) *resumeRig {
 	}
 	rg.srv = startServer(t, serverOpts{Target: rg.sshd.Addr, Args: o.serverArgs, Env: []string{fastKeepalive}})
 	var err error
-	rg.path, err = netem.Start(netem.Config{Target: rg.srv.Addr})
+	rg.path, err = netem.Start(netem.Config{Target: rg.srv.Addr, MaxInFlight: o.inFlight})
 	if err != nil {
 		t.Fatal(err)
 	}

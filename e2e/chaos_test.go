@@ -1,0 +1,407 @@
+//go:build linux
+
+package e2e
+
+// Chaos: real scp, sftp, rsync and long `ssh sandbox cat` streams, through
+// the agent and through --no-agent proxies at once, every byte checked,
+// while the fault proxy cuts the path (at random byte offsets, in the
+// upgrade, in the resume handshake, twice in a row), black-holes it past
+// the keepalive, strands its connections and slows it to a trickle; and
+// rounds in which the server is killed and restarted, the agent is
+// stopped past the server's keepalive, or killed. After each round the
+// agent's and the server's descriptors, the server's goroutines, sessions
+// and streams must be back at their baseline. Opt-in (minutes):
+//
+//	SANDMUX_CHAOS=1 go test -run '^TestChaos$' -count=1 -v ./e2e/
+//
+// SANDMUX_CHAOS_ROUNDS (default 12) sets the rounds, SANDMUX_CHAOS_SEED
+// the seed, which a failure prints: the same seed makes the same plan
+// (jobs, sizes, the faults and their offsets), though not the same timing.
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// chaosTotals sums a run up for its last log line.
+type chaosTotals struct {
+	transfers, failedOnPurpose int
+	bytes                      int64
+	faults                     map[string]int
+}
+
+func (s *chaosTotals) add(jobs []*chaosJob, log *faultLog) {
+	for _, j := range jobs {
+		s.transfers++
+		s.bytes += j.bytes
+		if j.ended {
+			s.failedOnPurpose++
+		}
+	}
+	if s.faults == nil {
+		s.faults = map[string]int{}
+	}
+	for k, v := range log.counts {
+		s.faults[k] += v
+	}
+}
+
+func TestChaos(t *testing.T) {
+	if os.Getenv("SANDMUX_CHAOS") == "" {
+		t.Skip("opt-in: SANDMUX_CHAOS=1 (make chaos)")
+	}
+	rounds := 12
+	if v := os.Getenv("SANDMUX_CHAOS_ROUNDS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			t.Fatalf("SANDMUX_CHAOS_ROUNDS=%q: want a positive number of rounds", v)
+		}
+		rounds = n
+	}
+	seed := uint64(time.Now().UnixNano())
+	if v := os.Getenv("SANDMUX_CHAOS_SEED"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			t.Fatalf("SANDMUX_CHAOS_SEED=%q: want an unsigned number", v)
+		}
+		seed = n
+	}
+	t.Logf("chaos seed %d, %d rounds", seed, rounds)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("replay: SANDMUX_CHAOS=1 SANDMUX_CHAOS_SEED=%d SANDMUX_CHAOS_ROUNDS=%d go test -run '^TestChaos$' -count=1 -v ./e2e/", seed, rounds)
+		}
+	})
+	runChaos(t, seed, rounds)
+}
+
+// chaosSpecials are the rounds that fault a process rather than the
+// path; every fourth round is one of them, in turn.
+var chaosSpecials = []struct {
+	name string
+	run  func(c *chaosRig, ctx context.Context, rng *rand.Rand, r int) ([]*chaosJob, *faultLog)
+}{
+	{"server-restart", (*chaosRig).serverRestartRound},
+	{"agent-stop", (*chaosRig).agentStopRound},
+	{"agent-kill", (*chaosRig).agentKillRound},
+}
+
+func runChaos(t *testing.T, seed uint64, rounds int) {
+	c := newChaosRig(t, "scp", "sftp", "rsync")
+	rng := rand.New(rand.NewPCG(seed, 0x5a4d))
+	sshEcho(testContext(t, time.Minute), t, c.sshd, c.proxy, c.env, "warm")
+	c.settledAgent(t)
+	base, err := c.gauges()
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := base
+	t.Logf("baseline: %v", base)
+
+	var tot chaosTotals
+	for r := range rounds {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		start := time.Now()
+		var jobs []*chaosJob
+		var log *faultLog
+		name := "path"
+		if r%4 == 3 {
+			s := chaosSpecials[(r/4)%len(chaosSpecials)]
+			name = s.name
+			jobs, log = s.run(c, ctx, rng, r)
+		} else {
+			jobs, log = c.pathRound(ctx, rng, r)
+		}
+		cancel()
+		tot.add(jobs, log)
+		var mib int64
+		for _, j := range jobs {
+			mib += j.bytes
+		}
+		t.Logf("round %d (%s): %d jobs, %d MiB, faults %v, %v\n%s", r, name, len(jobs), mib>>20, log.counts, time.Since(start).Round(time.Millisecond), log)
+		if t.Failed() {
+			return
+		}
+		if name == "server-restart" || name == "agent-kill" {
+			// A new process, a new baseline; the other side's must hold.
+			fresh, err := c.freshBase(base)
+			if err != nil {
+				t.Fatalf("round %d: %v", r, err)
+			}
+			base = fresh
+		}
+		g, err := c.settle(base)
+		if err != nil {
+			t.Fatalf("round %d (%s): %v", r, name, err)
+		}
+		t.Logf("round %d settled: %v", r, g)
+		// Memory is not a count that must come back exactly (the heap
+		// and the GC's goal keep some), but it must not keep growing.
+		if g.agentRSS > 2*base.agentRSS+64<<10 || g.srvRSS > 2*base.srvRSS+64<<10 {
+			t.Errorf("round %d: RSS grew to agent %d MiB, server %d MiB from %d MiB and %d MiB", r, g.agentRSS>>10, g.srvRSS>>10, base.agentRSS>>10, base.srvRSS>>10)
+		}
+	}
+	last, _ := c.gauges()
+	t.Logf("chaos seed %d: %d rounds, %d transfers (%d meant to be ended by a kill), %d MiB through the tunnel, faults %v, server resumptions %d",
+		seed, rounds, tot.transfers, tot.failedOnPurpose, tot.bytes>>20, tot.faults, c.srv.Count(logSessionResumed))
+	t.Logf("first %v\nlast  %v", first, last)
+	// Evidence that the handshake faults landed in handshakes.
+	t.Logf("agent: %d resume attempts failed; server: %d v2 upgrades cut before their hello",
+		strings.Count(agentLog(c.dir), `msg="resume: dial failed; retrying"`), c.srv.Count(`msg="no valid hello on a sandmux.v2 connection"`))
+}
+
+// freshBase is the baseline after a process was replaced: the new one's
+// own, once the agent's session is up, with the old one's slack.
+func (c *chaosRig) freshBase(old chaosGauges) (chaosGauges, error) {
+	g, err := c.awaitGauges(func(g chaosGauges) bool { return g.sessions == old.sessions })
+	if err != nil {
+		return g, fmt.Errorf("no fresh baseline: %w", err)
+	}
+	if g.srvPID == old.srvPID {
+		g.srvFDs, g.goroutines = old.srvFDs, old.goroutines
+	}
+	if g.agentPID == old.agentPID {
+		g.agentFDs = old.agentFDs
+	}
+	return g, nil
+}
+
+// pathRound runs 4 to 7 transfers of 1 to 16 MiB (through the agent and
+// --no-agent) while faults of the path come one after another; every
+// transfer must complete byte-exact.
+func (c *chaosRig) pathRound(ctx context.Context, rng *rand.Rand, r int) ([]*chaosJob, *faultLog) {
+	c.t.Helper()
+	f := c.roundFiles(r)
+	defer f.remove()
+	jobs := make([]*chaosJob, 4+rng.IntN(4))
+	for i := range jobs {
+		kind := chaosKinds[rng.IntN(len(chaosKinds))]
+		agent := i == 0 || (i != 1 && rng.IntN(3) > 0)
+		size := int64(1<<20 + rng.IntN(15<<20))
+		jobs[i] = c.newJob(ctx, kind, agent, size, rng.Uint64(), f, i)
+	}
+	// Short ssh commands beside them, one after another, through each:
+	// new streams and (--no-agent) new sessions under the faults.
+	jobs = append(jobs,
+		c.newJob(ctx, "shorts", true, 1<<20, 0, f, len(jobs)),
+		c.newJob(ctx, "shorts", false, 1<<20, 0, f, len(jobs)+1))
+	faultRng := rand.New(rand.NewPCG(rng.Uint64(), 2))
+	log := &faultLog{}
+	start := time.Now()
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		injectFaults(c.path, faultRng, stop, log)
+	}()
+	errs := runJobs(jobs)
+	close(stop)
+	<-done
+	for i, err := range errs {
+		lines := sandmuxLines(jobs[i].stderr())
+		switch {
+		case err == nil:
+		case !jobs[i].agent && len(lines) == 1 && isNewSessionLoss(lines[0]):
+			// A --no-agent ssh (rsync's second) whose first connection
+			// a fault reset: it may fail, with this one line.
+			jobs[i].refused = append(jobs[i].refused, lines[0])
+		default:
+			c.t.Errorf("round %d: %v", r, err)
+		}
+		for _, l := range jobs[i].refused {
+			log.add(time.Since(start), "refused", fmt.Sprintf("%s: %s", jobs[i].name, l))
+		}
+	}
+	return jobs, log
+}
+
+// awaitProgress waits until every job has moved at least n bytes.
+func awaitProgress(t *testing.T, jobs []*chaosJob, n int64) {
+	t.Helper()
+	waitFor(t, time.Minute, fmt.Sprintf("every job to move %d bytes", n), func() (bool, string) {
+		var got []string
+		ok := true
+		for _, j := range jobs {
+			p := j.progress()
+			got = append(got, fmt.Sprintf("%s: %d", j.name, p))
+			ok = ok && p >= n
+		}
+		return ok, strings.Join(got, ", ")
+	})
+}
+
+// endedWithLine checks that a job a fault was meant to end failed within
+// limit of at, with exactly one sandmux line on its stderr, the one
+// match accepts.
+func endedWithLine(t *testing.T, j *chaosJob, err error, took time.Duration, limit time.Duration, desc string, match func(string) bool) {
+	t.Helper()
+	j.ended = true
+	t.Logf("%s ended %v after the fault; stderr %q", j.name, took.Round(time.Millisecond), j.stderr())
+	if err == nil {
+		t.Errorf("%s: succeeded, want it ended by the fault", j.name)
+		return
+	}
+	if took > limit {
+		t.Errorf("%s: ended %v after the fault, want within %v", j.name, took.Round(time.Millisecond), limit)
+	}
+	lines := sandmuxLines(j.stderr())
+	if len(lines) != 1 || !match(lines[0]) {
+		t.Errorf("%s: stderr %q: want exactly one sandmux line, %s", j.name, j.stderr(), desc)
+	}
+}
+
+// runEnding runs jobs, calls fault once they all move, and returns each
+// job's error and how long after the fault it ended.
+func runEnding(t *testing.T, jobs []*chaosJob, fault func()) ([]error, []time.Duration) {
+	t.Helper()
+	errs := make([]error, len(jobs))
+	ended := make([]time.Time, len(jobs))
+	done := make(chan int, len(jobs))
+	for i, j := range jobs {
+		go func() {
+			errs[i] = j.run()
+			ended[i] = time.Now()
+			done <- i
+		}()
+	}
+	awaitProgress(t, jobs, 256<<10)
+	at := time.Now()
+	fault()
+	for range jobs {
+		<-done
+	}
+	took := make([]time.Duration, len(jobs))
+	for i := range jobs {
+		took[i] = ended[i].Sub(at)
+	}
+	return errs, took
+}
+
+// serverRestartRound kills the server (-9) and starts it again, as a
+// sandbox restart does, under long streams through the agent and
+// --no-agent: the old session cannot resume, so each stream ends with
+// the one line that says so, and a new ssh works at once.
+func (c *chaosRig) serverRestartRound(ctx context.Context, rng *rand.Rand, r int) ([]*chaosJob, *faultLog) {
+	t := c.t
+	t.Helper()
+	f := c.roundFiles(r)
+	defer f.remove()
+	jobs := []*chaosJob{
+		c.newJob(ctx, "stream", true, 1<<40, rng.Uint64(), f, 0),
+		c.newJob(ctx, "stream", false, 1<<40, rng.Uint64(), f, 1),
+		c.newJob(ctx, "scp-down", true, 256<<20, rng.Uint64(), f, 2),
+	}
+	log := &faultLog{}
+	start := time.Now()
+	errs, took := runEnding(t, jobs, func() {
+		c.srv.Kill()
+		c.srv.Restart()
+		log.add(time.Since(start), "server-restart", "kill -9, restarted on the same port")
+	})
+	want := "sandmux: session to sandbox could not be resumed: " + unknownSession
+	for i, j := range jobs {
+		endedWithLine(t, j, errs[i], took[i], 20*time.Second, fmt.Sprintf("%q", want), func(l string) bool { return l == want })
+		jobs[i].bytes = j.progress()
+	}
+	for _, agent := range []bool{true, false} {
+		res := run(c.program(testContext(t, time.Minute), agent, "ssh", "sandbox", "echo", "fresh"), "")
+		if res.err != nil || res.stdout != "fresh\n" {
+			t.Errorf("a new ssh (agent %v) after the server's restart: %s", agent, res)
+		} else if res.dur > 5*time.Second {
+			t.Errorf("a new ssh (agent %v) after the server's restart took %v, want it at once", agent, res.dur)
+		}
+		log.add(time.Since(start), "new-ssh", fmt.Sprintf("agent %v: %v", agent, res.dur.Round(time.Millisecond)))
+	}
+	return jobs, log
+}
+
+// agentStopRound stops the agent (SIGSTOP) for longer than the server
+// waits on a silent client, then continues it: the server has detached
+// the session meanwhile, the agent resumes it, and every transfer,
+// through the agent or not, completes byte-exact.
+func (c *chaosRig) agentStopRound(ctx context.Context, rng *rand.Rand, r int) ([]*chaosJob, *faultLog) {
+	t := c.t
+	t.Helper()
+	f := c.roundFiles(r)
+	defer f.remove()
+	jobs := []*chaosJob{
+		c.newJob(ctx, "stream", true, 8<<20+rng.Int64N(24<<20), rng.Uint64(), f, 0),
+		c.newJob(ctx, "scp-up", true, 16<<20+rng.Int64N(32<<20), rng.Uint64(), f, 1),
+		c.newJob(ctx, "sftp", true, 4<<20+rng.Int64N(8<<20), rng.Uint64(), f, 2),
+		c.newJob(ctx, "stream", false, 4<<20+rng.Int64N(8<<20), rng.Uint64(), f, 3),
+	}
+	log := &faultLog{}
+	start := time.Now()
+	pid := status(t, c.dir).PID
+	lost := c.srv.Count(logTransportLost)
+	stopFor := keepaliveSpan(rng, 3, 6)
+	errs, _ := runEnding(t, jobs, func() {
+		if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+			t.Errorf("SIGSTOP agent %d: %v", pid, err)
+			return
+		}
+		stopped := time.Now()
+		detached, _ := pollUntil(stopFor, func() (bool, string) { return c.srv.Count(logTransportLost) > lost, "" })
+		sleepOrStop(stopFor-time.Since(stopped), nil)
+		if err := syscall.Kill(pid, syscall.SIGCONT); err != nil {
+			t.Errorf("SIGCONT agent %d: %v", pid, err)
+		}
+		if !detached {
+			t.Errorf("the server did not detach the agent's session while the agent was stopped for %v", stopFor)
+		}
+		log.add(time.Since(start), "agent-stop", fmt.Sprintf("SIGSTOP for %v, server detached: %v", stopFor.Round(time.Millisecond), detached))
+	})
+	for _, err := range errs {
+		if err != nil {
+			t.Errorf("round %d: %v", r, err)
+		}
+	}
+	return jobs, log
+}
+
+// agentKillRound kills the agent (-9) under streams through it: each of
+// them ends at once with the one line that says the agent died, the
+// --no-agent transfer beside them completes, and the next ssh starts a
+// new agent.
+func (c *chaosRig) agentKillRound(ctx context.Context, rng *rand.Rand, r int) ([]*chaosJob, *faultLog) {
+	t := c.t
+	t.Helper()
+	f := c.roundFiles(r)
+	defer f.remove()
+	killed := []*chaosJob{
+		c.newJob(ctx, "stream", true, 1<<40, rng.Uint64(), f, 0),
+		c.newJob(ctx, "scp-down", true, 256<<20, rng.Uint64(), f, 1),
+	}
+	other := c.newJob(ctx, "stream", false, 8<<20+rng.Int64N(8<<20), rng.Uint64(), f, 2)
+	otherErr := make(chan error, 1)
+	log := &faultLog{}
+	start := time.Now()
+	pid := status(t, c.dir).PID
+	errs, took := runEnding(t, killed, func() {
+		go func() { otherErr <- other.run() }()
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+			t.Errorf("kill -9 agent %d: %v", pid, err)
+		}
+		log.add(time.Since(start), "agent-kill", fmt.Sprintf("kill -9 %d", pid))
+	})
+	want := "the sandmux agent exited while the stream was open"
+	for i, j := range killed {
+		endedWithLine(t, j, errs[i], took[i], 10*time.Second, "saying "+want, func(l string) bool { return strings.Contains(l, want) })
+		killed[i].bytes = j.progress()
+	}
+	if err := <-otherErr; err != nil {
+		t.Errorf("round %d, beside the agent's kill: %v", r, err)
+	}
+	res := run(c.program(testContext(t, time.Minute), true, "ssh", "sandbox", "echo", "fresh"), "")
+	if res.err != nil || res.stdout != "fresh\n" {
+		t.Errorf("a new ssh after the agent's kill: %s", res)
+	}
+	log.add(time.Since(start), "new-ssh", fmt.Sprintf("through a new agent: %v", res.dur.Round(time.Millisecond)))
+	return append(killed, other), log
+}
