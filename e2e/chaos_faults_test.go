@@ -81,7 +81,9 @@ var pathFaults = []pathFault{
 		for time.Now().Before(end) {
 			resets += p.Cut()
 			cuts++
-			sleepOrStop(time.Duration(20+rng.IntN(280))*time.Millisecond, stop)
+			if !sleepOrStop(time.Duration(20+rng.IntN(280))*time.Millisecond, stop) {
+				break
+			}
 		}
 		return fmt.Sprintf("%d cuts in %v, %d connections reset", cuts, d.Round(time.Millisecond), resets)
 	}},
@@ -113,11 +115,13 @@ var pathFaults = []pathFault{
 }
 
 // sleepOrStop lets a fault last d: it is the fault's length, not a wait
-// for anything to happen.
-func sleepOrStop(d time.Duration, stop <-chan struct{}) {
+// for anything to happen. It reports false if stop closed first.
+func sleepOrStop(d time.Duration, stop <-chan struct{}) bool {
 	select {
 	case <-time.After(d):
+		return true
 	case <-stop:
+		return false
 	}
 }
 

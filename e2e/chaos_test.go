@@ -17,12 +17,15 @@ package e2e
 // SANDMUX_CHAOS_ROUNDS (default 12) sets the rounds, SANDMUX_CHAOS_SEED
 // the seed, which a failure prints: the same seed makes the same plan
 // (jobs, sizes, the faults and their offsets), though not the same timing.
+// SANDMUX_CHAOS_ONLY=path, or the name of a special round (server-restart,
+// agent-stop, agent-kill, agent-kill-open), makes every round that kind.
 
 import (
 	"context"
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -73,27 +76,37 @@ func TestChaos(t *testing.T) {
 		}
 		seed = n
 	}
+	only := os.Getenv("SANDMUX_CHAOS_ONLY")
+	if only != "" && only != "path" && !slices.ContainsFunc(chaosSpecials, func(s chaosSpecial) bool { return s.name == only }) {
+		t.Fatalf("SANDMUX_CHAOS_ONLY=%q: want path or a special round's name", only)
+	}
 	t.Logf("chaos seed %d, %d rounds", seed, rounds)
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("replay: SANDMUX_CHAOS=1 SANDMUX_CHAOS_SEED=%d SANDMUX_CHAOS_ROUNDS=%d go test -run '^TestChaos$' -count=1 -v ./e2e/", seed, rounds)
+			t.Logf("replay: SANDMUX_CHAOS=1 SANDMUX_CHAOS_SEED=%d SANDMUX_CHAOS_ROUNDS=%d SANDMUX_CHAOS_ONLY=%s go test -run '^TestChaos$' -count=1 -v ./e2e/", seed, rounds, only)
 		}
 	})
-	runChaos(t, seed, rounds)
+	runChaos(t, seed, rounds, only)
+}
+
+// chaosSpecial is a round that faults a process rather than the path.
+type chaosSpecial struct {
+	name string
+	run  func(c *chaosRig, ctx context.Context, rng *rand.Rand, r int) ([]*chaosJob, *faultLog)
 }
 
 // chaosSpecials are the rounds that fault a process rather than the
 // path; every fourth round is one of them, in turn.
-var chaosSpecials = []struct {
-	name string
-	run  func(c *chaosRig, ctx context.Context, rng *rand.Rand, r int) ([]*chaosJob, *faultLog)
-}{
+var chaosSpecials = []chaosSpecial{
 	{"server-restart", (*chaosRig).serverRestartRound},
 	{"agent-stop", (*chaosRig).agentStopRound},
 	{"agent-kill", (*chaosRig).agentKillRound},
+	{"agent-kill-open", (*chaosRig).agentKillOpenRound},
 }
 
-func runChaos(t *testing.T, seed uint64, rounds int) {
+// runChaos runs rounds drawn from seed; only, if not empty, makes every
+// round a path round ("path") or the special round of that name.
+func runChaos(t *testing.T, seed uint64, rounds int, only string) {
 	c := newChaosRig(t, "scp", "sftp", "rsync")
 	rng := rand.New(rand.NewPCG(seed, 0x5a4d))
 	sshEcho(testContext(t, time.Minute), t, c.sshd, c.proxy, c.env, "warm")
@@ -112,8 +125,12 @@ func runChaos(t *testing.T, seed uint64, rounds int) {
 		var jobs []*chaosJob
 		var log *faultLog
 		name := "path"
-		if r%4 == 3 {
-			s := chaosSpecials[(r/4)%len(chaosSpecials)]
+		i := slices.IndexFunc(chaosSpecials, func(s chaosSpecial) bool { return s.name == only })
+		if only == "" && r%4 == 3 {
+			i = (r / 4) % len(chaosSpecials)
+		}
+		if i >= 0 {
+			s := chaosSpecials[i]
 			name = s.name
 			jobs, log = s.run(c, ctx, rng, r)
 		} else {
@@ -129,7 +146,7 @@ func runChaos(t *testing.T, seed uint64, rounds int) {
 		if t.Failed() {
 			return
 		}
-		if name == "server-restart" || name == "agent-kill" {
+		if name == "server-restart" || strings.HasPrefix(name, "agent-kill") {
 			// A new process, a new baseline; the other side's must hold.
 			fresh, err := c.freshBase(base)
 			if err != nil {
@@ -155,6 +172,23 @@ func runChaos(t *testing.T, seed uint64, rounds int) {
 	// Evidence that the handshake faults landed in handshakes.
 	t.Logf("agent: %d resume attempts failed; server: %d v2 upgrades cut before their hello",
 		strings.Count(agentLog(c.dir), `msg="resume: dial failed; retrying"`), c.srv.Count(`msg="no valid hello on a sandmux.v2 connection"`))
+}
+
+// agentPID is the pid of the agent running in the rig's directory, once
+// one runs. Never 0: kill(0, sig) would signal this test's own process
+// group.
+func (c *chaosRig) agentPID() int {
+	c.t.Helper()
+	var pid int
+	waitFor(c.t, startTimeout, "an agent running in "+c.dir, func() (bool, string) {
+		st, err := readStatus(c.dir)
+		if err != nil {
+			return false, err.Error()
+		}
+		pid = st.PID
+		return st.Running && pid > 0, fmt.Sprintf("%+v", st)
+	})
+	return pid
 }
 
 // freshBase is the baseline after a process was replaced: the new one's
@@ -338,7 +372,7 @@ func (c *chaosRig) agentStopRound(ctx context.Context, rng *rand.Rand, r int) ([
 	}
 	log := &faultLog{}
 	start := time.Now()
-	pid := status(t, c.dir).PID
+	pid := c.agentPID()
 	lost := c.srv.Count(logTransportLost)
 	stopFor := keepaliveSpan(rng, 3, 6)
 	errs, _ := runEnding(t, jobs, func() {
@@ -382,7 +416,7 @@ func (c *chaosRig) agentKillRound(ctx context.Context, rng *rand.Rand, r int) ([
 	otherErr := make(chan error, 1)
 	log := &faultLog{}
 	start := time.Now()
-	pid := status(t, c.dir).PID
+	pid := c.agentPID()
 	errs, took := runEnding(t, killed, func() {
 		go func() { otherErr <- other.run() }()
 		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
@@ -404,4 +438,58 @@ func (c *chaosRig) agentKillRound(ctx context.Context, rng *rand.Rand, r int) ([
 	}
 	log.add(time.Since(start), "new-ssh", fmt.Sprintf("through a new agent: %v", res.dur.Round(time.Millisecond)))
 	return append(killed, other), log
+}
+
+// agentKillOpenRound kills the agent (-9) while new ssh commands are
+// being opened through it, a random 0-400 ms after they start: each must
+// either complete, or fail with one sandmux line; none may hang or print
+// a wrong answer. Ten times, each killing the agent the last one started.
+func (c *chaosRig) agentKillOpenRound(ctx context.Context, rng *rand.Rand, r int) ([]*chaosJob, *faultLog) {
+	t := c.t
+	t.Helper()
+	log := &faultLog{}
+	start := time.Now()
+	var jobs []*chaosJob
+	for it := range 10 {
+		type answer struct {
+			want string
+			result
+		}
+		res := make(chan answer, 3)
+		for i := range 3 {
+			word := fmt.Sprintf("open-%d-%d", it, i)
+			cmd := c.program(ctx, true, "ssh", "sandbox", "echo", word)
+			go func() { res <- answer{word + "\n", run(cmd, "")} }()
+			jobs = append(jobs, &chaosJob{name: word, bytes: 1})
+		}
+		// The first ssh started the agent if none ran.
+		pid := c.agentPID()
+		sleepOrStop(time.Duration(rng.IntN(400))*time.Millisecond, nil)
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+			t.Errorf("kill -9 agent %d: %v", pid, err)
+		}
+		ok, failed := 0, []string{}
+		for range 3 {
+			select {
+			case rr := <-res:
+				lines := sandmuxLines(rr.stderr)
+				switch {
+				case rr.err == nil && rr.stdout == rr.want:
+					ok++
+				case rr.err != nil && len(lines) == 1:
+					failed = append(failed, lines[0])
+				default:
+					t.Errorf("ssh opened as the agent was killed: want %q, or one sandmux line\n%s", rr.want, rr.result)
+				}
+			case <-time.After(time.Minute):
+				t.Fatalf("ssh opened as the agent was killed still runs after a minute")
+			}
+		}
+		log.add(time.Since(start), "agent-kill-open", fmt.Sprintf("%d answered, failed: %q", ok, failed))
+	}
+	res := run(c.program(testContext(t, time.Minute), true, "ssh", "sandbox", "echo", "fresh"), "")
+	if res.err != nil || res.stdout != "fresh\n" {
+		t.Errorf("a new ssh after the agent's kills: %s", res)
+	}
+	return jobs, log
 }
