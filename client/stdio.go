@@ -61,7 +61,11 @@ func StreamEndError(err error, host, url string) error {
 	case errors.Is(err, mux.ErrPeerClosed):
 		// END (spec §9.6): the server closes a session with streams open
 		// when it shuts down, or (a race) as idle just as one opened.
-		return &serverClosedError{host: host, err: err}
+		return &wordedError{text: fmt.Sprintf("the server closed the session to %s (it is shutting down, or the session was idle past its --idle-timeout); run the command again in a moment", host), err: err}
+	case errors.Is(err, ErrNoWelcome):
+		// Its words say what happened and what to do; the chain between
+		// ("read stream reply: session ended:") says neither.
+		return &wordedError{text: fmt.Sprintf("connection to %s lost before the server accepted the session; run the command again", host), err: err}
 	case errors.Is(err, mux.ErrSessionEnded), errors.Is(err, mux.ErrSessionDead):
 		return fmt.Errorf("connection to %s lost: %w", host, err)
 	case errors.Is(err, mux.ErrStreamReset):
@@ -76,18 +80,16 @@ func StreamEndError(err error, host, url string) error {
 	return err
 }
 
-// serverClosedError is a stream's end by the server closing its session
-// on purpose: its words say so, and it still matches what it wraps.
-type serverClosedError struct {
-	host string
+// wordedError is a stream's end said in words of its own that still
+// match what it wraps.
+type wordedError struct {
+	text string
 	err  error
 }
 
-func (e *serverClosedError) Error() string {
-	return fmt.Sprintf("the server closed the session to %s (it is shutting down, or the session was idle past its --idle-timeout); run the command again in a moment", e.host)
-}
+func (e *wordedError) Error() string { return e.text }
 
-func (e *serverClosedError) Unwrap() error { return e.err }
+func (e *wordedError) Unwrap() error { return e.err }
 
 // ClosedByServer reports whether err is a raw connection's end by a close
 // frame that is not a normal end (those read as io.EOF).

@@ -207,3 +207,19 @@ func TestStreamEndErrorServerClosed(t *testing.T) {
 		t.Fatalf("StreamEndError = %v no longer matches what it wraps", got)
 	}
 }
+
+// A new session lost before the server's WELCOME (spec §9.2) says so in
+// one line, as the chaos run found a --no-agent ssh printing "connection
+// to sandbox lost: read stream reply: session ended: the connection was
+// lost before the server accepted the session; run the command again",
+// and still matches what it wraps.
+func TestStreamEndErrorNoWelcome(t *testing.T) {
+	err := fmt.Errorf("read stream reply: %w: %w", mux.ErrSessionEnded, client.ErrNoWelcome)
+	got := client.StreamEndError(err, "box", "")
+	if want := "connection to box lost before the server accepted the session; run the command again"; got.Error() != want {
+		t.Fatalf("StreamEndError = %q, want %q", got, want)
+	}
+	if !errors.Is(got, mux.ErrSessionEnded) || !errors.Is(got, client.ErrNoWelcome) {
+		t.Fatalf("StreamEndError = %v no longer matches what it wraps", got)
+	}
+}
