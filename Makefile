@@ -74,10 +74,11 @@ soak:
 # and --no-agent while the path is cut, black-holed, stranded and slowed,
 # and the server and agent are killed, stopped and restarted; every byte
 # checked, descriptors and goroutines back at their baseline after each
-# round. CHAOS_ROUNDS rounds (about 20 s each); CHAOS_SEED replays a run.
+# round. CHAOS_ROUNDS rounds (about 20 s each); CHAOS_SEED replays a run;
+# CHAOS_ONLY=path or a special round's name makes every round that kind.
 CHAOS_ROUNDS ?= 12
 chaos:
-	SANDMUX_CHAOS=1 SANDMUX_CHAOS_ROUNDS=$(CHAOS_ROUNDS) SANDMUX_CHAOS_SEED=$(CHAOS_SEED) $(GO) test -run='^TestChaos$$' -count=1 -timeout 60m -v ./e2e/
+	SANDMUX_CHAOS=1 SANDMUX_CHAOS_ROUNDS=$(CHAOS_ROUNDS) SANDMUX_CHAOS_SEED=$(CHAOS_SEED) SANDMUX_CHAOS_ONLY=$(CHAOS_ONLY) $(GO) test -run='^TestChaos$$' -count=1 -timeout 60m -v ./e2e/
 
 # Release binaries: static (CGO off), stamped with VERSION and COMMIT, one
 # per platform in dist/, and dist/SHA256SUMS. Windows gets --no-agent only.
