@@ -223,7 +223,7 @@ func runJobs(jobs []*chaosJob) []error {
 // the disk.
 func (c *chaosRig) roundFiles(r int) chaosFiles {
 	c.t.Helper()
-	f := chaosFiles{local: filepath.Join(c.t.TempDir()), remote: filepath.Join(c.sshd.Dir, fmt.Sprintf("chaos-%d", r))}
+	f := chaosFiles{local: c.t.TempDir(), remote: filepath.Join(c.sshd.Dir, fmt.Sprintf("chaos-%d", r))}
 	if err := os.MkdirAll(f.remote, 0o755); err != nil {
 		c.t.Fatal(err)
 	}
@@ -231,6 +231,7 @@ func (c *chaosRig) roundFiles(r int) chaosFiles {
 	return f
 }
 
+// remove deletes a round's files at its end.
 func (f chaosFiles) remove() {
 	_ = os.RemoveAll(f.local)
 	_ = os.RemoveAll(f.remote)
