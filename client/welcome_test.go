@@ -194,32 +194,29 @@ func TestStreamEndErrorCloseFrame(t *testing.T) {
 	}
 }
 
-// A stream cut by the server's END (its shutdown) says so, rather than
-// "connection lost: read stream: session ended: the peer closed the
-// session", and still matches what it wraps.
-func TestStreamEndErrorServerClosed(t *testing.T) {
-	err := fmt.Errorf("read stream: %w: %w", mux.ErrSessionEnded, mux.ErrPeerClosed)
-	got := client.StreamEndError(err, "box", "")
-	if want := "the server closed the session to box (it is shutting down, or the session was idle past its --idle-timeout); run the command again in a moment"; got.Error() != want {
-		t.Fatalf("StreamEndError = %q, want %q", got, want)
-	}
-	if !errors.Is(got, mux.ErrSessionEnded) || !errors.Is(got, mux.ErrPeerClosed) {
-		t.Fatalf("StreamEndError = %v no longer matches what it wraps", got)
-	}
-}
-
-// A new session lost before the server's WELCOME (spec §9.2) says so in
-// one line, as the chaos run found a --no-agent ssh printing "connection
-// to sandbox lost: read stream reply: session ended: the connection was
-// lost before the server accepted the session; run the command again",
-// and still matches what it wraps.
-func TestStreamEndErrorNoWelcome(t *testing.T) {
-	err := fmt.Errorf("read stream reply: %w: %w", mux.ErrSessionEnded, client.ErrNoWelcome)
-	got := client.StreamEndError(err, "box", "")
-	if want := "connection to box lost before the server accepted the session; run the command again"; got.Error() != want {
-		t.Fatalf("StreamEndError = %q, want %q", got, want)
-	}
-	if !errors.Is(got, mux.ErrSessionEnded) || !errors.Is(got, client.ErrNoWelcome) {
-		t.Fatalf("StreamEndError = %v no longer matches what it wraps", got)
+// A stream's end the session's chain of errors says badly is said in
+// words of its own, and still matches what it wraps: the server's END
+// (its shutdown), rather than "connection lost: read stream: session
+// ended: the peer closed the session"; a new session lost before the
+// server's WELCOME (spec §9.2), rather than "connection to sandbox lost:
+// read stream reply: session ended: the connection was lost before the
+// server accepted the session; run the command again", as the chaos run
+// found a --no-agent ssh printing.
+func TestStreamEndErrorWorded(t *testing.T) {
+	for _, c := range []struct {
+		cause error
+		op    string
+		want  string
+	}{
+		{mux.ErrPeerClosed, "read stream", "the server closed the session to box (it is shutting down, or the session was idle past its --idle-timeout); run the command again in a moment"},
+		{client.ErrNoWelcome, "read stream reply", "connection to box lost before the server accepted the session; run the command again"},
+	} {
+		got := client.StreamEndError(fmt.Errorf("%s: %w: %w", c.op, mux.ErrSessionEnded, c.cause), "box", "")
+		if got.Error() != c.want {
+			t.Errorf("StreamEndError = %q, want %q", got, c.want)
+		}
+		if !errors.Is(got, mux.ErrSessionEnded) || !errors.Is(got, c.cause) {
+			t.Errorf("StreamEndError = %v no longer matches what it wraps", got)
+		}
 	}
 }
