@@ -615,6 +615,38 @@ func TestEmbeddedClientGoneHangsUpProgram(t *testing.T) {
 	}
 }
 
+// A program that answers SIGHUP by writing to the client that went away
+// (as rsync's receiver does, to report the cut before keeping its
+// --partial file) gets EPIPE, as under sshd, which closes its end of the
+// pipes: the server used to keep reading the output's pipe closed only
+// after the grace, so such a program blocked on the full pipe until
+// SIGKILL and never finished its clean-up.
+func TestEmbeddedClientGoneCutsOutputBeforeHangup(t *testing.T) {
+	t.Parallel()
+	f := start(t, func(c *Config) { c.HangupGrace = time.Minute })
+	c, err := f.dial(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := c.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out testutil.Buffer
+	s.Stdout = &out
+	marker := filepath.Join(t.TempDir(), "cleaned-up")
+	// 1 MiB is more than a pipe holds. SIGPIPE is ignored, as rsync
+	// does, so that a write to the closed output fails with EPIPE.
+	if err := s.Start(`trap '' PIPE; trap 'head -c 1048576 /dev/zero; echo done >` + marker + `; exit 0' HUP; echo ready; while :; do sleep 0.05; done`); err != nil {
+		t.Fatal(err)
+	}
+	waitOutput(t, &out, "ready\n", nil, "")
+	c.Close()
+	if !testutil.Poll(20*time.Second, func() bool { _, err := os.Stat(marker); return err == nil }) {
+		t.Fatalf("the program's SIGHUP handler did not finish within 20s of its client going away (its output blocked until SIGKILL)")
+	}
+}
+
 func TestEmbeddedCloseEndsRunningSessions(t *testing.T) {
 	t.Parallel()
 	f := start(t, nil)

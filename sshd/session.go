@@ -481,9 +481,9 @@ func (s *session) startOnPTY(cmd *exec.Cmd) error {
 }
 
 // supervise waits until cmd has exited and its output is drained. If the
-// channel hangs up first, the program's process group gets SIGHUP, and
-// SIGKILL after HangupGrace; forceClose then cuts the output off from
-// processes that escaped the group. afterExit runs when cmd exits.
+// channel hangs up first, forceClose cuts the output off (from processes
+// that escaped the group too), then the program's process group gets
+// SIGHUP, and SIGKILL after HangupGrace. afterExit runs when cmd exits.
 func (s *session) supervise(cmd *exec.Cmd, drained <-chan struct{}, afterExit, forceClose func()) exitResult {
 	exited := make(chan exitResult, 1)
 	s.wg.Go(func() {
@@ -506,10 +506,16 @@ func (s *session) supervise(cmd *exec.Cmd, drained <-chan struct{}, afterExit, f
 			gotEOF, drained = true, nil
 		case <-hangup:
 			hangup = nil
+			// The output is cut off before the hang-up, as sshd closes
+			// its end of the pipes (or the terminal) when the channel
+			// goes: a program that cleans up on SIGHUP by writing to
+			// the client first (rsync --partial keeping what it has)
+			// then gets EPIPE rather than blocking on a full pipe until
+			// SIGKILL.
+			forceClose()
 			if !gotExit {
 				res, gotExit = s.hangUp(cmd.Process.Pid, exited), true
 			}
-			forceClose()
 		}
 	}
 	return res

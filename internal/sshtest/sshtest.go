@@ -34,7 +34,7 @@ const (
 	// re-executes itself for every connection and needs a trustworthy path.
 	sshdPath = "/usr/sbin/sshd"
 
-	installHint = "install it with: apt-get install openssh-server openssh-client"
+	installHint = "install it with: apt-get install openssh-server openssh-client rsync"
 
 	// privsepDir is the Debian/Ubuntu compiled-in privilege separation
 	// directory. Root sshd refuses to start without it, and nothing creates
