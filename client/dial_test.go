@@ -203,6 +203,29 @@ func TestDialNetworkErrors(t *testing.T) {
 		}
 	})
 
+	// A TLS front whose upstream is down (or a middlebox) that resets
+	// the connection in the TLS handshake: said in words, as a plain
+	// connection closed unanswered is, not as net/http's "failed to
+	// send handshake request: Get URL: read tcp A->B: read: connection
+	// reset by peer".
+	t.Run("reset in the TLS handshake", func(t *testing.T) {
+		url := "wss://" + testutil.Serve(t, func(c net.Conn) {
+			// Read the ClientHello so that the reset meets the
+			// client's read, not its write.
+			_, _ = c.Read(make([]byte, 512))
+			_ = c.(*net.TCPConn).SetLinger(0)
+			_ = c.Close()
+		}).Addr
+		de, err := dialErr(t, testConfig(url))
+		want := url + ": the connection was reset before any answer (try again in a moment, as a server past its --max-handshakes resets connections; if it keeps happening, check the URL and your network)"
+		if err.Error() != want {
+			t.Fatalf("error text\n  %s\nwant\n  %s", err, want)
+		}
+		if !de.Temporary() {
+			t.Fatal("a connection reset unanswered should be worth retrying")
+		}
+	})
+
 	// --url naming an sshd port: the answer is an SSH banner, not HTTP.
 	// Said as such, and not retried (through the agent, for 30 s).
 	t.Run("not HTTP", func(t *testing.T) {

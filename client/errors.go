@@ -172,9 +172,11 @@ func describe(err error) string {
 		// net/http's "Get URL: EOF": closed before any answer.
 		return "the connection was closed before any answer"
 	case neterrno.Is(err, syscall.ECONNRESET):
-		// Reset as it was made (a connection accepted and at once reset,
-		// by a middlebox, an edge or a server going down): the unread
-		// request's reset is closedUnanswered, above.
+		// Reset as it was made, or in the TLS handshake (a connection
+		// accepted and at once reset, by a middlebox, an edge, a server
+		// going down, or one past its --max-handshakes closing it with
+		// the ClientHello unread): the unread request's reset is
+		// closedUnanswered, above.
 		return "the connection was reset before any answer"
 	}
 	var ne net.Error
@@ -218,7 +220,7 @@ func netHint(err error) string {
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return "a busy server closes connections beyond its --max-handshakes: try again in a moment; else check that the port is `sandmux server`'s"
 	case neterrno.Is(err, syscall.ECONNRESET):
-		return "try again in a moment; if it keeps happening, check the URL and your network"
+		return "try again in a moment, as a server past its --max-handshakes resets connections; if it keeps happening, check the URL and your network"
 	}
 	return "check the URL and your network"
 }

@@ -71,7 +71,7 @@ func TestResetDialWords(t *testing.T) {
 			Err: &net.OpError{Op: "dial", Net: "tcp", Err: &os.SyscallError{Syscall: "connect", Err: code}},
 		})
 		err := &client.DialError{URL: "ws://127.0.0.1:1", Err: reset}
-		want := "ws://127.0.0.1:1: the connection was reset before any answer (try again in a moment; if it keeps happening, check the URL and your network)"
+		want := "ws://127.0.0.1:1: the connection was reset before any answer (try again in a moment, as a server past its --max-handshakes resets connections; if it keeps happening, check the URL and your network)"
 		if got := err.Error(); got != want {
 			t.Errorf("errno %d: %q, want %q", code, got, want)
 		}
