@@ -337,6 +337,11 @@ func (c *conn) globalRequests(reqs <-chan *ssh.Request) {
 		case "keepalive@openssh.com":
 			// Any answer proves liveness; OpenSSH's sshd answers failure.
 			_ = req.Reply(false, nil)
+		case "tcpip-forward", "streamlocal-forward@openssh.com":
+			// The client only prints "remote port forwarding failed":
+			// the reason is for the server's log.
+			c.log.Info("refused remote forwarding (ssh -R): the embedded server does not support it; run sshd and sandmux server --ssh external for it", "type", req.Type)
+			_ = req.Reply(false, nil)
 		default:
 			c.log.Debug("refused global request", "type", req.Type)
 			_ = req.Reply(false, nil)

@@ -621,6 +621,23 @@ func TestEmbeddedClientGoneHangsUpProgram(t *testing.T) {
 // pipes: the server used to keep reading the output's pipe closed only
 // after the grace, so such a program blocked on the full pipe until
 // SIGKILL and never finished its clean-up.
+// ssh -R is not supported: refused (the client prints OpenSSH's own
+// "remote port forwarding failed for listen port N"), and said at info
+// level, so that whoever reads the server's log learns why.
+func TestEmbeddedRemoteForwardRefusedAndLogged(t *testing.T) {
+	t.Parallel()
+	var logs testutil.Buffer
+	f := start(t, func(c *Config) { c.Logger = slog.New(slog.NewTextHandler(&logs, nil)) })
+	c := f.client(t)
+	if _, err := c.Listen("tcp", "127.0.0.1:0"); err == nil {
+		t.Fatal("ssh -R (tcpip-forward) was accepted")
+	}
+	const want = "refused remote forwarding (ssh -R): the embedded server does not support it"
+	if !testutil.Poll(5*time.Second, func() bool { return strings.Contains(logs.String(), want) }) {
+		t.Fatalf("log does not say %q:\n%s", want, logs.String())
+	}
+}
+
 func TestEmbeddedClientGoneCutsOutputBeforeHangup(t *testing.T) {
 	t.Parallel()
 	f := start(t, func(c *Config) { c.HangupGrace = time.Minute })
