@@ -587,9 +587,10 @@ func TestEmbeddedKeyOptions(t *testing.T) {
 	}
 }
 
-func TestEmbeddedClientGoneHangsUpProgram(t *testing.T) {
-	t.Parallel()
-	f := start(t, nil)
+// startOnOwnConn runs command on a connection of its own and waits for
+// its first line of output; closing the client is the client going away.
+func (f *fixture) startOnOwnConn(t *testing.T, command string) (*ssh.Client, *testutil.Buffer) {
+	t.Helper()
 	c, err := f.dial(t)
 	if err != nil {
 		t.Fatal(err)
@@ -598,13 +599,20 @@ func TestEmbeddedClientGoneHangsUpProgram(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out testutil.Buffer
-	s.Stdout = &out
-	// The shell ignores SIGHUP, so only SIGKILL after the grace ends it.
-	if err := s.Start(`trap "" HUP; echo pid=$$; sleep 1000; echo survived`); err != nil {
+	out := new(testutil.Buffer)
+	s.Stdout = out
+	if err := s.Start(command); err != nil {
 		t.Fatal(err)
 	}
-	waitOutput(t, &out, "\n", nil, "")
+	waitOutput(t, out, "\n", nil, "")
+	return c, out
+}
+
+func TestEmbeddedClientGoneHangsUpProgram(t *testing.T) {
+	t.Parallel()
+	f := start(t, nil)
+	// The shell ignores SIGHUP, so only SIGKILL after the grace ends it.
+	c, out := f.startOnOwnConn(t, `trap "" HUP; echo pid=$$; sleep 1000; echo survived`)
 	pid, err := strconv.Atoi(strings.TrimSpace(strings.TrimPrefix(out.String(), "pid=")))
 	if err != nil {
 		t.Fatalf("pid line %q", out.String())
@@ -641,23 +649,10 @@ func TestEmbeddedRemoteForwardRefusedAndLogged(t *testing.T) {
 func TestEmbeddedClientGoneCutsOutputBeforeHangup(t *testing.T) {
 	t.Parallel()
 	f := start(t, func(c *Config) { c.HangupGrace = time.Minute })
-	c, err := f.dial(t)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := c.NewSession()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out testutil.Buffer
-	s.Stdout = &out
 	marker := filepath.Join(t.TempDir(), "cleaned-up")
 	// 1 MiB is more than a pipe holds. SIGPIPE is ignored, as rsync
 	// does, so that a write to the closed output fails with EPIPE.
-	if err := s.Start(`trap '' PIPE; trap 'head -c 1048576 /dev/zero; echo done >` + marker + `; exit 0' HUP; echo ready; while :; do sleep 0.05; done`); err != nil {
-		t.Fatal(err)
-	}
-	waitOutput(t, &out, "ready\n", nil, "")
+	c, _ := f.startOnOwnConn(t, `trap '' PIPE; trap 'head -c 1048576 /dev/zero; echo done >`+marker+`; exit 0' HUP; echo ready; while :; do sleep 0.05; done`)
 	c.Close()
 	if !testutil.Poll(20*time.Second, func() bool { _, err := os.Stat(marker); return err == nil }) {
 		t.Fatalf("the program's SIGHUP handler did not finish within 20s of its client going away (its output blocked until SIGKILL)")
