@@ -781,6 +781,10 @@ func (s *Session) incomingStream(id uint32) error {
 		// Backlog exceeded! RST the stream
 		delete(s.streams, id)
 		s.streamLock.Unlock()
+		// sandmux patch: its spare start (startSpare) goes back to the
+		// growth budget now; nothing else will close it, and waiting for
+		// it to be garbage leaves the budget short meanwhile.
+		stream.closedForGrowth()
 		s.logger.Printf("[WARN] yamux: backlog exceeded, forcing connection reset")
 		hdr := header(make([]byte, headerSize))
 		hdr.encode(typeWindowUpdate, flagRST, id, 0)

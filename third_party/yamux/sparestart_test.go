@@ -3,7 +3,6 @@ package yamux
 import (
 	"sync/atomic"
 	"testing"
-	"time"
 )
 
 // A session's first streams start at the spare window, taken from the
@@ -12,23 +11,11 @@ import (
 // the budget when its stream closes, as growth does.
 func TestSpareStartWhileTheSessionHasRoom(t *testing.T) {
 	const (
-		mib   = 1 << 20
-		limit = 64 * mib // an eighth is 8 MiB: two spare starts and no third
-		spare = 3 * mib
-		start = 512 << 10
+		spare = spareTestSpare
+		start = spareTestStart
 	)
-	conf := func() *Config {
-		c := testConf()
-		c.ConnectionWriteTimeout = 10 * time.Second
-		c.MaxStreamWindowSize = 16 * mib
-		c.StartStreamWindowSize = start
-		c.SpareStartWindowSize = spare
-		c.MaxSessionWindowGrowth = 32 * mib
-		c.MaxSessionReceiveWindow = limit
-		return c
-	}
 	cc, sc := testConnTCP(t)
-	client, server := testClientServerConfig(t, cc, sc, conf(), conf())
+	client, server := testClientServerConfig(t, cc, sc, spareConf(), spareConf())
 
 	var opened []*Stream
 	defer func() {
