@@ -91,10 +91,7 @@ func (s *Session) startSpare(st *Stream) {
 	if grow == 0 {
 		return
 	}
-	if !st.growthCell().add(grow) {
-		s.windowGrowth.Add(-uint64(grow))
-		return
-	}
+	st.growthCell().add(grow) // a new stream's cell, not yet released
 	t.max += grow
 	// Counted as held before its grant is sent, for the next stream to
 	// open; sendWindowUpdate's noteHeld then records what it granted.
