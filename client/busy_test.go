@@ -110,3 +110,56 @@ func TestDialGivesUpOnBusyServer(t *testing.T) {
 		})
 	}
 }
+
+// droppingServer closes the connection of the first n upgrades (all, if
+// n < 0) unanswered, as a server past twice its --max-handshakes or an
+// edge dropping a connection does, and hands the rest to next.
+func droppingServer(t *testing.T, n int32, next http.Handler) (url string, asked *atomic.Int32) {
+	asked = &atomic.Int32{}
+	ts := quietServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if k := asked.Add(1); n < 0 || k <= n {
+			c, _, err := http.NewResponseController(w).Hijack()
+			if err == nil {
+				_ = c.Close()
+			}
+			return
+		}
+		next.ServeHTTP(w, r)
+	}), false)
+	return wsURL(ts.URL), asked
+}
+
+// A --no-agent ssh whose first connection was dropped before any answer
+// (the chaos run: 7-12 such ssh a run) failed on it, though nothing of
+// its session had been sent. The dial for one stream tries once more;
+// a second drop is the error, in the words that say what happened.
+func TestDialStreamRedialsOnceAfterADrop(t *testing.T) {
+	url, asked := droppingServer(t, 1, newServer(t, testutil.EchoServer(t).Addr))
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	conn, closeFn, err := client.DialStream(ctx, testConfig(url), "")
+	if err != nil {
+		t.Fatalf("DialStream to a server that dropped the first connection: %v", err)
+	}
+	defer closeFn()
+	msg := []byte("after a dropped connection")
+	if _, err := conn.Write(msg); err != nil {
+		t.Fatal(err)
+	}
+	back := make([]byte, len(msg))
+	if _, err := io.ReadFull(conn, back); err != nil || string(back) != string(msg) {
+		t.Fatalf("echo %q, %v", back, err)
+	}
+	if n := asked.Load(); n != 2 {
+		t.Errorf("%d upgrades, want 2 (one dropped)", n)
+	}
+
+	url, asked = droppingServer(t, -1, nil)
+	_, _, err = client.DialStream(ctx, testConfig(url), "")
+	if err == nil || !strings.Contains(err.Error(), ": the connection was closed before any answer (") {
+		t.Fatalf("DialStream to a server that drops every connection: %v", err)
+	}
+	if n := asked.Load(); n != 2 {
+		t.Errorf("%d upgrades, want 2: one redial, not a loop", n)
+	}
+}

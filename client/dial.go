@@ -198,29 +198,48 @@ func httpClient(tc *tls.Config, proxy *url.URL) (hc *http.Client, conn func() *m
 // maxBusyWait caps the wait a busy server's Retry-After asks for.
 const maxBusyWait = 5 * time.Second
 
+// droppedRetryWait is the least wait before the one redial of a
+// connection dropped before any answer; up to half as much again, spread out.
+const droppedRetryWait = 200 * time.Millisecond
+
 // dialUntilNotBusy opens the WebSocket, again and again while the server
 // answers that it is busy and says when to come back (503 or 429 with
 // Retry-After: a sandmux server at its --max-handshakes), for as long as
 // ctx allows: such a refusal is a moment's, not the user's to deal with,
-// and a --no-agent proxy, which dials once, failed on it. Given up, the
-// error is the last refusal, whose text says the server is busy. Only a
-// dial for one stream (DialStream) does this: the agent retries with its
-// own backoff, and tells the proxies waiting why the last dial failed.
+// and a --no-agent proxy, which dials once, failed on it. A connection
+// closed or reset before any answer (a server past twice its
+// --max-handshakes closes the rest unread; an edge or middlebox dropping
+// a connection) is dialled once more: nothing of the session was sent
+// on it, and a --no-agent ssh failed on each such blip (the chaos run
+// saw 7-12 a run). A refused connection is not: nothing listens there.
+// Given up, the error is the last one, whose text says what happened.
+// Only a dial for one stream (DialStream) does this: the agent retries
+// with its own backoff, and tells the proxies waiting why the last dial
+// failed.
 func (s *Session) dialUntilNotBusy(ctx context.Context, protos []string) (mux.Link, error) {
+	redialled := false
 	for {
 		link, err := s.dialWS(ctx, protos, false)
 		var de *DialError
-		if err == nil || !errors.As(err, &de) || de.RetryAfter <= 0 {
+		if err == nil || !errors.As(err, &de) {
+			return link, err
+		}
+		var wait time.Duration
+		switch {
+		case de.RetryAfter > 0:
+			wait = min(de.RetryAfter, maxBusyWait)
+		case !redialled && de.droppedUnanswered():
+			redialled, wait = true, droppedRetryWait
+		default:
 			return link, err
 		}
 		// Spread out, so that the clients a burst refused together do
 		// not come back together.
-		wait := min(de.RetryAfter, maxBusyWait)
 		wait += rand.N(wait / 2)
 		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
 			return link, err
 		}
-		s.log.Debug("server busy; dialling again", "in", wait.Round(time.Millisecond), "err", err)
+		s.log.Debug("dial refused or dropped; dialling again", "in", wait.Round(time.Millisecond), "err", err)
 		t := time.NewTimer(wait)
 		select {
 		case <-t.C:

@@ -117,6 +117,13 @@ func (e *DialError) Temporary() bool {
 	return !isRedirect(e.StatusCode)
 }
 
+// droppedUnanswered reports whether the connection was closed or reset
+// before the server answered the upgrade: no status, and so nothing of
+// a session sent on it.
+func (e *DialError) droppedUnanswered() bool {
+	return e.StatusCode == 0 && (errors.Is(e.Err, io.EOF) || errors.Is(e.Err, io.ErrUnexpectedEOF) || neterrno.Is(e.Err, syscall.ECONNRESET))
+}
+
 // isRedirect reports whether code is an HTTP redirect, which the dial
 // reports rather than follows.
 func isRedirect(code int) bool { return code >= 300 && code < 400 }
