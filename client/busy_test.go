@@ -44,19 +44,7 @@ func TestDialStreamRetriesBusyServer(t *testing.T) {
 	url, asked := busyServer(t, 2, false, newServer(t, testutil.EchoServer(t).Addr))
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
-	conn, closeFn, err := client.DialStream(ctx, testConfig(url), "")
-	if err != nil {
-		t.Fatalf("DialStream to a server busy twice: %v", err)
-	}
-	defer closeFn()
-	msg := []byte("through a server that was busy")
-	if _, err := conn.Write(msg); err != nil {
-		t.Fatal(err)
-	}
-	back := make([]byte, len(msg))
-	if _, err := io.ReadFull(conn, back); err != nil || string(back) != string(msg) {
-		t.Fatalf("echo %q, %v", back, err)
-	}
+	echoThroughDialStream(ctx, t, url, "a server busy twice")
 	if n := asked.Load(); n != 3 {
 		t.Errorf("%d upgrades, want 3 (two refused as busy)", n)
 	}
@@ -137,29 +125,37 @@ func TestDialStreamRedialsOnceAfterADrop(t *testing.T) {
 	url, asked := droppingServer(t, 1, newServer(t, testutil.EchoServer(t).Addr))
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
+	echoThroughDialStream(ctx, t, url, "a server that dropped the first connection")
+	if n := asked.Load(); n != 2 {
+		t.Errorf("%d upgrades, want 2 (one dropped)", n)
+	}
+
+	url, asked = droppingServer(t, -1, nil)
+	_, _, err := client.DialStream(ctx, testConfig(url), "")
+	if err == nil || !strings.Contains(err.Error(), ": the connection was closed before any answer (") {
+		t.Fatalf("DialStream to a server that drops every connection: %v", err)
+	}
+	if n := asked.Load(); n != 2 {
+		t.Errorf("%d upgrades, want 2: one redial, not a loop", n)
+	}
+}
+
+// echoThroughDialStream dials one stream to url's echo target with
+// DialStream and checks that a message comes back whole; server names
+// the server in a failure.
+func echoThroughDialStream(ctx context.Context, t *testing.T, url, server string) {
+	t.Helper()
 	conn, closeFn, err := client.DialStream(ctx, testConfig(url), "")
 	if err != nil {
-		t.Fatalf("DialStream to a server that dropped the first connection: %v", err)
+		t.Fatalf("DialStream to %s: %v", server, err)
 	}
 	defer closeFn()
-	msg := []byte("after a dropped connection")
+	msg := []byte("through " + server)
 	if _, err := conn.Write(msg); err != nil {
 		t.Fatal(err)
 	}
 	back := make([]byte, len(msg))
 	if _, err := io.ReadFull(conn, back); err != nil || string(back) != string(msg) {
 		t.Fatalf("echo %q, %v", back, err)
-	}
-	if n := asked.Load(); n != 2 {
-		t.Errorf("%d upgrades, want 2 (one dropped)", n)
-	}
-
-	url, asked = droppingServer(t, -1, nil)
-	_, _, err = client.DialStream(ctx, testConfig(url), "")
-	if err == nil || !strings.Contains(err.Error(), ": the connection was closed before any answer (") {
-		t.Fatalf("DialStream to a server that drops every connection: %v", err)
-	}
-	if n := asked.Load(); n != 2 {
-		t.Errorf("%d upgrades, want 2: one redial, not a loop", n)
 	}
 }
