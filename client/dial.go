@@ -25,9 +25,10 @@ func Dial(ctx context.Context, cfg Config) (*Session, error) {
 	return dial(ctx, cfg, false)
 }
 
-// dial is Dial; retryBusy dials again while the server says it is busy
-// (dialUntilNotBusy).
-func dial(ctx context.Context, cfg Config, retryBusy bool) (*Session, error) {
+// dial is Dial; oneStream (DialStream) dials again while the server says
+// it is busy, and once after a connection dropped unanswered
+// (dialOneStream).
+func dial(ctx context.Context, cfg Config, oneStream bool) (*Session, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -51,8 +52,8 @@ func dial(ctx context.Context, cfg Config, retryBusy bool) (*Session, error) {
 	}
 	var link mux.Link
 	var err error
-	if retryBusy {
-		link, err = s.dialUntilNotBusy(dctx, protos)
+	if oneStream {
+		link, err = s.dialOneStream(dctx, protos)
 	} else {
 		link, err = s.dialWS(dctx, protos, false)
 	}
@@ -202,8 +203,8 @@ const maxBusyWait = 5 * time.Second
 // connection dropped before any answer; up to half as much again, spread out.
 const droppedRetryWait = 200 * time.Millisecond
 
-// dialUntilNotBusy opens the WebSocket, again and again while the server
-// answers that it is busy and says when to come back (503 or 429 with
+// dialOneStream opens DialStream's WebSocket, again and again while the
+// server answers that it is busy and says when to come back (503 or 429 with
 // Retry-After: a sandmux server at its --max-handshakes), for as long as
 // ctx allows: such a refusal is a moment's, not the user's to deal with,
 // and a --no-agent proxy, which dials once, failed on it. A connection
@@ -216,7 +217,7 @@ const droppedRetryWait = 200 * time.Millisecond
 // Only a dial for one stream (DialStream) does this: the agent retries
 // with its own backoff, and tells the proxies waiting why the last dial
 // failed.
-func (s *Session) dialUntilNotBusy(ctx context.Context, protos []string) (mux.Link, error) {
+func (s *Session) dialOneStream(ctx context.Context, protos []string) (mux.Link, error) {
 	redialled := false
 	for {
 		link, err := s.dialWS(ctx, protos, false)
