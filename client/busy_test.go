@@ -150,12 +150,5 @@ func echoThroughDialStream(ctx context.Context, t *testing.T, url, server string
 		t.Fatalf("DialStream to %s: %v", server, err)
 	}
 	defer closeFn()
-	msg := []byte("through " + server)
-	if _, err := conn.Write(msg); err != nil {
-		t.Fatal(err)
-	}
-	back := make([]byte, len(msg))
-	if _, err := io.ReadFull(conn, back); err != nil || string(back) != string(msg) {
-		t.Fatalf("echo %q, %v", back, err)
-	}
+	echoBack(t, conn, "through "+server)
 }

@@ -1,7 +1,6 @@
 package client_test
 
 import (
-	"context"
 	"crypto/tls"
 	"errors"
 	"io"
@@ -34,19 +33,7 @@ func TestDialThroughHTTPProxy(t *testing.T) {
 			p := testutil.StartConnectProxy(t, tt.auth)
 			cfg := testConfig(serverURL)
 			cfg.Proxy, _ = url.Parse(p.URL(tt.userinfo))
-			sess := dial(t, cfg)
-			st, err := sess.OpenStream(context.Background(), "")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer st.Close()
-			if _, err := io.WriteString(st, "through the proxy"); err != nil {
-				t.Fatal(err)
-			}
-			got := make([]byte, len("through the proxy"))
-			if _, err := io.ReadFull(st, got); err != nil || string(got) != "through the proxy" {
-				t.Fatalf("echo %q, %v", got, err)
-			}
+			echoThrough(t, dial(t, cfg))
 			if a := p.Asked(); len(a) != 1 || a[0] != "box.sandmux.invalid:"+port {
 				t.Fatalf("the proxy was asked for %q, want one tunnel to box.sandmux.invalid:%s", a, port)
 			}
@@ -60,18 +47,7 @@ func TestDialThroughHTTPProxy(t *testing.T) {
 		ccfg := testConfig("wss://box.sandmux.invalid:" + tport)
 		ccfg.Proxy, _ = url.Parse(p.URL(""))
 		ccfg.TLS = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // the test server's own certificate
-		st, err := dial(t, ccfg).OpenStream(context.Background(), "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer st.Close()
-		if _, err := io.WriteString(st, "tls"); err != nil {
-			t.Fatal(err)
-		}
-		got := make([]byte, 3)
-		if _, err := io.ReadFull(st, got); err != nil || string(got) != "tls" {
-			t.Fatalf("echo %q, %v", got, err)
-		}
+		echoThrough(t, dial(t, ccfg))
 	})
 
 	t.Run("proxy wants a password", func(t *testing.T) {
@@ -93,35 +69,12 @@ func TestDialThroughHTTPProxy(t *testing.T) {
 	// A proxy that takes the connection and never answers CONNECT: the
 	// timeout names the proxy, not the server.
 	t.Run("silent proxy", func(t *testing.T) {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		held := make(chan net.Conn, 4)
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			for {
-				c, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				held <- c
-			}
-		}()
-		defer func() {
-			_ = ln.Close()
-			<-done
-			close(held)
-			for c := range held {
-				_ = c.Close()
-			}
-		}()
+		proxy := testutil.Serve(t, func(c net.Conn) { _, _ = io.Copy(io.Discard, c) })
 		cfg := testConfig(serverURL)
-		cfg.Proxy, _ = url.Parse("http://" + ln.Addr().String())
+		cfg.Proxy, _ = url.Parse("http://" + proxy.Addr)
 		cfg.DialTimeout = 300 * time.Millisecond
 		de, err := dialErr(t, cfg)
-		want := serverURL + ": HTTP proxy http://" + ln.Addr().String() + ": timed out (check HTTPS_PROXY, HTTP_PROXY, ALL_PROXY and NO_PROXY)"
+		want := serverURL + ": HTTP proxy http://" + proxy.Addr + ": timed out (check HTTPS_PROXY, HTTP_PROXY, ALL_PROXY and NO_PROXY)"
 		if err.Error() != want {
 			t.Fatalf("error text\n  %s\nwant\n  %s", err, want)
 		}

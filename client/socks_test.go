@@ -25,11 +25,18 @@ func echoThrough(t *testing.T, sess *client.Session) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	if _, err := io.WriteString(st, "through socks"); err != nil {
+	echoBack(t, st, "through the proxy")
+}
+
+// echoBack writes msg to an echo target's stream and checks that it comes
+// back whole.
+func echoBack(t *testing.T, rw io.ReadWriter, msg string) {
+	t.Helper()
+	if _, err := io.WriteString(rw, msg); err != nil {
 		t.Fatal(err)
 	}
-	got := make([]byte, len("through socks"))
-	if _, err := io.ReadFull(st, got); err != nil || string(got) != "through socks" {
+	got := make([]byte, len(msg))
+	if _, err := io.ReadFull(rw, got); err != nil || string(got) != msg {
 		t.Fatalf("echo %q, %v", got, err)
 	}
 }
@@ -183,33 +190,9 @@ func TestSOCKSProxyRefusals(t *testing.T) {
 			t.Fatalf("error text\n  %s\nwant\n  %s", err, want)
 		}
 		// One that answers at once, as a web server does.
-		ln := answerAndClose(t, "HTTP/1.1 400 Bad Request\r\n\r\n")
+		ln := testutil.Serve(t, func(c net.Conn) { _, _ = io.WriteString(c, "HTTP/1.1 400 Bad Request\r\n\r\n") }).Addr
 		check(t, "socks5h://"+ln, `: not a SOCKS5 proxy: it answered "HT"`, "check the proxy's port; an HTTP proxy is given as http://", false)
 	})
-}
-
-// answerAndClose listens on loopback and answers every connection with
-// reply, then closes it; it returns the address.
-func answerAndClose(t *testing.T, reply string) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			_, _ = io.WriteString(c, reply)
-			_ = c.Close()
-		}
-	}()
-	t.Cleanup(func() { _ = ln.Close(); <-done })
-	return ln.Addr().String()
 }
 
 // A SOCKS proxy's URL is checked up front like an HTTP one's, and its
@@ -240,38 +223,17 @@ func TestSOCKSProxyConfig(t *testing.T) {
 // The client's deadline bounds the whole SOCKS handshake: a proxy that
 // accepts the CONNECT's bytes and never answers is given up on in time.
 func TestSOCKSProxyDeadline(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	held := make(chan net.Conn, 4)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			// Agrees to no authentication, then says nothing more.
-			_, _ = c.Write([]byte{5, 0})
-			held <- c
-		}
-	}()
-	defer func() {
-		_ = ln.Close()
-		<-done
-		close(held)
-		for c := range held {
-			_ = c.Close()
-		}
-	}()
+	proxy := testutil.Serve(t, func(c net.Conn) {
+		// Agrees to no authentication, then says nothing more.
+		_, _ = c.Write([]byte{5, 0})
+		_, _ = io.Copy(io.Discard, c)
+	})
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	cfg := testConfig("ws://box.sandmux.invalid:8081")
-	cfg.Proxy, _ = url.Parse("socks5h://" + ln.Addr().String())
+	cfg.Proxy, _ = url.Parse("socks5h://" + proxy.Addr)
 	t0 := time.Now()
-	_, err = client.DialTCP(ctx, cfg, "box.sandmux.invalid:8081")
+	_, err := client.DialTCP(ctx, cfg, "box.sandmux.invalid:8081")
 	var pe *client.ProxyError
 	if !errors.As(err, &pe) || !errors.Is(err, context.DeadlineExceeded) || time.Since(t0) > 5*time.Second {
 		t.Fatalf("DialTCP through a silent SOCKS proxy: %v after %v", err, time.Since(t0))
