@@ -56,8 +56,9 @@ type hsConn struct {
 	timer *time.Timer
 	// hijacked: upgraded; the handler now says when its handshake ends.
 	hijacked bool
-	// serving: its request is in the handler. One that is neither this
-	// nor hijacked may be closed to make way for a newcomer.
+	// serving: its request has been read and is not yet answered
+	// (StateActive to StateIdle). One that is neither this nor hijacked
+	// may be closed to make way for a newcomer.
 	serving bool
 	// seq orders connections by admission: the oldest makes way first.
 	seq uint64
@@ -188,9 +189,9 @@ func (h *handshakes) forget(c net.Conn, onlyHijacked bool) {
 	h.pending--
 }
 
-// serving marks c's request as in the handler (on), or its handler as
-// returned (off): a keep-alive connection then waits for its next
-// request, and may make way for a newcomer again.
+// serving marks c's request as read (on), or its answer as sent (off):
+// a keep-alive connection then waits for its next request, and may make
+// way for a newcomer again.
 func (h *handshakes) serving(c net.Conn, on bool) {
 	h.mu.Lock()
 	if hc, ok := h.conns[c]; ok {
@@ -253,6 +254,14 @@ func (s *Server) ConnContext(ctx context.Context, c net.Conn) context.Context {
 // it keeps the handshake limit's count of connections.
 func (s *Server) ConnState(c net.Conn, st http.ConnState) {
 	switch st {
+	case http.StateActive:
+		// Its request has been read: it no longer makes way.
+		s.hs.serving(c, true)
+	case http.StateIdle:
+		// Its answer has gone out, not merely been handed to net/http,
+		// which writes it after the handler returns: a newcomer closing
+		// it sooner would cut off an answer the client never reads.
+		s.hs.serving(c, false)
 	case http.StateHijacked:
 		s.hs.hijacked(c)
 	case http.StateClosed:

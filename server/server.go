@@ -194,9 +194,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// the handshake limit until its session starts, or until this returns.
 	if hs.conn != nil {
 		defer s.hs.forget(hs.conn, true)
-		// Its request has come: it no longer makes way for newcomers.
-		s.hs.serving(hs.conn, true)
-		defer s.hs.serving(hs.conn, false)
 	}
 	mode, ok := s.admit(w, r)
 	if !ok {
