@@ -47,3 +47,23 @@ func TestCleartextCredentialsRefused(t *testing.T) {
 		}
 	}
 }
+
+// A ws:// URL that cleartextCredentials lets a token through to, as this
+// machine's, is never sent through a proxy: Go's proxy rule and the
+// ALL_PROXY one exempt only "localhost" and loopback addresses, so
+// ws://LOCALHOST.:8081 with a token and ALL_PROXY set sent the token in
+// clear text to the proxy, across the network.
+func TestLoopbackSpellingsAreNeverProxied(t *testing.T) {
+	t.Setenv("ALL_PROXY", "socks5h://proxy.example.invalid:1080")
+	for _, u := range []string{
+		"ws://localhost:8081", "ws://LOCALHOST:8081", "ws://localhost.:8081", "ws://LocalHost.:8081",
+		"ws://127.0.0.1:8081", "ws://127.9.9.9:8081", "ws://[::1]:8081", "ws://[::ffff:127.0.0.1]:8081",
+	} {
+		if err := cleartextCredentials(client.Config{URL: u, Token: "t"}); err != nil {
+			t.Fatalf("%s: %v; want it taken for this machine", u, err)
+		}
+		if p, err := proxyFor(u); p != nil || err != nil {
+			t.Errorf("%s with ALL_PROXY set: proxy %v, %v; want a direct connection", u, p, err)
+		}
+	}
+}

@@ -17,6 +17,13 @@ func proxyFor(rawURL string) (*url.URL, error) {
 	if err != nil {
 		return nil, err
 	}
+	if isLoopbackHost(u.Hostname()) {
+		// Every spelling cleartextCredentials takes for this machine,
+		// not only Go's ("localhost." and "LOCALHOST" it proxies): a
+		// token let through over ws:// for loopback must not then cross
+		// the network to a proxy in clear text.
+		return nil, nil
+	}
 	scheme := "http"
 	if u.Scheme == "wss" {
 		scheme = "https"
