@@ -27,7 +27,8 @@ func OpenLogFile(path string, max int64) (*LogFile, error) {
 	return l, nil
 }
 
-// open does not follow a symbolic link at the log's path: whoever could
+// open does not follow a symbolic link at the log's path, nor write to
+// a file with other hard links: whoever could
 // put one in the directory (a user who can write its parent and swapped
 // the directory after EnsureDir checked it) would have the agent append
 // to a file of their choosing with the user's rights, ~/.bashrc say.
@@ -40,6 +41,13 @@ func (l *LogFile) open() error {
 	if err != nil {
 		_ = f.Close()
 		return fmt.Errorf("stat log: %w", err)
+	}
+	// O_NOFOLLOW does not see a hard link, which such a user can make
+	// to a file of ours wherever the system lets anyone link to any
+	// file (macOS; Linux without fs.protected_hardlinks).
+	if n, ok := linkCount(fi); ok && n > 1 {
+		_ = f.Close()
+		return fmt.Errorf("open log: %s has %d hard links, so it is another file too, which the agent does not write to: remove it", l.path, n)
 	}
 	l.f, l.size = f, fi.Size()
 	return nil

@@ -50,3 +50,31 @@ func TestAgentFilesDoNotFollowSymlinks(t *testing.T) {
 		t.Errorf("the file a link pointed to now holds %q", b)
 	}
 }
+
+// O_NOFOLLOW stops a symbolic link, not a hard link: on a system that
+// lets anyone link to any file (macOS; Linux without
+// fs.protected_hardlinks), such a user's directory could hold agent.log
+// as a hard link to ~/.bashrc, and the agent appended its log lines to
+// it. A log file with another link is refused, untouched.
+func TestAgentLogDoesNotWriteThroughAHardLink(t *testing.T) {
+	dir := t.TempDir()
+	victim := filepath.Join(dir, "bashrc")
+	if err := os.WriteFile(victim, []byte("original\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, LogName)
+	if err := os.Link(victim, path); err != nil {
+		t.Fatal(err)
+	}
+	lf, err := OpenLogFile(path, 1<<20)
+	if err == nil {
+		_, _ = lf.Write([]byte("agent log line\n"))
+		_ = lf.Close()
+		t.Error("OpenLogFile opened a file with another hard link")
+	} else if !strings.Contains(err.Error(), "has 2 hard links, so it is another file too, which the agent does not write to: remove it") {
+		t.Errorf("OpenLogFile on a hard link: %v; want it said", err)
+	}
+	if b, _ := os.ReadFile(victim); string(b) != "original\n" {
+		t.Errorf("the linked file now holds %q", b)
+	}
+}
