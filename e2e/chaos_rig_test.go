@@ -117,6 +117,13 @@ func (c *chaosRig) gauges() (chaosGauges, error) {
 	if err != nil {
 		return g, err
 	}
+	// A name missing from the scrape (renamed, or given a label) would
+	// read as 0 and pass every check against a baseline of 0.
+	for _, name := range []string{"go_goroutines", "sandmux_sessions_active", "sandmux_streams_active"} {
+		if _, ok := m[name]; !ok {
+			return g, fmt.Errorf("the server's /metrics has no unlabelled %s", name)
+		}
+	}
 	g.goroutines, g.sessions, g.streams = int(m["go_goroutines"]), int(m["sandmux_sessions_active"]), int(m["sandmux_streams_active"])
 	g.proxies = len(proxyPIDs())
 	return g, nil
