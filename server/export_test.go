@@ -9,3 +9,11 @@ func (s *Server) SetBusyAnswerLimit(d time.Duration) {
 	s.hs.answerLimit = d
 	s.hs.mu.Unlock()
 }
+
+// HandshakeCounts is what the handshake limit holds now: connections
+// with a place, those answered 503, and every one it tracks.
+func (s *Server) HandshakeCounts() (pending, busy, tracked int) {
+	s.hs.mu.Lock()
+	defer s.hs.mu.Unlock()
+	return s.hs.pending, s.hs.busy, len(s.hs.conns)
+}
