@@ -236,34 +236,70 @@ func (f *frameLog) Write(p []byte) (int, error) {
 	return f.Conn.Write(p)
 }
 
-// dataFrames returns the body lengths of the data frames sent on stream id.
-func (f *frameLog) dataFrames(t *testing.T, id uint32) []int {
+// each parses the log into frames and calls fn with each one's type,
+// stream id and length field (for a data frame, its body's length).
+func (f *frameLog) each(t *testing.T, fn func(typ byte, id, n uint32)) {
 	t.Helper()
 	f.mu.Lock()
 	b := bytes.Clone(f.out)
 	f.mu.Unlock()
-	var lens []int
 	for len(b) >= 12 {
 		if b[0] != 0 {
 			t.Fatalf("yamux frame with version %d", b[0])
 		}
 		typ, sid, n := b[1], binary.BigEndian.Uint32(b[4:8]), binary.BigEndian.Uint32(b[8:12])
 		b = b[12:]
-		if typ != 0 {
-			continue
+		if typ == 0 {
+			if int(n) > len(b) {
+				t.Fatalf("data frame of %d bytes cut short at %d", n, len(b))
+			}
+			b = b[n:]
 		}
-		if int(n) > len(b) {
-			t.Fatalf("data frame of %d bytes cut short at %d", n, len(b))
-		}
-		b = b[n:]
-		if sid == id && n > 0 {
-			lens = append(lens, int(n))
-		}
+		fn(typ, sid, n)
 	}
 	if len(b) != 0 {
 		t.Fatalf("%d bytes left after the last whole frame", len(b))
 	}
+}
+
+// dataFrames returns the body lengths of the data frames sent on stream id.
+func (f *frameLog) dataFrames(t *testing.T, id uint32) []int {
+	t.Helper()
+	var lens []int
+	f.each(t, func(typ byte, sid, n uint32) {
+		if typ == 0 && sid == id && n > 0 {
+			lens = append(lens, int(n))
+		}
+	})
 	return lens
+}
+
+// openEcho opens a stream to an echo handler on a new pair, closed when
+// the test ends.
+func openEcho(t *testing.T, o pairOptions) (cli, srv *mux.Session, st *mux.Stream) {
+	t.Helper()
+	cli, srv = newPair(t, o)
+	serve(t, srv, echo(srv))
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	st, err := cli.Open(ctx, mux.Request{})
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	return cli, srv, st
+}
+
+// loggedEchoStream is openEcho with a client running cfg, logging what
+// each side's yamux writes.
+func loggedEchoStream(t *testing.T, cfg mux.Config) (st *mux.Stream, cliLog, srvLog *frameLog) {
+	t.Helper()
+	_, _, st = openEcho(t, pairOptions{
+		client:     cfg,
+		wrapClient: func(c net.Conn) net.Conn { cliLog = &frameLog{Conn: c}; return cliLog },
+		wrapServer: func(c net.Conn) net.Conn { srvLog = &frameLog{Conn: c}; return srvLog },
+	})
+	return st, cliLog, srvLog
 }
 
 // TestStreamWriteFrameCap: one large Write goes out as frames of at most
@@ -281,19 +317,7 @@ func TestStreamWriteFrameCap(t *testing.T) {
 		t.Run(fmt.Sprintf("cap %d write %d", tt.maxFrame, tt.write), func(t *testing.T) {
 			cfg := fastConfig()
 			cfg.MaxFrame = tt.maxFrame
-			var log *frameLog
-			cli, srv := newPair(t, pairOptions{client: cfg, wrapClient: func(c net.Conn) net.Conn {
-				log = &frameLog{Conn: c}
-				return log
-			}})
-			serve(t, srv, echo(srv))
-			ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-			defer cancel()
-			st, err := cli.Open(ctx, mux.Request{})
-			if err != nil {
-				t.Fatalf("open: %v", err)
-			}
-			defer st.Close()
+			st, log, _ := loggedEchoStream(t, cfg)
 			// echoCheck returns after the peer's FIN, which follows every
 			// byte this side sent, so the log is complete.
 			if err := echoCheck(st, randBytes(t, tt.write)); err != nil {
@@ -376,20 +400,11 @@ func TestSilenceWatchdog(t *testing.T) {
 	cfg.KeepAliveInterval = 100 * time.Millisecond
 	cfg.DeadAfter = time.Second // 10 missed pings: no false death while setting up
 	var fc *freezeConn
-	cli, srv := newPair(t, pairOptions{client: cfg, wrapClient: func(c net.Conn) net.Conn {
+	cli, _, st := openEcho(t, pairOptions{client: cfg, wrapClient: func(c net.Conn) net.Conn {
 		fc = newFreezeConn(c)
 		return fc
 	}})
 	t.Cleanup(fc.release)
-	serve(t, srv, echo(srv))
-
-	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-	defer cancel()
-	st, err := cli.Open(ctx, mux.Request{})
-	if err != nil {
-		t.Fatalf("open: %v", err)
-	}
-	defer st.Close()
 	send(t, st, st, []byte("alive"))
 
 	blocked := make(chan error, 1)
@@ -426,8 +441,10 @@ func TestSilenceWatchdog(t *testing.T) {
 	case <-time.After(waitTimeout):
 		t.Fatal("a Read blocked on the stream did not return")
 	}
-	_, err = st.Read(make([]byte, 1))
+	_, err := st.Read(make([]byte, 1))
 	checkCut("Read after death", err)
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
 	_, err = cli.Open(ctx, mux.Request{})
 	checkCut("Open after death", err)
 }
@@ -489,14 +506,7 @@ func TestStreamCutBySessionClose(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cli, srv := newPair(t, pairOptions{})
-			serve(t, srv, echo(srv))
-			ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-			defer cancel()
-			st, err := cli.Open(ctx, mux.Request{})
-			if err != nil {
-				t.Fatalf("open: %v", err)
-			}
+			cli, srv, st := openEcho(t, pairOptions{})
 			send(t, st, st, []byte("hello"))
 			blocked := make(chan error, 1)
 			go func() {
