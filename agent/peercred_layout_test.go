@@ -23,8 +23,9 @@ func credOf(t *testing.T, fields ...uint32) credBytes {
 // struct (not the pid's or gid's beside it), in the host's byte order, and
 // a uid past 1<<31 comes out as os.Getuid would give it.
 func TestCredLayouts(t *testing.T) {
-	const uid, gid, pid = 1<<31 + 1001, 1002, 1003
-	want := int(uint32(uid)) // what os.Getuid returns for it, on 32-bit too
+	const gid, pid = 1002, 1003
+	var uid uint32 = 1<<31 + 1001
+	want := int(uid) // what os.Getuid returns for it, on 32-bit systems too
 	if got := sockpeercredUID(credOf(t, uid, gid, pid)); got != want {
 		t.Errorf("OpenBSD sockpeercred{uid, gid, pid}: uid %d, want %d", got, want)
 	}
