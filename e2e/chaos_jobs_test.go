@@ -41,10 +41,27 @@ type chaosJob struct {
 	ended bool
 	// stream is the job's catStream, for a "stream" job.
 	stream *catStream
+	// cmd is the job's program (scp or ssh) for the kinds that run one,
+	// to set up before it starts; pid is its process once started (0
+	// before), for signals.
+	cmd *exec.Cmd
+	pid atomic.Int64
 	// refused are the one-line failures of new connections that a
 	// fault hit before the server had accepted their session: those may
 	// fail (spec §9.2), with one clear line.
 	refused []string
+}
+
+// process is the pid of the job's program once it has started, or 0.
+// Its progress can show a moment before the pid is stored, so it waits
+// a little for it.
+func (j *chaosJob) process() int {
+	var pid int64
+	testutil.Poll(5*time.Second, func() bool {
+		pid = j.pid.Load()
+		return pid > 0
+	})
+	return int(pid)
 }
 
 // chaosKinds are the transfers a round picks from.
@@ -78,7 +95,12 @@ func (c *chaosRig) newJob(ctx context.Context, kind string, agent bool, size int
 	runCmd := func(cmd *exec.Cmd) error {
 		cmd.Stderr = &errb
 		start := time.Now()
-		if err := cmd.Run(); err != nil {
+		err := cmd.Start()
+		if err == nil {
+			j.pid.Store(int64(cmd.Process.Pid))
+			err = cmd.Wait()
+		}
+		if err != nil {
 			return fmt.Errorf("%s: %v after %v; stderr %q", name, err, time.Since(start).Round(time.Millisecond), errb.String())
 		}
 		return nil
@@ -97,6 +119,7 @@ func (c *chaosRig) newJob(ctx context.Context, kind string, agent bool, size int
 	case "scp-down":
 		want := sshtest.RandomFile(c.t, remote, size)
 		cmd := c.program(ctx, agent, "scp", "-q", "sandbox:"+remote, back)
+		j.cmd = cmd
 		j.bytes, j.progress = size, func() int64 { return totalSize([]string{back}) }
 		j.run = func() error {
 			if err := runCmd(cmd); err != nil {
@@ -142,8 +165,8 @@ func (c *chaosRig) newJob(ctx context.Context, kind string, agent bool, size int
 	case "stream":
 		cmd := c.program(ctx, agent, "ssh", "sandbox", "cat")
 		cmd.Stderr = &errb
-		s := &catStream{name: name, size: size, seed: seed}
-		j.bytes, j.progress, j.stream = 2*size, s.received, s
+		s := &catStream{name: name, size: size, seed: seed, started: func(pid int) { j.pid.Store(int64(pid)) }}
+		j.bytes, j.progress, j.stream, j.cmd = 2*size, s.received, s, cmd
 		j.run = func() error { return s.run(cmd) }
 	case "shorts":
 		// size/64 KiB short ssh commands one after another, each a new
@@ -227,6 +250,8 @@ type catStream struct {
 	// rate caps the typing in bytes per second (0: as fast as it goes),
 	// so that a long stream in `make test` leaves the CPUs to the rest.
 	rate int64
+	// started, if not nil, is told ssh's pid once it runs.
+	started func(pid int)
 
 	sent atomic.Int64
 	mu   sync.Mutex
@@ -259,6 +284,9 @@ func (s *catStream) run(cmd *exec.Cmd) error {
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		return err
+	}
+	if s.started != nil {
+		s.started(cmd.Process.Pid)
 	}
 	wrote := make(chan error, 1)
 	go func() { wrote <- s.write(stdin) }()

@@ -33,22 +33,30 @@ type chaosRig struct {
 	t            *testing.T
 	metrics      string // the server's --metrics-listen
 	noAgentProxy string
+	grace        time.Duration // the server's --resume-grace
 }
 
 // newChaosRig starts it; programs are the OpenSSH (and other) programs
 // needed beyond ssh.
 func newChaosRig(t *testing.T, programs ...string) *chaosRig {
 	t.Helper()
+	return newChaosRigGrace(t, chaosGrace, programs...)
+}
+
+// newChaosRigGrace is newChaosRig with the server's --resume-grace set
+// to grace.
+func newChaosRigGrace(t *testing.T, grace time.Duration, programs ...string) *chaosRig {
+	t.Helper()
 	metrics := testutil.FreeAddr(t)
 	rg := newResumeRig(t, rigOpts{
 		programs:   programs,
-		serverArgs: []string{"--resume-grace", chaosGrace.String(), "--metrics-listen", metrics},
+		serverArgs: []string{"--resume-grace", grace.String(), "--metrics-listen", metrics},
 		// A trickle must slow the senders down, not fill a 64 MiB
 		// queue per connection in the proxy that no keepalive could
 		// cross for minutes.
 		inFlight: 128 << 10,
 	})
-	return &chaosRig{resumeRig: rg, t: t, metrics: metrics, noAgentProxy: proxyCommand("ws://"+rg.path.Addr(), "")}
+	return &chaosRig{resumeRig: rg, t: t, metrics: metrics, noAgentProxy: proxyCommand("ws://"+rg.path.Addr(), ""), grace: grace}
 }
 
 // proxyFor is ssh's ProxyCommand through the agent or --no-agent.
@@ -151,7 +159,7 @@ func (c *chaosRig) settle(base chaosGauges) (chaosGauges, error) {
 func (c *chaosRig) awaitGauges(ok func(chaosGauges) bool) (chaosGauges, error) {
 	var g chaosGauges
 	var why string
-	const limit = chaosGrace + 30*time.Second
+	limit := c.grace + 30*time.Second
 	done := testutil.Poll(limit, func() bool {
 		var err error
 		g, err = c.gauges()

@@ -71,3 +71,6 @@ func errnoIs(err error, target syscall.Errno) bool {
 	}[target]
 	return ok && errors.Is(err, wsa)
 }
+
+// outliveSuspend: Windows has no job-control signals.
+func outliveSuspend() {}

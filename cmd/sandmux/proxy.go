@@ -133,6 +133,7 @@ func runProxy(c *cli.Context) error {
 	}
 	sig := newSignalWatch()
 	defer sig.stop()
+	outliveSuspend()
 	var conn net.Conn
 	var handoff *agent.Handoff
 	closeFn := func() {}
