@@ -77,11 +77,13 @@ soak:
 
 # Opt-in fault run: real scp, sftp, rsync and ssh streams through the agent
 # and --no-agent while the path is cut, black-holed, stranded and slowed,
-# and the server and agent are killed, stopped and restarted; every byte
-# checked, descriptors and goroutines back at their baseline after each
-# round. CHAOS_ROUNDS rounds (about 20 s each); CHAOS_SEED replays a run;
-# CHAOS_ONLY=path or a special round's name makes every round that kind.
-CHAOS_ROUNDS ?= 12
+# and the server and agent are killed, stopped and restarted, and the
+# agent, a --no-agent proxy, the server and ssh jobs (Ctrl-Z) are frozen;
+# every byte checked, descriptors and goroutines back at their baseline
+# after each round. CHAOS_ROUNDS rounds (10-50 s each; every other one
+# faults a process, so 16 run each such kind once); CHAOS_SEED replays a
+# run; CHAOS_ONLY=path or a special round's name makes every round that kind.
+CHAOS_ROUNDS ?= 16
 chaos:
 	SANDMUX_CHAOS=1 SANDMUX_CHAOS_ROUNDS=$(CHAOS_ROUNDS) SANDMUX_CHAOS_SEED=$(CHAOS_SEED) SANDMUX_CHAOS_ONLY=$(CHAOS_ONLY) $(GO) test -run='^TestChaos$$' -count=1 -timeout 60m -v ./e2e/
 

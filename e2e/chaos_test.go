@@ -8,17 +8,21 @@ package e2e
 // upgrade, in the resume handshake, twice in a row), black-holes it past
 // the keepalive, strands its connections and slows it to a trickle; and
 // rounds in which the server is killed and restarted, the agent is
-// stopped past the server's keepalive, or killed. After each round the
+// stopped past the server's keepalive, or killed, and rounds that stop
+// (freeze) a process as a closed lid, Ctrl-Z or a debugger does: the
+// agent or a --no-agent proxy past the server's grace, the server past
+// the clients' keepalive, ssh and scp jobs past both. After each round the
 // agent's and the server's descriptors, the server's goroutines, sessions
 // and streams must be back at their baseline. Opt-in (minutes):
 //
 //	SANDMUX_CHAOS=1 go test -run '^TestChaos$' -count=1 -v ./e2e/
 //
-// SANDMUX_CHAOS_ROUNDS (default 12) sets the rounds, SANDMUX_CHAOS_SEED
+// SANDMUX_CHAOS_ROUNDS (default 16) sets the rounds, SANDMUX_CHAOS_SEED
 // the seed, which a failure prints: the same seed makes the same plan
 // (jobs, sizes, the faults and their offsets), though not the same timing.
 // SANDMUX_CHAOS_ONLY=path, or the name of a special round (server-restart,
-// agent-stop, agent-kill, agent-kill-open), makes every round that kind.
+// agent-stop, agent-kill, agent-kill-open, agent-freeze, proxy-freeze,
+// server-freeze, ssh-suspend), makes every round that kind.
 
 import (
 	"context"
@@ -60,7 +64,7 @@ func TestChaos(t *testing.T) {
 	if os.Getenv("SANDMUX_CHAOS") == "" {
 		t.Skip("opt-in: SANDMUX_CHAOS=1 (make chaos)")
 	}
-	rounds := 12
+	rounds := 16
 	if v := os.Getenv("SANDMUX_CHAOS_ROUNDS"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {
@@ -96,12 +100,17 @@ type chaosSpecial struct {
 }
 
 // chaosSpecials are the rounds that fault a process rather than the
-// path; every fourth round is one of them, in turn.
+// path; every other round is one of them, in turn, so that the default
+// 16 rounds run each once.
 var chaosSpecials = []chaosSpecial{
 	{"server-restart", (*chaosRig).serverRestartRound},
 	{"agent-stop", (*chaosRig).agentStopRound},
 	{"agent-kill", (*chaosRig).agentKillRound},
 	{"agent-kill-open", (*chaosRig).agentKillOpenRound},
+	{"agent-freeze", (*chaosRig).agentFreezeRound},
+	{"proxy-freeze", (*chaosRig).proxyFreezeRound},
+	{"server-freeze", (*chaosRig).serverFreezeRound},
+	{"ssh-suspend", (*chaosRig).sshSuspendRound},
 }
 
 // runChaos runs rounds drawn from seed; only, if not empty, makes every
@@ -126,8 +135,8 @@ func runChaos(t *testing.T, seed uint64, rounds int, only string) {
 		var log *faultLog
 		name := "path"
 		i := slices.IndexFunc(chaosSpecials, func(s chaosSpecial) bool { return s.name == only })
-		if only == "" && r%4 == 3 {
-			i = (r / 4) % len(chaosSpecials)
+		if only == "" && r%2 == 1 {
+			i = (r / 2) % len(chaosSpecials)
 		}
 		if i >= 0 {
 			s := chaosSpecials[i]
@@ -294,27 +303,11 @@ func endedWithLine(t *testing.T, j *chaosJob, err error, took time.Duration, lim
 // job's error and how long after the fault it ended.
 func runEnding(t *testing.T, jobs []*chaosJob, fault func()) ([]error, []time.Duration) {
 	t.Helper()
-	errs := make([]error, len(jobs))
-	ended := make([]time.Time, len(jobs))
-	done := make(chan int, len(jobs))
-	for i, j := range jobs {
-		go func() {
-			errs[i] = j.run()
-			ended[i] = time.Now()
-			done <- i
-		}()
-	}
-	awaitProgress(t, jobs, 256<<10)
-	at := time.Now()
-	fault()
-	for range jobs {
-		<-done
-	}
-	took := make([]time.Duration, len(jobs))
-	for i := range jobs {
-		took[i] = ended[i].Sub(at)
-	}
-	return errs, took
+	return runEndingAfter(t, jobs, func() time.Time {
+		at := time.Now()
+		fault()
+		return at
+	})
 }
 
 // serverRestartRound kills the server (-9) and starts it again, as a
@@ -406,38 +399,55 @@ func (c *chaosRig) agentStopRound(ctx context.Context, rng *rand.Rand, r int) ([
 func (c *chaosRig) agentKillRound(ctx context.Context, rng *rand.Rand, r int) ([]*chaosJob, *faultLog) {
 	t := c.t
 	t.Helper()
-	f := c.roundFiles(r)
-	defer f.remove()
-	killed := []*chaosJob{
-		c.newJob(ctx, "stream", true, 1<<40, rng.Uint64(), f, 0),
-		c.newJob(ctx, "scp-down", true, 256<<20, rng.Uint64(), f, 1),
-	}
-	other := c.newJob(ctx, "stream", false, 8<<20+rng.Int64N(8<<20), rng.Uint64(), f, 2)
-	otherErr := make(chan error, 1)
 	log := &faultLog{}
 	start := time.Now()
-	pid := c.agentPID()
-	errs, took := runEnding(t, killed, func() {
-		go func() { otherErr <- other.run() }()
+	want := "the sandmux agent exited while the stream was open"
+	jobs := c.agentLossRound(ctx, rng, r, func(pid int) time.Time {
+		at := time.Now()
 		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 			t.Errorf("kill -9 agent %d: %v", pid, err)
 		}
 		log.add(time.Since(start), "agent-kill", fmt.Sprintf("kill -9 %d", pid))
-	})
-	want := "the sandmux agent exited while the stream was open"
-	for i, j := range killed {
-		endedWithLine(t, j, errs[i], took[i], 10*time.Second, "saying "+want, func(l string) bool { return strings.Contains(l, want) })
-		killed[i].bytes = j.progress()
-	}
-	if err := <-otherErr; err != nil {
-		t.Errorf("round %d, beside the agent's kill: %v", r, err)
-	}
+		return at
+	}, "saying "+want, func(l string) bool { return strings.Contains(l, want) })
 	res := run(c.program(testContext(t, time.Minute), true, "ssh", "sandbox", "echo", "fresh"), "")
 	if res.err != nil || res.stdout != "fresh\n" {
 		t.Errorf("a new ssh after the agent's kill: %s", res)
 	}
 	log.add(time.Since(start), "new-ssh", fmt.Sprintf("through a new agent: %v", res.dur.Round(time.Millisecond)))
-	return append(killed, other), log
+	return jobs, log
+}
+
+// agentLossRound runs two streams through the agent and a --no-agent one
+// beside them, and once they move calls fault with the agent's pid: fault
+// ends the agent's session and returns the moment the streams' end is
+// timed from. Each stream through the agent must end within 10 s of it
+// with the one sandmux line match accepts (desc says which), and the
+// --no-agent one complete.
+func (c *chaosRig) agentLossRound(ctx context.Context, rng *rand.Rand, r int, fault func(pid int) time.Time, desc string, match func(string) bool) []*chaosJob {
+	t := c.t
+	t.Helper()
+	f := c.roundFiles(r)
+	defer f.remove()
+	lost := []*chaosJob{
+		c.newJob(ctx, "stream", true, 1<<40, rng.Uint64(), f, 0),
+		c.newJob(ctx, "scp-down", true, 256<<20, rng.Uint64(), f, 1),
+	}
+	other := c.newJob(ctx, "stream", false, 8<<20+rng.Int64N(8<<20), rng.Uint64(), f, 2)
+	otherErr := make(chan error, 1)
+	pid := c.agentPID()
+	errs, took := runEndingAfter(t, lost, func() time.Time {
+		go func() { otherErr <- other.run() }()
+		return fault(pid)
+	})
+	for i, j := range lost {
+		endedWithLine(t, j, errs[i], took[i], 10*time.Second, desc, match)
+		lost[i].bytes = j.progress()
+	}
+	if err := <-otherErr; err != nil {
+		t.Errorf("round %d, beside the agent's fault: %v", r, err)
+	}
+	return append(lost, other)
 }
 
 // agentKillOpenRound kills the agent (-9) while new ssh commands are

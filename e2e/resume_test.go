@@ -562,6 +562,11 @@ func TestResumeErrorLines(t *testing.T) {
 		return rg.settledAgent(t)
 	}
 
+	// The line of a stream whose agent gave up after its 2 s
+	// --resume-timeout on a path that went silent, whether an attempt to
+	// resume failed within the 2 s or not.
+	timedOut := regexp.MustCompile(`^sandmux: session to sandbox could not be resumed within 2s(: | \(lost: )session stopped responding: nothing received for .*; run the command again once the sandbox answers \(` + "`sandmux doctor --url 'ws://[^' ]+' sandbox`" + ` checks it\)$`)
+
 	t.Run("grace expired", func(t *testing.T) {
 		t.Parallel()
 		rg := newResumeRig(t, rigOpts{sshd: sshd, serverArgs: []string{"--resume-grace", "2s"}})
@@ -616,13 +621,74 @@ func TestResumeErrorLines(t *testing.T) {
 
 		rg.path.Freeze()
 		ended(t, bg)
-		// Whether an attempt to resume failed within the 2 s or not.
-		re := regexp.MustCompile(`^sandmux: session to sandbox could not be resumed within 2s(: | \(lost: )session stopped responding: nothing received for .*; run the command again once the sandbox answers \(` + "`sandmux doctor --url 'ws://[^' ]+' sandbox`" + ` checks it\)$`)
-		waitProxyLine(t, bg, "matching "+re.String(), re.MatchString)
+		waitProxyLine(t, bg, "matching "+timedOut.String(), timedOut.MatchString)
 
 		rg.path.Thaw()
 		rg.settledAgent(t)
 		checkFDs(t, pid, fds)
+	})
+
+	t.Run("agent stopped past the grace", func(t *testing.T) {
+		t.Parallel()
+		// A laptop's lid closed: the agent is stopped (SIGSTOP) until the
+		// server has ended its session, and continued. The session's
+		// slot must be free by then: with --max-sessions 1, the fresh
+		// session is refused otherwise.
+		rg := newResumeRig(t, rigOpts{sshd: sshd, serverArgs: []string{"--resume-grace", "2s", "--max-sessions", "1"}})
+		pid, fds := warm(t, rg)
+		bg := sleeper(t, rg)
+
+		if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 20*time.Second, "the server to end the stopped agent's session", func() (bool, string) {
+			return rg.srv.Count(logSessionEnded, "did not resume within --resume-grace (2s)") == 1, rg.srv.Log()
+		})
+		if err := syscall.Kill(pid, syscall.SIGCONT); err != nil {
+			t.Fatal(err)
+		}
+		continued := time.Now()
+		ended(t, bg)
+		t.Logf("ssh ended %v after SIGCONT", time.Since(continued).Round(time.Millisecond))
+		want := "sandmux: session to sandbox could not be resumed: " + unknownSession
+		waitProxyLine(t, bg, fmt.Sprintf("%q", want), func(l string) bool { return l == want })
+
+		r := sshEcho(testContext(t, time.Minute), t, sshd, rg.proxy, rg.env, "fresh")
+		t.Logf("a new ssh after SIGCONT took %v", r.dur.Round(time.Millisecond))
+		rg.settledAgent(t)
+		if s := rg.session(t); s.Reconnects != 1 || s.State != "connected" {
+			t.Errorf("session %+v: want connected on a fresh session (reconnects 1)", s)
+		}
+		checkFDs(t, pid, fds)
+	})
+
+	t.Run("server stays stopped", func(t *testing.T) {
+		t.Parallel()
+		// The server is stopped and not continued within the client's
+		// --resume-timeout: the agent notices the silence, its attempts
+		// wait on a server that takes connections but never answers,
+		// and the stream ends with the line that says so.
+		rg := newResumeRig(t, rigOpts{sshd: sshd, env: []string{"SANDMUX_RESUME_TIMEOUT=2s"}})
+		pid, fds := warm(t, rg)
+		bg := sleeper(t, rg)
+
+		rg.srv.Signal(t, syscall.SIGSTOP)
+		stopped := time.Now()
+		continued := false
+		defer func() {
+			if !continued {
+				rg.srv.Signal(t, syscall.SIGCONT)
+			}
+		}()
+		ended(t, bg)
+		t.Logf("ssh ended %v after SIGSTOP", time.Since(stopped).Round(time.Millisecond))
+		waitProxyLine(t, bg, "matching "+timedOut.String(), timedOut.MatchString)
+
+		rg.srv.Signal(t, syscall.SIGCONT)
+		continued = true
+		rg.settledAgent(t)
+		checkFDs(t, pid, fds)
+		sshEcho(testContext(t, time.Minute), t, sshd, rg.proxy, rg.env, "fresh")
 	})
 
 	// A wrong resume secret is not reachable through the CLI; see
