@@ -56,6 +56,11 @@ func StreamEndError(err error, host, url string) error {
 		return nil
 	case errors.As(err, &nr) && nr.Within > 0:
 		return fmt.Errorf("session to %s %w; run the command again once the sandbox answers (`%s` checks it)", host, nr, doctorCommand(host, url))
+	case errors.As(err, &nr) && errors.Is(nr, mux.ErrUnknownSession):
+		// The server ended it (its grace ran out while this side was
+		// away: a laptop asleep, an agent or proxy stopped) or restarted:
+		// nothing is left to resume, and the next command starts afresh.
+		return fmt.Errorf("session to %s %w; run the command again for a fresh session", host, nr)
 	case errors.As(err, &nr):
 		return fmt.Errorf("session to %s %w", host, nr)
 	case errors.Is(err, mux.ErrPeerClosed):

@@ -220,3 +220,18 @@ func TestStreamEndErrorWorded(t *testing.T) {
 		}
 	}
 }
+
+// A session the server no longer knows (its grace ran out while an agent
+// or proxy was stopped, or it restarted) says what to do, as every other
+// way to lose one does: it said only what had happened.
+func TestStreamEndErrorUnknownSession(t *testing.T) {
+	nr := &mux.NotResumedError{Cause: mux.ErrUnknownSession}
+	got := client.StreamEndError(fmt.Errorf("read stream: %w: %w", mux.ErrSessionEnded, nr), "box", "ws://x")
+	want := "session to box could not be resumed: " + mux.ErrUnknownSession.Error() + "; run the command again for a fresh session"
+	if got.Error() != want {
+		t.Errorf("StreamEndError = %q, want %q", got, want)
+	}
+	if !errors.Is(got, mux.ErrUnknownSession) {
+		t.Errorf("StreamEndError = %v no longer matches mux.ErrUnknownSession", got)
+	}
+}

@@ -35,7 +35,7 @@ func (c *chaosRig) agentFreezeRound(ctx context.Context, rng *rand.Rand, r int) 
 	start := time.Now()
 	before := c.agentSession()
 	expired := c.srv.Count(logSessionEnded, logGraceRanOut)
-	want := "sandmux: session to sandbox could not be resumed: " + unknownSession
+	want := unknownLine
 	jobs := c.agentLossRound(ctx, rng, r, func(pid int) time.Time {
 		stopped := time.Now()
 		signalOrFail(t, pid, syscall.SIGSTOP)
@@ -96,7 +96,7 @@ func (c *chaosRig) proxyFreezeRound(ctx context.Context, rng *rand.Rand, r int) 
 		log.add(time.Since(start), "proxy-freeze", fmt.Sprintf("%s's proxy SIGSTOP until the server's grace ran out: %v", long.name, time.Since(stopped).Round(time.Millisecond)))
 		return time.Now()
 	})
-	want := "sandmux: session to sandbox could not be resumed: " + unknownSession
+	want := unknownLine
 	endedWithLine(t, long, errs[0], took[0], 10*time.Second, fmt.Sprintf("%q", want), func(l string) bool { return l == want })
 	long.bytes = long.progress()
 	for _, err := range <-rest {

@@ -331,7 +331,7 @@ func (c *chaosRig) serverRestartRound(ctx context.Context, rng *rand.Rand, r int
 		c.srv.Restart()
 		log.add(time.Since(start), "server-restart", "kill -9, restarted on the same port")
 	})
-	want := "sandmux: session to sandbox could not be resumed: " + unknownSession
+	want := unknownLine
 	for i, j := range jobs {
 		endedWithLine(t, j, errs[i], took[i], 20*time.Second, fmt.Sprintf("%q", want), func(l string) bool { return l == want })
 		jobs[i].bytes = j.progress()

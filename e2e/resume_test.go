@@ -44,6 +44,9 @@ const (
 	logSessionResumed = `msg="session resumed"`
 	logTransportLost  = `msg="transport lost; waiting to resume"`
 	unknownSession    = "the server no longer knows this session (it restarted, or the grace period ran out)"
+	// unknownLine is the line of a stream whose session the server no
+	// longer knows.
+	unknownLine = "sandmux: session to sandbox could not be resumed: " + unknownSession + "; run the command again for a fresh session"
 )
 
 // resumeRig is sshd, `sandmux server` and a fault proxy in front of it,
@@ -582,7 +585,7 @@ func TestResumeErrorLines(t *testing.T) {
 		}
 		rg.path.Thaw()
 		ended(t, bg)
-		want := "sandmux: session to sandbox could not be resumed: " + unknownSession
+		want := unknownLine
 		waitProxyLine(t, bg, fmt.Sprintf("%q", want), func(l string) bool { return l == want })
 
 		rg.settledAgent(t) // a fresh session replaces the failed one
@@ -599,7 +602,7 @@ func TestResumeErrorLines(t *testing.T) {
 		rg.srv.Kill()
 		rg.srv.Restart()
 		ended(t, bg)
-		want := "sandmux: session to sandbox could not be resumed: " + unknownSession
+		want := unknownLine
 		waitProxyLine(t, bg, fmt.Sprintf("%q", want), func(l string) bool { return l == want })
 
 		r := sshEcho(testContext(t, time.Minute), t, sshd, rg.proxy, rg.env, "fresh")
@@ -650,7 +653,7 @@ func TestResumeErrorLines(t *testing.T) {
 		continued := time.Now()
 		ended(t, bg)
 		t.Logf("ssh ended %v after SIGCONT", time.Since(continued).Round(time.Millisecond))
-		want := "sandmux: session to sandbox could not be resumed: " + unknownSession
+		want := unknownLine
 		waitProxyLine(t, bg, fmt.Sprintf("%q", want), func(l string) bool { return l == want })
 
 		r := sshEcho(testContext(t, time.Minute), t, sshd, rg.proxy, rg.env, "fresh")
