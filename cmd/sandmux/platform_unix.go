@@ -142,12 +142,12 @@ func stdoutEPIPE() { signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE) }
 
 // outliveSuspend keeps a ProxyCommand running when its ssh is suspended.
 // Ctrl-Z on an scp, rsync or `ssh host cmd > file` sends SIGTSTP to the
-// whole job, and ssh starts its ProxyCommand in its own process group:
-// a --no-agent proxy stopped with it sent no keepalive, so the server
-// dropped its WebSocket within 1.5× its keepalive and ended the session
-// once --resume-grace ran out, and after `fg` the transfer died with
-// "could not be resumed". Running on, it keeps the session alive while
-// ssh's pipes hold the stream still (flow control), as the agent does.
-// Caught, not ignored, as outliveLogReader says: the agent this process
-// may start gets SIGTSTP's default back at exec.
+// whole job, and ssh starts its ProxyCommand in ssh's process group, so
+// the job includes the proxy: a --no-agent proxy stopped with ssh sent no
+// keepalive, so the server dropped its WebSocket within 1.5× its keepalive
+// and ended the session once --resume-grace ran out, and after `fg` the
+// transfer died with "could not be resumed". Running on, it keeps the
+// session alive while ssh's pipes hold the stream still (flow control), as
+// the agent does. Caught, not ignored, as outliveLogReader says: the agent
+// this process may start gets SIGTSTP's default back at exec.
 func outliveSuspend() { signal.Notify(make(chan os.Signal, 1), syscall.SIGTSTP) }
