@@ -20,6 +20,7 @@ export const template = Template()
   // the sandbox: sandmux draws its per-session secrets when a session is
   // made, never at start-up, so every sandbox gets its own.
   // Listens on :8081 and forwards each stream to sshd on 127.0.0.1:22.
-  // Add --token-file FILE (clients then need SANDMUX_TOKEN), or use E2B's
-  // restricted traffic, if the sandbox URL must not be open.
+  // Add --token-file FILE (clients then need the token: SANDMUX_TOKEN or
+  // --token-file), or use E2B's restricted traffic, if the sandbox URL
+  // must not be open.
   .setStartCmd('sandmux server', waitForPort(8081))
