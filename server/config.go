@@ -28,9 +28,9 @@ type Config struct {
 	// check, the upgrade, the sandmux.v2 hello), as sshd's MaxStartups
 	// bounds those not yet logged in. Anyone who can reach the port can
 	// open them, each held for up to the header timeout. At the limit a
-	// newcomer closes the oldest one whose request has not reached the
-	// handler (silent, slow, or idle between keep-alive requests) and
-	// takes its place; beyond those in the handler, as many again are
+	// newcomer closes the oldest one that is not being answered (silent,
+	// slow with its request, or idle between keep-alive requests) and
+	// takes its place; beyond those being answered, as many again are
 	// answered 503 with Retry-After once their request arrives, and the
 	// rest are closed unread. Streams on a session are
 	// not connections and never count. It takes effect only when the

@@ -31,8 +31,8 @@ import (
 // behind E2B's edge, which has the request before it connects), so only
 // a flood of new connections faster than that can push one out.
 //
-// Beyond the limit of connections whose request is in the handler or
-// upgraded, as many connections again are answered 503 with
+// Beyond the limit of connections being answered (from their request
+// read to their answer sent) or upgraded, as many connections again are answered 503 with
 // Retry-After as soon as their request arrives (within busyAnswerLimit),
 // so that a client that was merely unlucky is told to retry; past those
 // too, a connection is closed unread. The limit is kept by the
@@ -141,8 +141,8 @@ func (h *handshakes) admit(c net.Conn, now time.Time) (v verdict, reports []busy
 	return v, reports, evicted
 }
 
-// oldestWaiting is the connection admitted first among those whose
-// request is not in the handler, or nil.
+// oldestWaiting is the connection admitted first among those neither
+// being answered nor upgraded, or nil.
 func (h *handshakes) oldestWaiting() net.Conn {
 	var oldest net.Conn
 	var seq uint64
