@@ -26,7 +26,7 @@ func cleartextCredentials(cfg client.Config) error {
 	if len(what) == 0 || err != nil || u.Scheme != "ws" || isLoopbackHost(u.Hostname()) {
 		return nil
 	}
-	return fmt.Errorf("%s would cross the network in clear text to %s (ws:// is not encrypted): use wss:// (E2B serves it), or add --insecure to send %s anyway",
+	return fmt.Errorf("%s would cross the network in clear text to %s (ws:// is not encrypted): use wss:// (E2B serves it), name a server on this machine 127.0.0.1 or localhost, or add --insecure to send %s anyway",
 		strings.Join(what, " and "), u.Host, strings.Join(what, " and "))
 }
 

@@ -14,7 +14,7 @@ import (
 // --insecure; ws:// on this machine (a tunnel, a test) stays allowed.
 func TestCleartextCredentialsRefused(t *testing.T) {
 	_, _, err := runApp(t, "proxy", "--no-agent", "--token", "s3cret", "--url", "ws://8081-{host}.example.invalid", "abc")
-	want := "the token would cross the network in clear text to 8081-abc.example.invalid (ws:// is not encrypted): use wss:// (E2B serves it), or add --insecure to send the token anyway"
+	want := "the token would cross the network in clear text to 8081-abc.example.invalid (ws:// is not encrypted): use wss:// (E2B serves it), name a server on this machine 127.0.0.1 or localhost, or add --insecure to send the token anyway"
 	if err == nil || err.Error() != want {
 		t.Fatalf("proxy with a token over ws:// to another host: %v\nwant %s", err, want)
 	}
