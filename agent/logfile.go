@@ -27,11 +27,11 @@ func OpenLogFile(path string, max int64) (*LogFile, error) {
 	return l, nil
 }
 
-// open does not follow a symbolic link at the log's path, nor write to
-// a file with other hard links: whoever could
-// put one in the directory (a user who can write its parent and swapped
-// the directory after EnsureDir checked it) would have the agent append
-// to a file of their choosing with the user's rights, ~/.bashrc say.
+// open does not follow a symbolic link at the log's path, nor write to a
+// file with other hard links: whoever could put either in the directory
+// (a user who can write its parent and swapped the directory after
+// EnsureDir checked it) would have the agent append to a file of their
+// choosing with the user's rights, ~/.bashrc say.
 func (l *LogFile) open() error {
 	f, err := os.OpenFile(l.path, os.O_CREATE|os.O_WRONLY|os.O_APPEND|noFollow, 0o600)
 	if err != nil {
