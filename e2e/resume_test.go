@@ -238,6 +238,13 @@ func waitProxyLine(t *testing.T, b *bgSSH, desc string, match func(string) bool)
 	}
 }
 
+// waitUnknownLine waits for b's one sandmux line to be unknownLine: its
+// session was ended by the server, which no longer knows it.
+func waitUnknownLine(t *testing.T, b *bgSSH) {
+	t.Helper()
+	waitProxyLine(t, b, fmt.Sprintf("%q", unknownLine), func(l string) bool { return l == unknownLine })
+}
+
 // checkFDs waits for the agent's descriptor count to return to before±3.
 func checkFDs(t *testing.T, pid, before int) {
 	t.Helper()
@@ -585,8 +592,7 @@ func TestResumeErrorLines(t *testing.T) {
 		}
 		rg.path.Thaw()
 		ended(t, bg)
-		want := unknownLine
-		waitProxyLine(t, bg, fmt.Sprintf("%q", want), func(l string) bool { return l == want })
+		waitUnknownLine(t, bg)
 
 		rg.settledAgent(t) // a fresh session replaces the failed one
 		checkFDs(t, pid, fds)
@@ -602,8 +608,7 @@ func TestResumeErrorLines(t *testing.T) {
 		rg.srv.Kill()
 		rg.srv.Restart()
 		ended(t, bg)
-		want := unknownLine
-		waitProxyLine(t, bg, fmt.Sprintf("%q", want), func(l string) bool { return l == want })
+		waitUnknownLine(t, bg)
 
 		r := sshEcho(testContext(t, time.Minute), t, sshd, rg.proxy, rg.env, "fresh")
 		t.Logf("a new ssh after the restart took %v", r.dur.Round(time.Millisecond))
@@ -653,8 +658,7 @@ func TestResumeErrorLines(t *testing.T) {
 		continued := time.Now()
 		ended(t, bg)
 		t.Logf("ssh ended %v after SIGCONT", time.Since(continued).Round(time.Millisecond))
-		want := unknownLine
-		waitProxyLine(t, bg, fmt.Sprintf("%q", want), func(l string) bool { return l == want })
+		waitUnknownLine(t, bg)
 
 		r := sshEcho(testContext(t, time.Minute), t, sshd, rg.proxy, rg.env, "fresh")
 		t.Logf("a new ssh after SIGCONT took %v", r.dur.Round(time.Millisecond))
