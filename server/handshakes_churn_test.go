@@ -4,11 +4,9 @@ import (
 	"bufio"
 	"context"
 	"io"
-	"log"
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
@@ -18,30 +16,6 @@ import (
 	"github.com/sandmux/sandmux/mux"
 	"github.com/sandmux/sandmux/server"
 )
-
-// churnServer is startServer on a listener of the test's (IPv6 loopback,
-// say), with the handshake limit at max.
-func churnServer(t *testing.T, ln net.Listener, max int) (*server.Server, string) {
-	t.Helper()
-	cfg := server.DefaultConfig()
-	cfg.Target = testutil.EchoServer(t).Addr
-	cfg.Mux = fastMux()
-	cfg.MaxHandshakes = max
-	cfg.Mux.HeaderTimeout = 2 * time.Second
-	srv, err := server.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.SetBusyAnswerLimit(100 * time.Millisecond)
-	ts := httptest.NewUnstartedServer(srv)
-	ts.Listener = mux.Listener{Listener: ln}
-	ts.Config.ErrorLog = log.New(io.Discard, "", 0)
-	ts.Config.ConnContext = srv.ConnContext
-	ts.Config.ConnState = srv.ConnState
-	ts.Start()
-	t.Cleanup(func() { _ = srv.Close(); ts.Close() })
-	return srv, ln.Addr().String()
-}
 
 // churn is one connection's way of using (or abusing) the server: some
 // are evicted, answered 503 or closed unread on the way, which is the
@@ -113,8 +87,12 @@ func TestHandshakeLimitChurnGivesEveryPlaceBack(t *testing.T) {
 			if err != nil {
 				t.Skipf("no %s here: %v", network, err) // IPv6 loopback may be off in a container
 			}
-			srv, addr := churnServer(t, ln, 4)
-			url := "ws://" + addr
+			ts := startServerOn(t, ln, testutil.EchoServer(t).Addr, func(c *server.Config) {
+				c.MaxHandshakes = 4
+				c.Mux.HeaderTimeout = 2 * time.Second
+			})
+			ts.srv.SetBusyAnswerLimit(100 * time.Millisecond)
+			srv, addr, url := ts.srv, ln.Addr().String(), ts.url
 			rng := rand.New(rand.NewPCG(1, 2))
 			kinds := make(chan int)
 			var wg sync.WaitGroup

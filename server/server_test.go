@@ -90,6 +90,13 @@ type testServer struct {
 // httptest server. Both are closed when the test ends.
 func startServer(t *testing.T, target string, mod func(*server.Config)) *testServer {
 	t.Helper()
+	return startServerOn(t, nil, target, mod)
+}
+
+// startServerOn is startServer on ln (IPv6 loopback, say), or on
+// httptest's own listener if ln is nil.
+func startServerOn(t *testing.T, ln net.Listener, target string, mod func(*server.Config)) *testServer {
+	t.Helper()
 	cfg := server.DefaultConfig()
 	cfg.Target = target
 	cfg.DialTimeout = 30 * time.Second // a starved test process is slow even on loopback
@@ -103,6 +110,10 @@ func startServer(t *testing.T, target string, mod func(*server.Config)) *testSer
 	}
 	ts := httptest.NewUnstartedServer(srv)
 	ts.Config.ErrorLog = log.New(io.Discard, "", 0)
+	if ln != nil {
+		_ = ts.Listener.Close()
+		ts.Listener = ln
+	}
 	// As cmd/sandmux serves: the resumable transport then writes the
 	// frames it builds itself (mux.Link.Frames).
 	ts.Listener = mux.Listener{Listener: ts.Listener}
