@@ -32,10 +32,10 @@ import (
 // a flood of new connections faster than that can push one out.
 //
 // Beyond the limit of connections being answered (from their request
-// read to their answer sent) or upgraded, as many connections again are answered 503 with
-// Retry-After as soon as their request arrives (within busyAnswerLimit),
-// so that a client that was merely unlucky is told to retry; past those
-// too, a connection is closed unread. The limit is kept by the
+// read to their answer sent) or upgraded, as many connections again are
+// answered 503 with Retry-After as soon as their request arrives (within
+// busyAnswerLimit), so that a client that was merely unlucky is told to
+// retry; past those too, a connection is closed unread. The limit is kept by the
 // http.Server's ConnContext and ConnState hooks (Server.ConnContext,
 // Server.ConnState), which see every connection without wrapping it: the
 // data path keeps its *net.TCPConn.
