@@ -534,7 +534,7 @@ func (a *Agent) status() Status {
 	for _, e := range a.entries {
 		entries = append(entries, e)
 	}
-	st := Status{PID: os.Getpid(), Version: a.cfg.Version, Started: a.started, Socket: SocketPath(a.cfg.Dir), Streams: a.streams, SOCKS: true}
+	st := Status{PID: os.Getpid(), Version: a.cfg.Version, Started: a.started, Socket: SocketPath(a.cfg.Dir), Streams: a.streams, SOCKS: true, HTTPSProxy: true}
 	a.mu.Unlock()
 	for _, e := range entries {
 		st.Sessions = append(st.Sessions, e.status())

@@ -128,10 +128,10 @@ func open(ctx context.Context, dir string, start func() error, req OpenRequest) 
 			return c, rep, nil
 		}
 		_ = c.Close()
-		if rep.Error != "" && isSOCKSProxy(req.Proxy) && !agentSpeaksSOCKS(ctx, dir) {
+		if kind := proxyKindUnknownTo(ctx, dir, rep.Error, req.Proxy); kind != "" {
 			// Its reason, "only http:// proxies are supported", would
-			// tell a user of a current sandmux that SOCKS is not.
-			return nil, reply{}, errors.New("the running sandmux agent predates SOCKS proxy support: run `sandmux agent --stop`, or use --no-agent")
+			// tell a user of a current sandmux that this kind is not.
+			return nil, reply{}, fmt.Errorf("the running sandmux agent predates %s proxy support: run `sandmux agent --stop`, or use --no-agent", kind)
 		}
 		// An agent that reached --persist as this request arrived closed
 		// it unanswered; the next attempt finds it gone and starts one.
@@ -142,17 +142,27 @@ func open(ctx context.Context, dir string, start func() error, req OpenRequest) 
 	}
 }
 
-// isSOCKSProxy reports whether the proxy URL p is a SOCKS5 one.
-func isSOCKSProxy(p string) bool {
-	return strings.HasPrefix(p, "socks5://") || strings.HasPrefix(p, "socks5h://")
-}
-
-// agentSpeaksSOCKS asks the agent in dir whether it supports SOCKS
-// proxies; when it cannot tell, it says yes, so that the agent's own
-// reason stands.
-func agentSpeaksSOCKS(ctx context.Context, dir string) bool {
-	st, err := GetStatus(ctx, dir)
-	return err != nil || st.SOCKS
+// proxyKindUnknownTo names the kind of the proxy URL p ("SOCKS",
+// "https://") when the agent in dir refused an open request through it
+// (refusal is its reason) and predates that kind; else "".
+func proxyKindUnknownTo(ctx context.Context, dir, refusal, p string) string {
+	if refusal == "" {
+		return ""
+	}
+	var kind string
+	var knows func(Status) bool
+	switch {
+	case strings.HasPrefix(p, "socks5://"), strings.HasPrefix(p, "socks5h://"):
+		kind, knows = "SOCKS", func(st Status) bool { return st.SOCKS }
+	case strings.HasPrefix(p, "https://"):
+		kind, knows = "https://", func(st Status) bool { return st.HTTPSProxy }
+	default:
+		return ""
+	}
+	if st, err := GetStatus(ctx, dir); err == nil && !knows(st) {
+		return kind
+	}
+	return ""
 }
 
 // openAttempts bounds how often open asks again after errAgentLeft, a

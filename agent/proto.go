@@ -41,8 +41,9 @@ type OpenRequest struct {
 	// files on the proxy's behalf.
 	CAPEM    string `json:"ca_pem,omitempty"`
 	Insecure bool   `json:"insecure,omitempty"`
-	// Proxy is the http:// proxy through which to reach URL, as the
-	// proxy's environment names it (HTTPS_PROXY); "" = directly.
+	// Proxy is the proxy (http://, https://, socks5:// or socks5h://)
+	// through which to reach URL, as the proxy's environment names it
+	// (HTTPS_PROXY); "" = directly.
 	Proxy string `json:"proxy,omitempty"`
 	// Target is the allowlisted "host:port" to reach; "" = the default.
 	Target string `json:"target,omitempty"`

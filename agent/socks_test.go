@@ -10,9 +10,10 @@ import (
 	"github.com/sandmux/sandmux/internal/testutil"
 )
 
-// An agent that predates SOCKS support refuses a socks5h:// proxy as
-// "only http:// proxies are supported", which told a user of a current
-// sandmux that it has none: the proxy says to restart the agent instead.
+// An agent that predates SOCKS (or https:// proxy) support refuses such
+// a proxy as "only http:// proxies are supported", which told a user of a
+// current sandmux that it has none: the proxy says to restart the agent
+// instead.
 // A current agent's own reason (the proxy is down) stands.
 func TestProxyTellsAnAgentPredatesSOCKS(t *testing.T) {
 	dir := shortDir(t)
@@ -45,6 +46,10 @@ func TestProxyTellsAnAgentPredatesSOCKS(t *testing.T) {
 	_, err = Open(context.Background(), dir, noStart, OpenRequest{URL: "ws://box.invalid:8081", Proxy: "socks5h://127.0.0.1:1080"})
 	if err == nil || !strings.Contains(err.Error(), "predates SOCKS proxy support") {
 		t.Fatalf("open through an agent without SOCKS support: %v", err)
+	}
+	_, err = Open(context.Background(), dir, noStart, OpenRequest{URL: "ws://box.invalid:8081", Proxy: "https://127.0.0.1:3128"})
+	if err == nil || !strings.Contains(err.Error(), "predates https:// proxy support") {
+		t.Fatalf("open through an agent without https:// proxy support: %v", err)
 	}
 	// An HTTP proxy's refusal is the agent's to tell.
 	_, err = Open(context.Background(), dir, noStart, OpenRequest{URL: "ws://box.invalid:8081", Proxy: "http://127.0.0.1:3128"})

@@ -14,6 +14,9 @@ type Status struct {
 	// SOCKS says the agent dials through socks5:// and socks5h://
 	// proxies; one that predates them refuses them as unsupported.
 	SOCKS bool `json:"socks,omitempty"`
+	// HTTPSProxy says the agent dials through https:// proxies (over
+	// TLS); one that predates them refuses them as unsupported.
+	HTTPSProxy bool `json:"https_proxy,omitempty"`
 }
 
 // Session states.

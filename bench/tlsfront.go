@@ -3,21 +3,13 @@
 package main
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"io"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
 	"sync"
-	"time"
 
 	"github.com/sandmux/sandmux/internal/testutil"
 )
@@ -35,7 +27,7 @@ type tlsFront struct {
 // startTLSFront listens on a free loopback port and forwards each
 // connection, decrypted, to upstream. The CA's PEM is written into dir.
 func startTLSFront(dir, upstream string) (*tlsFront, error) {
-	cert, caPEM, err := selfSigned()
+	cert, caPEM, err := testutil.SelfSigned("sandmux bench TLS front")
 	if err != nil {
 		return nil, err
 	}
@@ -80,30 +72,4 @@ func forward(c net.Conn, upstream string) {
 	})
 	_, _ = io.Copy(c, up)
 	_ = c.(*tls.Conn).CloseWrite()
-}
-
-// selfSigned makes a CA-flagged P-256 certificate for 127.0.0.1 and
-// returns it with its PEM.
-func selfSigned() (tls.Certificate, []byte, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return tls.Certificate{}, nil, err
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "sandmux bench TLS front"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return tls.Certificate{}, nil, err
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key},
-		pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), nil
 }

@@ -42,11 +42,14 @@ type Config struct {
 	// Backoff spaces resume attempts.
 	Backoff Backoff
 	// Proxy, if set, is the proxy through which to reach URL: an http://
-	// one, which the client asks to CONNECT to the server, or a
+	// or https:// one, which the client asks to CONNECT to the server, or a
 	// socks5:// (the client resolves the server's name) or socks5h://
 	// (the proxy does) one (HTTPS_PROXY or ALL_PROXY, as the command
 	// resolves it for URL).
 	Proxy *url.URL
+	// ProxyTLS configures TLS to an https:// Proxy; nil checks the
+	// proxy's certificate against the system's roots.
+	ProxyTLS *tls.Config
 	// ForeignAnswers is how long a resume keeps trying while every
 	// attempt meets an answer a first dial would take as final (404, a
 	// plain page, a redirect, a certificate or name that does not check

@@ -9,7 +9,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -130,70 +129,103 @@ func (s *Session) startResumable(ctx context.Context, link mux.Link) error {
 
 // httpClient speaks HTTP/1.1 only: a WebSocket upgrade cannot ride HTTP/2.
 // Proxies are not taken from the environment here; libraries read no
-// environment. It serves one handshake; conn reports the connection it
-// made, wrapped in a mux.BufConn above TLS, so the caller can switch it to
-// framing once the upgrade is done.
-func httpClient(tc *tls.Config, proxy *url.URL) (hc *http.Client, conn func() *mux.BufConn) {
+// environment. It serves one handshake, to the server of cfg (its TLS
+// and proxy); the handshakeConn it returns reports what it dialed.
+func httpClient(cfg Config) (*http.Client, *handshakeConn) {
+	tc := cfg.TLS
 	if tc == nil {
 		tc = &tls.Config{MinVersion: tls.VersionTLS12}
 	} else {
 		tc = tc.Clone()
 	}
 	tc.NextProtos = []string{"http/1.1"}
-	var mu sync.Mutex
-	var last *mux.BufConn
-	keep := func(c net.Conn) net.Conn {
-		bc := mux.WrapConn(c)
-		mu.Lock()
-		last = bc
-		mu.Unlock()
-		return bc
-	}
+	hs := &handshakeConn{}
 	d := &net.Dialer{KeepAlive: 30 * time.Second}
 	dial := d.DialContext
-	if proxy != nil {
-		dial = func(ctx context.Context, _, addr string) (net.Conn, error) { return dialVia(ctx, d, proxy, addr) }
+	if cfg.Proxy != nil {
+		dial = func(ctx context.Context, _, addr string) (net.Conn, error) {
+			c, err := dialVia(ctx, d, cfg.Proxy, cfg.ProxyTLS, addr)
+			if err == nil {
+				hs.tunnelOpen()
+			}
+			return c, err
+		}
 	}
 	return &http.Client{
-			// A redirect is reported, never followed: following it would send
-			// the token and --header values (e2b-traffic-access-token) to
-			// wherever it points, in clear text on an https-to-http one.
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-			Transport: &http.Transport{
-				DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-					c, err := dial(ctx, network, addr)
-					if err != nil {
-						return nil, err
-					}
-					return keep(c), nil
-				},
-				// TLS is done here rather than by the transport so that the
-				// BufConn sits above it, where the bytes are WebSocket frames.
-				DialTLSContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-					raw, err := dial(ctx, network, addr)
-					if err != nil {
-						return nil, err
-					}
-					cfg := tc.Clone()
-					if cfg.ServerName == "" {
-						cfg.ServerName, _, _ = net.SplitHostPort(addr)
-					}
-					tconn := tls.Client(raw, cfg)
-					hctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-					defer cancel()
-					if err := tconn.HandshakeContext(hctx); err != nil {
-						_ = raw.Close()
-						return nil, err
-					}
-					mux.TuneTCP(raw)
-					return keep(tconn), nil
-				},
-				ForceAttemptHTTP2: false,
-			}}, func() *mux.BufConn {
-			mu.Lock()
-			defer mu.Unlock()
-			return last
-		}
+		// A redirect is reported, never followed: following it would send
+		// the token and --header values (e2b-traffic-access-token) to
+		// wherever it points, in clear text on an https-to-http one.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		Transport: &http.Transport{
+			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+				c, err := dial(ctx, network, addr)
+				if err != nil {
+					return nil, err
+				}
+				return hs.keep(c), nil
+			},
+			// TLS is done here rather than by the transport so that the
+			// BufConn sits above it, where the bytes are WebSocket frames.
+			DialTLSContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+				raw, err := dial(ctx, network, addr)
+				if err != nil {
+					return nil, err
+				}
+				cfg := tc.Clone()
+				if cfg.ServerName == "" {
+					cfg.ServerName, _, _ = net.SplitHostPort(addr)
+				}
+				tconn := tls.Client(raw, cfg)
+				hctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+				defer cancel()
+				if err := tconn.HandshakeContext(hctx); err != nil {
+					_ = raw.Close()
+					return nil, err
+				}
+				mux.TuneTCP(raw)
+				return hs.keep(tconn), nil
+			},
+			ForceAttemptHTTP2: false,
+		}}, hs
+}
+
+// handshakeConn is what httpClient's one handshake dialed.
+type handshakeConn struct {
+	mu     sync.Mutex
+	last   *mux.BufConn
+	tunnel bool
+}
+
+// keep wraps c, the connection to the server (above TLS), in the
+// mux.BufConn that conn reports, so the caller can switch it to framing
+// once the upgrade is done.
+func (h *handshakeConn) keep(c net.Conn) net.Conn {
+	bc := mux.WrapConn(c)
+	h.mu.Lock()
+	h.last = bc
+	h.mu.Unlock()
+	return bc
+}
+
+func (h *handshakeConn) tunnelOpen() {
+	h.mu.Lock()
+	h.tunnel = true
+	h.mu.Unlock()
+}
+
+// conn is the connection kept, or nil before one is made.
+func (h *handshakeConn) conn() *mux.BufConn {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.last
+}
+
+// tunneled reports whether a proxy opened its tunnel to the server: what
+// failed after that (the server's TLS, its answer) is the server's.
+func (h *handshakeConn) tunneled() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.tunnel
 }
 
 // maxBusyWait caps the wait a busy server's Retry-After asks for.

@@ -3,6 +3,7 @@ package client
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/base64"
 	"fmt"
 	"net"
@@ -14,14 +15,14 @@ import (
 )
 
 // checkProxy reports whether p can carry the client's connection: an
-// http:// proxy, which the client asks to CONNECT to the server, or a
-// socks5:// or socks5h:// one.
+// http:// or https:// proxy, which the client asks to CONNECT to the
+// server, or a socks5:// or socks5h:// one.
 func checkProxy(p *url.URL) error {
 	if p == nil {
 		return nil
 	}
-	if (p.Scheme != "http" && !isSOCKS(p.Scheme)) || p.Hostname() == "" {
-		return fmt.Errorf("%w: proxy %s (HTTPS_PROXY, HTTP_PROXY or ALL_PROXY): only http:// (HTTP CONNECT), socks5:// and socks5h:// proxies are supported; to connect directly, name the server's host in NO_PROXY", ErrInvalidConfig, RedactProxy(p))
+	if (!isHTTPProxy(p.Scheme) && !isSOCKS(p.Scheme)) || p.Hostname() == "" {
+		return fmt.Errorf("%w: proxy %s (HTTPS_PROXY, HTTP_PROXY or ALL_PROXY): only http:// and https:// (HTTP CONNECT), socks5:// and socks5h:// proxies are supported; to connect directly, name the server's host in NO_PROXY", ErrInvalidConfig, RedactProxy(p))
 	}
 	// What net/http's environment reading makes of a malformed value
 	// ("http://user:pw@proxy:3128x" is retried as "http://" + value, so the
@@ -59,17 +60,22 @@ func RedactProxy(p *url.URL) string {
 
 // dialVia connects to addr through the proxy p: a SOCKS5 one, or an HTTP
 // one (an HTTP CONNECT tunnel, RFC 9110 §9.3.6), as curl and git do for
-// HTTPS_PROXY. What follows on the connection (TLS, the upgrade) is the
-// server's, end to end. A refusal is a *ProxyError.
-func dialVia(ctx context.Context, d *net.Dialer, p *url.URL, addr string) (net.Conn, error) {
+// HTTPS_PROXY, spoken over TLS to an https:// proxy, whose certificate is
+// checked against ptls (nil: the system's roots). What follows on the
+// connection (TLS, the upgrade) is the server's, end to end. A refusal is
+// a *ProxyError.
+func dialVia(ctx context.Context, d *net.Dialer, p *url.URL, ptls *tls.Config, addr string) (net.Conn, error) {
 	if isSOCKS(p.Scheme) {
 		return dialSOCKS(ctx, d, p, addr)
 	}
 	paddr := p.Host
 	if p.Port() == "" {
-		paddr = net.JoinHostPort(p.Hostname(), "80")
+		paddr = net.JoinHostPort(p.Hostname(), map[string]string{"http": "80", "https": "443"}[p.Scheme])
 	}
 	c, err := d.DialContext(ctx, "tcp", paddr)
+	if err == nil && p.Scheme == "https" {
+		c, err = startProxyTLS(ctx, c, p, ptls)
+	}
 	if err != nil {
 		return nil, &ProxyError{Proxy: RedactProxy(p), Err: err}
 	}
@@ -151,6 +157,9 @@ func (e *ProxyError) temporary() bool {
 	if e.socks() {
 		return socksTemporary(e.Reply, e.Err)
 	}
+	if e.StatusCode == 0 && proxyTLSLasting(e.Err) {
+		return false
+	}
 	switch e.StatusCode {
 	case http.StatusRequestTimeout, http.StatusTooManyRequests:
 		return true
@@ -166,7 +175,7 @@ func (e *ProxyError) Hint() string {
 		return socksHint(e.Reply, e.Err, e.Proxy[:strings.Index(e.Proxy, ":")])
 	}
 	if e.StatusCode == 0 {
-		return "check HTTPS_PROXY, HTTP_PROXY, ALL_PROXY and NO_PROXY"
+		return proxyTLSHint(e.Err)
 	}
 	return proxyHint(e.StatusCode)
 }
@@ -194,7 +203,7 @@ func (b *bufferedConn) Read(p []byte) (int, error) { return b.r.Read(p) }
 func DialTCP(ctx context.Context, cfg Config, addr string) (net.Conn, error) {
 	d := &net.Dialer{}
 	if cfg.Proxy != nil {
-		return dialVia(ctx, d, cfg.Proxy, addr)
+		return dialVia(ctx, d, cfg.Proxy, cfg.ProxyTLS, addr)
 	}
 	return d.DialContext(ctx, "tcp", addr)
 }

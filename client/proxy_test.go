@@ -83,10 +83,10 @@ func TestDialThroughHTTPProxy(t *testing.T) {
 		}
 	})
 
-	t.Run("only http and socks5 proxies", func(t *testing.T) {
+	t.Run("only http, https and socks5 proxies", func(t *testing.T) {
 		cfg := testConfig(serverURL)
-		cfg.Proxy, _ = url.Parse("https://127.0.0.1:3128")
-		if err := cfg.Validate(); !errors.Is(err, client.ErrInvalidConfig) || !strings.Contains(err.Error(), "only http:// (HTTP CONNECT), socks5:// and socks5h:// proxies") {
+		cfg.Proxy, _ = url.Parse("ftp://127.0.0.1:3128")
+		if err := cfg.Validate(); !errors.Is(err, client.ErrInvalidConfig) || !strings.Contains(err.Error(), "only http:// and https:// (HTTP CONNECT), socks5:// and socks5h:// proxies") {
 			t.Fatalf("validate: %v", err)
 		}
 	})

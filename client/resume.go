@@ -203,7 +203,7 @@ func (s *Session) dialWS(ctx context.Context, protos []string, resuming bool) (m
 	if resuming {
 		header.Set(mux.ResumeHeader, "1")
 	}
-	hc, conn := httpClient(s.cfg.TLS, s.cfg.Proxy)
+	hc, hs := httpClient(s.cfg)
 	// The client serves this one handshake. A refused upgrade (401, 502,
 	// ...) leaves its keep-alive connection idle in the pool, which nothing
 	// would ever reuse or close: close it here.
@@ -217,12 +217,13 @@ func (s *Session) dialWS(ctx context.Context, protos []string, resuming bool) (m
 	if err != nil {
 		var pe *ProxyError
 		switch {
-		case resp == nil && s.cfg.Proxy != nil && conn() == nil && !errors.As(err, &pe):
+		case resp == nil && s.cfg.Proxy != nil && !hs.tunneled() && !errors.As(err, &pe):
 			// No tunnel yet: the wait was for the proxy (net/http reports
-			// its own timeout, not the dial's).
+			// its own timeout, not the dial's). Once the proxy has opened
+			// it, a failure (the server's certificate) is the server's.
 			err = &ProxyError{Proxy: RedactProxy(s.cfg.Proxy), Err: err}
 		case resp == nil:
-			err = notHTTP(err, conn())
+			err = notHTTP(err, hs.conn())
 		}
 		return mux.Link{}, dialError(s.cfg.URL, resp, err)
 	}
@@ -232,7 +233,7 @@ func (s *Session) dialWS(ctx context.Context, protos []string, resuming bool) (m
 		}
 	}
 	link := mux.Link{WS: ws, Client: true}
-	if bc := conn(); bc != nil {
+	if bc := hs.conn(); bc != nil {
 		bc.Framing()
 		link.Frames = bc
 	}

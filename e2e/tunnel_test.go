@@ -483,6 +483,49 @@ func TestProxyBehindHTTPProxy(t *testing.T) {
 	}
 }
 
+// Behind an https:// proxy (HTTPS_PROXY=https://...), spoken to over
+// TLS as curl does, `sandmux proxy` reaches the server with --no-agent
+// and through the agent, trusting the proxy's certificate as the system
+// does (SSL_CERT_FILE here); an untrusted proxy, or a plain one named
+// https://, is one line that says what to do.
+func TestProxyBehindHTTPSProxy(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t, time.Minute)
+	srv := startServer(t, serverOpts{Target: testutil.EchoServer(t).Addr})
+	hp := testutil.StartTLSConnectProxy(t, "alice:s3cret")
+	caFile := filepath.Join(t.TempDir(), "proxy-ca.pem")
+	if err := os.WriteFile(caFile, hp.CAPEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	url := fmt.Sprintf("ws://box.sandmux.invalid:%d", srv.Port) // resolved by the proxy alone
+	env := []string{"HTTP_PROXY=" + hp.URL("alice:s3cret"), "SSL_CERT_FILE=" + caFile}
+	for _, mode := range [][]string{{"--no-agent"}, {"--agent-dir", newAgentDir(t)}} {
+		args := append(append([]string{"proxy", "--url", url}, mode...), "sandbox")
+		if r := run(sandmux(ctx, env, args...), "through the proxy"); r.err != nil || r.stdout != "through the proxy" {
+			t.Fatalf("sandmux %v behind an https:// proxy:\n%s", args, r)
+		}
+	}
+	if a := hp.Asked(); len(a) != 2 || a[0] != a[1] || a[0] != strings.TrimPrefix(url, "ws://") {
+		t.Fatalf("the proxy was asked for %q, want two tunnels to %s", a, strings.TrimPrefix(url, "ws://"))
+	}
+	hpAddr := strings.TrimPrefix(hp.URL(""), "https://")
+	r := run(sandmux(ctx, env, "doctor", "--url", url, "--timeout", "2s", "--probe", "0", "box"), "")
+	if !strings.Contains(r.stdout, "PASS  tcp       connected to "+strings.TrimPrefix(url, "ws://")+" through HTTP proxy https://xxxxx@"+hpAddr) {
+		t.Fatalf("doctor behind an https:// proxy:\n%s", r)
+	}
+
+	r = run(sandmux(ctx, env[:1], "proxy", "--no-agent", "--url", url, "sandbox"), "")
+	if want := "sandmux: " + url + ": HTTP proxy https://xxxxx@" + hpAddr + ": TLS certificate not trusted (the proxy's certificate is not trusted here: "; r.err == nil || !strings.HasPrefix(r.stderr, want) || strings.Count(r.stderr, "\n") != 1 {
+		t.Fatalf("an untrusted proxy: stderr %q, want one line starting %q", r.stderr, want)
+	}
+	plain := testutil.StartConnectProxy(t, "")
+	env = []string{"HTTP_PROXY=https://" + strings.TrimPrefix(plain.URL(""), "http://")}
+	r = run(sandmux(ctx, env, "proxy", "--no-agent", "--url", url, "sandbox"), "")
+	if want := "(the proxy does not speak TLS: write its URL with http://, as HTTPS_PROXY=http://proxy:port)\n"; r.err == nil || !strings.HasSuffix(r.stderr, want) || strings.Count(r.stderr, "\n") != 1 {
+		t.Fatalf("a plain proxy named https://: stderr %q, want one line ending %q", r.stderr, want)
+	}
+}
+
 // A --no-agent proxy tells a refusal on stderr before ssh's stdout closes:
 // ssh exits as soon as it does, prints its own line and hangs up, and the
 // proxy's reason came after the session's close handshake, behind ssh's

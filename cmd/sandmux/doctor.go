@@ -261,10 +261,10 @@ func (d *doctor) checkURL() (cfg client.Config, ok bool) {
 
 // proxyKind names the proxy p's protocol for the doctor's lines.
 func proxyKind(p *neturl.URL) string {
-	if p.Scheme == "http" {
-		return "HTTP proxy"
+	if strings.HasPrefix(p.Scheme, "socks") {
+		return "SOCKS proxy"
 	}
-	return "SOCKS proxy"
+	return "HTTP proxy" // http:// or https://, a CONNECT either way
 }
 
 // checkDNS resolves hostname, unless a proxy will (an HTTP or socks5h://

@@ -2,6 +2,7 @@ package testutil
 
 import (
 	"bufio"
+	"crypto/tls"
 	"encoding/base64"
 	"io"
 	"net"
@@ -14,10 +15,12 @@ import (
 // tunnel to 127.0.0.1 on the port asked for, whatever the host (so that
 // a test can name a server by a host that resolves nowhere), and
 // records what it was asked. With auth set it wants that Basic
-// user:password first.
+// user:password first. Started by StartTLSConnectProxy, it is an
+// https:// proxy, spoken to over TLS.
 type ConnectProxy struct {
-	srv  *Server
-	auth string
+	srv   *Server
+	auth  string
+	caPEM []byte // the TLS proxy's certificate, its own CA
 	askLog
 }
 
@@ -29,19 +32,52 @@ func StartConnectProxy(t testing.TB, auth string) *ConnectProxy {
 	return p
 }
 
-// URL is the proxy's http:// URL, with userinfo ("user:password") if
-// given.
+// StartTLSConnectProxy runs a ConnectProxy behind TLS, with a
+// certificate for 127.0.0.1 that is its own CA (CAPEM), until the test
+// ends.
+func StartTLSConnectProxy(t testing.TB, auth string) *ConnectProxy {
+	t.Helper()
+	cert, caPEM, err := SelfSigned("sandmux test HTTPS proxy")
+	if err != nil {
+		t.Fatalf("testutil: proxy certificate: %v", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("testutil: listen on loopback: %v", err)
+	}
+	p := &ConnectProxy{auth: auth, caPEM: caPEM}
+	p.srv = ServeListener(tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}), p.serve)
+	t.Cleanup(p.srv.Close)
+	return p
+}
+
+// CAPEM is the PEM of the TLS proxy's certificate, which a client must
+// trust; nil for a plain one.
+func (p *ConnectProxy) CAPEM() []byte { return p.caPEM }
+
+// URL is the proxy's http:// URL (https:// behind TLS), with userinfo
+// ("user:password") if given.
 func (p *ConnectProxy) URL(userinfo string) string {
 	if userinfo != "" {
 		userinfo += "@"
 	}
-	return "http://" + userinfo + p.srv.Addr
+	scheme := "http://"
+	if p.caPEM != nil {
+		scheme = "https://"
+	}
+	return scheme + userinfo + p.srv.Addr
 }
 
 func (p *ConnectProxy) serve(c net.Conn) {
 	defer c.Close()
 	req, err := http.ReadRequest(bufio.NewReader(c))
-	if err != nil || req.Method != http.MethodConnect {
+	if err != nil {
+		// As squid and tinyproxy answer what is not HTTP (a TLS
+		// ClientHello, from a client told https:// for this plain proxy).
+		_, _ = io.WriteString(c, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+		return
+	}
+	if req.Method != http.MethodConnect {
 		return
 	}
 	p.record(req.Host)
