@@ -20,7 +20,7 @@ import (
 
 func TestMaskCopy(t *testing.T) {
 	key := [4]byte{0x11, 0x22, 0x44, 0x88}
-	for _, n := range []int{0, 1, 3, 7, 8, 9, 31, 32, 33, 63, 64, 65, 100, 4099} {
+	for _, n := range []int{0, 1, 3, 7, 8, 9, 31, 32, 33, 63, 64, 65, 100, maskBlock - 1, maskBlock, maskBlock + 1, 4*maskBlock + 13, 70001} {
 		src := make([]byte, n)
 		for i := range src {
 			src[i] = byte(i * 31)
@@ -40,6 +40,16 @@ func TestMaskCopy(t *testing.T) {
 				t.Fatalf("masking %d bytes twice at pos %d did not restore them", n, pos)
 			}
 		}
+	}
+}
+
+// BenchmarkMaskCopy masks a largest data message as a client builds it:
+// the one copy of an upload's bytes in user space on that side.
+func BenchmarkMaskCopy(b *testing.B) {
+	src, dst := make([]byte, 256<<10), make([]byte, 256<<10)
+	b.SetBytes(int64(len(src)))
+	for range b.N {
+		maskCopy(dst, src, [4]byte{1, 2, 3, 4}, 1)
 	}
 }
 
