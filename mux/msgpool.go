@@ -50,8 +50,11 @@ func getMsg(n int) []byte {
 func putMsg(b []byte) {
 	for i := range msgClasses {
 		if cap(b) == msgClassCap(i) {
-			b = b[:0]
-			msgPools[i].Put(&b)
+			// A pointer of its own: &b would move b to the heap on
+			// every call, pooled or not.
+			bp := new([]byte)
+			*bp = b[:0]
+			msgPools[i].Put(bp)
 			return
 		}
 	}

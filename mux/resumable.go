@@ -133,9 +133,13 @@ type Resumable struct {
 	// ack can arrive while the message is still inside ws.Write (the peer
 	// got every byte before the call returned), so the buffer may go back
 	// to the shared pool only from under sendMu (see recycle).
-	freed   [][]byte
-	recv    uint64 // bytes handed to the reader so far
-	ackSent uint64
+	freed [][]byte
+	// freeSpare, owned by sendMu's holder, is the slice freed becomes
+	// after recycle takes it: the two alternate, so recycling allocates
+	// nothing.
+	freeSpare [][]byte
+	recv      uint64 // bytes handed to the reader so far
+	ackSent   uint64
 
 	// owned by the single writer (yamux's send loop)
 	hdr     [yamuxHeaderSize]byte
@@ -439,9 +443,22 @@ func (r *Resumable) trimLocked(upTo uint64) {
 		for _, c := range r.replay[:i] {
 			r.freed = append(r.freed, c.buf)
 		}
-		r.replay = append(r.replay[:0:0], r.replay[i:]...)
+		// Shifted down in place: a new slice for every acknowledgement
+		// made the next append allocate again, a third of the bytes a
+		// client allocated on an upload, and every garbage collection
+		// they brought on also emptied the message pools (getMsg).
+		n := copy(r.replay, r.replay[i:])
+		clear(r.replay[n:]) // pins no acknowledged buffer
+		r.replay = r.replay[:n]
+		if cap(r.replay) > replayKeep && n < cap(r.replay)/4 {
+			r.replay = append([]chunk(nil), r.replay...) // after a burst of small messages
+		}
 	}
 }
+
+// replayKeep is how many entries the replay slice keeps room for however
+// few it holds: 256 KiB messages enough for 64 MiB in flight.
+const replayKeep = 256
 
 // Drop abandons the current WebSocket (a dead path, a silent peer); the
 // owner is told through Lost and attaches a new one.
@@ -699,11 +716,13 @@ func buildChunk(head, part []byte, size int, l Link) chunk {
 func (r *Resumable) recycle() {
 	r.mu.Lock()
 	freed := r.freed
-	r.freed = nil
+	r.freed = r.freeSpare
 	r.mu.Unlock()
 	for _, b := range freed {
 		putMsg(b)
 	}
+	clear(freed)
+	r.freeSpare = freed[:0]
 }
 
 // Read returns session bytes from the current WebSocket, waiting through
