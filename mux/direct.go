@@ -47,7 +47,7 @@ type direct struct {
 func (d *direct) Read(p []byte) (int, error) { return d.raw.read(p) }
 
 // Write implements io.Writer.
-func (d *direct) Write(p []byte) (int, error) { return d.raw.writev(p) }
+func (d *direct) Write(p []byte) (int, error) { return d.raw.write(p) }
 
 // SyscallConn returns the wrapped descriptor's, for tuning (TunePipe).
 func (d *direct) SyscallConn() (syscall.RawConn, error) { return d.raw.rc, nil }

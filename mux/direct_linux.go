@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -36,6 +37,36 @@ type rawIO struct {
 	// a system call (see hiddenErr).
 	taken   atomic.Int32
 	writing atomic.Int32
+	// rd and wr hold a read's and a write's arguments and results, their
+	// callbacks bound once: a closure made per call, handed to RawConn (an
+	// interface) and so to the heap, was about a third of the bytes an upload
+	// allocated in the tunnel's processes, and every garbage collection it
+	// brought on also emptied the message pools (getMsg).
+	rd rawRead
+	wr rawWrite
+}
+
+// rawRead is rawIO.read's state; mu makes concurrent reads take turns,
+// as the descriptor's own read lock does.
+type rawRead struct {
+	mu    sync.Mutex
+	r     *rawIO
+	p     []byte
+	n     int
+	errno syscall.Errno
+	fn    func(fd uintptr) bool // do, bound once
+}
+
+// rawWrite is rawIO.writev's state, as rawRead.
+type rawWrite struct {
+	mu          sync.Mutex
+	r           *rawIO
+	bufs        [][]byte
+	total, done int
+	errno       syscall.Errno
+	iov         []syscall.Iovec // reused from call to call
+	one         [1][]byte       // write's bufs
+	fn          func(fd uintptr) bool
 }
 
 // newRawIO returns a rawIO for v's descriptor, or nil unless it is a pipe
@@ -68,6 +99,8 @@ func newRawIO(v any) *rawIO {
 		return nil
 	}
 	r := &rawIO{rc: rc}
+	r.rd.r, r.rd.fn = r, r.rd.do
+	r.wr.r, r.wr.fn = r, r.wr.do
 	switch c := v.(type) {
 	case *os.File:
 		if errors.Is(c.SetReadDeadline(time.Time{}), os.ErrNoDeadline) {
@@ -113,21 +146,13 @@ func (r *rawIO) read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	var n int
-	var errno syscall.Errno
-	err := r.rc.Read(func(fd uintptr) bool {
-		for {
-			r1, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
-			if e == syscall.EINTR {
-				continue
-			}
-			n, errno = int(r1), e
-			if e == 0 && n == 0 && r.tcp && !r.finished.Load() {
-				errno = r.hiddenErr(fd)
-			}
-			return e != syscall.EAGAIN
-		}
-	})
+	op := &r.rd
+	op.mu.Lock()
+	op.p = p
+	err := r.rc.Read(op.fn)
+	n, errno := op.n, op.errno
+	op.p, op.n, op.errno = nil, 0, 0 // pins no caller's buffer
+	op.mu.Unlock()
 	switch {
 	case err != nil:
 		return 0, r.pollErr("read", err)
@@ -137,6 +162,21 @@ func (r *rawIO) read(p []byte) (int, error) {
 		return 0, io.EOF
 	}
 	return n, nil
+}
+
+// do is read's RawConn callback.
+func (op *rawRead) do(fd uintptr) bool {
+	for {
+		r1, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&op.p[0])), uintptr(len(op.p)))
+		if e == syscall.EINTR {
+			continue
+		}
+		op.n, op.errno = int(r1), e
+		if e == 0 && op.n == 0 && op.r.tcp && !op.r.finished.Load() {
+			op.errno = op.r.hiddenErr(fd)
+		}
+		return e != syscall.EAGAIN
+	}
 }
 
 // finish records that the write half is being closed (see hiddenErr).
@@ -185,46 +225,32 @@ const tcpClosed = 7
 // writev writes all of bufs, in as few writev(2) calls as the descriptor
 // takes, as net.Conn's Write: a short count only with an error.
 func (r *rawIO) writev(bufs ...[]byte) (int, error) {
-	total := 0
+	r.wr.mu.Lock()
+	defer r.wr.mu.Unlock()
+	return r.writeLocked(bufs)
+}
+
+// write is writev of one buffer, without a slice made for it per call.
+func (r *rawIO) write(p []byte) (int, error) {
+	r.wr.mu.Lock()
+	defer r.wr.mu.Unlock()
+	r.wr.one[0] = p
+	n, err := r.writeLocked(r.wr.one[:])
+	r.wr.one[0] = nil
+	return n, err
+}
+
+// writeLocked is writev; the caller holds wr.mu.
+func (r *rawIO) writeLocked(bufs [][]byte) (int, error) {
+	op := &r.wr
+	op.bufs, op.total = bufs, 0
 	for _, b := range bufs {
-		total += len(b)
+		op.total += len(b)
 	}
-	done := 0
-	var errno syscall.Errno
-	iov := make([]syscall.Iovec, 0, len(bufs))
-	err := r.rc.Write(func(fd uintptr) bool {
-		for done < total {
-			iov = iov[:0]
-			skip := done
-			for _, b := range bufs {
-				if skip >= len(b) {
-					skip -= len(b)
-					continue
-				}
-				b, skip = b[skip:], 0
-				v := syscall.Iovec{Base: &b[0]}
-				v.SetLen(len(b))
-				iov = append(iov, v)
-			}
-			r.writing.Add(1)
-			r1, _, e := syscall.RawSyscall(syscall.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&iov[0])), uintptr(len(iov)))
-			if e != 0 && e != syscall.EINTR && e != syscall.EAGAIN {
-				r.taken.CompareAndSwap(0, int32(e))
-			}
-			r.writing.Add(-1)
-			switch e {
-			case 0:
-				done += int(r1)
-			case syscall.EINTR:
-			case syscall.EAGAIN:
-				return false // wait until writable
-			default:
-				errno = e
-				return true
-			}
-		}
-		return true
-	})
+	err := r.rc.Write(op.fn)
+	done, errno := op.done, op.errno
+	clear(op.iov[:cap(op.iov)]) // pins no caller's buffer
+	op.bufs, op.done, op.errno = nil, 0, 0
 	switch {
 	case err != nil:
 		return done, r.pollErr("write", err)
@@ -232,4 +258,41 @@ func (r *rawIO) writev(bufs ...[]byte) (int, error) {
 		return done, r.sysErr("write", errno)
 	}
 	return done, nil
+}
+
+// do is writev's RawConn callback.
+func (op *rawWrite) do(fd uintptr) bool {
+	r := op.r
+	for op.done < op.total {
+		iov := op.iov[:0]
+		skip := op.done
+		for _, b := range op.bufs {
+			if skip >= len(b) {
+				skip -= len(b)
+				continue
+			}
+			b, skip = b[skip:], 0
+			v := syscall.Iovec{Base: &b[0]}
+			v.SetLen(len(b))
+			iov = append(iov, v)
+		}
+		op.iov = iov
+		r.writing.Add(1)
+		r1, _, e := syscall.RawSyscall(syscall.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&iov[0])), uintptr(len(iov)))
+		if e != 0 && e != syscall.EINTR && e != syscall.EAGAIN {
+			r.taken.CompareAndSwap(0, int32(e))
+		}
+		r.writing.Add(-1)
+		switch e {
+		case 0:
+			op.done += int(r1)
+		case syscall.EINTR:
+		case syscall.EAGAIN:
+			return false // wait until writable
+		default:
+			op.errno = e
+			return true
+		}
+	}
+	return true
 }

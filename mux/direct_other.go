@@ -12,4 +12,5 @@ func newRawIO(any) *rawIO { return nil }
 
 func (r *rawIO) read([]byte) (int, error)      { panic("unreachable") }
 func (r *rawIO) writev(...[]byte) (int, error) { panic("unreachable") }
+func (r *rawIO) write([]byte) (int, error)     { panic("unreachable") }
 func (r *rawIO) finish()                       { panic("unreachable") }
