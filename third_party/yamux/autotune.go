@@ -60,8 +60,9 @@ func (r *rttHolder) load() time.Duration {
 }
 
 // windowTuner is a stream's tuning state. recvLock guards max, read and
-// the epoch; the rest is atomic because closeStream runs with stateLock
-// held, and sendWindowUpdate takes stateLock inside recvLock.
+// the epoch; the rest is atomic because closeStream (with stateLock held,
+// from processFlags) and the session window's sums (under streamLock)
+// read it without recvLock.
 type windowTuner struct {
 	max        uint32    // the window this stream grants now
 	read       uint64    // bytes the reader has taken, ever

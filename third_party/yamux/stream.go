@@ -23,6 +23,15 @@ const (
 
 // Stream is used to represent a logical stream
 // within a session.
+//
+// Lock order (sandmux patch): controlHdrLock or sendLock, then stateLock,
+// then recvLock; nothing is sent or waited for under stateLock or
+// recvLock. The session's streamLock is taken with neither of the last
+// two held (sendWindowUpdate holds controlHdrLock for it), except by
+// processFlags, which only the receive loop runs (stateLock,
+// then streamLock in closeStream and establishStream), and by
+// Session.Close (streamLock, then stateLock), which waits for the
+// receive loop to end first.
 type Stream struct {
 	recvWindow uint32
 	sendWindow uint32
@@ -326,15 +335,18 @@ func (s *Stream) sendWindowUpdate() error {
 	s.controlHdrLock.Lock()
 	defer s.controlHdrLock.Unlock()
 
+	// Determine the flags if any. sandmux patch: before recvLock, not
+	// inside it as upstream, since Read takes recvLock inside stateLock:
+	// two Reads on one stream deadlocked, each holding the lock the other
+	// wanted, and the receive loop and Close waited behind them.
+	flags := s.sendFlags()
+
 	// Determine the delta update. sandmux patch: against the stream's
 	// auto-tuned window (autotune.go), not the configured maximum.
 	s.recvLock.Lock()
 	s.tune()
 	max := s.tuner.max
 	delta := s.grantFor(max)
-
-	// Determine the flags if any
-	flags := s.sendFlags()
 
 	// Check if we can omit the update. sandmux: at an eighth of the window,
 	// not half, so a sender is never more than an eighth short of a full
