@@ -1,6 +1,8 @@
 package yamux
 
 import (
+	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -67,6 +69,57 @@ func TestLockOrderConcurrentReads(t *testing.T) {
 		if got.Load() != size {
 			t.Fatalf("round %d: read %d bytes, want %d", round, got.Load(), size)
 		}
+	}
+}
+
+// A stream refused at the accept backlog is reset with its session's
+// stream lock released: the RST waits for room in the send queue, up to
+// the write timeout, and NumStreams (sandmux's Stats) and every other
+// stream's open and close waited behind it while a peer that stopped
+// reading kept the queue full. Sandmux's server held its own lock over
+// NumStreams, so a /metrics scrape held every upgrade for ~22 s (1f2dba7).
+func TestLockOrderBacklogResetOutsideStreamLock(t *testing.T) {
+	peer, conn := net.Pipe() // the peer never reads: the send loop's first write blocks
+	defer peer.Close()
+	cfg := testConfNoKeepAlive()
+	cfg.AcceptBacklog = 1
+	cfg.ConnectionWriteTimeout = time.Minute // far past the test's patience
+	logs := captureLogs(cfg)
+	server, err := Server(conn, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer server.Close()
+
+	// Stream 1 waits in the backlog; each later one is refused with a
+	// RST: one the send loop is stuck writing, a queue full, and one
+	// waiting for room.
+	queue := cap(server.sendCh)
+	refused := queue + 2
+	var syns []byte
+	for i := range 1 + refused {
+		hdr := header(make([]byte, headerSize))
+		hdr.encode(typeWindowUpdate, flagSYN, uint32(2*i+1), 0)
+		syns = append(syns, hdr...)
+	}
+	wrote := make(chan error, 1)
+	go func() { _, err := peer.Write(syns); wrote <- err }()
+	waitUntil(t, "the last refused stream's RST waits for room", func() bool {
+		return strings.Count(logs.String(), "backlog exceeded") == refused && len(server.sendCh) == queue
+	})
+
+	got := make(chan int, 1)
+	go func() { got <- server.NumStreams() }()
+	select {
+	case n := <-got:
+		if n != 1 {
+			t.Fatalf("NumStreams = %d, want 1 (the stream in the backlog)", n)
+		}
+	case <-time.After(lockOrderWait):
+		t.Fatalf("NumStreams still waiting after %v: a refused stream's RST is sent holding streamLock", lockOrderWait)
+	}
+	if err := <-wrote; err != nil {
+		t.Fatal(err)
 	}
 }
 
