@@ -177,13 +177,19 @@ func (e *ProxyError) Hint() string {
 	if e.StatusCode == 0 {
 		return proxyTLSHint(e.Err)
 	}
-	return proxyHint(e.StatusCode)
+	scheme, _, ok := strings.Cut(e.Proxy, "://")
+	if !ok {
+		scheme = "http"
+	}
+	return proxyHint(e.StatusCode, scheme)
 }
 
-func proxyHint(code int) string {
+// proxyHint says what to do about an HTTP proxy's refusal code; scheme
+// (http or https) is the proxy's, kept in the URL the hint shows.
+func proxyHint(code int, scheme string) string {
 	switch code {
 	case http.StatusProxyAuthRequired, http.StatusUnauthorized:
-		return "give the proxy's user and password in the proxy URL: http://user:password@proxy:port"
+		return "give the proxy's user and password in the proxy URL: " + scheme + "://user:password@proxy:port"
 	case http.StatusForbidden, http.StatusMethodNotAllowed:
 		return "the proxy does not allow this destination; ask its administrator, or exempt it with NO_PROXY"
 	}

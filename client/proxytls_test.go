@@ -72,6 +72,18 @@ func TestDialThroughHTTPSProxy(t *testing.T) {
 		}
 	})
 
+	// A wrong password is told to go in the proxy's own URL, https://
+	// kept: http:// would send it unencrypted, to a proxy that wants TLS.
+	t.Run("wrong password", func(t *testing.T) {
+		cfg := testConfig("ws://box.sandmux.invalid:" + port)
+		cfg.Proxy, _ = url.Parse(p.URL("alice:wrong"))
+		cfg.ProxyTLS = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+		_, err := dialErr(t, cfg)
+		if !strings.HasSuffix(err.Error(), "407 Proxy Authentication Required (give the proxy's user and password in the proxy URL: https://user:password@proxy:port)") {
+			t.Fatalf("error text\n  %s\nwant the hint to name an https:// URL", err)
+		}
+	})
+
 	// HTTPS_PROXY=https://proxy:3128 for a plain proxy: the variable's
 	// name says https, the proxy's own scheme is http.
 	t.Run("plain proxy named https", func(t *testing.T) {
