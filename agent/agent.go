@@ -467,6 +467,18 @@ func (a *Agent) entryFor(req *OpenRequest) (*entry, error) {
 		}
 		cfg.Proxy = p
 	}
+	if req.ProxyCAPEM != "" {
+		// Added to the agent's own roots: SSL_CERT_FILE replaces only
+		// the system's bundle file, its directories still count.
+		pool, err := x509.SystemCertPool()
+		if err != nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM([]byte(req.ProxyCAPEM)) {
+			return nil, errors.New("SSL_CERT_FILE holds no PEM certificate (for the https:// proxy)")
+		}
+		cfg.ProxyTLS = &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool}
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -493,7 +505,7 @@ func (a *Agent) entryFor(req *OpenRequest) (*entry, error) {
 // overruled by a session another proxy started.
 func sessionKey(req *OpenRequest, noResume bool, resumeTimeout time.Duration) string {
 	h := sha256.New()
-	fmt.Fprintf(h, "%q|%q|%q|%t|%t|%d|%q|", sameServerURL(req.URL), req.Token, req.CAPEM, req.Insecure, noResume, resumeTimeout, req.Proxy)
+	fmt.Fprintf(h, "%q|%q|%q|%t|%t|%d|%q|%q|", sameServerURL(req.URL), req.Token, req.CAPEM, req.Insecure, noResume, resumeTimeout, req.Proxy, req.ProxyCAPEM)
 	names := make([]string, 0, len(req.Header))
 	for k := range req.Header {
 		names = append(names, k)

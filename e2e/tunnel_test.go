@@ -526,6 +526,33 @@ func TestProxyBehindHTTPSProxy(t *testing.T) {
 	}
 }
 
+// A running agent reads its system roots once, in the environment it
+// started in: a proxy that was told its https:// proxy's certificate is
+// not trusted, and set SSL_CERT_FILE as the line says, met the same
+// refusal from the same agent until it was stopped. The proxy now sends
+// SSL_CERT_FILE's certificates with its request, as it sends --ca's.
+func TestAgentTrustsTheProxysSSLCertFile(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t, time.Minute)
+	srv := startServer(t, serverOpts{Target: testutil.EchoServer(t).Addr})
+	hp := testutil.StartTLSConnectProxy(t, "")
+	caFile := filepath.Join(t.TempDir(), "proxy-ca.pem")
+	if err := os.WriteFile(caFile, hp.CAPEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	url := fmt.Sprintf("ws://box.sandmux.invalid:%d", srv.Port)
+	dir := newAgentDir(t)
+	env := []string{"HTTP_PROXY=" + hp.URL("")}
+	r := run(sandmux(ctx, env, "proxy", "--agent-dir", dir, "--url", url, "sandbox"), "")
+	if r.err == nil || !strings.Contains(r.stderr, "TLS certificate not trusted") {
+		t.Fatalf("an untrusted proxy through the agent: %s", r)
+	}
+	env = append(env, "SSL_CERT_FILE="+caFile)
+	if r := run(sandmux(ctx, env, "proxy", "--agent-dir", dir, "--url", url, "sandbox"), "trusted now"); r.err != nil || r.stdout != "trusted now" {
+		t.Fatalf("the same agent, asked with SSL_CERT_FILE naming the proxy's CA:\n%s", r)
+	}
+}
+
 // A --no-agent proxy tells a refusal on stderr before ssh's stdout closes:
 // ssh exits as soon as it does, prints its own line and hangs up, and the
 // proxy's reason came after the session's close handshake, behind ssh's
