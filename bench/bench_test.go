@@ -60,7 +60,10 @@ func TestHarness(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	start := time.Now()
-	rep, err := run(ctx, Options{Mode: "tiny", Settings: tinySettings(), Root: root, Progress: &logWriter{t: t}})
+	// make test passes the binary `make build` made, which is the one
+	// the harness would build (same tags, -trimpath, CGO off).
+	bin := os.Getenv("SANDMUX_TEST_BIN")
+	rep, err := run(ctx, Options{Mode: "tiny", Settings: tinySettings(), Bin: bin, Root: root, Progress: &logWriter{t: t}})
 	if err != nil {
 		t.Fatal(err)
 	}

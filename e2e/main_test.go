@@ -5,6 +5,7 @@ package e2e
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -43,25 +44,62 @@ func TestMain(m *testing.M) {
 	}))
 }
 
-// buildBinary builds ./cmd/sandmux into dir. The binary is built without
+// buildBinary puts the binary under test into dir: a copy of
+// $SANDMUX_TEST_BIN when set (make test passes the `make build` binary, so
+// the suite does not build it again), else one built as `make build`
+// builds it (its tags, -trimpath, CGO off), which shares its compiled
+// packages with make build and the bench. The binary is built without
 // -race even when the tests run with it: the processes under test are the
 // product as shipped, and the race detector would multiply the CPU they
-// take from ssh and sshd on a small machine.
+// take from ssh and sshd on a small machine. It is a copy, not the path
+// itself, because another uid runs it (TestAgentSocketRefusesOtherUser)
+// and the checkout may sit in a directory only its owner can enter.
 func buildBinary(dir string) error {
-	out, err := exec.Command("go", "env", "GOMOD").Output()
+	out := filepath.Join(dir, "sandmux")
+	if bin := os.Getenv("SANDMUX_TEST_BIN"); bin != "" {
+		if err := copyExecutable(bin, out); err != nil {
+			return fmt.Errorf("SANDMUX_TEST_BIN: %w", err)
+		}
+	} else if err := goBuild(out); err != nil {
+		return err
+	}
+	// MkdirTemp made the directory 0700.
+	return os.Chmod(dir, 0o755)
+}
+
+// goBuild builds ./cmd/sandmux into out with the Makefile's TAGS.
+func goBuild(out string) error {
+	gomod, err := exec.Command("go", "env", "GOMOD").Output()
 	if err != nil {
 		return fmt.Errorf("go env GOMOD: %w", err)
 	}
-	gomod := strings.TrimSpace(string(out))
-	if gomod == "" || gomod == os.DevNull {
+	mod := strings.TrimSpace(string(gomod))
+	if mod == "" || mod == os.DevNull {
 		return errors.New("not inside the sandmux module (go env GOMOD is empty)")
 	}
-	cmd := exec.Command("go", "build", "-o", filepath.Join(dir, "sandmux"), "./cmd/sandmux")
-	cmd.Dir = filepath.Dir(gomod)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("%w\n%s", err, out)
+	cmd := exec.Command("go", "build", "-trimpath", "-tags", "urfave_cli_no_docs", "-o", out, "./cmd/sandmux")
+	cmd.Dir = filepath.Dir(mod)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("%w\n%s", err, b)
 	}
-	// Another uid runs the binary in TestAgentSocketRefusesOtherUser, and
-	// MkdirTemp made the directory 0700.
-	return os.Chmod(dir, 0o755)
+	return nil
+}
+
+// copyExecutable copies the program at src to dst, executable by all.
+func copyExecutable(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o755)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		_ = out.Close()
+		return err
+	}
+	return out.Close()
 }
