@@ -585,10 +585,14 @@ func edVerdict(r result) (string, string) {
 func TestDoctor(t *testing.T) {
 	t.Parallel()
 	sshd := startSSHD(t)
-	ctx := testContext(t, 3*time.Minute)
+	// Each subtest has its own deadline, from when it runs: they wait
+	// for a parallel slot behind the package's other tests, and on a
+	// loaded machine one deadline set here had run out before the last
+	// of them started ("context deadline exceeded after 0s").
 
 	t.Run("healthy", func(t *testing.T) {
 		t.Parallel()
+		ctx := testContext(t, 3*time.Minute)
 		echo := testutil.EchoServer(t).Addr
 		srv := startServer(t, serverOpts{Target: sshd.Addr, Allow: []string{echo}})
 		r := edDoctor(ctx, "--url", srv.URL, "box")
@@ -627,6 +631,7 @@ func TestDoctor(t *testing.T) {
 
 	t.Run("wrong token", func(t *testing.T) {
 		t.Parallel()
+		ctx := testContext(t, 3*time.Minute)
 		srv := startServer(t, serverOpts{Target: sshd.Addr, Token: "right"})
 		r := edDoctor(ctx, "--url", srv.URL, "--token", "wrong", "box")
 		v, fix := edVerdict(r)
@@ -641,6 +646,7 @@ func TestDoctor(t *testing.T) {
 
 	t.Run("refused target", func(t *testing.T) {
 		t.Parallel()
+		ctx := testContext(t, 3*time.Minute)
 		closed := fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
 		srv := startServer(t, serverOpts{Target: closed})
 		r := edDoctor(ctx, "--url", srv.URL, "box")
@@ -657,6 +663,7 @@ func TestDoctor(t *testing.T) {
 	// not to start sshd.
 	t.Run("service target", func(t *testing.T) {
 		t.Parallel()
+		ctx := testContext(t, 3*time.Minute)
 		echo := testutil.EchoServer(t).Addr
 		closed := fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
 		srv := startServer(t, serverOpts{Target: sshd.Addr, Allow: []string{echo, closed}})
@@ -676,6 +683,7 @@ func TestDoctor(t *testing.T) {
 
 	t.Run("raw bridge", func(t *testing.T) {
 		t.Parallel()
+		ctx := testContext(t, 3*time.Minute)
 		bridge := startRawBridge(t, sshd.Addr)
 		r := edDoctor(ctx, "--url", bridge.URL, "box")
 		v, fix := edVerdict(r)
@@ -690,6 +698,7 @@ func TestDoctor(t *testing.T) {
 
 	t.Run("plain http", func(t *testing.T) {
 		t.Parallel()
+		ctx := testContext(t, 3*time.Minute)
 		hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 			_, _ = io.WriteString(w, "<html>hello</html>\n")
 		}))
@@ -705,6 +714,7 @@ func TestDoctor(t *testing.T) {
 
 	t.Run("e2b edge", func(t *testing.T) {
 		t.Parallel()
+		ctx := testContext(t, 3*time.Minute)
 		// E2B's edge answers in JSON for a sandbox it cannot reach.
 		for _, tc := range []struct {
 			status             int
@@ -736,6 +746,7 @@ func TestDoctor(t *testing.T) {
 
 	t.Run("sshd port", func(t *testing.T) {
 		t.Parallel()
+		ctx := testContext(t, 3*time.Minute)
 		r := edDoctor(ctx, "--url", "ws://"+sshd.Addr, "box")
 		v, fix := edVerdict(r)
 		if r.exitCode() != 1 || !strings.HasPrefix(v, "FAIL at upgrade: ws://"+sshd.Addr+`: the server did not answer in HTTP: it sent "SSH-2.0-`) ||
@@ -746,6 +757,7 @@ func TestDoctor(t *testing.T) {
 
 	t.Run("nothing listening", func(t *testing.T) {
 		t.Parallel()
+		ctx := testContext(t, 3*time.Minute)
 		port := testutil.FreePort(t)
 		r := edDoctor(ctx, "--url", fmt.Sprintf("ws://127.0.0.1:%d", port), "box")
 		if v, _ := edVerdict(r); r.exitCode() != 1 || v != fmt.Sprintf("FAIL at tcp: 127.0.0.1:%d refused the connection", port) {
