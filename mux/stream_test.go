@@ -46,11 +46,14 @@ func openHalfClosed(t *testing.T, ccfg mux.Config, handle func(*mux.Session, *mu
 func TestHalfClosedStreamOutlivesCloseTimeoutWhileBusy(t *testing.T) {
 	ccfg := fastConfig()
 	// Five times the pace: a loaded machine (other tests, -race) once
-	// left a 300 ms gap between two chunks paced 100 ms apart.
-	ccfg.StreamCloseTimeout = 500 * time.Millisecond
-	const chunks, size = 25, 1000 // one every 100 ms: 2.5 s, five timeouts
+	// left a 300 ms gap between two chunks paced 100 ms apart, and a
+	// starved one (nice 19, load average 20) a gap over 500 ms, so the
+	// timeout is 1.5 s and the pace 300 ms; still five timeouts long.
+	const pace = 300 * time.Millisecond
+	ccfg.StreamCloseTimeout = 5 * pace
+	const chunks, size = 25, 1000 // one every pace: 7.5 s, five timeouts
 	_, st := openHalfClosed(t, ccfg, func(_ *mux.Session, st *mux.Stream) {
-		tick := time.NewTicker(100 * time.Millisecond) // pacing the download, not synchronising
+		tick := time.NewTicker(pace) // pacing the download, not synchronising
 		defer tick.Stop()
 		for range chunks {
 			if _, err := st.Write(make([]byte, size)); err != nil {
