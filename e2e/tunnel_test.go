@@ -483,6 +483,21 @@ func TestProxyBehindHTTPProxy(t *testing.T) {
 	}
 }
 
+// httpsProxyRig starts a sandmux server before an echo service and an
+// https:// CONNECT proxy (wanting auth, if given), and returns the proxy,
+// a file holding its CA's PEM (for SSL_CERT_FILE), and the server's URL
+// by a name only the proxy resolves.
+func httpsProxyRig(t *testing.T, auth string) (hp *testutil.ConnectProxy, caFile, url string) {
+	t.Helper()
+	srv := startServer(t, serverOpts{Target: testutil.EchoServer(t).Addr})
+	hp = testutil.StartTLSConnectProxy(t, auth)
+	caFile = filepath.Join(t.TempDir(), "proxy-ca.pem")
+	if err := os.WriteFile(caFile, hp.CAPEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return hp, caFile, fmt.Sprintf("ws://box.sandmux.invalid:%d", srv.Port)
+}
+
 // Behind an https:// proxy (HTTPS_PROXY=https://...), spoken to over
 // TLS as curl does, `sandmux proxy` reaches the server with --no-agent
 // and through the agent, trusting the proxy's certificate as the system
@@ -491,13 +506,7 @@ func TestProxyBehindHTTPProxy(t *testing.T) {
 func TestProxyBehindHTTPSProxy(t *testing.T) {
 	t.Parallel()
 	ctx := testContext(t, time.Minute)
-	srv := startServer(t, serverOpts{Target: testutil.EchoServer(t).Addr})
-	hp := testutil.StartTLSConnectProxy(t, "alice:s3cret")
-	caFile := filepath.Join(t.TempDir(), "proxy-ca.pem")
-	if err := os.WriteFile(caFile, hp.CAPEM(), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	url := fmt.Sprintf("ws://box.sandmux.invalid:%d", srv.Port) // resolved by the proxy alone
+	hp, caFile, url := httpsProxyRig(t, "alice:s3cret")
 	env := []string{"HTTP_PROXY=" + hp.URL("alice:s3cret"), "SSL_CERT_FILE=" + caFile}
 	for _, mode := range [][]string{{"--no-agent"}, {"--agent-dir", newAgentDir(t)}} {
 		args := append(append([]string{"proxy", "--url", url}, mode...), "sandbox")
@@ -534,13 +543,7 @@ func TestProxyBehindHTTPSProxy(t *testing.T) {
 func TestAgentTrustsTheProxysSSLCertFile(t *testing.T) {
 	t.Parallel()
 	ctx := testContext(t, time.Minute)
-	srv := startServer(t, serverOpts{Target: testutil.EchoServer(t).Addr})
-	hp := testutil.StartTLSConnectProxy(t, "")
-	caFile := filepath.Join(t.TempDir(), "proxy-ca.pem")
-	if err := os.WriteFile(caFile, hp.CAPEM(), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	url := fmt.Sprintf("ws://box.sandmux.invalid:%d", srv.Port)
+	hp, caFile, url := httpsProxyRig(t, "")
 	dir := newAgentDir(t)
 	env := []string{"HTTP_PROXY=" + hp.URL("")}
 	r := run(sandmux(ctx, env, "proxy", "--agent-dir", dir, "--url", url, "sandbox"), "")
