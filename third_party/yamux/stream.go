@@ -203,6 +203,18 @@ START:
 	return n, err
 
 WAIT:
+	// sandmux patch: a session that is shutting down ends the wait, which
+	// upstream only went round again: until Close had closed the
+	// connection and force-closed the streams, every reader waiting for
+	// data spun through START and this select, and a connection whose
+	// close takes seconds (sandmux's resumable one sends END and waits
+	// for its peer's close) had 50 of them starve the goroutines that
+	// close had to wait for, past a server's shutdown timeout. START has
+	// been checked since the shutdown, so what was buffered, and the end
+	// of a stream that was finished, are read first.
+	if s.session.IsClosed() {
+		return 0, ErrSessionShutdown
+	}
 	var timeout <-chan time.Time
 	var timer *time.Timer
 	readDeadline := s.readDeadline.Load().(time.Time)
@@ -290,6 +302,11 @@ START:
 	return int(max), err
 
 WAIT:
+	// sandmux patch: as in recv, a session shutting down ends the wait
+	// for window instead of spinning until its streams are closed.
+	if s.session.IsClosed() {
+		return 0, ErrSessionShutdown
+	}
 	var timeout <-chan time.Time
 	var timer *time.Timer
 	writeDeadline := s.writeDeadline.Load().(time.Time)
