@@ -392,7 +392,7 @@ func (s *Session) wrapErr(op string, err error) error {
 			return fmt.Errorf("%s: %w: %w", op, ErrSessionEnded, cause)
 		}
 	}
-	if s.ys.IsClosed() && !errors.Is(err, ErrSessionEnded) {
+	if (s.ys.IsClosed() || sendFailed(err)) && !errors.Is(err, ErrSessionEnded) {
 		return fmt.Errorf("%s: %w (%w)", op, ErrSessionEnded, err)
 	}
 	return fmt.Errorf("%s: %w", op, err)

@@ -52,7 +52,8 @@ func (s *Stream) endErr(err error) error {
 
 // sessionErr words an error caused by the session's end as that end
 // (lost, silent, not resumed), which yamux reports only as "session
-// shutdown", or as "stream closed" for a stream the end closed.
+// shutdown", as "stream closed" for a stream the end closed, or as the
+// connection's own write error to the stream whose frame it failed.
 func (s *Stream) sessionErr(op string, err error) error {
 	if err == nil {
 		return nil
@@ -60,6 +61,12 @@ func (s *Stream) sessionErr(op string, err error) error {
 	if errors.Is(err, yamux.ErrSessionShutdown) ||
 		s.sess.IsClosed() && (errors.Is(err, yamux.ErrStreamClosed) || errors.Is(err, yamux.ErrConnectionReset)) {
 		return s.sess.wrapErr(op, ErrSessionEnded)
+	}
+	if sendFailed(err) {
+		// This stream's frame (data, or the window update after a Read)
+		// was the one the connection failed to send, as the session
+		// ends: the cause is the session's, as for its other streams.
+		return s.sess.wrapErr(op, err)
 	}
 	if errors.Is(err, yamux.ErrConnectionReset) {
 		return fmt.Errorf("%s: %w", op, ErrStreamReset)

@@ -1,6 +1,7 @@
 package mux
 
 import (
+	"errors"
 	"io"
 	"net"
 	"sync/atomic"
@@ -56,12 +57,32 @@ func (t *transport) noteEnd(err error) {
 	}
 }
 
-// Write implements net.Conn.
+// Write implements net.Conn. Its error is marked as the connection's
+// (sendError): yamux ends the session on it, but first hands it as it is
+// to the stream whose frame failed.
 func (t *transport) Write(p []byte) (int, error) {
 	n, err := t.Conn.Write(p)
 	t.out.Add(int64(n))
-	t.noteEnd(err)
+	if err != nil {
+		t.noteEnd(err)
+		err = &sendError{err}
+	}
 	return n, err
+}
+
+// sendError is a write error of a session's connection, which ends the
+// session.
+type sendError struct{ err error }
+
+func (e *sendError) Error() string { return e.err.Error() }
+
+func (e *sendError) Unwrap() error { return e.err }
+
+// sendFailed reports whether err is the session's connection failing to
+// send (sendError).
+func sendFailed(err error) bool {
+	var se *sendError
+	return errors.As(err, &se)
 }
 
 // silence is how long ago the last byte arrived (or the session started).
