@@ -1,7 +1,6 @@
 package mux_test
 
 import (
-	"context"
 	"errors"
 	"net"
 	"sync/atomic"
@@ -50,14 +49,7 @@ func sendFailPair(t *testing.T) (*sendBreakable, *mux.Stream) {
 			_, _ = st.Write(make([]byte, 1<<20))
 		}
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-	defer cancel()
-	st, err := cli.Open(ctx, mux.Request{})
-	if err != nil {
-		t.Fatalf("open: %v", err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
-	return conn, st
+	return conn, openStream(t, cli)
 }
 
 // TestStreamSendFailureEndsWithSessionEnded: a stream whose own frame

@@ -280,6 +280,12 @@ func openEcho(t *testing.T, o pairOptions) (cli, srv *mux.Session, st *mux.Strea
 	t.Helper()
 	cli, srv = newPair(t, o)
 	serve(t, srv, echo(srv))
+	return cli, srv, openStream(t, cli)
+}
+
+// openStream opens a stream on cli, closed when the test ends.
+func openStream(t *testing.T, cli *mux.Session) *mux.Stream {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
 	st, err := cli.Open(ctx, mux.Request{})
@@ -287,7 +293,7 @@ func openEcho(t *testing.T, o pairOptions) (cli, srv *mux.Session, st *mux.Strea
 		t.Fatalf("open: %v", err)
 	}
 	t.Cleanup(func() { _ = st.Close() })
-	return cli, srv, st
+	return st
 }
 
 // loggedEchoStream is openEcho with a client running cfg, logging what
