@@ -10,10 +10,12 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/sandmux/sandmux/client"
+	"github.com/sandmux/sandmux/internal/neterrno"
 	"github.com/sandmux/sandmux/internal/testutil"
 	"github.com/sandmux/sandmux/mux"
 	"github.com/sandmux/sandmux/server"
@@ -229,7 +231,10 @@ func TestHandshakeLimitWaitingConnectionsMakeWay(t *testing.T) {
 	}
 	for name, c := range map[string]net.Conn{"silent": silent, "trickling": trickling, "idle keep-alive": idle} {
 		_ = c.SetReadDeadline(time.Now().Add(hardWait))
-		if _, err := io.Copy(io.Discard, c); err != nil {
+		// Closed with bytes it sent still unread by the server (the
+		// trickled header, when its reader had not yet run: CI saw it
+		// under load), the kernel resets it: closed all the same.
+		if _, err := io.Copy(io.Discard, c); err != nil && !neterrno.Is(err, syscall.ECONNRESET) {
 			t.Errorf("the %s connection: %v, want it closed to make way", name, err)
 		}
 	}
