@@ -360,7 +360,7 @@ func (a *Agent) serveOpen(ctx context.Context, wg *sync.WaitGroup, c *net.UnixCo
 		err = errors.New(errShuttingDown)
 	}
 	if err != nil {
-		err = e.limitHint(err, hostOr(req), sess, req.Overflow)
+		err = trustStoreHint(e.limitHint(err, hostOr(req), sess, req.Overflow))
 		var cte *connectTimeoutError
 		if errors.As(err, &cte) {
 			err = fmt.Errorf("could not connect to %s within %s", client.RedactURL(e.cfg.URL), timeout)
@@ -468,14 +468,17 @@ func (a *Agent) entryFor(req *OpenRequest) (*entry, error) {
 		cfg.Proxy = p
 	}
 	if req.ProxyCAPEM != "" {
-		// Added to the agent's own roots: SSL_CERT_FILE replaces only
-		// the system's bundle file, its directories still count.
+		// Added to the agent's own roots: SSL_CERT_FILE and
+		// SSL_CERT_DIR replace the system's files and directories for a
+		// --no-agent proxy, but an agent serves proxies from many
+		// environments, and trusting the store it started with too
+		// keeps one that sets only a bundle working.
 		pool, err := x509.SystemCertPool()
 		if err != nil {
 			pool = x509.NewCertPool()
 		}
 		if !pool.AppendCertsFromPEM([]byte(req.ProxyCAPEM)) {
-			return nil, errors.New("SSL_CERT_FILE holds no PEM certificate (for the https:// proxy)")
+			return nil, errors.New("the proxy's SSL_CERT_FILE and SSL_CERT_DIR hold no PEM certificate: name the https:// proxy's CA there, as PEM")
 		}
 		cfg.ProxyTLS = &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool}
 	}

@@ -45,7 +45,8 @@ type OpenRequest struct {
 	// through which to reach URL, as the proxy's environment names it
 	// (HTTPS_PROXY); "" = directly.
 	Proxy string `json:"proxy,omitempty"`
-	// ProxyCAPEM is the PEM of the proxy's SSL_CERT_FILE, sent with an
+	// ProxyCAPEM is the PEM of the certificates in the proxy's
+	// SSL_CERT_FILE and SSL_CERT_DIR, sent with an
 	// https:// Proxy: the roots its certificate is checked against, as a
 	// --no-agent proxy's would be. A running agent's own system roots are
 	// those of the environment it started in, read once.

@@ -175,7 +175,7 @@ func (e *ProxyError) Hint() string {
 		return socksHint(e.Reply, e.Err, e.Proxy[:strings.Index(e.Proxy, ":")])
 	}
 	if e.StatusCode == 0 {
-		return proxyTLSHint(e.Err)
+		return proxyTLSHint(e.Err, e.Proxy)
 	}
 	scheme, _, ok := strings.Cut(e.Proxy, "://")
 	if !ok {

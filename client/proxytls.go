@@ -37,19 +37,41 @@ func startProxyTLS(ctx context.Context, c net.Conn, p *url.URL, base *tls.Config
 	return tc, nil
 }
 
-// proxyTLSHint says what to do when an HTTP proxy gave no answer: its
-// TLS failed (https://), or it could not be reached.
-func proxyTLSHint(err error) string {
+// proxyTLSHint says what to do when the HTTP proxy proxy (its redacted
+// URL) gave no answer: its TLS failed (https://), or it could not be
+// reached.
+func proxyTLSHint(err error, proxy string) string {
 	var rh tls.RecordHeaderError
 	switch {
 	case isTLSTrustError(err):
-		return "the proxy's certificate is not trusted here: add its CA to the system's trust store (SSL_CERT_FILE names a bundle on Linux and BSD), or check HTTPS_PROXY"
+		return "the proxy's certificate is not trusted here: add its CA to the system's trust store or name it in SSL_CERT_FILE, or check HTTPS_PROXY"
 	case errors.As(err, &rh):
 		// The usual slip: HTTPS_PROXY=https://proxy:3128 for a plain
 		// proxy, whose variable's name, not its scheme, says https.
-		return "the proxy does not speak TLS: write its URL with http://, as HTTPS_PROXY=http://proxy:port"
+		// Which variable held it is the caller's to know; the URL to
+		// write is shown whole, without its credentials.
+		return "the proxy does not speak TLS: write its URL with http://, as " + plainProxyURL(proxy)
 	}
 	return "check HTTPS_PROXY, HTTP_PROXY, ALL_PROXY and NO_PROXY"
+}
+
+// plainProxyURL is proxy, a redacted https:// proxy URL, as http://
+// HOST:PORT: the port it was dialled on (443 if it named none) stays, and
+// credentials, redacted, show as where to put them.
+func plainProxyURL(proxy string) string {
+	u, err := url.Parse(proxy)
+	if err != nil || u.Host == "" {
+		return "http://proxy:port"
+	}
+	port := u.Port()
+	if port == "" {
+		port = "443"
+	}
+	user := ""
+	if u.User != nil {
+		user = "USER:PASSWORD@"
+	}
+	return "http://" + user + net.JoinHostPort(u.Hostname(), port)
 }
 
 // proxyTLSLasting reports whether err, an HTTP proxy's failure before any

@@ -63,7 +63,7 @@ func TestDialThroughHTTPSProxy(t *testing.T) {
 		cfg.Proxy, _ = url.Parse(p.URL("alice:s3cret"))
 		de, err := dialErr(t, cfg)
 		want := cfg.URL + ": HTTP proxy https://xxxxx@" + strings.TrimPrefix(p.URL(""), "https://") +
-			": TLS certificate not trusted (the proxy's certificate is not trusted here: add its CA to the system's trust store (SSL_CERT_FILE names a bundle on Linux and BSD), or check HTTPS_PROXY)"
+			": TLS certificate not trusted (the proxy's certificate is not trusted here: add its CA to the system's trust store or name it in SSL_CERT_FILE, or check HTTPS_PROXY)"
 		if err.Error() != want {
 			t.Fatalf("error text\n  %s\nwant\n  %s", err, want)
 		}
@@ -89,10 +89,27 @@ func TestDialThroughHTTPSProxy(t *testing.T) {
 	t.Run("plain proxy named https", func(t *testing.T) {
 		plain := testutil.StartConnectProxy(t, "")
 		cfg := testConfig("ws://box.sandmux.invalid:" + port)
-		cfg.Proxy, _ = url.Parse("https" + strings.TrimPrefix(plain.URL(""), "http"))
+		cfg.Proxy, _ = url.Parse("https" + strings.TrimPrefix(plain.URL("alice:s3cret"), "http"))
 		de, err := dialErr(t, cfg)
-		if !strings.HasSuffix(err.Error(), "(the proxy does not speak TLS: write its URL with http://, as HTTPS_PROXY=http://proxy:port)") || de.Temporary() {
+		if want := "(the proxy does not speak TLS: write its URL with http://, as http://USER:PASSWORD@" + strings.TrimPrefix(plain.URL(""), "http://") + ")"; !strings.HasSuffix(err.Error(), want) || de.Temporary() {
 			t.Fatalf("error text\n  %s\nwant the hint to write http://, and a lasting error", err)
 		}
 	})
+}
+
+// The plain proxy written https:// is told the URL to write: its host and
+// the port it was dialled on, with where its credentials go.
+func TestPlainProxyNamedHTTPSHint(t *testing.T) {
+	for in, want := range map[string]string{
+		"https://proxy.corp:3128":       "http://proxy.corp:3128",
+		"https://proxy.corp":            "http://proxy.corp:443",
+		"https://xxxxx@[::1]:3128":      "http://USER:PASSWORD@[::1]:3128",
+		"https://%zz":                   "http://proxy:port",
+		"https://xxxxx@proxy.corp:8443": "http://USER:PASSWORD@proxy.corp:8443",
+	} {
+		pe := &client.ProxyError{Proxy: in, Err: tls.RecordHeaderError{}}
+		if got := pe.Hint(); got != "the proxy does not speak TLS: write its URL with http://, as "+want {
+			t.Errorf("the hint for %s: %q, want it to show %s", in, got, want)
+		}
+	}
 }

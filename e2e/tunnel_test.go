@@ -530,7 +530,7 @@ func TestProxyBehindHTTPSProxy(t *testing.T) {
 	plain := testutil.StartConnectProxy(t, "")
 	env = []string{"HTTP_PROXY=https://" + strings.TrimPrefix(plain.URL(""), "http://")}
 	r = run(sandmux(ctx, env, "proxy", "--no-agent", "--url", url, "sandbox"), "")
-	if want := "(the proxy does not speak TLS: write its URL with http://, as HTTPS_PROXY=http://proxy:port)\n"; r.err == nil || !strings.HasSuffix(r.stderr, want) || strings.Count(r.stderr, "\n") != 1 {
+	if want := "(the proxy does not speak TLS: write its URL with http://, as " + plain.URL("") + ")\n"; r.err == nil || !strings.HasSuffix(r.stderr, want) || strings.Count(r.stderr, "\n") != 1 {
 		t.Fatalf("a plain proxy named https://: stderr %q, want one line ending %q", r.stderr, want)
 	}
 }
@@ -539,7 +539,9 @@ func TestProxyBehindHTTPSProxy(t *testing.T) {
 // started in: a proxy that was told its https:// proxy's certificate is
 // not trusted, and set SSL_CERT_FILE as the line says, met the same
 // refusal from the same agent until it was stopped. The proxy now sends
-// SSL_CERT_FILE's certificates with its request, as it sends --ca's.
+// the certificates of SSL_CERT_FILE and SSL_CERT_DIR with its request, as
+// it sends --ca's, and the refusal says that a CA added to the system's
+// store instead needs the agent restarted.
 func TestAgentTrustsTheProxysSSLCertFile(t *testing.T) {
 	t.Parallel()
 	ctx := testContext(t, time.Minute)
@@ -547,12 +549,17 @@ func TestAgentTrustsTheProxysSSLCertFile(t *testing.T) {
 	dir := newAgentDir(t)
 	env := []string{"HTTP_PROXY=" + hp.URL("")}
 	r := run(sandmux(ctx, env, "proxy", "--agent-dir", dir, "--url", url, "sandbox"), "")
-	if r.err == nil || !strings.Contains(r.stderr, "TLS certificate not trusted") {
+	if r.err == nil || !strings.Contains(r.stderr, "TLS certificate not trusted") || strings.Count(r.stderr, "\n") != 1 {
 		t.Fatalf("an untrusted proxy through the agent: %s", r)
 	}
-	env = append(env, "SSL_CERT_FILE="+caFile)
-	if r := run(sandmux(ctx, env, "proxy", "--agent-dir", dir, "--url", url, "sandbox"), "trusted now"); r.err != nil || r.stdout != "trusted now" {
-		t.Fatalf("the same agent, asked with SSL_CERT_FILE naming the proxy's CA:\n%s", r)
+	if want := "; the agent read the system's trust store when it started: after adding a CA there, run `sandmux agent --stop`\n"; !strings.HasSuffix(r.stderr, want) {
+		t.Fatalf("an untrusted proxy through the agent: stderr %q, want it to end %q", r.stderr, want)
+	}
+	for _, v := range []string{"SSL_CERT_DIR=" + filepath.Dir(caFile), "SSL_CERT_FILE=" + caFile} {
+		env := append(env, v)
+		if r := run(sandmux(ctx, env, "proxy", "--agent-dir", dir, "--url", url, "sandbox"), "trusted now"); r.err != nil || r.stdout != "trusted now" {
+			t.Fatalf("the same agent, asked with %s naming the proxy's CA:\n%s", v, r)
+		}
 	}
 }
 

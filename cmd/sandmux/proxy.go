@@ -272,15 +272,15 @@ func agentRequest(c *cli.Context, cfg client.Config, host string) (agent.OpenReq
 	if cfg.Proxy != nil {
 		req.Proxy = cfg.Proxy.String()
 	}
-	if f := os.Getenv("SSL_CERT_FILE"); f != "" && cfg.Proxy != nil && cfg.Proxy.Scheme == "https" && runtime.GOOS != "darwin" {
+	if cfg.Proxy != nil && cfg.Proxy.Scheme == "https" && runtime.GOOS != "darwin" {
 		// The agent checks the proxy's certificate against the roots
 		// of the environment it started in, read once: this proxy's
 		// are sent. (Go on macOS asks the system, not SSL_CERT_FILE.)
-		pem, err := os.ReadFile(f)
+		pem, err := proxyCAPEM(os.Getenv("SSL_CERT_FILE"), os.Getenv("SSL_CERT_DIR"))
 		if err != nil {
-			return req, fmt.Errorf("read SSL_CERT_FILE, the https:// proxy's trusted certificates: %w", err)
+			return req, err
 		}
-		req.ProxyCAPEM = string(pem)
+		req.ProxyCAPEM = pem
 	}
 	ca, err := caFile(c)
 	if err != nil {
