@@ -323,7 +323,12 @@ func (e *entry) session(ctx, agentCtx context.Context, wg *sync.WaitGroup, notif
 		ch := e.changed
 		var p *Progress
 		if notify != nil && (e.state == StateConnecting || e.state == StateReconnecting) {
-			p = &Progress{State: e.state, Attempt: e.outageFails + 1, NextIn: max(time.Until(e.retryAt), 0), Reason: e.reason}
+			p = &Progress{State: e.state, Attempt: e.outageFails + 1, NextIn: max(time.Until(e.retryAt), 0)}
+			if e.lastErr != nil {
+				// The dial's own error: e.reason adds when the next
+				// one is due, which the proxy words itself.
+				p.Reason = e.lastErr.Error()
+			}
 		}
 		e.mu.Unlock()
 		if p != nil {

@@ -97,7 +97,8 @@ type Progress struct {
 	Attempt int `json:"attempt,omitempty"`
 	// NextIn is how long until that dial, as of the report; 0 = now.
 	NextIn time.Duration `json:"next_in,omitempty"`
-	// Reason is the last failure, for messages.
+	// Reason is how the last dial of this outage failed, if one has, for
+	// messages.
 	Reason string `json:"reason,omitempty"`
 }
 

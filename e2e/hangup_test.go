@@ -3,8 +3,11 @@
 package e2e
 
 import (
+	"fmt"
 	"io"
+	"net"
 	"os"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -97,5 +100,39 @@ func TestNoAgentHangupReleasesStdio(t *testing.T) {
 		}
 	case <-ctx.Done():
 		t.Fatal("the proxy never exited")
+	}
+}
+
+// TestSSHConnectTimeoutSaysWhy: ssh's ConnectTimeout bounds its wait for
+// the server's banner; when it runs out ssh prints only "Connection timed
+// out during banner exchange" and hangs up on its ProxyCommand. A proxy
+// still waiting for its session must then say why there is none, or a
+// user with ConnectTimeout in ~/.ssh/config never sees sandmux's reason,
+// on a terminal (where its progress line was cleared) or not.
+func TestSSHConnectTimeoutSaysWhy(t *testing.T) {
+	t.Parallel()
+	sshd := startSSHD(t)
+	ctx := testContext(t, time.Minute)
+	// Nothing listens here: the agent's dials are refused, and it retries.
+	deadURL := fmt.Sprintf("ws://127.0.0.1:%d", testutil.FreePort(t))
+	// This one takes connections and never answers: a --no-agent
+	// proxy's one dial waits out its limit (15 s) unless ssh gives up.
+	silent := testutil.Serve(t, func(c net.Conn) { _, _ = io.Copy(io.Discard, c) })
+	for _, tc := range []struct{ name, proxy, why string }{
+		{"agent", proxyCommand(deadURL, newAgentDir(t)), "connection refused (is `sandmux server` listening there?)"},
+		{"no-agent", proxyCommand("ws://"+silent.Addr, ""), "no answer yet"},
+	} {
+		cmd := sshd.Command(ctx, t, "ssh", tc.proxy, "sandbox", "true")
+		// ssh takes an option's first value: this one must come before
+		// the harness's own ConnectTimeout.
+		cmd.Args = append([]string{cmd.Args[0], "-o", "ConnectTimeout=2"}, cmd.Args[1:]...)
+		cmd.Env = childEnv()
+		r := run(cmd, "")
+		if r.exitCode() != 255 || !strings.Contains(r.stderr, "timed out during banner exchange") {
+			t.Fatalf("%s: ssh with ConnectTimeout=2 to a server that never answers: want exit 255 and ssh's banner time-out\n%s", tc.name, r)
+		}
+		if !strings.Contains(r.stderr, "sandmux: ssh gave up after ") || !strings.Contains(r.stderr, tc.why) {
+			t.Errorf("%s: stderr %q: want sandmux's line saying ssh gave up, and why (%q)", tc.name, r.stderr, tc.why)
+		}
 	}
 }

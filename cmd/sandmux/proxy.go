@@ -135,6 +135,7 @@ func runProxy(c *cli.Context) error {
 	sig := newSignalWatch()
 	defer sig.stop()
 	outliveSuspend()
+	report := newWaitReport()
 	var conn net.Conn
 	var handoff *agent.Handoff
 	closeFn := func() {}
@@ -150,11 +151,13 @@ func runProxy(c *cli.Context) error {
 		}
 		conn, closeFn, err = client.DialStream(sig.ctx, cfg, c.String("target"))
 	} else {
-		conn, handoff, err = openViaAgent(sig.ctx, c, cfg)
+		conn, handoff, err = openViaAgent(sig.ctx, c, cfg, report)
 	}
 	if err != nil {
 		if sig.hangup() {
-			return nil
+			// Before a stream, a hang-up is ssh giving up (its
+			// ConnectTimeout), never its normal end.
+			return report.gaveUp(client.RedactURL(cfg.URL))
 		}
 		if sig.ctx.Err() != nil {
 			// Stopped while waiting for the session: said as for a
@@ -223,7 +226,7 @@ func waitHandoff(sig *signalWatch, h *agent.Handoff) error {
 // When stdin and stdout are pipes or sockets, as under ssh, the agent
 // takes them over and the result is a Handoff; otherwise the stream's
 // bytes come through this process as conn.
-func openViaAgent(ctx context.Context, c *cli.Context, cfg client.Config) (net.Conn, *agent.Handoff, error) {
+func openViaAgent(ctx context.Context, c *cli.Context, cfg client.Config, report *waitReport) (net.Conn, *agent.Handoff, error) {
 	dir, err := agentDir(c)
 	if err != nil {
 		return nil, nil, err
@@ -242,8 +245,12 @@ func openViaAgent(ctx context.Context, c *cli.Context, cfg client.Config) (net.C
 	// agent's own start-up.
 	octx, cancel := context.WithTimeout(ctx, c.Duration("connect-timeout")+15*time.Second)
 	defer cancel()
+	req.OnProgress = report.update
 	if line := newReconnectLine(c.App.ErrWriter, req.Host); line != nil {
-		req.OnProgress = line.update
+		req.OnProgress = func(p agent.Progress) {
+			report.update(p)
+			line.update(p)
+		}
 		defer line.finish()
 	}
 	if agent.Handoffable(os.Stdin) && agent.Handoffable(os.Stdout) {
