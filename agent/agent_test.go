@@ -362,11 +362,17 @@ func TestEnsureDir(t *testing.T) {
 	// user's, not the agent's to change.
 	_ = os.WriteFile(filepath.Join(dir, "notes.txt"), nil, 0o600)
 	_ = os.Chmod(dir, 0o755)
-	if err := EnsureDir(dir); !errors.Is(err, ErrUnsafeDir) || !strings.Contains(err.Error(), "holds other files") {
+	if err := EnsureDir(dir); !errors.Is(err, ErrUnsafeDir) || !strings.Contains(err.Error(), "holds files") {
 		t.Fatalf("a shared directory with files: %v", err)
 	}
 	if fi, _ := os.Stat(dir); fi.Mode().Perm() != 0o755 {
 		t.Fatalf("a shared directory with files was changed to %v", fi.Mode().Perm())
+	}
+	// An agent directory of the user's own loosened by hand (a dotfiles
+	// sync, a restored backup) stops every proxy: the line says how to
+	// make it private, in the mode's usual spelling.
+	if err := EnsureDir(dir); err == nil || !strings.Contains(err.Error(), "mode 0755") || !strings.Contains(err.Error(), "chmod 700 "+dir) {
+		t.Fatalf("a shared directory with files: %v, want its mode as 0755 and `chmod 700 %s`", err, dir)
 	}
 	file := filepath.Join(base, "file")
 	_ = os.WriteFile(file, nil, 0o600)

@@ -46,10 +46,10 @@ func EnsureDir(dir string) error {
 		// user's with files in it (a source tree, a home) is not the
 		// agent's to change.
 		if entries, err := os.ReadDir(dir); err != nil || len(entries) > 0 {
-			return fmt.Errorf("%w: %s is mode %v and holds other files; %s", ErrUnsafeDir, dir, fi.Mode().Perm(), fixDir)
+			return fmt.Errorf("%w: %s is mode %#o (other users can enter it) and holds files: if it is sandmux's own (agent.log and the like), run chmod 700 %s; else %s", ErrUnsafeDir, dir, fi.Mode().Perm(), dir, fixDir)
 		}
 		if err := os.Chmod(dir, DefaultMode); err != nil {
-			return fmt.Errorf("%w: %s is mode %v and cannot be fixed: %w; %s", ErrUnsafeDir, dir, fi.Mode().Perm(), err, fixDir)
+			return fmt.Errorf("%w: %s is mode %#o and cannot be fixed: %w; %s", ErrUnsafeDir, dir, fi.Mode().Perm(), err, fixDir)
 		}
 	}
 	return nil
