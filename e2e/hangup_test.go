@@ -136,3 +136,39 @@ func TestSSHConnectTimeoutSaysWhy(t *testing.T) {
 		}
 	}
 }
+
+// TestControlPersistShowsTheProxysLine: with ControlPersist set, ssh
+// sends its ProxyCommand's stderr to /dev/null (so that a master left
+// in the background does not write on the terminal later), and a proxy
+// that failed to connect said nothing the user could see: only ssh's own
+// "kex_exchange_identification: Connection closed by remote host". Its
+// one line must reach ssh's stderr all the same, and only there: ssh run
+// with its own stderr at /dev/null stays silent.
+func TestControlPersistShowsTheProxysLine(t *testing.T) {
+	t.Parallel()
+	sshd := startSSHD(t)
+	ctx := testContext(t, time.Minute)
+	deadURL := fmt.Sprintf("ws://127.0.0.1:%d", testutil.FreePort(t))
+	dir, err := os.MkdirTemp("", "smxcm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	persist := []string{"-o", "ControlMaster=auto", "-o", "ControlPath=" + dir + "/cm-%C", "-o", "ControlPersist=30"}
+	refused := "connection refused (is `sandmux server` listening there?)\n"
+	for _, tc := range []struct{ name, proxy, want string }{
+		{"agent", proxyCommand(deadURL, newAgentDir(t), "--connect-timeout", "1s"), refused},
+		{"no-agent", proxyCommand(deadURL, ""), refused},
+		{"flag after the host", sandmuxBin + " proxy --url " + deadURL + " %h --no-agent", "and flags must come first: `sandmux proxy [flags] sandbox`\n"},
+	} {
+		cmd := sshd.Command(ctx, t, "ssh", tc.proxy, append(persist, "sandbox", "true")...)
+		cmd.Env = childEnv()
+		r := run(cmd, "")
+		if r.exitCode() != 255 {
+			t.Fatalf("%s: ssh through a proxy to a dead URL: want exit 255\n%s", tc.name, r)
+		}
+		if !strings.Contains(r.stderr, "sandmux: ") || !strings.Contains(r.stderr, tc.want) {
+			t.Errorf("%s: ssh with ControlPersist: stderr %q, want the proxy's line ending %q", tc.name, r.stderr, tc.want)
+		}
+	}
+}

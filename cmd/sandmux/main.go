@@ -28,6 +28,7 @@ func main() {
 		}
 		if msg := err.Error(); msg != "" {
 			printError(stderr, os.Stderr, msg)
+			tellSSH(msg)
 		}
 		os.Exit(code)
 	}

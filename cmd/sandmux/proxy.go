@@ -332,7 +332,9 @@ func pipeStdio(sig *signalWatch, conn net.Conn, host, url string, stderr io.Writ
 	watched := mux.Watch(conn, func(err error) {
 		if cutErr(err) {
 			told.Do(func() {
-				printError(stderr, os.Stderr, verdictError(err, host, url).Error())
+				msg := verdictError(err, host, url).Error()
+				printError(stderr, os.Stderr, msg)
+				tellSSH(msg)
 				toldCut = true
 			})
 		}
