@@ -165,6 +165,10 @@ func describe(err error) string {
 		return "cannot resolve " + dns.Name
 	case neterrno.Is(err, syscall.ECONNREFUSED):
 		return "connection refused"
+	case certHostError(err) != nil:
+		return "TLS certificate not valid for this host: " + strings.TrimPrefix(certHostError(err).Error(), "x509: ")
+	case certExpired(err):
+		return "TLS certificate expired or not yet valid"
 	case isTLSTrustError(err):
 		return "TLS certificate not trusted"
 	case errors.Is(err, http.ErrSchemeMismatch):
@@ -218,6 +222,11 @@ func netHint(err error) string {
 		return "check the host name, the sandbox id and your network"
 	case neterrno.Is(err, syscall.ECONNREFUSED):
 		return "is `sandmux server` listening there?"
+	case certHostError(err) != nil:
+		// --ca does not help here, and the user may have passed it.
+		return "connect by a name the certificate lists, or give the server a certificate whose subject alternative names include this one; --insecure skips verification"
+	case certExpired(err):
+		return "renew the server's certificate, or check this machine's clock; --insecure skips verification"
 	case isTLSTrustError(err):
 		return "pass the server's CA with --ca FILE, or --insecure to skip verification"
 	case errors.Is(err, http.ErrSchemeMismatch):
@@ -230,6 +239,23 @@ func netHint(err error) string {
 		return "try again in a moment, as a server past its --max-handshakes resets connections; if it keeps happening, check the URL and your network"
 	}
 	return "check the URL and your network"
+}
+
+// certHostError is err's certificate refusal for the host name (a
+// certificate for another name, or one with a common name and no
+// subject alternative names, which Go no longer reads), if it is one.
+func certHostError(err error) *x509.HostnameError {
+	var hn x509.HostnameError
+	if errors.As(err, &hn) {
+		return &hn
+	}
+	return nil
+}
+
+// certExpired reports whether err refuses a certificate for its dates.
+func certExpired(err error) bool {
+	var ci x509.CertificateInvalidError
+	return errors.As(err, &ci) && ci.Reason == x509.Expired
 }
 
 func isTLSTrustError(err error) bool {
