@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"math/rand"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -141,7 +142,9 @@ func TestWindowTuneOverTheWire(t *testing.T) {
 	cs, ss := testClientServerConfig(t, client, server, conf, conf.Clone())
 	setRTT(ss, time.Hour)
 
-	want := make([]byte, 24<<20)
+	// Enough for the window to grow from the start to the maximum (about
+	// 2 MiB read) and then to carry two maximum windows.
+	want := make([]byte, 10<<20)
 	rand.New(rand.NewSource(1)).Read(want)
 	out, err := cs.OpenStream()
 	if err != nil {
@@ -151,11 +154,28 @@ func TestWindowTuneOverTheWire(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_ = out.SetWriteDeadline(time.Now().Add(300 * time.Millisecond))
-	sent, err := out.Write(want)
-	if !errors.Is(err, ErrTimeout) || sent != int(initialStreamWindow) {
-		t.Fatalf("unread stream: Write = %d, %v; want the %d-byte start window, then a timeout", sent, err, initialStreamWindow)
+	// The writer is stopped once it has used the start window, not at a
+	// fixed time, which a loaded machine could reach with the window
+	// only part sent.
+	type wrote struct {
+		n   int
+		err error
 	}
+	first := make(chan wrote, 1)
+	go func() {
+		n, err := out.Write(want)
+		first <- wrote{n, err}
+	}()
+	deadline := time.Now().Add(time.Minute) // only against a hang
+	for atomic.LoadUint32(&out.sendWindow) != 0 && len(first) == 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	_ = out.SetWriteDeadline(time.Now())
+	w := <-first
+	if !errors.Is(w.err, ErrTimeout) || w.n != int(initialStreamWindow) {
+		t.Fatalf("unread stream: Write = %d, %v; want the %d-byte start window, then a timeout", w.n, w.err, initialStreamWindow)
+	}
+	sent := w.n
 	_ = out.SetWriteDeadline(time.Time{})
 	errCh := make(chan error, 1)
 	go func() {
@@ -165,13 +185,17 @@ func TestWindowTuneOverTheWire(t *testing.T) {
 		}
 		errCh <- err
 	}()
-	_ = st.SetReadDeadline(time.Now().Add(20 * time.Second))
+	_ = st.SetReadDeadline(time.Now().Add(2 * time.Minute)) // only against a hang
 	got, err := io.ReadAll(st)
+	if err != nil {
+		// The writer waits for window that will never come: end the
+		// session so that it returns, rather than hang the test.
+		_ = cs.Close()
+		<-errCh
+		t.Fatalf("read after %d bytes: %v", len(got), err)
+	}
 	if werr := <-errCh; werr != nil {
 		t.Fatalf("write: %v", werr)
-	}
-	if err != nil {
-		t.Fatalf("read after %d bytes: %v", len(got), err)
 	}
 	if !bytes.Equal(got, want) {
 		t.Fatalf("received %d bytes that differ from the %d sent", len(got), len(want))
