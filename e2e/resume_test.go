@@ -128,32 +128,59 @@ func (rg *resumeRig) awaitResumed(t *testing.T, n int, timeout time.Duration) {
 	})
 }
 
-// cutPoint is where cutAt cuts the path: once the watched files hold at
-// bytes in all. With inFlight (agent mode), the way to the server is
-// frozen first, with the server's acknowledgements still coming back, and a
-// new ssh is started through the agent; the cut waits until the path holds
-// bytes the agent sent into the frozen way. Those never reach the server,
-// so the resume must replay them, whatever the transfer's own flow control
-// allowed.
+// cutPoint is where cutAt cuts the path: once the path has carried at
+// bytes since cutAt began, a little more than the transfer's own bytes
+// (ssh's and the tunnel's framing, acknowledgements, replays), so the
+// transfer itself has not reached at yet. The path freezes at that byte, so the transfer waits there for the cut, on any machine,
+// rather than racing a watcher that might see it only at its end. With
+// inFlight (agent mode), only the way to the server is frozen, with the
+// server's acknowledgements still coming back, and a new ssh is started
+// through the agent; the cut waits until the path holds bytes the agent
+// sent into the frozen way. Those never reach the server, so the resume
+// must replay them, whatever the transfer's own flow control allowed.
 type cutPoint struct {
 	at       int64
 	inFlight bool
 }
 
 // cutAt cuts the path at each point in turn, waiting after each cut for
-// the session to be resumed before the next. done closes when the transfer
-// ends; reaching it first fails the test.
+// the session to be resumed before the next. done closes when the
+// transfer ends; reaching it first fails the test. Call it as the
+// transfer starts: the points count from the bytes carried then, and
+// are all armed at once, so that the transfer stops at the next point
+// even while the last cut is still being dealt with.
 func (rg *resumeRig) cutAt(t *testing.T, done <-chan struct{}, files []string, points ...cutPoint) {
 	t.Helper()
+	base := rg.path.Carried()
+	var both, toTarget []int64
+	for _, p := range points {
+		if p.inFlight {
+			toTarget = append(toTarget, base+p.at)
+		} else {
+			both = append(both, base+p.at)
+		}
+	}
+	freezes, holds := rg.path.FreezesAt(), rg.path.FreezesToTargetAt()
+	rg.path.FreezeAt(both...)
+	rg.path.FreezeToTargetAt(toTarget...)
+	type inFlightSSH struct {
+		cut int
+		res <-chan result
+	}
+	var opened []inFlightSSH
 	for i, p := range points {
+		fired, want := rg.path.FreezesAt, &freezes
+		if p.inFlight {
+			fired, want = rg.path.FreezesToTargetAt, &holds
+		}
+		*want++
 		ok, why := pollUntil(2*time.Minute, func() (bool, string) {
 			select {
 			case <-done:
 				return true, "transfer ended"
 			default:
 			}
-			n := totalSize(files)
-			return n >= p.at, fmt.Sprintf("%d bytes", n)
+			return fired() >= *want, fmt.Sprintf("%d bytes carried, %d in the files", rg.path.Carried()-base, totalSize(files))
 		})
 		select {
 		case <-done:
@@ -164,10 +191,9 @@ func (rg *resumeRig) cutAt(t *testing.T, done <-chan struct{}, files []string, p
 			t.Fatalf("transfer did not reach %d MiB for cut %d (last: %s)", p.at>>20, i+1, why)
 		}
 		resumed := rg.srv.Count(logSessionResumed)
-		var opened <-chan result
 		if p.inFlight {
-			rg.path.FreezeToTarget()
-			opened, _ = runAsync(rg.command(testContext(t, time.Minute), t, "ssh", "sandbox", "echo", "opened-in-flight"))
+			res, _ := runAsync(rg.command(testContext(t, 2*time.Minute), t, "ssh", "sandbox", "echo", "opened-in-flight"))
+			opened = append(opened, inFlightSSH{i + 1, res})
 			// Unacknowledged bytes are not enough: at its in-flight limit
 			// the agent may have nothing on the path but acknowledgements
 			// on their way back. Held bytes never reach the server: those
@@ -188,11 +214,13 @@ func (rg *resumeRig) cutAt(t *testing.T, done <-chan struct{}, files []string, p
 		rg.path.Thaw()
 		t.Logf("cut %d at %d MiB (bytes in flight forced: %v)", i+1, totalSize(files)>>20, p.inFlight)
 		rg.awaitResumed(t, resumed+1, 30*time.Second)
-		if opened != nil {
-			// The stream opened into the dying path completes after the resume.
-			if r := <-opened; r.err != nil || r.stdout != "opened-in-flight\n" {
-				t.Errorf("ssh started while the path was frozen, before cut %d:\n%s", i+1, r)
-			}
+	}
+	// Checked once every cut is made: the next point's freeze may hold
+	// these up until its cut.
+	for _, o := range opened {
+		// The stream opened into the dying path completes after the resume.
+		if r := <-o.res; r.err != nil || r.stdout != "opened-in-flight\n" {
+			t.Errorf("ssh started while the path was frozen, before cut %d:\n%s", o.cut, r)
 		}
 	}
 }
@@ -295,8 +323,8 @@ func TestResumeSCP256MiBCuts(t *testing.T) {
 	back := filepath.Join(local, "back.bin")
 
 	res, done := runAsync(rg.command(ctx, t, "scp", "-q", src, "sandbox:"+remote))
-	// Two cuts hit the moving transfer as it is; the middle one surely has
-	// bytes in flight, so that some must be replayed.
+	// The middle cut surely has bytes in flight, so that some must be
+	// replayed.
 	rg.cutAt(t, done, []string{remote}, cutPoint{at: size / 4}, cutPoint{at: size / 2, inFlight: true}, cutPoint{at: size * 3 / 4})
 	if r := <-res; r.err != nil {
 		t.Fatalf("scp upload across 3 cuts: %s", r)

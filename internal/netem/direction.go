@@ -27,8 +27,9 @@ type direction struct {
 	link  *link           // Config.Rate; nil is unlimited
 	done  <-chan struct{} // closed when the pair is torn down
 	abort func()          // resets the whole pair
-	// reached counts bytes read and reports whether they reached a
-	// mark of Proxy.CutAt; cut then cuts every pair.
+	// reached counts bytes read, makes the freezes whose marks they
+	// reach, and reports whether they reached a mark of Proxy.CutAt; cut
+	// then cuts every pair.
 	reached func(n int) bool
 	cut     func()
 }

@@ -15,6 +15,7 @@
 // dropped NAT entry or crashed middlebox would (CutAt: when the bytes carried
 // reach a mark, however fast they move), and Freeze/Thaw stall traffic
 // without closing anything, the way a black-holed route does (FreezeToTarget:
-// one way only, with HeldToTarget showing what waits behind it), and
-// Throttle slows the path to a trickle and back.
+// one way only, with HeldToTarget showing what waits behind it; FreezeAt and
+// FreezeToTargetAt: at a mark, so a transfer waits there for a test to act),
+// and Throttle slows the path to a trickle and back.
 package netem

@@ -109,7 +109,7 @@ func (pr *pair) direction(src, dst *net.TCPConn, notBefore time.Time) *direction
 		own:       &pr.own,
 		done:      pr.done,
 		abort:     func() { pr.abort() },
-		reached:   pr.proxy.cuts.count,
+		reached:   pr.proxy.carry,
 		cut:       func() { pr.proxy.Cut() },
 	}
 }

@@ -21,7 +21,9 @@ type Proxy struct {
 	// Config.Rate: the links to the target and back to the clients.
 	upLink, downLink *link
 	accepted         atomic.Int64
-	cuts             cutPlan // CutAt
+	carried          atomic.Int64 // Carried
+	// The marks of CutAt, FreezeAt and FreezeToTargetAt.
+	cuts, freezes, holds marks
 
 	mu     sync.Mutex
 	pairs  map[*pair]struct{}
@@ -55,7 +57,9 @@ func Start(cfg Config) (*Proxy, error) {
 		upLink:   newLink(cfg.Rate),
 		downLink: newLink(cfg.Rate),
 	}
-	p.cuts.next.Store(-1)
+	for _, m := range []*marks{&p.cuts, &p.freezes, &p.holds} {
+		m.next.Store(-1)
+	}
 	p.wg.Go(p.acceptLoop)
 	return p, nil
 }
