@@ -184,8 +184,12 @@ func (f *failingConn) Write([]byte) (int, error) {
 // messages they carry, while the library writes its own messages on the
 // same connection at the same time.
 func TestBuiltFramesBesideTheLibrarys(t *testing.T) {
-	const each = 60
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	// 30 messages of each kind each way, of sizes from 13 bytes to the
+	// largest replayable message, interleave the two writers many times
+	// over; 60 took 40-70 s on one CPU shared with ten busy processes.
+	const each = 30
+	// Only against a hang: 20 s, where it was, ran out on that CPU.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	srvErr := make(chan error, 1)
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
