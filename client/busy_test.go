@@ -152,3 +152,33 @@ func echoThroughDialStream(ctx context.Context, t *testing.T, url, server string
 	defer closeFn()
 	echoBack(t, conn, "through "+server)
 }
+
+// A dial again after a busy refusal that the dial's limit cuts short
+// (a slow server, a loaded machine) gives the refusal, which says why,
+// not a timeout: on a loaded CI machine the last retry of
+// TestDialGivesUpOnBusyServer, begun just inside the limit, was cut.
+func TestDialStreamCutShortGivesTheRefusal(t *testing.T) {
+	var asked atomic.Int32
+	ts := quietServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if asked.Add(1) == 1 {
+			w.Header().Set("Retry-After", "1")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = io.WriteString(w, busyBody)
+			return
+		}
+		<-r.Context().Done() // no answer until the client gives up
+	}), false)
+	cfg := testConfig(wsURL(ts.URL))
+	cfg.DialTimeout = 2600 * time.Millisecond // room for the one retry
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	_, _, err := client.DialStream(ctx, cfg, "")
+	var de *client.DialError
+	want := cfg.URL + ": " + "503 Service Unavailable: " + strings.TrimSuffix(strings.TrimPrefix(busyBody, "sandmux: "), "\n")
+	if !errors.As(err, &de) || err.Error() != want || !de.Temporary() {
+		t.Fatalf("error %v, want the busy refusal %q", err, want)
+	}
+	if n := asked.Load(); n != 2 {
+		t.Errorf("%d upgrades, want 2 (the retry cut short)", n)
+	}
+}

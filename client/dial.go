@@ -245,14 +245,19 @@ const droppedRetryWait = 200 * time.Millisecond
 // a connection) is dialled once more: nothing of the session was sent
 // on it, and a --no-agent ssh failed on each such blip (the chaos run
 // saw 7-12 a run). A refused connection is not: nothing listens there.
-// Given up, the error is the last one, whose text says what happened.
-// Only a dial for one stream (DialStream) does this: the agent retries
-// with its own backoff, and tells the proxies waiting why the last dial
-// failed.
+// Given up, the error is the last one, whose text says what happened,
+// except that a dial again cut short by ctx gives the refusal it
+// retried: "server busy", not a timeout that hides why. Only a dial for
+// one stream (DialStream) does this: the agent retries with its own
+// backoff, and tells the proxies waiting why the last dial failed.
 func (s *Session) dialOneStream(ctx context.Context, protos []string) (mux.Link, error) {
 	redialled := false
+	var refused error // the refusal being retried
 	for {
 		link, err := s.dialWS(ctx, protos, false)
+		if err != nil && refused != nil && ctx.Err() != nil {
+			return link, refused
+		}
 		var de *DialError
 		if err == nil || !errors.As(err, &de) {
 			return link, err
@@ -266,6 +271,7 @@ func (s *Session) dialOneStream(ctx context.Context, protos []string) (mux.Link,
 		default:
 			return link, err
 		}
+		refused = err
 		// Spread out, so that the clients a burst refused together do
 		// not come back together.
 		wait += rand.N(wait / 2)
