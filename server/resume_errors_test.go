@@ -49,12 +49,22 @@ func (s *swapHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func fastServer(t *testing.T, target string, grace time.Duration, logs io.Writer) *server.Server {
 	t.Helper()
+	return fastServerWith(t, target, grace, logs, nil)
+}
+
+// fastServerWith is fastServer with the configuration changed by edit
+// first, if not nil.
+func fastServerWith(t *testing.T, target string, grace time.Duration, logs io.Writer, edit func(*server.Config)) *server.Server {
+	t.Helper()
 	cfg := server.DefaultConfig()
 	cfg.Target = target
 	cfg.ResumeGrace = grace
 	cfg.Mux.KeepAliveInterval = 200 * time.Millisecond
 	if logs != nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	if edit != nil {
+		edit(&cfg)
 	}
 	srv, err := server.New(cfg)
 	if err != nil {
