@@ -709,7 +709,16 @@ func TestGoAway(t *testing.T) {
 }
 
 func TestManyStreams(t *testing.T) {
-	client, server := testClientServer(t)
+	// sandmux patch: without testConf's 100 ms keepalive, whose pong
+	// must come within its 250 ms write timeout, and with 10 s for a
+	// write: fifty streams busy on one CPU shared with other work
+	// missed a pong, and the session ended under the test ("keepalive
+	// failed: i/o deadline reached", then "session shutdown"), in the
+	// retry too. Many streams, not the clock, are the point here.
+	conf := testConfNoKeepAlive()
+	conf.ConnectionWriteTimeout = 10 * time.Second
+	clientConn, serverConn := testConnTLS(t)
+	client, server := testClientServerConfig(t, clientConn, serverConn, conf, conf.Clone())
 
 	const streams = 50
 
