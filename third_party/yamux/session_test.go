@@ -402,7 +402,10 @@ func TestOpenStreamTimeout(t *testing.T) {
 	const timeout = 25 * time.Millisecond
 
 	testConnTypes(t, func(t testing.TB, clientConn, serverConn io.ReadWriteCloser) {
-		serverConf := testConf()
+		// sandmux patch: no keepalive, whose missed pong on a loaded
+		// machine ended the session before the open ("session
+		// shutdown"); the open's timeout is what ends it here.
+		serverConf := testConfNoKeepAlive()
 		serverConf.StreamOpenTimeout = timeout
 
 		clientConf := serverConf.Clone()
@@ -416,9 +419,18 @@ func TestOpenStreamTimeout(t *testing.T) {
 			t.Fatal(err)
 		}
 
-		// Sleep for longer than the stream open timeout.
-		// Since no ACKs are received, the stream and session should be closed.
-		time.Sleep(timeout * 5)
+		// Since no ACKs are received, the stream and session should be
+		// closed. sandmux patch: waited for, not slept for (5x the
+		// timeout, which a loaded machine outlasts), with a deadline
+		// only against a hang.
+		closed := func() bool {
+			s.stateLock.Lock()
+			defer s.stateLock.Unlock()
+			return s.state == streamClosed && client.IsClosed() && len(clientLogs.logs()) > 0
+		}
+		for deadline := time.Now().Add(10 * time.Second); !closed() && time.Now().Before(deadline); {
+			time.Sleep(timeout)
+		}
 
 		// Support multiple underlying connection types
 		var dest string
