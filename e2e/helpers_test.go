@@ -121,14 +121,52 @@ func runAsync(cmd *exec.Cmd) (<-chan result, <-chan struct{}) {
 }
 
 // run runs cmd with stdin and captures both outputs.
+//
+// stdout is read to its end by run itself, not by exec's copier: the
+// WaitDelay the commands carry (for a ProxyCommand that keeps ssh's stderr
+// open) closes every output pipe that long after the program exits, and a
+// copier that had not yet been given a CPU for the last bytes lost them,
+// silently when the exit status was not 0 (TestEmbeddedStdioSeparate got
+// 8 MiB of its 8 MiB + 3 on one loaded CPU, exit status and stderr right).
+// Only the program holds its stdout, so its end comes when it exits.
 func run(cmd *exec.Cmd, stdin string) result {
 	var out, errb bytes.Buffer
 	cmd.Stdin = strings.NewReader(stdin)
-	cmd.Stdout, cmd.Stderr = &out, &errb
+	cmd.Stderr = &errb
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return result{err: err}
+	}
+	cmd.Stdout = pw
 	start := time.Now()
-	err := cmd.Run()
+	if err := cmd.Start(); err != nil {
+		_, _ = pr.Close(), pw.Close()
+		return result{err: err}
+	}
+	_ = pw.Close()
+	read := make(chan struct{})
+	go func() {
+		defer close(read)
+		_, _ = out.ReadFrom(pr)
+	}()
+	err = cmd.Wait()
+	guard := time.NewTimer(stdoutAfterExit)
+	defer guard.Stop()
+	select {
+	case <-read:
+	case <-guard.C:
+		// Held open by something the program started: a test bug,
+		// told rather than hung on.
+		err = errors.Join(err, fmt.Errorf("stdout still open %s after the program exited", stdoutAfterExit))
+	}
+	_ = pr.Close()
+	<-read
 	return result{stdout: out.String(), stderr: errb.String(), err: err, dur: time.Since(start)}
 }
+
+// stdoutAfterExit bounds run's wait for the end of a program's stdout
+// once it has exited: only a hang guard.
+const stdoutAfterExit = 2 * time.Minute
 
 // sandmux returns an exec.Cmd for the binary under test with a clean
 // environment plus env.
