@@ -27,6 +27,12 @@ func connect(ctx context.Context, dir string) (*net.UnixConn, error) {
 		if errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
 			return nil, fmt.Errorf("reach the sandmux agent: this process is out of file descriptors (ulimit -n): %w", err)
 		}
+		// Nor does a wait that ended before the dial was tried (a
+		// process starved of CPU past its deadline): "no agent running"
+		// would be a guess, and a starter would start another.
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("reach the sandmux agent: %w", ctx.Err())
+		}
 		return nil, fmt.Errorf("%w (%w)", ErrNotRunning, err)
 	}
 	uc := c.(*net.UnixConn)
