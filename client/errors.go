@@ -223,8 +223,10 @@ func netHint(err error) string {
 	case neterrno.Is(err, syscall.ECONNREFUSED):
 		return "is `sandmux server` listening there?"
 	case certHostError(err) != nil:
-		// --ca does not help here, and the user may have passed it.
-		return "connect by a name the certificate lists, or give the server a certificate whose subject alternative names include this one; --insecure skips verification"
+		// Go checks the name before the chain, so a private CA may be
+		// missing too; --ca alone, which the user may have passed,
+		// does not mend the name.
+		return "connect by a name the certificate lists, or give the server a certificate whose subject alternative names include this one; a private CA also needs --ca FILE; --insecure skips verification"
 	case certExpired(err):
 		return "renew the server's certificate, or check this machine's clock; --insecure skips verification"
 	case isTLSTrustError(err):

@@ -22,7 +22,7 @@ import (
 // passed, so each says what is wrong with the certificate and what to do.
 func TestDialCertificateErrorsSayWhich(t *testing.T) {
 	now := time.Now()
-	const hostLine = ": TLS certificate not valid for this host: … (connect by a name the certificate lists, or give the server a certificate whose subject alternative names include this one; --insecure skips verification)"
+	const hostLine = ": TLS certificate not valid for this host: … (connect by a name the certificate lists, or give the server a certificate whose subject alternative names include this one; a private CA also needs --ca FILE; --insecure skips verification)"
 	for _, tc := range []struct {
 		name string
 		spec testutil.CertSpec

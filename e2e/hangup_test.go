@@ -118,8 +118,14 @@ func TestSSHConnectTimeoutSaysWhy(t *testing.T) {
 	// This one takes connections and never answers: a --no-agent
 	// proxy's one dial waits out its limit (15 s) unless ssh gives up.
 	silent := testutil.Serve(t, func(c net.Conn) { _, _ = io.Copy(io.Discard, c) })
+	// Started beforehand, so that its first refused dial comes well
+	// within ssh's 2 s on a loaded machine.
+	agentDir := newAgentDir(t)
+	if r := run(sandmux(ctx, nil, "agent", "--agent-dir", agentDir), ""); r.err != nil {
+		t.Fatalf("sandmux agent: %s", r)
+	}
 	for _, tc := range []struct{ name, proxy, why string }{
-		{"agent", proxyCommand(deadURL, newAgentDir(t)), "connection refused (is `sandmux server` listening there?)"},
+		{"agent", proxyCommand(deadURL, agentDir), "connection refused (is `sandmux server` listening there?)"},
 		{"no-agent", proxyCommand("ws://"+silent.Addr, ""), "no answer yet"},
 	} {
 		cmd := sshd.Command(ctx, t, "ssh", tc.proxy, "sandbox", "true")
