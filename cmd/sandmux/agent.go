@@ -75,10 +75,13 @@ func agentDir(c *cli.Context) (string, error) {
 	}
 	// The XDG base directory spec: a relative path is invalid, ignore it.
 	runtime := os.Getenv("XDG_RUNTIME_DIR")
-	if !filepath.IsAbs(runtime) || !ownedByMe(runtime) {
+	if fi, err := os.Stat(runtime); !filepath.IsAbs(runtime) || err != nil || !fi.IsDir() || !ownedByMe(runtime) {
 		// Relative (invalid per the spec), or another user's, carried
 		// over by `sudo -E` or `su`: a directory made in it would lock
-		// its owner out of their own agent directory.
+		// its owner out of their own agent directory. Or gone: the
+		// system makes it for a login and removes it after the last
+		// one, under a tmux that outlived it, and a user cannot make
+		// it again (/run/user is root's).
 		runtime = ""
 	}
 	home, err := myHome()

@@ -32,13 +32,37 @@ func TestAgentDirIgnoresAnotherUsersDirs(t *testing.T) {
 	}
 	t.Setenv("XDG_RUNTIME_DIR", runtime)
 	t.Setenv("HOME", home)
+	dir := defaultAgentDir(t)
+	if strings.HasPrefix(dir, others) {
+		t.Fatalf("agent directory %s is inside another user's directory", dir)
+	}
+}
+
+// An XDG_RUNTIME_DIR that no longer exists (a tmux or screen session
+// that outlived the login, whose runtime directory logind removed with
+// the last session) is not made again: /run/user is the system's, so a
+// user could not, and every proxy failed with "mkdir /run/user/UID:
+// permission denied". The agent goes to ~/.cache/sandmux instead, as
+// when the variable is unset.
+func TestAgentDirSkipsAMissingRuntimeDir(t *testing.T) {
+	base := t.TempDir()
+	t.Setenv("XDG_RUNTIME_DIR", filepath.Join(base, "run", "1000"))
+	t.Setenv("HOME", base)
+	dir := defaultAgentDir(t)
+	if want := filepath.Join(base, ".cache", "sandmux"); dir != want {
+		t.Fatalf("agent directory %s, want %s: the runtime directory is gone", dir, want)
+	}
+}
+
+// defaultAgentDir is the agent directory of a command given no
+// --agent-dir, from the environment.
+func defaultAgentDir(t *testing.T) string {
+	t.Helper()
 	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
 	fs.String("agent-dir", "", "")
 	dir, err := agentDir(cli.NewContext(cli.NewApp(), fs, nil))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.HasPrefix(dir, others) {
-		t.Fatalf("agent directory %s is inside another user's directory", dir)
-	}
+	return dir
 }
