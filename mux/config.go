@@ -65,8 +65,12 @@ type Config struct {
 	// path is dead. Zero means 1.5×KeepAliveInterval, which detects a
 	// frozen network within 2×KeepAliveInterval.
 	DeadAfter time.Duration
-	// WriteTimeout bounds how long a frame may wait for the transport; a
-	// short one turns a busy slow uplink into a false session death.
+	// WriteTimeout bounds how long the transport may take no write while
+	// a frame waits for it: the patched yamux counts it from the send
+	// loop's last completed write (third_party/yamux/writeprogress.go),
+	// so a frame queued behind other streams on a slow uplink that keeps
+	// moving does not fail; a stuck connection (a peer that stopped
+	// reading) ends the session about this long after its last write.
 	WriteTimeout time.Duration
 	// StreamOpenTimeout bounds the wait for the peer to acknowledge a new
 	// stream.

@@ -83,6 +83,13 @@ type Session struct {
 	// go out before queued bulk data.
 	urgentCh chan *sendReady
 
+	// epoch and lastSent (sandmux patch, writeprogress.go): the send
+	// loop's last completed write to the connection, in nanoseconds
+	// since epoch (monotonic), by which a frame's write timeout tells a
+	// stuck connection from a slow one.
+	epoch    time.Time
+	lastSent atomic.Int64
+
 	// recvDoneCh is closed when recv() exits to avoid a race
 	// between stream registration and stream shutdown
 	recvDoneCh chan struct{}
@@ -132,6 +139,7 @@ func newSession(config *Config, conn io.ReadWriteCloser, client bool) *Session {
 		sendDoneCh:  make(chan struct{}),
 		shutdownCh:  make(chan struct{}),
 		pongCh:      make(chan uint32, pongBacklog),
+		epoch:       time.Now(),
 	}
 	if client {
 		s.nextStreamID = 1
@@ -424,6 +432,7 @@ func (s *Session) waitForSend(hdr header, body []byte) error {
 func (s *Session) waitForSendErr(hdr header, body []byte, errCh chan error) error {
 	t := timerPool.Get()
 	timer := t.(*time.Timer)
+	start := s.sinceEpoch()
 	timer.Reset(s.config.ConnectionWriteTimeout)
 	defer func() {
 		timer.Stop()
@@ -435,12 +444,19 @@ func (s *Session) waitForSendErr(hdr header, body []byte, errCh chan error) erro
 	}()
 
 	ready := &sendReady{Hdr: hdr, Body: body, Err: errCh}
-	select {
-	case s.laneFor(hdr, len(body)) <- ready:
-	case <-s.shutdownCh:
-		return ErrSessionShutdown
-	case <-timer.C:
-		return ErrConnectionWriteTimeout
+	lane := s.laneFor(hdr, len(body))
+queue:
+	for {
+		select {
+		case lane <- ready:
+			break queue
+		case <-s.shutdownCh:
+			return ErrSessionShutdown
+		case <-timer.C:
+			if s.sendStalled(start, timer) {
+				return ErrConnectionWriteTimeout
+			}
+		}
 	}
 
 	bodyCopy := func() {
@@ -464,25 +480,31 @@ func (s *Session) waitForSendErr(hdr header, body []byte, errCh chan error) erro
 		ready.Body = newBody
 	}
 
-	select {
-	case err := <-errCh:
-		return err
-	case <-s.shutdownCh:
-		bodyCopy()
-		return ErrSessionShutdown
-	case <-timer.C:
-		if body != nil && !ready.mu.TryLock() {
-			// sendOne has been writing this body for the whole timeout:
-			// the connection is stuck (its peer stopped reading). The
-			// write cannot be abandoned half done, and upstream's send
-			// loop stayed stuck in it anyway; end the session, which
-			// ends the write, rather than wait for it without bound.
-			s.exitErr(ErrConnectionWriteTimeout)
-		} else if body != nil {
-			ready.mu.Unlock()
+	for {
+		select {
+		case err := <-errCh:
+			return err
+		case <-s.shutdownCh:
+			bodyCopy()
+			return ErrSessionShutdown
+		case <-timer.C:
+			if !s.sendStalled(start, timer) {
+				continue
+			}
+			if body != nil && !ready.mu.TryLock() {
+				// sendOne is writing this body and the connection took
+				// nothing for the whole timeout: it is stuck (its peer
+				// stopped reading). The write cannot be abandoned half
+				// done, and upstream's send loop stayed stuck in it
+				// anyway; end the session, which ends the write, rather
+				// than wait for it without bound.
+				s.exitErr(ErrConnectionWriteTimeout)
+			} else if body != nil {
+				ready.mu.Unlock()
+			}
+			bodyCopy()
+			return ErrConnectionWriteTimeout
 		}
-		bodyCopy()
-		return ErrConnectionWriteTimeout
 	}
 }
 
@@ -492,6 +514,7 @@ func (s *Session) waitForSendErr(hdr header, body []byte, errCh chan error) erro
 func (s *Session) sendNoWait(hdr header) error {
 	t := timerPool.Get()
 	timer := t.(*time.Timer)
+	start := s.sinceEpoch()
 	timer.Reset(s.config.ConnectionWriteTimeout)
 	defer func() {
 		timer.Stop()
@@ -502,13 +525,18 @@ func (s *Session) sendNoWait(hdr header) error {
 		timerPool.Put(t)
 	}()
 
-	select {
-	case s.laneFor(hdr, 0) <- &sendReady{Hdr: hdr}:
-		return nil
-	case <-s.shutdownCh:
-		return ErrSessionShutdown
-	case <-timer.C:
-		return ErrConnectionWriteTimeout
+	lane := s.laneFor(hdr, 0)
+	for {
+		select {
+		case lane <- &sendReady{Hdr: hdr}:
+			return nil
+		case <-s.shutdownCh:
+			return ErrSessionShutdown
+		case <-timer.C:
+			if s.sendStalled(start, timer) {
+				return ErrConnectionWriteTimeout
+			}
+		}
 	}
 }
 
@@ -551,16 +579,13 @@ func (s *Session) sendOne(ready *sendReady) error {
 			asyncSendErr(ready.Err, err)
 			return err
 		}
+		s.noteSent()
 	}
 
 	ready.mu.Lock()
 	body := ready.Body
 	ready.Body = nil
-	var err error
-	if len(body) > 0 {
-		// Send data from a body if given
-		_, err = s.conn.Write(body)
-	}
+	err := s.writeBody(body)
 	ready.mu.Unlock()
 	if err != nil {
 		s.logger.Printf("[ERR] yamux: Failed to write body: %v", err)
