@@ -207,9 +207,10 @@ func (s *stallConn) Close() error {
 // other streams queued behind the stuck one: their timers see no
 // progress and do not re-arm.
 func TestWriteProgressStuckLinkEndsSession(t *testing.T) {
-	const streams, frame, timeout = 8, 32 << 10, 300 * time.Millisecond
+	const streams, frame, frames, timeout = 8, 32 << 10, 4, 300 * time.Millisecond
 	c1, c2 := testConnPipe(t)
-	conn := &stallConn{ReadWriteCloser: c1, pass: streams, stalled: make(chan struct{}), closed: make(chan struct{})}
+	// Fewer bodies pass than one stream writes, so no stream completes.
+	conn := &stallConn{ReadWriteCloser: c1, pass: frames - 1, stalled: make(chan struct{}), closed: make(chan struct{})}
 	conf := testConfNoKeepAlive()
 	conf.ConnectionWriteTimeout = timeout
 	sconf := testConfNoKeepAlive()
@@ -224,13 +225,17 @@ func TestWriteProgressStuckLinkEndsSession(t *testing.T) {
 			go func() { _, _ = io.Copy(io.Discard, st) }()
 		}
 	}()
-	wrote := make(chan error, streams)
-	for i := range streams {
+	opened := make([]*Stream, streams)
+	for i := range opened {
 		st, err := client.OpenStream()
 		if err != nil {
 			t.Fatalf("open: %v", err)
 		}
-		go func() { wrote <- writeStream(st, byte(i), frame, 4) }()
+		opened[i] = st
+	}
+	wrote := make(chan error, streams)
+	for i, st := range opened {
+		go func() { wrote <- writeStream(st, byte(i), frame, frames) }()
 	}
 	<-conn.stalled
 	stalledAt := time.Now()
