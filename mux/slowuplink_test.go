@@ -37,14 +37,14 @@ func (s *slowUplink) Write(p []byte) (int, error) {
 
 // Parallel uploads on a slow uplink that keeps moving outlast the write
 // timeout: each 64 KiB frame waits about a second behind the other
-// streams' frames, three times the timeout, and neither a stream nor the
+// streams' frames, twice the timeout, and neither a stream nor the
 // session fails. Before the patched yamux counted the connection's
 // progress (third_party/yamux/writeprogress.go), the timeout ran from a
 // frame's queueing and the streams' writes failed.
 func TestSlowUplinkParallelUploadsOutlastWriteTimeout(t *testing.T) {
 	const streams, size = 16, 128 << 10 // 2 MiB up at 1 MiB/s
 	ccfg := fastConfig()
-	ccfg.WriteTimeout = 300 * time.Millisecond
+	ccfg.WriteTimeout = 500 * time.Millisecond
 	cli, srv := newPair(t, pairOptions{
 		client:     ccfg,
 		wrapClient: func(c net.Conn) net.Conn { return &slowUplink{Conn: c, rate: 1 << 20} },
