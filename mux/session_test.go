@@ -195,11 +195,10 @@ func echoCheck(st *mux.Stream, data []byte) error {
 	return nil
 }
 
-func TestSessionConcurrentEcho(t *testing.T) {
-	const streams, size = 50, 1 << 20
-	cli, srv := newPair(t, pairOptions{})
-	serve(t, srv, echo(srv))
-
+// echoParallel echoes size random bytes on each of streams streams of
+// cli at once, through an echo server, and reports every failure.
+func echoParallel(t *testing.T, cli *mux.Session, streams, size int) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
 	errs := make(chan error, streams)
@@ -224,6 +223,13 @@ func TestSessionConcurrentEcho(t *testing.T) {
 			t.Error(err)
 		}
 	}
+}
+
+func TestSessionConcurrentEcho(t *testing.T) {
+	const streams, size = 50, 1 << 20
+	cli, srv := newPair(t, pairOptions{})
+	serve(t, srv, echo(srv))
+	echoParallel(t, cli, streams, size)
 	if st := cli.Stats(); st.BytesOut < streams*size || st.BytesIn < streams*size {
 		t.Errorf("client stats %+v: want at least %d bytes each way", st, streams*size)
 	}

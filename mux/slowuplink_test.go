@@ -1,14 +1,10 @@
 package mux_test
 
 import (
-	"context"
-	"fmt"
 	"net"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/sandmux/sandmux/mux"
 )
 
 // slowUplink paces writes to rate bytes a second, as a slow uplink that
@@ -50,24 +46,5 @@ func TestSlowUplinkParallelUploadsOutlastWriteTimeout(t *testing.T) {
 		wrapClient: func(c net.Conn) net.Conn { return &slowUplink{Conn: c, rate: 1 << 20} },
 	})
 	serve(t, srv, echo(srv))
-
-	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-	defer cancel()
-	errs := make(chan error, streams)
-	for i := range streams {
-		go func() {
-			st, err := cli.Open(ctx, mux.Request{Target: fmt.Sprintf("echo:%d", i+1)})
-			if err != nil {
-				errs <- fmt.Errorf("open %d: %w", i, err)
-				return
-			}
-			defer st.Close()
-			errs <- echoCheck(st, randBytes(t, size))
-		}()
-	}
-	for range streams {
-		if err := <-errs; err != nil {
-			t.Error(err)
-		}
-	}
+	echoParallel(t, cli, streams, size)
 }
