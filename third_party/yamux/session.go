@@ -432,7 +432,7 @@ func (s *Session) waitForSend(hdr header, body []byte) error {
 func (s *Session) waitForSendErr(hdr header, body []byte, errCh chan error) error {
 	t := timerPool.Get()
 	timer := t.(*time.Timer)
-	start := s.sinceEpoch()
+	start := notYet // when the frame began to wait: see sendStalled
 	timer.Reset(s.config.ConnectionWriteTimeout)
 	defer func() {
 		timer.Stop()
@@ -453,7 +453,7 @@ queue:
 		case <-s.shutdownCh:
 			return ErrSessionShutdown
 		case <-timer.C:
-			if s.sendStalled(start, timer) {
+			if s.sendStalled(&start, timer) {
 				return ErrConnectionWriteTimeout
 			}
 		}
@@ -488,7 +488,7 @@ queue:
 			bodyCopy()
 			return ErrSessionShutdown
 		case <-timer.C:
-			if !s.sendStalled(start, timer) {
+			if !s.sendStalled(&start, timer) {
 				continue
 			}
 			if body != nil && !ready.mu.TryLock() {
@@ -514,7 +514,7 @@ queue:
 func (s *Session) sendNoWait(hdr header) error {
 	t := timerPool.Get()
 	timer := t.(*time.Timer)
-	start := s.sinceEpoch()
+	start := notYet // when the frame began to wait: see sendStalled
 	timer.Reset(s.config.ConnectionWriteTimeout)
 	defer func() {
 		timer.Stop()
@@ -533,7 +533,7 @@ func (s *Session) sendNoWait(hdr header) error {
 		case <-s.shutdownCh:
 			return ErrSessionShutdown
 		case <-timer.C:
-			if s.sendStalled(start, timer) {
+			if s.sendStalled(&start, timer) {
 				return ErrConnectionWriteTimeout
 			}
 		}

@@ -47,13 +47,23 @@ func (s *Session) writeBody(body []byte) error {
 	return nil
 }
 
+// notYet is a frame's start before its timer first fires.
+const notYet = time.Duration(-1)
+
 // sendStalled reports whether the connection took no write for the write
-// timeout since start (when the frame was queued) or its last write,
+// timeout since *start (when the frame began to wait) or its last write,
 // whichever is later. If it did, timer (fired and drained) is armed for
-// the rest of the timeout from then.
-func (s *Session) sendStalled(start time.Duration, timer *time.Timer) bool {
-	from := max(start, time.Duration(s.lastSent.Load()))
-	left := s.config.ConnectionWriteTimeout - (s.sinceEpoch() - from)
+// the rest of the timeout from then. *start is notYet until the timer
+// first fires, and then taken as the timeout before: a sender reads no
+// clock unless its timer fires (a timer fires late, never early, so the
+// start is, if anything, a little late).
+func (s *Session) sendStalled(start *time.Duration, timer *time.Timer) bool {
+	now := s.sinceEpoch()
+	if *start == notYet {
+		*start = now - s.config.ConnectionWriteTimeout
+	}
+	from := max(*start, time.Duration(s.lastSent.Load()))
+	left := s.config.ConnectionWriteTimeout - (now - from)
 	if left <= 0 {
 		return true
 	}
