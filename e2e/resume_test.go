@@ -131,8 +131,9 @@ func (rg *resumeRig) awaitResumed(t *testing.T, n int, timeout time.Duration) {
 // cutPoint is where cutAt cuts the path: once the path has carried at
 // bytes since cutAt began, a little more than the transfer's own bytes
 // (ssh's and the tunnel's framing, acknowledgements, replays), so the
-// transfer itself has not reached at yet. The path freezes at that byte, so the transfer waits there for the cut, on any machine,
-// rather than racing a watcher that might see it only at its end. With
+// transfer itself has not reached at yet. The path freezes at that
+// byte, so the transfer waits there for the cut, on any machine, rather
+// than racing a watcher that might see it only at its end. With
 // inFlight (agent mode), only the way to the server is frozen, with the
 // server's acknowledgements still coming back, and a new ssh is started
 // through the agent; the cut waits until the path holds bytes the agent
