@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -169,6 +170,7 @@ func serveHandoff(c *net.UnixConn, stream net.Conn, verdict func(error) error) {
 	_ = c.SetReadDeadline(time.Time{})
 
 	v := &verdictOnce{c: c}
+	var ended, cut atomic.Bool // the stream's data came to its end; it was cut
 	// The proxy going away (killed, or interrupted by the user) ends the
 	// stream, as it did when the bytes crossed the proxy. A proxy that
 	// detaches instead (its ssh has exited) gets its answer now and leaves
@@ -196,10 +198,16 @@ func serveHandoff(c *net.UnixConn, stream net.Conn, verdict func(error) error) {
 		case <-spliced:
 		default:
 			// A cut: reset, so that the far end does not take what it
-			// got for the whole.
+			// got for the whole, and so the proxy's side unless all the
+			// stream's data reached it, its end included (a forwarded
+			// connection, whose client may not have read it all yet).
 			mux.Abort(stream)
-			_ = in.Close()
-			_ = out.Close()
+			if ended.Load() {
+				_ = in.Close()
+				_ = out.Close()
+			} else {
+				client.AbortStdio(in, out)
+			}
 		}
 	}()
 	// A stream cut by its session is told to the proxy before the splice
@@ -215,9 +223,15 @@ func serveHandoff(c *net.UnixConn, stream net.Conn, verdict func(error) error) {
 	// told the cut).
 	var cutOnce sync.Once
 	early := mux.Watch(stream, func(err error) {
+		if errors.Is(err, io.EOF) {
+			// Read by the splice after its last write to out: every
+			// byte of the stream is out there.
+			ended.Store(true)
+		}
 		if !cutBy(err) {
 			return
 		}
+		cut.Store(true)
 		cutOnce.Do(func() {
 			if !v.send(verdict(err)) {
 				return
@@ -231,10 +245,11 @@ func serveHandoff(c *net.UnixConn, stream net.Conn, verdict func(error) error) {
 		})
 	})
 	err = client.Pipe(early, in, out) // closes in and out
-	if errors.Is(err, syscall.EPIPE) {
+	if !cut.Load() && (errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET)) {
 		// ssh's stdin has no reader: ssh is gone (killed, or it exited
-		// before its hang-up reached the proxy). Its end, not the
-		// tunnel's: the proxy says nothing, as when it splices itself.
+		// before its hang-up reached the proxy); or a forwarded
+		// connection's client reset it. Their end, not the tunnel's:
+		// the proxy or forward says nothing, as when it splices itself.
 		err = nil
 	}
 	err = verdict(err)

@@ -136,7 +136,10 @@ func pollable(fd int, name string) (rwc io.ReadWriteCloser, restore func(), err 
 			restore()
 			return nil, nil, fmt.Errorf("proxy's %s: %w", name, err)
 		}
-		return mux.Direct(nc), restore, nil
+		// Guarded: a TCP connection (a forward's) is reset, not ended,
+		// should the agent die holding it; its only descriptors are the
+		// agent's, so the kernel's close on its death would send a FIN.
+		return mux.Guarded(nc), restore, nil
 	case syscall.S_IFIFO:
 		if err := syscall.SetNonblock(fd, true); err != nil {
 			_ = syscall.Close(fd)

@@ -33,6 +33,19 @@ func (s stdio) Close() error {
 	return err
 }
 
+// Abort ends both as failed where they can: a socket (a forwarded
+// connection the agent took over) is reset, so that its peer does not take
+// a cut stream's prefix for the whole; a pipe can only be closed.
+func (s stdio) Abort() { AbortStdio(s.in, s.out) }
+
+// AbortStdio aborts in and out as stdio's Abort does, out first: when they
+// are one socket, in's close wakes a splice reading it, whose own close of
+// out would shut it down for writing (a FIN) before out's reset.
+func AbortStdio(in io.Closer, out io.Closer) {
+	mux.Abort(out)
+	mux.Abort(in)
+}
+
 // Pipe splices conn to in/out until both directions end, carrying EOF from
 // in as a half-close of conn and the end of conn as a close of out. It
 // closes conn, in and out before returning. in must unblock its Read when

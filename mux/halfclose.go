@@ -17,3 +17,7 @@ func (c closeWriteFirst) Close() error {
 	}
 	return c.ReadWriteCloser.Close()
 }
+
+// Abort ends the wrapped connection as failed (see Abort) without Close's
+// shutdown: a FIN ahead of the reset would read as the end of the data.
+func (c closeWriteFirst) Abort() { Abort(c.ReadWriteCloser) }

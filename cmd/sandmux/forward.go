@@ -397,17 +397,25 @@ func (f *forwarder) serve(ctx context.Context, ln net.Listener, s forwardSpec) {
 
 // handle carries one connection, half-closes included.
 func (f *forwarder) handle(ctx context.Context, c net.Conn, s forwardSpec) {
-	lc := mux.Guarded(c)
+	if f.handOff(ctx, c, s) {
+		return
+	}
 	stream, err := f.opener.open(ctx, s.Target)
 	if err != nil {
 		// Reset: the connection was accepted, and a client whose server
 		// speaks first would take a clean end for an empty session.
-		mux.Abort(lc)
+		mux.Abort(mux.Guarded(c))
 		if ctx.Err() == nil {
 			f.printf("forward %s -> %s: %v", s.Listen, s.Target, err)
 		}
 		return
 	}
+	f.splice(ctx, c, stream, s)
+}
+
+// splice carries c on stream until both end.
+func (f *forwarder) splice(ctx context.Context, c, stream net.Conn, s forwardSpec) {
+	lc := mux.Guarded(c)
 	// ended: the stream's data came to its end; sent: the local client's
 	// did (the splice passes that on as the stream's FIN).
 	var cut, ended, sent atomic.Bool
@@ -437,7 +445,7 @@ func (f *forwarder) handle(ctx context.Context, c net.Conn, s forwardSpec) {
 			sent.Store(true)
 		}
 	})
-	err = mux.Splice(local, watchCut(stream, &cut, &ended))
+	err := mux.Splice(local, watchCut(stream, &cut, &ended))
 	// The tunnel's failures are worth a line; a local client that reset
 	// its connection is not.
 	if err != nil && ctx.Err() == nil && cut.Load() {
