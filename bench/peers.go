@@ -329,8 +329,8 @@ func (e *env) startServer(target string, flags ...string) (*serverProc, error) {
 	return nil, fmt.Errorf("start sandmux server: %w", lastErr)
 }
 
-// limitFlags raises the server's per-session stream and session limits,
-// and its limit on connections in their handshake (a scenario dialling
+// limitFlags raises the server's stream limits (per session and in all)
+// and session limit, and its limit on connections in their handshake (a scenario dialling
 // hundreds of sessions at once), to at least n, for the flags this build
 // has (its --help tells).
 func (e *env) limitFlags(n int) []string {
@@ -341,7 +341,7 @@ func (e *env) limitFlags(n int) []string {
 		e.serverHelp = string(out) + " "
 	}
 	var flags []string
-	for _, f := range []string{"--max-streams", "--max-sessions", "--max-handshakes"} {
+	for _, f := range []string{"--max-streams", "--max-total-streams", "--max-sessions", "--max-handshakes"} {
 		if strings.Contains(e.serverHelp, f+" ") || strings.Contains(e.serverHelp, f+"=") {
 			flags = append(flags, f, strconv.Itoa(n))
 		}

@@ -39,6 +39,12 @@ type Config struct {
 	// MaxStreams bounds concurrent streams per session. Together with the
 	// stream window it bounds what one peer can make the server buffer.
 	MaxStreams int
+	// MaxTotalStreams bounds the streams carried at once by all sessions
+	// together. Each holds a connection to its target, a file descriptor,
+	// and its buffers: MaxSessions × MaxStreams alone (25,600 by default)
+	// is more than many a sandbox's file descriptor limit, and a server
+	// out of them can accept no connection, not even a resume.
+	MaxTotalStreams int
 	// IdleTimeout closes a session that has had no stream for this long;
 	// zero keeps idle sessions.
 	IdleTimeout time.Duration
@@ -73,9 +79,12 @@ func DefaultConfig() Config {
 		// and memory of a sandbox bear.
 		MaxHandshakes: 64,
 		MaxStreams:    256,
-		Mux:           mux.DefaultConfig(),
-		ResumeGrace:   10 * time.Minute,
-		Resume:        mux.DefaultResumeConfig(),
+		// Far above what a user's ssh, scp and forwards keep open, and
+		// within a sandbox's file descriptors (each stream holds one).
+		MaxTotalStreams: 4096,
+		Mux:             mux.DefaultConfig(),
+		ResumeGrace:     10 * time.Minute,
+		Resume:          mux.DefaultResumeConfig(),
 	}
 }
 
@@ -91,6 +100,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxSessions <= 0 || c.MaxStreams <= 0 {
 		return fmt.Errorf("%w: --max-sessions and --max-streams must be positive", ErrInvalidConfig)
+	}
+	if c.MaxTotalStreams <= 0 {
+		return fmt.Errorf("%w: --max-total-streams must be positive", ErrInvalidConfig)
 	}
 	if c.MaxHandshakes <= 0 {
 		return fmt.Errorf("%w: --max-handshakes must be positive", ErrInvalidConfig)

@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -61,6 +62,54 @@ func TestStreamLimit(t *testing.T) {
 		t.Fatalf("slot not freed after a stream closed: %v", err)
 	}
 	echo(t, c, "a freed slot is usable")
+	_ = c.Close()
+}
+
+// TestTotalStreamLimit: a client cannot multiply the per-session stream
+// limit by opening more sessions. Each stream holds a connection to its
+// target; --max-streams in each of --max-sessions sessions (25,600 by
+// default) is past many a sandbox's file descriptors, and a server out of
+// them accepts no one, not even a resume.
+func TestTotalStreamLimit(t *testing.T) {
+	srv, url := limitedServer(t, func(c *server.Config) { c.MaxStreams, c.MaxTotalStreams = 2, 3 })
+	a, err := client.Dial(context.Background(), fastClient(url))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := client.Dial(context.Background(), fastClient(url))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	a1, a2, b1 := liveStream(t, a), liveStream(t, a), liveStream(t, b)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err = b.OpenStream(ctx, "")
+	var se *mux.StreamError
+	if !errors.As(err, &se) || se.Status != mux.StatusLimit {
+		t.Fatalf("a fourth stream on a second session: %v, want a limit refusal", err)
+	}
+	if want := "server at its limit of 3 streams across all sessions; close some connections to it or raise --max-total-streams"; err.Error() != want {
+		t.Fatalf("error %q, want %q", err, want)
+	}
+	echo(t, a1, "still here")
+	echo(t, a2, "me too")
+	echo(t, b1, "and me")
+	if got := srv.Stats().RefusedStreams; got != 1 {
+		t.Fatalf("refused streams = %d, want 1", got)
+	}
+	_ = a1.Close()
+	var c io.ReadWriteCloser
+	if !testutil.Poll(5*time.Second, func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		c, err = b.OpenStream(ctx, "")
+		return err == nil
+	}) {
+		t.Fatalf("no stream after another session's stream closed: %v", err)
+	}
+	echo(t, c, "a freed place is usable")
 	_ = c.Close()
 }
 

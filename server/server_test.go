@@ -737,6 +737,7 @@ func TestConfigValidate(t *testing.T) {
 		{"target port zero", func(c *server.Config) { c.Target = "127.0.0.1:0" }, server.ErrInvalidConfig},
 		{"bad allow entry", func(c *server.Config) { c.Allow = []string{"127.0.0.1:5432", "db"} }, server.ErrInvalidConfig},
 		{"zero dial timeout", func(c *server.Config) { c.DialTimeout = 0 }, server.ErrInvalidConfig},
+		{"zero total streams", func(c *server.Config) { c.MaxTotalStreams = 0 }, server.ErrInvalidConfig},
 		{"bad mux config", func(c *server.Config) { c.Mux.StreamWindow = 1 }, mux.ErrInvalidConfig},
 	}
 	if err := server.DefaultConfig().Validate(); err != nil {

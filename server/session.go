@@ -74,7 +74,7 @@ func (s *Server) serveMux(conn net.Conn, log *slog.Logger) {
 		// Counted before draining is checked, as Shutdown sets draining
 		// before it counts: either Shutdown sees this stream, or this
 		// sees the drain and refuses the stream.
-		s.stats.streamsActive.Add(1)
+		carried := s.stats.streamsActive.Add(1)
 		s.stats.streamsTotal.Add(1) // refused ones included
 		if s.draining.Load() {
 			s.stats.streamsActive.Add(-1)
@@ -88,6 +88,19 @@ func (s *Server) serveMux(conn net.Conn, log *slog.Logger) {
 			log.Warn("refused stream: stream limit", logflood.Limit, "limit", s.cfg.MaxStreams)
 			refuse(st, mux.StatusLimit,
 				fmt.Sprintf("server at its stream limit (%d); close some connections to it or raise --max-streams", s.cfg.MaxStreams))
+			continue
+		}
+		if carried > int64(s.cfg.MaxTotalStreams) {
+			// Each stream holds a connection to its target: without this
+			// a client opening --max-streams in each of --max-sessions
+			// sessions could hold 25,600 of them, past the file
+			// descriptors of many a sandbox, and then no one could
+			// connect or resume.
+			active.Add(-1)
+			s.stats.streamsActive.Add(-1)
+			s.stats.refusedStreams.Add(1)
+			log.Warn("refused stream: total stream limit", logflood.Limit, "limit", s.cfg.MaxTotalStreams)
+			refuse(st, mux.StatusLimit, fmt.Sprintf("server at its limit of %d streams across all sessions; close some connections to it or raise --max-total-streams", s.cfg.MaxTotalStreams))
 			continue
 		}
 		wg.Go(func() {

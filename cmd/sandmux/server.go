@@ -33,6 +33,7 @@ func serverCommand() *cli.Command {
 			&cli.IntFlag{Name: "max-sessions", Value: 100, Usage: "most concurrent WebSockets; more are refused with 503"},
 			&cli.IntFlag{Name: "max-handshakes", Value: 64, Usage: "most connections still in their handshake (HTTP upgrade, token, hello) at once, as sshd's MaxStartups; at the limit a newcomer replaces the oldest one yet to send its request, else it is refused at once with 503 and Retry-After"},
 			&cli.IntFlag{Name: "max-streams", Value: 256, Usage: "most concurrent streams per session; more are refused"},
+			&cli.IntFlag{Name: "max-total-streams", Value: 4096, Usage: "most concurrent streams of all sessions together (each holds a connection to its target); more are refused"},
 			&cli.DurationFlag{Name: "idle-timeout", Usage: "close a session with no stream for this long (0 = never)", Action: nonNegative("idle-timeout", "never")},
 			&cli.DurationFlag{Name: "header-timeout", Value: 10 * time.Second, Usage: "limit for the HTTP upgrade and for each stream header (slow clients)", Action: positive("header-timeout", "10s")},
 			&cli.DurationFlag{Name: "shutdown-timeout", Value: 5 * time.Second, Usage: "how long SIGINT, SIGTERM or SIGHUP lets open streams finish before closing every session", Action: positive("shutdown-timeout", "5s")},
@@ -68,6 +69,7 @@ func runServer(c *cli.Context) error {
 	cfg.Mux.KeepAliveInterval = c.Duration("keepalive")
 	cfg.MaxSessions = c.Int("max-sessions")
 	cfg.MaxStreams = c.Int("max-streams")
+	cfg.MaxTotalStreams = c.Int("max-total-streams")
 	cfg.MaxHandshakes = c.Int("max-handshakes")
 	cfg.IdleTimeout = c.Duration("idle-timeout")
 	cfg.Mux.HeaderTimeout = c.Duration("header-timeout")

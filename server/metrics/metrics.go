@@ -45,7 +45,7 @@ const (
 	ReasonAuth             = "auth"               // 401: missing or wrong token
 	ReasonProtocol         = "protocol"           // 400: only unknown sandmux versions offered
 	ReasonSessionLimit     = "session_limit"      // 503: --max-sessions
-	ReasonStreamLimit      = "stream_limit"       // stream refused at --max-streams
+	ReasonStreamLimit      = "stream_limit"       // stream refused at --max-streams or --max-total-streams
 	ReasonTargetNotAllowed = "target_not_allowed" // stream asked for a target not --allow'ed
 	ReasonTargetFailed     = "target_failed"      // the target refused or was unreachable
 	ReasonResume           = "resume"             // a resume naming an unknown session, or with a wrong secret or credentials
