@@ -151,3 +151,13 @@ func stdoutEPIPE() { signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE) }
 // the agent does. Caught, not ignored, as outliveLogReader says: the agent
 // this process may start gets SIGTSTP's default back at exec.
 func outliveSuspend() { signal.Notify(make(chan os.Signal, 1), syscall.SIGTSTP) }
+
+// fdLimit is the process's limit on open file descriptors (the soft one,
+// which Go raises to the hard one at start-up).
+func fdLimit() (uint64, bool) {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return 0, false
+	}
+	return uint64(lim.Cur), true // int64 on some BSDs
+}

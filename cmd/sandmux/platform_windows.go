@@ -74,3 +74,6 @@ func errnoIs(err error, target syscall.Errno) bool {
 
 // outliveSuspend: Windows has no job-control signals.
 func outliveSuspend() {}
+
+// fdLimit: Windows has no such per-process limit on sockets.
+func fdLimit() (uint64, bool) { return 0, false }

@@ -90,6 +90,8 @@ func runServer(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	limit, known := fdLimit()
+	warnFewDescriptors(log, cfg, limit, known)
 	defer trimWhenIdle(srv.Carrying)()
 	ln, err := listen("listen", c.String("listen"), "0.0.0.0:8081")
 	if err != nil {
