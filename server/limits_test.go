@@ -242,21 +242,7 @@ func TestRefusedStreamsKeepNoData(t *testing.T) {
 		c.Mux.KeepAliveInterval = mux.DefaultConfig().KeepAliveInterval
 	})
 	ys := rawYamux(t, url)
-	hdr, _ := mux.Request{}.MarshalBinary()
-	open := func() (net.Conn, mux.Reply, error) {
-		st, err := ys.OpenStream()
-		if err != nil {
-			t.Fatal(err)
-		}
-		_ = st.SetDeadline(time.Now().Add(waitTimeout))
-		// The server may reset a stream on its SYN, before the header
-		// goes out; the caller judges that error as it does the reply's.
-		if _, err := st.Write(hdr); err != nil {
-			return st, mux.Reply{}, err
-		}
-		rep, err := mux.ReadReply(st)
-		return st, rep, err
-	}
+	open := func() (net.Conn, mux.Reply, error) { return openDefault(t, ys) }
 	live, rep, err := open()
 	if err != nil || rep.Status != mux.StatusOK {
 		t.Fatalf("first stream: %v %v", rep, err)
@@ -285,6 +271,51 @@ func TestRefusedStreamsKeepNoData(t *testing.T) {
 		t.Fatalf("a fifth refusal held at once: %v, %v; want a reset", rep, err)
 	}
 	_ = refused.Close()
+}
+
+// openDefault opens a stream to the default target on ys and reads the
+// server's reply.
+func openDefault(t *testing.T, ys *yamux.Session) (net.Conn, mux.Reply, error) {
+	t.Helper()
+	hdr, _ := mux.Request{}.MarshalBinary()
+	st, err := ys.OpenStream()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = st.SetDeadline(time.Now().Add(waitTimeout))
+	// The server may reset a stream on its SYN, before the header goes
+	// out; the caller judges that error as it does the reply's.
+	if _, err := st.Write(hdr); err != nil {
+		return st, mux.Reply{}, err
+	}
+	rep, err := mux.ReadReply(st)
+	return st, rep, err
+}
+
+// Refused streams waiting for their peer's FIN are bounded across
+// sessions too, by four times --max-total-streams: each holds a goroutine
+// and a stream (about 7 KiB), and four times --max-streams in each of
+// --max-sessions sessions was 102,400 of them, 700 MB.
+func TestRefusalsWaitingAreBoundedAcrossSessions(t *testing.T) {
+	_, url := limitedServer(t, func(c *server.Config) { c.MaxStreams, c.MaxTotalStreams = 2, 1 })
+	a, b := rawYamux(t, url), rawYamux(t, url)
+	live, rep, err := openDefault(t, a)
+	if err != nil || rep.Status != mux.StatusOK {
+		t.Fatalf("first stream: %v %v", rep, err)
+	}
+	defer live.Close()
+	// Four refusals may wait, two on each session: each session's own
+	// bound (eight) is far.
+	for i, ys := range []*yamux.Session{a, a, b, b} {
+		held, rep, err := openDefault(t, ys)
+		if err != nil || rep.Status != mux.StatusLimit {
+			t.Fatalf("refusal %d: %v %v, want a limit refusal", i, rep, err)
+		}
+		defer held.Close()
+	}
+	if _, rep, err := openDefault(t, b); !errors.Is(err, yamux.ErrConnectionReset) {
+		t.Fatalf("a fifth refusal held at once in the server: %v, %v; want a reset", rep, err)
+	}
 }
 
 // A burst of streams past --max-streams from a client that closes each

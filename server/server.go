@@ -39,6 +39,9 @@ type Server struct {
 	// rawActive counts raw-mode connections, which Shutdown waits for
 	// as for streams.
 	rawActive atomic.Int64
+	// refusing counts the refused streams of every session waiting for
+	// their peer's FIN (serveMux's finishing).
+	refusing atomic.Int64
 
 	mu       sync.Mutex
 	closed   bool

@@ -40,19 +40,26 @@ func (s *Server) serveMux(conn net.Conn, log *slog.Logger) {
 	var active, refusing atomic.Int64
 	var idled atomic.Bool // closeWhenIdle ended the session
 	// finishing bounds the refused streams waiting for their peer's FIN
-	// (finishRefused) to refusalsPerStream × MaxStreams; beyond, a refused
-	// stream is reset instead, so a peer that never finishes them cannot
-	// pile them up. A burst past the limit from an ordinary client, which
-	// finishes each within a round trip, stays well below.
+	// (finishRefused) to refusalsPerStream × MaxStreams in the session,
+	// and refusalsPerStream × MaxTotalStreams in the server (each holds a
+	// goroutine and a stream, about 7 KiB: 100 sessions' worth would be
+	// 700 MB); beyond, a refused stream is reset instead, so a peer that
+	// never finishes them cannot pile them up. A burst past the limit from
+	// an ordinary client, which finishes each within a round trip, stays
+	// well below.
 	finishing := func(st *mux.Stream, finish func()) {
-		if refusing.Add(1) > refusalsPerStream*int64(s.cfg.MaxStreams) {
+		overSession := refusing.Add(1) > refusalsPerStream*int64(s.cfg.MaxStreams)
+		overServer := s.refusing.Add(1) > refusalsPerStream*int64(s.cfg.MaxTotalStreams)
+		if overSession || overServer {
 			refusing.Add(-1)
+			s.refusing.Add(-1)
 			// Off the accept loop: the RST may wait for the send queue.
 			wg.Go(st.Abort)
 			return
 		}
 		wg.Go(func() {
 			defer refusing.Add(-1)
+			defer s.refusing.Add(-1)
 			finish()
 		})
 	}
