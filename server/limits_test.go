@@ -3,7 +3,6 @@ package server_test
 import (
 	"context"
 	"errors"
-	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -36,32 +35,47 @@ func TestStreamLimit(t *testing.T) {
 	}
 	defer sess.Close()
 	a, b := liveStream(t, sess), liveStream(t, sess)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_, err = sess.OpenStream(ctx, "")
-	var se *mux.StreamError
-	if !errors.As(err, &se) || se.Status != mux.StatusLimit {
-		t.Fatalf("third stream: %v, want a limit refusal", err)
-	}
-	if want := "server at its stream limit (2); close some connections to it or raise --max-streams"; err.Error() != want {
-		t.Fatalf("error %q, want %q", err, want)
-	}
+	wantLimitRefusal(t, srv, sess, "server at its stream limit (2); close some connections to it or raise --max-streams")
 	echo(t, a, "still here")
 	echo(t, b, "me too")
+	_ = a.Close()
+	openOnceFreed(t, sess)
+}
+
+// wantLimitRefusal opens one more stream on sess, which srv must refuse
+// for a limit with the line want, as its first refusal.
+func wantLimitRefusal(t *testing.T, srv *server.Server, sess *client.Session, want string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := sess.OpenStream(ctx, "")
+	var se *mux.StreamError
+	if !errors.As(err, &se) || se.Status != mux.StatusLimit {
+		t.Fatalf("a stream past the limit: %v, want a limit refusal", err)
+	}
+	if err.Error() != want {
+		t.Fatalf("error %q, want %q", err, want)
+	}
 	if got := srv.Stats().RefusedStreams; got != 1 {
 		t.Fatalf("refused streams = %d, want 1", got)
 	}
-	_ = a.Close()
+}
+
+// openOnceFreed opens a stream on sess, which a stream just closed made
+// room for, and echoes on it.
+func openOnceFreed(t *testing.T, sess *client.Session) {
+	t.Helper()
 	var c net.Conn
+	var err error
 	if !testutil.Poll(5*time.Second, func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		c, err = sess.OpenStream(ctx, "")
 		return err == nil
 	}) {
-		t.Fatalf("slot not freed after a stream closed: %v", err)
+		t.Fatalf("no room after a stream closed: %v", err)
 	}
-	echo(t, c, "a freed slot is usable")
+	echo(t, c, "a freed place is usable")
 	_ = c.Close()
 }
 
@@ -83,34 +97,13 @@ func TestTotalStreamLimit(t *testing.T) {
 	}
 	defer b.Close()
 	a1, a2, b1 := liveStream(t, a), liveStream(t, a), liveStream(t, b)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_, err = b.OpenStream(ctx, "")
-	var se *mux.StreamError
-	if !errors.As(err, &se) || se.Status != mux.StatusLimit {
-		t.Fatalf("a fourth stream on a second session: %v, want a limit refusal", err)
-	}
-	if want := "server at its limit of 3 streams across all sessions; close some connections to it or raise --max-total-streams"; err.Error() != want {
-		t.Fatalf("error %q, want %q", err, want)
-	}
+	// The fourth stream, on the session with one.
+	wantLimitRefusal(t, srv, b, "server at its limit of 3 streams across all sessions; close some connections to it or raise --max-total-streams")
 	echo(t, a1, "still here")
 	echo(t, a2, "me too")
 	echo(t, b1, "and me")
-	if got := srv.Stats().RefusedStreams; got != 1 {
-		t.Fatalf("refused streams = %d, want 1", got)
-	}
 	_ = a1.Close()
-	var c io.ReadWriteCloser
-	if !testutil.Poll(5*time.Second, func() bool {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		c, err = b.OpenStream(ctx, "")
-		return err == nil
-	}) {
-		t.Fatalf("no stream after another session's stream closed: %v", err)
-	}
-	echo(t, c, "a freed place is usable")
-	_ = c.Close()
+	openOnceFreed(t, b)
 }
 
 func TestSessionLimitAdmitsResumes(t *testing.T) {
