@@ -234,3 +234,28 @@ func TestWebSocketPingFloodWithoutReading(t *testing.T) {
 	<-flooding
 	stillServes(t, s)
 }
+
+// TestWebSocketFrameOfNegativeLength: a frame whose 64-bit length has its
+// top bit set (negative as a signed length, or 8 EiB) ends the
+// connection at once, in either sandmux version, before anything is
+// allocated for it.
+func TestWebSocketFrameOfNegativeLength(t *testing.T) {
+	s := startServer(t, testutil.EchoServer(t).Addr, func(c *server.Config) { c.ResumeGrace = time.Minute })
+	for _, proto := range []string{mux.Subprotocol, mux.SubprotocolResumable} {
+		c := rawUpgrade(t, s.url, proto)
+		frame := []byte{0x82, 0x80 | 127, 0x80, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4}
+		if _, err := c.Write(frame); err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetReadDeadline(time.Now().Add(hardWait))
+		var err error
+		for err == nil {
+			_, err = c.Read(make([]byte, 4096)) // the close frame, if any, then the end
+		}
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			t.Fatalf("%s: the connection was still open %v after a frame of negative length", proto, hardWait)
+		}
+	}
+	stillServes(t, s)
+}
