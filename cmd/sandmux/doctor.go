@@ -520,7 +520,7 @@ func targetFix(err error, flag string, explicit bool) string {
 	case mux.StatusUnreachable:
 		return "check the target host and port given to `sandmux server` (--target, --allow)"
 	case mux.StatusLimit:
-		return "close some connections to this sandbox, or raise the server's --max-streams"
+		return "close some connections to this sandbox, or raise the server's --max-streams or --max-total-streams (the refusal says which)"
 	}
 	return "see the server's log"
 }
