@@ -279,18 +279,7 @@ func TestForwardCutIsReset(t *testing.T) {
 			srv := startServer(t, serverOpts{Allow: []string{echo}})
 			ctx := testContext(t, 2*time.Minute)
 			fwd, m := edForward(t, ctx, srv.URL, echo, mode)
-			c, err := net.Dial("tcp", m[1])
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			_ = c.SetDeadline(time.Now().Add(time.Minute))
-			if _, err := c.Write([]byte("ping\n")); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := io.ReadFull(c, make([]byte, 5)); err != nil {
-				t.Fatalf("echo before the cut: %v", err)
-			}
+			c := dialEchoed(t, m[1])
 			srv.Kill()
 			srv.Restart()
 			n, err := io.Copy(io.Discard, c)

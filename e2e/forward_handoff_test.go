@@ -26,19 +26,7 @@ func TestForwardAgentCarriesTheBytes(t *testing.T) {
 	srv := startServer(t, serverOpts{Allow: []string{echo}})
 	ctx := testContext(t, 2*time.Minute)
 	fwd, m := edForward(t, ctx, srv.URL, echo, "agent")
-	c, err := net.Dial("tcp", m[1])
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(time.Minute))
-	// One round trip first: the connection is then the agent's.
-	if _, err := c.Write([]byte("x")); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.ReadFull(c, make([]byte, 1)); err != nil {
-		t.Fatalf("echo before the stop: %v", err)
-	}
+	c := dialEchoed(t, m[1]) // the connection is then the agent's
 	if err := fwd.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
@@ -102,4 +90,24 @@ func TestForwardAgentKilledResetsLocal(t *testing.T) {
 		t.Errorf("the local client read %d more bytes, then %v; want a reset", n, err)
 	}
 	_ = fwd.stop(t)
+}
+
+// dialEchoed connects to a forward of an echo target at addr and makes one
+// round trip through it, so the connection is open end to end. It is
+// closed at the test's end; its deadline is a minute away.
+func dialEchoed(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	_ = c.SetDeadline(time.Now().Add(time.Minute))
+	if _, err := c.Write([]byte("ping\n")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(c, make([]byte, 5)); err != nil {
+		t.Fatalf("echo through the forward: %v", err)
+	}
+	return c
 }
