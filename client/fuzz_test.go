@@ -7,6 +7,7 @@ import (
 	"log"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
@@ -42,6 +43,7 @@ func FuzzExpandURL(f *testing.F) {
 			if !strings.Contains(template, "{host}") && got != template {
 				t.Fatalf("ExpandURL(%q, %q) = %q changed a template without {host}", template, host, got)
 			}
+			checkIPv6Filled(t, template, host, got)
 		}
 
 		got, err = client.ExpandURL(client.DefaultURLTemplate, host)
@@ -57,6 +59,26 @@ func FuzzExpandURL(f *testing.F) {
 			t.Fatalf("ExpandURL(default, %q) = %q: the host name escaped its placeholder (%#v)", host, got, u)
 		}
 	})
+}
+
+// checkIPv6Filled: a host with a colon (an IPv6 address, the only kind
+// ExpandURL takes) is the filled URL's whole host, the same address, and
+// the template's port is the URL's.
+func checkIPv6Filled(t *testing.T, template, host, got string) {
+	t.Helper()
+	if !strings.Contains(template, "{host}") || !strings.Contains(host, ":") {
+		return
+	}
+	u := checkWS(t, got)
+	want, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(host, "["), "]"))
+	addr, err2 := netip.ParseAddr(u.Hostname())
+	if err != nil || err2 != nil || addr != want || u.User != nil || !strings.HasPrefix(u.Host, "[") {
+		t.Fatalf("ExpandURL(%q, %q) = %q: the address is not the URL's host (%#v)", template, host, got, u)
+	}
+	tu, err := url.Parse(strings.ReplaceAll(template, "{host}", "h"))
+	if err == nil && tu.Port() != u.Port() {
+		t.Fatalf("ExpandURL(%q, %q) = %q: port %q, the template's %q", template, host, got, u.Port(), tu.Port())
+	}
 }
 
 func checkWS(t *testing.T, s string) *url.URL {

@@ -14,22 +14,34 @@ const DefaultURLTemplate = "wss://8081-{host}.e2b.app"
 
 // ExpandURL replaces every "{host}" in template with host. A template
 // without "{host}" is used as is. The result must be a ws:// or wss:// URL.
+// host is a plain host name, or an IPv6 address (bracketed or not, with a
+// zone or not) for a template whose {host} is the URL's whole host, which
+// it fills in brackets (see fillIPv6).
 func ExpandURL(template, host string) (string, error) {
 	if strings.Contains(template, "{host}") {
 		if host == "" {
 			return "", fmt.Errorf("%w: %q needs a host name to fill {host}", ErrBadURL, template)
 		}
-		if !plainHost(host) {
+		switch lit, v6 := ipv6Host(host); {
+		case plainHost(host):
+			template = strings.ReplaceAll(template, "{host}", host)
+		case v6:
+			filled, err := fillIPv6(template, host, lit)
+			if err != nil {
+				return "", err
+			}
+			template = filled
+		default:
 			return "", fmt.Errorf("%w: host %q is not a plain host name (pass the sandbox id, e.g. `sandmux proxy abc123`)", ErrBadURL, host)
 		}
-		template = strings.ReplaceAll(template, "{host}", host)
 	}
 	if err := checkURL(template); err != nil {
 		return "", err
 	}
 	// A brace left is a mistyped placeholder ({hots}, {HOST}); in a path
 	// it would be sent escaped and fail as a 401 or 404 that names the
-	// token or the URL, not the typo. (A host is plain, so none is its;
+	// token or the URL, not the typo. (A host is plain or an address, so
+	// none is its;
 	// and checkURL refused credentials, so the URL may be shown.)
 	if strings.ContainsAny(template, "{}") {
 		return "", badPlaceholder(template)

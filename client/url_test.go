@@ -8,12 +8,37 @@ import (
 	"github.com/sandmux/sandmux/mux"
 )
 
+// expandCase is one ExpandURL call and what it must give.
+type expandCase struct {
+	name, template, host string
+	want                 string
+	wantErr              string // the exact line a user sees; "" means success
+}
+
+// checkExpand runs each case as a subtest.
+func checkExpand(t *testing.T, tests []expandCase) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := client.ExpandURL(tt.template, tt.host)
+			if tt.wantErr == "" {
+				if err != nil || got != tt.want {
+					t.Fatalf("ExpandURL(%q, %q) = %q, %v; want %q", tt.template, tt.host, got, err, tt.want)
+				}
+				return
+			}
+			if !errors.Is(err, client.ErrBadURL) {
+				t.Fatalf("ExpandURL(%q, %q) = %q, %v; want ErrBadURL", tt.template, tt.host, got, err)
+			}
+			if err.Error() != tt.wantErr {
+				t.Fatalf("error text\n  %s\nwant\n  %s", err, tt.wantErr)
+			}
+		})
+	}
+}
+
 func TestExpandURL(t *testing.T) {
-	tests := []struct {
-		name, template, host string
-		want                 string
-		wantErr              string // the exact line a user sees; "" means success
-	}{
+	checkExpand(t, []expandCase{
 		{name: "e2b default", template: client.DefaultURLTemplate, host: "abc", want: "wss://8081-abc.e2b.app"},
 		{name: "e2b literal", template: "wss://8081-{host}.e2b.app", host: "abc", want: "wss://8081-abc.e2b.app"},
 		{name: "host twice", template: "ws://{host}.example:8081/{host}", host: "sb1", want: "ws://sb1.example:8081/sb1"},
@@ -101,24 +126,7 @@ func TestExpandURL(t *testing.T) {
 			name: "credentials in url", template: "wss://me:secret@{host}.example", host: "abc",
 			wantErr: `bad url: "wss://xxxxx@abc.example": credentials in the URL are not supported; use --token or --header`,
 		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := client.ExpandURL(tt.template, tt.host)
-			if tt.wantErr == "" {
-				if err != nil || got != tt.want {
-					t.Fatalf("ExpandURL(%q, %q) = %q, %v; want %q", tt.template, tt.host, got, err, tt.want)
-				}
-				return
-			}
-			if !errors.Is(err, client.ErrBadURL) {
-				t.Fatalf("ExpandURL(%q, %q) = %q, %v; want ErrBadURL", tt.template, tt.host, got, err)
-			}
-			if err.Error() != tt.wantErr {
-				t.Fatalf("error text\n  %s\nwant\n  %s", err, tt.wantErr)
-			}
-		})
-	}
+	})
 }
 
 func TestParseHeader(t *testing.T) {
