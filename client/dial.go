@@ -316,6 +316,12 @@ func dialError(url string, resp *http.Response, err error) error {
 			}
 		} else if resp.Body != nil {
 			body, _ := io.ReadAll(io.LimitReader(resp.Body, maxEdgeBody))
+			if tlsPortAnswer(resp, body) {
+				// Not the server's refusal of the upgrade: it never
+				// saw one, and says so in HTTP.
+				_ = resp.Body.Close()
+				return &DialError{URL: de.URL, Err: tlsPortError{err}}
+			}
 			line, _, _ := strings.Cut(string(body), "\n")
 			// Control characters dropped: the line reaches the user's
 			// terminal, and whatever answers the URL wrote it.

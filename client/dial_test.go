@@ -189,6 +189,43 @@ func TestDialNetworkErrors(t *testing.T) {
 		}
 	})
 
+	// ws:// to a TLS port: each way a TLS server answers a plain HTTP
+	// request that can be told from a silent close is said as such, and
+	// not retried (through the agent, for 30 s).
+	for _, tc := range []struct {
+		name string
+		url  func(t *testing.T) string
+	}{
+		{"ws to Go's HTTPS server", func(t *testing.T) string {
+			return "ws://" + strings.TrimPrefix(quietServer(t, http.NotFoundHandler(), true).URL, "https://")
+		}},
+		{"ws to nginx's HTTPS port", func(t *testing.T) string {
+			return "ws://" + testutil.Serve(t, func(c net.Conn) {
+				_, _ = c.Read(make([]byte, 4096))
+				_, _ = io.WriteString(c, "HTTP/1.1 400 Bad Request\r\nServer: nginx\r\nContent-Type: text/html\r\nContent-Length: 220\r\nConnection: close\r\n\r\n"+
+					"<html>\r\n<head><title>400 The plain HTTP request was sent to HTTPS port</title></head>\r\n<body>\r\n<center><h1>400 Bad Request</h1></center>\r\n<center>The plain HTTP request was sent to HTTPS port</center>\r\n</body>\r\n</html>\r\n")
+			}).Addr
+		}},
+		{"ws to a TLS port that answers with an alert", func(t *testing.T) string {
+			return "ws://" + testutil.Serve(t, func(c net.Conn) {
+				_, _ = c.Read(make([]byte, 4096))
+				_, _ = c.Write([]byte{21, 3, 3, 0, 2, 2, 70}) // fatal protocol_version
+			}).Addr
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			url := tc.url(t)
+			de, err := dialErr(t, testConfig(url))
+			want := url + ": the server speaks TLS on this port (use wss:// for a server with TLS)"
+			if err.Error() != want {
+				t.Fatalf("error text\n  %s\nwant\n  %s", err, want)
+			}
+			if de.Temporary() || !errors.Is(err, client.ErrTLSPort) {
+				t.Fatalf("%v: want a lasting ErrTLSPort", err)
+			}
+		})
+	}
+
 	// A server past its --max-handshakes closes some connections
 	// unread: said as such, not as net/http's "Get URL: EOF".
 	t.Run("closed before any answer", func(t *testing.T) {

@@ -38,6 +38,9 @@ var (
 	// ErrNotHTTP means the server answered the upgrade with bytes that
 	// are not HTTP (an SSH banner): the URL names the wrong port.
 	ErrNotHTTP = errors.New("the server did not answer in HTTP")
+	// ErrTLSPort means a ws:// upgrade reached a server that speaks TLS
+	// on that port: the URL wants wss://.
+	ErrTLSPort = errors.New("the server speaks TLS on this port")
 	// ErrNoWelcome ends a new session whose WebSocket was lost before the
 	// server answered its hello: there is no id to resume it with.
 	ErrNoWelcome = errors.New("the connection was lost before the server accepted the session; run the command again")
@@ -105,7 +108,7 @@ func (e *DialError) Temporary() bool {
 			return pe.temporary()
 		}
 		var dns *net.DNSError
-		if errors.As(e.Err, &dns) && dns.IsNotFound || errors.Is(e.Err, http.ErrSchemeMismatch) || errors.Is(e.Err, ErrNotHTTP) {
+		if errors.As(e.Err, &dns) && dns.IsNotFound || errors.Is(e.Err, http.ErrSchemeMismatch) || errors.Is(e.Err, ErrNotHTTP) || errors.Is(e.Err, ErrTLSPort) {
 			return false
 		}
 		return !isTLSTrustError(e.Err)
@@ -173,6 +176,8 @@ func describe(err error) string {
 		return "TLS certificate not trusted"
 	case errors.Is(err, http.ErrSchemeMismatch):
 		return "the server answered in plain HTTP, not TLS"
+	case errors.Is(err, ErrTLSPort):
+		return ErrTLSPort.Error()
 	case errors.Is(err, ErrNotHTTP):
 		var nh *notHTTPError
 		if errors.As(err, &nh) {
@@ -233,6 +238,8 @@ func netHint(err error) string {
 		return "pass the server's CA with --ca FILE, or --insecure to skip verification"
 	case errors.Is(err, http.ErrSchemeMismatch):
 		return "use ws:// for a server without TLS, or check the port"
+	case errors.Is(err, ErrTLSPort):
+		return "use wss:// for a server with TLS"
 	case errors.Is(err, ErrNotHTTP):
 		return "that port is not `sandmux server`'s; check the port in --url: the server listens on 8081"
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
@@ -318,6 +325,9 @@ func notHTTP(err error, bc *mux.BufConn) error {
 	}
 	if len(head) == 0 || bytes.HasPrefix(head, []byte("HTTP/")) || bytes.HasPrefix([]byte("HTTP/"), head) {
 		return err
+	}
+	if tlsRecord(head) {
+		return tlsPortError{err}
 	}
 	first, _, _ := bytes.Cut(head, []byte("\n"))
 	return &notHTTPError{first: strings.TrimRight(string(first), "\r"), err: err}

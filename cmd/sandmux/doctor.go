@@ -407,8 +407,11 @@ func (d *doctor) dialFailed(err error, took time.Duration) {
 	var de *client.DialError
 	if !errors.As(err, &de) || de.StatusCode == 0 {
 		fix := "check the URL and your network"
-		if errors.Is(err, client.ErrNotHTTP) {
+		switch {
+		case errors.Is(err, client.ErrNotHTTP):
 			fix = "that port speaks another protocol: put `sandmux server`'s port in --url (it listens on 8081)"
+		case errors.Is(err, client.ErrTLSPort):
+			fix = "that port speaks TLS: write wss://, not ws://, in --url"
 		}
 		d.add("auth", stepSkip, 0, "", "not reached")
 		d.add("upgrade", stepFail, took, fix, "%v", err)
