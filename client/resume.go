@@ -105,6 +105,10 @@ func (s *Session) reattach(rc *mux.Resumable, attempt int, foreign *time.Time) b
 	ctx, cancel := context.WithTimeout(s.ctx, resumeDialTimeout(attempt, s.cfg.DialTimeout))
 	defer cancel()
 	link, err := s.dialWS(ctx, []string{mux.SubprotocolResumable}, true)
+	if err != nil && s.ctx.Err() != nil {
+		s.cutShort(rc)
+		return true
+	}
 	if err != nil {
 		if endsResumption(err) {
 			s.notResumed(rc, err)
@@ -135,6 +139,11 @@ func (s *Session) reattach(rc *mux.Resumable, attempt int, foreign *time.Time) b
 		return true
 	}
 	w, err := mux.ClientHandshake(ctx, ws, mux.Hello{ID: id, Secret: secret, Received: rc.Received()})
+	if err != nil && s.ctx.Err() != nil {
+		_ = ws.CloseNow()
+		s.cutShort(rc)
+		return true
+	}
 	if err != nil {
 		_ = ws.CloseNow()
 		s.log.Info("resume: handshake failed; retrying", "err", err)
@@ -158,6 +167,18 @@ func (s *Session) reattach(rc *mux.Resumable, attempt int, foreign *time.Time) b
 	s.setResumeError(nil)
 	s.log.Info("session resumed")
 	return true
+}
+
+// cutShort logs a resume attempt that the session's end (Close) cut
+// short: not a failure of the attempt, whose "context canceled" said
+// nothing, nor one to retry or to record as the last attempt's.
+func (s *Session) cutShort(rc *mux.Resumable) {
+	why := "the session was closed"
+	var nr *mux.NotResumedError
+	if errors.As(rc.Err(), &nr) && nr.Within > 0 {
+		why = fmt.Sprintf("the session was not resumed within %s (--resume-timeout)", nr.Within)
+	}
+	s.log.Info("resume attempt cut short: " + why)
 }
 
 // attemptFailed records why a resume attempt failed, for a request
