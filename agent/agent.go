@@ -346,7 +346,7 @@ func (a *Agent) serveOpen(ctx context.Context, wg *sync.WaitGroup, c *net.UnixCo
 		}
 	}
 	gone := watchGone(c, cancel)
-	stream, release, sess, err := e.open(octx, ctx, wg, req.Target, req.Overflow, notify)
+	stream, release, sess, err := e.open(octx, ctx, wg, req.Target, req.Overflow, req.Handoff && req.Disown, notify)
 	left := gone()
 	cancel()
 	if err != nil && left {
@@ -374,7 +374,7 @@ func (a *Agent) serveOpen(ctx context.Context, wg *sync.WaitGroup, c *net.UnixCo
 	}
 	defer release()
 	frameIn := req.FrameIn && !req.Handoff
-	if err := writeMessage(c, reply{Version: protoVersion, OK: true, Handoff: req.Handoff, Detach: req.Handoff, FrameIn: frameIn, Proxy: req.Proxy != ""}); err != nil {
+	if err := writeMessage(c, reply{Version: protoVersion, OK: true, Handoff: req.Handoff, Detach: req.Handoff, Disown: req.Handoff && req.Disown, FrameIn: frameIn, Proxy: req.Proxy != ""}); err != nil {
 		_ = stream.Close()
 		_ = c.Close()
 		return
@@ -389,6 +389,10 @@ func (a *Agent) serveOpen(ctx context.Context, wg *sync.WaitGroup, c *net.UnixCo
 	}()
 	verdict := func(err error) error {
 		return streamEndError(ctx, e.limitHint(err, hostOr(req), sess, req.Overflow), hostOr(req), req.URL)
+	}
+	if req.Handoff && req.Disown {
+		serveDisowned(c, stream, verdict, e.log)
+		return
 	}
 	if req.Handoff {
 		serveHandoff(c, stream, verdict)

@@ -37,3 +37,10 @@ func recvStdio(*net.UnixConn) (io.ReadCloser, io.WriteCloser, func(), error) {
 // CloseOnExecFrom does nothing on Windows, where handles are not
 // inherited unless asked for.
 func CloseOnExecFrom(int) {}
+
+// FdpassSocket is false on Windows, whose OpenSSH has no ProxyUseFdpass.
+func FdpassSocket(*os.File) bool { return false }
+
+func socketPair() (*os.File, *os.File, error) { return nil, nil, ErrUnsupported }
+
+func passFD(*os.File, *os.File) error { return ErrUnsupported }

@@ -361,7 +361,10 @@ func (e *connectTimeoutError) Unwrap() error { return e.last }
 // session dies between being handed out and opening the stream, and the
 // shared session it is on (nil for a WebSocket of its own). overflow
 // lets it take a WebSocket of its own when the shared one is full.
-func (e *entry) open(ctx, agentCtx context.Context, wg *sync.WaitGroup, target string, overflow bool, notify func(Progress)) (net.Conn, func(), *client.Session, error) {
+// confirmed waits for the server's reply to the stream wherever: an
+// --fdpass proxy exits before the stream's first bytes, so a refusal
+// must come before it passes ssh the connection, or nobody tells it.
+func (e *entry) open(ctx, agentCtx context.Context, wg *sync.WaitGroup, target string, overflow, confirmed bool, notify func(Progress)) (net.Conn, func(), *client.Session, error) {
 	for {
 		sess, err := e.session(ctx, agentCtx, wg, notify)
 		if errors.Is(err, errRawServer) {
@@ -394,7 +397,7 @@ func (e *entry) open(ctx, agentCtx context.Context, wg *sync.WaitGroup, target s
 		// set-up pays the reply's round trip.
 		crowded := overflow && sess.Mux() != nil && sess.Mux().NumStreams() >= crowdedAt(sess.ServerMaxStreams())
 		open := sess.OpenStreamEarly
-		if resuming || !sess.Welcomed() || crowded {
+		if resuming || !sess.Welcomed() || crowded || confirmed {
 			open = sess.OpenStream
 		}
 		conn, err := open(ctx, target)

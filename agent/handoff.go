@@ -159,15 +159,10 @@ func Handoffable(f *os.File) bool {
 // serveHandoff takes the proxy's descriptors and splices stream to them
 // until either ends, then sends the verdict. It owns c and stream.
 func serveHandoff(c *net.UnixConn, stream net.Conn, verdict func(error) error) {
-	_ = c.SetReadDeadline(time.Now().Add(handoffTimeout))
-	in, out, restore, err := recvStdio(c)
-	if err != nil {
-		_ = stream.Close()
-		_ = writeMessage(c, reply{Version: protoVersion, Error: "hand-off failed: " + err.Error()})
-		_ = c.Close()
+	in, out, restore, ok := takeStdio(c, stream)
+	if !ok {
 		return
 	}
-	_ = c.SetReadDeadline(time.Time{})
 
 	v := &verdictOnce{c: c}
 	var ended, cut atomic.Bool // the stream's data came to its end; it was cut
@@ -244,7 +239,7 @@ func serveHandoff(c *net.UnixConn, stream net.Conn, verdict func(error) error) {
 			}
 		})
 	})
-	err = client.Pipe(early, in, out) // closes in and out
+	err := client.Pipe(early, in, out) // closes in and out
 	if !cut.Load() && (errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET)) {
 		// ssh's stdin has no reader: ssh is gone (killed, or it exited
 		// before its hang-up reached the proxy); or a forwarded
@@ -258,6 +253,22 @@ func serveHandoff(c *net.UnixConn, stream net.Conn, verdict func(error) error) {
 	v.send(err)
 	_ = c.Close()
 	watch.Wait()
+}
+
+// takeStdio receives the proxy's descriptors (recvStdio) within
+// handoffTimeout. On a failure it tells the proxy, closes c and stream,
+// and reports false.
+func takeStdio(c *net.UnixConn, stream net.Conn) (in io.ReadCloser, out io.WriteCloser, restore func(), ok bool) {
+	_ = c.SetReadDeadline(time.Now().Add(handoffTimeout))
+	in, out, restore, err := recvStdio(c)
+	if err != nil {
+		_ = stream.Close()
+		_ = writeMessage(c, reply{Version: protoVersion, Error: "hand-off failed: " + err.Error()})
+		_ = c.Close()
+		return nil, nil, nil, false
+	}
+	_ = c.SetReadDeadline(time.Time{})
+	return in, out, restore, true
 }
 
 // verdictOnce sends a proxy its one verdict: the first of a cut told

@@ -65,6 +65,10 @@ type OpenRequest struct {
 	// Handoff offers the proxy's stdin and stdout to the agent (see
 	// handoff.go). OpenStdio sets it.
 	Handoff bool `json:"handoff,omitempty"`
+	// Disown, with Handoff, says the proxy leaves once the agent holds
+	// its descriptor (one socket, sent as stdin and stdout), which the
+	// agent then serves alone (see fdpass.go). OpenFdpass sets it.
+	Disown bool `json:"disown,omitempty"`
 	// FrameIn offers to frame the proxy's bytes (see frame.go), so that
 	// the agent can tell the end of its data from a cut. Open sets it.
 	FrameIn bool `json:"frame_in,omitempty"`
@@ -118,6 +122,9 @@ type reply struct {
 	// hand-off (see handoff.go); a proxy sends one only then, since an
 	// older agent would take the byte for the proxy going away.
 	Detach bool `json:"detach,omitempty"`
+	// Disown, with Handoff, accepts an open request's Disown: after the
+	// descriptors, one more reply says whether the agent holds them.
+	Disown bool `json:"disown,omitempty"`
 	// FrameIn accepts an open request's FrameIn: the proxy frames its
 	// bytes from here on. An agent that predates it leaves it unset, and
 	// the proxy sends raw bytes.

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"slices"
 	"syscall"
 
@@ -160,4 +161,11 @@ func fdLimit() (uint64, bool) {
 		return 0, false
 	}
 	return uint64(lim.Cur), true // int64 on some BSDs
+}
+
+// parentIsSSH reports whether this process's parent is ssh, which runs
+// its ProxyCommand with exec.
+func parentIsSSH() bool {
+	args, err := processArgs(os.Getppid())
+	return err == nil && len(args) > 0 && filepath.Base(args[0]) == "ssh"
 }

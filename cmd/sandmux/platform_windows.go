@@ -77,3 +77,6 @@ func outliveSuspend() {}
 
 // fdLimit: Windows has no such per-process limit on sockets.
 func fdLimit() (uint64, bool) { return 0, false }
+
+// parentIsSSH is false on Windows, whose OpenSSH has no ProxyUseFdpass.
+func parentIsSSH() bool { return false }

@@ -48,6 +48,7 @@ func proxyCommand() *cli.Command {
 			&cli.StringFlag{Name: "target", Usage: "ask the server for this allowlisted `HOST:PORT` instead of its default", Action: hostPort("target")},
 			&cli.BoolFlag{Name: "no-agent", EnvVars: []string{"SANDMUX_NO_AGENT"}, Usage: "dial a WebSocket of this process's own instead of sharing the agent's"},
 			&cli.BoolFlag{Name: "raw", Usage: "offer no sandmux protocol: one plain WebSocket per connection, as websocat (implies --no-agent)"},
+			&cli.BoolFlag{Name: "fdpass", Usage: "for ssh's ProxyUseFdpass yes: pass ssh the connection's descriptor and exit, leaving the stream to the agent"},
 			&cli.DurationFlag{Name: "connect-timeout", Value: 30 * time.Second, Usage: "how long to wait for a (re)connecting session", Action: positive("connect-timeout", "30s")},
 		),
 		// HOST is arbitrary (ssh's %h): "help" or "h" must not print the
@@ -128,6 +129,9 @@ func runProxy(c *cli.Context) error {
 	if c.Bool("raw") && c.String("target") != "" {
 		return errors.New("--raw cannot choose a --target: a raw WebSocket reaches only the server's default target; drop one of them")
 	}
+	if err := checkFdpass(c); err != nil {
+		return err
+	}
 	cfg, err := clientConfig(c, c.Args().First())
 	if err != nil {
 		return err
@@ -143,14 +147,22 @@ func runProxy(c *cli.Context) error {
 	cfg.NoResume = c.Bool("no-resume")
 	cfg.Resume.Grace = c.Duration("resume-timeout")
 	cfg.Mux.KeepAliveInterval = c.Duration("keepalive")
-	if c.Bool("no-agent") || cfg.Raw || !agentSupported {
+	switch {
+	case c.Bool("fdpass"):
+		// ssh waits for this process to exit before it uses the
+		// connection: nothing to wait for here once ssh has it.
+		_, _, err = openViaAgent(sig.ctx, c, cfg, report)
+		if err == nil {
+			return nil
+		}
+	case c.Bool("no-agent") || cfg.Raw || !agentSupported:
 		moverRuntime()
 		if c.IsSet("connect-timeout") {
 			// Without an agent, connecting is this one dial.
 			cfg.DialTimeout = c.Duration("connect-timeout")
 		}
 		conn, closeFn, err = client.DialStream(sig.ctx, cfg, c.String("target"))
-	} else {
+	default:
 		conn, handoff, err = openViaAgent(sig.ctx, c, cfg, report)
 	}
 	if err != nil {
@@ -225,7 +237,9 @@ func waitHandoff(sig *signalWatch, h *agent.Handoff) error {
 // openViaAgent asks the shared agent (starting it if needed) for a stream.
 // When stdin and stdout are pipes or sockets, as under ssh, the agent
 // takes them over and the result is a Handoff; otherwise the stream's
-// bytes come through this process as conn.
+// bytes come through this process as conn. With --fdpass, the agent
+// takes a socket of this process's own, whose other end goes to ssh, and
+// the result is neither.
 func openViaAgent(ctx context.Context, c *cli.Context, cfg client.Config, report *waitReport) (net.Conn, *agent.Handoff, error) {
 	dir, err := agentDir(c)
 	if err != nil {
@@ -252,6 +266,9 @@ func openViaAgent(ctx context.Context, c *cli.Context, cfg client.Config, report
 			line.update(p)
 		}
 		defer line.finish()
+	}
+	if c.Bool("fdpass") {
+		return nil, nil, agent.OpenFdpass(octx, dir, agentStarter(c, dir), req, os.Stdout)
 	}
 	if agent.Handoffable(os.Stdin) && agent.Handoffable(os.Stdout) {
 		return agent.OpenStdio(octx, dir, agentStarter(c, dir), req, os.Stdin, os.Stdout)
