@@ -34,6 +34,8 @@ func recvStdio(*net.UnixConn) (io.ReadCloser, io.WriteCloser, func(), error) {
 	return nil, nil, nil, ErrUnsupported
 }
 
+func recvFile(*net.UnixConn, string) (*os.File, error) { return nil, ErrUnsupported }
+
 // CloseOnExecFrom does nothing on Windows, where handles are not
 // inherited unless asked for.
 func CloseOnExecFrom(int) {}

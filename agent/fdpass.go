@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
+	"sync"
 	"syscall"
 	"time"
 
@@ -24,10 +26,12 @@ import (
 //
 // On the wire: the open request sets "disown" with "handoff"; an agent
 // that knows it answers with "disown" set, takes the one end (sent as
-// both stdin and stdout), and answers once more, OK when it holds it or
-// with the reason it could not take it. It then serves the stream to its
-// end without the proxy: nobody is told a verdict, and the control
-// connection closing is not an abort. An agent that predates it answers
+// both stdin and stdout) and then, in a message of its own, the proxy's
+// stderr (ssh's), and answers once more, OK when it holds them or with
+// the reason it could not take them. It then serves the stream to its
+// end without the proxy: the control connection closing is not an
+// abort, and a cut is told on ssh's stderr, as the proxy would have told
+// it, before the connection closes. An agent that predates it answers
 // without "disown", and the proxy refuses to go on (it cannot stay: ssh
 // waits for it to exit).
 
@@ -36,19 +40,28 @@ const errDisownUnknown = "the running sandmux agent predates --fdpass (ssh's Pro
 
 // OpenFdpass opens a stream through the agent for a proxy that ssh runs
 // with ProxyUseFdpass, whose ssh waits on sshSock (the proxy's stdout, a
-// Unix socket: FdpassSocket) for the connection's descriptor. It returns
-// once the agent holds one end of a new socket pair and ssh the other;
-// the caller then exits, and ssh uses the connection. On an error ssh
-// got nothing and says "proxy dialer did not pass back a connection"
-// after the caller's line.
-func OpenFdpass(ctx context.Context, dir string, start func() error, req OpenRequest, sshSock *os.File) error {
+// Unix socket: FdpassSocket) for the connection's descriptor; stderr is
+// ssh's, where the agent tells a cut. It returns once the agent holds
+// one end of a new socket pair and ssh the other; the caller then exits,
+// and ssh uses the connection. On an error ssh got nothing and says
+// "proxy dialer did not pass back a connection" after the caller's line.
+func OpenFdpass(ctx context.Context, dir string, start func() error, req OpenRequest, sshSock, stderr *os.File) error {
+	if _, err := stderr.Stat(); err != nil {
+		// Closed (2>&-): a cut is told nowhere, as the proxy would.
+		null, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+		if err != nil {
+			return err
+		}
+		defer null.Close()
+		stderr = null
+	}
 	agentEnd, sshEnd, err := socketPair()
 	if err != nil {
 		return fmt.Errorf("make a socket pair for ssh: %w", err)
 	}
 	defer agentEnd.Close()
 	defer sshEnd.Close()
-	if err := openDisowned(ctx, dir, start, req, agentEnd); err != nil {
+	if err := openDisowned(ctx, dir, start, req, agentEnd, stderr); err != nil {
 		return err
 	}
 	// Closing ours on return leaves the agent the only holder of its end,
@@ -59,9 +72,9 @@ func OpenFdpass(ctx context.Context, dir string, start func() error, req OpenReq
 	return nil
 }
 
-// openDisowned asks the agent for a stream that it serves on f alone, and
-// returns once it holds f.
-func openDisowned(ctx context.Context, dir string, start func() error, req OpenRequest, f *os.File) error {
+// openDisowned asks the agent for a stream that it serves on f alone,
+// telling a cut on stderr, and returns once it holds both.
+func openDisowned(ctx context.Context, dir string, start func() error, req OpenRequest, f, stderr *os.File) error {
 	req.Handoff, req.Disown = true, true
 	c, rep, err := open(ctx, dir, start, req)
 	if err != nil {
@@ -72,6 +85,9 @@ func openDisowned(ctx context.Context, dir string, start func() error, req OpenR
 		return errors.New(errDisownUnknown)
 	}
 	if err := sendFiles(c, f, f); err != nil {
+		return err
+	}
+	if err := sendFiles(c, stderr); err != nil {
 		return err
 	}
 	// The agent answers at once: it only takes the descriptors.
@@ -87,31 +103,99 @@ func openDisowned(ctx context.Context, dir string, start func() error, req OpenR
 }
 
 // serveDisowned takes the descriptor of an --fdpass proxy's socket (sent
-// as its stdin and stdout), tells it so, and splices stream to it until
-// either ends. It owns c and stream. A cut is logged, as there is no
-// proxy left to tell it.
+// as its stdin and stdout) and its stderr, tells it so, and splices
+// stream to the socket until either ends. It owns c and stream. A cut is
+// told on ssh's stderr before ssh's connection closes (ssh exits then),
+// and logged.
 func serveDisowned(c *net.UnixConn, stream net.Conn, verdict func(error) error, log *slog.Logger) {
 	in, out, restore, ok := takeStdio(c, stream)
 	if !ok {
 		return
 	}
-	err := writeMessage(c, reply{Version: protoVersion, OK: true})
+	f, err := recvFile(c, "stderr")
+	if err == nil {
+		err = writeMessage(c, reply{Version: protoVersion, OK: true})
+	} else {
+		_ = writeMessage(c, reply{Version: protoVersion, Error: "hand-off failed: " + err.Error()})
+	}
 	_ = c.Close()
 	if err != nil {
-		// The proxy went away before it could pass its end to ssh:
+		// Or the proxy went away before it could pass its end to ssh:
 		// nobody will use this one.
+		if f != nil {
+			_ = f.Close()
+		}
 		mux.Abort(stream)
 		_ = in.Close()
 		_ = out.Close()
 		restore()
 		return
 	}
-	err = client.Pipe(stream, in, out) // closes in and out
+	stderr := &sshStderr{f: f}
+	defer stderr.close()
+	// Both directions of the splice may meet the cut; the second waits
+	// in the Once until the line is out, before either closes ssh's
+	// connection.
+	var told sync.Once
+	early := mux.Watch(stream, func(err error) {
+		if cutBy(err) {
+			told.Do(func() { stderr.tell(verdict(err)) })
+		}
+	})
+	// ssh closes its connection as it exits: from then on the agent
+	// must not hold ssh's stderr, a pipe that ssh's caller may read to
+	// its end ($(ssh ... 2>&1)), while the stream's far end finishes.
+	err = client.Pipe(early, closeAtEnd{in, stderr.close}, out) // closes in and out
 	restore()
 	if errors.Is(err, syscall.EPIPE) {
 		err = nil // ssh is gone: its end, not the tunnel's
 	}
 	if err := verdict(err); err != nil {
-		log.Info("stream of an --fdpass proxy cut; its ssh was not told why", "err", err)
+		log.Info("stream of an --fdpass proxy cut", "err", err)
 	}
+}
+
+// sshStderr is the stderr of an --fdpass proxy's ssh, closed at most
+// once, after which a tell is dropped.
+type sshStderr struct {
+	mu sync.Mutex
+	f  *os.File
+}
+
+// tell writes err as the proxy would have printed it.
+func (s *sshStderr) tell(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.f != nil && err != nil {
+		_, _ = s.f.WriteString("sandmux: " + err.Error() + "\n")
+	}
+}
+
+func (s *sshStderr) close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.f != nil {
+		_ = s.f.Close()
+		s.f = nil
+	}
+}
+
+// closeAtEnd calls done when a Read of r fails (its end, or an error),
+// and when it is closed.
+type closeAtEnd struct {
+	r    io.ReadCloser
+	done func()
+}
+
+func (c closeAtEnd) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if err != nil {
+		c.done()
+	}
+	return n, err
+}
+
+func (c closeAtEnd) Close() error {
+	c.done()
+	return c.r.Close()
 }

@@ -6,11 +6,13 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -48,7 +50,7 @@ func openFdpass(t *testing.T, r *handoffRig) (sshSide *os.File, err error) {
 	defer proxyStdout.Close()
 	sshSide = os.NewFile(uintptr(fds[1]), "ssh")
 	t.Cleanup(func() { _ = sshSide.Close() })
-	return sshSide, OpenFdpass(context.Background(), r.dir, noStart, r.req, proxyStdout)
+	return sshSide, OpenFdpass(context.Background(), r.dir, noStart, r.req, proxyStdout, os.Stderr)
 }
 
 // An --fdpass proxy's stream outlives the proxy: once OpenFdpass has
@@ -96,3 +98,87 @@ func TestOpenFdpassRefusedPassesNothing(t *testing.T) {
 		t.Fatalf("ssh's side read %d bytes (%v), want EOF: nothing passed", n, rerr)
 	}
 }
+
+// disownedRig runs serveDisowned on st as the agent does for an --fdpass
+// proxy, sends it a socket and a stderr pipe as the proxy does, and
+// returns ssh's side of the socket and the reading end of its stderr.
+func disownedRig(t *testing.T, st net.Conn) (sshSide *os.File, stderr *os.File) {
+	t.Helper()
+	proxy, agentEnd, err := unixPair(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer proxy.Close()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		serveDisowned(agentEnd, st, func(err error) error { return err }, slog.New(slog.DiscardHandler))
+	}()
+	t.Cleanup(func() {
+		_ = st.Close()
+		<-done
+	})
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxySock, sshSide := os.NewFile(uintptr(fds[0]), "proxy"), os.NewFile(uintptr(fds[1]), "ssh")
+	defer proxySock.Close()
+	t.Cleanup(func() { _ = sshSide.Close() })
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	t.Cleanup(func() { _ = r.Close() })
+	if err := sendFiles(proxy, proxySock, proxySock); err != nil {
+		t.Fatal(err)
+	}
+	if err := sendFiles(proxy, w); err != nil {
+		t.Fatal(err)
+	}
+	_ = proxy.SetReadDeadline(time.Now().Add(10 * time.Second))
+	var taken reply
+	if err := readMessage(proxy, &taken); err != nil || !taken.OK {
+		t.Fatalf("answer to the descriptors: %+v, %v: want OK", taken, err)
+	}
+	return sshSide, r
+}
+
+// A cut of an --fdpass proxy's stream is told on ssh's stderr, as the
+// proxy tells it, before ssh's connection closes (ssh exits then and
+// prints its own line after it): the proxy is gone.
+func TestDisownedCutToldOnSSHStderr(t *testing.T) {
+	st := &cutStream{cut: make(chan struct{}), readCut: make(chan struct{}), closed: make(chan struct{})}
+	sshSide, stderr := disownedRig(t, st)
+	close(st.cut)
+	close(st.readCut)
+	_ = sshSide.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.ReadAll(sshSide); err != nil {
+		t.Fatalf("ssh's connection after the cut: %v, want EOF", err)
+	}
+	_ = stderr.SetReadDeadline(time.Now().Add(10 * time.Second))
+	got, err := io.ReadAll(stderr)
+	if want := "sandmux: " + errTestCut.Error() + "\n"; err != nil || string(got) != want {
+		t.Fatalf("ssh's stderr %q (%v), want %q written before its connection closed", got, err, want)
+	}
+}
+
+// The agent lets go of ssh's stderr as soon as ssh closes its connection
+// (it exits), though the stream's far end has not finished: a caller
+// reading ssh's stderr to its end ($(ssh ... 2>&1)) would wait for it.
+func TestDisownedReleasesSSHStderr(t *testing.T) {
+	st := &cutStream{cut: make(chan struct{}), readCut: make(chan struct{}), closed: make(chan struct{})}
+	sshSide, stderr := disownedRig(t, halfClosable{st})
+	_ = sshSide.Close()
+	_ = stderr.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if got, err := io.ReadAll(stderr); err != nil || len(got) != 0 {
+		t.Fatalf("ssh's stderr after ssh closed its connection: %q, %v: want EOF at once", got, err)
+	}
+}
+
+// halfClosable is a stream whose write side closes alone, as a sandmux
+// stream's does: its far end may go on sending.
+type halfClosable struct{ *cutStream }
+
+func (halfClosable) CloseWrite() error { return nil }

@@ -39,33 +39,9 @@ func sendFiles(c *net.UnixConn, files ...*os.File) error {
 // once both are closed (each already does so as it closes unless stdin and
 // stdout are one file).
 func recvStdio(c *net.UnixConn) (in io.ReadCloser, out io.WriteCloser, restore func(), err error) {
-	var b [1]byte
-	oob := make([]byte, syscall.CmsgSpace(2*4))
-	_, oobn, flags, _, err := c.ReadMsgUnix(b[:], oob)
+	fds, err := recvFDs(c, 2, "stdin and stdout")
 	if err != nil {
 		return nil, nil, nil, err
-	}
-	// The kernel writes the control buffer, so it parses; descriptors that
-	// did not fit (MSG_CTRUNC) were closed by the kernel, not passed.
-	msgs, err := syscall.ParseSocketControlMessage(oob[:oobn])
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	var fds []int
-	for _, m := range msgs {
-		got, err := syscall.ParseUnixRights(&m)
-		if err == nil {
-			fds = append(fds, got...)
-		}
-	}
-	if flags&syscall.MSG_CTRUNC != 0 || len(fds) != 2 {
-		closeFDs(fds)
-		if flags&syscall.MSG_CTRUNC != 0 {
-			// The kernel drops what it cannot install: the agent is at
-			// its descriptor limit (every stream handed off holds two).
-			return nil, nil, nil, fmt.Errorf("the sandmux agent is out of file descriptors (its limit is %d, the hard limit, ulimit -Hn, of the proxy that started it): close some connections, or stop the agent (`sandmux agent --stop`) and start the next proxy with a higher ulimit -Hn", fdLimit())
-		}
-		return nil, nil, nil, fmt.Errorf("expected stdin and stdout, got %d descriptors", len(fds))
 	}
 	apart := !sameFile(fds[0], fds[1])
 	pin, restoreIn, err := pollable(fds[0], "stdin")
@@ -85,6 +61,52 @@ func recvStdio(c *net.UnixConn) (in io.ReadCloser, out io.WriteCloser, restore f
 	}
 	// stdout's Close must reach ssh even when stdin is the same socket.
 	return pin, mux.CloseWriteFirst(pout), func() { restoreIn(); restoreOut() }, nil
+}
+
+// recvFDs receives one message of the proxy's that carries n
+// descriptors (what, for the error), each close-on-exec.
+func recvFDs(c *net.UnixConn, n int, what string) ([]int, error) {
+	var b [1]byte
+	oob := make([]byte, syscall.CmsgSpace(n*4))
+	_, oobn, flags, _, err := c.ReadMsgUnix(b[:], oob)
+	if err != nil {
+		return nil, err
+	}
+	// The kernel writes the control buffer, so it parses; descriptors that
+	// did not fit (MSG_CTRUNC) were closed by the kernel, not passed.
+	msgs, err := syscall.ParseSocketControlMessage(oob[:oobn])
+	if err != nil {
+		return nil, err
+	}
+	var fds []int
+	for _, m := range msgs {
+		got, err := syscall.ParseUnixRights(&m)
+		if err == nil {
+			fds = append(fds, got...)
+		}
+	}
+	if flags&syscall.MSG_CTRUNC != 0 || len(fds) != n {
+		closeFDs(fds)
+		if flags&syscall.MSG_CTRUNC != 0 {
+			// The kernel drops what it cannot install: the agent is at
+			// its descriptor limit (every stream handed off holds two).
+			return nil, fmt.Errorf("the sandmux agent is out of file descriptors (its limit is %d, the hard limit, ulimit -Hn, of the proxy that started it): close some connections, or stop the agent (`sandmux agent --stop`) and start the next proxy with a higher ulimit -Hn", fdLimit())
+		}
+		return nil, fmt.Errorf("expected %s, got %d descriptors", what, len(fds))
+	}
+	for _, fd := range fds {
+		syscall.CloseOnExec(fd)
+	}
+	return fds, nil
+}
+
+// recvFile receives one descriptor (what, for the error) as a file.
+func recvFile(c *net.UnixConn, what string) (*os.File, error) {
+	fds, err := recvFDs(c, 1, what)
+	if err != nil {
+		return nil, err
+	}
+	return os.NewFile(uintptr(fds[0]), what), nil
 }
 
 // sameFile reports whether descriptors a and b are the same file (one

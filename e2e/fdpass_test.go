@@ -45,8 +45,9 @@ func TestProxyUseFdpass(t *testing.T) {
 	scpRoundTrip(ctx, t, client, proxy, 8<<20+77)
 
 	// ssh uses the connection only once the proxy has exited, so by the
-	// time the remote command prints, no proxy may be left.
-	cmd = client.Command(ctx, t, "ssh", proxy, "sandbox", "echo ready; sleep 60")
+	// time the remote command prints, no proxy may be left. (Without
+	// resumption, so that the server's death below cuts the stream.)
+	cmd = client.Command(ctx, t, "ssh", proxyCommand(srv.URL, dir, "--fdpass", "--no-resume"), "sandbox", "echo ready; sleep 60")
 	cmd.Env = childEnv()
 	bg := startBackgroundSSH(t, cmd)
 	if left := processes(func(_ int, args []string) bool {
@@ -60,6 +61,10 @@ func TestProxyUseFdpass(t *testing.T) {
 	if st := status(t, dir); st.OpenStreams != 1 {
 		t.Errorf("the agent carries %d streams, want the ssh's one: %+v", st.OpenStreams, st)
 	}
+	// With the proxy gone, the agent tells a cut on ssh's stderr.
+	srv.Kill()
+	waitFor(t, 30*time.Second, "ssh to end with the cut", func() (bool, string) { return bg.exited(), bg.stderr() })
+	bg.waitStderr(t, lostLine)
 }
 
 // TestProxyUseFdpassMismatch: --fdpass without ProxyUseFdpass, the option

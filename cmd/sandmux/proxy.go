@@ -268,7 +268,7 @@ func openViaAgent(ctx context.Context, c *cli.Context, cfg client.Config, report
 		defer line.finish()
 	}
 	if c.Bool("fdpass") {
-		return nil, nil, agent.OpenFdpass(octx, dir, agentStarter(c, dir), req, os.Stdout)
+		return nil, nil, agent.OpenFdpass(octx, dir, agentStarter(c, dir), req, os.Stdout, os.Stderr)
 	}
 	if agent.Handoffable(os.Stdin) && agent.Handoffable(os.Stdout) {
 		return agent.OpenStdio(octx, dir, agentStarter(c, dir), req, os.Stdin, os.Stdout)
