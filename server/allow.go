@@ -42,10 +42,12 @@ func canonicalTarget(s string) (string, error) {
 }
 
 // CheckTarget fails unless s is a target the server could allow:
-// HOST:PORT, the port a number from 1 to 65535. Clients check a target
-// with it before they dial for it.
+// HOST:PORT, the host an IP address or a host name and the port a number
+// from 1 to 65535. Clients check a target with it before they dial for
+// it, and the CLI the server's --target and --allow; a host that is the
+// only fault is a *TargetHostError.
 func CheckTarget(s string) error {
-	_, err := canonicalTarget(s)
+	_, err := configTarget(s)
 	return err
 }
 
@@ -56,22 +58,61 @@ type allowlist struct {
 }
 
 func newAllowlist(def string, allow []string) (allowlist, error) {
-	d, err := canonicalTarget(def)
+	d, err := configTarget(def)
 	if err != nil {
 		return allowlist{}, err
 	}
 	a := allowlist{def: d, allowed: map[string]bool{d: true}}
 	for _, t := range allow {
-		if strings.ContainsAny(t, "*?") {
-			return allowlist{}, fmt.Errorf("%q: patterns are not supported; allow each HOST:PORT by name", t)
-		}
-		c, err := canonicalTarget(t)
+		c, err := configTarget(t)
 		if err != nil {
 			return allowlist{}, err
 		}
 		a.allowed[c] = true
 	}
 	return a, nil
+}
+
+// configTarget is canonicalTarget for the operator's --target and
+// --allow, whose host must also be one the server could dial: an IP
+// address or a host name. Anything else would be taken as a name that
+// no request ever reaches, so an operator who meant a pattern or a
+// range (10.0.0.0/8:22) would find every stream to it "not allowed",
+// with nothing saying why.
+func configTarget(s string) (string, error) {
+	c, err := canonicalTarget(s)
+	if err != nil {
+		return "", err
+	}
+	host, _, _ := net.SplitHostPort(c)
+	if _, err := netip.ParseAddr(host); err == nil {
+		return c, nil
+	}
+	switch {
+	case strings.ContainsAny(host, "*?"):
+		return "", &TargetHostError{Target: s, Reason: "patterns are not supported; name each HOST:PORT"}
+	case strings.Contains(host, "/"):
+		return "", &TargetHostError{Target: s, Reason: "address ranges are not supported; name each HOST:PORT by its address"}
+	case strings.ContainsFunc(host, func(r rune) bool { return !isNameByte(r) }):
+		return "", &TargetHostError{Target: s, Reason: fmt.Sprintf("%q is neither an IP address nor a host name", host)}
+	}
+	return c, nil
+}
+
+// TargetHostError is a target whose port is right but whose host the
+// server could never dial: a pattern, an address range, or a name with
+// characters no host name has. Reason says what to write instead.
+type TargetHostError struct {
+	Target string
+	Reason string
+}
+
+func (e *TargetHostError) Error() string { return fmt.Sprintf("%q: %s", e.Target, e.Reason) }
+
+// isNameByte reports whether r may appear in a host name the resolver
+// looks up: letters, digits, '-', and '_' and '.' as DNS names use them.
+func isNameByte(r rune) bool {
+	return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.'
 }
 
 // resolve maps a requested target to the canonical one to dial. ok is false

@@ -3,6 +3,7 @@ package server
 import (
 	"net"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -125,10 +126,39 @@ func TestNewAllowlistRejects(t *testing.T) {
 		{"127.0.0.1:22", []string{"127.0.0.1:22", "127.0.0.1:0"}},
 		{"127.0.0.1:22", []string{":5432"}},
 		{"127.0.0.1:22", []string{"*:22"}}, // a pattern would never match
+		// Nor would a range or a host no resolver takes: each would be
+		// a name that no stream's target ever meets.
+		{"127.0.0.1:22", []string{"10.0.0.0/8:22"}},
+		{"10.0.0.0/8:22", nil},
+		{"127.0.0.1:22", []string{"db internal:5432"}},
+		{"127.0.0.1:22", []string{"user@db:5432"}},
 	}
 	for _, tt := range tests {
 		if _, err := newAllowlist(tt.def, tt.allow); err == nil {
 			t.Errorf("newAllowlist(%q, %q) succeeded", tt.def, tt.allow)
+		}
+		cfg := DefaultConfig()
+		cfg.Target, cfg.Allow = tt.def, tt.allow
+		if err := cfg.Validate(); err == nil {
+			t.Errorf("Config{Target: %q, Allow: %q}.Validate() succeeded", tt.def, tt.allow)
+		}
+	}
+}
+
+// TestAllowRangeSaysSo: an operator who writes a CIDR range hears that
+// ranges are not taken, rather than having a server that starts and
+// then refuses every stream to the addresses they meant.
+func TestAllowRangeSaysSo(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Allow = []string{"10.0.0.0/8:22"}
+	err := cfg.Validate()
+	if err == nil || !strings.Contains(err.Error(), "address ranges are not supported") {
+		t.Fatalf("Validate() = %v; want it to say that address ranges are not supported", err)
+	}
+	for _, ok := range []string{"db_1.internal:5432", "[fe80::1%eth0]:22", "DB-2:22", "0.0.0.0:8080"} {
+		cfg.Allow = []string{ok}
+		if err := cfg.Validate(); err != nil {
+			t.Errorf("--allow %s: %v", ok, err)
 		}
 	}
 }

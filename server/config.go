@@ -90,11 +90,11 @@ func DefaultConfig() Config {
 
 // Validate reports the first unusable value.
 func (c Config) Validate() error {
-	if _, err := canonicalTarget(c.Target); err != nil {
+	if _, err := configTarget(c.Target); err != nil {
 		return fmt.Errorf("%w: target: %w", ErrInvalidConfig, err)
 	}
 	for _, a := range c.Allow {
-		if _, err := canonicalTarget(a); err != nil {
+		if _, err := configTarget(a); err != nil {
 			return fmt.Errorf("%w: allow: %w", ErrInvalidConfig, err)
 		}
 	}

@@ -81,6 +81,10 @@ func TestForwardUsageErrors(t *testing.T) {
 		{[]string{"proxy", "--raw", "--target", "127.0.0.1:5432", "abc"}, "--raw cannot choose a --target"},
 		{[]string{"server", "--listen", ""}, "--listen is empty; give HOST:PORT, e.g. --listen 0.0.0.0:8081"},
 		{[]string{"server", "--allow", "127.0.0.1:5432", "--allow", "nope"}, "--allow \"nope\": want HOST:PORT, e.g. --allow 127.0.0.1:5432"},
+		// A range or a pattern would start a server that refuses every
+		// stream to what the operator meant.
+		{[]string{"server", "--allow", "10.0.0.0/8:22"}, `--allow "10.0.0.0/8:22": address ranges are not supported; name each HOST:PORT by its address, e.g. --allow 127.0.0.1:5432`},
+		{[]string{"server", "--target", "*:22"}, `--target "*:22": patterns are not supported; name each HOST:PORT, e.g. --target 127.0.0.1:5432`},
 		{[]string{"server", "--listen", "127.0.0.1"}, "missing port in address; give HOST:PORT"},
 		{[]string{"server", "--shutdown-timeout", "-1s"}, "--shutdown-timeout -1s: must be positive"},
 		{[]string{"forward", "-L", "nope", "abc"}, `-L "nope": wrong number of fields`},

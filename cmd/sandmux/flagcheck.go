@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"runtime"
@@ -133,8 +134,12 @@ func listenError(flag, addr, example string, err error) error {
 // session is dialled for it.
 func hostPort(name string) func(*cli.Context, string) error {
 	return func(c *cli.Context, v string) error {
-		if server.CheckTarget(v) != nil {
+		if err := server.CheckTarget(v); err != nil {
 			ref := valueRef(c, name)
+			var he *server.TargetHostError
+			if errors.As(err, &he) {
+				return fmt.Errorf("%s: %s, e.g. %s", ref(strconv.Quote(v)), he.Reason, ref("127.0.0.1:5432"))
+			}
 			return fmt.Errorf("%s: want HOST:PORT, e.g. %s", ref(strconv.Quote(v)), ref("127.0.0.1:5432"))
 		}
 		return nil
