@@ -2,9 +2,12 @@ package server
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"sync/atomic"
+	"time"
 
 	"github.com/coder/websocket"
 
@@ -53,21 +56,87 @@ func (s *Server) serveRaw(ws *websocket.Conn, tc net.Conn, log *slog.Logger) {
 	}
 	defer s.untrackRaw(ws)
 	log.Info("session started")
-	err := mux.Splice(rawSide{Conn: mux.RawNetConn(ctx, ws), ws: ws}, mux.Guarded(tc))
-	log.Info("session ended", "err", err)
+	start := time.Now()
+	side := &rawSide{Conn: mux.RawNetConn(ctx, ws), ws: ws}
+	err := mux.Splice(side, mux.Guarded(tc))
+	attrs := []any{"reason", s.rawEndReason(side, err), "duration", time.Since(start).Round(time.Millisecond),
+		"bytes_in", side.in.Load(), "bytes_out", side.out.Load()}
+	if err != nil && !s.isClosed() {
+		attrs = append(attrs, "err", err)
+	}
+	log.Info("session ended", attrs...)
+}
+
+// rawEndReason says why a raw session ended, as endReason does for a
+// sandmux one: its "session ended" line said only err=<nil> for any
+// clean end, and on shutdown the server's own close frame, read back, as
+// the error.
+func (s *Server) rawEndReason(side *rawSide, err error) string {
+	switch {
+	case s.isClosed():
+		return "server shutting down"
+	case side.clientEnded.Load():
+		return "client closed the connection"
+	case side.clientLost.Load():
+		return "client lost (its connection ended without a close)"
+	case err == nil:
+		return "target closed the connection"
+	}
+	return "target connection failed"
+}
+
+// isClosed reports whether Close has begun.
+func (s *Server) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
 }
 
 // rawSide is the raw WebSocket in the splice. A target that fails (reset,
 // not ended) closes it with status 1011 and says so: a normal close is a
 // clean end to the client's WebSocket library, and its program would take
-// the bytes it got for the whole.
+// the bytes it got for the whole. It counts the bytes each way and notes
+// how the client's side ended, for the session's last log line.
 type rawSide struct {
 	net.Conn
-	ws *websocket.Conn
+	ws          *websocket.Conn
+	in, out     atomic.Int64
+	clientEnded atomic.Bool // its close frame read: a clean end
+	clientLost  atomic.Bool // its reads failed first, without a close
+	// closing: the splice closes or aborts this side, so what its reads
+	// return from now on is the server's doing, not the client's.
+	closing atomic.Bool
+}
+
+func (r *rawSide) Read(p []byte) (int, error) {
+	n, err := r.Conn.Read(p)
+	r.in.Add(int64(n))
+	switch {
+	case err == nil, r.closing.Load():
+	case err == io.EOF: //nolint:errorlint // NetConn's own for a close frame; a cut connection's EOF comes wrapped
+		r.clientEnded.Store(true)
+	case !r.clientEnded.Load():
+		r.clientLost.Store(true)
+	}
+	return n, err
+}
+
+func (r *rawSide) Close() error {
+	r.closing.Store(true)
+	return r.Conn.Close()
+}
+
+func (r *rawSide) Write(p []byte) (int, error) {
+	n, err := r.Conn.Write(p)
+	r.out.Add(int64(n))
+	return n, err
 }
 
 // Abort implements mux.Aborter.
-func (r rawSide) Abort() { _ = r.ws.Close(websocket.StatusInternalError, targetFailed) }
+func (r *rawSide) Abort() {
+	r.closing.Store(true)
+	_ = r.ws.Close(websocket.StatusInternalError, targetFailed)
+}
 
 // targetFailed is the close reason a raw client gets when its target
 // failed.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -58,4 +59,72 @@ func rawUpload(t *testing.T, target string, size int) (*websocket.Conn, net.Conn
 		t.Fatal(err)
 	}
 	return ws, nc
+}
+
+// TestRawSessionEndLine: a raw session's "session ended" line says why it
+// ended, how long it lasted and its bytes, as a sandmux session's does
+// (README, --log-level). It said only err=<nil> for any clean end, and
+// on shutdown the server's own close frame read back as the error
+// ("received close frame: status = StatusServiceRestart").
+func TestRawSessionEndLine(t *testing.T) {
+	const ended = `msg="session ended"`
+	dialRaw := func(t *testing.T, url string) (*websocket.Conn, net.Conn) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		t.Cleanup(cancel)
+		ws, _, err := websocket.Dial(ctx, url, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ws, websocket.NetConn(ctx, ws, websocket.MessageBinary)
+	}
+
+	t.Run("client closed", func(t *testing.T) {
+		target, drained := testutil.DrainServer(t)
+		s, logs := logServer(t, target.Addr, nil)
+		ws, nc := dialRaw(t, s.url)
+		if _, err := nc.Write(make([]byte, 1000)); err != nil {
+			t.Fatal(err)
+		}
+		_ = ws.Close(websocket.StatusNormalClosure, "")
+		testutil.AwaitDrained(t, drained)
+		waitLog(t, logs, ended, `mode=raw`, `reason="client closed the connection"`, "bytes_in=1000", "bytes_out=0", "duration=")
+	})
+
+	t.Run("client lost", func(t *testing.T) {
+		target, drained := testutil.DrainServer(t)
+		s, logs := logServer(t, target.Addr, nil)
+		ws, nc := dialRaw(t, s.url)
+		if _, err := nc.Write(make([]byte, 10)); err != nil {
+			t.Fatal(err)
+		}
+		_ = ws.CloseNow()
+		testutil.AwaitDrained(t, drained)
+		waitLog(t, logs, ended, `mode=raw`, `reason="client lost (its connection ended without a close)"`, "err=")
+	})
+
+	t.Run("target closed", func(t *testing.T) {
+		target := testutil.Serve(t, func(c net.Conn) { _, _ = c.Write([]byte("bye")) })
+		s, logs := logServer(t, target.Addr, nil)
+		_, nc := dialRaw(t, s.url)
+		if b, _ := io.ReadAll(nc); string(b) != "bye" {
+			t.Errorf("read %q, want %q", b, "bye")
+		}
+		waitLog(t, logs, ended, `mode=raw`, `reason="target closed the connection"`, "bytes_out=3")
+	})
+
+	t.Run("server shutting down", func(t *testing.T) {
+		target, _ := testutil.DrainServer(t)
+		s, logs := logServer(t, target.Addr, nil)
+		_, nc := dialRaw(t, s.url)
+		if _, err := nc.Write([]byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		waitLog(t, logs, `msg="session started"`, `mode=raw`)
+		_ = s.srv.Close()
+		waitLog(t, logs, ended, `mode=raw`, `reason="server shutting down"`)
+		if strings.Contains(logs.String(), "received close frame") {
+			t.Errorf("the server's own close frame is logged as the error:\n%s", logs.String())
+		}
+	})
 }
