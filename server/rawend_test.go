@@ -79,29 +79,27 @@ func TestRawSessionEndLine(t *testing.T) {
 		return ws, websocket.NetConn(ctx, ws, websocket.MessageBinary)
 	}
 
-	t.Run("client closed", func(t *testing.T) {
-		target, drained := testutil.DrainServer(t)
-		s, logs := logServer(t, target.Addr, nil)
-		ws, nc := dialRaw(t, s.url)
-		if _, err := nc.Write(make([]byte, 1000)); err != nil {
-			t.Fatal(err)
-		}
-		_ = ws.Close(websocket.StatusNormalClosure, "")
-		testutil.AwaitDrained(t, drained)
-		waitLog(t, logs, ended, `mode=raw`, `reason="client closed the connection"`, "bytes_in=1000", "bytes_out=0", "duration=")
-	})
-
-	t.Run("client lost", func(t *testing.T) {
-		target, drained := testutil.DrainServer(t)
-		s, logs := logServer(t, target.Addr, nil)
-		ws, nc := dialRaw(t, s.url)
-		if _, err := nc.Write(make([]byte, 10)); err != nil {
-			t.Fatal(err)
-		}
-		_ = ws.CloseNow()
-		testutil.AwaitDrained(t, drained)
-		waitLog(t, logs, ended, `mode=raw`, `reason="client lost (its connection ended without a close)"`, "err=")
-	})
+	for name, end := range map[string]struct {
+		close func(*websocket.Conn)
+		want  []string
+	}{
+		"client closed": {func(ws *websocket.Conn) { _ = ws.Close(websocket.StatusNormalClosure, "") },
+			[]string{`reason="client closed the connection"`, "bytes_in=1000", "bytes_out=0", "duration="}},
+		"client lost": {func(ws *websocket.Conn) { _ = ws.CloseNow() },
+			[]string{`reason="client lost (its connection ended without a close)"`, "err="}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			target, drained := testutil.DrainServer(t)
+			s, logs := logServer(t, target.Addr, nil)
+			ws, nc := dialRaw(t, s.url)
+			if _, err := nc.Write(make([]byte, 1000)); err != nil {
+				t.Fatal(err)
+			}
+			end.close(ws)
+			testutil.AwaitDrained(t, drained)
+			waitLog(t, logs, append([]string{ended, `mode=raw`}, end.want...)...)
+		})
+	}
 
 	t.Run("target closed", func(t *testing.T) {
 		target := testutil.Serve(t, func(c net.Conn) { _, _ = c.Write([]byte("bye")) })
