@@ -37,6 +37,9 @@ func TestParseForward(t *testing.T) {
 		{in: "5432:db:0", err: `target port "0" is not a number from 1 to 65535`},
 		{in: "5432::5432", err: "no target host"},
 		{in: "[::1:5432:db:5432", err: "unbalanced brackets"},
+		{in: "2222:10.0.0.0/8:22", err: `-L "2222:10.0.0.0/8:22": target address ranges are not supported; name each HOST:PORT by its address, e.g. -L 5432:127.0.0.1:5432`},
+		{in: "2222:*:22", err: "target patterns are not supported"},
+		{in: "[fe80::1%eth0]:2222:[fe80::2%eth0]:22", listen: "[fe80::1%eth0]:2222", dest: "[fe80::2%eth0]:22"},
 	}
 	for _, tt := range tests {
 		got, err := parseForward(tt.in)

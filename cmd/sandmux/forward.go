@@ -21,6 +21,7 @@ import (
 	"github.com/sandmux/sandmux/agent"
 	"github.com/sandmux/sandmux/client"
 	"github.com/sandmux/sandmux/mux"
+	"github.com/sandmux/sandmux/server"
 )
 
 func forwardCommand() *cli.Command {
@@ -103,6 +104,12 @@ func parseForward(s string) (forwardSpec, error) {
 	}
 	if host == "" {
 		return bad("no target host")
+	}
+	// A target no server could allow (a range, a pattern) would start a
+	// forward whose every connection is then refused as "not allowed".
+	var he *server.TargetHostError
+	if errors.As(server.CheckTarget(net.JoinHostPort(host, hport)), &he) {
+		return forwardSpec{}, fmt.Errorf("-L %q: target %s, e.g. -L 5432:127.0.0.1:5432", s, he.Reason)
 	}
 	return forwardSpec{Listen: net.JoinHostPort(bind, lport), Target: net.JoinHostPort(host, hport)}, nil
 }
