@@ -130,7 +130,7 @@ func TestOpenFailsWithTheServersReason(t *testing.T) {
 	// is welcomed, so a refused target is the stream's first read error;
 	// on a session not welcomed yet the reply is awaited and the refusal
 	// is Open's. Both are worded the same.
-	const want = "server refused target 10.0.0.1:5432: not allowed (server --allow)"
+	const want = "server refused target 10.0.0.1:5432: not allowed (add --allow 10.0.0.1:5432 to `sandmux server` in the sandbox)"
 	for range 2 {
 		c, err := Open(context.Background(), dir, noStart, OpenRequest{URL: url, Token: "right", Target: "10.0.0.1:5432", ConnectTimeout: 5 * time.Second})
 		if err == nil {

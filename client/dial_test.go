@@ -407,7 +407,7 @@ func TestSessionMux(t *testing.T) {
 	defer cancel()
 	_, err := s.OpenStream(ctx, "10.0.0.1:5432")
 	var se *mux.StreamError
-	if !errors.As(err, &se) || err.Error() != "server refused target 10.0.0.1:5432: not allowed (server --allow)" {
+	if !errors.As(err, &se) || err.Error() != "server refused target 10.0.0.1:5432: not allowed (add --allow 10.0.0.1:5432 to `sandmux server` in the sandbox)" {
 		t.Fatalf("OpenStream(not allowed) = %v", err)
 	}
 	if err := s.Close(); err != nil {

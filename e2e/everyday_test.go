@@ -240,7 +240,7 @@ func TestForwardNoAgent(t *testing.T) {
 	} else if !errors.Is(err, syscall.ECONNRESET) {
 		t.Fatal(err)
 	}
-	want := fmt.Sprintf("sandmux: forward %s -> %s: server refused target %s: not allowed (server --allow)", m2[1], other, other)
+	want := fmt.Sprintf("sandmux: forward %s -> %s: server refused target %s: not allowed (add --allow %s to `sandmux server` in the sandbox)", m2[1], other, other, other)
 	fwd.waitLine(t, regexp.MustCompile("^"+regexp.QuoteMeta(want)+"$"), 20*time.Second)
 
 	if got := srv.Count(logSessionStarted); got != 1 {

@@ -244,7 +244,7 @@ func TestProxyErrorLines(t *testing.T) {
 		{
 			name: "target not allowed",
 			args: []string{"--url", closedSrv.URL, "--target", "10.0.0.1:5432"},
-			want: "sandmux: server refused target 10.0.0.1:5432: not allowed (server --allow)",
+			want: "sandmux: server refused target 10.0.0.1:5432: not allowed (add --allow 10.0.0.1:5432 to `sandmux server` in the sandbox)",
 		},
 		{
 			name: "target refused",
@@ -603,7 +603,7 @@ func TestProxyRefusalToldBeforeStdoutEnds(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := "sandmux: server refused target 10.0.0.1:5432: not allowed (server --allow)\n"; string(got) != want {
+		if want := "sandmux: server refused target 10.0.0.1:5432: not allowed (add --allow 10.0.0.1:5432 to `sandmux server` in the sandbox)\n"; string(got) != want {
 			t.Fatalf("round %d: stderr when stdout ended: %q, want %q", i, got, want)
 		}
 	}

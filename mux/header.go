@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"net"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -259,7 +261,12 @@ type StreamError struct {
 func (e *StreamError) Error() string {
 	switch e.Status {
 	case StatusNotAllowed:
-		return fmt.Sprintf("server refused target %s: not allowed (server --allow)", e.Target)
+		if !isHostPort(e.Target) {
+			return fmt.Sprintf("server refused target %s: not allowed (not HOST:PORT)", e.Target)
+		}
+		// Said as what to do: "(server --allow)" left a user who had
+		// never started the server to guess which end and which flag.
+		return fmt.Sprintf("server refused target %s: not allowed (add --allow %s to `sandmux server` in the sandbox)", e.Target, e.Target)
 	case StatusRefused:
 		hint := "is the service listening?"
 		if port := portOf(e.Target); port == "22" {
@@ -277,6 +284,17 @@ func (e *StreamError) Error() string {
 		return "server could not open a stream: " + e.Message
 	}
 	return fmt.Sprintf("server could not open a stream to %s: %s", e.Target, e.Message)
+}
+
+// isHostPort reports whether s reads as HOST:PORT with a port from 1 to
+// 65535: one the server's --allow could name.
+func isHostPort(s string) bool {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil || host == "" {
+		return false
+	}
+	p, err := strconv.ParseUint(port, 10, 16)
+	return err == nil && p > 0
 }
 
 // portOf returns the port of a "host:port" string, or "".

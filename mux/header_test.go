@@ -263,7 +263,14 @@ func TestStreamErrorText(t *testing.T) {
 		want string
 	}{
 		{mux.Reply{Status: mux.StatusNotAllowed, Target: "10.0.0.1:5432"},
-			"server refused target 10.0.0.1:5432: not allowed (server --allow)"},
+			"server refused target 10.0.0.1:5432: not allowed (add --allow 10.0.0.1:5432 to `sandmux server` in the sandbox)"},
+		// What no --allow could name gets no advice to allow it.
+		{mux.Reply{Status: mux.StatusNotAllowed, Target: "nonsense"},
+			"server refused target nonsense: not allowed (not HOST:PORT)"},
+		{mux.Reply{Status: mux.StatusNotAllowed, Target: "127.0.0.1:0"},
+			"server refused target 127.0.0.1:0: not allowed (not HOST:PORT)"},
+		{mux.Reply{Status: mux.StatusNotAllowed, Target: "[::1]:5432"},
+			"server refused target [::1]:5432: not allowed (add --allow [::1]:5432 to `sandmux server` in the sandbox)"},
 		{mux.Reply{Status: mux.StatusRefused, Target: "127.0.0.1:22", Message: "dial tcp 127.0.0.1:22: connect: connection refused"},
 			"127.0.0.1:22 refused the connection inside the sandbox (is sshd running?)"},
 		{mux.Reply{Status: mux.StatusRefused, Target: "[::1]:22"},

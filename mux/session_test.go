@@ -617,7 +617,7 @@ func TestOpenErrors(t *testing.T) {
 			check: func(err error) bool {
 				var se *mux.StreamError
 				return errors.As(err, &se) && se.Status == mux.StatusNotAllowed &&
-					err.Error() == "server refused target 10.0.0.1:5432: not allowed (server --allow)"
+					err.Error() == "server refused target 10.0.0.1:5432: not allowed (add --allow 10.0.0.1:5432 to `sandmux server` in the sandbox)"
 			},
 			wantErr: "the server's *StreamError",
 		},

@@ -464,9 +464,9 @@ func TestStreamRefusals(t *testing.T) {
 		prefix     bool
 		unreachErr bool
 	}{
-		{target: "10.0.0.1:5432", status: mux.StatusNotAllowed, text: "server refused target 10.0.0.1:5432: not allowed (server --allow)"},
-		{target: "nonsense", status: mux.StatusNotAllowed, text: "server refused target nonsense: not allowed (server --allow)"},
-		{target: "127.0.0.1:0", status: mux.StatusNotAllowed, text: "server refused target 127.0.0.1:0: not allowed (server --allow)"},
+		{target: "10.0.0.1:5432", status: mux.StatusNotAllowed, text: "server refused target 10.0.0.1:5432: not allowed (add --allow 10.0.0.1:5432 to `sandmux server` in the sandbox)"},
+		{target: "nonsense", status: mux.StatusNotAllowed, text: "server refused target nonsense: not allowed (not HOST:PORT)"},
+		{target: "127.0.0.1:0", status: mux.StatusNotAllowed, text: "server refused target 127.0.0.1:0: not allowed (not HOST:PORT)"},
 		{target: closed, status: mux.StatusRefused, text: closed + " refused the connection inside the sandbox (is the service listening?)"},
 		// .invalid never resolves (RFC 6761). How the resolver words that
 		// varies, so only the sandmux part is exact.
