@@ -571,7 +571,7 @@ func TestEmbeddedForwardW(t *testing.T) {
 	verbose := *e.sshClient
 	verbose.LogLevel = "INFO"
 	r = run(verbose.Command(ctx, t, "ssh", e.proxy(), "-W", other, "sandbox"), "x\n")
-	want := "channel 0: open failed: administratively prohibited: " + other + " is not allowed (sandmux server --allow)\r\nstdio forwarding failed\r\n"
+	want := "channel 0: open failed: administratively prohibited: " + other + " is not allowed (add --allow " + other + " to `sandmux server` in the sandbox)\r\nstdio forwarding failed\r\n"
 	if r.exitCode() != 255 || r.stderr != want {
 		t.Fatalf("ssh -W %s (not allowed): want exit 255 and stderr %q\n%s", other, want, r)
 	}

@@ -43,7 +43,8 @@ func (c *conn) directTCPIP(nch ssh.NewChannel) {
 	}
 	if !ok {
 		log.Info("refused direct-tcpip: not allowed")
-		_ = nch.Reject(ssh.Prohibited, target+" is not allowed (sandmux server --allow)")
+		// Said as what to do, as a refused stream's line says it (mux).
+		_ = nch.Reject(ssh.Prohibited, target+" is not allowed (add --allow "+target+" to `sandmux server` in the sandbox)")
 		return
 	}
 	d := net.Dialer{Timeout: c.srv.cfg.DialTimeout}
