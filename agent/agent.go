@@ -388,7 +388,7 @@ func (a *Agent) serveOpen(ctx context.Context, wg *sync.WaitGroup, c *net.UnixCo
 		a.streamDelta(-1)
 	}()
 	verdict := func(err error) error {
-		return streamEndError(ctx, e.limitHint(err, hostOr(req), sess, req.Overflow), hostOr(req), req.URL)
+		return streamEndError(ctx, e.limitHint(err, hostOr(req), sess, req.Overflow), hostOr(req), req.URL, req.Forward)
 	}
 	if req.Handoff && req.Disown {
 		serveDisowned(c, stream, verdict, e.log)
@@ -405,10 +405,14 @@ func (a *Agent) serveOpen(ctx context.Context, wg *sync.WaitGroup, c *net.UnixCo
 // errShuttingDown is a proxy's line when the agent stops under it.
 const errShuttingDown = "the sandmux agent is shutting down"
 
-// streamEndError words the end of a stream for the proxy's one line.
-func streamEndError(agentCtx context.Context, err error, host, url string) error {
+// streamEndError words the end of a stream for the proxy's (or the
+// forward's) one line.
+func streamEndError(agentCtx context.Context, err error, host, url string, forward bool) error {
 	if err != nil && agentCtx.Err() != nil {
 		return errors.New(errShuttingDown)
+	}
+	if forward {
+		return client.ForwardEndError(err, host, url)
 	}
 	return client.StreamEndError(err, host, url)
 }

@@ -78,6 +78,11 @@ type OpenRequest struct {
 	// A forward's own connections past the limit are refused, as the
 	// server's limit means, and do not use up its --max-sessions.
 	Overflow bool `json:"overflow,omitempty"`
+	// Forward says the stream is a connection `sandmux forward` carries:
+	// the line on a cut says to connect again, not to run the command
+	// again (the forward goes on). An agent that predates it says the
+	// latter.
+	Forward bool `json:"forward,omitempty"`
 	// Resume, if set, is the proxy's own resumption settings; a session
 	// is shared only by requests with the same ones. Without it (a proxy
 	// older than this) the agent's own settings apply.

@@ -63,27 +63,40 @@ func Pipe(conn io.ReadWriteCloser, in io.ReadCloser, out io.WriteCloser) error {
 // Other errors (and nil) are returned as they are. url is the session's
 // URL, which the line names for a check with doctor.
 func StreamEndError(err error, host, url string) error {
+	return streamEndError(err, host, url, "run the command again")
+}
+
+// ForwardEndError is StreamEndError for a connection that `sandmux
+// forward` carried: the forward goes on, so what to do is to connect
+// again, not to run the command again.
+func ForwardEndError(err error, host, url string) error {
+	return streamEndError(err, host, url, "connect again")
+}
+
+// streamEndError is StreamEndError with again, what the user does to try
+// once more.
+func streamEndError(err error, host, url, again string) error {
 	var nr *mux.NotResumedError
 	switch {
 	case err == nil:
 		return nil
 	case errors.As(err, &nr) && nr.Within > 0:
-		return fmt.Errorf("session to %s %w; run the command again once the sandbox answers (`%s` checks it)", host, nr, doctorCommand(host, url))
+		return fmt.Errorf("session to %s %w; %s once the sandbox answers (`%s` checks it)", host, nr, again, doctorCommand(host, url))
 	case errors.As(err, &nr) && errors.Is(nr, mux.ErrUnknownSession):
 		// The server ended it (its grace ran out while this side was
 		// away: a laptop asleep, an agent or proxy stopped) or restarted:
 		// nothing is left to resume, and the next command starts afresh.
-		return fmt.Errorf("session to %s %w; run the command again for a fresh session", host, nr)
+		return fmt.Errorf("session to %s %w; %s for a fresh session", host, nr, again)
 	case errors.As(err, &nr):
 		return fmt.Errorf("session to %s %w", host, nr)
 	case errors.Is(err, mux.ErrPeerClosed):
 		// END (spec §9.6): the server closes a session with streams open
 		// when it shuts down, or (a race) as idle just as one opened.
-		return &wordedError{text: fmt.Sprintf("the server closed the session to %s (it is shutting down, or the session was idle past its --idle-timeout); run the command again in a moment", host), err: err}
+		return &wordedError{text: fmt.Sprintf("the server closed the session to %s (it is shutting down, or the session was idle past its --idle-timeout); %s in a moment", host, again), err: err}
 	case errors.Is(err, ErrNoWelcome):
 		// Its words say what happened and what to do; the chain between
 		// ("read stream reply: session ended:") says neither.
-		return &wordedError{text: fmt.Sprintf("connection to %s lost before the server accepted the session; run the command again", host), err: err}
+		return &wordedError{text: fmt.Sprintf("connection to %s lost before the server accepted the session; %s", host, again), err: err}
 	case errors.Is(err, mux.ErrSessionEnded), errors.Is(err, mux.ErrSessionDead):
 		return fmt.Errorf("connection to %s lost: %w", host, err)
 	case errors.Is(err, mux.ErrStreamReset):

@@ -235,3 +235,24 @@ func TestStreamEndErrorUnknownSession(t *testing.T) {
 		t.Errorf("StreamEndError = %v no longer matches mux.ErrUnknownSession", got)
 	}
 }
+
+// A connection `sandmux forward` carried is told to connect again, not to
+// run the command again: the forward goes on (h2's walk-through found it
+// telling a running forward to run itself again).
+func TestForwardEndErrorSaysConnectAgain(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want string
+	}{
+		{fmt.Errorf("read stream: %w: %w", mux.ErrSessionEnded, mux.ErrPeerClosed),
+			"the server closed the session to box (it is shutting down, or the session was idle past its --idle-timeout); connect again in a moment"},
+		{fmt.Errorf("read stream: %w: %w", mux.ErrSessionEnded, &mux.NotResumedError{Cause: mux.ErrUnknownSession}),
+			"session to box could not be resumed: " + mux.ErrUnknownSession.Error() + "; connect again for a fresh session"},
+		{fmt.Errorf("read stream reply: %w: %w", mux.ErrSessionEnded, client.ErrNoWelcome),
+			"connection to box lost before the server accepted the session; connect again"},
+	} {
+		if got := client.ForwardEndError(c.err, "box", "ws://x"); got.Error() != c.want {
+			t.Errorf("ForwardEndError = %q, want %q", got, c.want)
+		}
+	}
+}

@@ -286,7 +286,7 @@ func TestForwardCutIsReset(t *testing.T) {
 			if !errors.Is(err, syscall.ECONNRESET) {
 				t.Errorf("the local client read %d more bytes and then %v, want a reset", n, err)
 			}
-			fwd.waitLine(t, regexp.MustCompile("^sandmux: forward "+regexp.QuoteMeta(m[1]+" -> "+echo)+": session to box could not be resumed: "), 20*time.Second)
+			fwd.waitLine(t, regexp.MustCompile("^sandmux: forward "+regexp.QuoteMeta(m[1]+" -> "+echo)+": session to box could not be resumed: .*; connect again for a fresh session$"), 20*time.Second)
 			if code := fwd.stop(t); code != 0 {
 				t.Errorf("forward exited %d on SIGTERM, want 0; stderr:\n%s", code, fwd.Stderr())
 			}

@@ -285,6 +285,7 @@ func runForward(c *cli.Context) error {
 		if err != nil {
 			return err
 		}
+		req.Forward = true
 		opener = &agentOpener{dir: dir, start: agentStarter(c, dir), req: req, timeout: c.Duration("connect-timeout")}
 	}
 	defer opener.close()
@@ -456,7 +457,7 @@ func (f *forwarder) splice(ctx context.Context, c, stream net.Conn, s forwardSpe
 	// The tunnel's failures are worth a line; a local client that reset
 	// its connection is not.
 	if err != nil && ctx.Err() == nil && cut.Load() {
-		f.printf("forward %s -> %s: %v", s.Listen, s.Target, client.StreamEndError(err, f.host, f.url))
+		f.printf("forward %s -> %s: %v", s.Listen, s.Target, client.ForwardEndError(err, f.host, f.url))
 	}
 }
 
