@@ -374,14 +374,7 @@ func TestForwardLocalResetIsReset(t *testing.T) {
 // stops it as SIGTERM does.
 func TestForwardDeathResetsLocal(t *testing.T) {
 	t.Parallel()
-	target := testutil.Serve(t, func(c net.Conn) {
-		buf := make([]byte, 64<<10)
-		for {
-			if _, err := c.Write(buf); err != nil {
-				return
-			}
-		}
-	})
+	target := testutil.SourceServer(t)
 	srv := startServer(t, serverOpts{Allow: []string{target.Addr}})
 	ctx := testContext(t, 2*time.Minute)
 	for _, mode := range []string{"agent", "no-agent"} {

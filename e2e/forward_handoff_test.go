@@ -59,14 +59,7 @@ func TestForwardAgentCarriesTheBytes(t *testing.T) {
 // close would send the local client a FIN after part of the data.
 func TestForwardAgentKilledResetsLocal(t *testing.T) {
 	t.Parallel()
-	target := testutil.Serve(t, func(c net.Conn) {
-		buf := make([]byte, 64<<10)
-		for {
-			if _, err := c.Write(buf); err != nil {
-				return
-			}
-		}
-	})
+	target := testutil.SourceServer(t)
 	srv := startServer(t, serverOpts{Allow: []string{target.Addr}})
 	ctx := testContext(t, 2*time.Minute)
 	dir := newAgentDir(t)

@@ -66,6 +66,21 @@ func ResettingServer(t testing.TB, n int) *Server {
 	})
 }
 
+// SourceServer is a target that sends zeros on each connection, 64 KiB a
+// write, until a write fails: a download that lasts as long as its client
+// reads.
+func SourceServer(t testing.TB) *Server {
+	t.Helper()
+	return Serve(t, func(c net.Conn) {
+		buf := make([]byte, 64<<10)
+		for {
+			if _, err := c.Write(buf); err != nil {
+				return
+			}
+		}
+	})
+}
+
 // Drained is how one connection to a DrainServer ended: the bytes it
 // read and the error its reading ended with (nil: a clean end, a FIN).
 type Drained struct {

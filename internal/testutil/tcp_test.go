@@ -83,3 +83,14 @@ func TestFreePort(t *testing.T) {
 	}
 	_ = ln.Close()
 }
+
+func TestSourceServer(t *testing.T) {
+	c := dialServer(t, SourceServer(t))
+	got := make([]byte, 1<<20)
+	if _, err := io.ReadFull(c, got); err != nil {
+		t.Fatalf("read a MiB: %v", err)
+	}
+	if !bytes.Equal(got, make([]byte, len(got))) {
+		t.Fatal("the source sent bytes that are not zeros")
+	}
+}
