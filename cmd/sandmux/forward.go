@@ -304,12 +304,16 @@ func runForward(c *cli.Context) error {
 		}
 	}()
 	for i, s := range specs {
-		ln, err := net.Listen(listenNetwork(s.Listen), s.Listen)
+		ln, err := net.Listen(listenNetwork(s.Listen), loopbackFirst(s.Listen))
 		if err != nil {
 			return forwardListenError(raw[i], s.Listen, err)
 		}
 		listeners = append(listeners, ln)
 		specs[i].Listen = ln.Addr().String()
+		if ln6, ok := f.alsoIPv6(raw[i], s.Listen, ln); ok {
+			listeners = append(listeners, ln6)
+			specs = append(specs, forwardSpec{Listen: ln6.Addr().String(), Target: s.Target})
+		}
 	}
 	for _, s := range specs {
 		f.printf("forwarding %s -> %s in %s", s.Listen, s.Target, host)
