@@ -266,7 +266,7 @@ func (e *StreamError) Error() string {
 		}
 		// Said as what to do: "(server --allow)" left a user who had
 		// never started the server to guess which end and which flag.
-		return fmt.Sprintf("server refused target %s: not allowed (add --allow %s to `sandmux server` in the sandbox)", e.Target, e.Target)
+		return fmt.Sprintf("server refused target %s: not allowed (%s)", e.Target, AllowHint(e.Target))
 	case StatusRefused:
 		hint := "is the service listening?"
 		if port := portOf(e.Target); port == "22" {
@@ -284,6 +284,12 @@ func (e *StreamError) Error() string {
 		return "server could not open a stream: " + e.Message
 	}
 	return fmt.Sprintf("server could not open a stream to %s: %s", e.Target, e.Message)
+}
+
+// AllowHint is what to do about a target the server does not allow: the
+// flag to give it, named where it runs.
+func AllowHint(target string) string {
+	return "add --allow " + target + " to `sandmux server` in the sandbox"
 }
 
 // isHostPort reports whether s reads as HOST:PORT with a port from 1 to

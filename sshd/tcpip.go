@@ -9,6 +9,8 @@ import (
 	"sync"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/sandmux/sandmux/mux"
 )
 
 // copyBufSize is the buffer of every stream copy: one SSH channel packet.
@@ -44,7 +46,7 @@ func (c *conn) directTCPIP(nch ssh.NewChannel) {
 	if !ok {
 		log.Info("refused direct-tcpip: not allowed")
 		// Said as what to do, as a refused stream's line says it (mux).
-		_ = nch.Reject(ssh.Prohibited, target+" is not allowed (add --allow "+target+" to `sandmux server` in the sandbox)")
+		_ = nch.Reject(ssh.Prohibited, target+" is not allowed ("+mux.AllowHint(target)+")")
 		return
 	}
 	d := net.Dialer{Timeout: c.srv.cfg.DialTimeout}

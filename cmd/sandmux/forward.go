@@ -414,15 +414,20 @@ func (f *forwarder) handle(ctx context.Context, c net.Conn, s forwardSpec) {
 	}
 	stream, err := f.opener.open(ctx, s.Target)
 	if err != nil {
-		// Reset: the connection was accepted, and a client whose server
-		// speaks first would take a clean end for an empty session.
-		mux.Abort(mux.Guarded(c))
-		if ctx.Err() == nil {
-			f.printf("forward %s -> %s: %v", s.Listen, s.Target, err)
-		}
+		f.refuse(ctx, c, s, err)
 		return
 	}
 	f.splice(ctx, c, stream, s)
+}
+
+// refuse ends c, which got no stream (err), and says why unless the
+// forward is stopping. A reset: the connection was accepted, and a client
+// whose server speaks first would take a clean end for an empty session.
+func (f *forwarder) refuse(ctx context.Context, c net.Conn, s forwardSpec, err error) {
+	mux.Abort(mux.Guarded(c))
+	if ctx.Err() == nil {
+		f.printf("forward %s -> %s: %v", s.Listen, s.Target, err)
+	}
 }
 
 // splice carries c on stream until both end.

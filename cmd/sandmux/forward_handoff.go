@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/sandmux/sandmux/agent"
-	"github.com/sandmux/sandmux/mux"
 )
 
 // A forwarded TCP connection through the agent is handed to it (the
@@ -52,11 +51,7 @@ func (f *forwarder) handOff(ctx context.Context, c net.Conn, s forwardSpec) bool
 	stream, h, err := ho.handoff(ctx, s.Target, file)
 	if err != nil {
 		_ = file.Close()
-		// Reset, as handle does: the connection was accepted.
-		mux.Abort(tc)
-		if ctx.Err() == nil {
-			f.printf("forward %s -> %s: %v", s.Listen, s.Target, err)
-		}
+		f.refuse(ctx, c, s, err)
 		return true
 	}
 	if h == nil {

@@ -12,21 +12,25 @@ import (
 // this machine has it, and its failure is a line, not an error, as ssh
 // warns and goes on.
 
+// localhostPort is hostport's port when its BIND is localhost.
+func localhostPort(hostport string) (string, bool) {
+	host, port, err := net.SplitHostPort(hostport)
+	return port, err == nil && host == "localhost"
+}
+
 // loopbackFirst is hostport with a BIND of localhost as 127.0.0.1.
 func loopbackFirst(hostport string) string {
-	host, port, err := net.SplitHostPort(hostport)
-	if err != nil || host != "localhost" {
-		return hostport
+	if port, ok := localhostPort(hostport); ok {
+		return net.JoinHostPort("127.0.0.1", port)
 	}
-	return net.JoinHostPort("127.0.0.1", port)
+	return hostport
 }
 
 // alsoIPv6 listens on [::1] at ln's port when hostport's BIND is
 // localhost, and says so in a line when it cannot (raw is the -L as
 // given).
 func (f *forwarder) alsoIPv6(raw, hostport string, ln net.Listener) (net.Listener, bool) {
-	host, _, err := net.SplitHostPort(hostport)
-	if err != nil || host != "localhost" {
+	if _, ok := localhostPort(hostport); !ok {
 		return nil, false
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
