@@ -468,13 +468,16 @@ func (e *entry) dialOwn(ctx context.Context, target string) (net.Conn, func(), e
 }
 
 // noteRefusal learns from how a stream on the shared session sess ended
-// whether the server refused it for its stream limit, and reports
-// whether so. The refused stream may still be counted in sess, so the
-// session counts as full from one stream fewer: a proxy's stream given a
-// WebSocket of its own one stream early costs only that.
+// whether the server refused it for its limit of streams per session,
+// and reports whether so. The refused stream may still be counted in
+// sess, so the session counts as full from one stream fewer: a proxy's
+// stream given a WebSocket of its own one stream early costs only that.
+// A refusal for the server's limit across all sessions is not noted:
+// another WebSocket would be refused as well, so the user is told the
+// server's line, which says what to do.
 func (e *entry) noteRefusal(err error, sess *client.Session) bool {
 	var se *mux.StreamError
-	if !errors.As(err, &se) || se.Status != mux.StatusLimit {
+	if !errors.As(err, &se) || !se.SessionLimit() {
 		return false
 	}
 	if sess == nil || sess.Raw() {

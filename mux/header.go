@@ -28,6 +28,7 @@ const headerPrefixLen = 4
 const (
 	tagTarget  = 0x01
 	tagMessage = 0x02
+	tagLimit   = 0x03
 )
 
 // Status is the first answer of a server to a stream header.
@@ -65,6 +66,20 @@ func (s Status) String() string {
 	return fmt.Sprintf("status %d", uint8(s))
 }
 
+// Limit names which of a server's limits refused a stream (StatusLimit),
+// so that a client knows whether another session might carry it.
+type Limit string
+
+// The limits a reply names. A server older than the field names none.
+const (
+	// LimitSession is the session's own (--max-streams): another session
+	// may have room.
+	LimitSession Limit = "session"
+	// LimitServer is the server's across all sessions
+	// (--max-total-streams): no other session has room either.
+	LimitServer Limit = "server"
+)
+
 // Request is the header a client writes first on every stream.
 type Request struct {
 	// Target is "host:port" to connect to inside the sandbox; empty asks
@@ -80,6 +95,9 @@ type Reply struct {
 	Target string
 	// Message is human-readable detail for a non-OK status.
 	Message string
+	// Limit names the limit that refused the stream, with StatusLimit;
+	// empty from a server older than the field.
+	Limit Limit
 }
 
 // field is one tag-length-value entry.
@@ -200,6 +218,9 @@ func (r Reply) MarshalBinary() ([]byte, error) {
 	if r.Message != "" {
 		fields = append(fields, field{tagMessage, r.Message})
 	}
+	if r.Limit != "" {
+		fields = append(fields, field{tagLimit, string(r.Limit)})
+	}
 	return encodeFrame(byte(r.Status), fields)
 }
 
@@ -216,6 +237,11 @@ func ReadReply(r io.Reader) (Reply, error) {
 	if rep.Message, err = textField(fields, tagMessage); err != nil {
 		return Reply{}, err
 	}
+	limit, err := textField(fields, tagLimit)
+	if err != nil {
+		return Reply{}, err
+	}
+	rep.Limit = Limit(limit)
 	// Both end up on the user's terminal (ssh shows ProxyCommand's
 	// stderr): a hostile server must not send it escape sequences.
 	rep.Target, rep.Message = printableText(rep.Target), printableText(rep.Message)
@@ -246,7 +272,7 @@ func (r Reply) Err() error {
 	if r.Status == StatusOK {
 		return nil
 	}
-	return &StreamError{Status: r.Status, Target: r.Target, Message: r.Message}
+	return &StreamError{Status: r.Status, Target: r.Target, Message: r.Message, Limit: r.Limit}
 }
 
 // StreamError is a server's refusal of one stream. Its text is the line a
@@ -255,6 +281,16 @@ type StreamError struct {
 	Status  Status
 	Target  string
 	Message string
+	Limit   Limit // which limit, with StatusLimit (Reply.Limit)
+}
+
+// SessionLimit reports whether the stream was refused for a limit of its
+// session's own, which another session might not have reached: the
+// server said so, or said nothing, as one older than Reply.Limit does
+// for either limit (a session of its own is then tried, as before). A
+// limit named otherwise is taken as not the session's.
+func (e *StreamError) SessionLimit() bool {
+	return e.Status == StatusLimit && (e.Limit == "" || e.Limit == LimitSession)
 }
 
 // Error renders the refusal for a terminal.

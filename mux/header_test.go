@@ -78,6 +78,8 @@ func TestReplyRoundTrip(t *testing.T) {
 		{"refused with message", mux.Reply{Status: mux.StatusRefused, Target: "127.0.0.1:22", Message: "connection refused"},
 			frame(1, 2, cat(tlv(0x01, "127.0.0.1:22"), tlv(0x02, "connection refused")))},
 		{"message only", mux.Reply{Status: mux.StatusLimit, Message: "too many streams"}, frame(1, 5, tlv(0x02, "too many streams"))},
+		{"limit named", mux.Reply{Status: mux.StatusLimit, Message: "full", Limit: mux.LimitServer},
+			frame(1, 5, cat(tlv(0x02, "full"), tlv(0x03, "server")))},
 		{"unknown status survives", mux.Reply{Status: 200, Message: "from the future"}, frame(1, 200, tlv(0x02, "from the future"))},
 	}
 	for _, tt := range tests {
@@ -194,7 +196,7 @@ func TestUnknownTagsSkipped(t *testing.T) {
 		wantReq mux.Request
 		wantRep mux.Reply
 	}{
-		{"unknown before", cat(tlv(0x03, "\x00\x00\x00\x07"), tlv(0x01, "h:1")), 0,
+		{"unknown before", cat(tlv(0x05, "\x00\x00\x00\x07"), tlv(0x01, "h:1")), 0,
 			mux.Request{Target: "h:1"}, mux.Reply{Target: "h:1"}},
 		{"unknown after", cat(tlv(0x01, "h:1"), tlv(0xff, "xyz")), 0,
 			mux.Request{Target: "h:1"}, mux.Reply{Target: "h:1"}},
@@ -304,6 +306,28 @@ func TestStreamErrorText(t *testing.T) {
 				t.Fatalf("Error() =\n  %s\nwant\n  %s", got, tt.want)
 			}
 		})
+	}
+}
+
+// A client tries another session for a refused stream only where that
+// may help: the session's own limit, or a limit a server older than the
+// field does not name (it has only this way to say either).
+func TestSessionLimit(t *testing.T) {
+	tests := []struct {
+		rep  mux.Reply
+		want bool
+	}{
+		{mux.Reply{Status: mux.StatusLimit, Limit: mux.LimitSession}, true},
+		{mux.Reply{Status: mux.StatusLimit}, true},
+		{mux.Reply{Status: mux.StatusLimit, Limit: mux.LimitServer}, false},
+		{mux.Reply{Status: mux.StatusLimit, Limit: "sandbox"}, false},
+		{mux.Reply{Status: mux.StatusInternal, Limit: mux.LimitSession}, false},
+	}
+	for _, tt := range tests {
+		var se *mux.StreamError
+		if !errors.As(tt.rep.Err(), &se) || se.SessionLimit() != tt.want {
+			t.Errorf("%+v: SessionLimit() is not %v", tt.rep, tt.want)
+		}
 	}
 }
 

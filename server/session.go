@@ -63,8 +63,8 @@ func (s *Server) serveMux(conn net.Conn, log *slog.Logger) {
 			finish()
 		})
 	}
-	refuse := func(st *mux.Stream, status mux.Status, msg string) {
-		finishing(st, func() { s.refuseStream(sess, st, status, msg) })
+	refuse := func(st *mux.Stream, rep mux.Reply) {
+		finishing(st, func() { s.refuseStream(sess, st, rep) })
 	}
 	if s.cfg.IdleTimeout > 0 {
 		wg.Add(1)
@@ -85,7 +85,23 @@ func (s *Server) serveMux(conn net.Conn, log *slog.Logger) {
 		s.stats.streamsTotal.Add(1) // refused ones included
 		if s.draining.Load() {
 			s.stats.streamsActive.Add(-1)
-			refuse(st, mux.StatusInternal, drainingMessage)
+			refuse(st, mux.Reply{Status: mux.StatusInternal, Message: drainingMessage})
+			continue
+		}
+		// The server's limit is checked first: a session at both limits
+		// is told the server's, which another session would meet too, so
+		// that its client does not open one in vain.
+		if carried > int64(s.cfg.MaxTotalStreams) {
+			// Each stream holds a connection to its target: without this
+			// a client opening --max-streams in each of --max-sessions
+			// sessions could hold 25,600 of them, past the file
+			// descriptors of many a sandbox, and then no one could
+			// connect or resume.
+			s.stats.streamsActive.Add(-1)
+			s.stats.refusedStreams.Add(1)
+			log.Warn("refused stream: total stream limit", logflood.Limit, "limit", s.cfg.MaxTotalStreams)
+			refuse(st, mux.Reply{Status: mux.StatusLimit, Limit: mux.LimitServer,
+				Message: fmt.Sprintf("server at its limit of %d streams across all sessions; close some connections to it or raise --max-total-streams", s.cfg.MaxTotalStreams)})
 			continue
 		}
 		if active.Add(1) > int64(s.cfg.MaxStreams) {
@@ -93,21 +109,8 @@ func (s *Server) serveMux(conn net.Conn, log *slog.Logger) {
 			s.stats.streamsActive.Add(-1)
 			s.stats.refusedStreams.Add(1)
 			log.Warn("refused stream: stream limit", logflood.Limit, "limit", s.cfg.MaxStreams)
-			refuse(st, mux.StatusLimit,
-				fmt.Sprintf("server at its stream limit (%d); close some connections to it or raise --max-streams", s.cfg.MaxStreams))
-			continue
-		}
-		if carried > int64(s.cfg.MaxTotalStreams) {
-			// Each stream holds a connection to its target: without this
-			// a client opening --max-streams in each of --max-sessions
-			// sessions could hold 25,600 of them, past the file
-			// descriptors of many a sandbox, and then no one could
-			// connect or resume.
-			active.Add(-1)
-			s.stats.streamsActive.Add(-1)
-			s.stats.refusedStreams.Add(1)
-			log.Warn("refused stream: total stream limit", logflood.Limit, "limit", s.cfg.MaxTotalStreams)
-			refuse(st, mux.StatusLimit, fmt.Sprintf("server at its limit of %d streams across all sessions; close some connections to it or raise --max-total-streams", s.cfg.MaxTotalStreams))
+			refuse(st, mux.Reply{Status: mux.StatusLimit, Limit: mux.LimitSession,
+				Message: fmt.Sprintf("server at its stream limit (%d); close some connections to it or raise --max-streams", s.cfg.MaxStreams)})
 			continue
 		}
 		wg.Go(func() {
@@ -158,17 +161,18 @@ func (s *Server) endReason(sess *mux.Session, idled bool) string {
 	return "connection lost"
 }
 
-// refuseStream answers a stream with a refusal. The header is read first
-// (bounded by the header timeout) so the reply is not mistaken for data.
-func (s *Server) refuseStream(sess *mux.Session, st *mux.Stream, status mux.Status, msg string) {
+// refuseStream answers a stream with the refusal rep, naming the target
+// the request asked for. The header is read first (bounded by the header
+// timeout) so the reply is not mistaken for data.
+func (s *Server) refuseStream(sess *mux.Session, st *mux.Stream, rep mux.Reply) {
 	req, err := sess.ReadRequest(st)
-	target := req.Target
+	rep.Target = req.Target
 	if err == nil {
 		if t, ok := s.allow.resolve(req.Target); ok {
-			target = t // the default target's address rather than ""
+			rep.Target = t // the default target's address rather than ""
 		}
 	}
-	_ = sess.Reply(st, mux.Reply{Status: status, Target: target, Message: msg})
+	_ = sess.Reply(st, rep)
 	finishRefused(st)
 }
 

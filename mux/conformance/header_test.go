@@ -12,6 +12,7 @@ import (
 const (
 	tagTarget  = 0x01
 	tagMessage = 0x02
+	tagLimit   = 0x03
 )
 
 type tlv struct {
@@ -46,6 +47,7 @@ type reply struct {
 	Status  byte
 	Target  string
 	Message string
+	Limit   string
 	Raw     []byte
 }
 
@@ -78,7 +80,7 @@ func readReply(r io.Reader) (reply, error) {
 		}
 		v := fields[3 : 3+l]
 		fields = fields[3+l:]
-		if tag != tagTarget && tag != tagMessage {
+		if tag != tagTarget && tag != tagMessage && tag != tagLimit {
 			continue
 		}
 		if seen[tag] {
@@ -88,10 +90,13 @@ func readReply(r io.Reader) (reply, error) {
 		if !utf8.Valid(v) {
 			return rep, fmt.Errorf("malformed reply: tag %d not UTF-8", tag)
 		}
-		if tag == tagTarget {
+		switch tag {
+		case tagTarget:
 			rep.Target = string(v)
-		} else {
+		case tagMessage:
 			rep.Message = string(v)
+		default:
+			rep.Limit = string(v)
 		}
 	}
 	return rep, nil

@@ -35,23 +35,39 @@ func TestSpecHeaderDeadline(t *testing.T) {
 	}
 }
 
-// TestSpecStreamLimit: a stream beyond --max-streams gets status 5
-// (§5.3).
+// TestSpecStreamLimit: a stream beyond --max-streams gets status 5 with
+// limit "session"; one beyond --max-total-streams, limit "server", also
+// where the session is at --max-streams too (§5.3).
 func TestSpecStreamLimit(t *testing.T) {
-	ctx := testCtx(t)
-	echo := testutil.EchoServer(t)
-	_, url := testutil.SandmuxServer(t, func(c *server.Config) { c.Target = echo.Addr; c.MaxStreams = 1 })
-	s := dialV1(t, ctx, url, nil)
-	st := openOK(t, ctx, s, "", echo.Addr)
-	echoRoundTrip(t, ctx, st, []byte("one"))
-	st2, err := s.open(request(""))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rep, err := readReply(streamReader{ctx, st2})
-	t.Logf("%+v %v", rep, err)
-	if err != nil || rep.Status != 5 || rep.Message == "" {
-		t.Errorf("beyond the stream limit: %+v, %v; want status 5 and a message (§5.3)", rep, err)
+	for _, tc := range []struct {
+		name              string
+		maxStreams, total int
+		limit             string
+	}{
+		{"session", 1, 2, "session"},
+		{"server", 2, 1, "server"},
+		{"both", 1, 1, "server"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := testCtx(t)
+			echo := testutil.EchoServer(t)
+			_, url := testutil.SandmuxServer(t, func(c *server.Config) {
+				c.Target = echo.Addr
+				c.MaxStreams, c.MaxTotalStreams = tc.maxStreams, tc.total
+			})
+			s := dialV1(t, ctx, url, nil)
+			st := openOK(t, ctx, s, "", echo.Addr)
+			echoRoundTrip(t, ctx, st, []byte("one"))
+			st2, err := s.open(request(""))
+			if err != nil {
+				t.Fatal(err)
+			}
+			rep, err := readReply(streamReader{ctx, st2})
+			t.Logf("%+v %v", rep, err)
+			if err != nil || rep.Status != 5 || rep.Message == "" || rep.Limit != tc.limit {
+				t.Errorf("beyond the stream limit: %+v, %v; want status 5, a message and limit %q (§5.3)", rep, err, tc.limit)
+			}
+		})
 	}
 }
 
