@@ -232,7 +232,13 @@ func (e *entry) dialFailed(ctx context.Context, err error, attempt int) bool {
 // hold keeps the connected sess until it ends or the agent stops, then
 // closes it, folds its counters into the entry's, and says why it ended
 // (lostReason). The entry shows it reconnecting unless the agent is
-// stopping or the session is to be dialled when next used (lazy).
+// stopping or the session is to be dialled when next used (lazy): as
+// lostReason says, or because no request waits for it. A session lost
+// for good (it could not be resumed) was redialled at once for nobody:
+// the new one was held idle until --persist, or, with the server still
+// away, the dial failed and the entry went idle all the same. A request
+// that comes before the maintainer has stopped finds the entry idle
+// then, and dials (session).
 func (e *entry) hold(ctx context.Context, sess *client.Session) (reason string, lazy bool) {
 	select {
 	case <-sess.Done():
@@ -249,7 +255,11 @@ func (e *entry) hold(ctx context.Context, sess *client.Session) (reason string, 
 	e.resumes += st.Resumes
 	e.replayed += st.Replayed
 	e.lastErr = errors.New(reason)
-	if ctx.Err() == nil && !lazy {
+	switch {
+	case ctx.Err() != nil || lazy:
+	case e.requests == 0:
+		lazy = true
+	default:
 		e.setLocked(StateReconnecting, reason)
 	}
 	return reason, lazy

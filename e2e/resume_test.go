@@ -285,6 +285,21 @@ func checkFDs(t *testing.T, pid, before int) {
 	t.Logf("agent fds: %d before, %d after", before, after)
 }
 
+// settledAfterFailure checks an agent whose session could not be resumed,
+// with nobody waiting for it: it is left idle, not redialled, with the
+// descriptors it had (fds, of pid); the next ssh dials a fresh one.
+func settledAfterFailure(t *testing.T, rg *resumeRig, pid, fds int) {
+	t.Helper()
+	rg.settledIn(t, "idle")
+	checkFDs(t, pid, fds)
+	sshEcho(testContext(t, time.Minute), t, rg.sshd, rg.proxy, rg.env, "fresh")
+	rg.settledAgent(t)
+	checkFDs(t, pid, fds)
+	if s := rg.session(t); s.Reconnects != 1 {
+		t.Errorf("session %+v: want one reconnect, the fresh ssh's", s)
+	}
+}
+
 // settledAgent waits for the agent to hold a connected session with no
 // stream and returns its pid and fd count.
 func (rg *resumeRig) settledAgent(t *testing.T) (pid, fds int) {
@@ -623,9 +638,7 @@ func TestResumeErrorLines(t *testing.T) {
 		ended(t, bg)
 		waitUnknownLine(t, bg)
 
-		rg.settledAgent(t) // a fresh session replaces the failed one
-		checkFDs(t, pid, fds)
-		sshEcho(testContext(t, time.Minute), t, sshd, rg.proxy, rg.env, "fresh")
+		settledAfterFailure(t, rg, pid, fds)
 	})
 
 	t.Run("server restarted", func(t *testing.T) {
@@ -661,8 +674,7 @@ func TestResumeErrorLines(t *testing.T) {
 		waitProxyLine(t, bg, "matching "+timedOut.String(), timedOut.MatchString)
 
 		rg.path.Thaw()
-		rg.settledAgent(t)
-		checkFDs(t, pid, fds)
+		settledAfterFailure(t, rg, pid, fds)
 	})
 
 	t.Run("agent stopped past the grace", func(t *testing.T) {
@@ -722,9 +734,7 @@ func TestResumeErrorLines(t *testing.T) {
 
 		rg.srv.Signal(t, syscall.SIGCONT)
 		continued = true
-		rg.settledAgent(t)
-		checkFDs(t, pid, fds)
-		sshEcho(testContext(t, time.Minute), t, sshd, rg.proxy, rg.env, "fresh")
+		settledAfterFailure(t, rg, pid, fds)
 	})
 
 	// A wrong resume secret is not reachable through the CLI; see
