@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -25,8 +26,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			// Said here, before Close ends each session with a line of
 			// its own: said after, it followed the lines of the very
 			// sessions it was about.
-			s.log.Info("streams still open at the shutdown timeout; closing them",
-				"streams", s.stats.streamsActive.Load(), "raw_sessions", s.rawActive.Load())
+			msg := "streams still open at the shutdown timeout; closing them"
+			if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				msg = "streams still open as the drain was cut short; closing them"
+			}
+			s.log.Info(msg, "streams", s.stats.streamsActive.Load(), "raw_sessions", s.rawActive.Load())
 			return ctx.Err()
 		case <-tick.C:
 		}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"os/signal"
 	"strings"
 	"time"
 
@@ -124,11 +125,20 @@ func runServer(c *cli.Context) error {
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
-	// A second signal ends the process at once, drain or not.
+	// A second signal ends the drain: every session is closed now, so
+	// that each client is told the server closed it. Left to Go's
+	// default, it killed the process, and every client took the server
+	// for a lost path and tried to resume it for its --resume-timeout
+	// (10 m), then told its ssh "could not be resumed". A signal while
+	// the sessions close ends the process at once (shutdownServer).
+	// Caught before the first's catch is dropped, so that none slips by.
+	again := make(chan os.Signal, 1)
+	signal.Notify(again, terminateSignals...)
+	defer signal.Stop(again)
 	stop()
 	drain := c.Duration("shutdown-timeout")
 	log.Info("shutting down; open streams have until the shutdown timeout to finish", "timeout", drain, "cause", context.Cause(ctx))
-	if err := shutdownServer(srv, hs, emb, drain); err != nil {
+	if err := shutdownServer(srv, hs, emb, drain, again, log); err != nil {
 		return err
 	}
 	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -138,15 +148,17 @@ func runServer(c *cli.Context) error {
 	return nil
 }
 
-// shutdownServer drains srv for up to drain, then closes the public
-// listener (hs) and the embedded sshd, if any. The listener stays open
-// while srv.Shutdown drains, so that a session whose WebSocket is lost
-// meanwhile can resume and finish its streams (new sessions get 503, and
-// /healthz says draining). Then hs.Shutdown closes it; upgraded
-// connections are hijacked and invisible to it, which is why
-// srv.Shutdown closes them. Closing what is still open after the drain
-// gets closeGrace more (a session's close waits briefly for its peer).
-func shutdownServer(srv *server.Server, hs *http.Server, emb *embedded, drain time.Duration) error {
+// shutdownServer drains srv for up to drain, or until a signal comes on
+// again, then closes the public listener (hs) and the embedded sshd, if
+// any. The listener stays open while srv.Shutdown drains, so that a
+// session whose WebSocket is lost meanwhile can resume and finish its
+// streams (new sessions get 503, and /healthz says draining). Then
+// hs.Shutdown closes it; upgraded connections are hijacked and invisible
+// to it, which is why srv.Shutdown closes them. Closing what is still
+// open after the drain gets closeGrace more (a session's close waits
+// briefly for its peer); signals are no longer caught on again then, so
+// that one more ends the process at once (Go's default).
+func shutdownServer(srv *server.Server, hs *http.Server, emb *embedded, drain time.Duration, again chan os.Signal, log *slog.Logger) error {
 	sctx, cancel := context.WithTimeout(context.Background(), drain)
 	defer cancel()
 	done := make(chan struct{})
@@ -161,8 +173,17 @@ func shutdownServer(srv *server.Server, hs *http.Server, emb *embedded, drain ti
 	select {
 	case <-done:
 		return nil
-	case <-time.After(drain + closeGrace):
-		return fmt.Errorf("sessions did not close within --shutdown-timeout and the %s after it", closeGrace)
+	case <-again:
+		log.Info("second signal: closing every session now")
+		cancel()
+	case <-sctx.Done():
+	}
+	signal.Stop(again)
+	select {
+	case <-done:
+		return nil
+	case <-time.After(closeGrace):
+		return fmt.Errorf("sessions did not close within the %s after the drain", closeGrace)
 	}
 }
 
