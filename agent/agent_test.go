@@ -167,15 +167,7 @@ func TestNoRedialLoopWithoutRequests(t *testing.T) {
 	if _, err := Open(context.Background(), dir, noStart, req); err == nil {
 		t.Fatal("opened a stream to a server that is down")
 	}
-	var last SessionStatus
-	idle := func() bool {
-		var ok bool
-		last, ok = onlySession(dir)
-		return ok && last.State == StateIdle
-	}
-	if !testutil.Poll(10*time.Second, idle) {
-		t.Fatalf("the session is still being dialled with nobody waiting: %+v", last)
-	}
+	last := waitIdle(t, dir, "the session to be idle, not dialled with nobody waiting")
 	if !strings.Contains(last.Reason, "connection refused") || !strings.HasSuffix(last.Reason, "; reconnects when next used") {
 		t.Errorf("reason %q", last.Reason)
 	}

@@ -2,16 +2,12 @@ package agent
 
 import (
 	"io"
-	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/sandmux/sandmux/internal/netem"
 	"github.com/sandmux/sandmux/internal/testutil"
-	"github.com/sandmux/sandmux/server"
 )
 
 // A session that could not be resumed, with no proxy waiting, is not
@@ -24,8 +20,8 @@ func TestNotResumedSessionRedialsOnlyWhenUsed(t *testing.T) {
 	t.Run("server back", func(t *testing.T) {
 		// The server restarted: the resume is refused, and a dial would
 		// be taken.
-		url, restart := restartableServer(t)
-		testNotResumed(t, url, func(fault *netem.Proxy) { restart(); fault.Cut() }, "could not be resumed: ", true)
+		srv := testutil.RestartableServer(t)
+		testNotResumed(t, srv.URL, func(fault *netem.Proxy) { srv.Restart(); fault.Cut() }, "could not be resumed: ", true)
 	})
 	t.Run("server gone", func(t *testing.T) {
 		// Every attempt is refused until the agent's resume timeout runs out.
@@ -58,15 +54,7 @@ func testNotResumed(t *testing.T, url string, lose func(*netem.Proxy), want stri
 	if _, err := io.ReadAll(c); err == nil || !strings.Contains(err.Error(), want) {
 		t.Fatalf("the proxy's stream on the lost session ended with %v, want %q", err, want)
 	}
-	var last SessionStatus
-	idle := func() bool {
-		var ok bool
-		last, ok = onlySession(dir)
-		return ok && last.State == StateIdle
-	}
-	if !testutil.Poll(10*time.Second, idle) {
-		t.Fatalf("the session is not idle: %+v", last)
-	}
+	last := waitIdle(t, dir, "the session to be idle")
 	// A dial would have come at once (the first retry is prompt); the
 	// maintainer has exited, so none can come now.
 	if last.Connects != 1 || last.DialErrors != 0 {
@@ -93,32 +81,4 @@ func testNotResumed(t *testing.T, url string, lose func(*netem.Proxy), want stri
 	if st, _ := onlySession(dir); st.Connects != 2 {
 		t.Fatalf("the next proxy's session: %d connects, want 2", st.Connects)
 	}
-}
-
-// restartableServer is a sandmux server at url whose restart replaces it
-// with a new one at the same address, which knows none of its sessions.
-// The old one's connections stay until the caller cuts them.
-func restartableServer(t *testing.T) (url string, restart func()) {
-	t.Helper()
-	start := func() *server.Server {
-		cfg := server.DefaultConfig()
-		cfg.Target = testutil.EchoServer(t).Addr
-		srv, err := server.New(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = srv.Close() })
-		return srv
-	}
-	var cur atomic.Pointer[server.Server]
-	cur.Store(start())
-	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		cur.Load().ServeHTTP(w, r)
-	}))
-	// Before the servers' own cleanups (LIFO), as in SandmuxServer.
-	t.Cleanup(func() {
-		hs.CloseClientConnections()
-		hs.Close()
-	})
-	return "ws://" + hs.Listener.Addr().String(), func() { cur.Store(start()) }
 }

@@ -458,6 +458,22 @@ func onlySession(dir string) (SessionStatus, bool) {
 	return st.Sessions[0], true
 }
 
+// waitIdle waits until the agent's one session is idle, and returns its
+// status then; what says what the wait is for.
+func waitIdle(t *testing.T, dir, what string) SessionStatus {
+	t.Helper()
+	var last SessionStatus
+	idle := func() bool {
+		var ok bool
+		last, ok = onlySession(dir)
+		return ok && last.State == StateIdle
+	}
+	if !testutil.Poll(10*time.Second, idle) {
+		t.Fatalf("waiting for %s: %+v", what, last)
+	}
+	return last
+}
+
 // A proxy whose wait runs out on a session still being resumed is told
 // so, with why the last attempt failed, not a bare "deadline exceeded".
 func TestWaitOnAResumingSessionSaysSo(t *testing.T) {

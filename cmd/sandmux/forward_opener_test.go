@@ -3,16 +3,12 @@ package main
 import (
 	"context"
 	"io"
-	"net/http"
-	"net/http/httptest"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/sandmux/sandmux/client"
 	"github.com/sandmux/sandmux/internal/netem"
 	"github.com/sandmux/sandmux/internal/testutil"
-	"github.com/sandmux/sandmux/server"
 )
 
 // A --no-agent forward's connection that arrives while its session is
@@ -20,28 +16,8 @@ import (
 // restarted meanwhile), is carried on a fresh session: nothing reached
 // the target yet, so resetting it, as it used to be, was not needed.
 func TestForwardOpenerOutlivesALostSession(t *testing.T) {
-	var srv atomic.Pointer[server.Server]
-	var down atomic.Bool
-	newServer := func() {
-		cfg := server.DefaultConfig()
-		cfg.Target = testutil.EchoServer(t).Addr
-		s, err := server.New(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = s.Close() })
-		srv.Store(s)
-	}
-	newServer()
-	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if down.Load() {
-			http.Error(w, "sandbox unavailable", http.StatusServiceUnavailable)
-			return
-		}
-		srv.Load().ServeHTTP(w, r)
-	}))
-	t.Cleanup(func() { hs.CloseClientConnections(); hs.Close() })
-	fault, err := netem.Start(netem.Config{Target: hs.Listener.Addr().String()})
+	srv := testutil.RestartableServer(t)
+	fault, err := netem.Start(netem.Config{Target: srv.Addr})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +31,7 @@ func TestForwardOpenerOutlivesALostSession(t *testing.T) {
 	echoThrough(t, o, "before")
 	sess := func() *client.Session { o.mu.Lock(); defer o.mu.Unlock(); return o.sess }
 
-	down.Store(true)
+	srv.SetDown(true)
 	fault.Cut()
 	if !testutil.Poll(10*time.Second, func() bool { s := sess(); return s.Resuming() && s.ResumeError() != nil }) {
 		t.Fatal("the session is not being resumed")
@@ -68,8 +44,8 @@ func TestForwardOpenerOutlivesALostSession(t *testing.T) {
 		echoThrough(t, o, "during")
 	}()
 	testutil.WaitFor(t, 10*time.Second, "the open to wait on the session", func() bool { return sess().Mux().NumStreams() > 0 })
-	newServer()
-	down.Store(false)
+	srv.Restart()
+	srv.SetDown(false)
 	<-done
 }
 
