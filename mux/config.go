@@ -52,6 +52,13 @@ type Config struct {
 	// next read, once the others have been read or closed. Zero means no
 	// cap: streams × (window) + WindowGrowth.
 	SessionWindow uint64
+	// WindowBudget, shared by the Configs of several sessions (a
+	// server's), bounds what their windows grow beyond StreamWindow,
+	// spare starts included, together, within each one's WindowGrowth:
+	// under its pressure windows stop growing, and a stream's growth goes
+	// back when it closes and is drained, or its session ends. Nil means
+	// each session is bounded alone.
+	WindowBudget *WindowBudget
 	// MaxFrame caps each data frame. Frames are sized to the path (see
 	// Session.frameSize) so that an interactive keystroke never queues
 	// behind more than about a millisecond of one frame of bulk data;
@@ -86,6 +93,15 @@ type Config struct {
 	// AcceptBacklog is how many opened streams may wait to be accepted.
 	AcceptBacklog int
 }
+
+// WindowBudget is a bound on the window growth of several sessions
+// together (Config.WindowBudget): the patched yamux's, which reserves
+// growth from it before granting it, so nothing granted is taken back.
+type WindowBudget = yamux.WindowBudget
+
+// NewWindowBudget returns a WindowBudget of limit bytes; zero means no
+// bound (it only counts).
+func NewWindowBudget(limit uint64) *WindowBudget { return yamux.NewWindowBudget(limit) }
 
 // DefaultConfig returns the tuned defaults described in DESIGN.md.
 func DefaultConfig() Config {
@@ -159,6 +175,7 @@ func (c Config) yamuxConfig(log *slog.Logger) *yamux.Config {
 		MaxSessionWindowGrowth:  c.WindowGrowth,
 		MaxSessionReceiveWindow: c.SessionWindow,
 		SpareStartWindowSize:    spare,
+		WindowBudget:            c.WindowBudget,
 		StreamOpenTimeout:       c.StreamOpenTimeout,
 		StreamCloseTimeout:      c.StreamCloseTimeout,
 		Logger:                  yamuxLogger{log: log.With("component", "yamux")},

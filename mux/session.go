@@ -443,6 +443,12 @@ func (s *Session) NumStreams() int { return s.ys.NumStreams() }
 // not wait for a session whose peer stopped reading.
 func (s *Session) Bytes() (in, out int64) { return s.tr.in.Load(), s.tr.out.Load() }
 
+// ReceiveHeld is what the session's streams hold of its receive window:
+// granted to the peer and not yet arrived, or arrived and not yet read,
+// which is what the peer may make it buffer. It takes yamux's stream
+// lock.
+func (s *Session) ReceiveHeld() uint64 { return s.ys.ReceiveHeld() }
+
 // Stats returns the session's counters.
 func (s *Session) Stats() Stats {
 	st := Stats{

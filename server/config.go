@@ -45,6 +45,16 @@ type Config struct {
 	// is more than many a sandbox's file descriptor limit, and a server
 	// out of them can accept no connection, not even a resume.
 	MaxTotalStreams int
+	// MaxReceiveBuffer bounds the receive windows of all sessions
+	// together beyond each stream's first (Mux.StreamWindow): what their
+	// clients may send that targets have not read yet. A stream's window
+	// grows (Mux.MaxStreamWindow, within its session's Mux.WindowGrowth)
+	// only while this has room; once it is spent, windows stop growing
+	// and senders wait for what they were granted, so the server buffers
+	// at most streams × Mux.StreamWindow + MaxReceiveBuffer of client
+	// data, where each session alone may hold up to Mux.SessionWindow.
+	// Zero means no bound across sessions. It replaces Mux.WindowBudget.
+	MaxReceiveBuffer uint64
 	// IdleTimeout closes a session that has had no stream for this long;
 	// zero keeps idle sessions.
 	IdleTimeout time.Duration
@@ -82,9 +92,13 @@ func DefaultConfig() Config {
 		// Far above what a user's ssh, scp and forwards keep open, and
 		// within a sandbox's file descriptors (each stream holds one).
 		MaxTotalStreams: 4096,
-		Mux:             mux.DefaultConfig(),
-		ResumeGrace:     10 * time.Minute,
-		Resume:          mux.DefaultResumeConfig(),
+		// Ten sessions' worth of growth, where 100 sessions at their own
+		// bounds could hold 25 GiB; one session, or a few, still grow
+		// every window they may. cmd/sandmux lowers it on a small machine.
+		MaxReceiveBuffer: 1 << 30,
+		Mux:              mux.DefaultConfig(),
+		ResumeGrace:      10 * time.Minute,
+		Resume:           mux.DefaultResumeConfig(),
 	}
 }
 

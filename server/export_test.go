@@ -1,6 +1,10 @@
 package server
 
-import "time"
+import (
+	"time"
+
+	"github.com/sandmux/sandmux/mux"
+)
 
 // SetBusyAnswerLimit sets how long a connection over the handshake limit
 // has to send its request, for tests.
@@ -16,4 +20,20 @@ func (s *Server) HandshakeCounts() (pending, busy, tracked int) {
 	s.hs.mu.Lock()
 	defer s.hs.mu.Unlock()
 	return s.hs.pending, s.hs.busy, len(s.hs.conns)
+}
+
+// ReceiveHeld sums what the live sessions' streams hold of their receive
+// windows (mux.Session.ReceiveHeld), outside s.mu.
+func (s *Server) ReceiveHeld() uint64 {
+	s.mu.Lock()
+	sessions := make([]*mux.Session, 0, len(s.sessions))
+	for sess := range s.sessions {
+		sessions = append(sessions, sess)
+	}
+	s.mu.Unlock()
+	var sum uint64
+	for _, sess := range sessions {
+		sum += sess.ReceiveHeld()
+	}
+	return sum
 }

@@ -115,6 +115,9 @@ type Stats struct {
 	// BytesIn and BytesOut are what sandmux sessions (not raw ones)
 	// received and sent on their WebSockets, live sessions included.
 	BytesIn, BytesOut int64
+	// ReceiveBufferInUse is how much of MaxReceiveBuffer streams' grown
+	// windows hold now; ReceiveBufferLimit is MaxReceiveBuffer.
+	ReceiveBufferInUse, ReceiveBufferLimit uint64
 }
 
 // New validates cfg and returns a Server.
@@ -133,6 +136,8 @@ func New(cfg Config) (*Server, error) {
 	// Lines a peer can repeat at will (refusals, bad requests) are
 	// marked logflood.Limit: a flood of them is cut to a few a minute.
 	log = logflood.Wrap(log)
+	// Shared by every session, counting even with no bound, for Stats.
+	cfg.Mux.WindowBudget = mux.NewWindowBudget(cfg.MaxReceiveBuffer)
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Server{
 		cfg: cfg, log: log, allow: allow,
@@ -159,14 +164,16 @@ func (s *Server) Stats() Stats {
 	}
 	s.mu.Unlock()
 	return Stats{
-		RefusedAuth:       s.stats.refusedAuth.Load(),
-		RefusedProtocol:   s.stats.refusedProtocol.Load(),
-		RefusedTargets:    s.stats.refusedTargets.Load(),
-		TargetErrors:      s.stats.targetErrors.Load(),
-		RefusedResumes:    s.stats.refusedResumes.Load(),
-		RefusedHandshakes: s.stats.refusedHandshakes.Load(),
-		BytesIn:           in,
-		BytesOut:          out,
+		RefusedAuth:        s.stats.refusedAuth.Load(),
+		RefusedProtocol:    s.stats.refusedProtocol.Load(),
+		RefusedTargets:     s.stats.refusedTargets.Load(),
+		TargetErrors:       s.stats.targetErrors.Load(),
+		RefusedResumes:     s.stats.refusedResumes.Load(),
+		RefusedHandshakes:  s.stats.refusedHandshakes.Load(),
+		BytesIn:            in,
+		BytesOut:           out,
+		ReceiveBufferInUse: s.cfg.Mux.WindowBudget.InUse(),
+		ReceiveBufferLimit: s.cfg.MaxReceiveBuffer,
 		// Raw first: both count up in the order sessions, raw, so this
 		// never reports more raw sessions than sessions.
 		RawSessions:     s.stats.rawTotal.Load(),

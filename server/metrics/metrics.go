@@ -148,4 +148,8 @@ func writeStats(e *exposition, st server.Stats) {
 	f.add("", float64(st.RefusedTargets), "reason", ReasonTargetNotAllowed)
 	e.family("sandmux_resumptions_total", "Sessions resumed on a new WebSocket.", typeCounter).
 		add("", float64(st.Resumes))
+	e.family("sandmux_receive_buffer_bytes", "Bytes of --max-receive-buffer that streams' grown receive windows hold now (granted to clients, or received and not yet read by targets).", typeGauge).
+		add("", float64(st.ReceiveBufferInUse))
+	e.family("sandmux_receive_buffer_limit_bytes", "--max-receive-buffer: the bound on all sessions' receive windows beyond each stream's first; 0 means none.", typeGauge).
+		add("", float64(st.ReceiveBufferLimit))
 }

@@ -121,7 +121,7 @@ func (s *Stream) tune() {
 			if s.growthCell().add(grow) {
 				t.max += grow
 			} else {
-				s.session.windowGrowth.Add(-uint64(grow)) // released meanwhile
+				s.session.giveGrowth(uint64(grow)) // released meanwhile
 			}
 		}
 	}
@@ -141,8 +141,28 @@ func (s *Stream) growthCell() *growthCell {
 }
 
 // takeGrowth takes up to want bytes from the session's growth budget and
-// returns how many it got.
+// then from the WindowBudget it shares with other sessions (budget.go),
+// if any, and returns how many it got from both.
 func (s *Session) takeGrowth(want uint32) uint32 {
+	got := s.takeSessionGrowth(want)
+	if got == 0 {
+		return 0
+	}
+	shared := s.config.WindowBudget.take(uint64(got))
+	if shared < uint64(got) {
+		s.windowGrowth.Add(-(uint64(got) - shared))
+	}
+	return uint32(shared)
+}
+
+// giveGrowth gives back n bytes that takeGrowth took.
+func (s *Session) giveGrowth(n uint64) {
+	s.windowGrowth.Add(-n)
+	s.config.WindowBudget.give(n)
+}
+
+// takeSessionGrowth is takeGrowth's part within MaxSessionWindowGrowth.
+func (s *Session) takeSessionGrowth(want uint32) uint32 {
 	limit := s.config.MaxSessionWindowGrowth
 	for {
 		used := s.windowGrowth.Load()
@@ -177,7 +197,7 @@ func (c *growthCell) add(grow uint32) bool {
 // release returns the growth to the session's budget, once.
 func (c *growthCell) release() {
 	if old := c.grown.Swap(growthReleased); old&growthReleased == 0 && old > 0 {
-		c.sess.windowGrowth.Add(-old)
+		c.sess.giveGrowth(old)
 	}
 }
 

@@ -47,6 +47,11 @@ type Config struct {
 	// hold the initial 256 KiB. Zero means no cap.
 	MaxSessionReceiveWindow uint64
 
+	// WindowBudget (sandmux patch, budget.go), shared by the Configs of
+	// several sessions, bounds their windows' growth beyond the start
+	// window, spare starts included, together. Nil means no shared bound.
+	WindowBudget *WindowBudget
+
 	// SpareStartWindowSize (sandmux patch, sessionwindow.go) is the
 	// window a stream starts with instead of StartStreamWindowSize while
 	// its session has room to spare: its streams hold no more than an

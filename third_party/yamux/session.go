@@ -332,6 +332,11 @@ func (s *Session) Close() error {
 	defer s.streamLock.Unlock()
 	for _, stream := range s.streams {
 		stream.forceClose()
+		// sandmux patch: no more bytes will arrive, so the stream's
+		// growth goes back now, or once its reader has drained it
+		// (autotune.go), not only once it is garbage: a WindowBudget
+		// shared with other sessions (budget.go) is short of it meanwhile.
+		stream.closedForGrowth()
 	}
 	<-s.sendDoneCh
 	return nil

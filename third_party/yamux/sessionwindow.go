@@ -98,6 +98,15 @@ func (s *Session) startSpare(st *Stream) {
 	t.held.Store(int64(t.max))
 }
 
+// ReceiveHeld (sandmux patch) is what the session's streams hold of its
+// receive window: granted to the peer and not yet received, or received
+// and not yet read, which is what the peer may make it buffer.
+func (s *Session) ReceiveHeld() uint64 {
+	s.streamLock.Lock()
+	defer s.streamLock.Unlock()
+	return s.sumHeld(nil)
+}
+
 // sumHeld is heldBy's sum. Call with streamLock held.
 func (s *Session) sumHeld(self *Stream) uint64 {
 	var sum int64

@@ -1,0 +1,251 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"io"
+	"math/rand/v2"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/sandmux/sandmux/client"
+	"github.com/sandmux/sandmux/internal/netem"
+	"github.com/sandmux/sandmux/internal/testutil"
+	"github.com/sandmux/sandmux/server"
+)
+
+// Windows small enough for a test to fill, shaped as the defaults are: a
+// stream starts at the smallest window yamux allows and may grow 16-fold.
+const (
+	rbStart  = 256 << 10
+	rbMax    = 4 << 20
+	rbBudget = 4 << 20 // one stream's full growth, and a little
+)
+
+// receiveBufferServer is a server forwarding to target whose windows are
+// rb*, with MaxReceiveBuffer budget, reached through a path of 10 ms round
+// trip: on loopback a reader is rarely fast enough, by the round trip, for
+// a window to grow.
+func receiveBufferServer(t *testing.T, target string, budget uint64) (*server.Server, string) {
+	t.Helper()
+	srv, url := testutil.SandmuxServer(t, func(c *server.Config) {
+		c.Target = target
+		c.MaxReceiveBuffer = budget
+		c.Mux.KeepAliveInterval = 200 * time.Millisecond
+		c.Mux.StreamWindow = rbStart
+		c.Mux.SpareStreamWindow = 0
+		c.Mux.MaxStreamWindow = rbMax
+		c.Mux.WindowGrowth = 2 * rbMax
+		c.Mux.SessionWindow = 4 * rbMax
+	})
+	path, err := netem.Start(netem.Config{Target: strings.TrimPrefix(url, "ws://"), Delay: 5 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = path.Close() })
+	return srv, "ws://" + path.Addr()
+}
+
+// stallTarget reads the first warm bytes of each connection at once (so
+// that its stream's window grows), then reads nothing until release is
+// closed, then the rest; it reports each connection's SHA-256.
+type stallTarget struct {
+	addr    string
+	stalled chan struct{}
+	release chan struct{}
+	sums    chan [sha256.Size]byte
+}
+
+func newStallTarget(t *testing.T, n int, warm int64) *stallTarget {
+	st := &stallTarget{
+		stalled: make(chan struct{}, n),
+		release: make(chan struct{}),
+		sums:    make(chan [sha256.Size]byte, n),
+	}
+	st.addr = testutil.Serve(t, func(c net.Conn) {
+		h := sha256.New()
+		if _, err := io.CopyN(h, c, warm); err != nil {
+			t.Errorf("target: the first %d bytes: %v", warm, err)
+			return
+		}
+		st.stalled <- struct{}{}
+		<-st.release
+		if _, err := io.Copy(h, c); err != nil {
+			t.Errorf("target: %v", err)
+			return
+		}
+		st.sums <- [sha256.Size]byte(h.Sum(nil))
+	}).Addr
+	return st
+}
+
+// sampler records the largest values of what the server's streams hold
+// of their receive windows and of its receive buffer in use.
+type sampler struct {
+	held, inUse atomic.Uint64
+	stop        chan struct{}
+	wg          sync.WaitGroup
+}
+
+func sample(srv *server.Server) *sampler {
+	s := &sampler{stop: make(chan struct{})}
+	s.wg.Go(func() {
+		tick := time.NewTicker(time.Millisecond)
+		defer tick.Stop()
+		for {
+			s.held.Store(max(s.held.Load(), srv.ReceiveHeld()))
+			s.inUse.Store(max(s.inUse.Load(), srv.Stats().ReceiveBufferInUse))
+			select {
+			case <-s.stop:
+				return
+			case <-tick.C:
+			}
+		}
+	})
+	return s
+}
+
+func (s *sampler) close() { close(s.stop); s.wg.Wait() }
+
+// Clients on many sessions write as fast as they can to targets that stop
+// reading: the server's streams together never hold more than the receive
+// buffer beyond each stream's start window, where each session alone may
+// hold up to its session window (without the shared budget, n × 4 MiB of
+// grown windows, four times the bound); and once the targets read again,
+// every byte arrives, in order.
+func TestReceiveBufferBoundsSessionsTogether(t *testing.T) {
+	const (
+		n     = 4
+		warm  = 8 << 20 // enough for a window to grow to rbMax
+		total = warm + 2*rbMax
+	)
+	data := make([]byte, total)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range data {
+		data[i] = byte(rng.Uint32())
+	}
+	want := sha256.Sum256(data)
+	target := newStallTarget(t, n, warm)
+	srv, url := receiveBufferServer(t, target.addr, rbBudget)
+	s := sample(srv)
+	defer s.close()
+
+	var written atomic.Int64
+	var writers sync.WaitGroup
+	defer writers.Wait()
+	for range n {
+		sess, err := client.Dial(context.Background(), fastClient(url))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sess.Close()
+		c, err := sess.OpenStream(context.Background(), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		writers.Go(func() {
+			defer c.Close()
+			for p := data; len(p) > 0; {
+				k, err := c.Write(p[:min(len(p), 64<<10)])
+				written.Add(int64(k))
+				if err != nil {
+					t.Errorf("write: %v", err)
+					return
+				}
+				p = p[k:]
+			}
+		})
+	}
+	for range n {
+		select {
+		case <-target.stalled:
+		case <-time.After(time.Minute):
+			t.Fatal("the targets did not read their first bytes")
+		}
+	}
+	// Stalled: the writers go on until the windows granted are full.
+	last, since := written.Load(), time.Now()
+	testutil.WaitFor(t, 30*time.Second, "the writers to stop at their windows", func() bool {
+		if w := written.Load(); w != last {
+			last, since = w, time.Now()
+		}
+		return time.Since(since) > 300*time.Millisecond
+	})
+	bound := uint64(rbBudget + n*rbStart)
+	t.Logf("stalled: the server's streams hold %d (at most %d), %d of the budget in use (at most %d)",
+		srv.ReceiveHeld(), s.held.Load(), srv.Stats().ReceiveBufferInUse, s.inUse.Load())
+	if got := s.held.Load(); got > bound {
+		t.Errorf("the server's streams held %d bytes of receive window, over the receive buffer and the start windows, %d", got, bound)
+	}
+	if got := s.inUse.Load(); got > rbBudget {
+		t.Errorf("receive buffer in use reached %d, over its %d", got, rbBudget)
+	}
+
+	close(target.release)
+	for i := range n {
+		select {
+		case got := <-target.sums:
+			if !bytes.Equal(got[:], want[:]) {
+				t.Errorf("stream %d: the target read other bytes than were sent", i)
+			}
+		case <-time.After(time.Minute):
+			t.Fatalf("stream %d: the target did not read to the end", i)
+		}
+	}
+	writers.Wait()
+	testutil.WaitFor(t, 10*time.Second, "the receive buffer to be given back", func() bool {
+		return srv.Stats().ReceiveBufferInUse == 0
+	})
+}
+
+// One session on an idle server still grows its stream's window as far
+// as it may: the receive buffer holds it back only when others use it.
+func TestReceiveBufferLetsOneStreamGrow(t *testing.T) {
+	target, drained := testutil.DrainServer(t)
+	srv, url := receiveBufferServer(t, target.Addr, rbBudget)
+	sess, err := client.Dial(context.Background(), fastClient(url))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	c, err := sess.OpenStream(context.Background(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var grew atomic.Bool
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() {
+		defer c.Close()
+		buf := make([]byte, 64<<10)
+		for written := 0; !grew.Load() && written < 256<<20; written += len(buf) {
+			if _, err := c.Write(buf); err != nil {
+				t.Errorf("write: %v", err)
+				return
+			}
+		}
+	})
+	const full = rbMax - rbStart
+	testutil.WaitFor(t, time.Minute, "the stream's window to grow to its largest", func() bool {
+		return srv.Stats().ReceiveBufferInUse == full
+	})
+	grew.Store(true)
+	wg.Wait()
+	if d := testutil.AwaitDrained(t, drained); d.Err != nil {
+		t.Fatalf("target: %v", d.Err)
+	}
+}
+
+// The default receive buffer lets a session grow all that its own bound
+// lets it, so one session's throughput is what it was without it.
+func TestDefaultReceiveBufferHoldsASessionsGrowth(t *testing.T) {
+	c := server.DefaultConfig()
+	if c.MaxReceiveBuffer < c.Mux.WindowGrowth {
+		t.Errorf("default receive buffer %d is below one session's window growth %d", c.MaxReceiveBuffer, c.Mux.WindowGrowth)
+	}
+}
