@@ -32,6 +32,9 @@ type ResumeConfig struct {
 	Grace time.Duration
 	// AckEvery is how many received bytes trigger an acknowledgement.
 	AckEvery int
+	// Budget, shared by several Resumables (a server's), bounds their
+	// unacknowledged bytes together (ReplayBudget); nil bounds each alone.
+	Budget *ReplayBudget
 	// Logger receives logs; nil discards them.
 	Logger *slog.Logger
 }
@@ -99,8 +102,11 @@ type Resumable struct {
 	// after recycle takes it: the two alternate, so recycling allocates
 	// nothing.
 	freeSpare [][]byte
-	recv      uint64 // bytes handed to the reader so far
-	ackSent   uint64
+	// budgetGone: sent - acked went back to cfg.Budget as the Resumable
+	// ended (Fail); until then, that is what it holds of it.
+	budgetGone bool
+	recv       uint64 // bytes handed to the reader so far
+	ackSent    uint64
 
 	// owned by the single writer (yamux's send loop)
 	hdr     [yamuxHeaderSize]byte
@@ -291,7 +297,7 @@ func (r *Resumable) Attach(l Link, peerRecv uint64, welcome func(received uint64
 		}
 		return nil, err
 	}
-	r.trimLocked(peerRecv)
+	freed := r.trimLocked(peerRecv)
 	r.win.reset()
 	now := time.Now()
 	r.ackAt = now
@@ -320,6 +326,7 @@ func (r *Resumable) Attach(l Link, peerRecv uint64, welcome func(received uint64
 	}
 	r.wakeLocked()
 	r.mu.Unlock()
+	r.cfg.Budget.release(freed)
 
 	var n int64
 	for _, c := range todo {
@@ -446,6 +453,12 @@ func (r *Resumable) Fail(err error) {
 		return
 	}
 	r.err = err
+	var unbudget uint64
+	if !r.budgetGone {
+		// Its replay is of no more use: room for the others.
+		unbudget, r.budgetGone = r.sent-r.acked, true
+		r.cfg.Budget.forget(r)
+	}
 	ws := r.ws
 	r.ws, r.link = nil, Link{}
 	r.gen++
@@ -460,6 +473,7 @@ func (r *Resumable) Fail(err error) {
 	}
 	r.wakeLocked()
 	r.mu.Unlock()
+	r.cfg.Budget.release(unbudget)
 	r.cancel()
 	if ws != nil {
 		_ = ws.CloseNow()

@@ -43,9 +43,14 @@ func (c chunk) plain(from int) []byte {
 	return b
 }
 
-// trimLocked drops what the peer has received.
-func (r *Resumable) trimLocked(upTo uint64) {
+// trimLocked drops what the peer has received. It returns how many bytes
+// that gives back to cfg.Budget, for the caller to release once it has
+// let go of mu.
+func (r *Resumable) trimLocked(upTo uint64) (freed uint64) {
 	if upTo > r.acked {
+		if !r.budgetGone {
+			freed = upTo - r.acked
+		}
 		r.acked = upTo
 		// Room for the writer (writePart), even when no whole message
 		// was acknowledged: an acknowledgement often ends inside one.
@@ -70,6 +75,7 @@ func (r *Resumable) trimLocked(upTo uint64) {
 			r.replay = append([]chunk(nil), r.replay...) // after a burst of small messages
 		}
 	}
+	return freed
 }
 
 // replayKeep is how many entries the replay slice keeps room for however
@@ -152,6 +158,9 @@ func (r *Resumable) writePart(head, part []byte) error {
 	c.start, c.sentAt, c.ackedAtSend, c.ackAtSend = r.sent, now, r.acked, r.ackAt
 	r.replay = append(r.replay, c)
 	r.sent += uint64(size)
+	if !r.budgetGone {
+		r.cfg.Budget.add(uint64(size))
+	}
 	ws, gen, fw := r.ws, r.gen, r.link.Frames
 	r.mu.Unlock()
 	if ws != nil {
@@ -205,8 +214,8 @@ func (r *Resumable) recycle() {
 
 func (r *Resumable) onAck(v uint64) error {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	if v > r.sent {
+		r.mu.Unlock()
 		return fmt.Errorf("%w: ack of byte %d, only %d sent", ErrResumeProtocol, v, r.sent)
 	}
 	if v > r.acked {
@@ -219,6 +228,8 @@ func (r *Resumable) onAck(v uint64) error {
 		}
 		r.ackAt = now
 	}
-	r.trimLocked(v)
+	freed := r.trimLocked(v)
+	r.mu.Unlock()
+	r.cfg.Budget.release(freed)
 	return nil
 }

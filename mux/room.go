@@ -34,14 +34,20 @@ func (r *Resumable) Room(n int) bool {
 func (r *Resumable) RoomChanged() <-chan struct{} { return r.roomCh }
 
 // roomLocked reports whether a data message of size bytes fits under the
-// in-flight limit. Something always fits when nothing is in flight, so a
-// message larger than the limit is not held forever.
+// in-flight limit, and beyond MinInFlight within the budget shared with
+// other Resumables (ReplayBudget). Something always fits when nothing is
+// in flight, so a message larger than the limit is not held forever.
 func (r *Resumable) roomLocked(size int) bool {
-	limit := r.win.limit()
+	limit, own := r.win.limit(), r.cfg.MinInFlight
 	if size <= smallMessage {
 		limit += smallSlack
+		own += smallSlack
 	}
-	return r.sent == r.acked || int(r.sent-r.acked)+size <= limit
+	inFlight := int(r.sent - r.acked)
+	if r.sent == r.acked || inFlight+size <= own {
+		return true
+	}
+	return inFlight+size <= limit && r.cfg.Budget.fits(r, uint64(size))
 }
 
 // wakeLocked wakes every wait for room or for a change of attachment:

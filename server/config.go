@@ -55,6 +55,15 @@ type Config struct {
 	// data, where each session alone may hold up to Mux.SessionWindow.
 	// Zero means no bound across sessions. It replaces Mux.WindowBudget.
 	MaxReceiveBuffer uint64
+	// MaxResumeBuffer bounds the resume buffers of all resumable
+	// sessions together: bytes sent to clients and not yet acknowledged,
+	// which each session may otherwise hold up to Resume.Buffer of, for as
+	// long as its client does not acknowledge them (one that reads but
+	// never does, or one whose WebSocket was lost). Beyond
+	// Resume.MinInFlight a session sends only while this has room, and
+	// otherwise waits for its own or another session's acknowledgements.
+	// Zero means no bound across sessions. It replaces Resume.Budget.
+	MaxResumeBuffer uint64
 	// IdleTimeout closes a session that has had no stream for this long;
 	// zero keeps idle sessions.
 	IdleTimeout time.Duration
@@ -96,9 +105,13 @@ func DefaultConfig() Config {
 		// bounds could hold 25 GiB; one session, or a few, still grow
 		// every window they may. cmd/sandmux lowers it on a small machine.
 		MaxReceiveBuffer: 1 << 30,
-		Mux:              mux.DefaultConfig(),
-		ResumeGrace:      10 * time.Minute,
-		Resume:           mux.DefaultResumeConfig(),
+		// Sixteen sessions at their own bound (64 MiB); on a long path a
+		// session needs twice its bandwidth × RTT, 12 MB at 1 Gbit/s
+		// and 50 ms. cmd/sandmux lowers it on a small machine.
+		MaxResumeBuffer: 1 << 30,
+		Mux:             mux.DefaultConfig(),
+		ResumeGrace:     10 * time.Minute,
+		Resume:          mux.DefaultResumeConfig(),
 	}
 }
 

@@ -37,3 +37,15 @@ func (s *Server) ReceiveHeld() uint64 {
 	}
 	return sum
 }
+
+// Unacked sums what the resumable sessions hold sent and not yet
+// acknowledged (mux.Resumable.Unacked).
+func (s *Server) Unacked() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var sum uint64
+	for _, d := range s.resumables {
+		sum += uint64(d.rc.Unacked())
+	}
+	return sum
+}

@@ -85,11 +85,14 @@ func newStallTarget(t *testing.T, n int, warm int64) *stallTarget {
 }
 
 // sampler records the largest values of what the server's streams hold
-// of their receive windows and of its receive buffer in use.
+// of their receive windows and of its receive buffer in use, and of what
+// its resumable sessions hold unacknowledged and of its resume buffer in
+// use.
 type sampler struct {
-	held, inUse atomic.Uint64
-	stop        chan struct{}
-	wg          sync.WaitGroup
+	held, inUse          atomic.Uint64 // receive windows
+	unacked, resumeInUse atomic.Uint64 // resume buffers
+	stop                 chan struct{}
+	wg                   sync.WaitGroup
 }
 
 func sample(srv *server.Server) *sampler {
@@ -98,8 +101,11 @@ func sample(srv *server.Server) *sampler {
 		tick := time.NewTicker(time.Millisecond)
 		defer tick.Stop()
 		for {
+			st := srv.Stats()
 			s.held.Store(max(s.held.Load(), srv.ReceiveHeld()))
-			s.inUse.Store(max(s.inUse.Load(), srv.Stats().ReceiveBufferInUse))
+			s.inUse.Store(max(s.inUse.Load(), st.ReceiveBufferInUse))
+			s.unacked.Store(max(s.unacked.Load(), srv.Unacked()))
+			s.resumeInUse.Store(max(s.resumeInUse.Load(), st.ResumeBufferInUse))
 			select {
 			case <-s.stop:
 				return
@@ -248,4 +254,117 @@ func TestDefaultReceiveBufferHoldsASessionsGrowth(t *testing.T) {
 	if c.MaxReceiveBuffer < c.Mux.WindowGrowth {
 		t.Errorf("default receive buffer %d is below one session's window growth %d", c.MaxReceiveBuffer, c.Mux.WindowGrowth)
 	}
+}
+
+// Clients on many resumable sessions read what their targets send but
+// their acknowledgements do not arrive (the path towards the server is
+// frozen, as for a client that reads and never acknowledges): the server
+// keeps every byte until it is acknowledged, and all sessions together
+// keep no more than the resume buffer and, each, what it may always have
+// in flight (where each alone may keep 64 MiB: without the shared budget,
+// all the 8 MiB each client granted). Once the path thaws, every byte
+// arrives, in order.
+func TestResumeBufferBoundsSessionsTogether(t *testing.T) {
+	const (
+		n      = 4
+		window = 8 << 20
+		total  = 2 * window
+		budget = 2 << 20
+	)
+	data := make([]byte, total)
+	rng := rand.New(rand.NewPCG(3, 4))
+	for i := range data {
+		data[i] = byte(rng.Uint32())
+	}
+	want := sha256.Sum256(data)
+	start := make(chan struct{})
+	accepted := make(chan struct{}, n)
+	target := testutil.Serve(t, func(c net.Conn) {
+		accepted <- struct{}{}
+		<-start
+		_, _ = c.Write(data)
+		_ = c.Close()
+	})
+	srv, url := testutil.SandmuxServer(t, func(c *server.Config) {
+		c.Target = target.Addr
+		c.MaxResumeBuffer = budget
+	})
+	path, err := netem.Start(netem.Config{Target: strings.TrimPrefix(url, "ws://")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer path.Close()
+
+	var got atomic.Int64
+	var readers sync.WaitGroup
+	defer readers.Wait()
+	sums := make(chan [sha256.Size]byte, n)
+	for range n {
+		cfg := fastClient("ws://" + path.Addr())
+		// Only the frozen path may hold the bytes back, not a silence the
+		// client would take for a dead path and redial.
+		cfg.Mux.KeepAliveInterval = time.Minute
+		cfg.Mux.StreamWindow, cfg.Mux.SpareStreamWindow, cfg.Mux.MaxStreamWindow = window, 0, window
+		sess, err := client.Dial(context.Background(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sess.Close()
+		c, err := sess.OpenStream(context.Background(), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		readers.Go(func() {
+			defer c.Close()
+			h := sha256.New()
+			buf := make([]byte, 64<<10)
+			for {
+				k, err := c.Read(buf)
+				h.Write(buf[:k])
+				got.Add(int64(k))
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					t.Errorf("read: %v", err)
+					return
+				}
+			}
+			sums <- [sha256.Size]byte(h.Sum(nil))
+		})
+	}
+	for range n {
+		<-accepted
+	}
+	s := sample(srv)
+	defer s.close()
+	path.FreezeToTarget()
+	close(start)
+	last, since := got.Load(), time.Now()
+	testutil.WaitFor(t, 30*time.Second, "the server to stop sending", func() bool {
+		if g := got.Load(); g != last {
+			last, since = g, time.Now()
+		}
+		return last > 0 && time.Since(since) > 300*time.Millisecond
+	})
+	bound := uint64(budget + n*(1<<20)) // MinInFlight, a small message's slack and a message, each
+	t.Logf("frozen: the server holds %d unacknowledged (at most %d), %d of the budget in use (at most %d); clients read %d",
+		srv.Unacked(), s.unacked.Load(), srv.Stats().ResumeBufferInUse, s.resumeInUse.Load(), got.Load())
+	if u := s.unacked.Load(); u > bound {
+		t.Errorf("the server held %d bytes unacknowledged, over the resume buffer and what each session may always have in flight, %d", u, bound)
+	}
+	path.Thaw()
+	for i := range n {
+		select {
+		case sum := <-sums:
+			if sum != want {
+				t.Errorf("stream %d: the client read other bytes than were sent", i)
+			}
+		case <-time.After(time.Minute):
+			t.Fatalf("stream %d: the client did not read to the end", i)
+		}
+	}
+	testutil.WaitFor(t, 10*time.Second, "the resume buffer to be given back", func() bool {
+		return srv.Stats().ResumeBufferInUse == 0
+	})
 }

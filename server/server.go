@@ -118,6 +118,9 @@ type Stats struct {
 	// ReceiveBufferInUse is how much of MaxReceiveBuffer streams' grown
 	// windows hold now; ReceiveBufferLimit is MaxReceiveBuffer.
 	ReceiveBufferInUse, ReceiveBufferLimit uint64
+	// ResumeBufferInUse is how many bytes resumable sessions hold sent
+	// and not yet acknowledged; ResumeBufferLimit is MaxResumeBuffer.
+	ResumeBufferInUse, ResumeBufferLimit uint64
 }
 
 // New validates cfg and returns a Server.
@@ -138,6 +141,7 @@ func New(cfg Config) (*Server, error) {
 	log = logflood.Wrap(log)
 	// Shared by every session, counting even with no bound, for Stats.
 	cfg.Mux.WindowBudget = mux.NewWindowBudget(cfg.MaxReceiveBuffer)
+	cfg.Resume.Budget = mux.NewReplayBudget(cfg.MaxResumeBuffer)
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Server{
 		cfg: cfg, log: log, allow: allow,
@@ -174,6 +178,8 @@ func (s *Server) Stats() Stats {
 		BytesOut:           out,
 		ReceiveBufferInUse: s.cfg.Mux.WindowBudget.InUse(),
 		ReceiveBufferLimit: s.cfg.MaxReceiveBuffer,
+		ResumeBufferInUse:  s.cfg.Resume.Budget.InUse(),
+		ResumeBufferLimit:  s.cfg.MaxResumeBuffer,
 		// Raw first: both count up in the order sessions, raw, so this
 		// never reports more raw sessions than sessions.
 		RawSessions:     s.stats.rawTotal.Load(),

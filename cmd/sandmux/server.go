@@ -36,6 +36,7 @@ func serverCommand() *cli.Command {
 			&cli.IntFlag{Name: "max-streams", Value: 256, Usage: "most concurrent streams per session; more are refused"},
 			&cli.IntFlag{Name: "max-total-streams", Value: 4096, Usage: "most concurrent streams of all sessions together (each holds a connection to its target); more are refused"},
 			&cli.StringFlag{Name: "max-receive-buffer", Value: "auto", Usage: "most `SIZE` (e.g. 512M, 1G) of data from clients that all sessions together buffer for their targets beyond each stream's first 512 KiB window; at it, windows stop growing and clients wait (auto: a quarter of memory, at most 1G; 0: no bound across sessions)"},
+			&cli.StringFlag{Name: "max-resume-buffer", Value: "auto", Usage: "most `SIZE` (e.g. 512M, 1G) of data sent to clients and not yet acknowledged that all resumable sessions together keep to resend, beyond 512 KiB each; at it, sessions wait for acknowledgements (auto: a quarter of memory, at most 1G; 0: no bound across sessions)"},
 			&cli.DurationFlag{Name: "idle-timeout", Usage: "close a session with no stream for this long (0 = never)", Action: nonNegative("idle-timeout", "never")},
 			&cli.DurationFlag{Name: "header-timeout", Value: 10 * time.Second, Usage: "limit for the HTTP upgrade and for each stream header (slow clients)", Action: positive("header-timeout", "10s")},
 			&cli.DurationFlag{Name: "shutdown-timeout", Value: 5 * time.Second, Usage: "how long SIGINT, SIGTERM or SIGHUP lets open streams finish before closing every session", Action: positive("shutdown-timeout", "5s")},
@@ -74,7 +75,10 @@ func runServer(c *cli.Context) error {
 	cfg.MaxTotalStreams = c.Int("max-total-streams")
 	cfg.MaxHandshakes = c.Int("max-handshakes")
 	cfg.IdleTimeout = c.Duration("idle-timeout")
-	if cfg.MaxReceiveBuffer, err = receiveBuffer(c); err != nil {
+	if cfg.MaxReceiveBuffer, err = bufferFlag(c, "max-receive-buffer"); err != nil {
+		return err
+	}
+	if cfg.MaxResumeBuffer, err = bufferFlag(c, "max-resume-buffer"); err != nil {
 		return err
 	}
 	cfg.Mux.HeaderTimeout = c.Duration("header-timeout")
@@ -113,7 +117,7 @@ func runServer(c *cli.Context) error {
 	}
 	ln = mux.Listener{Listener: ln}
 	hs := publicHTTPServer(srv, cfg.Mux.HeaderTimeout, log)
-	log.Info("listening", "addr", ln.Addr().String(), "target", cfg.Target, "allow", cfg.Allow, "auth", token != "", "max_receive_buffer", cfg.MaxReceiveBuffer, "version", version)
+	log.Info("listening", "addr", ln.Addr().String(), "target", cfg.Target, "allow", cfg.Allow, "auth", token != "", "max_receive_buffer", cfg.MaxReceiveBuffer, "max_resume_buffer", cfg.MaxResumeBuffer, "version", version)
 
 	// A hang-up drains as SIGTERM does (unless started under nohup): left
 	// to Go's default it killed the server at once, and every client then

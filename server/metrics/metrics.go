@@ -152,4 +152,8 @@ func writeStats(e *exposition, st server.Stats) {
 		add("", float64(st.ReceiveBufferInUse))
 	e.family("sandmux_receive_buffer_limit_bytes", "--max-receive-buffer: the bound on all sessions' receive windows beyond each stream's first; 0 means none.", typeGauge).
 		add("", float64(st.ReceiveBufferLimit))
+	e.family("sandmux_resume_buffer_bytes", "Bytes of --max-resume-buffer that resumable sessions hold sent to clients and not yet acknowledged.", typeGauge).
+		add("", float64(st.ResumeBufferInUse))
+	e.family("sandmux_resume_buffer_limit_bytes", "--max-resume-buffer: the bound on all resumable sessions' unacknowledged bytes; 0 means none.", typeGauge).
+		add("", float64(st.ResumeBufferLimit))
 }

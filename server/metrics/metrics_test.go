@@ -25,6 +25,7 @@ func TestExposition(t *testing.T) {
 			Sessions: 7, RawSessions: 2, ActiveSessions: 3, ActiveRaw: 1, Streams: 40, ActiveStreams: 5, Resumes: 4,
 			RefusedSessions: 1, RefusedStreams: 2, RefusedAuth: 3, RefusedProtocol: 4, RefusedTargets: 5, TargetErrors: 6, RefusedResumes: 8, RefusedHandshakes: 9,
 			BytesIn: 1000, BytesOut: 2000, ReceiveBufferInUse: 3 << 20, ReceiveBufferLimit: 1 << 30,
+			ResumeBufferInUse: 5 << 20, ResumeBufferLimit: 1 << 29,
 		}
 	})
 	m.ObserveHandshake("sandmux.v2", 3*time.Millisecond)
@@ -45,6 +46,8 @@ func TestExposition(t *testing.T) {
 		"sandmux_resumptions_total 4\n",
 		"sandmux_receive_buffer_bytes 3.145728e+06\n",
 		"sandmux_receive_buffer_limit_bytes 1.073741824e+09\n",
+		"sandmux_resume_buffer_bytes 5.24288e+06\n",
+		"sandmux_resume_buffer_limit_bytes 5.36870912e+08\n",
 		`sandmux_bytes_total{direction="in"} 1000` + "\n",
 		`sandmux_bytes_total{direction="out"} 2000` + "\n",
 		`sandmux_refusals_total{reason="session_limit"} 1` + "\n",
@@ -454,6 +457,8 @@ func TestExpositionFormat(t *testing.T) {
 		"sandmux_resumptions_total":          "counter",
 		"sandmux_receive_buffer_bytes":       "gauge",
 		"sandmux_receive_buffer_limit_bytes": "gauge",
+		"sandmux_resume_buffer_bytes":        "gauge",
+		"sandmux_resume_buffer_limit_bytes":  "gauge",
 		"sandmux_handshake_duration_seconds": "histogram",
 		"go_goroutines":                      "gauge",
 		"go_threads":                         "gauge",

@@ -10,34 +10,35 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
-// The default --max-receive-buffer: a quarter of the machine's memory, at
-// most 1 GiB (server.DefaultConfig's), and at least 128 MiB, more than
-// one session's whole window growth (96 MiB), so that one session still
-// gets its full windows. A sandbox of 512 MiB so gets 128 MiB.
+// The default --max-receive-buffer and --max-resume-buffer: a quarter of
+// the machine's memory each, at most 1 GiB (server.DefaultConfig's), and
+// at least 128 MiB, more than one session's whole window growth (96 MiB)
+// or resume buffer (64 MiB), so that one session still gets all it may. A
+// sandbox of 512 MiB so gets 128 MiB of each.
 const (
-	recvBufferMax = 1 << 30
-	recvBufferMin = 128 << 20
+	bufferMax = 1 << 30
+	bufferMin = 128 << 20
 )
 
-// defaultReceiveBuffer derives the default from the machine's memory,
-// total bytes (known false when it could not be read).
-func defaultReceiveBuffer(total uint64, known bool) uint64 {
+// defaultBuffer derives the default from the machine's memory, total
+// bytes (known false when it could not be read).
+func defaultBuffer(total uint64, known bool) uint64 {
 	if !known {
-		return recvBufferMax
+		return bufferMax
 	}
-	return min(max(total/4, recvBufferMin), recvBufferMax)
+	return min(max(total/4, bufferMin), bufferMax)
 }
 
-// receiveBuffer reads --max-receive-buffer: "auto" (the default) derives
-// it from the machine's memory.
-func receiveBuffer(c *cli.Context) (uint64, error) {
-	v := c.String("max-receive-buffer")
+// bufferFlag reads a size flag whose "auto" (the default) derives it from
+// the machine's memory.
+func bufferFlag(c *cli.Context, name string) (uint64, error) {
+	v := c.String(name)
 	if v == "auto" {
-		return defaultReceiveBuffer(memoryTotal()), nil
+		return defaultBuffer(memoryTotal()), nil
 	}
 	n, err := parseSize(v)
 	if err != nil {
-		ref := valueRef(c, "max-receive-buffer")
+		ref := valueRef(c, name)
 		return 0, fmt.Errorf("%s: %w, e.g. %s; auto (the default) takes a quarter of memory, at most 1G, and 0 sets no bound across sessions",
 			ref(strconv.Quote(v)), err, ref("512M"))
 	}

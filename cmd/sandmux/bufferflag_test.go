@@ -22,7 +22,7 @@ func TestParseSize(t *testing.T) {
 }
 
 // A quarter of memory, within 128 MiB and 1 GiB; 1 GiB when unknown.
-func TestDefaultReceiveBuffer(t *testing.T) {
+func TestDefaultBuffer(t *testing.T) {
 	for _, c := range []struct {
 		total uint64
 		known bool
@@ -34,8 +34,8 @@ func TestDefaultReceiveBuffer(t *testing.T) {
 		{512 << 20, true, 128 << 20},
 		{256 << 20, true, 128 << 20},
 	} {
-		if got := defaultReceiveBuffer(c.total, c.known); got != c.want {
-			t.Errorf("defaultReceiveBuffer(%d, %v) = %d, want %d", c.total, c.known, got, c.want)
+		if got := defaultBuffer(c.total, c.known); got != c.want {
+			t.Errorf("defaultBuffer(%d, %v) = %d, want %d", c.total, c.known, got, c.want)
 		}
 	}
 }
