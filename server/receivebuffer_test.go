@@ -51,6 +51,47 @@ func receiveBufferServer(t *testing.T, target string, budget uint64) (*server.Se
 	return srv, "ws://" + path.Addr()
 }
 
+// randomData is n bytes that no shift of a stream's bytes would repeat,
+// and their SHA-256.
+func randomData(seed uint64, n int) ([]byte, [sha256.Size]byte) {
+	data := make([]byte, n)
+	rng := rand.New(rand.NewPCG(seed, seed))
+	for i := range data {
+		data[i] = byte(rng.Uint32())
+	}
+	return data, sha256.Sum256(data)
+}
+
+// dialStream dials a session with cfg and opens a stream to its default
+// target; the caller closes the session.
+func dialStream(t *testing.T, cfg client.Config) (*client.Session, net.Conn) {
+	t.Helper()
+	sess, err := client.Dial(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := sess.OpenStream(context.Background(), "")
+	if err != nil {
+		_ = sess.Close()
+		t.Fatal(err)
+	}
+	return sess, c
+}
+
+// waitStill waits until n has moved and then stayed put for 300 ms: the
+// senders it counts are held back by their windows, or by the server's
+// bounds, rather than between two writes.
+func waitStill(t *testing.T, n *atomic.Int64, what string) {
+	t.Helper()
+	last, since := n.Load(), time.Now()
+	testutil.WaitFor(t, 30*time.Second, what, func() bool {
+		if v := n.Load(); v != last {
+			last, since = v, time.Now()
+		}
+		return last > 0 && time.Since(since) > 300*time.Millisecond
+	})
+}
+
 // stallTarget reads the first warm bytes of each connection at once (so
 // that its stream's window grows), then reads nothing until release is
 // closed, then the rest; it reports each connection's SHA-256.
@@ -130,12 +171,7 @@ func TestReceiveBufferBoundsSessionsTogether(t *testing.T) {
 		warm  = 8 << 20 // enough for a window to grow to rbMax
 		total = warm + 2*rbMax
 	)
-	data := make([]byte, total)
-	rng := rand.New(rand.NewPCG(1, 2))
-	for i := range data {
-		data[i] = byte(rng.Uint32())
-	}
-	want := sha256.Sum256(data)
+	data, want := randomData(1, total)
 	target := newStallTarget(t, n, warm)
 	srv, url := receiveBufferServer(t, target.addr, rbBudget)
 	s := sample(srv)
@@ -145,15 +181,8 @@ func TestReceiveBufferBoundsSessionsTogether(t *testing.T) {
 	var writers sync.WaitGroup
 	defer writers.Wait()
 	for range n {
-		sess, err := client.Dial(context.Background(), fastClient(url))
-		if err != nil {
-			t.Fatal(err)
-		}
+		sess, c := dialStream(t, fastClient(url))
 		defer sess.Close()
-		c, err := sess.OpenStream(context.Background(), "")
-		if err != nil {
-			t.Fatal(err)
-		}
 		writers.Go(func() {
 			defer c.Close()
 			for p := data; len(p) > 0; {
@@ -175,13 +204,7 @@ func TestReceiveBufferBoundsSessionsTogether(t *testing.T) {
 		}
 	}
 	// Stalled: the writers go on until the windows granted are full.
-	last, since := written.Load(), time.Now()
-	testutil.WaitFor(t, 30*time.Second, "the writers to stop at their windows", func() bool {
-		if w := written.Load(); w != last {
-			last, since = w, time.Now()
-		}
-		return time.Since(since) > 300*time.Millisecond
-	})
+	waitStill(t, &written, "the writers to stop at their windows")
 	bound := uint64(rbBudget + n*rbStart)
 	t.Logf("stalled: the server's streams hold %d (at most %d), %d of the budget in use (at most %d)",
 		srv.ReceiveHeld(), s.held.Load(), srv.Stats().ReceiveBufferInUse, s.inUse.Load())
@@ -247,12 +270,16 @@ func TestReceiveBufferLetsOneStreamGrow(t *testing.T) {
 	}
 }
 
-// The default receive buffer lets a session grow all that its own bound
-// lets it, so one session's throughput is what it was without it.
-func TestDefaultReceiveBufferHoldsASessionsGrowth(t *testing.T) {
+// The default receive and resume buffers let a session grow and keep all
+// that its own bounds let it, so one session's throughput is what it was
+// without them.
+func TestDefaultBuffersHoldASession(t *testing.T) {
 	c := server.DefaultConfig()
 	if c.MaxReceiveBuffer < c.Mux.WindowGrowth {
 		t.Errorf("default receive buffer %d is below one session's window growth %d", c.MaxReceiveBuffer, c.Mux.WindowGrowth)
+	}
+	if c.MaxResumeBuffer < uint64(c.Resume.Buffer) {
+		t.Errorf("default resume buffer %d is below one session's %d", c.MaxResumeBuffer, c.Resume.Buffer)
 	}
 }
 
@@ -271,12 +298,7 @@ func TestResumeBufferBoundsSessionsTogether(t *testing.T) {
 		total  = 2 * window
 		budget = 2 << 20
 	)
-	data := make([]byte, total)
-	rng := rand.New(rand.NewPCG(3, 4))
-	for i := range data {
-		data[i] = byte(rng.Uint32())
-	}
-	want := sha256.Sum256(data)
+	data, want := randomData(2, total)
 	start := make(chan struct{})
 	accepted := make(chan struct{}, n)
 	target := testutil.Serve(t, func(c net.Conn) {
@@ -305,15 +327,8 @@ func TestResumeBufferBoundsSessionsTogether(t *testing.T) {
 		// client would take for a dead path and redial.
 		cfg.Mux.KeepAliveInterval = time.Minute
 		cfg.Mux.StreamWindow, cfg.Mux.SpareStreamWindow, cfg.Mux.MaxStreamWindow = window, 0, window
-		sess, err := client.Dial(context.Background(), cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
+		sess, c := dialStream(t, cfg)
 		defer sess.Close()
-		c, err := sess.OpenStream(context.Background(), "")
-		if err != nil {
-			t.Fatal(err)
-		}
 		readers.Go(func() {
 			defer c.Close()
 			h := sha256.New()
@@ -340,13 +355,7 @@ func TestResumeBufferBoundsSessionsTogether(t *testing.T) {
 	defer s.close()
 	path.FreezeToTarget()
 	close(start)
-	last, since := got.Load(), time.Now()
-	testutil.WaitFor(t, 30*time.Second, "the server to stop sending", func() bool {
-		if g := got.Load(); g != last {
-			last, since = g, time.Now()
-		}
-		return last > 0 && time.Since(since) > 300*time.Millisecond
-	})
+	waitStill(t, &got, "the server to stop sending")
 	bound := uint64(budget + n*(1<<20)) // MinInFlight, a small message's slack and a message, each
 	t.Logf("frozen: the server holds %d unacknowledged (at most %d), %d of the budget in use (at most %d); clients read %d",
 		srv.Unacked(), s.unacked.Load(), srv.Stats().ResumeBufferInUse, s.resumeInUse.Load(), got.Load())
