@@ -15,11 +15,7 @@ import (
 // connections (a client trying ::1 first found nothing there).
 func TestForwardLocalhostBindsBothLoopbacks(t *testing.T) {
 	t.Parallel()
-	if ln, err := net.Listen("tcp6", "[::1]:0"); err != nil {
-		t.Skipf("this machine has no ::1: %v", err)
-	} else {
-		_ = ln.Close()
-	}
+	requireIPv6Loopback(t)
 	echo := testutil.EchoServer(t).Addr
 	srv := startServer(t, serverOpts{Allow: []string{echo}})
 	ctx := testContext(t, time.Minute)

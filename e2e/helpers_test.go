@@ -215,8 +215,9 @@ func sshEcho(ctx context.Context, t testing.TB, sshd *sshtest.Server, proxy stri
 type sandmuxServer struct {
 	t       testing.TB
 	Port    int
-	Addr    string // "127.0.0.1:PORT"
-	URL     string // "ws://127.0.0.1:PORT"
+	Addr    string // "127.0.0.1:PORT" ("[::1]:PORT" with serverOpts.Host ::1)
+	URL     string // "ws://" + Addr
+	host    string
 	args    []string
 	env     []string
 	logPath string
@@ -232,6 +233,7 @@ type serverOpts struct {
 	Allow    []string // --allow
 	Token    string   // --token
 	Port     int      // 0 picks a free port
+	Host     string   // the address to listen on; "" is 127.0.0.1
 	LogLevel string   // "" means info
 	Args     []string // more flags, e.g. --resume-grace 2s
 	Env      []string // more environment, e.g. SANDMUX_KEEPALIVE=1s
@@ -244,7 +246,10 @@ var errPortTaken = errors.New("listen port taken")
 // /healthz answers. It is stopped (SIGTERM) when the test ends.
 func startServer(t testing.TB, o serverOpts) *sandmuxServer {
 	t.Helper()
-	s := &sandmuxServer{t: t, logPath: filepath.Join(t.TempDir(), "server.log")}
+	s := &sandmuxServer{t: t, host: o.Host, logPath: filepath.Join(t.TempDir(), "server.log")}
+	if s.host == "" {
+		s.host = "127.0.0.1"
+	}
 	level := o.LogLevel
 	if level == "" {
 		level = "info"
@@ -264,6 +269,8 @@ func startServer(t testing.TB, o serverOpts) *sandmuxServer {
 	for attempt := 1; ; attempt++ {
 		port := o.Port
 		if port == 0 {
+			// Free on 127.0.0.1 is a guess for ::1 as well; a port
+			// taken there is retried like a lost race.
 			port = testutil.FreePort(t)
 		}
 		err := s.launch(port)
@@ -301,7 +308,7 @@ func (s *sandmuxServer) launch(port int) error {
 	if err != nil {
 		return err
 	}
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	addr := net.JoinHostPort(s.host, strconv.Itoa(port))
 	cmd := exec.Command(sandmuxBin, append([]string{"server", "--listen", addr}, s.args...)...)
 	cmd.Env = childEnv(s.env...)
 	cmd.Stdout, cmd.Stderr = logf, logf
