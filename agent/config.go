@@ -99,7 +99,8 @@ var (
 	// ErrNoAnswer means the agent took the connection but did not answer
 	// in time: it is stuck, stopped (SIGSTOP), or cannot accept (out of
 	// file descriptors).
-	ErrNoAnswer = errors.New("the sandmux agent did not answer in time (stopped, stuck, or out of file descriptors: its agent.log may say which); if it does not recover, kill the `sandmux agent` process (a new one starts with the next proxy) or use --no-agent")
+	// Its text is the line's start; noAnswerError says the rest.
+	ErrNoAnswer = errors.New("the sandmux agent did not answer in time")
 	// ErrStopSlow means a stopped agent was still closing its sessions
 	// (or still serving its socket) when the wait for it ran out.
 	ErrStopSlow = errors.New("the sandmux agent is still closing its sessions; if it does not exit, kill the `sandmux agent` process")

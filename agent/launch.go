@@ -211,7 +211,8 @@ func roundTrip(ctx context.Context, c *net.UnixConn, req request) (rep reply, er
 		// past whatever was read: it is of no more use.
 		rep, err = reply{}, ctx.Err()
 		if errors.Is(err, context.DeadlineExceeded) {
-			err = ErrNoAnswer
+			// The peer's address is the agent's socket, in its directory.
+			err = noAnswerError{dir: filepath.Dir(c.RemoteAddr().String())}
 		}
 	}()
 	if err := writeMessage(c, req); err != nil {

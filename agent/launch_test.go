@@ -13,7 +13,8 @@ import (
 
 // TestStuckAgentTimesOut: an agent that accepts connections but never
 // answers (stopped with SIGSTOP, or stuck) fails status, stop and open
-// with ErrNoAnswer when the caller's context ends, instead of hanging.
+// with ErrNoAnswer when the caller's context ends, instead of hanging,
+// in a line that names the agent's log.
 func TestStuckAgentTimesOut(t *testing.T) {
 	dir, ln := fakeAgent(t)
 	// The listener's backlog accepts for the kernel; holding the
@@ -59,6 +60,8 @@ func TestStuckAgentTimesOut(t *testing.T) {
 		case err := <-done:
 			if !errors.Is(err, ErrNoAnswer) {
 				t.Errorf("%s against a stuck agent: %v, want ErrNoAnswer", name, err)
+			} else if log := filepath.Join(dir, LogName); !strings.Contains(err.Error(), log) {
+				t.Errorf("%s against a stuck agent: %q does not name its log %s", name, err, log)
 			}
 		case <-time.After(time.Minute):
 			t.Fatalf("%s against a stuck agent still waits a minute after its context ended", name)
