@@ -419,7 +419,7 @@ func (d *doctor) dialFailed(err error, took time.Duration) {
 	}
 	switch de.StatusCode {
 	case http.StatusUnauthorized:
-		fix := "pass the token `sandmux server` was started with: --token TOKEN or SANDMUX_TOKEN"
+		fix := "pass the token `sandmux server` was started with: --token-file FILE, SANDMUX_TOKEN or --token TOKEN"
 		if d.c.String("token") != "" || d.c.String("token-file") != "" {
 			fix = "the token is wrong: use the one `sandmux server` was started with (--token, --token-file or SANDMUX_TOKEN)"
 		}
