@@ -32,9 +32,10 @@ func forwardCommand() *cli.Command {
 		// HOST is any sandbox id, "help" too; --help prints help.
 		HideHelpCommand: true,
 		Description: "Each -L listens on BIND:LPORT (BIND defaults to 127.0.0.1; * or an empty BIND listens on\n" +
-			"   every interface; LPORT 0 picks a free port) and carries every connection to TARGETHOST:TARGETPORT\n" +
-			"   in HOST's sandbox, which `sandmux server` must allow (its --target, or an --allow). All\n" +
-			"   connections share the agent's one WebSocket (or, with --no-agent, one of this process's own).\n\n" +
+			"   every interface, localhost on 127.0.0.1 and [::1]; LPORT 0 picks a free port) and carries every\n" +
+			"   connection to TARGETHOST:TARGETPORT in HOST's sandbox, which `sandmux server` must allow (its\n" +
+			"   --target, or an --allow). All connections share the agent's one WebSocket (or, with --no-agent,\n" +
+			"   one of this process's own).\n\n" +
 			"   sandmux forward -L 5432:127.0.0.1:5432 -L 8080:127.0.0.1:80 abc123\n\n" +
 			"   It runs until interrupted; --background detaches it, `sandmux status` lists it.",
 		Flags: append(append(dialFlags(), agentFlags(false)...),
