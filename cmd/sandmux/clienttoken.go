@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"strings"
 
@@ -40,7 +41,13 @@ func readTokenFile(file, emptyHint string) (string, error) {
 	}
 	b, err := os.ReadFile(file)
 	if err != nil {
-		return "", fmt.Errorf("read --token-file: %w", err)
+		// The path is said once, as given after ~, with what to check:
+		// "read --token-file: open PATH: ..." said neither.
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return "", fmt.Errorf("--token-file %s cannot be read: %w (check the path and the file's permissions)", file, err)
 	}
 	t := strings.TrimSpace(string(b))
 	if t == "" {

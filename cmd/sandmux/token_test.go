@@ -75,7 +75,7 @@ func TestTokenFile(t *testing.T) {
 	}{
 		{[]string{"--token", "x", "--token-file", file}, "both --token and --token-file are set; use one"},
 		{[]string{"--token-file", empty}, "--token-file " + empty + " is empty"},
-		{[]string{"--token-file", filepath.Join(dir, "missing")}, "read --token-file: open "},
+		{[]string{"--token-file", filepath.Join(dir, "missing")}, "--token-file " + filepath.Join(dir, "missing") + " cannot be read: no such file or directory (check the path and the file's permissions)"},
 	} {
 		_, _, err := runApp(t, append(append([]string{"proxy", "--no-agent", "--url", url}, tc.args...), "box")...)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
