@@ -36,3 +36,19 @@ func TestAgentRequestCATilde(t *testing.T) {
 		t.Errorf("CAPEM %q, want the file's", req.CAPEM)
 	}
 }
+
+// A --ca that cannot be read is one line naming the flag and the path,
+// with what to check, as a --token-file's: it said "read --ca: open
+// PATH: no such file or directory".
+func TestCAFileUnreadable(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "ca.pem")
+	want := "--ca " + missing + " cannot be read: no such file or directory (check the path and the file's permissions)"
+	for _, args := range [][]string{
+		{"proxy", "--no-agent", "--ca", missing, "--url", "wss://127.0.0.1:1", "box"},
+		{"proxy", "--agent-dir", t.TempDir(), "--ca", missing, "--url", "wss://127.0.0.1:1", "box"},
+	} {
+		if _, _, err := runApp(t, args...); err == nil || err.Error() != want {
+			t.Errorf("%q: %v\nwant %q", args, err, want)
+		}
+	}
+}

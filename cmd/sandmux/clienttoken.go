@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"strings"
 
@@ -39,15 +38,9 @@ func readTokenFile(file, emptyHint string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	b, err := os.ReadFile(file)
+	b, err := readFlagFile("token-file", file)
 	if err != nil {
-		// The path is said once, as given after ~, with what to check:
-		// "read --token-file: open PATH: ..." said neither.
-		var pe *fs.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err
-		}
-		return "", fmt.Errorf("--token-file %s cannot be read: %w (check the path and the file's permissions)", file, err)
+		return "", err
 	}
 	t := strings.TrimSpace(string(b))
 	if t == "" {

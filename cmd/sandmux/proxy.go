@@ -311,9 +311,9 @@ func agentRequest(c *cli.Context, cfg client.Config, host string) (agent.OpenReq
 		return req, err
 	}
 	if ca != "" {
-		pem, err := os.ReadFile(ca)
+		pem, err := readFlagFile("ca", ca)
 		if err != nil {
-			return req, fmt.Errorf("read --ca: %w", err)
+			return req, err
 		}
 		req.CAPEM = string(pem)
 	}

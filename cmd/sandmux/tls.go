@@ -4,7 +4,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
-	"os"
 )
 
 // tlsConfig builds the client TLS settings from --ca and --insecure.
@@ -13,9 +12,9 @@ func tlsConfig(caFile string, insecure bool) (*tls.Config, error) {
 	if caFile == "" {
 		return tc, nil
 	}
-	pem, err := os.ReadFile(caFile)
+	pem, err := readFlagFile("ca", caFile)
 	if err != nil {
-		return nil, fmt.Errorf("read --ca: %w", err)
+		return nil, err
 	}
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(pem) {
