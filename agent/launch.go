@@ -86,7 +86,7 @@ func Ensure(ctx context.Context, dir string, start func() error) (*net.UnixConn,
 		if c, cerr := connect(ctx, dir); cerr == nil {
 			return c, nil
 		}
-		return nil, fmt.Errorf("start the sandmux agent: %w", err)
+		return nil, fmt.Errorf("the sandmux agent could not start: %w (correct that, or use --no-agent)", err)
 	}
 	for {
 		c, err := connect(ctx, dir)

@@ -104,8 +104,10 @@ func Spawn(exe string, args, env []string) error {
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {
+		// Its line is the reason; its exit status ("exit status 1: ")
+		// would only come between the user and it.
 		if line, _, _ := strings.Cut(strings.TrimSpace(stderr.String()), "\n"); line != "" {
-			return fmt.Errorf("%w: %s", err, strings.TrimPrefix(line, "sandmux: "))
+			return errors.New(strings.TrimPrefix(line, "sandmux: "))
 		}
 		return err
 	}
