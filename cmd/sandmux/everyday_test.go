@@ -325,24 +325,8 @@ var sandmuxCmd = regexp.MustCompile(`(?:^|[\s=(` + "`" + `'"])sandmux ([a-z][a-z
 // readmeCommands returns the subcommands named in README.md's code: in
 // fenced blocks and in backtick spans.
 func readmeCommands(readme string) []string {
-	var code []string
-	inFence := false
-	for _, line := range strings.Split(readme, "\n") {
-		if strings.HasPrefix(strings.TrimSpace(line), "```") {
-			inFence = !inFence
-			continue
-		}
-		if inFence {
-			code = append(code, line)
-			continue
-		}
-		parts := strings.Split(line, "`")
-		for i := 1; i < len(parts); i += 2 {
-			code = append(code, parts[i])
-		}
-	}
 	seen := map[string]bool{}
-	for _, c := range code {
+	for _, c := range markdownCode(readme) {
 		for _, m := range sandmuxCmd.FindAllStringSubmatch(c, -1) {
 			seen[m[1]] = true
 		}
