@@ -30,6 +30,9 @@ type Agent struct {
 	cfg  Config
 	log  *slog.Logger
 	dial func(context.Context, client.Config) (*client.Session, error)
+	// logLimit limits the lines of log marked logflood.Limit; Serve
+	// closes it as it returns.
+	logLimit *logflood.Limiter
 
 	started time.Time
 
@@ -65,10 +68,11 @@ func New(cfg Config) (*Agent, error) {
 		log = mux.DiscardLogger()
 	}
 	// Lines a peer can repeat at will (refusals, bad requests) are
-	// marked logflood.Limit: a flood of them is cut to a few a minute.
-	log = logflood.Wrap(log)
+	// marked logflood.Limit: a flood of them is cut to a few a minute,
+	// and counted in a line of its own.
+	limit := logflood.Wrap(log)
 	return &Agent{
-		cfg: cfg, log: log, dial: client.Dial,
+		cfg: cfg, log: limit.Logger(), logLimit: limit, dial: client.Dial,
 		entries: make(map[string]*entry), stop: make(chan struct{}),
 	}, nil
 }
@@ -169,6 +173,7 @@ func (a *Agent) Serve(ctx context.Context) error {
 	a.closeAll()
 	conns.Wait()
 	wg.Wait()
+	a.logLimit.Close() // what it dropped is said before the last line
 	a.log.Info("agent stopped")
 	a.mu.Lock()
 	for _, c := range a.stoppers {

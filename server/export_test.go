@@ -49,3 +49,7 @@ func (s *Server) Unacked() uint64 {
 	}
 	return sum
 }
+
+// SetSessionLineBurst sets how many session lines a server without a
+// token writes a minute, for tests.
+func (s *Server) SetSessionLineBurst(n int) { s.sessionLines.Store(int64(n)) }

@@ -55,7 +55,7 @@ func (s *Server) serveRaw(ws *websocket.Conn, tc net.Conn, log *slog.Logger) {
 		return
 	}
 	defer s.untrackRaw(ws)
-	log.Info("session started")
+	s.logSession(log, "session started")
 	start := time.Now()
 	side := &rawSide{Conn: mux.RawNetConn(ctx, ws), ws: ws}
 	err := mux.Splice(side, mux.Guarded(tc))
@@ -64,7 +64,7 @@ func (s *Server) serveRaw(ws *websocket.Conn, tc net.Conn, log *slog.Logger) {
 	if err != nil && !s.isClosed() {
 		attrs = append(attrs, "err", err)
 	}
-	log.Info("session ended", attrs...)
+	s.logSession(log, "session ended", attrs...)
 }
 
 // rawEndReason says why a raw session ended, as endReason does for a

@@ -93,7 +93,7 @@ func (s *Server) serveResumable(link mux.Link, r *http.Request, slotFree bool, a
 		s.mu.Unlock()
 	}()
 	if _, err := d.rc.Attach(link, 0, welcome); err != nil {
-		log.Info("resumable session handshake failed", "err", err)
+		log.Info("resumable session handshake failed", logflood.Limit, "err", err)
 		_ = d.rc.Close()
 		_ = ws.CloseNow()
 		return
@@ -150,7 +150,7 @@ func (s *Server) resume(link mux.Link, hello mux.Hello, auth [sha256.Size]byte, 
 	}
 	lost, err := d.rc.Attach(link, hello.Received, welcome)
 	if err != nil {
-		log.Info("resume failed", "err", err)
+		log.Info("resume failed", logflood.Limit, "err", err)
 		select {
 		case <-d.rc.Done():
 			if !welcomed && !errors.Is(err, mux.ErrResumeProtocol) {

@@ -30,6 +30,11 @@ type Server struct {
 	cfg   Config
 	log   *slog.Logger
 	allow allowlist
+	// logLimit limits the lines of log marked logflood.Limit; Close
+	// says what it dropped.
+	logLimit *logflood.Limiter
+	// sessionLines is sessionLineBurst, lower in tests.
+	sessionLines atomic.Int64
 
 	ctx    context.Context // parent of every connection's lifetime
 	cancel context.CancelFunc
@@ -137,20 +142,23 @@ func New(cfg Config) (*Server, error) {
 		log = mux.DiscardLogger()
 	}
 	// Lines a peer can repeat at will (refusals, bad requests) are
-	// marked logflood.Limit: a flood of them is cut to a few a minute.
-	log = logflood.Wrap(log)
+	// marked logflood.Limit: a flood of them is cut to a few a minute,
+	// and counted in a line of its own.
+	limit := logflood.Wrap(log)
 	// Shared by every session, counting even with no bound, for Stats.
 	cfg.Mux.WindowBudget = mux.NewWindowBudget(cfg.MaxReceiveBuffer)
 	cfg.Resume.Budget = mux.NewReplayBudget(cfg.MaxResumeBuffer)
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Server{
-		cfg: cfg, log: log, allow: allow,
+	s := &Server{
+		cfg: cfg, log: limit.Logger(), logLimit: limit, allow: allow,
 		ctx: ctx, cancel: cancel,
 		sessions:   make(map[*mux.Session]struct{}),
 		raws:       make(map[*websocket.Conn]struct{}),
 		resumables: make(map[[mux.SessionIDSize]byte]*detached),
 		hs:         handshakes{max: cfg.MaxHandshakes, answerLimit: busyAnswerLimit, conns: make(map[net.Conn]*hsConn)},
-	}, nil
+	}
+	s.sessionLines.Store(sessionLineBurst)
+	return s, nil
 }
 
 // Stats returns the server's counters.
@@ -326,7 +334,7 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request) (mode, bool) {
 	if mode == modeUnsupported && r.Header.Get(mux.ResumeHeader) != "" && slices.Contains(offered, mux.SubprotocolResumable) {
 		// A resume to a server restarted with resumption off: say that,
 		// not that a version is unknown.
-		s.log.Info("refused a resume: resumption is off (--resume-grace 0)", "remote", r.RemoteAddr)
+		s.log.Info("refused a resume: resumption is off (--resume-grace 0)", logflood.Limit, "remote", r.RemoteAddr)
 		http.Error(w, "sandmux: this server does not resume sessions (started with --resume-grace 0)", http.StatusBadRequest)
 		return modeUnsupported, false
 	}
@@ -486,6 +494,10 @@ func (s *Server) Close() error {
 	closing.Wait()
 	s.cancel()
 	s.wg.Wait()
+	// Last: the sessions' own lines are written by now, and the count
+	// of lines dropped must not wait out its minute in a process about
+	// to exit.
+	s.logLimit.Close()
 	return nil
 }
 

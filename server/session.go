@@ -34,7 +34,7 @@ func (s *Server) serveMux(conn net.Conn, log *slog.Logger) {
 	}
 	defer s.removeSession(sess)
 	start := time.Now()
-	log.Info("session started", "mode", "sandmux", "resumable", sess.Resumable() != nil)
+	s.logSession(log, "session started", "mode", "sandmux", "resumable", sess.Resumable() != nil)
 
 	var wg sync.WaitGroup
 	var active, refusing atomic.Int64
@@ -127,7 +127,7 @@ func (s *Server) serveMux(conn net.Conn, log *slog.Logger) {
 	_ = sess.Close()
 	wg.Wait()
 	st := sess.Stats()
-	log.Info("session ended", "reason", reason, "duration", time.Since(start).Round(time.Millisecond),
+	s.logSession(log, "session ended", "reason", reason, "duration", time.Since(start).Round(time.Millisecond),
 		"bytes_in", st.BytesIn, "bytes_out", st.BytesOut)
 }
 

@@ -52,9 +52,10 @@ func logLevel(c *cli.Context, level string) error {
 // nil, net/http wrote its own complaints (an accept failing on a full
 // file table, retried every few milliseconds) to stderr through the
 // standard logger, in another format than every other line, without a
-// level, and with no limit. They are marked as lines a peer can repeat.
+// level, and with no limit. They are marked as lines a peer can repeat,
+// which log, a logflood.Limiter's, limits.
 func httpErrorLog(log *slog.Logger) *stdlog.Logger {
-	return stdlog.New(httpLogWriter{logflood.Wrap(log)}, "", 0)
+	return stdlog.New(httpLogWriter{log}, "", 0)
 }
 
 type httpLogWriter struct{ log *slog.Logger }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/sandmux/sandmux/internal/logflood"
 	"github.com/sandmux/sandmux/mux"
 	"github.com/sandmux/sandmux/server"
 	"github.com/sandmux/sandmux/server/metrics"
@@ -54,6 +55,12 @@ func runServer(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	// For net/http's complaints (httpErrorLog); the server limits its
+	// own lines. Closed last, after every server: what it dropped is
+	// said before the process exits.
+	logLimit := logflood.Wrap(log)
+	defer logLimit.Close()
+	log = logLimit.Logger()
 	outliveLogReader()
 	if c.Bool("print-host-key") {
 		return printHostKey(c)
