@@ -26,7 +26,10 @@ func (s *Server) dialRaw(w http.ResponseWriter, r *http.Request) (tc net.Conn, o
 	tc, err := s.dial(target)
 	if err != nil {
 		s.stats.targetErrors.Add(1)
-		s.log.Warn("raw session: cannot connect target", logflood.Limit, "remote", r.RemoteAddr, "target", target, "err", err)
+		// INFO, as for a stream: the client's request failed (its
+		// target is down), not the server; WARN is for the server's
+		// own trouble.
+		s.log.Info("raw session: cannot connect target", logflood.Limit, "remote", r.RemoteAddr, "target", target, "err", err)
 		rep := mux.Reply{Status: dialStatus(err), Target: target, Message: dialMessage(err)}
 		http.Error(w, "sandmux: "+rep.Err().Error(), http.StatusBadGateway)
 		return nil, false

@@ -126,3 +126,23 @@ func TestRawSessionEndLine(t *testing.T) {
 		}
 	})
 }
+
+// A target that cannot be connected is the client's request failing,
+// not the server: INFO for a raw session as for a stream (raw was WARN).
+func TestTargetFailureLevel(t *testing.T) {
+	s, logs := logServer(t, testutil.FreeAddr(t), nil)
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	if _, _, err := websocket.Dial(ctx, s.url, nil); err == nil {
+		t.Fatal("raw dial to a target down succeeded")
+	}
+	if _, err := dial(t, clientConfig(s.url)).OpenStream(ctx, ""); err == nil {
+		t.Fatal("a stream to a target down opened")
+	}
+	for _, msg := range []string{`msg="raw session: cannot connect target"`, `msg="cannot connect target"`} {
+		waitLog(t, logs, msg)
+		if n := testutil.CountLines(logs.String(), "level=INFO", msg); n != 1 {
+			t.Errorf("%s not logged once at INFO:\n%s", msg, logs.String())
+		}
+	}
+}
