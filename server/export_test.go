@@ -50,6 +50,20 @@ func (s *Server) Unacked() uint64 {
 	return sum
 }
 
+// Serving counts the connections whose request has been read and whose
+// answer net/http has not yet finished (StateActive to StateIdle), but
+// for upgraded ones.
+func (s *Server) Serving() (n int) {
+	s.hs.mu.Lock()
+	defer s.hs.mu.Unlock()
+	for _, hc := range s.hs.conns {
+		if hc.serving && !hc.hijacked {
+			n++
+		}
+	}
+	return n
+}
+
 // SetSessionLineBurst sets how many session lines a server without a
 // token writes a minute, for tests.
 func (s *Server) SetSessionLineBurst(n int) { s.sessionLines.Store(int64(n)) }

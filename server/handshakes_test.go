@@ -227,6 +227,11 @@ func TestHandshakeLimitWaitingConnectionsMakeWay(t *testing.T) {
 		t.Fatalf("health check: %v, %v", resp, err)
 	}
 	_ = resp.Body.Close()
+	// The answer reaches the client before net/http marks its connection
+	// idle (ConnState): until then it is being served and makes no way,
+	// and the third newcomer below would find none to push out (CI saw
+	// it under load).
+	testutil.WaitFor(t, hardWait, "the health check's connection idle", func() bool { return s.srv.Serving() == 0 })
 
 	// Three newcomers push out the three waiting, oldest first; a client
 	// then pushes out the first newcomer.
