@@ -102,8 +102,8 @@ func (c *Config) startWindow() uint32 {
 func (s *Stream) tune() {
 	t := &s.tuner
 	limit := s.session.config.MaxStreamWindowSize
-	if t.max >= limit {
-		return
+	if t.max >= limit || t.closed.Load() {
+		return // a closed stream receives nothing more: no use for a larger window
 	}
 	read := t.read - t.epochRead
 	if read <= uint64(t.max/2) {
@@ -122,6 +122,13 @@ func (s *Stream) tune() {
 				t.max += grow
 			} else {
 				s.session.giveGrowth(uint64(grow)) // released meanwhile
+			}
+			// closedForGrowth may have run meanwhile, before this stream
+			// had a cell to release: it stored closed before it loaded the
+			// cell, so this load sees it. Otherwise the growth stayed
+			// taken until the stream was garbage.
+			if t.closed.Load() {
+				s.releaseIfDrained()
 			}
 		}
 	}
