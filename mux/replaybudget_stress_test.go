@@ -67,19 +67,30 @@ func writeBackground(r *Resumable, n, msg int) <-chan error {
 	return done
 }
 
+// budgetMsg is the budget tests' message: MinInFlight is two of them.
+const budgetMsg = 256 << 10
+
+// budgetWaiter returns a budget of four messages, spent by full (two of
+// its own, two of the budget's), and a writer of three messages on waiter
+// that has sent its own two and waits for the budget for its third.
+func budgetWaiter(t *testing.T) (budget *ReplayBudget, full, waiter *Resumable, wrote <-chan error) {
+	t.Helper()
+	budget = NewReplayBudget(4 * budgetMsg)
+	full, waiter = budgetTestResumable(t, budget), budgetTestResumable(t, budget)
+	if err := <-writeBackground(full, 4, budgetMsg); err != nil {
+		t.Fatal(err)
+	}
+	wrote = writeBackground(waiter, 3, budgetMsg)
+	if !pollUntil(5*time.Second, func() bool { return budgetWaits(budget, waiter) }) {
+		t.Fatal("the third message does not wait for the spent budget")
+	}
+	return budget, full, waiter, wrote
+}
+
 // A writer that waits for the budget when its own Resumable ends returns
 // the end's error; the bytes it held and its place among the waiters go.
 func TestReplayBudgetWaiterEnds(t *testing.T) {
-	const msg = 256 << 10
-	budget := NewReplayBudget(4 * msg)
-	hog, r := budgetTestResumable(t, budget), budgetTestResumable(t, budget)
-	if err := <-writeBackground(hog, 4, msg); err != nil { // two of its own, two more: the budget is full
-		t.Fatal(err)
-	}
-	wrote := writeBackground(r, 3, msg) // two of its own, then waits
-	if !pollUntil(5*time.Second, func() bool { return budgetWaits(budget, r) }) {
-		t.Fatal("the third message does not wait for the spent budget")
-	}
+	budget, hog, r, wrote := budgetWaiter(t)
 	cause := errors.New("killed")
 	r.Fail(cause)
 	select {
@@ -90,8 +101,8 @@ func TestReplayBudgetWaiterEnds(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the write still waits after its Resumable failed")
 	}
-	if got := budget.InUse(); got != 4*msg {
-		t.Fatalf("budget in use %d, want the other's %d", got, 4*msg)
+	if got := budget.InUse(); got != 4*budgetMsg {
+		t.Fatalf("budget in use %d, want the other's %d", got, 4*budgetMsg)
 	}
 	_ = hog.Close()
 	wantBudgetEmpty(t, budget)
@@ -101,18 +112,9 @@ func TestReplayBudgetWaiterEnds(t *testing.T) {
 // trim) gives that room back to the budget and wakes another Resumable's
 // writer waiting for it.
 func TestReplayBudgetResumeWakesWaiter(t *testing.T) {
-	const msg = 256 << 10
-	budget := NewReplayBudget(4 * msg)
-	a, b := budgetTestResumable(t, budget), budgetTestResumable(t, budget)
-	if err := <-writeBackground(a, 4, msg); err != nil { // two of its own, two more: the budget is full
-		t.Fatal(err)
-	}
-	wrote := writeBackground(b, 3, msg)
-	if !pollUntil(5*time.Second, func() bool { return budgetWaits(budget, b) }) {
-		t.Fatal("b's third message does not wait for the spent budget")
-	}
+	budget, a, b, wrote := budgetWaiter(t)
 	cli, srv := wsPair(t)
-	if _, err := a.Attach(Link{WS: srv}, 4*msg, nil); err != nil { // the peer has it all
+	if _, err := a.Attach(Link{WS: srv}, 4*budgetMsg, nil); err != nil { // the peer has it all
 		t.Fatal(err)
 	}
 	defer cli.CloseNow()
@@ -124,8 +126,8 @@ func TestReplayBudgetResumeWakesWaiter(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("b's write still waits after a's resume freed the budget")
 	}
-	if got := budget.InUse(); got != 3*msg {
-		t.Fatalf("budget in use %d, want b's %d", got, 3*msg)
+	if got := budget.InUse(); got != 3*budgetMsg {
+		t.Fatalf("budget in use %d, want b's %d", got, 3*budgetMsg)
 	}
 	a.Fail(net.ErrClosed) // no END: this test's peer does not read
 	_ = b.Close()

@@ -13,16 +13,6 @@ import (
 func TestReplayBudgetSharedByResumables(t *testing.T) {
 	const msg = 256 << 10
 	budget := NewReplayBudget(4 * msg)
-	resumable := func() *Resumable {
-		cfg := DefaultResumeConfig() // MinInFlight: 2 messages
-		cfg.Grace, cfg.Budget = time.Minute, budget
-		r, err := NewResumable(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = r.Close() })
-		return r
-	}
 	write := func(r *Resumable, n int) {
 		t.Helper()
 		for range n {
@@ -37,8 +27,9 @@ func TestReplayBudgetSharedByResumables(t *testing.T) {
 			t.Fatalf("budget in use %d, want %d", got, want)
 		}
 	}
-	// Detached, so that nothing is acknowledged but by hand.
-	a, b := resumable(), resumable()
+	// Detached, so that nothing is acknowledged but by hand; MinInFlight
+	// is two messages.
+	a, b := budgetTestResumable(t, budget), budgetTestResumable(t, budget)
 	write(a, 4) // two of its own, two of the budget's: full
 	write(b, 2) // its own, beyond the full budget
 	wantInUse(6 * msg)

@@ -31,12 +31,7 @@ func TestBuffersBackToZeroAfterChurn(t *testing.T) {
 		// (END): the server keeps it, and its unacknowledged bytes, this
 		// long.
 		c.ResumeGrace = 2 * time.Second
-		c.Mux.KeepAliveInterval = 200 * time.Millisecond
-		c.Mux.StreamWindow = rbStart
-		c.Mux.SpareStreamWindow = 0
-		c.Mux.MaxStreamWindow = rbMax
-		c.Mux.WindowGrowth = 2 * rbMax
-		c.Mux.SessionWindow = 4 * rbMax
+		rbWindows(c)
 	})
 	path, err := netem.Start(netem.Config{Target: strings.TrimPrefix(url, "ws://"), Delay: 5 * time.Millisecond})
 	if err != nil {

@@ -36,12 +36,7 @@ func receiveBufferServer(t *testing.T, target string, budget uint64) (*server.Se
 	srv, url := testutil.SandmuxServer(t, func(c *server.Config) {
 		c.Target = target
 		c.MaxReceiveBuffer = budget
-		c.Mux.KeepAliveInterval = 200 * time.Millisecond
-		c.Mux.StreamWindow = rbStart
-		c.Mux.SpareStreamWindow = 0
-		c.Mux.MaxStreamWindow = rbMax
-		c.Mux.WindowGrowth = 2 * rbMax
-		c.Mux.SessionWindow = 4 * rbMax
+		rbWindows(c)
 	})
 	path, err := netem.Start(netem.Config{Target: strings.TrimPrefix(url, "ws://"), Delay: 5 * time.Millisecond})
 	if err != nil {
@@ -49,6 +44,17 @@ func receiveBufferServer(t *testing.T, target string, budget uint64) (*server.Se
 	}
 	t.Cleanup(func() { _ = path.Close() })
 	return srv, "ws://" + path.Addr()
+}
+
+// rbWindows gives c's sessions the rb* windows, and keepalives often
+// enough for a round-trip estimate soon.
+func rbWindows(c *server.Config) {
+	c.Mux.KeepAliveInterval = 200 * time.Millisecond
+	c.Mux.StreamWindow = rbStart
+	c.Mux.SpareStreamWindow = 0
+	c.Mux.MaxStreamWindow = rbMax
+	c.Mux.WindowGrowth = 2 * rbMax
+	c.Mux.SessionWindow = 4 * rbMax
 }
 
 // randomData is n bytes that no shift of a stream's bytes would repeat,
