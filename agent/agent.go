@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
@@ -503,7 +504,7 @@ func (a *Agent) entryFor(req *OpenRequest) (*entry, error) {
 	defer a.mu.Unlock()
 	e, ok := a.entries[key]
 	if !ok {
-		log := a.log.With("url", client.RedactURL(req.URL), "session", key[:8])
+		log := a.log.With("url", client.RedactURL(req.URL), "session", logID())
 		cfg.Logger = log
 		e = newEntry(cfg, req.Host, log, a.cfg.Backoff, a.dial)
 		a.entries[key] = e
@@ -513,6 +514,16 @@ func (a *Agent) entryFor(req *OpenRequest) (*entry, error) {
 	// may take longer than --persist. The caller calls endRequest.
 	e.beginRequest()
 	return e, nil
+}
+
+// logID names a session in the agent's log: random, so that it tells
+// sessions apart and says nothing else. A prefix of the session's key, as
+// it was, hashes the token with no salt: from a log pasted into a bug
+// report, anyone could test guesses at a weak token offline.
+func logID() string {
+	var b [4]byte
+	_, _ = rand.Read(b[:]) // never fails (Go 1.24)
+	return hex.EncodeToString(b[:])
 }
 
 // sessionKey identifies a session by everything that changes what the
