@@ -76,12 +76,31 @@ func loadKeys(cfg *Config) (*keySet, error) {
 		case errors.Is(err, fs.ErrNotExist):
 			s.fileMissing = true
 		case err != nil:
-			return s, fmt.Errorf("read authorized keys: %w", err)
+			return s, keysFileError(cfg.AuthorizedKeysFile, err)
 		default:
 			s.parse(b, cfg.AuthorizedKeysFile)
 		}
 	}
 	return s, nil
+}
+
+// keysFileError says why the authorized keys file cannot be read and what
+// to do, naming the path once: "read authorized keys: read /tmp: is a
+// directory" said neither what the file must be nor what to check.
+func keysFileError(path string, err error) error {
+	if fi, serr := os.Stat(path); serr == nil && fi.IsDir() {
+		return fmt.Errorf("authorized keys file %s is a directory: name a file of public keys instead, one per line as in ~/.ssh/authorized_keys", path)
+	}
+	return fmt.Errorf("authorized keys file %s cannot be read: %w (check its permissions: it must be a file of public keys the server's user can read)", path, withoutPath(err))
+}
+
+// withoutPath is err less its *fs.PathError, for a line that names the
+// path once, itself.
+func withoutPath(err error) error {
+	if pe, ok := errors.AsType[*fs.PathError](err); ok {
+		return pe.Err
+	}
+	return err
 }
 
 // parse adds every line of data that holds a key. Lines that do not

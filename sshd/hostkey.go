@@ -114,24 +114,33 @@ func CheckHostKey(stateDir string) error {
 func readHostKey(path string) (*HostKey, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("read host key: %w", err)
+		return nil, hostKeyError(path, err)
 	}
 	defer f.Close()
 	// The mode of the file read, not of the path's later occupant.
 	fi, err := f.Stat()
 	if err != nil {
-		return nil, fmt.Errorf("read host key: %w", err)
+		return nil, hostKeyError(path, err)
+	}
+	if fi.IsDir() {
+		return nil, fmt.Errorf("host key %s is a directory: remove it to have a new key generated there (it must be a private key file)", path)
 	}
 	if err := checkKeyMode(path, fi); err != nil {
 		return nil, err
 	}
 	b, err := io.ReadAll(f)
 	if err != nil {
-		return nil, fmt.Errorf("read host key: %w", err)
+		return nil, hostKeyError(path, err)
 	}
 	signer, err := ssh.ParsePrivateKey(b)
 	if err != nil {
 		return nil, fmt.Errorf("host key %s: %w (move it away to have a new one generated)", path, err)
 	}
 	return &HostKey{Signer: signer, Path: path}, nil
+}
+
+// hostKeyError names the path once and what to check: "read host key:
+// open PATH: permission denied" said neither.
+func hostKeyError(path string, err error) error {
+	return fmt.Errorf("host key %s cannot be read: %w (check its permissions, or move it away to have a new one generated)", path, withoutPath(err))
 }

@@ -84,3 +84,23 @@ func TestHostKeyOpenToOthersRefusesLogins(t *testing.T) {
 	}
 	c.Close()
 }
+
+// A host key path that is a directory is refused in one line that says to
+// remove it; it said "read host key: read PATH: is a directory".
+func TestHostKeyIsADirectory(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	path := filepath.Join(dir, HostKeyFile)
+	if err := os.Mkdir(path, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	want := "host key " + path + " is a directory: remove it to have a new key generated there"
+	for name, check := range map[string]func() error{
+		"LoadHostKey":  func() error { _, err := LoadHostKey(dir); return err },
+		"CheckHostKey": func() error { return CheckHostKey(dir) },
+	} {
+		if err := check(); err == nil || !strings.HasPrefix(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", name, err, want)
+		}
+	}
+}

@@ -915,3 +915,17 @@ func TestEmbeddedNoMoreSessions(t *testing.T) {
 		t.Fatal("a second session was opened after no-more-sessions")
 	}
 }
+
+// An authorized keys file that is a directory is refused in one line that
+// says what the file must be: "read authorized keys: read /tmp: is a
+// directory" said neither that nor where to look.
+func TestEmbeddedKeysFileIsADirectory(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t, newKey(t))
+	cfg.AuthorizedKeysFile = t.TempDir()
+	_, err := New(cfg)
+	want := "authorized keys file " + cfg.AuthorizedKeysFile + " is a directory: name a file of public keys instead"
+	if err == nil || !strings.Contains(err.Error(), want) || strings.Count(err.Error(), cfg.AuthorizedKeysFile) != 1 {
+		t.Fatalf("New with a directory as the keys file: %v, want %q, the path once", err, want)
+	}
+}

@@ -140,14 +140,15 @@ func embeddedConfig(c *cli.Context, log *slog.Logger) (sshd.Config, error) {
 	}
 	switch file := keys; {
 	case file != "":
-		// Not there yet is fine: it is read at every login, and a
-		// sandbox's key may be written after the server starts.
-		if _, err := os.Stat(file); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return cfg, fmt.Errorf("--authorized-keys: %w", err)
+		if err := checkKeysFile("--authorized-keys "+file, file); err != nil {
+			return cfg, err
 		}
 		cfg.AuthorizedKeysFile = file
 	case herr == nil:
 		cfg.AuthorizedKeysFile = filepath.Join(home, ".ssh", "authorized_keys")
+		if err := checkKeysFile(cfg.AuthorizedKeysFile+" (the default --authorized-keys)", cfg.AuthorizedKeysFile); err != nil {
+			return cfg, err
+		}
 	}
 	cfg.AuthorizedKeys = os.Getenv(envAuthorizedKeys)
 	if cfg.AuthorizedKeysFile == "" && cfg.AuthorizedKeys == "" {
@@ -286,4 +287,21 @@ func parseMaxStartups(v string) (sshd.MaxStartups, error) {
 		return sshd.MaxStartups{}, bad
 	}
 	return m, nil
+}
+
+// checkKeysFile refuses an authorized keys file that cannot be one, in a
+// line that names the flag to fix (what is the file named). One not there
+// yet is fine: it is read at every login, and a sandbox's key may be
+// written after the server starts.
+func checkKeysFile(what, file string) error {
+	fi, err := os.Stat(file)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil
+	case err != nil:
+		return fmt.Errorf("%s cannot be read: %w (check the path and its permissions, or set --authorized-keys to a file of public keys)", what, withoutPath(err))
+	case fi.IsDir():
+		return fmt.Errorf("%s is a directory: set --authorized-keys to a file of public keys, one per line as in ~/.ssh/authorized_keys", what)
+	}
+	return nil
 }
