@@ -33,7 +33,7 @@ func EnsureDir(dir string) error {
 	}
 	if fi.Mode()&os.ModeSymlink != 0 {
 		// Refused, as whoever can change the link could point it elsewhere.
-		return fmt.Errorf("%w: %s is a symbolic link; give the directory it points to; %s", ErrUnsafeDir, dir, fixDir)
+		return fmt.Errorf("%w: %s is a symbolic link: %s", ErrUnsafeDir, dir, fixLink(dir))
 	}
 	if !fi.IsDir() {
 		return fmt.Errorf("%w: %s is not a directory; %s", ErrUnsafeDir, dir, fixDir)
@@ -53,6 +53,18 @@ func EnsureDir(dir string) error {
 		}
 	}
 	return nil
+}
+
+// fixLink is what to do about an agent directory that is a symbolic link:
+// name the directory itself, which is what the user meant. "give the
+// directory it points to; set --agent-dir to a short private directory
+// of yours, or use --no-agent" offered two fixes, the first saying
+// neither where to give it nor what it was.
+func fixLink(dir string) string {
+	if real, err := filepath.EvalSymlinks(dir); err == nil {
+		return fmt.Sprintf("set --agent-dir to the directory itself, %s, or use --no-agent", real)
+	}
+	return "set --agent-dir to the directory itself, not a link to it, or use --no-agent"
 }
 
 // fixDir is what to do about an unusable agent directory.
