@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/sandmux/sandmux/internal/logflood"
 )
 
 // Server is an SSH server for the user it runs as. Create it with New,
@@ -20,6 +22,9 @@ import (
 type Server struct {
 	cfg Config
 	log *slog.Logger
+	// logLimit limits the lines of log marked logflood.Limit; Close
+	// says what it dropped.
+	logLimit *logflood.Limiter
 
 	ctx    context.Context // cancelled by Close: bounds dials
 	cancel context.CancelFunc
@@ -81,9 +86,14 @@ func New(cfg Config) (*Server, error) {
 	if !waiting {
 		log.Info("authorized keys", "file", file, "from_text", cfg.AuthorizedKeys != "", "keys", keys.usable())
 	}
+	// Lines a peer can repeat at will (a refused login, a refused
+	// forward) are marked logflood.Limit: on a public address a
+	// stranger's loop is cut to a few a minute, and counted in a line of
+	// its own.
+	limit := logflood.Wrap(log)
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Server{
-		cfg: cfg, log: log,
+		cfg: cfg, log: limit.Logger(), logLimit: limit,
 		startups: startups{limit: cfg.MaxStartups},
 		ctx:      ctx, cancel: cancel,
 		listeners: make(map[net.Listener]struct{}),
@@ -158,6 +168,10 @@ func (s *Server) Close() error {
 	s.mu.Unlock()
 	s.cancel()
 	s.wg.Wait()
+	// Last, once every connection's lines are written: the count of
+	// lines dropped must not wait out its minute in a process about to
+	// exit.
+	s.logLimit.Close()
 	return nil
 }
 
@@ -240,7 +254,7 @@ func (s *Server) serveConn(nc net.Conn) {
 	defer loggedIn()
 	hk, err := s.loadHostKey()
 	if err != nil {
-		log.Error("no host key; refusing the connection", "err", err)
+		log.Error("no host key; refusing the connection", logflood.Limit, "err", err)
 		return
 	}
 	var offered []string // fingerprints of refused keys, for the log
@@ -255,7 +269,7 @@ func (s *Server) serveConn(nc net.Conn) {
 				// to the next login.
 				ks, err := loadKeys(&s.cfg)
 				if err != nil {
-					log.Warn("cannot read authorized keys", "err", err)
+					log.Warn("cannot read authorized keys", logflood.Limit, "err", err)
 				}
 				for _, why := range ks.skipped {
 					log.Debug("skipped authorized key", "why", why)
@@ -279,9 +293,9 @@ func (s *Server) serveConn(nc net.Conn) {
 		case errors.As(err, &authErr) && keys != nil && len(keys.skipped) > 0:
 			// The key offered may be one of those skipped, added since
 			// start-up (when skips are warned of): say why here.
-			log.Warn("ssh login refused; some authorized keys were skipped", "user", user, "keys_offered", offered, "skipped", keys.skipped)
+			log.Warn("ssh login refused; some authorized keys were skipped", logflood.Limit, "user", user, "keys_offered", offered, "skipped", keys.skipped)
 		case errors.As(err, &authErr):
-			log.Info("ssh login refused", "user", user, "keys_offered", offered, "err", err)
+			log.Info("ssh login refused", logflood.Limit, "user", user, "keys_offered", offered, "err", err)
 		default:
 			log.Debug("ssh handshake failed", "err", err)
 		}
@@ -340,7 +354,7 @@ func (c *conn) globalRequests(reqs <-chan *ssh.Request) {
 		case "tcpip-forward", "streamlocal-forward@openssh.com":
 			// The client only prints "remote port forwarding failed":
 			// the reason is for the server's log.
-			c.log.Info("refused remote forwarding (ssh -R): the embedded server does not support it; run sshd and sandmux server --ssh external for it", "type", req.Type)
+			c.log.Info("refused remote forwarding (ssh -R): the embedded server does not support it; run sshd and sandmux server --ssh external for it", logflood.Limit, "type", req.Type)
 			_ = req.Reply(false, nil)
 		default:
 			c.log.Debug("refused global request", "type", req.Type)

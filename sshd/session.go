@@ -19,6 +19,8 @@ import (
 	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/sys/unix"
+
+	"github.com/sandmux/sandmux/internal/logflood"
 )
 
 // ptyDrain is how long a terminal must stay silent, once its program has
@@ -185,7 +187,7 @@ func (s *session) ptyReq(payload []byte) bool {
 		return false
 	}
 	if s.c.noPTY() {
-		s.log.Info("refused pty: the key has no-pty")
+		s.log.Info("refused pty: the key has no-pty", logflood.Limit)
 		return false
 	}
 	s.wantPTY, s.term = true, m.Term
@@ -250,7 +252,7 @@ func (s *session) start(req *ssh.Request) bool {
 		err = s.startCommand("", true)
 	}
 	if err != nil {
-		s.log.Warn("cannot start session program", "request", req.Type, "err", err)
+		s.log.Warn("cannot start session program", logflood.Limit, "request", req.Type, "err", err)
 		return false
 	}
 	s.started = true

@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/sandmux/sandmux/internal/logflood"
 	"github.com/sandmux/sandmux/mux"
 )
 
@@ -35,7 +36,7 @@ func (c *conn) directTCPIP(nch ssh.NewChannel) {
 	target := net.JoinHostPort(m.Host, strconv.FormatUint(uint64(m.Port), 10))
 	log := c.log.With("target", target)
 	if c.noPortForwarding() {
-		log.Info("refused direct-tcpip: the key has no-port-forwarding")
+		log.Info("refused direct-tcpip: the key has no-port-forwarding", logflood.Limit)
 		_ = nch.Reject(ssh.Prohibited, "port forwarding is not permitted for this key")
 		return
 	}
@@ -44,7 +45,7 @@ func (c *conn) directTCPIP(nch ssh.NewChannel) {
 		dial, ok = allow(target)
 	}
 	if !ok {
-		log.Info("refused direct-tcpip: not allowed")
+		log.Info("refused direct-tcpip: not allowed", logflood.Limit)
 		// Said as what to do, as a refused stream's line says it (mux).
 		_ = nch.Reject(ssh.Prohibited, target+" is not allowed ("+mux.AllowHint(target)+")")
 		return
@@ -52,7 +53,7 @@ func (c *conn) directTCPIP(nch ssh.NewChannel) {
 	d := net.Dialer{Timeout: c.srv.cfg.DialTimeout}
 	tc, err := d.DialContext(c.srv.ctx, "tcp", dial)
 	if err != nil {
-		log.Info("direct-tcpip: cannot connect", "err", err)
+		log.Info("direct-tcpip: cannot connect", logflood.Limit, "err", err)
 		why := err
 		var oe *net.OpError
 		if errors.As(err, &oe) && oe.Err != nil {
