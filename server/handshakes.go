@@ -287,7 +287,8 @@ func (s *Server) refuseBusy(w http.ResponseWriter, r *http.Request) bool {
 	}
 	w.Header().Set("Retry-After", "1")
 	w.Header().Set("Connection", "close")
-	http.Error(w, fmt.Sprintf("sandmux: server busy: %d connections are still in their handshake (--max-handshakes %d); retry in a moment", s.cfg.MaxHandshakes, s.cfg.MaxHandshakes), http.StatusServiceUnavailable)
+	busy := count(s.cfg.MaxHandshakes, "connection is still in its handshake", "connections are still in their handshake")
+	http.Error(w, fmt.Sprintf("sandmux: server busy: %s (--max-handshakes %d); retry in a moment", busy, s.cfg.MaxHandshakes), http.StatusServiceUnavailable)
 	return true
 }
 

@@ -263,3 +263,16 @@ func TestHandshakeLimitWaitingConnectionsMakeWay(t *testing.T) {
 		t.Fatalf("the upgrade waiting for its hello: %v, want it kept", err)
 	}
 }
+
+// At --max-handshakes 1 the 503's body reads right: it said "1
+// connections are still in their handshake".
+func TestHandshakeLimitOfOne(t *testing.T) {
+	s, _ := logServer(t, testutil.EchoServer(t).Addr, func(c *server.Config) { c.MaxHandshakes = 1 })
+	s.srv.SetBusyAnswerLimit(time.Minute)
+	halfway(t, s)
+	resp, body, err := askUpgrade(t, stranger(t, s))
+	const want = "sandmux: server busy: 1 connection is still in its handshake (--max-handshakes 1); retry in a moment"
+	if err != nil || resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, want) {
+		t.Fatalf("an upgrade past a limit of 1: %v, %q; want 503 saying %q", err, body, want)
+	}
+}

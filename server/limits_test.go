@@ -79,6 +79,27 @@ func openOnceFreed(t *testing.T, sess *client.Session) {
 	_ = c.Close()
 }
 
+// Both limit lines read right at a limit of 1: the total one said "limit
+// of 1 streams".
+func TestStreamLimitsOfOne(t *testing.T) {
+	for _, tt := range []struct {
+		maxStreams, maxTotal int
+		want                 string
+	}{
+		{1, 2, "server at its stream limit (1); close some connections to it or raise --max-streams"},
+		{1, 1, "server at its limit of 1 stream across all sessions; close some connections to it or raise --max-total-streams"},
+	} {
+		srv, url := limitedServer(t, func(c *server.Config) { c.MaxStreams, c.MaxTotalStreams = tt.maxStreams, tt.maxTotal })
+		sess, err := client.Dial(context.Background(), fastClient(url))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sess.Close()
+		liveStream(t, sess)
+		wantLimitRefusal(t, srv, sess, tt.want)
+	}
+}
+
 // TestTotalStreamLimit: a client cannot multiply the per-session stream
 // limit by opening more sessions. Each stream holds a connection to its
 // target; --max-streams in each of --max-sessions sessions (25,600 by

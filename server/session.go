@@ -101,7 +101,7 @@ func (s *Server) serveMux(conn net.Conn, log *slog.Logger) {
 			s.stats.refusedStreams.Add(1)
 			log.Warn("refused stream: total stream limit", logflood.Limit, "limit", s.cfg.MaxTotalStreams)
 			refuse(st, mux.Reply{Status: mux.StatusLimit, Limit: mux.LimitServer,
-				Message: fmt.Sprintf("server at its limit of %d streams across all sessions; close some connections to it or raise --max-total-streams", s.cfg.MaxTotalStreams)})
+				Message: fmt.Sprintf("server at its limit of %s across all sessions; close some connections to it or raise --max-total-streams", count(s.cfg.MaxTotalStreams, "stream", "streams"))})
 			continue
 		}
 		if active.Add(1) > int64(s.cfg.MaxStreams) {
