@@ -11,7 +11,11 @@ import (
 // (autocomplete/bash_autocomplete and zsh_autocomplete in urfave/cli v2)
 // with the program name filled in: they ask `sandmux ...
 // --generate-bash-completion` for the words that fit. The bash one also
-// works without the bash-completion package and runs no eval.
+// works without the bash-completion package and runs no eval, and is
+// registered without the template's -o nospace: with it, bash added no
+// space after a completed word (`sandmux prox<TAB>` gave `sandmux proxy`),
+// and no word sandmux offers needs one left out (flags take their value
+// after a space; a directory gets its slash and no space anyway).
 const bashCompletion = `# bash completion for sandmux; load with
 #   source <(sandmux completion bash)
 # or save it as /etc/bash_completion.d/sandmux.
@@ -36,7 +40,7 @@ _sandmux_bash_autocomplete() {
   return 0
 }
 
-complete -o bashdefault -o default -o nospace -F _sandmux_bash_autocomplete sandmux
+complete -o bashdefault -o default -F _sandmux_bash_autocomplete sandmux
 `
 
 const zshCompletion = `#compdef sandmux

@@ -216,7 +216,7 @@ func TestSSHConfigCommand(t *testing.T) {
 
 func TestCompletion(t *testing.T) {
 	for shell, marker := range map[string]string{
-		"bash": "complete -o bashdefault -o default -o nospace -F _sandmux_bash_autocomplete sandmux",
+		"bash": "complete -o bashdefault -o default -F _sandmux_bash_autocomplete sandmux",
 		"zsh":  "compdef _sandmux_zsh_autocomplete sandmux",
 		"fish": "complete -c sandmux",
 	} {
