@@ -3,17 +3,12 @@
 package e2e
 
 import (
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/creack/pty"
-
-	"github.com/sandmux/sandmux/internal/testutil"
 )
 
 // TestBashCompletionAddsASpace: in an interactive bash, a completed
@@ -38,40 +33,9 @@ func TestBashCompletionAddsASpace(t *testing.T) {
 	cmd := exec.CommandContext(ctx, bash, "--norc", "--noprofile", "-i")
 	cmd.Dir = dir
 	cmd.Env = childEnv("PATH="+filepath.Dir(sandmuxBin)+":"+os.Getenv("PATH"), "TERM=dumb", "INPUTRC=/dev/null", "PS1=$ ", "HISTFILE=/dev/null")
-	term, tty, err := pty.Open()
-	if err != nil {
-		t.Fatalf("open pty: %v", err)
-	}
-	// A non-blocking duplicate lets Close end the reader below.
-	term = nonblocking(t, term)
-	defer term.Close()
-	if err := setSize(term, 24, 200); err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, tty, tty
-	cmd.SysProcAttr = procAttr()
-	cmd.SysProcAttr.Setsid, cmd.SysProcAttr.Setctty = true, true
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	_ = tty.Close()
-	waited := make(chan error, 1)
-	go func() { waited <- cmd.Wait() }()
-	var out testutil.Buffer
-	read := make(chan struct{})
-	go func() { defer close(read); _, _ = io.Copy(&out, term) }()
-	defer func() {
-		_ = cmd.Process.Kill()
-		<-waited
-		_ = term.Close()
-		<-read
-	}()
-	type_ := func(s string) {
-		t.Helper()
-		if _, err := io.WriteString(term, s); err != nil {
-			t.Fatalf("typing %q: %v", s, err)
-		}
-	}
+	tm := startOnTerminal(t, cmd, 24, 200)
+	out := &tm.out
+	type_ := func(s string) { tm.type_(t, s) }
 	// expect waits for one of the texts in the output and says which.
 	expect := func(what string, texts ...string) string {
 		t.Helper()

@@ -591,40 +591,9 @@ func TestEmbeddedInteractivePTY(t *testing.T) {
 	ctx := testContext(t, 2*time.Minute)
 	cmd := e.Command(ctx, t, "ssh", e.proxy(), "-tt", "sandbox")
 	cmd.Env = childEnv("TERM=xterm-256color")
-	term, tty, err := pty.Open()
-	if err != nil {
-		t.Fatalf("open pty: %v", err)
-	}
-	// creack/pty's ioctls leave the master in blocking mode; a
-	// non-blocking duplicate lets Close end the reader below.
-	term = nonblocking(t, term)
-	defer term.Close()
-	if err := setSize(term, 24, 80); err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, tty, tty
-	cmd.SysProcAttr = procAttr()
-	cmd.SysProcAttr.Setsid, cmd.SysProcAttr.Setctty = true, true
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	_ = tty.Close()
-	waited := make(chan error, 1)
-	go func() { waited <- cmd.Wait() }()
-	var out testutil.Buffer
-	read := make(chan struct{})
-	go func() { defer close(read); _, _ = io.Copy(&out, term) }()
-	defer func() {
-		_ = cmd.Process.Kill()
-		_ = term.Close()
-		<-read
-	}()
-
-	type_ := func(s string) {
-		if _, err := io.WriteString(term, s); err != nil {
-			t.Fatalf("typing %q: %v", s, err)
-		}
-	}
+	tm := startOnTerminal(t, cmd, 24, 80)
+	term, out, waited := tm.term, &tm.out, tm.waited
+	type_ := func(s string) { tm.type_(t, s) }
 	// expect waits for want in the output; retype is typed again every
 	// second meanwhile (a resize and the next command race).
 	expect := func(want, retype string) {
@@ -658,6 +627,60 @@ func TestEmbeddedInteractivePTY(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatalf("ssh still runs 30s after exit\n%s", out.String())
+	}
+}
+
+// onTerminal is a program on a pty the test holds, as on a person's
+// terminal.
+type onTerminal struct {
+	term   *os.File        // the pty's master
+	out    testutil.Buffer // all the terminal showed
+	waited chan error      // the program's exit
+}
+
+// startOnTerminal starts cmd as the session leader of a new rows x cols
+// pty; the program is killed when the test ends.
+func startOnTerminal(t *testing.T, cmd *exec.Cmd, rows, cols uint16) *onTerminal {
+	t.Helper()
+	term, tty, err := pty.Open()
+	if err != nil {
+		t.Fatalf("open pty: %v", err)
+	}
+	// creack/pty's ioctls leave the master in blocking mode; a
+	// non-blocking duplicate lets Close end the reader below.
+	term = nonblocking(t, term)
+	if err := setSize(term, rows, cols); err != nil {
+		_ = term.Close()
+		_ = tty.Close()
+		t.Fatal(err)
+	}
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, tty, tty
+	cmd.SysProcAttr = procAttr()
+	cmd.SysProcAttr.Setsid, cmd.SysProcAttr.Setctty = true, true
+	err = cmd.Start()
+	_ = tty.Close()
+	if err != nil {
+		_ = term.Close()
+		t.Fatal(err)
+	}
+	tm := &onTerminal{term: term, waited: make(chan error, 1)}
+	exited, read := make(chan struct{}), make(chan struct{})
+	go func() { defer close(exited); tm.waited <- cmd.Wait() }()
+	go func() { defer close(read); _, _ = io.Copy(&tm.out, term) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-exited
+		_ = term.Close()
+		<-read
+	})
+	return tm
+}
+
+// type_ types s on the terminal.
+func (tm *onTerminal) type_(t *testing.T, s string) {
+	t.Helper()
+	if _, err := io.WriteString(tm.term, s); err != nil {
+		t.Fatalf("typing %q: %v", s, err)
 	}
 }
 

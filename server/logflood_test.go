@@ -81,18 +81,7 @@ func TestRefusedUpgradeFloodIsCountedInTheLog(t *testing.T) {
 			}
 			elapsed := time.Since(start)
 			_ = s.srv.Close() // says what is still to be counted
-			logged := testutil.CountLines(logs.String(), `msg="`+tt.kind+`"`)
-			count, summaries := suppressed(logs.String(), tt.kind)
-			// One window, unless the machine is slow enough for the
-			// flood to outlast a minute.
-			windows := 1 + int(elapsed/logflood.DefaultWindow)
-			if logged < logflood.DefaultBurst || logged > windows*logflood.DefaultBurst || summaries < 1 || summaries > windows {
-				t.Errorf("%d lines and %d counts for %d refusals in %s, want %d lines and 1 count a minute",
-					logged, summaries, tt.n, elapsed, logflood.DefaultBurst)
-			}
-			if logged+count != tt.n {
-				t.Errorf("%d lines logged and %d counted as dropped, want %d in all", logged, count, tt.n)
-			}
+			testutil.WantFloodCounted(t, logs.String(), tt.kind, tt.n, elapsed)
 		})
 	}
 }

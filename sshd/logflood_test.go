@@ -4,12 +4,9 @@ package sshd
 
 import (
 	"log/slog"
-	"regexp"
-	"strconv"
 	"testing"
 	"time"
 
-	"github.com/sandmux/sandmux/internal/logflood"
 	"github.com/sandmux/sandmux/internal/testutil"
 	"golang.org/x/crypto/ssh"
 )
@@ -65,24 +62,7 @@ func TestRefusedLoginFloodIsCountedInTheLog(t *testing.T) {
 				return len(f.srv.conns) == 0
 			})
 			_ = f.srv.Close() // says what is still to be counted
-			logged := testutil.CountLines(logs.String(), `msg="`+tt.kind+`"`)
-			count, summaries := 0, 0
-			re := regexp.MustCompile(`msg="` + logflood.SuppressedMsg + `" kind="` + regexp.QuoteMeta(tt.kind) + `" count=(\d+) over=`)
-			for _, m := range re.FindAllStringSubmatch(logs.String(), -1) {
-				n, _ := strconv.Atoi(m[1])
-				count += n
-				summaries++
-			}
-			// One window, unless the machine is slow enough for the
-			// flood to outlast a minute.
-			windows := 1 + int(elapsed/logflood.DefaultWindow)
-			if logged < logflood.DefaultBurst || logged > windows*logflood.DefaultBurst || summaries < 1 || summaries > windows {
-				t.Errorf("%d lines and %d counts for %d attempts in %s, want %d lines and 1 count a minute",
-					logged, summaries, tt.n, elapsed, logflood.DefaultBurst)
-			}
-			if logged+count != tt.n {
-				t.Errorf("%d lines logged and %d counted as dropped, want %d in all", logged, count, tt.n)
-			}
+			testutil.WantFloodCounted(t, logs.String(), tt.kind, tt.n, elapsed)
 		})
 	}
 }

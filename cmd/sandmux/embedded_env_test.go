@@ -11,7 +11,20 @@ import (
 	"testing"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/sandmux/sandmux/sshd"
 )
+
+// embeddedConfigFor is embeddedConfig for `sandmux server --ssh embedded
+// --authorized-keys keys` with a scratch --state-dir.
+func embeddedConfigFor(t *testing.T, keys string) (sshd.Config, error) {
+	t.Helper()
+	fs := flag.NewFlagSet("server", flag.ContinueOnError)
+	fs.String("max-startups", "10:30:100", "")
+	fs.String("state-dir", t.TempDir(), "")
+	fs.String("authorized-keys", keys, "")
+	return embeddedConfig(cli.NewContext(cli.NewApp(), fs, nil), slog.New(slog.NewTextHandler(io.Discard, nil)))
+}
 
 // A server started with a bare environment (`env -i`: no HOME, no USER)
 // gives sessions a home directory and USER, LOGNAME and HOME, from the
@@ -27,11 +40,7 @@ func TestEmbeddedConfigWithoutHome(t *testing.T) {
 	t.Setenv("LOGNAME", "")
 	t.Setenv("SHELL", "")
 	t.Setenv(envAuthorizedKeys, "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl test")
-	fs := flag.NewFlagSet("server", flag.ContinueOnError)
-	fs.String("max-startups", "10:30:100", "")
-	fs.String("state-dir", t.TempDir(), "")
-	fs.String("authorized-keys", "", "")
-	cfg, err := embeddedConfig(cli.NewContext(cli.NewApp(), fs, nil), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	cfg, err := embeddedConfigFor(t, "")
 	if err != nil {
 		t.Fatal(err)
 	}

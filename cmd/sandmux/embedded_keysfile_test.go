@@ -1,15 +1,10 @@
 package main
 
 import (
-	"flag"
-	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/urfave/cli/v2"
 )
 
 // An authorized keys file that is a directory (--authorized-keys /tmp, or
@@ -29,11 +24,7 @@ func TestEmbeddedKeysFileIsADirectory(t *testing.T) {
 		dir: "--authorized-keys " + dir + " is a directory: set --authorized-keys to a file of public keys",
 		"":  dflt + " (the default --authorized-keys) is a directory: set --authorized-keys to a file of public keys",
 	} {
-		fs := flag.NewFlagSet("server", flag.ContinueOnError)
-		fs.String("max-startups", "10:30:100", "")
-		fs.String("state-dir", t.TempDir(), "")
-		fs.String("authorized-keys", flagValue, "")
-		_, err := embeddedConfig(cli.NewContext(cli.NewApp(), fs, nil), slog.New(slog.NewTextHandler(io.Discard, nil)))
+		_, err := embeddedConfigFor(t, flagValue)
 		if err == nil || !strings.HasPrefix(err.Error(), want) {
 			t.Errorf("--authorized-keys %q, a directory: %v, want %q", flagValue, err, want)
 		}
