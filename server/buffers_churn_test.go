@@ -3,6 +3,7 @@ package server_test
 import (
 	"bytes"
 	"context"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -40,6 +41,7 @@ func TestBuffersBackToZeroAfterChurn(t *testing.T) {
 	defer path.Close()
 
 	s := sample(srv)
+	defer s.close() // also when the test fails: goleak checks the package
 	var echoed, cuts atomic.Int64
 	stopCuts := make(chan struct{})
 	var cutter sync.WaitGroup
@@ -71,11 +73,20 @@ func TestBuffersBackToZeroAfterChurn(t *testing.T) {
 	testutil.WaitFor(t, 20*time.Second, "every session to end at the server", func() bool {
 		return srv.Stats().ActiveSessions == 0
 	})
-	testutil.WaitFor(t, 10*time.Second, "both buffers to be back at 0", func() bool {
+	// A stream that ended with more than its start window unread (a
+	// session closed in mid-transfer, its splice gone) gives its growth
+	// back once it is garbage (third_party/yamux/autotune.go): collect,
+	// as a busy server's allocations would. A reference kept anywhere
+	// still fails here.
+	if !testutil.Poll(10*time.Second, func() bool {
+		runtime.GC()
 		st := srv.Stats()
 		return st.ReceiveBufferInUse == 0 && st.ResumeBufferInUse == 0
-	})
-	s.close()
+	}) {
+		st := srv.Stats()
+		t.Fatalf("after every session ended, %d bytes of the receive buffer and %d of the resume buffer are still in use, want 0",
+			st.ReceiveBufferInUse, st.ResumeBufferInUse)
+	}
 	t.Logf("%d bytes echoed, %d connections cut; at most %d of the receive buffer in use, %d of the resume buffer",
 		echoed.Load(), cuts.Load(), s.inUse.Load(), s.resumeInUse.Load())
 }
