@@ -64,3 +64,37 @@ func TestWindowBudgetGrowthRacingClose(t *testing.T) {
 	}
 	runtime.KeepAlive(streams)
 }
+
+// A stream aborted with bytes unread gives its growth back at once: its
+// reader is gone, so nothing would drain it, and until the stream was
+// garbage the shared budget stayed short of its growth.
+func TestWindowBudgetAbortGivesGrowthBack(t *testing.T) {
+	const mib = 1 << 20
+	budget := NewWindowBudget(64 * mib)
+	sess := tuneSession(mib, 8*mib, 8*mib)
+	sess.config.WindowBudget = budget
+	sess.shutdownCh = make(chan struct{})
+	close(sess.shutdownCh) // Abort's RST has nowhere to go here
+	setRTT(sess, time.Hour)
+	s := newStream(sess, 1, streamEstablished)
+	sess.streams[s.id] = s
+	consume(s, mib) // 1 → 2 MiB
+	if budget.InUse() == 0 {
+		t.Fatal("the stream did not grow")
+	}
+	s.recvLock.Lock()
+	s.recvBuf.appendSmall(make([]byte, 2*mib))
+	s.noteUnread()
+	s.recvLock.Unlock()
+	s.Abort()
+	if got := budget.InUse(); got != 0 {
+		t.Fatalf("budget in use %d after the stream was aborted, want 0", got)
+	}
+	if got := sess.windowGrowth.Load(); got != 0 {
+		t.Fatalf("session growth %d after the stream was aborted, want 0", got)
+	}
+	if n, err := s.Read(make([]byte, 1)); n != 0 || err == nil {
+		t.Fatalf("read after abort: %d, %v; want nothing and an error", n, err)
+	}
+	runtime.KeepAlive(s)
+}

@@ -519,6 +519,14 @@ func (s *Stream) Abort() {
 	s.stateLock.Unlock()
 	s.notifyWaiting()
 	s.session.closeStream(s.id)
+	// What it holds unread is dropped now, as TCP drops a reset socket's
+	// receive queue: its chunks go back to their pool, and its window
+	// growth to the session and a WindowBudget it shares (autotune.go),
+	// not once the stream is garbage. A reader still in Read gets EOF.
+	s.recvLock.Lock()
+	s.recvBuf.reset()
+	s.noteUnread()
+	s.recvLock.Unlock()
 	s.sendLock.Lock()
 	defer s.sendLock.Unlock()
 	hdr := header(make([]byte, headerSize))
