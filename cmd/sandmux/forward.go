@@ -297,7 +297,8 @@ func runForward(c *cli.Context) error {
 		_ = os.Chdir("/")
 	}
 
-	f := &forwarder{opener: opener, host: host, url: cfg.URL, errw: errw}
+	f := &forwarder{opener: opener, host: host, url: cfg.URL, errw: errw,
+		hint: doubledSuffixHint(c.String("url"), host, c.String("strip-suffix"))}
 	listeners := make([]net.Listener, 0, len(specs))
 	defer func() {
 		for _, ln := range listeners {
@@ -366,6 +367,7 @@ type forwarder struct {
 	opener streamOpener
 	host   string // for the words of a cut (client.StreamEndError)
 	url    string // the session's, for the same
+	hint   string // doubledSuffixHint: HOST repeats what --url adds
 	errw   io.Writer
 	mu     sync.Mutex // one line at a time on errw
 }
@@ -427,6 +429,11 @@ func (f *forwarder) handle(ctx context.Context, c net.Conn, s forwardSpec) {
 func (f *forwarder) refuse(ctx context.Context, c net.Conn, s forwardSpec, err error) {
 	mux.Abort(mux.Guarded(c))
 	if ctx.Err() == nil {
+		if f.hint != "" {
+			// As the proxy says it: `forward … abc.e2b`, typed as
+			// for ssh, dials 8081-abc.e2b.e2b.app.
+			err = fmt.Errorf("%w (%s)", err, f.hint)
+		}
 		f.printf("forward %s -> %s: %v", s.Listen, s.Target, err)
 	}
 }
