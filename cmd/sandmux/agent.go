@@ -91,6 +91,17 @@ func agentDir(c *cli.Context) (string, error) {
 	return agent.DefaultDir(runtime, home), nil
 }
 
+// agentStopCommand is the `sandmux agent --stop` that reaches the agent
+// in dir, for a hint to copy: with --agent-dir when this command was
+// given one (by flag or SANDMUX_AGENT_DIR), since without it the command
+// stops the default directory's agent, another one, or none.
+func agentStopCommand(c *cli.Context, dir string) string {
+	if c.String("agent-dir") == "" {
+		return "sandmux agent --stop"
+	}
+	return "sandmux agent --stop --agent-dir " + shellQuote(dir)
+}
+
 // myHome is $HOME, unless it is unset (a service, cron) or another
 // user's (carried over by `sudo -E` or `su`): then this user's home from
 // the user database.
@@ -190,7 +201,7 @@ func runAgent(c *cli.Context) error {
 		return err
 	}
 	fmt.Fprintf(c.App.ErrWriter, "sandmux: agent running (pid %d, socket %s, log %s)\n", st.PID, st.Socket, filepath.Join(dir, agent.LogName))
-	if note := agentVersionNote(st.Version); note != "" {
+	if note := agentVersionNote(st.Version, agentStopCommand(c, dir)); note != "" {
 		fmt.Fprintln(c.App.ErrWriter, "sandmux: "+note)
 	}
 	return nil
@@ -241,7 +252,7 @@ func serveAgent(ctx context.Context, c *cli.Context, dir string) error {
 		if errors.Is(err, agent.ErrAlreadyRunning) {
 			// --foreground, to watch an agent's logs: one line (on the
 			// terminal the log goes to as well) that says how.
-			return fmt.Errorf("%w; its log is %s, or stop it (`sandmux agent --stop`) to run one here", err, filepath.Join(dir, agent.LogName))
+			return fmt.Errorf("%w; its log is %s, or stop it (`%s`) to run one here", err, filepath.Join(dir, agent.LogName), agentStopCommand(c, dir))
 		}
 		log.Error("agent failed", "err", err)
 		return err

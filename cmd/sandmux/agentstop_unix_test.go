@@ -66,7 +66,9 @@ func TestStatusWhileStopping(t *testing.T) {
 	dir := t.TempDir()
 	release := holdStoppingLock(t, dir)
 	out, _, err := runApp(t, "status", "--agent-dir", dir)
-	if err != nil || !strings.HasPrefix(out, "the agent is stopping: ") {
+	// The command to wait with names the directory: alone, it would
+	// wait for the default directory's agent.
+	if err != nil || !strings.HasPrefix(out, "the agent is stopping: ") || !strings.Contains(out, "(`sandmux agent --stop --agent-dir "+dir+"` waits for it;") {
 		t.Fatalf("status while stopping: %v\n%s", err, out)
 	}
 	out, _, err = runApp(t, "status", "--json", "--agent-dir", dir)

@@ -47,7 +47,7 @@ func statusCommand() *cli.Command {
 				if stopping {
 					// Its sessions' ssh are still open: "no agent"
 					// would send a user looking for them elsewhere.
-					msg = "the agent is stopping: it is closing its sessions and answers no more (`sandmux agent --stop` waits for it; the next `sandmux proxy` starts a new one)"
+					msg = "the agent is stopping: it is closing its sessions and answers no more (`" + agentStopCommand(c, dir) + "` waits for it; the next `sandmux proxy` starts a new one)"
 				} else if !agentSupported {
 					// No proxy ever starts one here: "the first starts
 					// one" would have a user wait for it.
@@ -72,7 +72,7 @@ func statusCommand() *cli.Command {
 					Forwards []forwardState `json:"forwards,omitempty"`
 				}{true, st, forwards})
 			}
-			if err := printStatus(c.App.Writer, st); err != nil {
+			if err := printStatus(c.App.Writer, st, agentStopCommand(c, dir)); err != nil {
 				return err
 			}
 			return printForwards(c.App.Writer, forwards)
@@ -80,9 +80,9 @@ func statusCommand() *cli.Command {
 	}
 }
 
-func printStatus(w io.Writer, st agent.Status) error {
+func printStatus(w io.Writer, st agent.Status, stop string) error {
 	fmt.Fprintf(w, "agent pid %d, version %s, up %s, %s\n", st.PID, st.Version, time.Since(st.Started).Round(time.Second), plural(st.Streams, "open stream"))
-	if note := agentVersionNote(st.Version); note != "" {
+	if note := agentVersionNote(st.Version, stop); note != "" {
 		fmt.Fprintln(w, note)
 	}
 	if len(st.Sessions) == 0 {
@@ -207,12 +207,13 @@ func bytesIEC(n int64) string {
 // agentVersionNote says, when the running agent is another version than
 // this binary (sandmux was upgraded while its agent ran), that the agent
 // goes on running its own binary, whose limits and fixes still apply to
-// every ssh, and how to move to this one; "" when they match.
-func agentVersionNote(agentVersion string) string {
+// every ssh, and how to move to this one (stop, agentStopCommand); ""
+// when they match.
+func agentVersionNote(agentVersion, stop string) string {
 	if agentVersion == "" || agentVersion == version {
 		return ""
 	}
-	return fmt.Sprintf("this sandmux is version %s, the agent version %s, which it keeps until it exits: `sandmux agent --stop` (which ends its open streams) lets the next ssh start one of this version", version, agentVersion)
+	return fmt.Sprintf("this sandmux is version %s, the agent version %s, which it keeps until it exits: `%s` (which ends its open streams) lets the next ssh start one of this version", version, agentVersion, stop)
 }
 
 // plural is n and noun, with an s unless n is 1 ("1 open stream").

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/urfave/cli/v2"
+
 	"github.com/sandmux/sandmux/agent"
 )
 
@@ -16,7 +18,7 @@ func TestPrintStatusShowsWaitingProxies(t *testing.T) {
 		{URL: "wss://8081-b.e2b.app", State: agent.StateConnected, OpenStreams: 3},
 	}}
 	var b strings.Builder
-	if err := printStatus(&b, st); err != nil {
+	if err := printStatus(&b, st, "sandmux agent --stop"); err != nil {
 		t.Fatal(err)
 	}
 	lines := strings.Split(b.String(), "\n")
@@ -34,14 +36,14 @@ func TestPrintStatusShowsWaitingProxies(t *testing.T) {
 // binary and how to move to this one; nothing when they match.
 func TestPrintStatusNotesAnAgentOfAnotherVersion(t *testing.T) {
 	var b strings.Builder
-	if err := printStatus(&b, agent.Status{Started: time.Now(), Version: "old123"}); err != nil {
+	if err := printStatus(&b, agent.Status{Started: time.Now(), Version: "old123"}, "sandmux agent --stop --agent-dir /x"); err != nil {
 		t.Fatal(err)
 	}
-	if want := "this sandmux is version " + version + ", the agent version old123, which it keeps until it exits: `sandmux agent --stop`"; !strings.Contains(b.String(), want) {
+	if want := "this sandmux is version " + version + ", the agent version old123, which it keeps until it exits: `sandmux agent --stop --agent-dir /x`"; !strings.Contains(b.String(), want) {
 		t.Fatalf("status:\n%s\nwant %q", b.String(), want)
 	}
 	b.Reset()
-	if err := printStatus(&b, agent.Status{Started: time.Now(), Version: version}); err != nil {
+	if err := printStatus(&b, agent.Status{Started: time.Now(), Version: version}, "sandmux agent --stop"); err != nil {
 		t.Fatal(err)
 	}
 	if strings.Contains(b.String(), "this sandmux is") {
@@ -59,7 +61,7 @@ func TestPrintStatusTellsSessionsToOneURLApart(t *testing.T) {
 		{URL: "wss://8081-b.e2b.app", State: agent.StateConnected, Options: []string{"token"}},
 	}}
 	var b strings.Builder
-	if err := printStatus(&b, st); err != nil {
+	if err := printStatus(&b, st, "sandmux agent --stop"); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"\nwss://8081-a.e2b.app (defaults) ", "\nwss://8081-a.e2b.app (no resume) ", "\nwss://8081-a.e2b.app (token, header X-A) ", "\nwss://8081-b.e2b.app "} {
@@ -80,7 +82,7 @@ func TestPrintStatusNumbersSessionsThatReadTheSame(t *testing.T) {
 		{URL: "ws://127.0.0.1:9", State: agent.StateFailed, Reason: "ws://127.0.0.1:9: 401 Unauthorized"},
 	}}
 	var b strings.Builder
-	if err := printStatus(&b, st); err != nil {
+	if err := printStatus(&b, st, "sandmux agent --stop"); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{
@@ -97,7 +99,7 @@ func TestPrintStatusNumbersSessionsThatReadTheSame(t *testing.T) {
 func TestPrintStatusPlural(t *testing.T) {
 	for n, want := range map[int]string{0: ", 0 open streams\n", 1: ", 1 open stream\n", 2: ", 2 open streams\n"} {
 		var b strings.Builder
-		if err := printStatus(&b, agent.Status{Started: time.Now(), Streams: n}); err != nil {
+		if err := printStatus(&b, agent.Status{Started: time.Now(), Streams: n}, "sandmux agent --stop"); err != nil {
 			t.Fatal(err)
 		}
 		if !strings.Contains(b.String(), want) {
@@ -109,10 +111,41 @@ func TestPrintStatusPlural(t *testing.T) {
 // An agent with no session says so instead of a table head over nothing.
 func TestPrintStatusNoSessions(t *testing.T) {
 	var b strings.Builder
-	if err := printStatus(&b, agent.Status{Started: time.Now(), PID: 7}); err != nil {
+	if err := printStatus(&b, agent.Status{Started: time.Now(), PID: 7}, "sandmux agent --stop"); err != nil {
 		t.Fatal(err)
 	}
 	if got := b.String(); strings.Contains(got, "URL") || !strings.HasSuffix(got, "0 open streams\nno sessions (the next ssh through sandmux opens one)\n") {
 		t.Errorf("status of an agent with no session:\n%s", got)
+	}
+}
+
+// The `sandmux agent --stop` that status and agent print for a user to
+// copy names the agent directory they were given, by flag or by
+// SANDMUX_AGENT_DIR: `sandmux status --agent-dir X` said to run `sandmux
+// agent --stop`, which stops the default directory's agent instead.
+func TestAgentStopCommandNamesTheDirectory(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		env  string
+		want string
+	}{
+		{nil, "", "sandmux agent --stop"},
+		{[]string{"--agent-dir", "/tmp/a b"}, "", "sandmux agent --stop --agent-dir '/tmp/a b'"},
+		{nil, "/tmp/ab", "sandmux agent --stop --agent-dir /tmp/ab"},
+	} {
+		t.Setenv("SANDMUX_AGENT_DIR", tt.env)
+		var got string
+		cmd := &cli.Command{Name: "c", Flags: []cli.Flag{agentDirFlag()}, Action: func(c *cli.Context) error {
+			dir, err := agentDir(c)
+			got = agentStopCommand(c, dir)
+			return err
+		}}
+		app := &cli.App{Commands: []*cli.Command{cmd}}
+		if err := app.Run(append([]string{"sandmux", "c"}, tt.args...)); err != nil {
+			t.Fatal(err)
+		}
+		if got != tt.want {
+			t.Errorf("args %q, SANDMUX_AGENT_DIR %q: %q, want %q", tt.args, tt.env, got, tt.want)
+		}
 	}
 }
