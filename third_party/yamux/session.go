@@ -53,7 +53,7 @@ type Session struct {
 	windowGrowth atomic.Uint64
 
 	// pings is used to track inflight pings
-	pings    map[uint32]chan struct{}
+	pings    map[uint32]chan time.Time
 	pingID   uint32
 	pingLock sync.Mutex
 
@@ -127,7 +127,7 @@ func newSession(config *Config, conn io.ReadWriteCloser, client bool) *Session {
 		conn:        conn,
 		bufRead:     bufio.NewReader(conn),
 		recvScratch: make([]byte, chunkSize/2),
-		pings:       make(map[uint32]chan struct{}),
+		pings:       make(map[uint32]chan time.Time),
 		streams:     make(map[uint32]*Stream),
 		inflight:    make(map[uint32]struct{}),
 		draining:    make(map[uint32]weak.Pointer[Stream]),
@@ -369,8 +369,9 @@ func (s *Session) goAway(reason uint32) header {
 
 // Ping is used to measure the RTT response time
 func (s *Session) Ping() (time.Duration, error) {
-	// Get a channel for the ping
-	ch := make(chan struct{})
+	// Get a channel for the ping: the receive loop puts the answer's
+	// arrival in it.
+	ch := make(chan time.Time, 1)
 
 	// Get a new ping id, mark as pending
 	s.pingLock.Lock()
@@ -379,7 +380,15 @@ func (s *Session) Ping() (time.Duration, error) {
 	s.pings[id] = ch
 	s.pingLock.Unlock()
 
-	// Send the ping request
+	// Send the ping request. The round trip is timed from before the
+	// send to the answer's arrival (sandmux patch): upstream timed it
+	// from the send's return to this goroutine's wake-up, and an answer
+	// that arrived before this goroutine ran again (a busy scheduler, or
+	// loopback) measured next to nothing, which as the smallest round
+	// trip of the last minute kept windows from growing (autotune.go).
+	// The time the ping waits in the send queue counts: it goes first
+	// (lanes.go), and the smallest of a minute is kept.
+	start := time.Now()
 	hdr := header(make([]byte, headerSize))
 	hdr.encode(typePing, flagSYN, 0, id)
 	if err := s.waitForSend(hdr, nil); err != nil {
@@ -387,9 +396,9 @@ func (s *Session) Ping() (time.Duration, error) {
 	}
 
 	// Wait for a response
-	start := time.Now()
+	var arrived time.Time
 	select {
-	case <-ch:
+	case arrived = <-ch:
 	case <-time.After(s.config.ConnectionWriteTimeout):
 		s.pingLock.Lock()
 		delete(s.pings, id) // Ignore it if a response comes later.
@@ -400,7 +409,7 @@ func (s *Session) Ping() (time.Duration, error) {
 	}
 
 	// Compute the RTT
-	rtt := time.Since(start)
+	rtt := arrived.Sub(start)
 	s.rtt.store(rtt)
 	return rtt, nil
 }
@@ -727,7 +736,7 @@ func (s *Session) handlePing(hdr header) error {
 	ch := s.pings[pingID]
 	if ch != nil {
 		delete(s.pings, pingID)
-		close(ch)
+		ch <- time.Now() // room for one, and only this answer sends
 	}
 	s.pingLock.Unlock()
 	return nil
