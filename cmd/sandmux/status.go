@@ -114,7 +114,9 @@ func printStatus(w io.Writer, st agent.Status, stop string) error {
 			since = time.Since(s.ConnectedSince).Round(time.Second).String()
 		}
 		resumes := "-"
-		if s.Resumable {
+		// An idle entry has no session, resumable or not, but keeps the
+		// counts of those it had, as REPLAYED does.
+		if s.Resumable || s.Resumes > 0 {
 			resumes = fmt.Sprint(s.Resumes)
 		}
 		streams := fmt.Sprint(s.OpenStreams)

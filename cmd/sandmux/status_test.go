@@ -32,6 +32,24 @@ func TestPrintStatusShowsWaitingProxies(t *testing.T) {
 	}
 }
 
+// An idle entry (its session closed for want of use) keeps the resumes
+// its sessions made beside the bytes they replayed, not a "-" that says
+// none could resume.
+func TestPrintStatusIdleKeepsResumes(t *testing.T) {
+	st := agent.Status{Started: time.Now(), Sessions: []agent.SessionStatus{
+		{URL: "wss://8081-a.e2b.app", State: agent.StateIdle, Resumes: 2, Replayed: 3 << 10},
+		{URL: "wss://8081-b.e2b.app", State: agent.StateConnected},
+	}}
+	var b strings.Builder
+	if err := printStatus(&b, st, "sandmux agent --stop"); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(b.String(), "\n")
+	if len(lines) < 5 || !strings.Contains(lines[3], " 2 ") || !strings.Contains(lines[3], "3.0 KiB") || !strings.Contains(lines[4], " - ") {
+		t.Fatalf("status:\n%s\nwant the idle row's 2 resumes beside its 3.0 KiB replayed, and - for a session that is not resumable", b.String())
+	}
+}
+
 // After an upgrade, status says that the running agent is still the old
 // binary and how to move to this one; nothing when they match.
 func TestPrintStatusNotesAnAgentOfAnotherVersion(t *testing.T) {
