@@ -322,7 +322,7 @@ func (a *Agent) handle(ctx context.Context, wg *sync.WaitGroup, c *net.UnixConn)
 		open = true
 		a.serveOpen(ctx, wg, c, req.Open, answered)
 	default:
-		_ = writeMessage(c, reply{Version: protoVersion, Error: fmt.Sprintf("unknown request %q (is the agent older than this proxy? run `sandmux agent --stop`)", req.Op)})
+		_ = writeMessage(c, reply{Version: protoVersion, Error: fmt.Sprintf("unknown request %q (is the agent older than this proxy? run `%s`)", req.Op, stopCommand(a.cfg.StopCommand))})
 		_ = c.Close()
 	}
 }
@@ -366,7 +366,7 @@ func (a *Agent) serveOpen(ctx context.Context, wg *sync.WaitGroup, c *net.UnixCo
 		err = errors.New(errShuttingDown)
 	}
 	if err != nil {
-		err = trustStoreHint(e.limitHint(err, hostOr(req), sess, req.Overflow))
+		err = trustStoreHint(e.limitHint(err, hostOr(req), sess, req.Overflow), a.cfg.StopCommand)
 		var cte *connectTimeoutError
 		if errors.As(err, &cte) {
 			err = fmt.Errorf("could not connect to %s within %s", client.RedactURL(e.cfg.URL), timeout)
@@ -397,11 +397,11 @@ func (a *Agent) serveOpen(ctx context.Context, wg *sync.WaitGroup, c *net.UnixCo
 		return streamEndError(ctx, e.limitHint(err, hostOr(req), sess, req.Overflow), hostOr(req), req.URL, req.Forward)
 	}
 	if req.Handoff && req.Disown {
-		serveDisowned(c, stream, verdict, e.log)
+		serveDisowned(c, stream, verdict, e.log, a.cfg.StopCommand)
 		return
 	}
 	if req.Handoff {
-		serveHandoff(c, stream, verdict)
+		serveHandoff(c, stream, verdict, a.cfg.StopCommand)
 		return
 	}
 	fw := &framedWriter{conn: c, frameIn: frameIn, in: unframer{r: c}}

@@ -43,6 +43,10 @@ type Config struct {
 	Mux mux.Config
 	// Version is reported by status.
 	Version string
+	// StopCommand is what the agent's lines tell a user to run to stop
+	// it (with --agent-dir when its directory is not the default one);
+	// empty: `sandmux agent --stop`.
+	StopCommand string
 	// Logger receives the agent's logs; nil discards them.
 	Logger *slog.Logger
 	// OnListening, if set, is called once the socket accepts

@@ -35,8 +35,9 @@ import (
 // without "disown", and the proxy refuses to go on (it cannot stay: ssh
 // waits for it to exit).
 
-// errDisownUnknown is a proxy's line when its agent predates --fdpass.
-const errDisownUnknown = "the running sandmux agent predates --fdpass (ssh's ProxyUseFdpass): run `sandmux agent --stop` (which ends its open streams), or drop --fdpass and ProxyUseFdpass"
+// errDisownUnknown is a proxy's line when its agent predates --fdpass;
+// %s is the command that stops it.
+const errDisownUnknown = "the running sandmux agent predates --fdpass (ssh's ProxyUseFdpass): run `%s` (which ends its open streams), or drop --fdpass and ProxyUseFdpass"
 
 // OpenFdpass opens a stream through the agent for a proxy that ssh runs
 // with ProxyUseFdpass, whose ssh waits on sshSock (the proxy's stdout, a
@@ -82,7 +83,7 @@ func openDisowned(ctx context.Context, dir string, start func() error, req OpenR
 	}
 	defer c.Close()
 	if !rep.Handoff || !rep.Disown {
-		return errors.New(errDisownUnknown)
+		return fmt.Errorf(errDisownUnknown, stopCommand(req.StopCommand))
 	}
 	if err := sendFiles(c, f, f); err != nil {
 		return err
@@ -107,8 +108,8 @@ func openDisowned(ctx context.Context, dir string, start func() error, req OpenR
 // stream to the socket until either ends. It owns c and stream. A cut is
 // told on ssh's stderr before ssh's connection closes (ssh exits then),
 // and logged.
-func serveDisowned(c *net.UnixConn, stream net.Conn, verdict func(error) error, log *slog.Logger) {
-	in, out, restore, ok := takeStdio(c, stream)
+func serveDisowned(c *net.UnixConn, stream net.Conn, verdict func(error) error, log *slog.Logger, stop string) {
+	in, out, restore, ok := takeStdio(c, stream, stop)
 	if !ok {
 		return
 	}
@@ -116,7 +117,7 @@ func serveDisowned(c *net.UnixConn, stream net.Conn, verdict func(error) error, 
 	if err == nil {
 		err = writeMessage(c, reply{Version: protoVersion, OK: true})
 	} else {
-		_ = writeMessage(c, reply{Version: protoVersion, Error: "hand-off failed: " + err.Error()})
+		_ = writeMessage(c, reply{Version: protoVersion, Error: handoffFailed(err, stop)})
 	}
 	_ = c.Close()
 	if err != nil {

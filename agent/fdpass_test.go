@@ -112,7 +112,7 @@ func disownedRig(t *testing.T, st net.Conn) (sshSide *os.File, stderr *os.File) 
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		serveDisowned(agentEnd, st, func(err error) error { return err }, slog.New(slog.DiscardHandler))
+		serveDisowned(agentEnd, st, func(err error) error { return err }, slog.New(slog.DiscardHandler), "")
 	}()
 	t.Cleanup(func() {
 		_ = st.Close()

@@ -157,9 +157,10 @@ func Handoffable(f *os.File) bool {
 }
 
 // serveHandoff takes the proxy's descriptors and splices stream to them
-// until either ends, then sends the verdict. It owns c and stream.
-func serveHandoff(c *net.UnixConn, stream net.Conn, verdict func(error) error) {
-	in, out, restore, ok := takeStdio(c, stream)
+// until either ends, then sends the verdict. It owns c and stream; stop
+// is Config.StopCommand.
+func serveHandoff(c *net.UnixConn, stream net.Conn, verdict func(error) error, stop string) {
+	in, out, restore, ok := takeStdio(c, stream, stop)
 	if !ok {
 		return
 	}
@@ -258,12 +259,12 @@ func serveHandoff(c *net.UnixConn, stream net.Conn, verdict func(error) error) {
 // takeStdio receives the proxy's descriptors (recvStdio) within
 // handoffTimeout. On a failure it tells the proxy, closes c and stream,
 // and reports false.
-func takeStdio(c *net.UnixConn, stream net.Conn) (in io.ReadCloser, out io.WriteCloser, restore func(), ok bool) {
+func takeStdio(c *net.UnixConn, stream net.Conn, stop string) (in io.ReadCloser, out io.WriteCloser, restore func(), ok bool) {
 	_ = c.SetReadDeadline(time.Now().Add(handoffTimeout))
 	in, out, restore, err := recvStdio(c)
 	if err != nil {
 		_ = stream.Close()
-		_ = writeMessage(c, reply{Version: protoVersion, Error: "hand-off failed: " + err.Error()})
+		_ = writeMessage(c, reply{Version: protoVersion, Error: handoffFailed(err, stop)})
 		_ = c.Close()
 		return nil, nil, nil, false
 	}

@@ -70,7 +70,7 @@ func TestHandoffCutMetByWriterKeepsPipes(t *testing.T) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		serveHandoff(agentEnd, st, func(err error) error { return err })
+		serveHandoff(agentEnd, st, func(err error) error { return err }, "")
 	}()
 	defer wg.Wait()
 	defer proxy.Close()

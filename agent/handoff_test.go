@@ -412,9 +412,10 @@ func isNonblock(t *testing.T, fd int) bool {
 func TestProxyRefusesAnAgentThatIgnoresItsHTTPProxy(t *testing.T) {
 	dir := shortDir(t)
 	oldAgent(t, dir, reply{Version: protoVersion, OK: true}, func(*net.UnixConn) {}) // no Proxy
-	_, err := Open(context.Background(), dir, noStart, OpenRequest{URL: "ws://box.invalid:8081", Proxy: "http://127.0.0.1:3128"})
-	if err == nil || !strings.Contains(err.Error(), "predates HTTP proxy support") {
-		t.Fatalf("open through an agent that ignores the proxy: %v", err)
+	const stop = "sandmux agent --stop --agent-dir /x"
+	_, err := Open(context.Background(), dir, noStart, OpenRequest{URL: "ws://box.invalid:8081", Proxy: "http://127.0.0.1:3128", StopCommand: stop})
+	if err == nil || !strings.Contains(err.Error(), "predates HTTP proxy support") || !strings.Contains(err.Error(), "`"+stop+"`") {
+		t.Fatalf("open through an agent that ignores the proxy: %v (want it to say %s)", err, stop)
 	}
 }
 

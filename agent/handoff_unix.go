@@ -90,7 +90,7 @@ func recvFDs(c *net.UnixConn, n int, what string) ([]int, error) {
 		if flags&syscall.MSG_CTRUNC != 0 {
 			// The kernel drops what it cannot install: the agent is at
 			// its descriptor limit (every stream handed off holds two).
-			return nil, fmt.Errorf("the sandmux agent is out of file descriptors (its limit is %d, the hard limit, ulimit -Hn, of the proxy that started it): close some connections, or stop the agent (`sandmux agent --stop`) and start the next proxy with a higher ulimit -Hn", fdLimit())
+			return nil, &fdLimitError{limit: fdLimit()}
 		}
 		return nil, fmt.Errorf("expected %s, got %d descriptors", what, len(fds))
 	}

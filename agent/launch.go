@@ -128,7 +128,7 @@ func open(ctx context.Context, dir string, start func() error, req OpenRequest) 
 		if err == nil && req.Proxy != "" && !rep.Proxy {
 			// An agent older than HTTP proxy support dialled directly.
 			_ = c.Close()
-			return nil, reply{}, errors.New("the running sandmux agent predates HTTP proxy support and connected directly, not through HTTPS_PROXY/HTTP_PROXY: run `sandmux agent --stop`, or use --no-agent")
+			return nil, reply{}, fmt.Errorf("the running sandmux agent predates HTTP proxy support and connected directly, not through HTTPS_PROXY/HTTP_PROXY: run `%s`, or use --no-agent", stopCommand(req.StopCommand))
 		}
 		if err == nil {
 			return c, rep, nil
@@ -137,7 +137,7 @@ func open(ctx context.Context, dir string, start func() error, req OpenRequest) 
 		if kind := proxyKindUnknownTo(ctx, dir, rep.Error, req.Proxy); kind != "" {
 			// Its reason, "only http:// proxies are supported", would
 			// tell a user of a current sandmux that this kind is not.
-			return nil, reply{}, fmt.Errorf("the running sandmux agent predates %s proxy support: run `sandmux agent --stop`, or use --no-agent", kind)
+			return nil, reply{}, fmt.Errorf("the running sandmux agent predates %s proxy support: run `%s`, or use --no-agent", kind, stopCommand(req.StopCommand))
 		}
 		// An agent that reached --persist as this request arrived closed
 		// it unanswered; the next attempt finds it gone and starts one.

@@ -90,6 +90,10 @@ type OpenRequest struct {
 	// OnProgress, if set, receives those reports. It runs on the caller's
 	// goroutine inside Open and must not block.
 	OnProgress func(Progress) `json:"-"`
+	// StopCommand is what this side's lines tell a user to run to stop
+	// the agent, as its caller knows how the user names its directory;
+	// empty: `sandmux agent --stop`. Not sent.
+	StopCommand string `json:"-"`
 }
 
 // ResumeOptions are a proxy's --no-resume and --resume-timeout.

@@ -19,11 +19,11 @@ var storeReadOnce = runtime.GOOS != "darwin" && runtime.GOOS != "windows"
 // when err is an https:// proxy's certificate of an unknown authority:
 // the user told to add its CA there, and who did, would otherwise meet
 // the same refusal again.
-func trustStoreHint(err error) error {
+func trustStoreHint(err error, stop string) error {
 	var pe *client.ProxyError
 	var ua x509.UnknownAuthorityError
 	if !storeReadOnce || !errors.As(err, &pe) || !errors.As(pe.Err, &ua) {
 		return err
 	}
-	return fmt.Errorf("%w; the agent read the system's trust store when it started: after adding a CA there, run `sandmux agent --stop`", err)
+	return fmt.Errorf("%w; the agent read the system's trust store when it started: after adding a CA there, run `%s`", err, stopCommand(stop))
 }

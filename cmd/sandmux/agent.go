@@ -73,6 +73,12 @@ func agentDir(c *cli.Context) (string, error) {
 		}
 		return filepath.Abs(d)
 	}
+	return defaultAgentDir()
+}
+
+// defaultAgentDir is the per-user agent directory, where an agent-dir
+// not given puts it.
+func defaultAgentDir() (string, error) {
 	// The XDG base directory spec: a relative path is invalid, ignore it.
 	runtime := os.Getenv("XDG_RUNTIME_DIR")
 	if fi, err := os.Stat(runtime); !filepath.IsAbs(runtime) || err != nil || !fi.IsDir() || !ownedByMe(runtime) {
@@ -92,11 +98,12 @@ func agentDir(c *cli.Context) (string, error) {
 }
 
 // agentStopCommand is the `sandmux agent --stop` that reaches the agent
-// in dir, for a hint to copy: with --agent-dir when this command was
-// given one (by flag or SANDMUX_AGENT_DIR), since without it the command
-// stops the default directory's agent, another one, or none.
+// in dir, for a hint to copy: with --agent-dir unless dir is the default
+// one, since without it the command stops the default directory's agent,
+// another one, or none. An agent is always started with --agent-dir, so
+// whether one was given cannot tell.
 func agentStopCommand(c *cli.Context, dir string) string {
-	if c.String("agent-dir") == "" {
+	if def, err := defaultAgentDir(); c.String("agent-dir") == "" || (err == nil && def == dir) {
 		return "sandmux agent --stop"
 	}
 	return "sandmux agent --stop --agent-dir " + shellQuote(dir)
@@ -232,6 +239,7 @@ func serveAgent(ctx context.Context, c *cli.Context, dir string) error {
 	cfg.ResumeTimeout = c.Duration("resume-timeout")
 	cfg.NoResume = c.Bool("no-resume")
 	cfg.Version = version
+	cfg.StopCommand = agentStopCommand(c, dir)
 	cfg.Logger = log
 	if c.Bool("daemon") {
 		// Serving: the starter (agent --spawn) stops reading stderr.

@@ -3,13 +3,10 @@
 package main
 
 import (
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/urfave/cli/v2"
 )
 
 // An XDG_RUNTIME_DIR or HOME that belongs to another user (`sudo -E`,
@@ -32,7 +29,7 @@ func TestAgentDirIgnoresAnotherUsersDirs(t *testing.T) {
 	}
 	t.Setenv("XDG_RUNTIME_DIR", runtime)
 	t.Setenv("HOME", home)
-	dir := defaultAgentDir(t)
+	dir := mustDefaultAgentDir(t)
 	if strings.HasPrefix(dir, others) {
 		t.Fatalf("agent directory %s is inside another user's directory", dir)
 	}
@@ -48,19 +45,17 @@ func TestAgentDirSkipsAMissingRuntimeDir(t *testing.T) {
 	base := t.TempDir()
 	t.Setenv("XDG_RUNTIME_DIR", filepath.Join(base, "run", "1000"))
 	t.Setenv("HOME", base)
-	dir := defaultAgentDir(t)
+	dir := mustDefaultAgentDir(t)
 	if want := filepath.Join(base, ".cache", "sandmux"); dir != want {
 		t.Fatalf("agent directory %s, want %s: the runtime directory is gone", dir, want)
 	}
 }
 
-// defaultAgentDir is the agent directory of a command given no
+// mustDefaultAgentDir is the agent directory of a command given no
 // --agent-dir, from the environment.
-func defaultAgentDir(t *testing.T) string {
+func mustDefaultAgentDir(t *testing.T) string {
 	t.Helper()
-	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
-	fs.String("agent-dir", "", "")
-	dir, err := agentDir(cli.NewContext(cli.NewApp(), fs, nil))
+	dir, err := defaultAgentDir()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -287,6 +287,7 @@ func runForward(c *cli.Context) error {
 			return err
 		}
 		req.Forward = true
+		req.StopCommand = agentStopCommand(c, dir)
 		opener = &agentOpener{dir: dir, start: agentStarter(c, dir), req: req, timeout: c.Duration("connect-timeout")}
 	}
 	defer opener.close()

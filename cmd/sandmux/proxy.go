@@ -251,6 +251,7 @@ func openViaAgent(ctx context.Context, c *cli.Context, cfg client.Config, report
 		return nil, nil, err
 	}
 	req.Target = c.String("target")
+	req.StopCommand = agentStopCommand(c, dir)
 	// Through the agent, this process has nothing else to log: the
 	// session's lines are the agent's. Without this line, -v printed
 	// nothing at all.

@@ -142,6 +142,12 @@ func TestPrintStatusNoSessions(t *testing.T) {
 // SANDMUX_AGENT_DIR: `sandmux status --agent-dir X` said to run `sandmux
 // agent --stop`, which stops the default directory's agent instead.
 func TestAgentStopCommandNamesTheDirectory(t *testing.T) {
+	t.Setenv("HOME", t.TempDir())
+	t.Setenv("XDG_RUNTIME_DIR", "")
+	def, err := defaultAgentDir()
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, tt := range []struct {
 		args []string
 		env  string
@@ -150,6 +156,9 @@ func TestAgentStopCommandNamesTheDirectory(t *testing.T) {
 		{nil, "", "sandmux agent --stop"},
 		{[]string{"--agent-dir", "/tmp/a b"}, "", "sandmux agent --stop --agent-dir '/tmp/a b'"},
 		{nil, "/tmp/ab", "sandmux agent --stop --agent-dir /tmp/ab"},
+		// An agent is always started with --agent-dir: its own lines
+		// name it only where it is not the default.
+		{[]string{"--agent-dir", def}, "", "sandmux agent --stop"},
 	} {
 		t.Setenv("SANDMUX_AGENT_DIR", tt.env)
 		var got string
