@@ -2,6 +2,7 @@ package client
 
 import (
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -82,7 +83,7 @@ func checkURL(s string) error {
 		return fmt.Errorf("%w: %q has no scheme: start it with ws:// or wss:// (for example wss://8081-{host}.e2b.app)", ErrBadURL, s)
 	}
 	u, err := url.Parse(s)
-	if err != nil && strings.Contains(s, "{") {
+	if err != nil && strings.ContainsAny(s, "{}") {
 		return badPlaceholder(s)
 	}
 	if err != nil && strings.Contains(s, "%h") {
@@ -92,6 +93,10 @@ func checkURL(s string) error {
 		return fmt.Errorf("%w: %q: %%h is ssh's token, which ssh expands only where it is written in the ProxyCommand line; write {host}, sandmux's, as in wss://8081-{host}.e2b.app", ErrBadURL, s)
 	}
 	if err != nil {
+		if port, ok := badPort(s); ok {
+			// url.Parse's "invalid port" would name no range.
+			return fmt.Errorf("%w: %q: port %q is not 1-65535", ErrBadURL, s, port)
+		}
 		return fmt.Errorf("%w: %q: %w", ErrBadURL, s, err)
 	}
 	if u.Scheme != "ws" && u.Scheme != "wss" {
@@ -117,6 +122,21 @@ func checkURL(s string) error {
 		}
 	}
 	return nil
+}
+
+// badPort returns the port of s, a URL url.Parse refused, when that
+// port is what is wrong with it (":-1", ":abc").
+func badPort(s string) (string, bool) {
+	_, hostport, _ := strings.Cut(s, "://")
+	if i := strings.IndexAny(hostport, "/?#"); i >= 0 {
+		hostport = hostport[:i]
+	}
+	_, port, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return "", false
+	}
+	n, err := strconv.Atoi(port)
+	return port, err != nil || n < 1 || n > 65535
 }
 
 // ParseHeader parses one --header value, "Name: value".

@@ -107,6 +107,16 @@ func TestExpandURL(t *testing.T) {
 			wantErr: `bad url: "ws://127.0.0.1:/x": port "" is not 1-65535`,
 		},
 		{
+			// url.Parse refuses these with "invalid port", which named
+			// no range.
+			name: "negative port", template: "ws://127.0.0.1:-1", host: "",
+			wantErr: `bad url: "ws://127.0.0.1:-1": port "-1" is not 1-65535`,
+		},
+		{
+			name: "port not a number", template: "ws://{host}:abc/x", host: "abc",
+			wantErr: `bad url: "ws://abc:abc/x": port "abc" is not 1-65535`,
+		},
+		{
 			name: "only a colon for host", template: "ws://:", host: "",
 			wantErr: `bad url: "ws://:" has no host`,
 		},
@@ -121,6 +131,12 @@ func TestExpandURL(t *testing.T) {
 		{
 			name: "mistyped placeholder in the path", template: "ws://127.0.0.1:8081/{hots}", host: "abc",
 			wantErr: `bad url: "ws://127.0.0.1:8081/{hots}": the only placeholder is {host}, in lower case`,
+		},
+		{
+			// url.Parse refuses the brace in a host, with no word
+			// about the placeholder.
+			name: "placeholder without its opening brace", template: "wss://8081-host}.e2b.app", host: "abc",
+			wantErr: `bad url: "wss://8081-host}.e2b.app": the only placeholder is {host}, in lower case`,
 		},
 		{
 			name: "credentials in url", template: "wss://me:secret@{host}.example", host: "abc",
