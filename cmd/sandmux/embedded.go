@@ -34,7 +34,7 @@ func embeddedFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "ssh", Value: "external", EnvVars: []string{"SANDMUX_SSH"}, Usage: "`MODE`: external forwards streams to --target (OpenSSH's sshd); embedded runs sandmux's own SSH server, no sshd needed"},
 		&cli.StringFlag{Name: "state-dir", EnvVars: []string{"SANDMUX_STATE_DIR"}, Usage: "`DIR` for the embedded server's host key (default $XDG_STATE_HOME/sandmux, else ~/.local/state/sandmux)", TakesFile: true},
-		&cli.StringFlag{Name: "authorized-keys", Usage: "authorized_keys `FILE` for the embedded server, read at every login (default ~/.ssh/authorized_keys); keys in " + envAuthorizedKeys + " are accepted too", TakesFile: true},
+		&cli.StringFlag{Name: "authorized-keys", Action: nonEmpty("authorized-keys", "the authorized_keys file"), Usage: "authorized_keys `FILE` for the embedded server, read at every login (default ~/.ssh/authorized_keys); keys in " + envAuthorizedKeys + " are accepted too", TakesFile: true},
 		&cli.StringFlag{Name: "max-startups", Value: "10:30:100", Usage: "embedded server: connections not yet logged in, as OpenSSH's `START:RATE:FULL` (random early drop of RATE % from START, all from FULL); raise it for many parallel logins (parallel sftp)"},
 		&cli.BoolFlag{Name: "print-host-key", Usage: "print the embedded server's host public key and fingerprint, generating the key if there is none, and exit"},
 	}

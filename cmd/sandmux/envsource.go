@@ -31,9 +31,15 @@ func envSource(c *cli.Context, name string) string {
 		}
 	}
 	env, _, ok := envValue(envs)
-	if !ok {
-		return ""
+	if !ok || onCommandLine(c, names) {
+		return "" // the command line's value wins over the variable
 	}
+	return env
+}
+
+// onCommandLine reports whether the command line gave the flag that has
+// names, as opposed to its environment variable or its default.
+func onCommandLine(c *cli.Context, names []string) bool {
 	var args []string
 	if l := c.Lineage(); len(l) > 1 {
 		// The parent's arguments are the command's name and what
@@ -46,8 +52,8 @@ func envSource(c *cli.Context, name string) string {
 		}
 		flag, _, _ := strings.Cut(strings.TrimPrefix(strings.TrimPrefix(a, "-"), "-"), "=")
 		if strings.HasPrefix(a, "-") && slices.Contains(names, flag) {
-			return "" // the command line's value wins over the variable
+			return true
 		}
 	}
-	return env
+	return false
 }

@@ -98,16 +98,47 @@ func TestForwardUsageErrors(t *testing.T) {
 		// The parser stops at the unknown flag, so that is what is named.
 		{[]string{"proxy", "--bogus", "--keepalive", "5", "abc"}, "flag provided but not defined: -bogus"},
 		{[]string{"proxy", "-keepalive=5", "abc"}, `--keepalive "5" is not a duration`},
-		{[]string{"server", "--max-sessions", "x", "--idle-timeout", "4"}, `invalid value "x" for flag -max-sessions`},
-		{[]string{"proxy", "--no-agent=maybe", "--keepalive", "5", "abc"}, `invalid boolean value "maybe" for -no-agent`},
+		{[]string{"server", "--max-sessions", "x", "--idle-timeout", "4"}, `--max-sessions "x" is not a whole number, e.g. --max-sessions 100`},
+		{[]string{"proxy", "--no-agent=maybe", "--keepalive", "5", "abc"}, "--no-agent=maybe: --no-agent is a switch: give it alone to turn it on, or --no-agent=false"},
 		{[]string{"proxy", "---keepalive", "5", "abc"}, "bad flag syntax: ---keepalive"},
 		{[]string{"proxy", "--keepalive", "5", "--keepalive", "10s", "abc"}, `--keepalive "5" is not a duration`},
 		{[]string{"forward", "help"}, "forward needs at least one -L"},
+		// An empty value given on the command line is an unset
+		// variable, not the flag left out: the server ran without
+		// authentication, the proxy sent its token to E2B.
+		// (The other flags make a command that took the value fail at
+		// once, not run or dial.)
+		{[]string{"server", "--listen", "", "--token-file", ""}, "--token-file is empty (an unset variable?): give the file that holds the token, or leave the flag out"},
+		{[]string{"server", "--listen", "", "--ssh", "embedded", "--authorized-keys="}, "--authorized-keys is empty"},
+		{[]string{"proxy", "--url", "", "--raw", "--target", "127.0.0.1:1", "abc"}, "--url is empty (an unset variable?): give the server URL, e.g. --url wss://8081-{host}.e2b.app, or leave the flag out"},
+		{[]string{"proxy", "--no-agent", "--url", "ws://127.0.0.1:1", "--token-file=", "abc"}, "--token-file is empty"},
+		{[]string{"doctor", "--url", "ws://127.0.0.1:1", "--ca", "", "abc"}, "--ca is empty (an unset variable?): give the PEM file of the CA"},
+		{[]string{"ssh-config", "--url", ""}, "--url is empty"},
+		// Or the server listened on a port chosen at random.
+		{[]string{"server", "--listen", "127.0.0.1:", "--metrics-listen", "x"}, "--listen 127.0.0.1: has no port (an unset variable?); give HOST:PORT, e.g. --listen 0.0.0.0:8081"},
+		{[]string{"server", "--max-sessions", "0"}, "--max-sessions 0: must be positive, e.g. --max-sessions 100"},
+		{[]string{"server", "--max-total-streams", "-1"}, "--max-total-streams -1: must be positive, e.g. --max-total-streams 4096"},
+		{[]string{"server", "--max-streams", "1e3"}, `--max-streams "1e3" is not a whole number, e.g. --max-streams 256`},
+		{[]string{"server", "--max-handshakes", "99999999999999999999"}, `--max-handshakes "99999999999999999999" is too large, e.g. --max-handshakes 64`},
+		{[]string{"status", "--json=2"}, "--json=2: --json is a switch"},
+		// HOST:PORT, but not one that works: "want HOST:PORT" misled.
+		{[]string{"proxy", "--target", "127.0.0.1:0", "abc"}, `--target "127.0.0.1:0": the port must be a number from 1 to 65535, e.g. --target 127.0.0.1:5432`},
+		{[]string{"server", "--target", "127.0.0.1:70000"}, "the port must be a number from 1 to 65535"},
+		{[]string{"server", "--allow", "::1:22"}, `--allow "::1:22": want HOST:PORT, an IPv6 address in brackets as in [::1]:22, e.g. --allow 127.0.0.1:5432`},
+		{[]string{"doctor", "--probe-target", "a..b:7", "abc"}, "the host name has an empty label"},
+		{[]string{"forward", "-L", "::1:15000:127.0.0.1:22", "abc"}, "wrong number of fields (an IPv6 address goes in brackets, as in [::1]:5432:[::1]:5432)"},
 	}
 	for _, tt := range tests {
-		_, _, err := runApp(t, tt.args...)
+		out, _, err := runApp(t, tt.args...)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("sandmux %s: error %v, want %q", strings.Join(tt.args, " "), err, tt.want)
+		}
+		if err != nil && strings.Contains(err.Error(), "\n") {
+			t.Errorf("sandmux %s: error is not one line: %q", strings.Join(tt.args, " "), err)
+		}
+		if out != "" {
+			// Under ssh, proxy's stdout is the stream.
+			t.Errorf("sandmux %s: printed %q on stdout", strings.Join(tt.args, " "), out)
 		}
 	}
 }

@@ -27,12 +27,38 @@ func positive(name, example string) func(*cli.Context, time.Duration) error {
 	}
 }
 
+// positiveInt is an IntFlag Action refusing zero and negative values
+// with a line that names the flag and its default.
+func positiveInt(name string, example int) func(*cli.Context, int) error {
+	return func(_ *cli.Context, n int) error {
+		if n <= 0 {
+			return fmt.Errorf("--%s %d: must be positive, e.g. --%s %d", name, n, name, example)
+		}
+		return nil
+	}
+}
+
 // nonNegative is a DurationFlag Action refusing negative values; zero
 // means what zeroMeans says.
 func nonNegative(name, zeroMeans string) func(*cli.Context, time.Duration) error {
 	return func(c *cli.Context, d time.Duration) error {
 		if d < 0 {
 			return fmt.Errorf("%s: must not be negative (0 = %s)", valueRef(c, name)(d.String()), zeroMeans)
+		}
+		return nil
+	}
+}
+
+// nonEmpty is a StringFlag Action refusing an empty value given on the
+// command line, where it is an unset variable (`--token-file "$F"`) more
+// often than a choice, and would otherwise read as no flag at all: for
+// the server's --token-file that is no authentication, for --url E2B's
+// server, which then gets the token. give says what to give instead. An
+// empty environment variable still counts as unset.
+func nonEmpty(name, give string) func(*cli.Context, string) error {
+	return func(c *cli.Context, v string) error {
+		if v == "" && onCommandLine(c, []string{name}) {
+			return fmt.Errorf("--%s is empty (an unset variable?): give %s, or leave the flag out", name, give)
 		}
 		return nil
 	}
@@ -99,6 +125,11 @@ func listen(flag, addr, example string) (net.Listener, error) {
 		// net.Listen would take "" as every interface, port chosen.
 		return nil, fmt.Errorf("--%s is empty; give HOST:PORT, e.g. --%s %s", flag, flag, example)
 	}
+	if strings.HasSuffix(addr, ":") {
+		// Or "HOST:" as HOST, port chosen: `--listen 0.0.0.0:$PORT`
+		// with PORT unset listened where no client would look.
+		return nil, fmt.Errorf("--%s %s has no port (an unset variable?); give HOST:PORT, e.g. --%s %s", flag, addr, flag, example)
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, listenError(flag, addr, example, err)
@@ -140,10 +171,29 @@ func hostPort(name string) func(*cli.Context, string) error {
 			if errors.As(err, &he) {
 				return fmt.Errorf("%s: %s, e.g. %s", ref(strconv.Quote(v)), he.Reason, ref("127.0.0.1:5432"))
 			}
-			return fmt.Errorf("%s: want HOST:PORT, e.g. %s", ref(strconv.Quote(v)), ref("127.0.0.1:5432"))
+			return fmt.Errorf("%s: %s, e.g. %s", ref(strconv.Quote(v)), targetFault(v), ref("127.0.0.1:5432"))
 		}
 		return nil
 	}
+}
+
+// targetFault says what is wrong with v, a target CheckTarget refused
+// for its form: "want HOST:PORT" alone misled for a HOST:PORT whose port
+// is out of range, or an IPv6 address without brackets.
+func targetFault(v string) string {
+	host, port, err := net.SplitHostPort(v)
+	switch {
+	case err != nil && strings.Count(v, ":") > 1 && !strings.ContainsAny(v, "[/"):
+		return "want HOST:PORT, an IPv6 address in brackets as in [::1]:22"
+	case err != nil:
+		return "want HOST:PORT"
+	case host == "":
+		return "the host is empty"
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || n == 0 {
+		return "the port must be a number from 1 to 65535"
+	}
+	return "the host name has an empty label (two dots in a row, or a dot first)"
 }
 
 // hostPorts is hostPort for a repeatable flag.

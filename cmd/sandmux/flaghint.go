@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -86,7 +87,9 @@ func argHint(flags []cli.Flag, args []string) error {
 		}
 		if _, isBool := f.(*cli.BoolFlag); isBool {
 			if _, err := strconv.ParseBool(v); inline && err != nil {
-				return nil // the parser stops at --flag=maybe
+				// The parser stops at --flag=maybe, and says "parse
+				// error".
+				return fmt.Errorf("--%s=%s: --%s is a switch: give it alone to turn it on, or --%s=false", name, v, name, name)
 			}
 			continue
 		}
@@ -103,8 +106,12 @@ func argHint(flags []cli.Flag, args []string) error {
 				return fmt.Errorf("--%s %q is not a duration: give a number with a unit (ms, s, m, h), e.g. --%s %s", f.Name, v, f.Name, durationExample(f.Value))
 			}
 		case *cli.IntFlag:
-			if _, err := strconv.ParseInt(v, 0, strconv.IntSize); err != nil {
-				return nil // the parser stops here, with its own words
+			// The parser stops here, and says "parse error" or "value
+			// out of range".
+			if _, err := strconv.ParseInt(v, 0, strconv.IntSize); errors.Is(err, strconv.ErrRange) {
+				return fmt.Errorf("--%s %q is too large, e.g. --%s %d", f.Name, v, f.Name, f.Value)
+			} else if err != nil {
+				return fmt.Errorf("--%s %q is not a whole number, e.g. --%s %d", f.Name, v, f.Name, f.Value)
 			}
 		}
 	}

@@ -92,6 +92,9 @@ func parseForward(s string) (forwardSpec, error) {
 			bind = ""
 		}
 	default:
+		if strings.Contains(s, "::") {
+			return bad("wrong number of fields (an IPv6 address goes in brackets, as in [::1]:5432:[::1]:5432)")
+		}
 		return bad("wrong number of fields")
 	}
 	unbracket := func(h string) string { return strings.TrimSuffix(strings.TrimPrefix(h, "["), "]") }

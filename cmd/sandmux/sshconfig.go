@@ -24,7 +24,7 @@ func sshConfigCommand() *cli.Command {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "host-pattern", Value: "*.e2b", Usage: "ssh `PATTERN` the block applies to; a leading * makes the rest a suffix stripped from the host name"},
 			&cli.StringFlag{Name: "user", Value: "user", Usage: "login `NAME` in the sandbox (E2B's default is user)"},
-			&cli.StringFlag{Name: "url", Usage: "server URL `TEMPLATE` for the proxy (default " + client.DefaultURLTemplate + ")"},
+			&cli.StringFlag{Name: "url", Action: nonEmpty("url", "the server URL template, e.g. --url "+client.DefaultURLTemplate), Usage: "server URL `TEMPLATE` for the proxy (default " + client.DefaultURLTemplate + ")"},
 		},
 		Action: func(c *cli.Context) error {
 			if err := noArgs(c); err != nil {
