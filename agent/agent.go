@@ -195,7 +195,9 @@ const failedKeep = time.Minute
 func (a *Agent) reap(ctx context.Context, stop context.CancelFunc) {
 	every := time.Second
 	if a.cfg.Persist > 0 {
-		every = min(a.cfg.Persist/4, every)
+		// At least a millisecond: under 4 ns the quarter was 0, a
+		// ticker that panics (`sandmux agent --persist 1ns`).
+		every = max(min(a.cfg.Persist/4, every), time.Millisecond)
 	}
 	tick := time.NewTicker(every)
 	defer tick.Stop()

@@ -213,7 +213,9 @@ func (r *Resumable) kickAck() {
 // clock while detached.
 func (r *Resumable) background() {
 	defer r.wg.Done()
-	step := min(time.Second, r.cfg.Grace/8)
+	// At least a millisecond: under 8 ns the eighth was 0, a ticker that
+	// panics, and a client's grace is the server's (its welcome's).
+	step := max(min(time.Second, r.cfg.Grace/8), time.Millisecond)
 	tick := time.NewTicker(step)
 	defer tick.Stop()
 	var clock *graceClock

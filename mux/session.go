@@ -87,7 +87,9 @@ func newSession(conn net.Conn, cfg Config, log *slog.Logger, start func(io.ReadW
 func (s *Session) monitor() {
 	defer s.wg.Done()
 	deadAfter := s.cfg.deadAfter()
-	check := min(s.cfg.KeepAliveInterval, deadAfter) / 4
+	// At least a millisecond: under 4 ns the quarter was 0, a ticker
+	// that panics (`sandmux proxy --keepalive 1ns`).
+	check := max(min(s.cfg.KeepAliveInterval, deadAfter)/4, time.Millisecond)
 	ticker := time.NewTicker(check)
 	defer ticker.Stop()
 	var pinging sync.WaitGroup
