@@ -55,6 +55,14 @@ func startEmbedded(c *cli.Context, log *slog.Logger, cfg *server.Config) (*embed
 		if c.IsSet("max-startups") {
 			return nil, errors.New("--max-startups is the embedded SSH server's (--ssh embedded); for OpenSSH's sshd, set MaxStartups in sshd_config")
 		}
+		// Ignored, they left OpenSSH's sshd refusing a key the
+		// operator thought given. (Their variables may be set for
+		// other servers, and still are ignored.)
+		for _, f := range []string{"authorized-keys", "state-dir"} {
+			if onCommandLine(c, []string{f}) {
+				return nil, fmt.Errorf("--%s is the embedded SSH server's: add --ssh embedded, or drop --%s (OpenSSH's sshd reads its own keys and files)", f, f)
+			}
+		}
 		return nil, nil
 	case "embedded":
 	default:

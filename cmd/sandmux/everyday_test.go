@@ -56,6 +56,10 @@ func TestParseForward(t *testing.T) {
 }
 
 func TestForwardUsageErrors(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		args []string
 		want string
@@ -127,6 +131,13 @@ func TestForwardUsageErrors(t *testing.T) {
 		{[]string{"server", "--allow", "::1:22"}, `--allow "::1:22": want HOST:PORT, an IPv6 address in brackets as in [::1]:22, e.g. --allow 127.0.0.1:5432`},
 		{[]string{"doctor", "--probe-target", "a..b:7", "abc"}, "the host name has an empty label"},
 		{[]string{"forward", "-L", "::1:15000:127.0.0.1:22", "abc"}, "wrong number of fields (an IPv6 address goes in brackets, as in [::1]:5432:[::1]:5432)"},
+		// Ignored, sshd refused the key the operator thought given.
+		{[]string{"server", "--listen", "", "--authorized-keys", file}, "--authorized-keys is the embedded SSH server's: add --ssh embedded, or drop --authorized-keys"},
+		{[]string{"server", "--listen", "", "--state-dir", file}, "--state-dir is the embedded SSH server's"},
+		// The forward ran, and each connection failed on a line of its
+		// own. (192.0.2.1, an address no machine has, fails the forward
+		// that takes the directory, after it set up its agent.)
+		{[]string{"forward", "--url", "ws://127.0.0.1:1", "-L", "0:127.0.0.1:1", "-L", "192.0.2.1:0:127.0.0.1:1", "--agent-dir", file, "abc"}, "create agent directory: mkdir " + file + ": not a directory"},
 	}
 	for _, tt := range tests {
 		out, _, err := runApp(t, tt.args...)

@@ -285,6 +285,12 @@ func runForward(c *cli.Context) error {
 		if err != nil {
 			return err
 		}
+		// Now, as proxy does on its first connection: the forward's
+		// connections are later, and each would fail on its own line
+		// while the forward looked up.
+		if err := agent.EnsureDir(dir); err != nil {
+			return err
+		}
 		req, err := agentRequest(c, cfg, host)
 		if err != nil {
 			return err
