@@ -1,6 +1,7 @@
 package client
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -83,21 +84,8 @@ func checkURL(s string) error {
 		return fmt.Errorf("%w: %q has no scheme: start it with ws:// or wss:// (for example wss://8081-{host}.e2b.app)", ErrBadURL, s)
 	}
 	u, err := url.Parse(s)
-	if err != nil && strings.ContainsAny(s, "{}") {
-		return badPlaceholder(s)
-	}
-	if err != nil && strings.Contains(s, "%h") {
-		// websocat's recipe spelt the URL wss://8081-%h.e2b.app: ssh
-		// expands %h in a ProxyCommand line, never in a variable or in
-		// what `sandmux ssh-config` writes (which doubles the %).
-		return fmt.Errorf("%w: %q: %%h is ssh's token, which ssh expands only where it is written in the ProxyCommand line; write {host}, sandmux's, as in wss://8081-{host}.e2b.app", ErrBadURL, s)
-	}
 	if err != nil {
-		if port, ok := badPort(s); ok {
-			// url.Parse's "invalid port" would name no range.
-			return fmt.Errorf("%w: %q: port %q is not 1-65535", ErrBadURL, s, port)
-		}
-		return fmt.Errorf("%w: %q: %w", ErrBadURL, s, err)
+		return unparsable(s, err)
 	}
 	if u.Scheme != "ws" && u.Scheme != "wss" {
 		return fmt.Errorf("%w: %q: scheme must be ws:// or wss:// (for example wss://8081-{host}.e2b.app)", ErrBadURL, s)
@@ -124,12 +112,49 @@ func checkURL(s string) error {
 	return nil
 }
 
-// badPort returns the port of s, a URL url.Parse refused, when that
-// port is what is wrong with it (":-1", ":abc").
-func badPort(s string) (string, bool) {
-	_, hostport, _ := strings.Cut(s, "://")
-	if i := strings.IndexAny(hostport, "/?#"); i >= 0 {
-		hostport = hostport[:i]
+// unparsable is the error for s, which url.Parse refused with err. s is
+// shown without its user information, which may hold a password: the URL
+// could not be checked for credentials.
+func unparsable(s string, err error) error {
+	shown := s
+	scheme, rest, _ := strings.Cut(s, "://")
+	if at := strings.LastIndex(authority(rest), "@"); at >= 0 {
+		shown = scheme + "://xxxxx" + rest[at:]
+	}
+	switch port, badPort := badPort(rest); {
+	case strings.ContainsAny(s, "{}"):
+		return badPlaceholder(shown)
+	case strings.Contains(s, "%h"):
+		// websocat's recipe spelt the URL wss://8081-%h.e2b.app: ssh
+		// expands %h in a ProxyCommand line, never in a variable or in
+		// what `sandmux ssh-config` writes (which doubles the %).
+		return fmt.Errorf("%w: %q: %%h is ssh's token, which ssh expands only where it is written in the ProxyCommand line; write {host}, sandmux's, as in wss://8081-{host}.e2b.app", ErrBadURL, shown)
+	case badPort:
+		// url.Parse's "invalid port" would name no range.
+		return fmt.Errorf("%w: %q: port %q is not 1-65535", ErrBadURL, shown, port)
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err // without the URL, which it repeats
+	}
+	return fmt.Errorf("%w: %q: %w", ErrBadURL, shown, err)
+}
+
+// authority returns the host part of rest, a URL after its "://": up to
+// its path, query or fragment.
+func authority(rest string) string {
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		return rest[:i]
+	}
+	return rest
+}
+
+// badPort returns the port of a URL url.Parse refused, given after its
+// "://", when that port is what is wrong with it (":-1", ":abc").
+func badPort(rest string) (string, bool) {
+	hostport := authority(rest)
+	if at := strings.LastIndex(hostport, "@"); at >= 0 {
+		hostport = hostport[at+1:]
 	}
 	_, port, err := net.SplitHostPort(hostport)
 	if err != nil {

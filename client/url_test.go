@@ -117,6 +117,16 @@ func TestExpandURL(t *testing.T) {
 			wantErr: `bad url: "ws://abc:abc/x": port "abc" is not 1-65535`,
 		},
 		{
+			// Refused by url.Parse before the check for credentials:
+			// the password was shown, twice.
+			name: "credentials in a url that does not parse", template: "ws://me:s3cret@{host}:-1", host: "abc",
+			wantErr: `bad url: "ws://xxxxx@abc:-1": port "-1" is not 1-65535`,
+		},
+		{
+			name: "credentials and a bad escape", template: "ws://me:s3cret@{host}%zz/", host: "abc",
+			wantErr: `bad url: "ws://xxxxx@abc%zz/": invalid URL escape "%zz"`,
+		},
+		{
 			name: "only a colon for host", template: "ws://:", host: "",
 			wantErr: `bad url: "ws://:" has no host`,
 		},
