@@ -131,6 +131,11 @@ func TestForwardUsageErrors(t *testing.T) {
 		{[]string{"server", "--allow", "::1:22"}, `--allow "::1:22": want HOST:PORT, an IPv6 address in brackets as in [::1]:22, e.g. --allow 127.0.0.1:5432`},
 		{[]string{"doctor", "--probe-target", "a..b:7", "abc"}, "the host name has an empty label"},
 		{[]string{"forward", "-L", "::1:15000:127.0.0.1:22", "abc"}, "wrong number of fields (an IPv6 address goes in brackets, as in [::1]:5432:[::1]:5432)"},
+		// Spelt right but over what a duration holds: it was told to
+		// give a number with a unit, which it had.
+		{[]string{"proxy", "--keepalive", "99999999999h", "abc"}, `--keepalive "99999999999h" is too long: a duration is at most 2562047h, e.g. --keepalive 15s`},
+		{[]string{"proxy", "--keepalive", ".h", "abc"}, `--keepalive ".h" is not a duration`},
+		{[]string{"server", "--listen", "::1:8081"}, "give HOST:PORT, an IPv6 address in brackets, e.g. --listen [::1]:8081"},
 		// Ignored, sshd refused the key the operator thought given.
 		{[]string{"server", "--listen", "", "--authorized-keys", file}, "--authorized-keys is the embedded SSH server's: add --ssh embedded, or drop --authorized-keys"},
 		{[]string{"server", "--listen", "", "--state-dir", file}, "--state-dir is the embedded SSH server's"},

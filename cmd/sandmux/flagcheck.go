@@ -154,6 +154,9 @@ func listenError(flag, addr, example string, err error) error {
 	case errnoIs(err, syscall.EADDRNOTAVAIL):
 		host, _, _ := net.SplitHostPort(addr)
 		return fmt.Errorf("--%s %s: %s is not an address of this machine; give one of its own, or 0.0.0.0 for every interface, e.g. --%s %s", flag, addr, host, flag, example)
+	case strings.Count(addr, ":") > 1 && !strings.ContainsAny(addr, "[/"):
+		_, port, _ := net.SplitHostPort(example)
+		return fmt.Errorf("--%s %s: %w; give HOST:PORT, an IPv6 address in brackets, e.g. --%s [::1]:%s", flag, addr, err, flag, port)
 	default:
 		return fmt.Errorf("--%s %s: %w; give HOST:PORT, e.g. --%s %s", flag, addr, err, flag, example)
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -47,7 +48,7 @@ func envHint(f cli.Flag) (hint error, stop bool) {
 	case *cli.DurationFlag:
 		if env, v, ok := envValue(f.EnvVars); ok {
 			if _, err := time.ParseDuration(v); err != nil {
-				return fmt.Errorf("%s=%q is not a duration: give a number with a unit (ms, s, m, h), e.g. %s=%s", env, v, env, durationExample(f.Value)), true
+				return fmt.Errorf("%s=%q %s, e.g. %s=%s", env, v, notDuration(v), env, durationExample(f.Value)), true
 			}
 		}
 	case *cli.BoolFlag:
@@ -103,7 +104,7 @@ func argHint(flags []cli.Flag, args []string) error {
 		switch f := f.(type) {
 		case *cli.DurationFlag:
 			if _, err := time.ParseDuration(v); err != nil {
-				return fmt.Errorf("--%s %q is not a duration: give a number with a unit (ms, s, m, h), e.g. --%s %s", f.Name, v, f.Name, durationExample(f.Value))
+				return fmt.Errorf("--%s %q %s, e.g. --%s %s", f.Name, v, notDuration(v), f.Name, durationExample(f.Value))
 			}
 		case *cli.IntFlag:
 			// The parser stops here, and says "parse error" or "value
@@ -116,6 +117,20 @@ func argHint(flags []cli.Flag, args []string) error {
 		}
 	}
 	return nil
+}
+
+// wellFormedDuration matches what time.ParseDuration reads, whatever
+// its size.
+var wellFormedDuration = regexp.MustCompile(`^[-+]?(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h))+$`)
+
+// notDuration says why time.ParseDuration refused v, which its error
+// does not: "99999999999h" is spelt right but over the 292 years a
+// duration holds, and was told to give a number with a unit.
+func notDuration(v string) string {
+	if v != "0" && wellFormedDuration.MatchString(v) {
+		return "is too long: a duration is at most 2562047h"
+	}
+	return "is not a duration: give a number with a unit (ms, s, m, h)"
 }
 
 // durationExample is a value to show beside a bad duration: the flag's
