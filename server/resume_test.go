@@ -28,12 +28,24 @@ type resumeRig struct {
 
 func newResumeRig(t *testing.T, target string, grace time.Duration) *resumeRig {
 	t.Helper()
+	return newResumeRigWith(t, target, grace, nil)
+}
+
+// newResumeRigWith is newResumeRig with both sides' mux configuration
+// changed by edit after the rig's own, if not nil.
+func newResumeRigWith(t *testing.T, target string, grace time.Duration, edit func(*mux.Config)) *resumeRig {
+	t.Helper()
 	// The cuts are resets, which both ends see at once; the keepalive's
 	// 300 ms death watch only ended sessions of its own on a loaded
 	// machine, dozens of times a run (130 resumes for 4 cuts), before
 	// the WELCOME too, which ends a session by design, and opens made
 	// in those storms ran out of time.
-	tolerant := func(c *mux.Config) { c.DeadAfter = 10 * time.Second }
+	tolerant := func(c *mux.Config) {
+		c.DeadAfter = 10 * time.Second
+		if edit != nil {
+			edit(c)
+		}
+	}
 	srv := fastServerWith(t, target, grace, nil, func(c *server.Config) { tolerant(&c.Mux) })
 	fault, sess := throughFaultWith(t, srv, func(c *client.Config) { tolerant(&c.Mux) })
 	if !sess.Resumable() {
