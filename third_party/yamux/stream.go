@@ -197,7 +197,15 @@ START:
 
 	// Send a window update potentially
 	err = s.sendWindowUpdate()
-	if err == ErrSessionShutdown {
+	if err == ErrSessionShutdown || err != nil && s.RemoteFinished() {
+		// sandmux patch: a stream whose FIN has arrived needs no more
+		// window, and its reader gets the rest of its data and then EOF,
+		// whatever became of the update. Upstream returned the update's
+		// failure with the bytes: such a stream read the connection's
+		// write error instead of the rest when its session ended (its
+		// peer closed it right after a finished upload), and a server
+		// passed a reset on to the target. For a stream still open the
+		// failure is the cut it is, and its cause.
 		err = nil
 	}
 	return n, err
