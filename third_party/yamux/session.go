@@ -112,6 +112,10 @@ type sendReady struct {
 	mu   sync.Mutex // Protects Body from unsafe reads.
 	Body []byte
 	Err  chan error
+	// taken is set once the send loop begins to write the frame (sandmux
+	// patch): its result, sent on Err, is then the frame's, shutdown or
+	// not (waitForSendErr).
+	taken atomic.Bool
 }
 
 // newSession is used to construct a new session
@@ -499,6 +503,16 @@ queue:
 		case err := <-errCh:
 			return err
 		case <-s.shutdownCh:
+			// sandmux patch: a frame the send loop has begun to write
+			// is told how its write ended, which Close (closing the
+			// connection) bounds. Upstream, with the result and the
+			// shutdown both ready, select chose at random, and a Write
+			// whose bytes had gone out failed: a server's reply to a
+			// stream whose client then finished and closed its session
+			// at once seemed lost, and the server reset the target.
+			if ready.taken.Load() {
+				return <-errCh
+			}
 			bodyCopy()
 			return ErrSessionShutdown
 		case <-timer.C:
@@ -585,6 +599,7 @@ func (s *Session) sendLoop() error {
 // ends when the session closes its connection, which it does before
 // waiting for this loop.
 func (s *Session) sendOne(ready *sendReady) error {
+	ready.taken.Store(true)
 	// Send a header if ready
 	if ready.Hdr != nil {
 		_, err := s.conn.Write(ready.Hdr)
