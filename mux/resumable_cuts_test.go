@@ -265,21 +265,7 @@ func cutsAtMarks(t *testing.T, seed uint64) {
 // ends the session for good; acknowledgements at or below an earlier
 // one change nothing.
 func TestAckOutsideWhatWasSentEndsSession(t *testing.T) {
-	r := testResumable(t)
-	peer, s := wsPair(t)
-	if _, err := r.Attach(Link{WS: s}, 0, nil); err != nil {
-		t.Fatal(err)
-	}
-	read := make(chan error, 1)
-	go func() {
-		buf := make([]byte, 64<<10)
-		for {
-			if _, err := r.Read(buf); err != nil {
-				read <- err
-				return
-			}
-		}
-	}()
+	r, peer, read := readingResumable(t)
 	if _, err := r.Write(make([]byte, 100)); err != nil {
 		t.Fatal(err)
 	}
@@ -325,16 +311,7 @@ func TestAckOutsideWhatWasSentEndsSession(t *testing.T) {
 // just its WebSocket: a peer that resumed from it would be handed bytes
 // it never had.
 func TestAckBeyondSentEndsSession(t *testing.T) {
-	r := testResumable(t)
-	peer, s := wsPair(t)
-	if _, err := r.Attach(Link{WS: s}, 0, nil); err != nil {
-		t.Fatal(err)
-	}
-	read := make(chan error, 1)
-	go func() {
-		_, err := r.Read(make([]byte, 64))
-		read <- err
-	}()
+	r, peer, read := readingResumable(t)
 	if _, err := r.Write(make([]byte, 100)); err != nil {
 		t.Fatal(err)
 	}
@@ -354,4 +331,27 @@ func TestAckBeyondSentEndsSession(t *testing.T) {
 	if _, err := r.Write([]byte("x")); !errors.Is(err, ErrResumeProtocol) {
 		t.Fatalf("write after the session ended: %v", err)
 	}
+}
+
+// readingResumable is a Resumable attached to one end of a WebSocket
+// pair, peer the other, read until it fails: read then says how. The
+// reader is the one that takes control messages (ACK, END).
+func readingResumable(t *testing.T) (r *Resumable, peer *websocket.Conn, read <-chan error) {
+	t.Helper()
+	r = testResumable(t)
+	peer, s := wsPair(t)
+	if _, err := r.Attach(Link{WS: s}, 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	ended := make(chan error, 1)
+	go func() {
+		buf := make([]byte, 64<<10)
+		for {
+			if _, err := r.Read(buf); err != nil {
+				ended <- err
+				return
+			}
+		}
+	}()
+	return r, peer, ended
 }

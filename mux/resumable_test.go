@@ -165,24 +165,9 @@ func TestMalformedMessageEndsSession(t *testing.T) {
 		"empty message":    {},
 		"2 MiB of DATA":    big,
 	} {
-		r := testResumable(t)
-		peer, s := wsPair(t)
-		if _, err := r.Attach(Link{WS: s}, 0, nil); err != nil {
-			t.Fatal(err)
-		}
+		r, peer, read := readingResumable(t)
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		go func() { _ = peer.Write(ctx, websocket.MessageBinary, msg) }()
-		// The reader is what reads control messages.
-		read := make(chan error, 1)
-		go func() {
-			buf := make([]byte, 64<<10)
-			for {
-				if _, err := r.Read(buf); err != nil {
-					read <- err
-					return
-				}
-			}
-		}()
 		select {
 		case <-read:
 		case <-ctx.Done():

@@ -2,7 +2,6 @@ package server_test
 
 import (
 	"math/rand/v2"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,20 +20,7 @@ func TestResumeCutInResumeHandshake(t *testing.T) {
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, 13))
 
-	const streams = 3
-	var wg sync.WaitGroup
-	errs := make(chan error, streams)
-	for i := range streams {
-		size := []int{1 << 20, 2<<20 + 12, 3 << 20}[i]
-		wseed := rng.Uint64()
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs <- echoRoundTrip(rig.sess, size, wseed, i)
-		}()
-	}
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
+	done, errs := echoStreams(rig.sess, []int{1 << 20, 2<<20 + 12, 3 << 20}, rng)
 
 	var offsets []int64
 	for range 12 {
@@ -66,7 +52,6 @@ func TestResumeCutInResumeHandshake(t *testing.T) {
 	case <-time.After(waitTimeout):
 		t.Fatal("the streams did not finish")
 	}
-	close(errs)
 	for err := range errs {
 		if err != nil {
 			t.Error(err)

@@ -65,20 +65,11 @@ func TestResumeProperty(t *testing.T) {
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, 7))
 
-	const streams = 6
-	var wg sync.WaitGroup
-	errs := make(chan error, streams)
-	for i := range streams {
-		size := 1<<20 + rng.IntN(3<<20)
-		wseed := rng.Uint64()
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs <- echoRoundTrip(rig.sess, size, wseed, i)
-		}()
+	sizes := make([]int, 6)
+	for i := range sizes {
+		sizes[i] = 1<<20 + rng.IntN(3<<20)
 	}
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
+	done, errs := echoStreams(rig.sess, sizes, rng)
 
 	cuts := 0
 	for cuts < maxCuts {
@@ -93,7 +84,6 @@ func TestResumeProperty(t *testing.T) {
 		break
 	}
 	<-done
-	close(errs)
 	for err := range errs {
 		if err != nil {
 			t.Error(err)
@@ -104,6 +94,25 @@ func TestResumeProperty(t *testing.T) {
 	if cuts > 0 && st.Resumes == 0 {
 		t.Errorf("%d cuts but no resume", cuts)
 	}
+}
+
+// echoStreams runs echoRoundTrip on a stream of each size at once, with
+// seeds drawn from rng. done closes when all have finished; errs, closed
+// by then, holds their results.
+func echoStreams(sess *client.Session, sizes []int, rng *rand.Rand) (done <-chan struct{}, errs <-chan error) {
+	var wg sync.WaitGroup
+	results := make(chan error, len(sizes))
+	for i, size := range sizes {
+		wseed := rng.Uint64()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results <- echoRoundTrip(sess, size, wseed, i)
+		}()
+	}
+	finished := make(chan struct{})
+	go func() { wg.Wait(); close(results); close(finished) }()
+	return finished, results
 }
 
 // echoRoundTrip writes size random bytes in random-sized writes on a new
