@@ -552,7 +552,8 @@ func TestAgentTrustsTheProxysSSLCertFile(t *testing.T) {
 	if r.err == nil || !strings.Contains(r.stderr, "TLS certificate not trusted") || strings.Count(r.stderr, "\n") != 1 {
 		t.Fatalf("an untrusted proxy through the agent: %s", r)
 	}
-	if want := "; the agent read the system's trust store when it started: after adding a CA there, run `sandmux agent --stop`\n"; !strings.HasSuffix(r.stderr, want) {
+	// The agent's directory is not the default one: the command says so.
+	if want := "; the agent read the system's trust store when it started: after adding a CA there, run `sandmux agent --stop --agent-dir " + dir + "`\n"; !strings.HasSuffix(r.stderr, want) {
 		t.Fatalf("an untrusted proxy through the agent: stderr %q, want it to end %q", r.stderr, want)
 	}
 	for _, v := range []string{"SSL_CERT_DIR=" + filepath.Dir(caFile), "SSL_CERT_FILE=" + caFile} {

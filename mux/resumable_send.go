@@ -214,9 +214,9 @@ func (r *Resumable) recycle() {
 
 func (r *Resumable) onAck(v uint64) error {
 	r.mu.Lock()
-	if v > r.sent {
+	if sent := r.sent; v > sent {
 		r.mu.Unlock()
-		return fmt.Errorf("%w: ack of byte %d, only %d sent", ErrResumeProtocol, v, r.sent)
+		return fmt.Errorf("%w: ack of byte %d, only %d sent", ErrResumeProtocol, v, sent)
 	}
 	if v > r.acked {
 		// The chunk holding byte v-1, whose arrival the peer acknowledges.
