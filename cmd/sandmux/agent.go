@@ -76,6 +76,16 @@ func agentDir(c *cli.Context) (string, error) {
 	return defaultAgentDir()
 }
 
+// notADirectory refuses an agent directory that exists as something
+// else: status and agent --stop, which make no directory, said "no agent
+// running" and succeeded, for a path no agent can ever run in.
+func notADirectory(dir string) error {
+	if fi, err := os.Stat(dir); err == nil && !fi.IsDir() {
+		return fmt.Errorf("agent directory %s is not a directory: give the directory the agent runs in (--agent-dir or SANDMUX_AGENT_DIR), or neither for the default one", dir)
+	}
+	return nil
+}
+
 // defaultAgentDir is the per-user agent directory, where an agent-dir
 // not given puts it.
 func defaultAgentDir() (string, error) {
@@ -154,6 +164,9 @@ func runAgent(c *cli.Context) error {
 	}
 	switch {
 	case c.Bool("stop"):
+		if err := notADirectory(dir); err != nil {
+			return err
+		}
 		sctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 		defer cancel()
 		if err := agent.Stop(sctx, dir); err != nil {

@@ -72,6 +72,8 @@ func TestForwardUsageErrors(t *testing.T) {
 		{[]string{"proxy", "--keepalive", "0", "abc"}, "--keepalive 0s: must be positive, e.g. --keepalive 15s"},
 		{[]string{"agent", "extra", "--agent-dir", "/nonexistent"}, "agent: flag --agent-dir comes after \"extra\""},
 		{[]string{"status", "extra"}, "status takes no arguments, got \"extra\""},
+		{[]string{"status", "--agent-dir", file}, "agent directory " + file + " is not a directory: give the directory the agent runs in"},
+		{[]string{"agent", "--stop", "--agent-dir", file}, "agent directory " + file + " is not a directory: give the directory the agent runs in"},
 		{[]string{"agent", "stop"}, "agent takes no arguments, got \"stop\": did you mean the flag --stop?"},
 		{[]string{"agent", "stop", "--agent-dir", "/nonexistent"}, "did you mean the flag --stop?"},
 		{[]string{"status", "json"}, "did you mean the flag --json?"},

@@ -28,6 +28,9 @@ func statusCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			if err := notADirectory(dir); err != nil {
+				return err
+			}
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			st, err := agent.GetStatus(ctx, dir)
