@@ -1,12 +1,13 @@
 package agent
 
-// defaultStopCommand stops the agent in the default directory.
-const defaultStopCommand = "sandmux agent --stop"
+// DefaultStopCommand stops the agent in the default directory; a hint
+// for an agent elsewhere adds its --agent-dir (Config.StopCommand).
+const DefaultStopCommand = "sandmux agent --stop"
 
 // stopCommand is cmd, or the default one when cmd is empty.
 func stopCommand(cmd string) string {
 	if cmd == "" {
-		return defaultStopCommand
+		return DefaultStopCommand
 	}
 	return cmd
 }

@@ -114,9 +114,9 @@ func defaultAgentDir() (string, error) {
 // whether one was given cannot tell.
 func agentStopCommand(c *cli.Context, dir string) string {
 	if def, err := defaultAgentDir(); c.String("agent-dir") == "" || (err == nil && def == dir) {
-		return "sandmux agent --stop"
+		return agent.DefaultStopCommand
 	}
-	return "sandmux agent --stop --agent-dir " + shellQuote(dir)
+	return agent.DefaultStopCommand + " --agent-dir " + shellQuote(dir)
 }
 
 // myHome is $HOME, unless it is unset (a service, cron) or another
