@@ -47,16 +47,16 @@ func newChaosRig(t *testing.T, programs ...string) *chaosRig {
 // to grace.
 func newChaosRigGrace(t *testing.T, grace time.Duration, programs ...string) *chaosRig {
 	t.Helper()
-	metrics := testutil.FreeAddr(t)
 	rg := newResumeRig(t, rigOpts{
 		programs:   programs,
-		serverArgs: []string{"--resume-grace", grace.String(), "--metrics-listen", metrics},
+		serverArgs: []string{"--resume-grace", grace.String()},
+		metrics:    true,
 		// A trickle must slow the senders down, not fill a 64 MiB
 		// queue per connection in the proxy that no keepalive could
 		// cross for minutes.
 		inFlight: 128 << 10,
 	})
-	return &chaosRig{resumeRig: rg, t: t, metrics: metrics, noAgentProxy: proxyCommand("ws://"+rg.path.Addr(), ""), grace: grace}
+	return &chaosRig{resumeRig: rg, t: t, metrics: rg.srv.Metrics, noAgentProxy: proxyCommand("ws://"+rg.path.Addr(), ""), grace: grace}
 }
 
 // proxyFor is ssh's ProxyCommand through the agent or --no-agent.

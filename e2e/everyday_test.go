@@ -910,8 +910,8 @@ COMP_WORDS=(sandmux forward --no-a); COMP_CWORD=2; _sandmux_bash_autocomplete; e
 func TestServerMetrics(t *testing.T) {
 	t.Parallel()
 	echo := testutil.EchoServer(t).Addr
-	metricsAddr := fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
-	srv := startServer(t, serverOpts{Target: echo, Allow: []string{echo}, Token: "tok", Args: []string{"--metrics-listen", metricsAddr}})
+	srv := startServer(t, serverOpts{Target: echo, Allow: []string{echo}, Token: "tok", Metrics: true})
+	metricsAddr := srv.Metrics
 	ctx := testContext(t, 2*time.Minute)
 
 	cfg := client.DefaultConfig()

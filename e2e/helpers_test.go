@@ -217,6 +217,7 @@ type sandmuxServer struct {
 	Port    int
 	Addr    string // "127.0.0.1:PORT" ("[::1]:PORT" with serverOpts.Host ::1)
 	URL     string // "ws://" + Addr
+	Metrics string // --metrics-listen's address, with serverOpts.Metrics
 	host    string
 	args    []string
 	env     []string
@@ -237,6 +238,9 @@ type serverOpts struct {
 	LogLevel string   // "" means info
 	Args     []string // more flags, e.g. --resume-grace 2s
 	Env      []string // more environment, e.g. SANDMUX_KEEPALIVE=1s
+	// Metrics serves --metrics-listen on a free loopback port, probed
+	// again with each attempt as the public one is (sandmuxServer.Metrics).
+	Metrics bool
 }
 
 // errPortTaken marks a start that lost the race for a probed free port.
@@ -273,6 +277,9 @@ func startServer(t testing.TB, o serverOpts) *sandmuxServer {
 			// taken there is retried like a lost race.
 			port = testutil.FreePort(t)
 		}
+		if o.Metrics {
+			s.Metrics = testutil.FreeAddr(t)
+		}
 		err := s.launch(port)
 		if err == nil {
 			break
@@ -308,8 +315,18 @@ func (s *sandmuxServer) launch(port int) error {
 	if err != nil {
 		return err
 	}
+	// Where this attempt's lines start: an earlier attempt's must not
+	// read as this one's.
+	var from int64
+	if fi, err := logf.Stat(); err == nil {
+		from = fi.Size()
+	}
 	addr := net.JoinHostPort(s.host, strconv.Itoa(port))
-	cmd := exec.Command(sandmuxBin, append([]string{"server", "--listen", addr}, s.args...)...)
+	args := append([]string{"server", "--listen", addr}, s.args...)
+	if s.Metrics != "" {
+		args = append(args, "--metrics-listen", s.Metrics)
+	}
+	cmd := exec.Command(sandmuxBin, args...)
 	cmd.Env = childEnv(s.env...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = procAttr()
@@ -335,7 +352,10 @@ func (s *sandmuxServer) launch(port int) error {
 		select {
 		case <-exited:
 			s.ended = true
-			if strings.Contains(s.Log(), "address already in use") {
+			// A probed port (--listen's, --metrics-listen's) another
+			// process took meanwhile: the server's own line, or the
+			// system's words where it has none.
+			if l := s.Log(); int64(len(l)) >= from && (strings.Contains(l[from:], " is in use: ") || strings.Contains(l[from:], "address already in use")) {
 				return fmt.Errorf("%w: %s", errPortTaken, addr)
 			}
 			return fmt.Errorf("server exited before it was ready: %v", s.state)

@@ -64,6 +64,7 @@ type rigOpts struct {
 	sshd       *sshtest.Server // nil starts one
 	programs   []string        // OpenSSH programs needed beyond ssh
 	serverArgs []string        // e.g. --resume-grace 2s
+	metrics    bool            // serverOpts.Metrics
 	env        []string        // more environment for the ssh side
 	noAgent    bool
 	inFlight   int // the fault proxy's MaxInFlight; 0 is netem's default
@@ -75,7 +76,7 @@ func newResumeRig(t *testing.T, o rigOpts) *resumeRig {
 	if rg.sshd == nil {
 		rg.sshd = startSSHD(t, o.programs...)
 	}
-	rg.srv = startServer(t, serverOpts{Target: rg.sshd.Addr, Args: o.serverArgs, Env: []string{fastKeepalive}})
+	rg.srv = startServer(t, serverOpts{Target: rg.sshd.Addr, Args: o.serverArgs, Env: []string{fastKeepalive}, Metrics: o.metrics})
 	var err error
 	rg.path, err = netem.Start(netem.Config{Target: rg.srv.Addr, MaxInFlight: o.inFlight})
 	if err != nil {
