@@ -43,6 +43,9 @@ func recvStdio(c *net.UnixConn) (in io.ReadCloser, out io.WriteCloser, restore f
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	if sameSocket(fds[0], fds[1]) {
+		return oneSocket(fds)
+	}
 	apart := !sameFile(fds[0], fds[1])
 	pin, restoreIn, err := pollable(fds[0], "stdin")
 	if err != nil {
@@ -59,9 +62,42 @@ func recvStdio(c *net.UnixConn) (in io.ReadCloser, out io.WriteCloser, restore f
 		// Each is restored as it closes: ssh must see stdout's EOF then.
 		pin, pout = mux.RestoreOnClose(pin, restoreIn), mux.RestoreOnClose(pout, restoreOut)
 	}
-	// stdout's Close must reach ssh even when stdin is the same socket.
+	// A socket's shutdown reaches its reader whatever other descriptors
+	// of it stay open; a close may not.
 	return pin, mux.CloseWriteFirst(pout), func() { restoreIn(); restoreOut() }, nil
 }
+
+// oneSocket is recvStdio's stdin and stdout when both are one socket (a
+// forwarded TCP connection, an --fdpass proxy's socket): one connection,
+// read as stdin, whose stdout only shuts it down for writing. Two, one
+// per descriptor, did not know of each other: stdin's read of the peer's
+// FIN after stdout had sent ours found the socket CLOSED, which on a TCP
+// socket whose write half it thought open means a reset the other had
+// taken (mux.Direct), so a forward whose target ended first reset the
+// target after the client's last byte instead of passing on its FIN.
+func oneSocket(fds []int) (in io.ReadCloser, out io.WriteCloser, restore func(), err error) {
+	closeFDs(fds[1:])
+	conn, restore, err := pollable(fds[0], "stdin and stdout")
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return conn, writeHalf{conn}, restore, nil
+}
+
+// writeHalf is the stdout of a connection that is also stdin: Close ends
+// only its writing, so that its peer reads the end, and Abort resets the
+// connection; stdin's Close closes it.
+type writeHalf struct{ io.ReadWriteCloser }
+
+func (w writeHalf) Close() error {
+	if cw, ok := w.ReadWriteCloser.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
+// Abort implements mux.Aborter.
+func (w writeHalf) Abort() { mux.Abort(w.ReadWriteCloser) }
 
 // recvFDs receives one message of the proxy's that carries n
 // descriptors (what, for the error), each close-on-exec.
@@ -117,6 +153,12 @@ func sameFile(a, b int) bool {
 		return true
 	}
 	return sa.Dev == sb.Dev && sa.Ino == sb.Ino
+}
+
+// sameSocket reports whether descriptors a and b are one socket.
+func sameSocket(a, b int) bool {
+	var st syscall.Stat_t
+	return syscall.Fstat(a, &st) == nil && st.Mode&syscall.S_IFMT == syscall.S_IFSOCK && sameFile(a, b)
 }
 
 func closeFDs(fds []int) {
