@@ -9,7 +9,7 @@ import (
 	"net"
 	"os"
 	"sync"
-	"syscall"
+	"sync/atomic"
 	"time"
 
 	"github.com/sandmux/sandmux/client"
@@ -138,8 +138,10 @@ func serveDisowned(c *net.UnixConn, stream net.Conn, verdict func(error) error, 
 	// in the Once until the line is out, before either closes ssh's
 	// connection.
 	var told sync.Once
+	var cut atomic.Bool
 	early := mux.Watch(stream, func(err error) {
 		if cutBy(err) {
+			cut.Store(true)
 			told.Do(func() { stderr.tell(verdict(err)) })
 		}
 	})
@@ -148,8 +150,11 @@ func serveDisowned(c *net.UnixConn, stream net.Conn, verdict func(error) error, 
 	// its end ($(ssh ... 2>&1)), while the stream's far end finishes.
 	err = client.Pipe(early, closeAtEnd{in, stderr.close}, out) // closes in and out
 	restore()
-	if errors.Is(err, syscall.EPIPE) {
-		err = nil // ssh is gone: its end, not the tunnel's
+	if !cut.Load() && localGone(err) {
+		// ssh is gone: it closed its connection with the stream's bytes
+		// unread (killed), which the agent read as a reset and logged as
+		// a cut.
+		err = nil
 	}
 	if err := verdict(err); err != nil {
 		log.Info("stream of an --fdpass proxy cut", "err", err)

@@ -241,11 +241,8 @@ func serveHandoff(c *net.UnixConn, stream net.Conn, verdict func(error) error, s
 		})
 	})
 	err := client.Pipe(early, in, out) // closes in and out
-	if !cut.Load() && (errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET)) {
-		// ssh's stdin has no reader: ssh is gone (killed, or it exited
-		// before its hang-up reached the proxy); or a forwarded
-		// connection's client reset it. Their end, not the tunnel's:
-		// the proxy or forward says nothing, as when it splices itself.
+	if !cut.Load() && localGone(err) {
+		// The proxy or forward says nothing, as when it splices itself.
 		err = nil
 	}
 	err = verdict(err)
@@ -254,6 +251,16 @@ func serveHandoff(c *net.UnixConn, stream net.Conn, verdict func(error) error, s
 	v.send(err)
 	_ = c.Close()
 	watch.Wait()
+}
+
+// localGone reports whether err, a splice's end when the stream was not
+// cut, is the local side's: ssh is gone (killed, or it exited before its
+// hang-up reached the proxy), so its stdin has no reader (EPIPE), or the
+// socket an --fdpass ssh held was closed with bytes unread (ECONNRESET);
+// or a forwarded connection's client reset it. Their end, not the
+// tunnel's.
+func localGone(err error) bool {
+	return errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET)
 }
 
 // takeStdio receives the proxy's descriptors (recvStdio) within

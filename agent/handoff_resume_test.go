@@ -22,8 +22,9 @@ import (
 // newResumeHandoffRig is newHandoffRig with the server's grace left on and a fault
 // proxy between the agent and the server, so that a cut of the
 // WebSocket is resumed from rather than ending the streams on it.
-// target, when not "", replaces the echo target.
-func newResumeHandoffRig(t *testing.T, target string) (*handoffRig, *netem.Proxy) {
+// target, when not "", replaces the echo target; mod, if not nil, is
+// applied to the agent's config.
+func newResumeHandoffRig(t *testing.T, target string, mod func(*Config)) (*handoffRig, *netem.Proxy) {
 	t.Helper()
 	srv, url := testutil.SandmuxServer(t, func(c *server.Config) {
 		if target != "" {
@@ -36,7 +37,7 @@ func newResumeHandoffRig(t *testing.T, target string) (*handoffRig, *netem.Proxy
 	}
 	t.Cleanup(func() { _ = fault.Close() })
 	dir := shortDir(t)
-	runAgent(t, dir, nil)
+	runAgent(t, dir, mod)
 	return &handoffRig{dir: dir, srv: srv, req: OpenRequest{URL: "ws://" + fault.Addr(), Host: "box", ConnectTimeout: 5 * time.Second,
 		Resume: &ResumeOptions{Timeout: 10 * time.Second}}}, fault
 }
@@ -48,6 +49,7 @@ type sshEnd struct {
 	closeW   func() error
 	r        io.Reader
 	finished func(t *testing.T) // checks how the stream ended for the user
+	die      func()             // ends it as the local side's death does
 }
 
 // openPipes hands off two pipes, as `sandmux proxy` under ssh does.
@@ -55,14 +57,22 @@ func (r *handoffRig) openPipes(t *testing.T) sshEnd {
 	p := testutil.NewStdioPipes(t)
 	h := r.open(t, p)
 	_ = p.FromOut.SetReadDeadline(time.Now().Add(20 * time.Second))
-	return sshEnd{w: p.ToIn, closeW: p.ToIn.Close, r: p.FromOut, finished: cleanVerdict(h)}
+	return sshEnd{w: p.ToIn, closeW: p.ToIn.Close, r: p.FromOut, finished: cleanVerdict(h), die: func() {
+		// ssh killed: the kernel closes its ends of both pipes.
+		_ = p.ToIn.Close()
+		_ = p.FromOut.Close()
+	}}
 }
 
 // openTCPEnd hands off a TCP connection, as `sandmux forward` does.
 func (r *handoffRig) openTCPEnd(t *testing.T) sshEnd {
 	local, h := r.openTCP(t)
 	_ = local.SetDeadline(time.Now().Add(20 * time.Second))
-	return sshEnd{w: local, closeW: local.CloseWrite, r: local, finished: cleanVerdict(h)}
+	return sshEnd{w: local, closeW: local.CloseWrite, r: local, finished: cleanVerdict(h), die: func() {
+		// The forward's client resets its connection.
+		_ = local.SetLinger(0)
+		_ = local.Close()
+	}}
 }
 
 // openFdpassEnd opens a stream as an --fdpass proxy does, and returns the
@@ -97,10 +107,12 @@ func (r *handoffRig) openFdpassEnd(t *testing.T) sshEnd {
 	return sshEnd{w: uc, closeW: uc.CloseWrite, r: uc, finished: func(t *testing.T) {
 		t.Helper()
 		_ = errR.SetReadDeadline(time.Now().Add(10 * time.Second))
-		if got, err := io.ReadAll(errR); err != nil || len(got) != 0 {
-			t.Fatalf("ssh's stderr %q (%v), want nothing said and closed: the stream was resumed", got, err)
+		got, err := io.ReadAll(errR)
+		_ = errR.Close()
+		if err != nil || len(got) != 0 {
+			t.Fatalf("ssh's stderr %q (%v), want nothing said and closed", got, err)
 		}
-	}}
+	}, die: func() { _ = uc.Close() }}
 }
 
 func cleanVerdict(h *Handoff) func(t *testing.T) {
@@ -131,7 +143,7 @@ var handedOff = []struct {
 func TestHandoffBytesExactAcrossResumedCuts(t *testing.T) {
 	for _, tc := range handedOff {
 		t.Run(tc.name, func(t *testing.T) {
-			r, fault := newResumeHandoffRig(t, "")
+			r, fault := newResumeHandoffRig(t, "", nil)
 			data := randomBytes(3<<20, 1)
 			// Marks in bytes the fault proxy carried, both ways together:
 			// cuts while bytes flow each way, at offsets no frame lines
@@ -257,7 +269,7 @@ func TestHandoffSSHHalfCloseThenReplyAcrossCuts(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			up, reply := randomBytes(1<<20, 2), randomBytes(2<<20, 3)
 			target, got := replyAfterEOF(t, reply)
-			r, fault := newResumeHandoffRig(t, target)
+			r, fault := newResumeHandoffRig(t, target, nil)
 			start := fault.Carried() // before the open: the target may send at once
 			fault.CutAt(start+400_009, start+1_900_013)
 			end := tc.open(r, t)
@@ -289,7 +301,7 @@ func TestHandoffTargetHalfCloseFirstAcrossCuts(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			first, after := randomBytes(2<<20, 4), randomBytes(1<<20, 5)
 			target, got := firstThenRead(t, first)
-			r, fault := newResumeHandoffRig(t, target)
+			r, fault := newResumeHandoffRig(t, target, nil)
 			start := fault.Carried() // before the open: the target may send at once
 			fault.CutAt(start+900_011, start+2_600_017)
 			end := tc.open(r, t)
