@@ -8,6 +8,8 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"regexp"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -60,7 +62,9 @@ func TestForwardAgentCarriesTheBytes(t *testing.T) {
 func TestForwardAgentKilledResetsLocal(t *testing.T) {
 	t.Parallel()
 	target := testutil.SourceServer(t)
-	srv := startServer(t, serverOpts{Allow: []string{target.Addr}})
+	// No grace: the killed agent's session, which nobody resumes, held
+	// the server's shutdown at the test's end for 5 s.
+	srv := startServer(t, serverOpts{Allow: []string{target.Addr}, Args: []string{"--resume-grace", "0"}})
 	ctx := testContext(t, 2*time.Minute)
 	dir := newAgentDir(t)
 	fwd := edStart(t, ctx, nil, "forward", "-L", "127.0.0.1:0:"+target.Addr, "--url", srv.URL, "--agent-dir", dir, "box")
@@ -82,7 +86,23 @@ func TestForwardAgentKilledResetsLocal(t *testing.T) {
 	if n, err := io.Copy(io.Discard, c); !errors.Is(err, syscall.ECONNRESET) {
 		t.Errorf("the local client read %d more bytes, then %v; want a reset", n, err)
 	}
-	_ = fwd.stop(t)
+	// The forward says so once, and goes on: its next connection starts
+	// a new agent.
+	line := regexp.MustCompile(`^sandmux: forward \S+ -> \S+: the sandmux agent exited while the stream was open \(killed\? see agent.log in the agent's directory\); the next proxy or forward starts a new one$`)
+	fwd.waitLine(t, line, 10*time.Second)
+	next, err := net.Dial("tcp", m[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer next.Close()
+	_ = next.SetDeadline(time.Now().Add(time.Minute))
+	if _, err := io.ReadFull(next, make([]byte, 1<<20)); err != nil {
+		t.Fatalf("the forward's next connection after the agent's kill: %v", err)
+	}
+	_ = next.Close()
+	if code := fwd.stop(t); code != 0 || strings.Count(fwd.Stderr(), "sandmux: forward ") != 1 {
+		t.Errorf("forward exited %d on SIGTERM, want 0 and one line for the killed agent's connection; stderr:\n%s", code, fwd.Stderr())
+	}
 }
 
 // dialEchoed connects to a forward of an echo target at addr and makes one
