@@ -3,10 +3,8 @@
 package agent
 
 import (
-	"bytes"
 	"context"
 	"io"
-	"math/rand/v2"
 	"net"
 	"os"
 	"strings"
@@ -144,14 +142,14 @@ func TestHandoffBytesExactAcrossResumedCuts(t *testing.T) {
 	for _, tc := range handedOff {
 		t.Run(tc.name, func(t *testing.T) {
 			r, fault := newResumeHandoffRig(t, "", nil)
-			data := randomBytes(3<<20, 1)
+			data := testutil.RandomBytes(3<<20, 1)
 			// Marks in bytes the fault proxy carried, both ways together:
 			// cuts while bytes flow each way, at offsets no frame lines
 			// up with.
 			start := fault.Carried()
 			fault.CutAt(start+700_001, start+2_500_003, start+4_900_007)
 			end := tc.open(r, t)
-			wrote := writeInPieces(end.w, data, end.closeW)
+			wrote := testutil.WriteInPieces(end.w, data, end.closeW)
 			got, err := io.ReadAll(end.r)
 			if err != nil {
 				t.Fatalf("read %d of %d bytes, then %v", len(got), len(data), err)
@@ -159,7 +157,7 @@ func TestHandoffBytesExactAcrossResumedCuts(t *testing.T) {
 			if werr := <-wrote; werr != nil {
 				t.Fatalf("writing: %v", werr)
 			}
-			if i := firstDiff(got, data); i >= 0 {
+			if i := testutil.FirstDiff(got, data); i >= 0 {
 				t.Fatalf("echoed %d bytes, want %d; first difference at byte %d", len(got), len(data), i)
 			}
 			if n := fault.CutsAt(); n != 3 {
@@ -170,96 +168,6 @@ func TestHandoffBytesExactAcrossResumedCuts(t *testing.T) {
 	}
 }
 
-// firstDiff is the offset of the first byte where got and want differ,
-// a length difference included, or -1.
-func firstDiff(got, want []byte) int {
-	if bytes.Equal(got, want) {
-		return -1
-	}
-	n := min(len(got), len(want))
-	for i := range n {
-		if got[i] != want[i] {
-			return i
-		}
-	}
-	return n
-}
-
-func randomBytes(n int, seed byte) []byte {
-	b := make([]byte, n)
-	_, _ = rand.NewChaCha8([32]byte{seed}).Read(b)
-	return b
-}
-
-// writeInPieces writes data to w in pieces of growing sizes, so that cuts
-// land inside and between frames, and sends the outcome on the channel
-// returned; closeW, if not nil, follows the last piece.
-func writeInPieces(w io.Writer, data []byte, closeW func() error) <-chan error {
-	wrote := make(chan error, 1)
-	go func() {
-		for off, n := 0, 1; off < len(data); off, n = off+n, n%7919+1 {
-			n = min(n, len(data)-off)
-			if _, err := w.Write(data[off : off+n]); err != nil {
-				wrote <- err
-				return
-			}
-		}
-		if closeW != nil {
-			wrote <- closeW()
-			return
-		}
-		wrote <- nil
-	}()
-	return wrote
-}
-
-// received is what a target read from its client to the client's EOF.
-type received struct {
-	data []byte
-	err  error
-}
-
-// replyAfterEOF is a target that reads its client to the client's EOF,
-// reports what it read, and only then sends reply and closes: its reply
-// flows on a stream already half-closed.
-func replyAfterEOF(t *testing.T, reply []byte) (string, <-chan received) {
-	got := make(chan received, 1)
-	srv := testutil.Serve(t, func(c net.Conn) {
-		b, err := io.ReadAll(c)
-		got <- received{b, err}
-		_, _ = c.Write(reply)
-	})
-	return srv.Addr, got
-}
-
-// firstThenRead is a target that sends its data first and half-closes,
-// then reads its client to the client's EOF and reports what it read.
-func firstThenRead(t *testing.T, first []byte) (string, <-chan received) {
-	got := make(chan received, 1)
-	srv := testutil.Serve(t, func(c net.Conn) {
-		_, _ = c.Write(first)
-		_ = c.(*net.TCPConn).CloseWrite()
-		b, err := io.ReadAll(c)
-		got <- received{b, err}
-	})
-	return srv.Addr, got
-}
-
-func awaitReceived(t *testing.T, ch <-chan received, want []byte) {
-	t.Helper()
-	select {
-	case r := <-ch:
-		if r.err != nil {
-			t.Fatalf("the target read %d bytes, then %v; want %d and EOF", len(r.data), r.err, len(want))
-		}
-		if i := firstDiff(r.data, want); i >= 0 {
-			t.Fatalf("the target read %d bytes, want %d; first difference at byte %d", len(r.data), len(want), i)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("the target did not reach its client's EOF")
-	}
-}
-
 // ssh's EOF reaches the target as the stream's, on every hand-off path,
 // and the reply the target sends only after it flows back in full, to
 // ssh's EOF, across cuts the session resumes from: one while ssh sends,
@@ -267,22 +175,22 @@ func awaitReceived(t *testing.T, ch <-chan received, want []byte) {
 func TestHandoffSSHHalfCloseThenReplyAcrossCuts(t *testing.T) {
 	for _, tc := range handedOff {
 		t.Run(tc.name, func(t *testing.T) {
-			up, reply := randomBytes(1<<20, 2), randomBytes(2<<20, 3)
-			target, got := replyAfterEOF(t, reply)
-			r, fault := newResumeHandoffRig(t, target, nil)
+			up, reply := testutil.RandomBytes(1<<20, 2), testutil.RandomBytes(2<<20, 3)
+			target, got := testutil.ReplyAfterEOF(t, reply)
+			r, fault := newResumeHandoffRig(t, target.Addr, nil)
 			start := fault.Carried() // before the open: the target may send at once
 			fault.CutAt(start+400_009, start+1_900_013)
 			end := tc.open(r, t)
-			wrote := writeInPieces(end.w, up, end.closeW)
+			wrote := testutil.WriteInPieces(end.w, up, end.closeW)
 			if err := <-wrote; err != nil {
 				t.Fatalf("writing: %v", err)
 			}
-			awaitReceived(t, got, up)
+			testutil.AwaitReceived(t, got, up)
 			back, err := io.ReadAll(end.r)
 			if err != nil {
 				t.Fatalf("read %d of the %d bytes of the reply, then %v", len(back), len(reply), err)
 			}
-			if i := firstDiff(back, reply); i >= 0 {
+			if i := testutil.FirstDiff(back, reply); i >= 0 {
 				t.Fatalf("read %d bytes of reply, want %d; first difference at byte %d", len(back), len(reply), i)
 			}
 			if n := fault.CutsAt(); n != 2 {
@@ -299,9 +207,9 @@ func TestHandoffSSHHalfCloseThenReplyAcrossCuts(t *testing.T) {
 func TestHandoffTargetHalfCloseFirstAcrossCuts(t *testing.T) {
 	for _, tc := range handedOff {
 		t.Run(tc.name, func(t *testing.T) {
-			first, after := randomBytes(2<<20, 4), randomBytes(1<<20, 5)
-			target, got := firstThenRead(t, first)
-			r, fault := newResumeHandoffRig(t, target, nil)
+			first, after := testutil.RandomBytes(2<<20, 4), testutil.RandomBytes(1<<20, 5)
+			target, got := testutil.FirstThenRead(t, first)
+			r, fault := newResumeHandoffRig(t, target.Addr, nil)
 			start := fault.Carried() // before the open: the target may send at once
 			fault.CutAt(start+900_011, start+2_600_017)
 			end := tc.open(r, t)
@@ -309,13 +217,13 @@ func TestHandoffTargetHalfCloseFirstAcrossCuts(t *testing.T) {
 			if err != nil {
 				t.Fatalf("read %d of the %d bytes the target sent, then %v", len(down), len(first), err)
 			}
-			if i := firstDiff(down, first); i >= 0 {
+			if i := testutil.FirstDiff(down, first); i >= 0 {
 				t.Fatalf("read %d bytes, want %d; first difference at byte %d", len(down), len(first), i)
 			}
-			if err := <-writeInPieces(end.w, after, end.closeW); err != nil {
+			if err := <-testutil.WriteInPieces(end.w, after, end.closeW); err != nil {
 				t.Fatalf("writing after the target's EOF: %v", err)
 			}
-			awaitReceived(t, got, after)
+			testutil.AwaitReceived(t, got, after)
 			if n := fault.CutsAt(); n != 2 {
 				t.Fatalf("the fault proxy cut %d times, want 2 (carried %d since the start)", n, fault.Carried()-start)
 			}
