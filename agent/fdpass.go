@@ -86,10 +86,10 @@ func openDisowned(ctx context.Context, dir string, start func() error, req OpenR
 		return fmt.Errorf(errDisownUnknown, stopCommand(req.StopCommand))
 	}
 	if err := sendFiles(c, f, f); err != nil {
-		return err
+		return agentGoneOr(err)
 	}
 	if err := sendFiles(c, stderr); err != nil {
-		return err
+		return agentGoneOr(err)
 	}
 	// The agent answers at once: it only takes the descriptors.
 	_ = c.SetReadDeadline(time.Now().Add(handoffTimeout))

@@ -94,6 +94,21 @@ func (h *Handoff) Detach() bool {
 // (killed): what happened, and where to look.
 const errAgentGone = "the sandmux agent exited while the stream was open (killed? see agent.log in the agent's directory); the next proxy or forward starts a new one"
 
+// errAgentGoneHandoff is errAgentGone for an agent that went away after
+// it said it would take the proxy's descriptors, before it took them.
+const errAgentGoneHandoff = "the sandmux agent exited while taking over the stream (killed? see agent.log in the agent's directory); the next proxy or forward starts a new one"
+
+// agentGoneOr is err, a failure to hand descriptors to the agent, or
+// errAgentGoneHandoff when the agent's end of the connection was closed:
+// "write: broken pipe" on its socket's path said neither what happened
+// nor what to do.
+func agentGoneOr(err error) error {
+	if errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) {
+		return &StreamError{Reason: errAgentGoneHandoff}
+	}
+	return err
+}
+
 func (h *Handoff) readVerdict() {
 	defer close(h.done)
 	var rep reply
@@ -136,7 +151,7 @@ func OpenStdio(ctx context.Context, dir string, start func() error, req OpenRequ
 	}
 	if err := sendFiles(c, in, out); err != nil {
 		_ = c.Close()
-		return nil, nil, err
+		return nil, nil, agentGoneOr(err)
 	}
 	// The agent holds its own copies now; ours must go, or ssh would not
 	// see EOF when the agent closes the stream's end.
