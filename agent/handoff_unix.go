@@ -69,35 +69,21 @@ func recvStdio(c *net.UnixConn) (in io.ReadCloser, out io.WriteCloser, restore f
 
 // oneSocket is recvStdio's stdin and stdout when both are one socket (a
 // forwarded TCP connection, an --fdpass proxy's socket): one connection,
-// read as stdin, whose stdout only shuts it down for writing. Two, one
-// per descriptor, did not know of each other: stdin's read of the peer's
-// FIN after stdout had sent ours found the socket CLOSED, which on a TCP
-// socket whose write half it thought open means a reset the other had
-// taken (mux.Direct), so a forward whose target ended first reset the
-// target after the client's last byte instead of passing on its FIN.
+// read as stdin, whose stdout (mux.WriteHalf) only shuts it down for
+// writing. Two, one per descriptor, did not know of each other: stdin's
+// read of the peer's FIN after stdout had sent ours found the socket
+// CLOSED, which on a TCP socket whose write half it thought open means a
+// reset the other had taken (mux.Direct), so a forward whose target ended
+// first reset the target after the client's last byte instead of passing
+// on its FIN.
 func oneSocket(fds []int) (in io.ReadCloser, out io.WriteCloser, restore func(), err error) {
 	closeFDs(fds[1:])
 	conn, restore, err := pollable(fds[0], "stdin and stdout")
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	return conn, writeHalf{conn}, restore, nil
+	return conn, mux.WriteHalf(conn), restore, nil
 }
-
-// writeHalf is the stdout of a connection that is also stdin: Close ends
-// only its writing, so that its peer reads the end, and Abort resets the
-// connection; stdin's Close closes it.
-type writeHalf struct{ io.ReadWriteCloser }
-
-func (w writeHalf) Close() error {
-	if cw, ok := w.ReadWriteCloser.(interface{ CloseWrite() error }); ok {
-		return cw.CloseWrite()
-	}
-	return nil
-}
-
-// Abort implements mux.Aborter.
-func (w writeHalf) Abort() { mux.Abort(w.ReadWriteCloser) }
 
 // recvFDs receives one message of the proxy's that carries n
 // descriptors (what, for the error), each close-on-exec.

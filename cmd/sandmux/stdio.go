@@ -23,7 +23,7 @@ func proxyStdio() (in, out io.ReadWriteCloser, restore func()) {
 		// The stdin side's Close shuts a socket down first, so that a
 		// stream cut with an error ends the reader's side at once, not
 		// when this process exits with descriptors 0 and 1.
-		return mux.CloseWriteFirst(c), writeHalf{c}, restore
+		return mux.CloseWriteFirst(c), mux.WriteHalf(c), restore
 	}
 	in, restoreIn := pollable(os.Stdin, "/dev/stdin")
 	out, restoreOut := pollable(os.Stdout, "/dev/stdout")
@@ -58,18 +58,6 @@ func socketStdio() (c io.ReadWriteCloser, restore func(), ok bool) {
 		return nil, nil, false
 	}
 	return mux.Direct(nc), restore, true
-}
-
-// writeHalf is the stdout side of one file that is stdin and stdout: its
-// Close shuts a socket down for writing, which is how the reader learns
-// that the stream ended, and leaves closing to the stdin side.
-type writeHalf struct{ io.ReadWriteCloser }
-
-func (w writeHalf) Close() error {
-	if cw, ok := w.ReadWriteCloser.(interface{ CloseWrite() error }); ok {
-		return cw.CloseWrite()
-	}
-	return nil // a pipe cannot half-close
 }
 
 // pollable returns f (stdin or stdout) in non-blocking mode when it is a
