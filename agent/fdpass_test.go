@@ -38,9 +38,10 @@ func receiveFD(t *testing.T, sock *os.File) *os.File {
 }
 
 // openFdpass runs OpenFdpass as an --fdpass proxy under ssh does, on one
-// end of a socket pair whose other end, returned, is ssh's. The proxy's
-// end is closed on return, as the proxy exits.
-func openFdpass(t *testing.T, r *handoffRig) (sshSide *os.File, err error) {
+// end of a socket pair whose other end, returned, is ssh's, with stderr
+// as ssh's stderr. The proxy's end is closed on return, as the proxy
+// exits.
+func openFdpass(t *testing.T, r *handoffRig, stderr *os.File) (sshSide *os.File, err error) {
 	t.Helper()
 	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
 	if err != nil {
@@ -50,7 +51,20 @@ func openFdpass(t *testing.T, r *handoffRig) (sshSide *os.File, err error) {
 	defer proxyStdout.Close()
 	sshSide = os.NewFile(uintptr(fds[1]), "ssh")
 	t.Cleanup(func() { _ = sshSide.Close() })
-	return sshSide, OpenFdpass(context.Background(), r.dir, noStart, r.req, proxyStdout, os.Stderr)
+	return sshSide, OpenFdpass(context.Background(), r.dir, noStart, r.req, proxyStdout, stderr)
+}
+
+// passedConn is the connection passed to ssh on sshSide.
+func passedConn(t *testing.T, sshSide *os.File) net.Conn {
+	t.Helper()
+	passed := receiveFD(t, sshSide)
+	conn, err := net.FileConn(passed)
+	_ = passed.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	return conn
 }
 
 // An --fdpass proxy's stream outlives the proxy: once OpenFdpass has
@@ -60,17 +74,11 @@ func openFdpass(t *testing.T, r *handoffRig) (sshSide *os.File, err error) {
 // waited for a descriptor.
 func TestOpenFdpassStreamOutlivesProxy(t *testing.T) {
 	r := newHandoffRig(t)
-	sshSide, err := openFdpass(t, r)
+	sshSide, err := openFdpass(t, r, os.Stderr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	passed := receiveFD(t, sshSide)
-	conn, err := net.FileConn(passed)
-	_ = passed.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := passedConn(t, sshSide)
 	data := bytes.Repeat([]byte("fdpass-0123456789"), 1<<16)
 	go func() {
 		_, _ = conn.Write(data)
@@ -89,7 +97,7 @@ func TestOpenFdpassStreamOutlivesProxy(t *testing.T) {
 func TestOpenFdpassRefusedPassesNothing(t *testing.T) {
 	r := newHandoffRig(t)
 	r.req.Target = "10.255.255.1:1" // not allowed: the open fails
-	sshSide, err := openFdpass(t, r)
+	sshSide, err := openFdpass(t, r, os.Stderr)
 	if err == nil || !strings.Contains(err.Error(), "not allowed") {
 		t.Fatalf("OpenFdpass to a target the server refuses: %v, want its refusal", err)
 	}

@@ -3,12 +3,10 @@
 package agent
 
 import (
-	"context"
 	"io"
 	"net"
 	"os"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -76,30 +74,18 @@ func (r *handoffRig) openTCPEnd(t *testing.T) sshEnd {
 // openFdpassEnd opens a stream as an --fdpass proxy does, and returns the
 // connection ssh is passed; ssh's stderr must stay empty.
 func (r *handoffRig) openFdpassEnd(t *testing.T) sshEnd {
-	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxyStdout, sshSide := os.NewFile(uintptr(fds[0]), "proxy-stdout"), os.NewFile(uintptr(fds[1]), "ssh")
-	defer proxyStdout.Close()
-	defer sshSide.Close()
 	errR, errW, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = errR.Close() })
-	err = OpenFdpass(context.Background(), r.dir, noStart, r.req, proxyStdout, errW)
+	sshSide, err := openFdpass(t, r, errW)
 	_ = errW.Close()
 	if err != nil {
 		t.Fatal(err)
 	}
-	passed := receiveFD(t, sshSide)
-	conn, err := net.FileConn(passed)
-	_ = passed.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = conn.Close() })
+	conn := passedConn(t, sshSide)
+	_ = sshSide.Close() // ssh keeps only the connection
 	_ = conn.SetDeadline(time.Now().Add(20 * time.Second))
 	uc := conn.(*net.UnixConn)
 	return sshEnd{w: uc, closeW: uc.CloseWrite, r: uc, finished: func(t *testing.T) {
@@ -150,15 +136,9 @@ func TestHandoffBytesExactAcrossResumedCuts(t *testing.T) {
 			fault.CutAt(start+700_001, start+2_500_003, start+4_900_007)
 			end := tc.open(r, t)
 			wrote := testutil.WriteInPieces(end.w, data, end.closeW)
-			got, err := io.ReadAll(end.r)
-			if err != nil {
-				t.Fatalf("read %d of %d bytes, then %v", len(got), len(data), err)
-			}
-			if werr := <-wrote; werr != nil {
-				t.Fatalf("writing: %v", werr)
-			}
-			if i := testutil.FirstDiff(got, data); i >= 0 {
-				t.Fatalf("echoed %d bytes, want %d; first difference at byte %d", len(got), len(data), i)
+			testutil.ReadAllWant(t, end.r, data, "the echo")
+			if err := <-wrote; err != nil {
+				t.Fatalf("writing: %v", err)
 			}
 			if n := fault.CutsAt(); n != 3 {
 				t.Fatalf("the fault proxy cut %d times, want 3", n)
@@ -186,13 +166,7 @@ func TestHandoffSSHHalfCloseThenReplyAcrossCuts(t *testing.T) {
 				t.Fatalf("writing: %v", err)
 			}
 			testutil.AwaitReceived(t, got, up)
-			back, err := io.ReadAll(end.r)
-			if err != nil {
-				t.Fatalf("read %d of the %d bytes of the reply, then %v", len(back), len(reply), err)
-			}
-			if i := testutil.FirstDiff(back, reply); i >= 0 {
-				t.Fatalf("read %d bytes of reply, want %d; first difference at byte %d", len(back), len(reply), i)
-			}
+			testutil.ReadAllWant(t, end.r, reply, "the reply")
 			if n := fault.CutsAt(); n != 2 {
 				t.Fatalf("the fault proxy cut %d times, want 2 (carried %d since the start)", n, fault.Carried()-start)
 			}
@@ -213,13 +187,7 @@ func TestHandoffTargetHalfCloseFirstAcrossCuts(t *testing.T) {
 			start := fault.Carried() // before the open: the target may send at once
 			fault.CutAt(start+900_011, start+2_600_017)
 			end := tc.open(r, t)
-			down, err := io.ReadAll(end.r)
-			if err != nil {
-				t.Fatalf("read %d of the %d bytes the target sent, then %v", len(down), len(first), err)
-			}
-			if i := testutil.FirstDiff(down, first); i >= 0 {
-				t.Fatalf("read %d bytes, want %d; first difference at byte %d", len(down), len(first), i)
-			}
+			testutil.ReadAllWant(t, end.r, first, "what the target sent first")
 			if err := <-testutil.WriteInPieces(end.w, after, end.closeW); err != nil {
 				t.Fatalf("writing after the target's EOF: %v", err)
 			}

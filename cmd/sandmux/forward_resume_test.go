@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"io"
 	"net"
 	"strings"
 	"sync"
@@ -93,15 +92,9 @@ func TestForwardNoAgentAcrossResumedCuts(t *testing.T) {
 		local := rf.connect(t)
 		data := testutil.RandomBytes(3<<20, 1)
 		wrote := testutil.WriteInPieces(local, data, local.CloseWrite)
-		got, err := io.ReadAll(local)
-		if err != nil {
-			t.Fatalf("read %d of %d bytes, then %v", len(got), len(data), err)
-		}
+		testutil.ReadAllWant(t, local, data, "the echo")
 		if err := <-wrote; err != nil {
 			t.Fatalf("writing: %v", err)
-		}
-		if i := testutil.FirstDiff(got, data); i >= 0 {
-			t.Fatalf("echoed %d bytes, want %d; first difference at byte %d", len(got), len(data), i)
 		}
 		rf.quiet(t)
 	})
@@ -115,13 +108,7 @@ func TestForwardNoAgentAcrossResumedCuts(t *testing.T) {
 			t.Fatalf("writing: %v", err)
 		}
 		testutil.AwaitReceived(t, got, up)
-		back, err := io.ReadAll(local)
-		if err != nil {
-			t.Fatalf("read %d of the %d bytes of the reply, then %v", len(back), len(reply), err)
-		}
-		if i := testutil.FirstDiff(back, reply); i >= 0 {
-			t.Fatalf("read %d bytes of reply, want %d; first difference at byte %d", len(back), len(reply), i)
-		}
+		testutil.ReadAllWant(t, local, reply, "the reply")
 		rf.quiet(t)
 	})
 	t.Run("target EOF then client data", func(t *testing.T) {
@@ -130,13 +117,7 @@ func TestForwardNoAgentAcrossResumedCuts(t *testing.T) {
 		rf := newResumingForward(t, target.Addr)
 		rf.cutAt(t, 2, 900_011, 2_600_017)
 		local := rf.connect(t)
-		down, err := io.ReadAll(local)
-		if err != nil {
-			t.Fatalf("read %d of the %d bytes the target sent, then %v", len(down), len(first), err)
-		}
-		if i := testutil.FirstDiff(down, first); i >= 0 {
-			t.Fatalf("read %d bytes, want %d; first difference at byte %d", len(down), len(first), i)
-		}
+		testutil.ReadAllWant(t, local, first, "what the target sent first")
 		if err := <-testutil.WriteInPieces(local, after, local.CloseWrite); err != nil {
 			t.Fatalf("writing after the target's EOF: %v", err)
 		}

@@ -107,3 +107,16 @@ func WriteInPieces(w io.Writer, data []byte, closeW func() error) <-chan error {
 	}()
 	return wrote
 }
+
+// ReadAllWant reads r to its end and fails the test unless that is want,
+// then a clean end; what names the bytes for the message.
+func ReadAllWant(t testing.TB, r io.Reader, want []byte, what string) {
+	t.Helper()
+	got, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatalf("read %d of the %d bytes of %s, then %v", len(got), len(want), what, err)
+	}
+	if i := FirstDiff(got, want); i >= 0 {
+		t.Fatalf("read %d bytes of %s, want %d; first difference at byte %d", len(got), what, len(want), i)
+	}
+}
