@@ -75,5 +75,9 @@ func (f *forwarder) handOff(ctx context.Context, c net.Conn, s forwardSpec) bool
 	if errors.As(h.Err(), &se) && ctx.Err() == nil {
 		f.printf("forward %s -> %s: %v", s.Listen, s.Target, se)
 	}
+	// Told: the connection to the agent goes. Kept, as a proxy keeps its
+	// own until it exits, it held a descriptor for every connection the
+	// forward had carried.
+	_ = h.Close()
 	return true
 }
