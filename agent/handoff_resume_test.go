@@ -103,6 +103,7 @@ func cleanVerdict(h *Handoff) func(t *testing.T) {
 	return func(t *testing.T) {
 		t.Helper()
 		waitDone(t, h)
+		_ = h.Close() // told, as a proxy does
 		if err := h.Err(); err != nil {
 			t.Fatalf("verdict %v, want a clean end: the session was resumed", err)
 		}
