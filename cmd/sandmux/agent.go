@@ -20,7 +20,7 @@ import (
 
 // agentDirFlag locates the agent.
 func agentDirFlag() cli.Flag {
-	return &cli.StringFlag{Name: "agent-dir", EnvVars: []string{"SANDMUX_AGENT_DIR"}, Usage: "agent socket and log `DIR` (default $XDG_RUNTIME_DIR/sandmux, else ~/.cache/sandmux)", TakesFile: true}
+	return &cli.StringFlag{Name: "agent-dir", EnvVars: []string{"SANDMUX_AGENT_DIR"}, Usage: "agent socket and log `DIR` (default $XDG_RUNTIME_DIR/sandmux, else ~/.cache/sandmux)", TakesFile: true, Action: nonEmpty("agent-dir", "the directory the agent runs in")}
 }
 
 // agentFlags locate and tune the agent; proxy and forward pass them on to

@@ -33,7 +33,7 @@ var errNeedKeys = errors.New("--ssh embedded needs authorized keys: set --author
 func embeddedFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "ssh", Value: "external", EnvVars: []string{"SANDMUX_SSH"}, Usage: "`MODE`: external forwards streams to --target (OpenSSH's sshd); embedded runs sandmux's own SSH server, no sshd needed"},
-		&cli.StringFlag{Name: "state-dir", EnvVars: []string{"SANDMUX_STATE_DIR"}, Usage: "`DIR` for the embedded server's host key (default $XDG_STATE_HOME/sandmux, else ~/.local/state/sandmux)", TakesFile: true},
+		&cli.StringFlag{Name: "state-dir", EnvVars: []string{"SANDMUX_STATE_DIR"}, Usage: "`DIR` for the embedded server's host key (default $XDG_STATE_HOME/sandmux, else ~/.local/state/sandmux)", TakesFile: true, Action: nonEmpty("state-dir", "the directory for the host key")},
 		&cli.StringFlag{Name: "authorized-keys", Action: nonEmpty("authorized-keys", "the authorized_keys file"), Usage: "authorized_keys `FILE` for the embedded server, read at every login (default ~/.ssh/authorized_keys); keys in " + envAuthorizedKeys + " are accepted too", TakesFile: true},
 		&cli.StringFlag{Name: "max-startups", Value: "10:30:100", Usage: "embedded server: connections not yet logged in, as OpenSSH's `START:RATE:FULL` (random early drop of RATE % from START, all from FULL); raise it for many parallel logins (parallel sftp)"},
 		&cli.BoolFlag{Name: "print-host-key", Usage: "print the embedded server's host public key and fingerprint, generating the key if there is none, and exit"},
@@ -68,7 +68,7 @@ func startEmbedded(c *cli.Context, log *slog.Logger, cfg *server.Config) (*embed
 	default:
 		return nil, fmt.Errorf("%s: use external or embedded", valueRef(c, "ssh")(strconv.Quote(mode)))
 	}
-	if c.IsSet("target") {
+	if given(c, "target") {
 		return nil, errors.New("--target (or SANDMUX_TARGET) names an external sshd; with --ssh embedded the target is the embedded server (drop --target, or use --ssh external)")
 	}
 	scfg, err := embeddedConfig(c, log)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"slices"
 	"strings"
 
@@ -56,4 +57,50 @@ func onCommandLine(c *cli.Context, names []string) bool {
 		}
 	}
 	return false
+}
+
+// emptyEnvUnset returns a Before for cmd that gives each of its string
+// flags whose variable is set but empty its default back, as an unset
+// one would: urfave/cli takes an empty variable as the value "", which
+// the flags that refuse "" then refused (SANDMUX_SSH= said `--ssh "":
+// use external or embedded`, SANDMUX_TARGET= and SANDMUX_LISTEN= that
+// the server's address was empty). An empty value on the command line
+// is nonEmpty's to refuse. Defaults are read here, before urfave/cli
+// overwrites them with the environment's values.
+func emptyEnvUnset(cmd *cli.Command) cli.BeforeFunc {
+	var flags []*cli.StringFlag
+	defaults := map[*cli.StringFlag]string{}
+	for _, f := range cmd.Flags {
+		if sf, ok := f.(*cli.StringFlag); ok && len(sf.EnvVars) > 0 {
+			flags = append(flags, sf)
+			defaults[sf] = sf.Value
+		}
+	}
+	return func(c *cli.Context) error {
+		for _, f := range flags {
+			if emptyEnv(f.EnvVars) && !onCommandLine(c, f.Names()) {
+				if err := c.Set(f.Name, defaults[f]); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+}
+
+// emptyEnv reports whether the first of envs that is set, the one
+// urfave/cli reads, is empty.
+func emptyEnv(envs []string) bool {
+	for _, e := range envs {
+		if v, set := os.LookupEnv(e); set {
+			return v == ""
+		}
+	}
+	return false
+}
+
+// given reports whether the flag called name was given a value: on the
+// command line, or by a variable that is not empty.
+func given(c *cli.Context, name string) bool {
+	return onCommandLine(c, []string{name}) || envSource(c, name) != ""
 }

@@ -145,6 +145,18 @@ func TestForwardUsageErrors(t *testing.T) {
 		// own. (192.0.2.1, an address no machine has, fails the forward
 		// that takes the directory, after it set up its agent.)
 		{[]string{"forward", "--url", "ws://127.0.0.1:1", "-L", "0:127.0.0.1:1", "-L", "192.0.2.1:0:127.0.0.1:1", "--agent-dir", file, "abc"}, "create agent directory: mkdir " + file + ": not a directory"},
+		// The rest of the empty values given on the command line: each
+		// read as the flag left out (the default directory, level,
+		// token, no metrics), unlike the ones above.
+		{[]string{"agent", "--agent-dir=", "--stop", "--foreground"}, "--agent-dir is empty (an unset variable?): give the directory the agent runs in, or leave the flag out"},
+		{[]string{"status", "--agent-dir", ""}, "--agent-dir is empty"},
+		{[]string{"agent", "--log-level", "", "--stop", "--agent-dir", file}, "--log-level is empty (an unset variable?): give debug, info, warn or error, or leave the flag out"},
+		{[]string{"server", "--log-level=", "--listen", ""}, "--log-level is empty"},
+		{[]string{"server", "--listen", "", "--ssh", "embedded", "--state-dir", ""}, "--state-dir is empty (an unset variable?): give the directory for the host key, or leave the flag out"},
+		{[]string{"proxy", "--token", "", "--raw", "--target", "127.0.0.1:1", "abc"}, "--token is empty (an unset variable?): give the token the server was started with, or leave the flag out"},
+		{[]string{"forward", "--token=", "abc"}, "--token is empty"},
+		{[]string{"proxy", "--strip-suffix", "", "--raw", "--target", "127.0.0.1:1", "abc"}, "--strip-suffix is empty (an unset variable?): give the suffix to remove, e.g. --strip-suffix .e2b, or leave the flag out"},
+		{[]string{"server", "--listen", "", "--metrics-listen", ""}, "--metrics-listen is empty (an unset variable?): give HOST:PORT, e.g. --metrics-listen 127.0.0.1:9090, or leave the flag out"},
 	}
 	for _, tt := range tests {
 		out, _, err := runApp(t, tt.args...)
@@ -176,6 +188,41 @@ func TestEnvValueErrors(t *testing.T) {
 	_, _, err = runApp(t, "proxy", "--keepalive", "10s", "abc")
 	if want := `SANDMUX_KEEPALIVE="5" is not a duration: give a number with a unit (ms, s, m, h), e.g. SANDMUX_KEEPALIVE=15s`; err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("SANDMUX_KEEPALIVE=5: error %v, want %q", err, want)
+	}
+}
+
+// An empty variable is an unset one: urfave/cli took it as the value "",
+// which the server then refused (SANDMUX_SSH= said `--ssh "": use
+// external or embedded`, SANDMUX_TARGET= that the target was empty, and
+// with --ssh embedded that it named an external sshd).
+func TestEmptyEnvIsUnset(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		env  []string
+		args []string
+		want string
+	}{
+		// Each command fails on a later fault, not on the variable.
+		{[]string{"SANDMUX_TARGET"}, []string{"server", "--listen", ""}, "--listen is empty"},
+		{[]string{"SANDMUX_SSH"}, []string{"server", "--listen", "", "--authorized-keys", file}, "--authorized-keys is the embedded SSH server's"},
+		{[]string{"SANDMUX_TARGET", "SANDMUX_STATE_DIR", "SANDMUX_LOG_LEVEL", "SANDMUX_METRICS_LISTEN"}, []string{"server", "--ssh", "embedded", "--listen", "", "--state-dir", file}, "is not a directory"},
+		{[]string{"SANDMUX_TOKEN", "SANDMUX_URL", "SANDMUX_STRIP_SUFFIX", "SANDMUX_AGENT_DIR"}, []string{"proxy", "--raw", "--target", "127.0.0.1:1", "abc"}, "--raw cannot choose a --target"},
+		// The server's token is the exception: SANDMUX_TOKEN=$T with T
+		// unset would run it without authentication.
+		{[]string{"SANDMUX_TOKEN"}, []string{"server", "--listen", ""}, "--token (or SANDMUX_TOKEN) is empty"},
+	} {
+		t.Run(strings.Join(tt.env, ","), func(t *testing.T) {
+			for _, e := range tt.env {
+				t.Setenv(e, "")
+			}
+			out, _, err := runApp(t, tt.args...)
+			if err == nil || !strings.Contains(err.Error(), tt.want) || out != "" {
+				t.Errorf("%s= sandmux %s: error %v, stdout %q; want %q", strings.Join(tt.env, "= "), strings.Join(tt.args, " "), err, out, tt.want)
+			}
+		})
 	}
 }
 

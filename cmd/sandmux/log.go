@@ -42,6 +42,9 @@ func parseLevel(level string) (slog.Level, error) {
 // where the flag is parsed, also by a command that only passes it on
 // (`sandmux agent` starting one in the background).
 func logLevel(c *cli.Context, level string) error {
+	if err := nonEmpty("log-level", "debug, info, warn or error")(c, level); err != nil {
+		return err
+	}
 	if _, err := parseLevel(level); err != nil {
 		return fmt.Errorf("%s: unknown log level: use debug, info, warn or error", valueRef(c, "log-level")(strconv.Quote(level)))
 	}

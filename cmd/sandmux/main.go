@@ -73,6 +73,7 @@ func newApp() *cli.App {
 	// the stream.
 	for _, cmd := range app.Commands {
 		cmd.OnUsageError = usageError
+		cmd.Before = emptyEnvUnset(cmd)
 		if len(cmd.Subcommands) == 0 {
 			// Otherwise urfave/cli gives each command a "help" (and "h")
 			// subcommand, which is all that shell completion then offers

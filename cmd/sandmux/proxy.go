@@ -27,9 +27,9 @@ import (
 func dialFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "url", Value: client.DefaultURLTemplate, Action: nonEmpty("url", "the server URL, e.g. --url "+client.DefaultURLTemplate), EnvVars: []string{"SANDMUX_URL"}, Usage: "server `URL`; {host} in it becomes HOST"},
-		&cli.StringFlag{Name: "strip-suffix", EnvVars: []string{"SANDMUX_STRIP_SUFFIX"}, Usage: "remove `SUFFIX` (e.g. .e2b, from a `Host *.e2b` pattern) from HOST before filling {host}"},
+		&cli.StringFlag{Name: "strip-suffix", Action: nonEmpty("strip-suffix", "the suffix to remove, e.g. --strip-suffix .e2b"), EnvVars: []string{"SANDMUX_STRIP_SUFFIX"}, Usage: "remove `SUFFIX` (e.g. .e2b, from a `Host *.e2b` pattern) from HOST before filling {host}"},
 		&cli.StringSliceFlag{Name: "header", Usage: "extra handshake header `\"Name: value\"` (repeatable)"},
-		&cli.StringFlag{Name: "token", EnvVars: []string{"SANDMUX_TOKEN"}, Usage: "bearer token the server requires"},
+		&cli.StringFlag{Name: "token", Action: nonEmpty("token", "the token the server was started with"), EnvVars: []string{"SANDMUX_TOKEN"}, Usage: "bearer token the server requires"},
 		&cli.StringFlag{Name: "token-file", Action: nonEmpty("token-file", "the file that holds the token"), Usage: "read the bearer token from `FILE` (wins over SANDMUX_TOKEN; keeps it off the command line)", TakesFile: true},
 		&cli.StringFlag{Name: "ca", Action: nonEmpty("ca", "the PEM file of the CA"), Usage: "trust the CA certificates in this PEM `FILE` instead of the system's (a private CA)", TakesFile: true},
 		&cli.BoolFlag{Name: "insecure", Usage: "skip TLS certificate verification, and send --token and --header over ws:// to another machine, in clear text (testing only)"},

@@ -41,7 +41,7 @@ func serverCommand() *cli.Command {
 			&cli.DurationFlag{Name: "idle-timeout", Usage: "close a session with no stream for this long (0 = never)", Action: nonNegative("idle-timeout", "never")},
 			&cli.DurationFlag{Name: "header-timeout", Value: 10 * time.Second, Usage: "limit for the HTTP upgrade and for each stream header (slow clients)", Action: positive("header-timeout", "10s")},
 			&cli.DurationFlag{Name: "shutdown-timeout", Value: 5 * time.Second, Usage: "how long SIGINT, SIGTERM or SIGHUP lets open streams finish before closing every session", Action: positive("shutdown-timeout", "5s")},
-			&cli.StringFlag{Name: "metrics-listen", EnvVars: []string{"SANDMUX_METRICS_LISTEN"}, Usage: "serve Prometheus metrics on `ADDR` (e.g. 127.0.0.1:9090), a listener of their own; off by default"},
+			&cli.StringFlag{Name: "metrics-listen", Action: nonEmpty("metrics-listen", "HOST:PORT, e.g. --metrics-listen 127.0.0.1:9090"), EnvVars: []string{"SANDMUX_METRICS_LISTEN"}, Usage: "serve Prometheus metrics on `ADDR` (e.g. 127.0.0.1:9090), a listener of their own; off by default"},
 		}, embeddedFlags()...),
 		Action: runServer,
 	}
