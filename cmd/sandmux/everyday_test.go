@@ -78,7 +78,7 @@ func TestForwardUsageErrors(t *testing.T) {
 		{[]string{"agent", "stop", "--agent-dir", "/nonexistent"}, "did you mean the flag --stop?"},
 		{[]string{"status", "json"}, "did you mean the flag --json?"},
 		{[]string{"agent", "--stop", "--foreground"}, "--stop and --foreground: give one"},
-		{[]string{"proxy", "--target", "bad", "abc"}, "--target \"bad\": want HOST:PORT, e.g. --target 127.0.0.1:5432"},
+		{[]string{"proxy", "--target", "bad", "abc"}, "--target \"bad\": want HOST:PORT; the port is missing, e.g. --target 127.0.0.1:5432"},
 		{[]string{"agent", "--log-level", "loud"}, "--log-level \"loud\": unknown log level: use debug, info, warn or error"},
 		{[]string{"nosuchcmd"}, "unknown command \"nosuchcmd\" (the commands are in `sandmux --help`)"},
 		{[]string{"server", "--ssh", "embedded", "--max-startups", "20:30:10"}, `--max-startups "20:30:10": want START:RATE:FULL with 0 < START <= FULL and RATE 1-100, e.g. --max-startups 10:30:100 (or START alone)`},
@@ -89,12 +89,12 @@ func TestForwardUsageErrors(t *testing.T) {
 		{[]string{"--bogus"}, "flag provided but not defined: -bogus (see `sandmux --help`)"},
 		{[]string{"proxy", "--raw", "--target", "127.0.0.1:5432", "abc"}, "--raw cannot choose a --target"},
 		{[]string{"server", "--listen", ""}, "--listen is empty; give HOST:PORT, e.g. --listen 0.0.0.0:8081"},
-		{[]string{"server", "--allow", "127.0.0.1:5432", "--allow", "nope"}, "--allow \"nope\": want HOST:PORT, e.g. --allow 127.0.0.1:5432"},
+		{[]string{"server", "--allow", "127.0.0.1:5432", "--allow", "nope"}, "--allow \"nope\": want HOST:PORT; the port is missing, e.g. --allow 127.0.0.1:5432"},
 		// A range or a pattern would start a server that refuses every
 		// stream to what the operator meant.
 		{[]string{"server", "--allow", "10.0.0.0/8:22"}, `--allow "10.0.0.0/8:22": address ranges are not supported; name each HOST:PORT by its address, e.g. --allow 127.0.0.1:5432`},
 		{[]string{"server", "--target", "*:22"}, `--target "*:22": patterns are not supported; name each HOST:PORT, e.g. --target 127.0.0.1:5432`},
-		{[]string{"server", "--listen", "127.0.0.1"}, "missing port in address; give HOST:PORT"},
+		{[]string{"server", "--listen", "127.0.0.1"}, "--listen 127.0.0.1: no port; give HOST:PORT, e.g. --listen 127.0.0.1:8081"},
 		{[]string{"server", "--shutdown-timeout", "-1s"}, "--shutdown-timeout -1s: must be positive"},
 		{[]string{"forward", "-L", "nope", "abc"}, `-L "nope": wrong number of fields`},
 		{[]string{"forward", "-L", "15003:a:1", "-L", "15003:b:2", "abc"}, `-L "15003:a:1" and -L "15003:b:2" both listen on 127.0.0.1:15003; give each its own local port`},
@@ -157,6 +157,27 @@ func TestForwardUsageErrors(t *testing.T) {
 		{[]string{"forward", "--token=", "abc"}, "--token is empty"},
 		{[]string{"proxy", "--strip-suffix", "", "--raw", "--target", "127.0.0.1:1", "abc"}, "--strip-suffix is empty (an unset variable?): give the suffix to remove, e.g. --strip-suffix .e2b, or leave the flag out"},
 		{[]string{"server", "--listen", "", "--metrics-listen", ""}, "--metrics-listen is empty (an unset variable?): give HOST:PORT, e.g. --metrics-listen 127.0.0.1:9090, or leave the flag out"},
+		// Addresses to listen on, in sandmux's words rather than Go's
+		// ("address 8081: missing port in address", "lookup tcp/0x50:
+		// unknown port"), each failing before a name is looked up.
+		{[]string{"server", "--listen", "8081"}, "--listen 8081: a port alone; give HOST:PORT, e.g. --listen 0.0.0.0:8081 (every interface) or --listen 127.0.0.1:8081 (this machine only)"},
+		{[]string{"server", "--listen", "host"}, "--listen host: no port; give HOST:PORT, e.g. --listen host:8081"},
+		{[]string{"server", "--listen", "[::1]"}, "--listen [::1]: no port; give HOST:PORT, e.g. --listen [::1]:8081"},
+		{[]string{"server", "--listen", "[::1"}, "--listen [::1: unbalanced brackets; an IPv6 address goes in brackets, e.g. --listen [::1]:8081"},
+		{[]string{"server", "--listen", ":http", "--metrics-listen", "x"}, "--listen :http: the port is a name; give its number, e.g. --listen :80"},
+		{[]string{"server", "--listen", "127.0.0.1:99999"}, "--listen 127.0.0.1:99999: the port must be a number from 0 to 65535, e.g. --listen 127.0.0.1:8081"},
+		{[]string{"server", "--listen", "127.0.0.1:0x50"}, "--listen 127.0.0.1:0x50: the port must be a number from 0 to 65535"},
+		{[]string{"server", "--listen", "nosuchhost.invalid:8081"}, "--listen nosuchhost.invalid:8081: nosuchhost.invalid does not resolve (no .invalid name does); give an address of this machine, e.g. --listen 0.0.0.0:8081"},
+		{[]string{"server", "--listen", "a..b:8081"}, `--listen a..b:8081: "a..b" is neither an IP address nor a host name, e.g. --listen 0.0.0.0:8081`},
+		{[]string{"server", "--listen", "ws://127.0.0.1:8081"}, "--listen ws://127.0.0.1:8081: give HOST:PORT, not a URL, e.g. --listen 0.0.0.0:8081"},
+		{[]string{"server", "--listen", "*:8081", "--metrics-listen", "x"}, "--listen *:8081: give 0.0.0.0 (or no HOST) for every interface, e.g. --listen 0.0.0.0:8081"},
+		{[]string{"server", "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:99999"}, "--metrics-listen 127.0.0.1:99999: the port must be a number from 0 to 65535, e.g. --metrics-listen 127.0.0.1:9090"},
+		{[]string{"server", "--listen", "127.0.0.1:0", "--metrics-listen", "9090"}, "--metrics-listen 9090: a port alone; give HOST:PORT, e.g. --metrics-listen 127.0.0.1:9090"},
+		{[]string{"forward", "-L", "nosuchhost.invalid:0:127.0.0.1:1", "abc"}, `-L "nosuchhost.invalid:0:127.0.0.1:1": BIND nosuchhost.invalid does not resolve (no .invalid name does); leave BIND out for 127.0.0.1, or give * for every interface`},
+		{[]string{"forward", "-L", "a!b:0:127.0.0.1:1", "abc"}, `-L "a!b:0:127.0.0.1:1": BIND "a!b" is neither an IP address nor a host name; leave BIND out for 127.0.0.1`},
+		{[]string{"server", "--target", "8081"}, `--target "8081": want HOST:PORT, not a port alone, e.g. --target 127.0.0.1:5432`},
+		{[]string{"server", "--allow", "[::1]"}, `--allow "[::1]": want HOST:PORT; the port is missing, e.g. --allow 127.0.0.1:5432`},
+		{[]string{"proxy", "--target", "ssh://127.0.0.1:22", "abc"}, `--target "ssh://127.0.0.1:22": want HOST:PORT, not a URL, e.g. --target 127.0.0.1:5432`},
 	}
 	for _, tt := range tests {
 		out, _, err := runApp(t, tt.args...)

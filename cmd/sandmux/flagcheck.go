@@ -130,6 +130,10 @@ func listen(flag, addr, example string) (net.Listener, error) {
 		// with PORT unset listened where no client would look.
 		return nil, fmt.Errorf("--%s %s has no port (an unset variable?); give HOST:PORT, e.g. --%s %s", flag, addr, flag, example)
 	}
+	ex := func(a string) string { return "--" + flag + " " + a }
+	if fault := listenFault(addr, example, ex); fault != "" {
+		return nil, fmt.Errorf("--%s %s: %s", flag, addr, fault)
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, listenError(flag, addr, example, err)
@@ -142,6 +146,7 @@ func listen(flag, addr, example string) (net.Listener, error) {
 // who may not bind it (E2B runs start commands as a plain user) or an
 // address the machine does not have is spelt right but must change.
 func listenError(flag, addr, example string, err error) error {
+	var dnsErr *net.DNSError
 	switch {
 	case errnoIs(err, syscall.EADDRINUSE):
 		return fmt.Errorf("--%s %s is in use: is another server running there? stop it, or pick another port with --%s", flag, addr, flag)
@@ -151,12 +156,12 @@ func listenError(flag, addr, example string, err error) error {
 		return fmt.Errorf("--%s %s: Windows reserves this port (`netsh interface ipv4 show excludedportrange protocol=tcp` lists the reserved ranges); pick another, e.g. --%s %s", flag, addr, flag, example)
 	case errnoIs(err, syscall.EACCES):
 		return fmt.Errorf("--%s %s: permission denied: ports below 1024 need root (or CAP_NET_BIND_SERVICE); pick a port from 1024 up, e.g. --%s %s", flag, addr, flag, example)
-	case errnoIs(err, syscall.EADDRNOTAVAIL):
+	case errnoIs(err, syscall.EADDRNOTAVAIL), errnoIs(err, syscall.EINVAL):
+		// EINVAL: a link-local address whose zone names no interface.
 		host, _, _ := net.SplitHostPort(addr)
 		return fmt.Errorf("--%s %s: %s is not an address of this machine; give one of its own, or 0.0.0.0 for every interface, e.g. --%s %s", flag, addr, host, flag, example)
-	case strings.Count(addr, ":") > 1 && !strings.ContainsAny(addr, "[/"):
-		_, port, _ := net.SplitHostPort(example)
-		return fmt.Errorf("--%s %s: %w; give HOST:PORT, an IPv6 address in brackets, e.g. --%s [::1]:%s", flag, addr, err, flag, port)
+	case errors.As(err, &dnsErr):
+		return fmt.Errorf("--%s %s: %s does not resolve here; give an address of this machine, or 0.0.0.0 for every interface, e.g. --%s %s", flag, addr, dnsErr.Name, flag, example)
 	default:
 		return fmt.Errorf("--%s %s: %w; give HOST:PORT, e.g. --%s %s", flag, addr, err, flag, example)
 	}
@@ -186,8 +191,14 @@ func hostPort(name string) func(*cli.Context, string) error {
 func targetFault(v string) string {
 	host, port, err := net.SplitHostPort(v)
 	switch {
+	case err != nil && strings.Contains(v, "://"):
+		return "want HOST:PORT, not a URL"
 	case err != nil && strings.Count(v, ":") > 1 && !strings.ContainsAny(v, "[/"):
 		return "want HOST:PORT, an IPv6 address in brackets as in [::1]:22"
+	case err != nil && v != "" && isPort(v):
+		return "want HOST:PORT, not a port alone"
+	case err != nil && v != "" && (!strings.Contains(v, ":") || strings.HasPrefix(v, "[") && strings.HasSuffix(v, "]")):
+		return "want HOST:PORT; the port is missing"
 	case err != nil:
 		return "want HOST:PORT"
 	case host == "":

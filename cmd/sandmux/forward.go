@@ -109,6 +109,9 @@ func parseForward(s string) (forwardSpec, error) {
 	if host == "" {
 		return bad("no target host")
 	}
+	if fault := bindHostFault(bind); fault != "" {
+		return forwardSpec{}, fmt.Errorf("-L %q: BIND %s; leave BIND out for 127.0.0.1, or give * for every interface", s, strings.TrimSuffix(fault, "; give an address of this machine"))
+	}
 	// A target no server could allow (a range, a pattern) would start a
 	// forward whose every connection is then refused as "not allowed".
 	var he *server.TargetHostError
@@ -492,14 +495,18 @@ func (f *forwarder) splice(ctx context.Context, c, stream net.Conn, s forwardSpe
 // what to change, as the server's --listen does (listenError): Go's own
 // "bind: address already in use" named no way out.
 func forwardListenError(raw, addr string, err error) error {
+	var dnsErr *net.DNSError
 	switch {
 	case errnoIs(err, syscall.EADDRINUSE):
 		return fmt.Errorf("-L %s: %s is in use (another forward, or a program listening there?): pick another local port, or 0 for a free one", raw, addr)
 	case runtime.GOOS != "windows" && errnoIs(err, syscall.EACCES):
 		return fmt.Errorf("-L %s: permission denied: local ports below 1024 need root; pick one from 1024 up, or 0 for a free one", raw)
-	case errnoIs(err, syscall.EADDRNOTAVAIL):
+	case errnoIs(err, syscall.EADDRNOTAVAIL), errnoIs(err, syscall.EINVAL):
+		// EINVAL: a link-local address whose zone names no interface.
 		host, _, _ := net.SplitHostPort(addr)
 		return fmt.Errorf("-L %s: %s is not an address of this machine; leave BIND out for 127.0.0.1, or give * for every interface", raw, host)
+	case errors.As(err, &dnsErr):
+		return fmt.Errorf("-L %s: %s does not resolve here; leave BIND out for 127.0.0.1, or give * for every interface", raw, dnsErr.Name)
 	default:
 		return fmt.Errorf("-L %s: %w", raw, err)
 	}
