@@ -36,7 +36,7 @@ func agentFlags(forAgent bool) []cli.Flag {
 	return []cli.Flag{
 		agentDirFlag(),
 		&cli.DurationFlag{Name: "persist", Value: 10 * time.Minute, EnvVars: []string{"SANDMUX_PERSIST"}, Usage: "how long the agent stays after its last stream closes (0 = forever)", Action: nonNegative("persist", "forever")},
-		&cli.DurationFlag{Name: "keepalive", Value: 15 * time.Second, EnvVars: []string{"SANDMUX_KEEPALIVE"}, Usage: "session keepalive interval; a silent path is dropped within 2x this", Action: positive("keepalive", "15s")},
+		&cli.DurationFlag{Name: "keepalive", Value: 15 * time.Second, EnvVars: []string{"SANDMUX_KEEPALIVE"}, Usage: "session keepalive interval, 1s to 1h; a silent path is dropped within 2x this", Action: keepaliveRange},
 		&cli.DurationFlag{Name: "resume-timeout", Value: 10 * time.Minute, EnvVars: []string{"SANDMUX_RESUME_TIMEOUT"}, Usage: resumeTimeout, Action: positive("resume-timeout", "10m (--no-resume turns resumption off)")},
 		&cli.BoolFlag{Name: "no-resume", EnvVars: []string{"SANDMUX_NO_RESUME"}, Usage: noResume},
 	}

@@ -44,7 +44,7 @@ func doctorCommand() *cli.Command {
 			&cli.StringFlag{Name: "target", Usage: "check this allowlisted `HOST:PORT` instead of the server's default", Action: hostPort("target")},
 			&cli.DurationFlag{Name: "probe", Value: 5 * time.Second, Usage: "how long to probe the session (0 = skip)", Action: nonNegative("probe", "skip")},
 			&cli.StringFlag{Name: "probe-target", Usage: "allowlisted echo service `HOST:PORT` to measure throughput through (default: measure latency only)", Action: hostPort("probe-target")},
-			&cli.DurationFlag{Name: "timeout", Value: 10 * time.Second, Usage: "limit for each step", Action: positive("timeout", "10s")},
+			&cli.DurationFlag{Name: "timeout", Value: 10 * time.Second, Usage: "limit for each step; at least 1s", Action: atLeast("timeout", dialFloor, "10s", "a dial over a real link takes several round trips")},
 			&cli.BoolFlag{Name: "json", Usage: "machine-readable report on stdout"},
 		),
 		Action: runDoctor,

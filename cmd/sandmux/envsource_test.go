@@ -15,14 +15,14 @@ func TestBadEnvValueNamesTheVariable(t *testing.T) {
 		args       []string
 		want, not  string
 	}{
-		{"SANDMUX_KEEPALIVE", "0s", []string{"proxy", "abc"}, "SANDMUX_KEEPALIVE=0s: must be positive, e.g. SANDMUX_KEEPALIVE=15s", "--keepalive"},
+		{"SANDMUX_KEEPALIVE", "0s", []string{"proxy", "abc"}, "SANDMUX_KEEPALIVE=0s: must be at least 1s (a session silent for 1.5× it is dropped, and a real link can pause that long), e.g. SANDMUX_KEEPALIVE=15s", "--keepalive"},
 		{"SANDMUX_PERSIST", "-1s", []string{"proxy", "abc"}, "SANDMUX_PERSIST=-1s: must not be negative", "--persist"},
 		{"SANDMUX_TARGET", "nope", []string{"server"}, `SANDMUX_TARGET="nope": want HOST:PORT`, "--target"},
 		{"SANDMUX_LOG_LEVEL", "verbose", []string{"server"}, `SANDMUX_LOG_LEVEL="verbose": unknown log level`, "--log-level"},
 		{"SANDMUX_SSH", "emb", []string{"server", "--listen", "127.0.0.1:0"}, `SANDMUX_SSH="emb": use external or embedded`, "--ssh"},
 		// On the command line, the flag is named, also when the
 		// variable is set too (the flag wins).
-		{"SANDMUX_KEEPALIVE", "15s", []string{"proxy", "--keepalive", "0s", "abc"}, "--keepalive 0s: must be positive", "SANDMUX_KEEPALIVE"},
+		{"SANDMUX_KEEPALIVE", "15s", []string{"proxy", "--keepalive", "0s", "abc"}, "--keepalive 0s: must be at least 1s", "SANDMUX_KEEPALIVE"},
 		{"SANDMUX_LOG_LEVEL", "info", []string{"server", "--log-level=verbose"}, `--log-level "verbose": unknown log level`, "SANDMUX_LOG_LEVEL"},
 	} {
 		t.Run(c.env+"="+c.value, func(t *testing.T) {

@@ -69,7 +69,7 @@ func TestForwardUsageErrors(t *testing.T) {
 		{[]string{"forward", "-L", "1:h:2", "abc", "--no-agent"}, "forward: flag --no-agent comes after \"abc\", and flags must come first"},
 		{[]string{"proxy", "abc", "--no-agent"}, "proxy: flag --no-agent comes after \"abc\""},
 		{[]string{"proxy", "a", "b"}, "proxy needs exactly one HOST (the sandbox id), got 2"},
-		{[]string{"proxy", "--keepalive", "0", "abc"}, "--keepalive 0s: must be positive, e.g. --keepalive 15s"},
+		{[]string{"proxy", "--keepalive", "0", "abc"}, "--keepalive 0s: must be at least 1s (a session silent for 1.5× it is dropped, and a real link can pause that long), e.g. --keepalive 15s"},
 		{[]string{"agent", "extra", "--agent-dir", "/nonexistent"}, "agent: flag --agent-dir comes after \"extra\""},
 		{[]string{"status", "extra"}, "status takes no arguments, got \"extra\""},
 		{[]string{"status", "--agent-dir", file}, "agent directory " + file + " is not a directory: give the directory the agent runs in"},
@@ -178,6 +178,20 @@ func TestForwardUsageErrors(t *testing.T) {
 		{[]string{"server", "--target", "8081"}, `--target "8081": want HOST:PORT, not a port alone, e.g. --target 127.0.0.1:5432`},
 		{[]string{"server", "--allow", "[::1]"}, `--allow "[::1]": want HOST:PORT; the port is missing, e.g. --allow 127.0.0.1:5432`},
 		{[]string{"proxy", "--target", "ssh://127.0.0.1:22", "abc"}, `--target "ssh://127.0.0.1:22": want HOST:PORT, not a URL, e.g. --target 127.0.0.1:5432`},
+		// Below what works over a real link: 1ns failed every dial as
+		// "timed out (check the URL and your network)", a server with
+		// --header-timeout 1ns closed every client unread, and a 1ms
+		// keepalive resumed its session every few milliseconds.
+		{[]string{"proxy", "--keepalive", "1ns", "--raw", "--target", "127.0.0.1:1", "abc"}, "--keepalive 1ns: must be at least 1s (a session silent for 1.5× it is dropped, and a real link can pause that long), e.g. --keepalive 15s"},
+		{[]string{"agent", "--keepalive", "999ms", "--stop", "--foreground"}, "--keepalive 999ms: must be at least 1s"},
+		{[]string{"forward", "--keepalive", "10ms", "abc"}, "--keepalive 10ms: must be at least 1s"},
+		{[]string{"server", "--keepalive", "100ms", "--listen", ""}, "--keepalive 100ms: must be at least 1s"},
+		// From about 850000h, 1.5× it overflowed and dropped every session.
+		{[]string{"server", "--keepalive", "1000000h", "--listen", ""}, "--keepalive 1000000h: must be at most 1h (idle connections are cut by NAT and proxies long before), e.g. --keepalive 15s"},
+		{[]string{"server", "--header-timeout", "1ns", "--listen", ""}, "--header-timeout 1ns: must be at least 1s (an upgrade or a stream header over a real link takes round trips), e.g. --header-timeout 10s"},
+		{[]string{"proxy", "--connect-timeout", "500ms", "--raw", "--target", "127.0.0.1:1", "abc"}, "--connect-timeout 500ms: must be at least 1s (a dial over a real link takes several round trips), e.g. --connect-timeout 30s"},
+		{[]string{"forward", "--connect-timeout", "1ns", "abc"}, "--connect-timeout 1ns: must be at least 1s"},
+		{[]string{"doctor", "--timeout", "1ns", "--url", "ws://127.0.0.1:1", "abc"}, "--timeout 1ns: must be at least 1s (a dial over a real link takes several round trips), e.g. --timeout 10s"},
 	}
 	for _, tt := range tests {
 		out, _, err := runApp(t, tt.args...)

@@ -27,6 +27,53 @@ func positive(name, example string) func(*cli.Context, time.Duration) error {
 	}
 }
 
+// atLeast is a DurationFlag Action refusing values below floor, the
+// least that works over a real link (why says what fails below it),
+// with a line that names the flag and a value that works.
+func atLeast(name string, floor time.Duration, example, why string) func(*cli.Context, time.Duration) error {
+	return func(c *cli.Context, d time.Duration) error {
+		if d < floor {
+			ref := valueRef(c, name)
+			return fmt.Errorf("%s: must be at least %s (%s), e.g. %s", ref(d.String()), durationExample(floor), why, ref(example))
+		}
+		return nil
+	}
+}
+
+// atMost is a DurationFlag Action refusing values above ceiling.
+func atMost(name string, ceiling time.Duration, example, why string) func(*cli.Context, time.Duration) error {
+	return func(c *cli.Context, d time.Duration) error {
+		if d > ceiling {
+			ref := valueRef(c, name)
+			return fmt.Errorf("%s: must be at most %s (%s), e.g. %s", ref(durationExample(d)), durationExample(ceiling), why, ref(example))
+		}
+		return nil
+	}
+}
+
+// keepaliveRange is the --keepalive flags' Action, the agent's, the
+// proxy's, forward's and the server's. A session that hears nothing for
+// 1.5× the interval is dropped: below a second that is within one lost
+// packet's retransmission on a real link, and a session churned through
+// resumes (1ms: a resume every few milliseconds on loopback; 1ns
+// failed before the server accepted the session). Above an hour, every
+// NAT and proxy on the way has long dropped an idle connection, and
+// from about 850000h the 1.5× overflowed into a negative limit, which
+// dropped every session at once.
+func keepaliveRange(c *cli.Context, d time.Duration) error {
+	if err := atLeast("keepalive", time.Second, "15s", "a session silent for 1.5× it is dropped, and a real link can pause that long")(c, d); err != nil {
+		return err
+	}
+	return atMost("keepalive", time.Hour, "15s", "idle connections are cut by NAT and proxies long before")(c, d)
+}
+
+// dialFloor is the least --connect-timeout, --header-timeout and doctor's
+// --timeout take: each covers a TCP connection and an HTTP upgrade, round
+// trips that a real link does not make in less (1ns failed every dial,
+// told as "timed out (check the URL and your network)", and a server with
+// --header-timeout 1ns closed every client before its request).
+const dialFloor = time.Second
+
 // positiveInt is an IntFlag Action refusing zero and negative values
 // with a line that names the flag and its default.
 func positiveInt(name string, example int) func(*cli.Context, int) error {

@@ -41,7 +41,7 @@ func forwardCommand() *cli.Command {
 		Flags: append(append(dialFlags(), agentFlags(false)...),
 			&cli.StringSliceFlag{Name: "L", Aliases: []string{"local"}, Usage: "forward `SPEC`, [BIND:]LPORT:TARGETHOST:TARGETPORT as in ssh -L (repeatable)"},
 			&cli.BoolFlag{Name: "no-agent", EnvVars: []string{"SANDMUX_NO_AGENT"}, Usage: "dial one WebSocket of this process's own instead of sharing the agent's"},
-			&cli.DurationFlag{Name: "connect-timeout", Value: 30 * time.Second, Usage: "how long a connection waits for a (re)connecting session", Action: positive("connect-timeout", "30s")},
+			&cli.DurationFlag{Name: "connect-timeout", Value: 30 * time.Second, Usage: "how long a connection waits for a (re)connecting session; at least 1s", Action: atLeast("connect-timeout", dialFloor, "30s", "a dial over a real link takes several round trips")},
 			&cli.BoolFlag{Name: "background", Usage: "detach: run in the background (logs in the agent directory); prints its pid"},
 			&cli.BoolFlag{Name: "background-child", Hidden: true, Usage: "internal: the detached process of --background"},
 		),

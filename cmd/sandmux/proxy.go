@@ -49,7 +49,7 @@ func proxyCommand() *cli.Command {
 			&cli.BoolFlag{Name: "no-agent", EnvVars: []string{"SANDMUX_NO_AGENT"}, Usage: "dial a WebSocket of this process's own instead of sharing the agent's"},
 			&cli.BoolFlag{Name: "raw", Usage: "offer no sandmux protocol: one plain WebSocket per connection, as websocat (implies --no-agent)"},
 			&cli.BoolFlag{Name: "fdpass", Usage: "for ssh's ProxyUseFdpass yes: pass ssh the connection's descriptor and exit, leaving the stream to the agent"},
-			&cli.DurationFlag{Name: "connect-timeout", Value: 30 * time.Second, Usage: "how long to wait for a (re)connecting session", Action: positive("connect-timeout", "30s")},
+			&cli.DurationFlag{Name: "connect-timeout", Value: 30 * time.Second, Usage: "how long to wait for a (re)connecting session; at least 1s", Action: atLeast("connect-timeout", dialFloor, "30s", "a dial over a real link takes several round trips")},
 		),
 		// HOST is arbitrary (ssh's %h): "help" or "h" must not print the
 		// help text onto stdout, which is the stream.

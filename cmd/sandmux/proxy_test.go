@@ -99,7 +99,7 @@ func TestVerboseProxyNamesTheAgentLog(t *testing.T) {
 	defer os.RemoveAll(dir)
 	defer serveTestAgent(t, dir)()
 	// Port 1 refuses at once: the proxy gives up at its --connect-timeout.
-	args := []string{"proxy", "--agent-dir", dir, "--url", "ws://127.0.0.1:1", "--connect-timeout", "100ms"}
+	args := []string{"proxy", "--agent-dir", dir, "--url", "ws://127.0.0.1:1", "--connect-timeout", "1s"}
 	_, stderr, err := runApp(t, append(append(args, "-v"), "abc")...)
 	want := filepath.Join(dir, agent.LogName)
 	if err == nil || !strings.Contains(stderr, "asking the agent for a stream") || !strings.Contains(stderr, want) {

@@ -30,7 +30,7 @@ func TestResumeHintDoctorDialsTheSessionsURL(t *testing.T) {
 	if len(args) == 0 || args[0] != "doctor" {
 		t.Fatalf("the hint's command is %q, want sandmux doctor", hint)
 	}
-	args = append([]string{"doctor", "--json", "--probe", "0", "--timeout", "500ms"}, args[1:]...)
+	args = append([]string{"doctor", "--json", "--probe", "0", "--timeout", "1s"}, args[1:]...)
 	out, _, _ := runApp(t, args...)
 	var rep struct {
 		URL string `json:"url"`

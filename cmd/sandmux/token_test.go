@@ -15,7 +15,7 @@ import (
 // step's status and detail.
 func doctorAuth(t *testing.T, url string, args ...string) (string, string) {
 	t.Helper()
-	out, _, _ := runApp(t, append(append([]string{"doctor", "--json", "--probe", "0", "--timeout", "500ms", "--url", url}, args...), "box")...)
+	out, _, _ := runApp(t, append(append([]string{"doctor", "--json", "--probe", "0", "--timeout", "1s", "--url", url}, args...), "box")...)
 	var rep struct {
 		Steps []struct {
 			Name, Status, Detail string
