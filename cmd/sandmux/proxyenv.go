@@ -1,8 +1,8 @@
 package main
 
 import (
+	"fmt"
 	"net"
-	"net/http"
 	"net/url"
 	"os"
 	"strings"
@@ -12,7 +12,16 @@ import (
 // as curl, git and Go read it: HTTPS_PROXY for wss://, HTTP_PROXY for
 // ws://, else ALL_PROXY (curl's, often socks5h://), unless NO_PROXY
 // exempts the host (loopback always is). nil means a direct connection.
+// The environment is read at each call: net/http's ProxyFromEnvironment,
+// used before, reads it once per process, so the first call's setting
+// held for every later one (in cmd's tests, one test's HTTPS_PROXY for
+// the tests after it).
 func proxyFor(rawURL string) (*url.URL, error) {
+	return proxyFromEnv(rawURL, os.Getenv)
+}
+
+// proxyFromEnv is proxyFor with the environment read through getenv.
+func proxyFromEnv(rawURL string, getenv func(string) string) (*url.URL, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return nil, err
@@ -28,42 +37,28 @@ func proxyFor(rawURL string) (*url.URL, error) {
 	if u.Scheme == "wss" {
 		scheme = "https"
 	}
-	p, err := http.ProxyFromEnvironment(&http.Request{URL: &url.URL{Scheme: scheme, Host: u.Host}})
-	if p != nil || err != nil || getenvAny(strings.ToUpper(scheme)+"_PROXY") != "" {
-		// Go's answer, NO_PROXY's exemption included.
-		return p, err
+	raw := getenvAny(getenv, strings.ToUpper(scheme)+"_PROXY")
+	if scheme == "http" && getenv("REQUEST_METHOD") != "" {
+		// Under CGI, HTTP_PROXY is the request's Proxy header
+		// (httpoxy): Go refuses it, and so does this.
+		raw = ""
 	}
-	return allProxyFor(scheme, u.Host, os.Getenv)
+	if raw == "" {
+		raw = getenvAny(getenv, "ALL_PROXY")
+	}
+	if raw == "" || !useProxy(scheme, u.Host, getenvAny(getenv, "NO_PROXY")) {
+		return nil, nil
+	}
+	return parseProxy(raw)
 }
 
 // getenvAny is the variable name's value, upper case first, then lower
 // case, as Go and curl read them.
-func getenvAny(name string) string {
-	if v := os.Getenv(name); v != "" {
+func getenvAny(getenv func(string) string, name string) string {
+	if v := getenv(name); v != "" {
 		return v
 	}
-	return os.Getenv(strings.ToLower(name))
-}
-
-// allProxyFor is ALL_PROXY (or all_proxy) for a server at host (host or
-// host:port) reached over scheme (http or https), unless NO_PROXY exempts
-// it, by the rules Go applies to HTTPS_PROXY.
-func allProxyFor(scheme, host string, getenv func(string) string) (*url.URL, error) {
-	raw := getenv("ALL_PROXY")
-	if raw == "" {
-		raw = getenv("all_proxy")
-	}
-	if raw == "" {
-		return nil, nil
-	}
-	noProxy := getenv("NO_PROXY")
-	if noProxy == "" {
-		noProxy = getenv("no_proxy")
-	}
-	if !useProxy(scheme, host, noProxy) {
-		return nil, nil
-	}
-	return parseProxy(raw)
+	return getenv(strings.ToLower(name))
 }
 
 // parseProxy reads a proxy variable's value as Go does: one without a
@@ -75,7 +70,10 @@ func parseProxy(raw string) (*url.URL, error) {
 			return p, nil
 		}
 	}
-	return p, err
+	if err != nil {
+		return nil, fmt.Errorf("invalid proxy address %q: %w", raw, err)
+	}
+	return p, nil
 }
 
 // useProxy is golang.org/x/net/http/httpproxy's rule (which net/http
