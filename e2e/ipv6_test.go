@@ -44,7 +44,11 @@ func TestSSHAndSCPOverIPv6Loopback(t *testing.T) {
 	// writes it in ssh_config; %h is left as README shows it. A short
 	// --connect-timeout makes a server not on [::1] fail fast.
 	proxy := func(url string, extra string) string {
-		return fmt.Sprintf("%s proxy --agent-dir %s --connect-timeout 10s%s --url '%s' %%h", sandmuxBin, dir, extra, url)
+		mode := " --agent-dir " + dir
+		if extra == " --no-agent" {
+			mode = "" // --agent-dir with it is refused
+		}
+		return fmt.Sprintf("%s proxy%s --connect-timeout 10s%s --url '%s' %%h", sandmuxBin, mode, extra, url)
 	}
 	bracketed := proxy(fmt.Sprintf("ws://[{host}]:%d", srv.Port), "")
 	bare := proxy(fmt.Sprintf("ws://{host}:%d", srv.Port), "")

@@ -162,6 +162,12 @@ func runAgent(c *cli.Context) error {
 	if c.Bool("stop") && (c.Bool("foreground") || c.Bool("daemon")) {
 		return errors.New("--stop and --foreground: give one (--stop stops the running agent, --foreground runs one here)")
 	}
+	if err := stopConflict(c); err != nil {
+		return err
+	}
+	if err := resumeConflict(c); err != nil {
+		return err
+	}
 	switch {
 	case c.Bool("stop"):
 		if err := notADirectory(dir); err != nil {
@@ -290,18 +296,30 @@ func agentStarter(c *cli.Context, dir string) func() error {
 		if err != nil {
 			return err
 		}
-		args := []string{"agent", "--spawn", "--agent-dir", dir,
-			"--persist", c.Duration("persist").String(),
-			"--keepalive", c.Duration("keepalive").String(),
-			"--resume-timeout", c.Duration("resume-timeout").String()}
-		if c.Bool("no-resume") {
-			args = append(args, "--no-resume")
-		}
+		level := ""
 		if c.IsSet("log-level") { // `sandmux agent --log-level debug`
-			args = append(args, "--log-level", c.String("log-level"))
+			level = c.String("log-level")
 		}
+		args := spawnArgs(dir, c.Duration("persist"), c.Duration("keepalive"), c.Duration("resume-timeout"), c.Bool("no-resume"), level)
 		return agent.Spawn(exe, args, scrubbedEnv())
 	}
+}
+
+// spawnArgs is the command line of a detached agent; level "" leaves
+// its log level at the default.
+func spawnArgs(dir string, persist, keepalive, resumeTimeout time.Duration, noResume bool, level string) []string {
+	args := []string{"agent", "--spawn", "--agent-dir", dir, "--persist", persist.String(), "--keepalive", keepalive.String()}
+	if noResume {
+		// Not with --resume-timeout, which it makes moot and which the
+		// agent then refuses (resumeConflict).
+		args = append(args, "--no-resume")
+	} else {
+		args = append(args, "--resume-timeout", resumeTimeout.String())
+	}
+	if level != "" {
+		args = append(args, "--log-level", level)
+	}
+	return args
 }
 
 // scrubbedEnv is this process's environment without credentials.

@@ -95,6 +95,12 @@ func runDoctor(c *cli.Context) error {
 	if c.NArg() > 1 {
 		return errors.New("doctor takes one HOST (the sandbox id), e.g. `sandmux doctor abc123`")
 	}
+	if c.Duration("probe") == 0 && onCommandLine(c, []string{"probe-target"}) {
+		return errors.New("--probe-target is measured during the --probe, which --probe 0 skips: give --probe 5s, or drop --probe-target")
+	}
+	if err := tlsConflict(c); err != nil {
+		return err
+	}
 	d := &doctor{c: c, timeout: c.Duration("timeout"), report: doctorReport{Host: c.Args().First()}}
 	if !c.Bool("json") {
 		d.out = c.App.Writer

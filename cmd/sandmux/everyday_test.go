@@ -192,6 +192,24 @@ func TestForwardUsageErrors(t *testing.T) {
 		{[]string{"proxy", "--connect-timeout", "500ms", "--raw", "--target", "127.0.0.1:1", "abc"}, "--connect-timeout 500ms: must be at least 1s (a dial over a real link takes several round trips), e.g. --connect-timeout 30s"},
 		{[]string{"forward", "--connect-timeout", "1ns", "abc"}, "--connect-timeout 1ns: must be at least 1s"},
 		{[]string{"doctor", "--timeout", "1ns", "--url", "ws://127.0.0.1:1", "abc"}, "--timeout 1ns: must be at least 1s (a dial over a real link takes several round trips), e.g. --timeout 10s"},
+		// Flags that another flag makes moot were ignored without a
+		// word; -L BINDs that overlap failed as "in use (another
+		// forward, or a program listening there?)", the other one
+		// being this command's.
+		{[]string{"proxy", "--no-agent", "--persist", "1m", "--url", "ws://127.0.0.1:1", "abc"}, "--persist is the shared agent's, and --no-agent runs without one: drop --persist or --no-agent"},
+		{[]string{"proxy", "--no-agent", "--agent-dir", file, "--url", "ws://127.0.0.1:1", "abc"}, "--agent-dir is the shared agent's, and --no-agent runs without one"},
+		{[]string{"proxy", "--raw", "--agent-dir", file, "--url", "ws://127.0.0.1:1", "abc"}, "--agent-dir is the shared agent's, and --raw runs without one: drop --agent-dir or --raw"},
+		{[]string{"proxy", "--raw", "--keepalive", "5s", "--url", "ws://127.0.0.1:1", "abc"}, "--keepalive is a sandmux session's, and --raw opens a plain WebSocket, which has none: drop --keepalive or --raw"},
+		{[]string{"proxy", "--no-agent", "--no-resume", "--resume-timeout", "1m", "--url", "ws://127.0.0.1:1", "abc"}, "--resume-timeout is how long a lost session resumes, and --no-resume turns resuming off: drop --resume-timeout or --no-resume"},
+		{[]string{"agent", "--no-resume", "--resume-timeout", "1m", "--foreground", "--agent-dir", file}, "--resume-timeout is how long a lost session resumes"},
+		{[]string{"proxy", "--no-agent", "--ca", file, "--insecure", "--url", "ws://127.0.0.1:1", "abc"}, "--insecure skips the certificate check that --ca is for: drop --insecure to trust only the CA, or --ca"},
+		{[]string{"doctor", "--ca", file, "--insecure", "--url", "ws://127.0.0.1:1", "abc"}, "--insecure skips the certificate check"},
+		{[]string{"forward", "--no-agent", "--agent-dir", file, "-L", "0:127.0.0.1:1", "-L", "192.0.2.1:0:127.0.0.1:1", "--url", "ws://127.0.0.1:1", "abc"}, "--agent-dir is the shared agent's, and --no-agent runs without one"},
+		{[]string{"forward", "--no-agent", "-L", "15602:127.0.0.1:1", "-L", "0.0.0.0:15602:127.0.0.1:2", "--url", "ws://127.0.0.1:1", "abc"}, `-L "15602:127.0.0.1:1" and -L "0.0.0.0:15602:127.0.0.1:2" both listen on port 15602 (127.0.0.1 and 0.0.0.0 overlap); give each its own local port`},
+		{[]string{"forward", "--no-agent", "-L", "localhost:15602:127.0.0.1:1", "-L", "[::1]:15602:127.0.0.1:2", "--url", "ws://127.0.0.1:1", "abc"}, "both listen on port 15602 (localhost and ::1 overlap)"},
+		{[]string{"forward", "--no-agent", "-L", "15602:127.0.0.1:1", "-L", "*:15602:127.0.0.1:2", "--url", "ws://127.0.0.1:1", "abc"}, "both listen on port 15602 (127.0.0.1 and * overlap)"},
+		{[]string{"doctor", "--probe", "0", "--probe-target", "127.0.0.1:7", "--url", "ws://127.0.0.1:1", "abc"}, "--probe-target is measured during the --probe, which --probe 0 skips: give --probe 5s, or drop --probe-target"},
+		{[]string{"agent", "--stop", "--persist", "1m", "--agent-dir", file}, "--stop stops the running agent, which has its own settings: drop --persist (give it to the next `sandmux agent` or proxy)"},
 	}
 	for _, tt := range tests {
 		out, _, err := runApp(t, tt.args...)
@@ -258,6 +276,20 @@ func TestEmptyEnvIsUnset(t *testing.T) {
 				t.Errorf("%s= sandmux %s: error %v, stdout %q; want %q", strings.Join(tt.env, "= "), strings.Join(tt.args, " "), err, out, tt.want)
 			}
 		})
+	}
+}
+
+// A proxy with --no-resume starts its agent without --resume-timeout,
+// which the agent refuses beside --no-resume: every proxy with
+// SANDMUX_NO_RESUME=1 failed as "the sandmux agent could not start".
+func TestSpawnArgs(t *testing.T) {
+	args := spawnArgs("/d", time.Minute, 15*time.Second, 10*time.Minute, true, "debug")
+	if want := "agent --spawn --agent-dir /d --persist 1m0s --keepalive 15s --no-resume --log-level debug"; strings.Join(args, " ") != want {
+		t.Errorf("spawnArgs(no-resume) = %q, want %q", args, want)
+	}
+	args = spawnArgs("/d", time.Minute, 15*time.Second, 10*time.Minute, false, "")
+	if want := "agent --spawn --agent-dir /d --persist 1m0s --keepalive 15s --resume-timeout 10m0s"; strings.Join(args, " ") != want {
+		t.Errorf("spawnArgs = %q, want %q", args, want)
 	}
 }
 

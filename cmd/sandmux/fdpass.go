@@ -23,7 +23,12 @@ func checkFdpass(c *cli.Context) error {
 	if c.Bool("no-agent") || c.Bool("raw") || !agentSupported {
 		// ssh uses the connection only once its ProxyCommand has
 		// exited, and without the agent nothing would be left to carry it.
-		return errors.New("--fdpass needs the shared agent (ssh uses the connection only once this process has exited): drop --no-agent and --raw, or --fdpass and ProxyUseFdpass")
+		fix := "drop --no-agent and --raw, or --fdpass and ProxyUseFdpass"
+		if env := envSource(c, "no-agent"); env != "" && c.Bool("no-agent") && !c.Bool("raw") {
+			// Not on the command line, where there is nothing to drop.
+			fix = "unset " + env + ", or drop --fdpass and ProxyUseFdpass"
+		}
+		return errors.New("--fdpass needs the shared agent (ssh uses the connection only once this process has exited): " + fix)
 	}
 	if !agent.FdpassSocket(os.Stdout) {
 		return errors.New("--fdpass: stdout is not the socket ssh gives with ProxyUseFdpass: add ProxyUseFdpass yes beside the ProxyCommand (-o ProxyUseFdpass=yes), or drop --fdpass")

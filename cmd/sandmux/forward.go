@@ -242,17 +242,18 @@ func runForward(c *cli.Context) error {
 	if len(raw) == 0 {
 		return errors.New("forward needs at least one -L [BIND:]LPORT:TARGETHOST:TARGETPORT")
 	}
+	if err := clientConflicts(c); err != nil {
+		return err
+	}
 	specs := make([]forwardSpec, 0, len(raw))
-	seen := make(map[string]string, len(raw))
-	for _, r := range raw {
+	for i, r := range raw {
 		s, err := parseForward(r)
 		if err != nil {
 			return err
 		}
-		if prev, ok := seen[s.Listen]; ok && !strings.HasSuffix(s.Listen, ":0") { // port 0: each its own
-			return fmt.Errorf("-L %q and -L %q both listen on %s; give each its own local port", prev, r, s.Listen)
+		if err := sameListen(raw[:i], specs, r, s); err != nil {
+			return err
 		}
-		seen[s.Listen] = r
 		specs = append(specs, s)
 	}
 	cfg, err := clientConfig(c, host)
@@ -489,6 +490,33 @@ func (f *forwarder) splice(ctx context.Context, c, stream net.Conn, s forwardSpe
 	if err != nil && ctx.Err() == nil && cut.Load() {
 		f.printf("forward %s -> %s: %v", s.Listen, s.Target, client.ForwardEndError(err, f.host, f.url))
 	}
+}
+
+// sameListen refuses s (from -L r) when one of specs (from raws) takes
+// the address it listens on: the same, or one that holds it.
+func sameListen(raws []string, specs []forwardSpec, r string, s forwardSpec) error {
+	host, port, _ := net.SplitHostPort(s.Listen)
+	if port == "0" { // port 0: each its own
+		return nil
+	}
+	for i, p := range specs {
+		phost, pport, _ := net.SplitHostPort(p.Listen)
+		switch {
+		case p.Listen == s.Listen:
+			return fmt.Errorf("-L %q and -L %q both listen on %s; give each its own local port", raws[i], r, s.Listen)
+		case pport == port && bindsOverlap(phost, host):
+			return fmt.Errorf("-L %q and -L %q both listen on port %s (%s and %s overlap); give each its own local port", raws[i], r, port, bindName(phost), bindName(host))
+		}
+	}
+	return nil
+}
+
+// bindName is how a BIND is shown: "*" for every interface.
+func bindName(h string) string {
+	if h == "" {
+		return "*"
+	}
+	return h
 }
 
 // forwardListenError words a failure to listen for -L raw on addr with

@@ -132,6 +132,9 @@ func runProxy(c *cli.Context) error {
 	if err := checkFdpass(c); err != nil {
 		return err
 	}
+	if err := clientConflicts(c); err != nil {
+		return err
+	}
 	cfg, err := clientConfig(c, c.Args().First())
 	if err != nil {
 		return err
