@@ -27,6 +27,7 @@ func TestBadEnvValueNamesTheVariable(t *testing.T) {
 		{"SANDMUX_NO_RESUME", "true", []string{"proxy", "--resume-timeout", "1m", "abc"}, "and SANDMUX_NO_RESUME=true turns resuming off: drop --resume-timeout, or unset SANDMUX_NO_RESUME", "--no-resume"},
 		{"SANDMUX_NO_AGENT", "1", []string{"proxy", "--fdpass", "abc"}, "--fdpass needs the shared agent (ssh uses the connection only once this process has exited): unset SANDMUX_NO_AGENT, or drop --fdpass and ProxyUseFdpass", "--no-agent"},
 		{"SANDMUX_PERSIST", "1m", []string{"proxy", "abc"}, "connection refused", "--persist"},
+		{"SANDMUX_TOKEN", "y", []string{"proxy", "--header", "Authorization: x", "abc"}, "--header Authorization and SANDMUX_TOKEN both give the credentials: drop the header, or unset SANDMUX_TOKEN", "--token"},
 		// On the command line, the flag is named, also when the
 		// variable is set too (the flag wins).
 		{"SANDMUX_KEEPALIVE", "15s", []string{"proxy", "--keepalive", "0s", "abc"}, "--keepalive 0s: must be at least 1s", "SANDMUX_KEEPALIVE"},

@@ -60,6 +60,10 @@ func TestForwardUsageErrors(t *testing.T) {
 	if err := os.WriteFile(file, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(tokenFile, []byte("t\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		args []string
 		want string
@@ -210,6 +214,12 @@ func TestForwardUsageErrors(t *testing.T) {
 		{[]string{"forward", "--no-agent", "-L", "15602:127.0.0.1:1", "-L", "*:15602:127.0.0.1:2", "--url", "ws://127.0.0.1:1", "abc"}, "both listen on port 15602 (127.0.0.1 and * overlap)"},
 		{[]string{"doctor", "--probe", "0", "--probe-target", "127.0.0.1:7", "--url", "ws://127.0.0.1:1", "abc"}, "--probe-target is measured during the --probe, which --probe 0 skips: give --probe 5s, or drop --probe-target"},
 		{[]string{"agent", "--stop", "--persist", "1m", "--agent-dir", file}, "--stop stops the running agent, which has its own settings: drop --persist (give it to the next `sandmux agent` or proxy)"},
+		// The library's line named --token for a token from anywhere,
+		// behind "invalid client config:"; a header given twice was sent
+		// twice.
+		{[]string{"proxy", "--header", "Authorization: Bearer x", "--token", "y", "--no-agent", "--url", "ws://127.0.0.1:1", "abc"}, "--header Authorization and --token both give the credentials: drop one of them"},
+		{[]string{"proxy", "--header", "Authorization: Bearer x", "--token-file", tokenFile, "--no-agent", "--url", "ws://127.0.0.1:1", "abc"}, "--header Authorization and --token-file both give the credentials: drop one of them"},
+		{[]string{"proxy", "--header", "X-A: 1", "--header", "x-a: 2", "--no-agent", "--url", "ws://127.0.0.1:1", "abc"}, "--header X-A is given twice: give each header once"},
 	}
 	for _, tt := range tests {
 		out, _, err := runApp(t, tt.args...)

@@ -1,12 +1,15 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"os"
 	"strings"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/sandmux/sandmux/client"
 )
 
 // switchRef names where the switch called name was turned on: the flag,
@@ -80,6 +83,27 @@ func tlsConflict(c *cli.Context) error {
 		return fmt.Errorf("--insecure skips the certificate check that --ca is for: drop --insecure to trust only the CA, or --ca")
 	}
 	return nil
+}
+
+// headerConflict refuses a --header called name that cfg already has,
+// from another --header (the server reads one of the two, which one a
+// proxy on the way decides) or, for Authorization, from the token: the
+// client library's line named --token also for a token from
+// --token-file or SANDMUX_TOKEN.
+func headerConflict(c *cli.Context, cfg client.Config, name string) error {
+	if cfg.Header.Get(name) != "" {
+		return fmt.Errorf("--header %s is given twice: give each header once", name)
+	}
+	if !strings.EqualFold(name, "Authorization") || cfg.Token == "" {
+		return nil
+	}
+	switch {
+	case c.String("token-file") != "":
+		return errors.New("--header Authorization and --token-file both give the credentials: drop one of them")
+	case onCommandLine(c, []string{"token"}):
+		return errors.New("--header Authorization and --token both give the credentials: drop one of them")
+	}
+	return errors.New("--header Authorization and SANDMUX_TOKEN both give the credentials: drop the header, or unset SANDMUX_TOKEN")
 }
 
 // stopConflict refuses agent --stop with a flag for an agent to start:

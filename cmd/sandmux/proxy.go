@@ -83,6 +83,9 @@ func clientConfig(c *cli.Context, host string) (client.Config, error) {
 		if err != nil {
 			return cfg, err
 		}
+		if err := headerConflict(c, cfg, name); err != nil {
+			return cfg, err
+		}
 		cfg.Header.Add(name, value)
 	}
 	if !c.Bool("insecure") {
