@@ -3,6 +3,7 @@ package mux
 import (
 	"fmt"
 	"log/slog"
+	"math"
 	"time"
 
 	"github.com/hashicorp/yamux"
@@ -136,6 +137,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: max frame %d is below 1024", ErrInvalidConfig, c.MaxFrame)
 	case c.KeepAliveInterval <= 0:
 		return fmt.Errorf("%w: keepalive interval must be positive", ErrInvalidConfig)
+	case c.KeepAliveInterval > math.MaxInt64/3:
+		// deadAfter's 1.5× would overflow into a negative limit, which
+		// drops the session at its first check.
+		return fmt.Errorf("%w: keepalive interval %v is too long", ErrInvalidConfig, c.KeepAliveInterval)
 	case c.DeadAfter < 0:
 		return fmt.Errorf("%w: dead-after must not be negative", ErrInvalidConfig)
 	case c.WriteTimeout <= 0, c.HeaderTimeout <= 0, c.StreamOpenTimeout <= 0:

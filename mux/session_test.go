@@ -835,6 +835,7 @@ func TestConfigValidate(t *testing.T) {
 		{"zero max frame", func(c *mux.Config) { c.MaxFrame = 0 }},
 		{"zero keepalive", func(c *mux.Config) { c.KeepAliveInterval = 0 }},
 		{"negative keepalive", func(c *mux.Config) { c.KeepAliveInterval = -time.Second }},
+		{"keepalive whose 1.5x overflows", func(c *mux.Config) { c.KeepAliveInterval = 1000000 * time.Hour }},
 		{"negative dead-after", func(c *mux.Config) { c.DeadAfter = -1 }},
 		{"zero write timeout", func(c *mux.Config) { c.WriteTimeout = 0 }},
 		{"zero header timeout", func(c *mux.Config) { c.HeaderTimeout = 0 }},
