@@ -20,11 +20,11 @@ func TestBadEnvValueNamesTheVariable(t *testing.T) {
 		{"SANDMUX_TARGET", "nope", []string{"server"}, `SANDMUX_TARGET="nope": want HOST:PORT`, "--target"},
 		{"SANDMUX_LOG_LEVEL", "verbose", []string{"server"}, `SANDMUX_LOG_LEVEL="verbose": unknown log level`, "--log-level"},
 		{"SANDMUX_SSH", "emb", []string{"server", "--listen", "127.0.0.1:0"}, `SANDMUX_SSH="emb": use external or embedded`, "--ssh"},
-		// A switch a variable turned on is named as the variable, to
-		// unset; a variable alone is no conflict (it may be set for
-		// every command).
-		{"SANDMUX_NO_AGENT", "1", []string{"proxy", "--persist", "1m", "abc"}, "--persist is the shared agent's, and SANDMUX_NO_AGENT=1 runs without one: drop --persist, or unset SANDMUX_NO_AGENT", "--no-agent"},
-		{"SANDMUX_NO_RESUME", "true", []string{"proxy", "--resume-timeout", "1m", "abc"}, "and SANDMUX_NO_RESUME=true turns resuming off: drop --resume-timeout, or unset SANDMUX_NO_RESUME", "--no-resume"},
+		// A switch a variable turned on makes no conflict with the
+		// command line's flags (it may be set for every command, to
+		// try a mode): the proxy goes on, to the refused dial.
+		{"SANDMUX_NO_AGENT", "1", []string{"proxy", "--persist", "1m", "--agent-dir", "/nonexistent/sandmux", "abc"}, "connection refused", "--persist"},
+		{"SANDMUX_NO_RESUME", "true", []string{"proxy", "--resume-timeout", "1m", "abc"}, "connection refused", "--resume-timeout"},
 		{"SANDMUX_NO_AGENT", "1", []string{"proxy", "--fdpass", "abc"}, "--fdpass needs the shared agent (ssh uses the connection only once this process has exited): unset SANDMUX_NO_AGENT, or drop --fdpass and ProxyUseFdpass", "--no-agent"},
 		{"SANDMUX_PERSIST", "1m", []string{"proxy", "abc"}, "connection refused", "--persist"},
 		{"SANDMUX_TOKEN", "y", []string{"proxy", "--header", "Authorization: x", "abc"}, "--header Authorization and SANDMUX_TOKEN both give the credentials: drop the header, or unset SANDMUX_TOKEN", "--token"},

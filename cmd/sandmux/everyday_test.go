@@ -200,15 +200,15 @@ func TestForwardUsageErrors(t *testing.T) {
 		// word; -L BINDs that overlap failed as "in use (another
 		// forward, or a program listening there?)", the other one
 		// being this command's.
-		{[]string{"proxy", "--no-agent", "--persist", "1m", "--url", "ws://127.0.0.1:1", "abc"}, "--persist is the shared agent's, and --no-agent runs without one: drop --persist or --no-agent"},
-		{[]string{"proxy", "--no-agent", "--agent-dir", file, "--url", "ws://127.0.0.1:1", "abc"}, "--agent-dir is the shared agent's, and --no-agent runs without one"},
+		// --no-agent takes the agent's flags and goes on (the agent's
+		// errors say "or use --no-agent"), to the refused dial here.
+		{[]string{"proxy", "--no-agent", "--persist", "1m", "--agent-dir", file, "--url", "ws://127.0.0.1:1", "abc"}, "connection refused"},
 		{[]string{"proxy", "--raw", "--agent-dir", file, "--url", "ws://127.0.0.1:1", "abc"}, "--agent-dir is the shared agent's, and --raw runs without one: drop --agent-dir or --raw"},
 		{[]string{"proxy", "--raw", "--keepalive", "5s", "--url", "ws://127.0.0.1:1", "abc"}, "--keepalive is a sandmux session's, and --raw opens a plain WebSocket, which has none: drop --keepalive or --raw"},
 		{[]string{"proxy", "--no-agent", "--no-resume", "--resume-timeout", "1m", "--url", "ws://127.0.0.1:1", "abc"}, "--resume-timeout is how long a lost session resumes, and --no-resume turns resuming off: drop --resume-timeout or --no-resume"},
 		{[]string{"agent", "--no-resume", "--resume-timeout", "1m", "--foreground", "--agent-dir", file}, "--resume-timeout is how long a lost session resumes"},
 		{[]string{"proxy", "--no-agent", "--ca", file, "--insecure", "--url", "ws://127.0.0.1:1", "abc"}, "--insecure skips the certificate check that --ca is for: drop --insecure to trust only the CA, or --ca"},
 		{[]string{"doctor", "--ca", file, "--insecure", "--url", "ws://127.0.0.1:1", "abc"}, "--insecure skips the certificate check"},
-		{[]string{"forward", "--no-agent", "--agent-dir", file, "-L", "0:127.0.0.1:1", "-L", "192.0.2.1:0:127.0.0.1:1", "--url", "ws://127.0.0.1:1", "abc"}, "--agent-dir is the shared agent's, and --no-agent runs without one"},
 		{[]string{"forward", "--no-agent", "-L", "15602:127.0.0.1:1", "-L", "0.0.0.0:15602:127.0.0.1:2", "--url", "ws://127.0.0.1:1", "abc"}, `-L "15602:127.0.0.1:1" and -L "0.0.0.0:15602:127.0.0.1:2" both listen on port 15602 (127.0.0.1 and 0.0.0.0 overlap); give each its own local port`},
 		{[]string{"forward", "--no-agent", "-L", "localhost:15602:127.0.0.1:1", "-L", "[::1]:15602:127.0.0.1:2", "--url", "ws://127.0.0.1:1", "abc"}, "both listen on port 15602 (localhost and ::1 overlap)"},
 		{[]string{"forward", "--no-agent", "-L", "15602:127.0.0.1:1", "-L", "*:15602:127.0.0.1:2", "--url", "ws://127.0.0.1:1", "abc"}, "both listen on port 15602 (127.0.0.1 and * overlap)"},

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -12,49 +11,22 @@ import (
 	"github.com/sandmux/sandmux/client"
 )
 
-// switchRef names where the switch called name was turned on: the flag,
-// or the variable that set it, which the user then has to unset rather
-// than drop from a command line that does not hold it.
-func switchRef(c *cli.Context, name string) string {
-	if env := envSource(c, name); env != "" {
-		return env + "=" + os.Getenv(env)
-	}
-	return "--" + name
-}
-
-// dropOne is the end of a conflict's line: drop the flag, or turn off
-// the switch that makes it moot where it came from.
-func dropOne(c *cli.Context, flag, sw string) string {
-	if env := envSource(c, sw); env != "" {
-		return fmt.Sprintf("drop --%s, or unset %s", flag, env)
-	}
-	return fmt.Sprintf("drop --%s or --%s", flag, sw)
-}
-
 // clientConflicts refuses flags of proxy and forward that another flag
-// makes moot, each given on the command line (a variable may be set for
-// every command, and is not a choice made for this one). Each was
-// ignored without a word: `proxy --no-agent --persist 1h` ran, and the
-// user's agent did not stay.
+// on the command line makes moot. Each was ignored without a word:
+// `proxy --raw --keepalive 5s` ran, and nothing kept the WebSocket
+// alive. Both must be on the command line: a variable may be set for
+// every command (SANDMUX_NO_RESUME=1 to try a session without
+// resumption), and is not a choice made against this command's flags.
+// --no-agent refuses none of the agent's flags, as --raw does: the
+// agent's own errors say "or use --no-agent", which a ProxyCommand
+// with --agent-dir or --persist takes by adding it.
 func clientConflicts(c *cli.Context) error {
-	off := ""
-	switch {
-	case c.Bool("raw"):
-		off = "raw"
-	case c.Bool("no-agent"):
-		off = "no-agent"
-	}
-	if off != "" {
+	if c.Bool("raw") {
 		for _, f := range []string{"persist", "agent-dir"} {
-			if f == "agent-dir" && c.Command.Name == "forward" && c.Bool("background") {
-				continue // a background forward's log goes there
-			}
 			if onCommandLine(c, []string{f}) {
-				return fmt.Errorf("--%s is the shared agent's, and %s runs without one: %s", f, switchRef(c, off), dropOne(c, f, off))
+				return fmt.Errorf("--%s is the shared agent's, and --raw runs without one: drop --%s or --raw", f, f)
 			}
 		}
-	}
-	if c.Bool("raw") {
 		for _, f := range []string{"keepalive", "resume-timeout"} {
 			if onCommandLine(c, []string{f}) {
 				return fmt.Errorf("--%s is a sandmux session's, and --raw opens a plain WebSocket, which has none: drop --%s or --raw", f, f)
@@ -67,11 +39,11 @@ func clientConflicts(c *cli.Context) error {
 	return tlsConflict(c)
 }
 
-// resumeConflict refuses --resume-timeout beside --no-resume, which
-// turns off what it times.
+// resumeConflict refuses --resume-timeout beside --no-resume, both on
+// the command line: the switch turns off what the flag times.
 func resumeConflict(c *cli.Context) error {
-	if c.Bool("no-resume") && onCommandLine(c, []string{"resume-timeout"}) {
-		return fmt.Errorf("--resume-timeout is how long a lost session resumes, and %s turns resuming off: %s", switchRef(c, "no-resume"), dropOne(c, "resume-timeout", "no-resume"))
+	if c.Bool("no-resume") && onCommandLine(c, []string{"no-resume"}) && onCommandLine(c, []string{"resume-timeout"}) {
+		return errors.New("--resume-timeout is how long a lost session resumes, and --no-resume turns resuming off: drop --resume-timeout or --no-resume")
 	}
 	return nil
 }
