@@ -58,11 +58,10 @@ test: vet cross build
 	SANDMUX_TEST_BIN='$(CURDIR)/$(BIN)' $(GO) test -race -count=1 -timeout 12m ./...
 	# third_party/yamux is its own module: sandmux's patch with race, then
 	# upstream's suite (without race and with -short, as upstream runs it:
-	# its timing tests flake under the race detector, patched or not), less
-	# one test that fails about a run in four on unpatched v0.1.2 here
-	# (see third_party/yamux/PATCHES.md), and with one retry of a failed
-	# test, since its wall-clock guesses fail under CPU load (see the script).
-	cd third_party/yamux && $(VETENV) $(GO) vet -trimpath . && $(GO) test -race -count=1 -run 'RecvQueue|ReadChunk|WindowTune|Urgent|LaneFor|Abort|BodyFromSender|BodyStuck|ResetReads|PingFlood|SessionReceiveWindow|SpareStart|LockOrder|SlowClose|WriteProgress|WindowBudget|PingRTT|FinishedStream|SentBeforeShutdown' . && GO='$(GO)' $(VETENV) bash ../../scripts/yamux-upstream-test.sh -trimpath
+	# its timing tests flake under the race detector, patched or not), with
+	# one retry of a failed test, since its wall-clock guesses fail under
+	# CPU load (see the script).
+	cd third_party/yamux && $(VETENV) $(GO) vet -trimpath . && $(GO) test -race -count=1 -run 'RecvQueue|ReadChunk|WindowTune|Urgent|LaneFor|Abort|BodyFromSender|BodyStuck|ResetReads|PingFlood|SessionReceiveWindow|SpareStart|LockOrder|SlowClose|WriteProgress|WindowBudget|PingRTT|FinishedStream|SentBeforeShutdown|Linger' . && GO='$(GO)' $(VETENV) bash ../../scripts/yamux-upstream-test.sh -trimpath
 
 # The sandbox side is the embedded SSH server: needs only the OpenSSH client.
 demo: build

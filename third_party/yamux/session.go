@@ -322,13 +322,17 @@ func (s *Session) Close() error {
 	s.shutdown = true
 
 	s.shutdownErrLock.Lock()
-	if s.shutdownErr == nil {
+	asked := s.shutdownErr == nil // not ending on an error (exitErr)
+	if asked {
 		s.shutdownErr = ErrSessionShutdown
 	}
 	s.shutdownErrLock.Unlock()
 
 	close(s.shutdownCh)
 
+	if asked {
+		s.linger()
+	}
 	s.conn.Close()
 	<-s.recvDoneCh
 
