@@ -126,10 +126,7 @@ func (l *lanes) urgent(r *sendReady) *sendReady {
 	return r
 }
 
-// frameSize is r's header and body, read under its lock (a sender that
-// gave up may be replacing the body with a copy).
+// frameSize is r's header and body.
 func frameSize(r *sendReady) int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	return len(r.Hdr) + len(r.Body)
 }

@@ -109,13 +109,54 @@ type Session struct {
 // or to directly send a header
 type sendReady struct {
 	Hdr  []byte
-	mu   sync.Mutex // Protects Body from unsafe reads.
 	Body []byte
 	Err  chan error
-	// taken is set once the send loop begins to write the frame (sandmux
-	// patch): its result, sent on Err, is then the frame's, shutdown or
-	// not (waitForSendErr).
-	taken atomic.Bool
+	// state (sandmux patch): see the frame states below. Each move is a
+	// compare-and-swap, so the send loop and a sender giving up agree
+	// on who had the frame last.
+	state atomic.Int32
+	// sent is how much of Body was written; the send loop sets it before
+	// it sends the result on Err.
+	sent int
+}
+
+// A frame's states (sendReady.state). The send loop moves a frame from
+// queued to taken (its header is being written), to body (its body is)
+// and to done (its result is sent on Err). A sender giving up moves it
+// from queued to withdrawn (nothing of it is written), or from taken to
+// abandoned (it will have no result: a frame without a body, or a data
+// frame whose body is then not written and whose session ends, since
+// its header went out alone).
+const (
+	frameQueued int32 = iota
+	frameTaken
+	frameBody
+	frameDone
+	frameWithdrawn
+	frameAbandoned
+)
+
+// withdraw takes a frame back that the send loop has not taken, and
+// reports whether it did.
+func (r *sendReady) withdraw() bool {
+	return r.state.CompareAndSwap(frameQueued, frameWithdrawn)
+}
+
+// abandon gives up on a frame whose header is being written, and reports
+// whether it did (not if its body is being written, or it is done).
+func (r *sendReady) abandon() bool {
+	return r.state.CompareAndSwap(frameTaken, frameAbandoned)
+}
+
+// finish sends the frame's result to its sender, unless the sender
+// abandoned it.
+func (r *sendReady) finish(err error) {
+	if r.Err == nil {
+		return
+	}
+	if r.state.CompareAndSwap(frameTaken, frameDone) || r.state.CompareAndSwap(frameBody, frameDone) {
+		asyncSendErr(r.Err, err)
+	}
 }
 
 // newSession is used to construct a new session
@@ -350,6 +391,19 @@ func (s *Session) Close() error {
 	return nil
 }
 
+// cut ends the session's connection with err as the session's cause,
+// without waiting as Close does (sandmux patch): its loops fail on it and
+// close the session. A write the connection holds after its close (a
+// test's pipe) does not hold up the caller.
+func (s *Session) cut(err error) {
+	s.shutdownErrLock.Lock()
+	if s.shutdownErr == nil {
+		s.shutdownErr = err
+	}
+	s.shutdownErrLock.Unlock()
+	s.conn.Close()
+}
+
 // exitErr is used to handle an error that is causing the
 // session to terminate.
 func (s *Session) exitErr(err error) {
@@ -445,13 +499,30 @@ func (s *Session) keepalive() {
 // waitForSendErr waits to send a header, checking for a potential shutdown
 func (s *Session) waitForSend(hdr header, body []byte) error {
 	errCh := make(chan error, 1)
-	return s.waitForSendErr(hdr, body, errCh)
+	_, err := s.waitForSendErr(hdr, body, errCh)
+	return err
 }
 
 // waitForSendErr waits to send a header with optional data, checking for a
 // potential shutdown. Since there's the expectation that sends can happen
 // in a timely manner, we enforce the connection write timeout here.
-func (s *Session) waitForSendErr(hdr header, body []byte, errCh chan error) error {
+//
+// sandmux patch: it returns how much of body was written, and no frame
+// is written after it returns. Upstream's sender that gave up (write
+// timeout, shutdown) left its frame queued, with a copy of its body, so
+// the send loop could still write it: its Write had returned 0 bytes and
+// an error, and a caller that tried again sent the bytes twice. And the
+// frame's result went on errCh, the stream's own channel, where the
+// stream's next frame's sender took it for its own and returned before
+// its frame was written (its caller then reused the buffer the send loop
+// was about to write). A frame is now withdrawn if the send loop has not
+// taken it. A data frame the connection took nothing of, or nothing more
+// of, for the whole timeout ends the session: one stuck in its header is
+// abandoned (its body is not written after it), one in its body waited
+// for, since the write cannot be taken back. A frame without a body
+// stuck in its write is abandoned, and the session left open, as
+// upstream does.
+func (s *Session) waitForSendErr(hdr header, body []byte, errCh chan error) (int, error) {
 	t := timerPool.Get()
 	timer := t.(*time.Timer)
 	start := notYet // when the frame began to wait: see sendStalled
@@ -473,71 +544,72 @@ queue:
 		case lane <- ready:
 			break queue
 		case <-s.shutdownCh:
-			return ErrSessionShutdown
+			return 0, ErrSessionShutdown
 		case <-timer.C:
 			if s.sendStalled(&start, timer) {
-				return ErrConnectionWriteTimeout
+				return 0, ErrConnectionWriteTimeout
 			}
 		}
-	}
-
-	bodyCopy := func() {
-		if body == nil {
-			return // A nil body is ignored.
-		}
-
-		// In the event of session shutdown or connection write timeout,
-		// we need to prevent `send` from reading the body buffer after
-		// returning from this function since the caller may re-use the
-		// underlying array. If sendOne is writing it, the lock waits
-		// for that write to end.
-		ready.mu.Lock()
-		defer ready.mu.Unlock()
-
-		if ready.Body == nil {
-			return // sendOne has written the body.
-		}
-		newBody := make([]byte, len(body))
-		copy(newBody, body)
-		ready.Body = newBody
 	}
 
 	for {
 		select {
 		case err := <-errCh:
-			return err
+			return ready.result(len(body), err)
 		case <-s.shutdownCh:
-			// sandmux patch: a frame the send loop has begun to write
-			// is told how its write ended, which Close (closing the
-			// connection) bounds. Upstream, with the result and the
-			// shutdown both ready, select chose at random, and a Write
-			// whose bytes had gone out failed: a server's reply to a
-			// stream whose client then finished and closed its session
-			// at once seemed lost, and the server reset the target.
-			if ready.taken.Load() {
-				return <-errCh
+			// sandmux patch: a frame the send loop has taken is told how
+			// its write ended, which Close (closing the connection)
+			// bounds. Upstream, with the result and the shutdown both
+			// ready, select chose at random, and a Write whose bytes had
+			// gone out failed: a server's reply to a stream whose client
+			// then finished and closed its session at once seemed lost,
+			// and the server reset the target.
+			if ready.withdraw() {
+				return 0, ErrSessionShutdown
 			}
-			bodyCopy()
-			return ErrSessionShutdown
+			return ready.result(len(body), <-errCh)
 		case <-timer.C:
 			if !s.sendStalled(&start, timer) {
 				continue
 			}
-			if body != nil && !ready.mu.TryLock() {
-				// sendOne is writing this body and the connection took
-				// nothing for the whole timeout: it is stuck (its peer
-				// stopped reading). The write cannot be abandoned half
-				// done, and upstream's send loop stayed stuck in it
-				// anyway; end the session, which ends the write, rather
-				// than wait for it without bound.
-				s.exitErr(ErrConnectionWriteTimeout)
-			} else if body != nil {
-				ready.mu.Unlock()
+			if ready.withdraw() {
+				return 0, ErrConnectionWriteTimeout
 			}
-			bodyCopy()
-			return ErrConnectionWriteTimeout
+			// The send loop is writing this frame and the connection
+			// took nothing for the whole timeout: it is stuck (its peer
+			// stopped reading).
+			if ready.abandon() {
+				if body != nil {
+					// Its header is out, or will be, without its body:
+					// the session cannot go on.
+					s.cut(ErrConnectionWriteTimeout)
+				}
+				return 0, ErrConnectionWriteTimeout
+			}
+			if ready.state.Load() == frameDone {
+				return ready.result(len(body), <-errCh)
+			}
+			// Its body is being written, which cannot be taken back, nor
+			// reported failed while it may still end well: end the
+			// session, which ends the write, rather than wait for it
+			// without bound, and report what it wrote.
+			s.exitErr(ErrConnectionWriteTimeout)
+			n, err := ready.result(len(body), <-errCh)
+			if err != nil {
+				err = ErrConnectionWriteTimeout
+			}
+			return n, err
 		}
 	}
+}
+
+// result is how much of a body of size bytes the frame's write sent, and
+// its error, once err has come from the send loop.
+func (r *sendReady) result(size int, err error) (int, error) {
+	if err != nil {
+		return r.sent, err
+	}
+	return size, nil
 }
 
 // sendNoWait does a send without waiting. Since there's the expectation that
@@ -594,40 +666,45 @@ func (s *Session) sendLoop() error {
 }
 
 // sendOne writes one queued frame and reports the result to its sender.
-// The body is written from the sender's own buffer, under its lock: a
-// sender giving up (write timeout, shutdown) waits in waitForSendErr for
-// that write to end before it may reuse the buffer. Upstream copied every
-// body into a buffer of the send loop first, to write without the lock:
-// one more copy of every byte sent, and a buffer as large as the largest
-// frame kept by every session that ever sent one. A write that blocks
-// ends when the session closes its connection, which it does before
-// waiting for this loop.
+// The body is written from the sender's own buffer: a frame taken here is
+// not withdrawn, and its sender waits in waitForSendErr for this write to
+// end before it may reuse the buffer. Upstream copied every body into a
+// buffer of the send loop first: one more copy of every byte sent, and a
+// buffer as large as the largest frame kept by every session that ever
+// sent one. A write that blocks ends when the session closes its
+// connection, which it does before waiting for this loop.
 func (s *Session) sendOne(ready *sendReady) error {
-	ready.taken.Store(true)
+	if !ready.state.CompareAndSwap(frameQueued, frameTaken) {
+		return nil // withdrawn by its sender: none of it goes out
+	}
 	// Send a header if ready
 	if ready.Hdr != nil {
 		_, err := s.conn.Write(ready.Hdr)
 		if err != nil {
 			s.logger.Printf("[ERR] yamux: Failed to write header: %v", err)
-			asyncSendErr(ready.Err, err)
+			ready.finish(err)
 			return err
 		}
 		s.noteSent()
 	}
 
-	ready.mu.Lock()
-	body := ready.Body
-	ready.Body = nil
-	err := s.writeBody(body)
-	ready.mu.Unlock()
-	if err != nil {
-		s.logger.Printf("[ERR] yamux: Failed to write body: %v", err)
-		asyncSendErr(ready.Err, err)
-		return err
+	if ready.Body != nil {
+		if !ready.state.CompareAndSwap(frameTaken, frameBody) {
+			// Abandoned by its sender, who was told none of it went:
+			// the peer has its header without its body.
+			return ErrConnectionWriteTimeout
+		}
+		n, err := s.writeBody(ready.Body)
+		ready.sent = n
+		if err != nil {
+			s.logger.Printf("[ERR] yamux: Failed to write body: %v", err)
+			ready.finish(err)
+			return err
+		}
 	}
 
 	// No error, successful send
-	asyncSendErr(ready.Err, nil)
+	ready.finish(nil)
 	return nil
 }
 

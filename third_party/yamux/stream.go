@@ -293,21 +293,21 @@ START:
 	max = min(window, uint32(len(b)))
 	body = b[:max]
 
-	// Send the header
+	// Send the header. sandmux patch: the bytes reported are those
+	// written, also with an error, and no more of them are written after
+	// waitForSendErr returns; a header abandoned in its write (see
+	// waitForSendErr) may still be being written, though.
 	s.sendHdr.encode(typeData, flags, s.id, max)
-	if err = s.session.waitForSendErr(s.sendHdr, body, s.sendErr); err != nil {
-		if errors.Is(err, ErrSessionShutdown) || errors.Is(err, ErrConnectionWriteTimeout) {
-			// Message left in ready queue, header re-use is unsafe.
-			s.sendHdr = header(make([]byte, headerSize))
-		}
-		return 0, err
+	n, err = s.session.waitForSendErr(s.sendHdr, body, s.sendErr)
+	if errors.Is(err, ErrSessionShutdown) || errors.Is(err, ErrConnectionWriteTimeout) {
+		s.sendHdr = header(make([]byte, headerSize))
 	}
 
 	// Reduce our send window
-	atomic.AddUint32(&s.sendWindow, ^uint32(max-1))
-
-	// Unlock
-	return int(max), err
+	if n > 0 {
+		atomic.AddUint32(&s.sendWindow, ^uint32(n-1))
+	}
+	return n, err
 
 WAIT:
 	// sandmux patch: as in recv, a session shutting down ends the wait
@@ -404,7 +404,7 @@ func (s *Stream) sendWindowUpdate() error {
 
 	// Send the header
 	s.controlHdr.encode(typeWindowUpdate, flags, s.id, delta)
-	if err := s.session.waitForSendErr(s.controlHdr, nil, s.controlErr); err != nil {
+	if _, err := s.session.waitForSendErr(s.controlHdr, nil, s.controlErr); err != nil {
 		if errors.Is(err, ErrSessionShutdown) || errors.Is(err, ErrConnectionWriteTimeout) {
 			// Message left in ready queue, header re-use is unsafe.
 			s.controlHdr = header(make([]byte, headerSize))
@@ -422,7 +422,7 @@ func (s *Stream) sendClose() error {
 	flags := s.sendFlags()
 	flags |= flagFIN
 	s.controlHdr.encode(typeWindowUpdate, flags, s.id, 0)
-	if err := s.session.waitForSendErr(s.controlHdr, nil, s.controlErr); err != nil {
+	if _, err := s.session.waitForSendErr(s.controlHdr, nil, s.controlErr); err != nil {
 		if errors.Is(err, ErrSessionShutdown) || errors.Is(err, ErrConnectionWriteTimeout) {
 			// Message left in ready queue, header re-use is unsafe.
 			s.controlHdr = header(make([]byte, headerSize))

@@ -31,20 +31,23 @@ func (s *Session) sinceEpoch() time.Duration { return time.Since(s.epoch) }
 // noteSent records a completed write: one atomic store, no lock.
 func (s *Session) noteSent() { s.lastSent.Store(int64(s.sinceEpoch())) }
 
-// writeBody writes body in pieces of at most progressChunk, noting each.
-func (s *Session) writeBody(body []byte) error {
-	for len(body) > 0 {
-		n := len(body)
-		if n > progressChunk {
-			n = progressChunk
+// writeBody writes body in pieces of at most progressChunk, noting each,
+// and returns how much of it the connection took.
+func (s *Session) writeBody(body []byte) (int, error) {
+	sent := 0
+	for sent < len(body) {
+		end := len(body)
+		if end-sent > progressChunk {
+			end = sent + progressChunk
 		}
-		if _, err := s.conn.Write(body[:n]); err != nil {
-			return err
+		n, err := s.conn.Write(body[sent:end])
+		sent += n
+		if err != nil {
+			return sent, err
 		}
 		s.noteSent()
-		body = body[n:]
 	}
-	return nil
+	return sent, nil
 }
 
 // notYet is a frame's start before its timer first fires.
