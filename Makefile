@@ -61,7 +61,7 @@ test: vet cross build
 	# its timing tests flake under the race detector, patched or not), with
 	# one retry of a failed test, since its wall-clock guesses fail under
 	# CPU load (see the script).
-	cd third_party/yamux && $(VETENV) $(GO) vet -trimpath . && $(GO) test -race -count=1 -run 'RecvQueue|ReadChunk|WindowTune|Urgent|LaneFor|Abort|BodyFromSender|BodyStuck|ResetReads|PingFlood|SessionReceiveWindow|SpareStart|LockOrder|SlowClose|WriteProgress|WindowBudget|PingRTT|FinishedStream|SentBeforeShutdown|Linger|SendOutcome' . && GO='$(GO)' $(VETENV) bash ../../scripts/yamux-upstream-test.sh -trimpath
+	cd third_party/yamux && $(VETENV) $(GO) vet -trimpath . && $(GO) test -race -count=1 -run 'RecvQueue|ReadChunk|WindowTune|Urgent|LaneFor|Abort|BodyFromSender|BodyStuck|ResetReads|PingFlood|SessionReceiveWindow|SpareStart|LockOrder|SlowClose|WriteProgress|WindowBudget|PingRTT|FinishedStream|SentBeforeShutdown|Linger|SendOutcome|WriteCloseRace' . && GO='$(GO)' $(VETENV) bash ../../scripts/yamux-upstream-test.sh -trimpath
 
 # The sandbox side is the embedded SSH server: needs only the OpenSSH client.
 demo: build

@@ -24,14 +24,14 @@ const (
 // Stream is used to represent a logical stream
 // within a session.
 //
-// Lock order (sandmux patch): controlHdrLock or sendLock, then stateLock,
-// then recvLock; nothing is sent or waited for under stateLock or
-// recvLock. The session's streamLock is taken with neither of the last
-// two held (sendWindowUpdate holds controlHdrLock for it), except by
-// processFlags, which only the receive loop runs (stateLock,
-// then streamLock in closeStream and establishStream), and by
-// Session.Close (streamLock, then stateLock), which waits for the
-// receive loop to end first.
+// Lock order (sandmux patch): controlHdrLock or sendLock (or sendLock
+// and then controlHdrLock, in Close), then stateLock, then recvLock;
+// nothing is sent or waited for under stateLock or recvLock. The
+// session's streamLock is taken with neither of the last two held
+// (sendWindowUpdate holds controlHdrLock for it), except by processFlags,
+// which only the receive loop runs (stateLock, then streamLock in
+// closeStream and establishStream), and by Session.Close (streamLock,
+// then stateLock), which waits for the receive loop to end first.
 type Stream struct {
 	recvWindow uint32
 	sendWindow uint32
@@ -482,7 +482,17 @@ SEND_CLOSE:
 	}
 
 	s.stateLock.Unlock()
+	// sandmux patch: the FIN waits for a Write that had checked the
+	// state before it changed, so no data frame goes out after the FIN.
+	// Upstream queued the FIN at once, and such a Write could queue its
+	// frame behind it and succeed, though the peer, if its side was
+	// closed too, dropped the bytes. A Write waiting for window is woken
+	// first and sees the close; one whose frame is queued holds sendLock
+	// until its frame is written (or fails, within the write timeout).
+	asyncNotify(s.sendNotifyCh)
+	s.sendLock.Lock()
 	s.sendClose()
+	s.sendLock.Unlock()
 	s.notifyWaiting()
 	if closeStream {
 		s.session.closeStream(s.id)
