@@ -213,3 +213,43 @@ func TestSendOutcomePartialBodyCounted(t *testing.T) {
 		t.Fatalf("write returned %d, %v; want 100 and the connection's error", n, err)
 	}
 }
+
+// A stream's write deadline bounds only the wait for send window, before
+// anything is queued: a Write whose deadline passes there returns what
+// it sent and ErrTimeout, and nothing more of it goes out later. (A frame
+// already queued waits for the connection's write timeout instead.)
+func TestSendOutcomeWriteDeadlineWaitingForWindow(t *testing.T) {
+	c, s := testConnPipe(t)
+	client, server := testClientServerConfig(t, c, s, testConfNoKeepAlive(), testConfNoKeepAlive())
+	st, err := client.OpenStream()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := bytes.Repeat([]byte("w"), int(initialStreamWindow)+1000) // the peer does not read yet
+	_ = st.SetWriteDeadline(time.Now().Add(50 * time.Millisecond))
+	n, err := st.Write(want)
+	if n != int(initialStreamWindow) || !errors.Is(err, ErrTimeout) {
+		t.Fatalf("write returned %d, %v; want the window's %d bytes and ErrTimeout", n, err, initialStreamWindow)
+	}
+	peer, err := server.AcceptStream()
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := make(chan []byte, 1)
+	go func() {
+		_ = peer.SetReadDeadline(time.Now().Add(10 * time.Second))
+		got, _ := io.ReadAll(peer)
+		read <- got
+	}()
+	_ = st.SetWriteDeadline(time.Time{})
+	if _, err := st.Write([]byte("next")); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	got := <-read
+	if string(got) != string(want[:n])+"next" {
+		t.Fatalf("the peer read %d bytes, want the %d written and %q", len(got), n, "next")
+	}
+}
