@@ -1,6 +1,7 @@
 package testutil
 
 import (
+	"fmt"
 	"io"
 	"os"
 	"testing"
@@ -12,6 +13,8 @@ import (
 // the test holds. The test's cleanup closes all four.
 type StdioPipes struct {
 	In, Out, ToIn, FromOut *os.File
+	// links are the two pipes as /proc/self/fd names them (Held).
+	links [2]string
 }
 
 // NewStdioPipes makes the two pipes.
@@ -32,7 +35,21 @@ func NewStdioPipes(t testing.TB) *StdioPipes {
 			_ = f.Close() // the proxy's ends may be closed already
 		}
 	})
-	return &StdioPipes{In: inR, Out: outW, ToIn: inW, FromOut: outR}
+	p := &StdioPipes{In: inR, Out: outW, ToIn: inW, FromOut: outR}
+	for i, f := range []*os.File{inR, outW} {
+		p.links[i], _ = os.Readlink(fmt.Sprintf("/proc/self/fd/%d", f.Fd()))
+	}
+	return p
+}
+
+// Held counts the descriptors this process holds on either pipe, the
+// copies of whoever they were handed to included: none once ssh's ends
+// are closed and the agent has let go of the stream. It counts them as
+// they are, without collecting garbage first (OpenFDsAsIs), and skips
+// the test where /proc/self/fd is missing.
+func (p *StdioPipes) Held(t testing.TB) int {
+	t.Helper()
+	return countFDs(t, func(link string) bool { return link != "" && (link == p.links[0] || link == p.links[1]) })
 }
 
 // EchoOnce writes msg as ssh would and reads it back from an echo target
