@@ -37,7 +37,11 @@ func NewStdioPipes(t testing.TB) *StdioPipes {
 	})
 	p := &StdioPipes{In: inR, Out: outW, ToIn: inW, FromOut: outR}
 	for i, f := range []*os.File{inR, outW} {
-		p.links[i], _ = os.Readlink(fmt.Sprintf("/proc/self/fd/%d", f.Fd()))
+		// Through SyscallConn: Fd would make the end blocking, which
+		// tests of how the agent leaves a descriptor's mode look at.
+		if raw, err := f.SyscallConn(); err == nil {
+			_ = raw.Control(func(fd uintptr) { p.links[i], _ = os.Readlink(fmt.Sprintf("/proc/self/fd/%d", fd)) })
+		}
 	}
 	return p
 }
