@@ -20,10 +20,6 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	// Scenario 5's echo client is this binary run again (echochild.go).
-	if len(os.Args) > 1 && os.Args[1] == echoChildArg {
-		os.Exit(echoChildMain(os.Args[2:]))
-	}
 	goleak.VerifyTestMain(m)
 }
 

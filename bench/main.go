@@ -92,9 +92,6 @@ func tinySettings() Settings {
 }
 
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == echoChildArg {
-		os.Exit(echoChildMain(os.Args[2:]))
-	}
 	if err := mainErr(); err != nil {
 		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
 		os.Exit(1)

@@ -616,9 +616,7 @@ func scenarioLatency(e *env) []*Row {
 
 // latencyOnce runs LoadStreams endless bulk streams (half up, half down)
 // beside one echo stream, all through peer p, and returns the echo round
-// trips in ms and the bulk rate achieved meanwhile. The echo client is a
-// process of its own (echoChildArg), as an interactive ssh is beside
-// scp's.
+// trips in ms and the bulk rate achieved meanwhile.
 func (e *env) latencyOnce(tun *tunnel, tcpAddr string, p peer) ([]float64, float64, error) {
 	dial := func() (conn, error) { return tun.dialPeer(p, tcpAddr) }
 	var moved atomic.Int64
@@ -656,23 +654,34 @@ func (e *env) latencyOnce(tun *tunnel, tcpAddr string, p peer) ([]float64, float
 			_, _ = readN(countingReader{c, &moved}, endless)
 		})
 	}
-	job := echoJob{Samples: e.s.EchoSamples, Gap: e.s.EchoGap, Settle: 300 * time.Millisecond}
-	if p == peerRawTCP {
-		job.Addr = tcpAddr
-	} else {
-		name, args, err := e.clientCommand(p, tun)
-		if err != nil {
-			return nil, 0, err
-		}
-		job.Cmd = append([]string{name}, args...)
-	}
-	ctx, cancel := context.WithTimeout(e.ctx, 5*time.Minute)
-	defer cancel()
-	var m0 int64
-	var t0 time.Time
-	rtts, err := runEchoChild(ctx, job, e.childEnv(), func() { m0, t0 = moved.Load(), time.Now() })
+	ec, err := dial()
 	if err != nil {
 		return nil, 0, err
+	}
+	defer func() { _ = finish(ec) }()
+	stop := e.guard(ec, time.Now().Add(5*time.Minute))
+	defer stop()
+	if err := request(ec, modeEcho, 0); err != nil {
+		return nil, 0, fmt.Errorf("echo stream: %w", err)
+	}
+	msg, got := make([]byte, 64), make([]byte, 64)
+	copy(msg, e.payload)
+	time.Sleep(300 * time.Millisecond) // let the bulk streams reach full speed
+	m0, t0 := moved.Load(), time.Now()
+	rtts := make([]float64, 0, e.s.EchoSamples)
+	for range e.s.EchoSamples {
+		start := time.Now()
+		if _, err := ec.Write(msg); err != nil {
+			return nil, 0, err
+		}
+		if _, err := io.ReadFull(ec, got); err != nil {
+			return nil, 0, err
+		}
+		rtts = append(rtts, ms(time.Since(start)))
+		if e.ctx.Err() != nil {
+			return nil, 0, e.ctx.Err()
+		}
+		time.Sleep(e.s.EchoGap)
 	}
 	load := mibps(moved.Load()-m0, time.Since(t0))
 	if load == 0 || math.IsNaN(load) {
