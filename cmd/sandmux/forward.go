@@ -109,8 +109,8 @@ func parseForward(s string) (forwardSpec, error) {
 	if host == "" {
 		return bad("no target host")
 	}
-	if fault := bindHostFault(bind); fault != "" {
-		return forwardSpec{}, fmt.Errorf("-L %q: BIND %s; leave BIND out for 127.0.0.1, or give * for every interface", s, strings.TrimSuffix(fault, "; give an address of this machine"))
+	if fault, _ := bindHostFault(bind); fault != "" {
+		return forwardSpec{}, fmt.Errorf("-L %q: BIND %s; leave BIND out for 127.0.0.1, or give * for every interface", s, fault)
 	}
 	// A target no server could allow (a range, a pattern) would start a
 	// forward whose every connection is then refused as "not allowed".

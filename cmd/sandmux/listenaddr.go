@@ -29,7 +29,10 @@ func listenFault(addr, example string, ex func(string) string) string {
 	if host == "*" {
 		return "give 0.0.0.0 (or no HOST) for every interface, e.g. " + ex("0.0.0.0:"+port)
 	}
-	if fault := bindHostFault(host); fault != "" {
+	if fault, advice := bindHostFault(host); fault != "" {
+		if advice != "" {
+			fault += "; " + advice
+		}
 		return fault + ", e.g. " + ex(net.JoinHostPort(exHost, port))
 	}
 	return ""
@@ -80,24 +83,25 @@ func portFault(port, host, exPort string, ex func(string) string) string {
 
 // bindHostFault says what is wrong with host as an address to listen
 // on: an IP address, or a name this machine resolves; "" if nothing.
+// advice, when not "", is what --listen's line adds; -L's says its own.
 // A name of the .invalid domain is refused without asking a name server
 // (RFC 6761 §6.4: it never resolves).
-func bindHostFault(host string) string {
+func bindHostFault(host string) (fault, advice string) {
 	if host == "" {
-		return ""
+		return "", ""
 	}
 	if _, err := netip.ParseAddr(host); err == nil {
-		return ""
+		return "", ""
 	}
 	name := strings.ToLower(strings.TrimSuffix(host, "."))
 	switch {
 	case strings.ContainsFunc(host, func(r rune) bool { return !isNameChar(r) }),
 		name == "", name[0] == '.', strings.Contains(name, ".."):
-		return fmt.Sprintf("%q is neither an IP address nor a host name", host)
+		return fmt.Sprintf("%q is neither an IP address nor a host name", host), ""
 	case name == "invalid" || strings.HasSuffix(name, ".invalid"):
-		return fmt.Sprintf("%s does not resolve (no .invalid name does); give an address of this machine", host)
+		return fmt.Sprintf("%s does not resolve (no .invalid name does)", host), "give an address of this machine"
 	}
-	return ""
+	return "", ""
 }
 
 // isNameChar reports whether r may appear in a host name: letters,
